@@ -1,0 +1,117 @@
+//! Apps (tenants) and app-level credentials.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::auth;
+use crate::error::{AuthFailure, Error, Result};
+use crate::model::{validate_tenant_name, App};
+use crate::storage::NewApp;
+use crate::Deps;
+
+/// A freshly issued token.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    /// Seconds until it expires; 0 when it never does.
+    pub expires_in: i64,
+}
+
+#[derive(Clone)]
+pub struct AppService {
+    deps: Arc<Deps>,
+    /// Apps change rarely and are read on every request, so they are cached.
+    /// A miss falls through to storage, which is how apps created by
+    /// `confab app create` in another process become visible.
+    cache: Arc<RwLock<HashMap<String, App>>>,
+}
+
+/// Optional fixed credentials for a new app; generated when absent.
+#[derive(Debug, Default, Clone)]
+pub struct AppCredentials {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+impl AppService {
+    pub(crate) fn new(deps: Arc<Deps>) -> AppService {
+        AppService { deps, cache: Arc::default() }
+    }
+
+    pub async fn create(&self, org: &str, name: &str, credentials: AppCredentials) -> Result<App> {
+        validate_tenant_name("org", org)?;
+        validate_tenant_name("app", name)?;
+        let app = NewApp {
+            uuid: auth::random_uuid(),
+            org: org.to_owned(),
+            name: name.to_owned(),
+            client_id: credentials.client_id.unwrap_or_else(|| format!("CF{}", auth::random_token(18))),
+            client_secret: credentials.client_secret.unwrap_or_else(|| format!("CF{}", auth::random_token(24))),
+            signing_key: auth::random_token(32).into_bytes(),
+            created_ms: self.deps.clock.now_ms(),
+        };
+        let app = self.deps.store.create_app(app).await?;
+        self.remember(&app);
+        Ok(app)
+    }
+
+    pub async fn list(&self) -> Result<Vec<App>> {
+        self.deps.store.apps().await
+    }
+
+    pub async fn by_name(&self, org: &str, name: &str) -> Result<Option<App>> {
+        let key = format!("{org}/{name}");
+        if let Some(app) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(Some(app.clone()));
+        }
+        let app = self.deps.store.app_by_name(org, name).await?;
+        if let Some(app) = &app {
+            self.remember(app);
+        }
+        Ok(app)
+    }
+
+    pub async fn by_uuid(&self, uuid: &str) -> Result<Option<App>> {
+        let cached = self.cache.read().unwrap_or_else(|e| e.into_inner()).values().find(|a| a.uuid == uuid).cloned();
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let app = self.deps.store.app_by_uuid(uuid).await?;
+        if let Some(app) = &app {
+            self.remember(app);
+        }
+        Ok(app)
+    }
+
+    fn remember(&self, app: &App) {
+        let key = format!("{}/{}", app.org, app.name);
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(key, app.clone());
+    }
+
+    /// Exchanges client credentials for an app token (E-auth-1).
+    /// `ttl_secs` of 0 asks for a token that never expires, as the vendor allows.
+    pub fn issue_app_token(&self, app: &App, client_id: &str, client_secret: &str, ttl_secs: Option<i64>) -> Result<IssuedToken> {
+        // Both comparisons always run, so timing tells nothing about which failed.
+        let id_ok = auth::secrets_equal(client_id, &app.client_id);
+        let secret_ok = auth::secrets_equal(client_secret, &app.client_secret);
+        if !(id_ok & secret_ok) {
+            return Err(Error::Unauthenticated(AuthFailure::BadClientCredentials));
+        }
+        let (expires_at, expires_in) = self.expiry(ttl_secs)?;
+        Ok(IssuedToken { token: auth::issue_app_token(app, expires_at), expires_in })
+    }
+
+    /// Converts a requested lifetime into (expiry instant, seconds).
+    pub(crate) fn expiry(&self, ttl_secs: Option<i64>) -> Result<(i64, i64)> {
+        let ttl = ttl_secs.unwrap_or(self.deps.config.default_token_ttl_secs);
+        if ttl < 0 {
+            return Err(Error::InvalidArgument("ttl must not be negative".into()));
+        }
+        if ttl == 0 {
+            return Ok((0, 0));
+        }
+        // Capped at ten years so the expiry instant cannot overflow.
+        let ttl = ttl.min(10 * 365 * 24 * 3600);
+        Ok((self.deps.clock.now_ms() + ttl * 1000, ttl))
+    }
+}

@@ -1,0 +1,230 @@
+//! Tokens and passwords.
+//!
+//! A token is `cf1.<claims>.<mac>`: base64url JSON claims and an HMAC-SHA256
+//! over them with the app's signing key. Tokens are self-contained, so any
+//! node of a cluster can check one without a database round trip; what they
+//! cannot express (a user deactivated or re-registered since) is checked
+//! against the user record by the caller.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::error::{AuthFailure, Error, Result};
+use crate::model::{App, User, Username};
+
+const PREFIX: &str = "cf1.";
+
+/// Who a token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The app's server (Easemob's app token): may do anything in the app.
+    App,
+    /// One user (Easemob's user token): may log in to the gateway.
+    User { username: Username, uuid: String, generation: i64 },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    /// App UUID.
+    a: String,
+    /// Username, for user tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    u: Option<String>,
+    /// User UUID, so a deleted and re-registered user's old tokens fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    /// Credential generation of the user.
+    #[serde(default)]
+    g: i64,
+    /// Expiry, Unix milliseconds; 0 never expires.
+    e: i64,
+}
+
+/// A token that passed its signature and expiry checks.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub app_uuid: String,
+    pub principal: Principal,
+}
+
+pub fn issue_app_token(app: &App, expires_at_ms: i64) -> String {
+    sign(app, &Claims { a: app.uuid.clone(), u: None, id: None, g: 0, e: expires_at_ms })
+}
+
+pub fn issue_user_token(app: &App, user: &User, expires_at_ms: i64) -> String {
+    sign(
+        app,
+        &Claims {
+            a: app.uuid.clone(),
+            u: Some(user.username.as_str().to_owned()),
+            id: Some(user.uuid.clone()),
+            g: user.credential_generation,
+            e: expires_at_ms,
+        },
+    )
+}
+
+fn sign(app: &App, claims: &Claims) -> String {
+    let payload = B64.encode(serde_json::to_vec(claims).expect("claims serialize"));
+    let mut mac = mac_for(app);
+    mac.update(PREFIX.as_bytes());
+    mac.update(payload.as_bytes());
+    let tag = B64.encode(mac.finalize().into_bytes());
+    format!("{PREFIX}{payload}.{tag}")
+}
+
+fn mac_for(app: &App) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(&app.signing_key).expect("HMAC takes keys of any length")
+}
+
+/// Reads the app UUID a token claims to belong to, without trusting it yet:
+/// the gateway needs it to find the key to verify with.
+pub fn claimed_app(token: &str) -> Result<String> {
+    let (payload, _) = split(token)?;
+    Ok(decode_claims(payload)?.a)
+}
+
+/// Checks the signature (in constant time) and the expiry.
+pub fn verify(app: &App, token: &str, now_ms: i64) -> Result<VerifiedToken> {
+    let (payload, tag) = split(token)?;
+    let tag = B64.decode(tag).map_err(|_| bad())?;
+    let mut mac = mac_for(app);
+    mac.update(PREFIX.as_bytes());
+    mac.update(payload.as_bytes());
+    mac.verify_slice(&tag).map_err(|_| bad())?;
+    let claims = decode_claims(payload)?;
+    if claims.a != app.uuid {
+        return Err(bad());
+    }
+    if claims.e != 0 && claims.e <= now_ms {
+        return Err(Error::Unauthenticated(AuthFailure::ExpiredToken));
+    }
+    let principal = match (claims.u, claims.id) {
+        (Some(name), Some(uuid)) => Principal::User {
+            username: Username::parse(&name).map_err(|_| bad())?,
+            uuid,
+            generation: claims.g,
+        },
+        (None, None) => Principal::App,
+        _ => return Err(bad()),
+    };
+    Ok(VerifiedToken { app_uuid: claims.a, principal })
+}
+
+fn split(token: &str) -> Result<(&str, &str)> {
+    let rest = token.strip_prefix(PREFIX).ok_or_else(bad)?;
+    rest.split_once('.').ok_or_else(bad)
+}
+
+fn decode_claims(payload: &str) -> Result<Claims> {
+    let raw = B64.decode(payload).map_err(|_| bad())?;
+    serde_json::from_slice(&raw).map_err(|_| bad())
+}
+
+fn bad() -> Error {
+    Error::Unauthenticated(AuthFailure::BadToken)
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Longest password accepted, as the vendor documents.
+pub const MAX_PASSWORD_LEN: usize = 64;
+
+/// Hashes a password with Argon2id. CPU-heavy: call it off the async runtime.
+pub fn hash_password(password: &str) -> Result<String> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Storage(format!("password hashing failed: {e}")))
+}
+
+/// Checks a password against its stored hash. CPU-heavy, like `hash_password`.
+pub fn verify_password(password: &str, stored_hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let Ok(parsed) = PasswordHash::new(stored_hash) else {
+        return false;
+    };
+    hasher().verify_password(password.as_bytes(), &parsed).is_ok()
+}
+
+fn hasher() -> argon2::Argon2<'static> {
+    // OWASP's "m=7 MiB, t=5, p=1" Argon2id profile: a few milliseconds per
+    // login on a small machine, while still memory-hard.
+    let params = argon2::Params::new(7 * 1024, 5, 1, None).expect("valid argon2 params");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// Random URL-safe text of `bytes` bytes of entropy, for secrets and IDs.
+pub fn random_token(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    B64.encode(buf)
+}
+
+/// A random version-4 UUID in its usual text form.
+pub fn random_uuid() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AppId;
+
+    fn app(key: &[u8]) -> App {
+        App {
+            id: AppId(1),
+            uuid: "u-1".into(),
+            org: "o".into(),
+            name: "a".into(),
+            client_id: "id".into(),
+            client_secret: "secret".into(),
+            signing_key: key.to_vec(),
+            created_ms: 0,
+        }
+    }
+
+    #[test]
+    fn tokens_verify_only_with_their_key_and_before_expiry() {
+        let a = app(b"key-a");
+        let t = issue_app_token(&a, 1_000);
+        assert_eq!(verify(&a, &t, 999).unwrap().principal, Principal::App);
+        assert_eq!(verify(&a, &t, 1_000).unwrap_err(), Error::Unauthenticated(AuthFailure::ExpiredToken));
+        assert!(verify(&app(b"key-b"), &t, 0).is_err());
+        let mut tampered = t.clone();
+        tampered.insert(6, 'x');
+        assert!(verify(&a, &tampered, 0).is_err());
+        assert!(verify(&a, "garbage", 0).is_err());
+    }
+
+    #[test]
+    fn passwords_round_trip() {
+        let h = hash_password("pw").unwrap();
+        assert!(verify_password("pw", &h));
+        assert!(!verify_password("pW", &h));
+        assert!(!verify_password("pw", "not-a-hash"));
+    }
+
+    #[test]
+    fn secrets_compare() {
+        assert!(secrets_equal("abc", "abc"));
+        assert!(!secrets_equal("abc", "abd"));
+        assert!(!secrets_equal("abc", "abcd"));
+    }
+}

@@ -1,0 +1,335 @@
+//! The session core of the real-time gateway, independent of any wire
+//! protocol.
+//!
+//! A [`Session`] is one logged-in device. It replays what the device missed
+//! (from storage), then passes on live events in per-conversation order with
+//! no gaps and no duplicates. Wire protocols (confab's JSON one, later the
+//! clouds' own SDK protocols) drive a session and only translate frames.
+//!
+//! How ordering works: every message has a per-conversation sequence number
+//! and is published to every member of its conversation, sender included.
+//! A session tracks, per conversation, the highest sequence it has
+//! *processed* (handed over, or skipped because it was not meant for this
+//! device). An event at or below that is a duplicate; one above the next
+//! expected number waits briefly for the missing ones and, if they do not
+//! come (events from different senders may overtake each other on their way
+//! here), the gap is filled from storage.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::apps::AppService;
+use crate::auth::{self, Principal};
+use crate::error::{AuthFailure, Error, Result};
+use crate::fanout::{KickReason, LiveEvent};
+use crate::messages::{DirectSend, MessageService};
+use crate::model::{App, Body, ConversationId, Delivery, Message, Username};
+use crate::users::UserService;
+use crate::Deps;
+
+/// How long an out-of-order event waits for the ones before it before the
+/// session reads them from storage.
+const GAP_WAIT: Duration = Duration::from_millis(100);
+/// Messages read from storage per backlog page.
+const BACKLOG_PAGE: usize = 200;
+/// Longest device name a client may choose.
+const MAX_DEVICE_LEN: usize = 64;
+
+/// What a device presents to log in.
+#[derive(Debug, Clone, Default)]
+pub struct LoginRequest {
+    /// A user token (E-auth-2).
+    pub token: String,
+    /// The device's own name; one is made up when absent. A second login
+    /// with the same name replaces the first, as the clouds' SDKs expect.
+    pub device: Option<String>,
+    /// Per conversation, the highest sequence number this device already has.
+    pub resume: HashMap<ConversationId, i64>,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    deps: Arc<Deps>,
+    apps: AppService,
+    users: UserService,
+    messages: MessageService,
+}
+
+impl Gateway {
+    pub(crate) fn new(deps: Arc<Deps>, apps: AppService, users: UserService, messages: MessageService) -> Gateway {
+        Gateway { deps, apps, users, messages }
+    }
+
+    /// Authenticates a device and opens its session. The session is
+    /// registered for live events before the backlog is read, so nothing
+    /// committed in between can fall through the crack.
+    pub async fn login(&self, request: LoginRequest) -> Result<Session> {
+        let app_uuid = auth::claimed_app(&request.token)?;
+        let app = self.apps.by_uuid(&app_uuid).await?.ok_or(Error::Unauthenticated(AuthFailure::BadToken))?;
+        let Principal::User { username, .. } = self.users.authenticate(&app, &request.token).await? else {
+            return Err(Error::Unauthenticated(AuthFailure::WrongTokenKind));
+        };
+        let device = match request.device {
+            Some(d) if d.is_empty() || d.len() > MAX_DEVICE_LEN || d.chars().any(char::is_control) => {
+                return Err(Error::InvalidArgument("device must be 1 to 64 printable characters".into()));
+            }
+            Some(d) => d,
+            None => format!("dev-{}", auth::random_token(6)),
+        };
+
+        let hub = &self.deps.hub;
+        hub.kick_device(app.id, &username, &device, KickReason::Replaced);
+        let registration = hub.register(app.id, &username, &device);
+        let mut session = Session {
+            deps: self.deps.clone(),
+            messages: self.messages.clone(),
+            app,
+            user: username,
+            device,
+            id: registration.session_id,
+            events: registration.events,
+            overflowed: registration.overflowed,
+            processed: HashMap::new(),
+            pending: HashMap::new(),
+            gap_deadline: None,
+            backlog: VecDeque::new(),
+            resume: request.resume,
+        };
+        // From here on, dropping `session` unregisters it.
+        let memberships = self.deps.store.memberships(session.app.id, &session.user).await?;
+        for m in memberships {
+            let from = session.resume.get(&m.conversation).copied().unwrap_or(m.ack_seq).clamp(0, m.last_seq);
+            if from < m.last_seq {
+                session.backlog.push_back((m.conversation, from, m.last_seq));
+            }
+            session.processed.insert(m.conversation, m.last_seq);
+        }
+        Ok(session)
+    }
+}
+
+/// What woke a session up. Returned by [`Session::wait`], which only waits
+/// and so may be cancelled (raced against socket reads) without losing anything.
+#[derive(Debug)]
+pub enum Wake {
+    Event(LiveEvent),
+    GapTimeout,
+    /// The hub dropped the session's queue, or it overflowed.
+    Closed(KickReason),
+}
+
+/// What the wire protocol should do after processing a wake-up.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Hand these messages to the device, in order.
+    Deliver(Vec<Arc<Message>>),
+    /// Tell the device why, then close the connection.
+    Close(KickReason),
+}
+
+/// One logged-in device.
+pub struct Session {
+    deps: Arc<Deps>,
+    messages: MessageService,
+    pub app: App,
+    pub user: Username,
+    pub device: String,
+    pub id: u64,
+    events: mpsc::Receiver<LiveEvent>,
+    overflowed: Arc<AtomicBool>,
+    processed: HashMap<ConversationId, i64>,
+    pending: HashMap<ConversationId, BTreeMap<i64, Arc<Message>>>,
+    gap_deadline: Option<Instant>,
+    /// (conversation, after, up to) ranges still to replay.
+    backlog: VecDeque<(ConversationId, i64, i64)>,
+    resume: HashMap<ConversationId, i64>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.deps.hub.unregister(self.app.id, &self.user, self.id);
+    }
+}
+
+impl Session {
+    /// The next page of messages the device missed while away, or `None`
+    /// when it is up to date. Drain this before [`Session::wait`].
+    pub async fn next_backlog_page(&mut self) -> Result<Option<Vec<Arc<Message>>>> {
+        while let Some((conversation, after, up_to)) = self.backlog.pop_front() {
+            let page = self.deps.store.messages_between(self.app.id, conversation, after, up_to, BACKLOG_PAGE).await?;
+            if let Some(last) = page.last() {
+                if last.seq < up_to {
+                    self.backlog.push_front((conversation, last.seq, up_to));
+                }
+            }
+            let mine: Vec<Arc<Message>> = page.into_iter().filter(|m| self.wants(m)).map(Arc::new).collect();
+            if !mine.is_empty() {
+                return Ok(Some(mine));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Waits for a live event or a gap timeout. Cancel-safe.
+    pub async fn wait(&mut self) -> Wake {
+        if self.overflowed.load(Ordering::Acquire) {
+            return Wake::Closed(KickReason::SlowConsumer);
+        }
+        let deadline = self.gap_deadline;
+        tokio::select! {
+            event = self.events.recv() => match event {
+                Some(event) => Wake::Event(event),
+                None => Wake::Closed(KickReason::Shutdown),
+            },
+            _ = sleep_until(deadline), if deadline.is_some() => Wake::GapTimeout,
+        }
+    }
+
+    /// Turns a wake-up into what the device should get.
+    pub async fn process(&mut self, wake: Wake) -> Result<Outcome> {
+        match wake {
+            Wake::Closed(reason) => Ok(Outcome::Close(reason)),
+            Wake::Event(LiveEvent::Kick(reason)) => Ok(Outcome::Close(reason)),
+            Wake::Event(LiveEvent::Message(message)) => {
+                if self.overflowed.load(Ordering::Acquire) {
+                    return Ok(Outcome::Close(KickReason::SlowConsumer));
+                }
+                self.accept(message).await.map(Outcome::Deliver)
+            }
+            Wake::GapTimeout => self.fill_gaps().await.map(Outcome::Deliver),
+        }
+    }
+
+    async fn accept(&mut self, message: Arc<Message>) -> Result<Vec<Arc<Message>>> {
+        let conversation = message.conversation;
+        let processed = match self.processed.get(&conversation) {
+            Some(seq) => *seq,
+            None => {
+                // A conversation that began after login: start from where this
+                // device (or, failing that, the user) left it.
+                let start = match self.resume.get(&conversation) {
+                    Some(seq) => *seq,
+                    None => self
+                        .deps
+                        .store
+                        .membership(self.app.id, &self.user, conversation)
+                        .await?
+                        .map_or(0, |m| m.ack_seq),
+                };
+                self.processed.insert(conversation, start);
+                start
+            }
+        };
+        if message.seq <= processed {
+            return Ok(Vec::new());
+        }
+        if message.seq > processed + 1 {
+            self.pending.entry(conversation).or_default().insert(message.seq, message);
+            self.gap_deadline.get_or_insert_with(|| Instant::now() + GAP_WAIT);
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        self.advance(conversation, message, &mut out);
+        self.drain_pending(conversation, &mut out);
+        Ok(out)
+    }
+
+    /// Marks `message` processed, keeping it if it is for this device.
+    fn advance(&mut self, conversation: ConversationId, message: Arc<Message>, out: &mut Vec<Arc<Message>>) {
+        self.processed.insert(conversation, message.seq);
+        if self.wants(&message) {
+            out.push(message);
+        }
+    }
+
+    /// Releases waiting events that are now next in line.
+    fn drain_pending(&mut self, conversation: ConversationId, out: &mut Vec<Arc<Message>>) {
+        let Some(waiting) = self.pending.get_mut(&conversation) else {
+            return;
+        };
+        let mut next = self.processed[&conversation] + 1;
+        let mut ready = Vec::new();
+        while let Some(message) = waiting.remove(&next) {
+            ready.push(message);
+            next += 1;
+        }
+        if waiting.is_empty() {
+            self.pending.remove(&conversation);
+        }
+        for message in ready {
+            self.advance(conversation, message, out);
+        }
+        if self.pending.is_empty() {
+            self.gap_deadline = None;
+        }
+    }
+
+    /// Reads from storage whatever the waiting events are still missing.
+    async fn fill_gaps(&mut self) -> Result<Vec<Arc<Message>>> {
+        self.gap_deadline = None;
+        let mut out = Vec::new();
+        let waiting: Vec<(ConversationId, i64)> =
+            self.pending.iter().filter_map(|(c, w)| w.keys().next_back().map(|max| (*c, *max))).collect();
+        for (conversation, up_to) in waiting {
+            let mut after = self.processed[&conversation];
+            while after < up_to {
+                let page = self
+                    .deps
+                    .store
+                    .messages_between(self.app.id, conversation, after, up_to, BACKLOG_PAGE)
+                    .await?;
+                let Some(last) = page.last().map(|m| m.seq) else {
+                    break;
+                };
+                for message in page {
+                    self.advance(conversation, Arc::new(message), &mut out);
+                }
+                after = last;
+            }
+            self.pending.remove(&conversation);
+        }
+        Ok(out)
+    }
+
+    fn wants(&self, message: &Message) -> bool {
+        message.is_for(&self.user, &self.device)
+    }
+
+    /// Sends a one-to-one message as this device's user. Returns once it is
+    /// committed; the device's other sessions and the receiver get it live.
+    pub async fn send(&self, to: Username, body: Body, ext: Option<serde_json::Value>) -> Result<Arc<Message>> {
+        let send = DirectSend {
+            from: self.user.clone(),
+            to: vec![to],
+            body,
+            ext,
+            delivery: Delivery { sync_sender: true, online_only: false },
+            origin_device: Some(self.device.clone()),
+        };
+        let mut sent = self.messages.send_direct(self.app.id, send).await?;
+        let (_, message) = sent.pop().ok_or_else(|| Error::Storage("send stored nothing".into()))?;
+        Ok(message)
+    }
+
+    /// Records that the device has everything up to `seq` in `conversation`.
+    pub async fn acknowledge(&self, conversation: ConversationId, seq: i64) -> Result<()> {
+        self.messages.acknowledge(self.app.id, &self.user, conversation, seq).await
+    }
+
+    /// Records that the user has read everything up to `seq` in `conversation`.
+    pub async fn mark_read(&self, conversation: ConversationId, seq: i64) -> Result<()> {
+        self.messages.mark_read(self.app.id, &self.user, conversation, seq).await
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

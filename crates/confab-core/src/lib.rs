@@ -1,0 +1,87 @@
+//! confab's domain core: apps, users, conversations, messages and the
+//! session logic of the real-time gateway.
+//!
+//! Nothing here knows HTTP, WebSocket frames or SQL. Dialects (the network
+//! edge) parse requests into calls on [`Core`]'s services and render the
+//! results; storage and fan-out are traits implemented elsewhere.
+
+pub mod apps;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod fanout;
+pub mod gateway;
+pub mod ids;
+pub mod messages;
+pub mod model;
+pub mod storage;
+pub mod users;
+
+use std::sync::Arc;
+
+use clock::Clock;
+use fanout::{Fanout, Hub};
+use ids::IdGenerator;
+use storage::Storage;
+
+/// Settings the core needs; the server fills them from its configuration.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Lifetime of tokens when the caller asks for none, in seconds.
+    pub default_token_ttl_secs: i64,
+    /// This node's ID in message IDs (0 on a single node).
+    pub node_id: u16,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        // The vendor's default: 60 days.
+        CoreConfig { default_token_ttl_secs: 60 * 24 * 3600, node_id: 0 }
+    }
+}
+
+/// What every service shares.
+pub(crate) struct Deps {
+    pub store: Arc<dyn Storage>,
+    pub fanout: Arc<dyn Fanout>,
+    pub hub: Arc<Hub>,
+    pub ids: IdGenerator,
+    pub clock: Arc<dyn Clock>,
+    pub config: CoreConfig,
+}
+
+/// The domain core: one instance per server process.
+pub struct Core {
+    pub apps: apps::AppService,
+    pub users: users::UserService,
+    pub messages: messages::MessageService,
+    pub gateway: gateway::Gateway,
+    hub: Arc<Hub>,
+}
+
+impl Core {
+    /// Builds the core over a storage engine and a fan-out.
+    ///
+    /// `hub` must be the same hub the fan-out delivers into.
+    pub async fn new(
+        store: Arc<dyn Storage>,
+        fanout: Arc<dyn Fanout>,
+        hub: Arc<Hub>,
+        clock: Arc<dyn Clock>,
+        config: CoreConfig,
+    ) -> error::Result<Arc<Core>> {
+        let floor = store.max_message_id().await?;
+        let ids = IdGenerator::new(config.node_id, floor);
+        let deps = Arc::new(Deps { store, fanout, hub: hub.clone(), ids, clock, config });
+        let apps = apps::AppService::new(deps.clone());
+        let users = users::UserService::new(deps.clone());
+        let messages = messages::MessageService::new(deps.clone());
+        let gateway = gateway::Gateway::new(deps, apps.clone(), users.clone(), messages.clone());
+        Ok(Arc::new(Core { apps, users, messages, gateway, hub }))
+    }
+
+    /// The local session registry (for metrics and shutdown).
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+}

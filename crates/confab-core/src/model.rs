@@ -1,0 +1,397 @@
+//! Domain types shared by every dialect and every storage engine.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+use crate::ids::MessageId;
+
+/// Database identity of an app (tenant). Every query is scoped by it, which
+/// is what keeps one app's data invisible to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AppId(pub i64);
+
+/// An app (tenant): owns users, conversations and messages.
+#[derive(Clone)]
+pub struct App {
+    pub id: AppId,
+    /// Stable public identifier (Easemob's `application` field).
+    pub uuid: String,
+    pub org: String,
+    pub name: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Key that signs this app's tokens; never leaves the server.
+    pub signing_key: Vec<u8>,
+    pub created_ms: i64,
+}
+
+impl fmt::Debug for App {
+    // Secrets stay out of logs even when an `App` is debug-printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("id", &self.id)
+            .field("uuid", &self.uuid)
+            .field("org", &self.org)
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A name for an org or an app: 1 to 64 of `a-z A-Z 0-9 _ -`.
+pub fn validate_tenant_name(kind: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!("{kind} name [{name}] is not legal")))
+    }
+}
+
+/// A user ID: at most 64 characters of `a-z 0-9 _ - .`.
+///
+/// Easemob treats user IDs case-insensitively and stores them lower-cased,
+/// so `parse` lower-cases ASCII letters before checking.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Username> {
+        let lowered = raw.to_ascii_lowercase();
+        let ok = !lowered.is_empty()
+            && lowered.len() <= Self::MAX_LEN
+            && lowered
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
+        if ok {
+            Ok(Username(lowered))
+        } else {
+            Err(Error::InvalidArgument(format!("username [{raw}] is not legal")))
+        }
+    }
+
+    /// The pseudo-user that server-side sends come from when no sender is named.
+    pub fn admin() -> Username {
+        Username("admin".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A user account of an app.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub app: AppId,
+    pub username: Username,
+    pub uuid: String,
+    pub nickname: Option<String>,
+    pub activated: bool,
+    /// Bumped whenever credentials change; tokens carry it so that a
+    /// password change or re-registration invalidates older tokens.
+    pub credential_generation: i64,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}
+
+/// A stored user with its password hash; only the user service sees this.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// Database identity of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ConversationId(pub i64);
+
+impl fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What kind of conversation a message belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatType {
+    /// One-to-one.
+    Chat,
+    GroupChat,
+    ChatRoom,
+}
+
+impl ChatType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatType::Chat => "chat",
+            ChatType::GroupChat => "groupchat",
+            ChatType::ChatRoom => "chatroom",
+        }
+    }
+
+    pub fn code(self) -> i64 {
+        match self {
+            ChatType::Chat => 0,
+            ChatType::GroupChat => 1,
+            ChatType::ChatRoom => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<ChatType> {
+        match code {
+            0 => Some(ChatType::Chat),
+            1 => Some(ChatType::GroupChat),
+            2 => Some(ChatType::ChatRoom),
+            _ => None,
+        }
+    }
+}
+
+/// The key that names a one-to-one conversation: the two user IDs in order,
+/// so that A→B and B→A land in the same conversation.
+pub fn direct_conversation_key(a: &Username, b: &Username) -> String {
+    if a <= b {
+        format!("{a}\u{1f}{b}")
+    } else {
+        format!("{b}\u{1f}{a}")
+    }
+}
+
+/// A latitude or longitude: the vendor's documents show strings, its SDKs send
+/// numbers; both are accepted and kept as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Coordinate {
+    Text(String),
+    Number(f64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageSize {
+    pub width: f64,
+    pub height: f64,
+}
+
+/// A message's content. Field names follow the Easemob vocabulary because it
+/// is the richest of the three clouds; other dialects map onto it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum Body {
+    #[serde(rename = "txt")]
+    Text { msg: String },
+    #[serde(rename = "img")]
+    Image {
+        filename: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+        size: ImageSize,
+        url: String,
+    },
+    #[serde(rename = "audio")]
+    Audio {
+        filename: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+        length: u64,
+        url: String,
+    },
+    #[serde(rename = "video")]
+    Video {
+        thumb: String,
+        length: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+        file_length: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thumb_secret: Option<String>,
+        url: String,
+    },
+    #[serde(rename = "file")]
+    File {
+        filename: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+        url: String,
+    },
+    #[serde(rename = "loc")]
+    Location { lat: Coordinate, lng: Coordinate, addr: String },
+    #[serde(rename = "cmd")]
+    Command { action: String },
+    #[serde(rename = "custom")]
+    Custom {
+        #[serde(rename = "customEvent", default, skip_serializing_if = "Option::is_none")]
+        custom_event: Option<String>,
+        #[serde(rename = "customExts", default, skip_serializing_if = "Option::is_none")]
+        custom_exts: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+}
+
+impl Body {
+    /// Maximum entries in a custom message's `customExts`.
+    pub const MAX_CUSTOM_EXTS: usize = 16;
+
+    /// The wire name of the body's type (`txt`, `img`, …).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Body::Text { .. } => "txt",
+            Body::Image { .. } => "img",
+            Body::Audio { .. } => "audio",
+            Body::Video { .. } => "video",
+            Body::File { .. } => "file",
+            Body::Location { .. } => "loc",
+            Body::Command { .. } => "cmd",
+            Body::Custom { .. } => "custom",
+        }
+    }
+
+    /// Checks the rules that a structurally valid body can still break.
+    pub fn validate(&self) -> Result<()> {
+        let Body::Custom { custom_event, custom_exts } = self else {
+            return Ok(());
+        };
+        if let Some(event) = custom_event {
+            if !custom_event_pattern().is_match(event) {
+                return Err(Error::InvalidArgument(format!(
+                    "customEvent [{event}] must match [a-zA-Z0-9-_/\\.]{{1,32}}"
+                )));
+            }
+        }
+        if let Some(exts) = custom_exts {
+            if exts.len() > Self::MAX_CUSTOM_EXTS {
+                return Err(Error::InvalidArgument(format!(
+                    "customExts has {} entries, at most {} are allowed",
+                    exts.len(),
+                    Self::MAX_CUSTOM_EXTS
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn custom_event_pattern() -> &'static regex::Regex {
+    static PATTERN: OnceLock<regex::Regex> = OnceLock::new();
+    PATTERN.get_or_init(|| regex::Regex::new(r"^[a-zA-Z0-9\-_/.]{1,32}$").expect("valid regex"))
+}
+
+/// Who a message is addressed to, and how it travels.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Echo the message to the sender's other devices.
+    pub sync_sender: bool,
+    /// Only store and deliver when the receiver is connected.
+    pub online_only: bool,
+}
+
+/// A committed message. It is stored once; receivers find it through their
+/// conversation membership.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub app: AppId,
+    pub conversation: ConversationId,
+    /// Position in the conversation: 1, 2, 3, … with no gaps.
+    pub seq: i64,
+    pub chat_type: ChatType,
+    pub from: Username,
+    /// The receiving user (one-to-one) or the group or room ID.
+    pub to: String,
+    pub body: Body,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext: Option<serde_json::Value>,
+    pub timestamp_ms: i64,
+    /// Whether the sender's own devices receive it too.
+    pub sync_sender: bool,
+    /// The device that sent it over the gateway, which already has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_device: Option<String>,
+}
+
+impl Message {
+    /// Whether `device` of `user` should be handed this message.
+    ///
+    /// Everyone else in the conversation gets it; the sender's devices get it
+    /// only when it is synced to them, and never the device it came from.
+    pub fn is_for(&self, user: &Username, device: &str) -> bool {
+        if &self.from != user {
+            return true;
+        }
+        self.sync_sender && self.origin_device.as_deref() != Some(device)
+    }
+}
+
+/// A message to be committed: everything but its sequence number.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub chat_type: ChatType,
+    /// Storage key of the conversation (see [`direct_conversation_key`]).
+    pub conversation_key: String,
+    /// The users who belong to the conversation (created on first message).
+    pub members: Vec<Username>,
+    pub from: Username,
+    pub to: String,
+    pub body: Body,
+    pub ext: Option<serde_json::Value>,
+    pub timestamp_ms: i64,
+    pub sync_sender: bool,
+    pub origin_device: Option<String>,
+}
+
+/// A user's place in one conversation: what their devices acknowledged and read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    pub conversation: ConversationId,
+    /// Highest sequence number any of the user's devices acknowledged.
+    pub ack_seq: i64,
+    pub read_seq: i64,
+    /// The conversation's latest sequence number when this was read.
+    pub last_seq: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_vendor_rules() {
+        assert_eq!(Username::parse("User_1.a-b").unwrap().as_str(), "user_1.a-b");
+        assert!(Username::parse("").is_err());
+        assert!(Username::parse("has space").is_err());
+        assert!(Username::parse("中文").is_err());
+        assert!(Username::parse(&"a".repeat(64)).is_ok());
+        assert!(Username::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn direct_keys_do_not_depend_on_direction() {
+        let a = Username::parse("a").unwrap();
+        let b = Username::parse("b").unwrap();
+        assert_eq!(direct_conversation_key(&a, &b), direct_conversation_key(&b, &a));
+    }
+
+    #[test]
+    fn custom_event_pattern_is_enforced() {
+        let ok = Body::Custom { custom_event: Some("a-b_c/d.e".into()), custom_exts: None };
+        assert!(ok.validate().is_ok());
+        let bad = Body::Custom { custom_event: Some("no spaces".into()), custom_exts: None };
+        assert!(bad.validate().is_err());
+        let long = Body::Custom { custom_event: Some("x".repeat(33)), custom_exts: None };
+        assert!(long.validate().is_err());
+    }
+}

@@ -1,0 +1,219 @@
+//! User accounts: registration, credentials, activation, presence.
+
+use std::sync::Arc;
+
+use crate::apps::IssuedToken;
+use crate::auth::{self, Principal};
+use crate::error::{AuthFailure, Error, Result};
+use crate::fanout::{KickReason, LiveEvent};
+use crate::model::{App, AppId, User, UserRecord, Username};
+use crate::storage::Page;
+use crate::Deps;
+
+/// A registration request, not yet validated.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub nickname: Option<String>,
+}
+
+/// Longest nickname accepted, as the vendor documents.
+pub const MAX_NICKNAME_LEN: usize = 100;
+
+#[derive(Clone)]
+pub struct UserService {
+    deps: Arc<Deps>,
+}
+
+impl UserService {
+    pub(crate) fn new(deps: Arc<Deps>) -> UserService {
+        UserService { deps }
+    }
+
+    /// Registers users in order. The batch is checked whole first (a bad
+    /// name or password fails it all); a name that already exists fails only
+    /// its own entry.
+    pub async fn register(&self, app: AppId, batch: Vec<NewUser>) -> Result<Vec<Result<User>>> {
+        let mut checked = Vec::with_capacity(batch.len());
+        for new in batch {
+            let username = Username::parse(&new.username)?;
+            check_password(&new.password)?;
+            if new.nickname.as_ref().is_some_and(|n| n.chars().count() > MAX_NICKNAME_LEN) {
+                return Err(Error::InvalidArgument("NICKNAME_TOO_LONG".into()));
+            }
+            checked.push((username, new.password, new.nickname));
+        }
+        let now = self.deps.clock.now_ms();
+        let records = tokio::task::spawn_blocking(move || -> Result<Vec<UserRecord>> {
+            checked
+                .into_iter()
+                .map(|(username, password, nickname)| {
+                    Ok(UserRecord {
+                        password_hash: auth::hash_password(&password)?,
+                        user: User {
+                            app,
+                            username,
+                            uuid: auth::random_uuid(),
+                            nickname,
+                            activated: true,
+                            credential_generation: 0,
+                            created_ms: now,
+                            modified_ms: now,
+                        },
+                    })
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| Error::Storage(format!("hashing task failed: {e}")))??;
+        self.deps.store.insert_users(app, records).await
+    }
+
+    pub async fn get(&self, app: AppId, username: &Username) -> Result<User> {
+        self.deps
+            .store
+            .user(app, username)
+            .await?
+            .map(|r| r.user)
+            .ok_or_else(|| Error::NotFound(format!("user {username} not found")))
+    }
+
+    pub async fn list(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>> {
+        self.deps.store.list_users(app, after, limit).await
+    }
+
+    /// Deletes a user and closes their sessions.
+    pub async fn delete(&self, app: AppId, username: &Username) -> Result<User> {
+        let user = self
+            .deps
+            .store
+            .delete_user(app, username)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {username} not found")))?;
+        self.kick(app, username, KickReason::CredentialsChanged).await;
+        Ok(user)
+    }
+
+    /// Deletes up to `limit` of the oldest users.
+    pub async fn delete_oldest(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>> {
+        let page = self.deps.store.delete_users(app, after, limit).await?;
+        for user in &page.items {
+            self.kick(app, &user.username, KickReason::CredentialsChanged).await;
+        }
+        Ok(page)
+    }
+
+    /// Sets a new password; older user tokens stop working and sessions close.
+    pub async fn set_password(&self, app: AppId, username: &Username, password: String) -> Result<User> {
+        check_password(&password)?;
+        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+            .await
+            .map_err(|e| Error::Storage(format!("hashing task failed: {e}")))??;
+        let now = self.deps.clock.now_ms();
+        let user = self
+            .deps
+            .store
+            .set_password(app, username, hash, now)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {username} not found")))?;
+        self.kick(app, username, KickReason::CredentialsChanged).await;
+        Ok(user)
+    }
+
+    /// Deactivates (bans) a user: sessions close now, logins are refused.
+    pub async fn deactivate(&self, app: AppId, username: &Username) -> Result<User> {
+        let user = self.set_activated(app, username, false).await?;
+        self.kick(app, username, KickReason::Deactivated).await;
+        Ok(user)
+    }
+
+    pub async fn activate(&self, app: AppId, username: &Username) -> Result<User> {
+        self.set_activated(app, username, true).await
+    }
+
+    async fn set_activated(&self, app: AppId, username: &Username, activated: bool) -> Result<User> {
+        let now = self.deps.clock.now_ms();
+        self.deps
+            .store
+            .set_activated(app, username, activated, now)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {username} not found")))
+    }
+
+    /// Forces every device of the user offline (E-user-16).
+    pub async fn disconnect(&self, app: AppId, username: &Username) -> Result<()> {
+        self.get(app, username).await?;
+        self.kick(app, username, KickReason::Disconnected).await;
+        Ok(())
+    }
+
+    async fn kick(&self, app: AppId, username: &Username, reason: KickReason) {
+        self.deps.fanout.publish(app, std::slice::from_ref(username), LiveEvent::Kick(reason)).await;
+    }
+
+    /// Whether each user has at least one connected device.
+    pub async fn online(&self, app: AppId, users: &[Username]) -> Vec<bool> {
+        self.deps.fanout.device_counts(app, users).await.into_iter().map(|n| n > 0).collect()
+    }
+
+    /// Password login (E-auth-2): returns a user token.
+    pub async fn issue_user_token(
+        &self,
+        app: &App,
+        username: &str,
+        password: &str,
+        ttl_secs: Option<i64>,
+        apps: &crate::apps::AppService,
+    ) -> Result<(IssuedToken, User)> {
+        let username = Username::parse(username)?;
+        let record = self
+            .deps
+            .store
+            .user(app.id, &username)
+            .await?
+            .ok_or_else(|| Error::NotFound("user not found".into()))?;
+        let password = password.to_owned();
+        let hash = record.password_hash.clone();
+        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+            .await
+            .map_err(|e| Error::Storage(format!("hashing task failed: {e}")))?;
+        if !ok {
+            return Err(Error::Unauthenticated(AuthFailure::BadPassword));
+        }
+        if !record.user.activated {
+            return Err(Error::Deactivated("user not activated".into()));
+        }
+        let (expires_at, expires_in) = apps.expiry(ttl_secs)?;
+        let token = auth::issue_user_token(app, &record.user, expires_at);
+        Ok((IssuedToken { token, expires_in }, record.user))
+    }
+
+    /// Checks a bearer token for `app`. User tokens are checked against the
+    /// current account too: deleted, re-registered, re-passworded or
+    /// deactivated users' tokens fail.
+    pub async fn authenticate(&self, app: &App, token: &str) -> Result<Principal> {
+        let verified = auth::verify(app, token, self.deps.clock.now_ms())?;
+        if let Principal::User { username, uuid, generation } = &verified.principal {
+            let current = self.deps.store.user(app.id, username).await?;
+            let valid = current.as_ref().is_some_and(|r| &r.user.uuid == uuid && r.user.credential_generation == *generation);
+            if !valid {
+                return Err(Error::Unauthenticated(AuthFailure::BadToken));
+            }
+            if current.is_some_and(|r| !r.user.activated) {
+                return Err(Error::Deactivated("user not activated".into()));
+            }
+        }
+        Ok(verified.principal)
+    }
+}
+
+fn check_password(password: &str) -> Result<()> {
+    if password.is_empty() {
+        return Err(Error::InvalidArgument("password or pin must provided".into()));
+    }
+    if password.chars().count() > auth::MAX_PASSWORD_LEN {
+        return Err(Error::InvalidArgument("PASSWORD_TOO_LONG".into()));
+    }
+    Ok(())
+}
