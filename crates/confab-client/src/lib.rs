@@ -1,0 +1,352 @@
+//! Client library for confab: a token helper over REST and a WebSocket
+//! connection speaking confab's JSON gateway protocol (docs/protocol.md).
+//!
+//! The CLI (`confab client …`), the integration tests and the load
+//! generator all use it, so the protocol is exercised the way an app would.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+pub use confab_protocol::{ClientFrame, MessageFrame, ServerFrame};
+
+/// Where a confab server is and which app to use.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `host:port` of the HTTP listener.
+    pub addr: String,
+    pub org: String,
+    pub app: String,
+}
+
+impl Endpoint {
+    pub fn http_base(&self) -> String {
+        format!("http://{}/{}/{}", self.addr, self.org, self.app)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}{}", self.addr, confab_protocol::PATH)
+    }
+
+    /// Gets a user token with the password grant (E-auth-2).
+    pub async fn user_token(
+        &self,
+        http: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<String> {
+        let body = json!({"grant_type": "password", "username": username, "password": password});
+        self.token(http, body).await
+    }
+
+    /// Gets an app token with the client-credentials grant (E-auth-1).
+    pub async fn app_token(
+        &self,
+        http: &reqwest::Client,
+        client_id: &str,
+        client_secret: &str,
+    ) -> anyhow::Result<String> {
+        let body = json!({"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret});
+        self.token(http, body).await
+    }
+
+    async fn token(&self, http: &reqwest::Client, body: Value) -> anyhow::Result<String> {
+        let url = format!("{}/token", self.http_base());
+        let response = http
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status();
+        let reply: Value = response.json().await.context("token reply is not JSON")?;
+        if !status.is_success() {
+            bail!(
+                "token request refused ({status}): {}",
+                reply["error_description"]
+                    .as_str()
+                    .unwrap_or("no description")
+            );
+        }
+        reply["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("token reply has no access_token"))
+    }
+}
+
+/// How to open a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub device: Option<String>,
+    /// Conversation → last sequence this device has (from [`Connection::cursors`]).
+    pub resume: HashMap<String, i64>,
+    /// Acknowledge received messages automatically (batched per conversation).
+    pub auto_ack: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            device: None,
+            resume: HashMap::new(),
+            auto_ack: true,
+        }
+    }
+}
+
+/// What a connection hears from the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Message(MessageFrame),
+    /// The backlog is done; what follows is live.
+    Synced,
+    Kicked {
+        reason: String,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+    /// The connection is gone.
+    Closed,
+}
+
+/// The answer to a send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendOk {
+    pub msg_id: String,
+    pub conv: String,
+    pub seq: i64,
+    pub timestamp: i64,
+}
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<SendOk, (String, String)>>>>>;
+
+/// A logged-in gateway connection.
+pub struct Connection {
+    pub user: String,
+    pub device: String,
+    outgoing: mpsc::Sender<ClientFrame>,
+    events: mpsc::Receiver<Event>,
+    pending: Pending,
+    cursors: Arc<Mutex<HashMap<String, i64>>>,
+    next_ref: AtomicU64,
+}
+
+impl Connection {
+    /// Connects and logs in; fails with the server's reason if refused.
+    pub async fn connect(
+        ws_url: &str,
+        token: &str,
+        options: ConnectOptions,
+    ) -> anyhow::Result<Connection> {
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+            .await
+            .with_context(|| format!("cannot connect to {ws_url}"))?;
+        let login = ClientFrame::Login {
+            token: token.to_owned(),
+            device: options.device.clone(),
+            resume: options.resume.clone(),
+        };
+        ws.send(WsMessage::Text(serde_json::to_string(&login)?.into()))
+            .await?;
+        let (user, device) = loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .context("no answer to login")?
+                .ok_or_else(|| anyhow!("connection closed during login"))??;
+            let WsMessage::Text(text) = frame else {
+                continue;
+            };
+            match serde_json::from_str::<ServerFrame>(&text)? {
+                ServerFrame::LoginOk { user, device, .. } => break (user, device),
+                ServerFrame::Error { code, message, .. } => {
+                    bail!("login refused: {code}: {message}")
+                }
+                other => bail!("unexpected frame during login: {other:?}"),
+            }
+        };
+        let (outgoing, outgoing_rx) = mpsc::channel(1024);
+        let (events_tx, events) = mpsc::channel(65_536);
+        let pending: Pending = Arc::default();
+        let cursors = Arc::new(Mutex::new(options.resume.clone()));
+        tokio::spawn(io_loop(
+            ws,
+            outgoing_rx,
+            events_tx,
+            pending.clone(),
+            cursors.clone(),
+            options.auto_ack,
+        ));
+        Ok(Connection {
+            user,
+            device,
+            outgoing,
+            events,
+            pending,
+            cursors,
+            next_ref: AtomicU64::new(1),
+        })
+    }
+
+    /// The next event; `Closed` once the connection is gone.
+    pub async fn next_event(&mut self) -> Event {
+        self.events.recv().await.unwrap_or(Event::Closed)
+    }
+
+    /// Sends a one-to-one message and waits until the server has stored it.
+    pub async fn send(&self, to: &str, body: Value, ext: Option<Value>) -> anyhow::Result<SendOk> {
+        let reference = self.next_ref.fetch_add(1, Ordering::Relaxed).to_string();
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(reference.clone(), tx);
+        let frame = ClientFrame::Send {
+            reference: Some(reference),
+            to: to.to_owned(),
+            body,
+            ext,
+        };
+        self.outgoing
+            .send(frame)
+            .await
+            .map_err(|_| anyhow!("connection closed"))?;
+        match rx.await {
+            Ok(Ok(ok)) => Ok(ok),
+            Ok(Err((code, message))) => bail!("send refused: {code}: {message}"),
+            Err(_) => bail!("connection closed before the send was answered"),
+        }
+    }
+
+    /// Acknowledges a conversation up to `seq` (only needed without auto-ack).
+    pub async fn ack(&self, conv: &str, seq: i64) -> anyhow::Result<()> {
+        self.outgoing
+            .send(ClientFrame::Ack {
+                conv: conv.to_owned(),
+                seq,
+            })
+            .await
+            .map_err(|_| anyhow!("connection closed"))
+    }
+
+    /// Marks a conversation read up to `seq`.
+    pub async fn read(&self, conv: &str, seq: i64) -> anyhow::Result<()> {
+        self.outgoing
+            .send(ClientFrame::Read {
+                conv: conv.to_owned(),
+                seq,
+            })
+            .await
+            .map_err(|_| anyhow!("connection closed"))
+    }
+
+    /// Per conversation, the highest sequence received: pass it as
+    /// `resume` when reconnecting to continue without gaps or duplicates.
+    pub fn cursors(&self) -> HashMap<String, i64> {
+        self.cursors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+async fn io_loop(
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    mut outgoing: mpsc::Receiver<ClientFrame>,
+    events: mpsc::Sender<Event>,
+    pending: Pending,
+    cursors: Arc<Mutex<HashMap<String, i64>>>,
+    auto_ack: bool,
+) {
+    let (mut sink, mut stream) = ws.split();
+    // Conversations received into since the last ack, acknowledged together
+    // once the socket has nothing more to read right now.
+    let mut unacked: HashSet<String> = HashSet::new();
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(confab_protocol::HEARTBEAT_SECS));
+    loop {
+        tokio::select! {
+            biased;
+            incoming = stream.next() => {
+                let text = match incoming {
+                    Some(Ok(WsMessage::Text(text))) => text,
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                };
+                let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else { continue };
+                match frame {
+                    ServerFrame::Msg(message) => {
+                        {
+                            let mut cursors = cursors.lock().unwrap_or_else(|e| e.into_inner());
+                            let cursor = cursors.entry(message.conv.clone()).or_insert(0);
+                            *cursor = (*cursor).max(message.seq);
+                        }
+                        if auto_ack {
+                            unacked.insert(message.conv.clone());
+                        }
+                        if events.send(Event::Message(message)).await.is_err() {
+                            break;
+                        }
+                    }
+                    ServerFrame::SendOk { reference, msg_id, conv, seq, timestamp } => {
+                        if let Some(tx) = reference.and_then(|r| pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&r)) {
+                            let _ = tx.send(Ok(SendOk { msg_id, conv, seq, timestamp }));
+                        }
+                    }
+                    ServerFrame::Error { reference: Some(r), code, message } => {
+                        if let Some(tx) = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&r) {
+                            let _ = tx.send(Err((code, message)));
+                        }
+                    }
+                    ServerFrame::Error { reference: None, code, message } => {
+                        let _ = events.send(Event::Error { code, message }).await;
+                    }
+                    ServerFrame::Synced => {
+                        let _ = events.send(Event::Synced).await;
+                    }
+                    ServerFrame::Kicked { reason } => {
+                        let _ = events.send(Event::Kicked { reason }).await;
+                    }
+                    ServerFrame::LoginOk { .. } | ServerFrame::Pong => {}
+                }
+            }
+            frame = outgoing.recv() => {
+                let Some(frame) = frame else { break };
+                let text = serde_json::to_string(&frame).expect("frames serialize");
+                if sink.send(WsMessage::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            _ = heartbeat.tick() => {
+                let ping = serde_json::to_string(&ClientFrame::Ping).expect("frames serialize");
+                if sink.send(WsMessage::Text(ping.into())).await.is_err() {
+                    break;
+                }
+            }
+            _ = std::future::ready(()), if !unacked.is_empty() => {
+                let acks: Vec<(String, i64)> = {
+                    let cursors = cursors.lock().unwrap_or_else(|e| e.into_inner());
+                    unacked.drain().filter_map(|c| cursors.get(&c).map(|s| (c, *s))).collect()
+                };
+                for (conv, seq) in acks {
+                    let text = serde_json::to_string(&ClientFrame::Ack { conv, seq }).expect("frames serialize");
+                    if sink.send(WsMessage::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    let _ = events.send(Event::Closed).await;
+}

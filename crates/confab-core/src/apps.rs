@@ -35,7 +35,10 @@ pub struct AppCredentials {
 
 impl AppService {
     pub(crate) fn new(deps: Arc<Deps>) -> AppService {
-        AppService { deps, cache: Arc::default() }
+        AppService {
+            deps,
+            cache: Arc::default(),
+        }
     }
 
     pub async fn create(&self, org: &str, name: &str, credentials: AppCredentials) -> Result<App> {
@@ -45,8 +48,12 @@ impl AppService {
             uuid: auth::random_uuid(),
             org: org.to_owned(),
             name: name.to_owned(),
-            client_id: credentials.client_id.unwrap_or_else(|| format!("CF{}", auth::random_token(18))),
-            client_secret: credentials.client_secret.unwrap_or_else(|| format!("CF{}", auth::random_token(24))),
+            client_id: credentials
+                .client_id
+                .unwrap_or_else(|| format!("CF{}", auth::random_token(18))),
+            client_secret: credentials
+                .client_secret
+                .unwrap_or_else(|| format!("CF{}", auth::random_token(24))),
             signing_key: auth::random_token(32).into_bytes(),
             created_ms: self.deps.clock.now_ms(),
         };
@@ -61,7 +68,12 @@ impl AppService {
 
     pub async fn by_name(&self, org: &str, name: &str) -> Result<Option<App>> {
         let key = format!("{org}/{name}");
-        if let Some(app) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(app) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Ok(Some(app.clone()));
         }
         let app = self.deps.store.app_by_name(org, name).await?;
@@ -72,7 +84,13 @@ impl AppService {
     }
 
     pub async fn by_uuid(&self, uuid: &str) -> Result<Option<App>> {
-        let cached = self.cache.read().unwrap_or_else(|e| e.into_inner()).values().find(|a| a.uuid == uuid).cloned();
+        let cached = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .find(|a| a.uuid == uuid)
+            .cloned();
         if cached.is_some() {
             return Ok(cached);
         }
@@ -85,12 +103,21 @@ impl AppService {
 
     fn remember(&self, app: &App) {
         let key = format!("{}/{}", app.org, app.name);
-        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(key, app.clone());
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, app.clone());
     }
 
     /// Exchanges client credentials for an app token (E-auth-1).
     /// `ttl_secs` of 0 asks for a token that never expires, as the vendor allows.
-    pub fn issue_app_token(&self, app: &App, client_id: &str, client_secret: &str, ttl_secs: Option<i64>) -> Result<IssuedToken> {
+    pub fn issue_app_token(
+        &self,
+        app: &App,
+        client_id: &str,
+        client_secret: &str,
+        ttl_secs: Option<i64>,
+    ) -> Result<IssuedToken> {
         // Both comparisons always run, so timing tells nothing about which failed.
         let id_ok = auth::secrets_equal(client_id, &app.client_id);
         let secret_ok = auth::secrets_equal(client_secret, &app.client_secret);
@@ -98,7 +125,10 @@ impl AppService {
             return Err(Error::Unauthenticated(AuthFailure::BadClientCredentials));
         }
         let (expires_at, expires_in) = self.expiry(ttl_secs)?;
-        Ok(IssuedToken { token: auth::issue_app_token(app, expires_at), expires_in })
+        Ok(IssuedToken {
+            token: auth::issue_app_token(app, expires_at),
+            expires_in,
+        })
     }
 
     /// Converts a requested lifetime into (expiry instant, seconds).

@@ -39,7 +39,11 @@ impl UserService {
         for new in batch {
             let username = Username::parse(&new.username)?;
             check_password(&new.password)?;
-            if new.nickname.as_ref().is_some_and(|n| n.chars().count() > MAX_NICKNAME_LEN) {
+            if new
+                .nickname
+                .as_ref()
+                .is_some_and(|n| n.chars().count() > MAX_NICKNAME_LEN)
+            {
                 return Err(Error::InvalidArgument("NICKNAME_TOO_LONG".into()));
             }
             checked.push((username, new.password, new.nickname));
@@ -91,21 +95,33 @@ impl UserService {
             .delete_user(app, username)
             .await?
             .ok_or_else(|| Error::NotFound(format!("user {username} not found")))?;
-        self.kick(app, username, KickReason::CredentialsChanged).await;
+        self.kick(app, username, KickReason::CredentialsChanged)
+            .await;
         Ok(user)
     }
 
     /// Deletes up to `limit` of the oldest users.
-    pub async fn delete_oldest(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>> {
+    pub async fn delete_oldest(
+        &self,
+        app: AppId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Page<User>> {
         let page = self.deps.store.delete_users(app, after, limit).await?;
         for user in &page.items {
-            self.kick(app, &user.username, KickReason::CredentialsChanged).await;
+            self.kick(app, &user.username, KickReason::CredentialsChanged)
+                .await;
         }
         Ok(page)
     }
 
     /// Sets a new password; older user tokens stop working and sessions close.
-    pub async fn set_password(&self, app: AppId, username: &Username, password: String) -> Result<User> {
+    pub async fn set_password(
+        &self,
+        app: AppId,
+        username: &Username,
+        password: String,
+    ) -> Result<User> {
         check_password(&password)?;
         let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
             .await
@@ -117,7 +133,8 @@ impl UserService {
             .set_password(app, username, hash, now)
             .await?
             .ok_or_else(|| Error::NotFound(format!("user {username} not found")))?;
-        self.kick(app, username, KickReason::CredentialsChanged).await;
+        self.kick(app, username, KickReason::CredentialsChanged)
+            .await;
         Ok(user)
     }
 
@@ -132,7 +149,12 @@ impl UserService {
         self.set_activated(app, username, true).await
     }
 
-    async fn set_activated(&self, app: AppId, username: &Username, activated: bool) -> Result<User> {
+    async fn set_activated(
+        &self,
+        app: AppId,
+        username: &Username,
+        activated: bool,
+    ) -> Result<User> {
         let now = self.deps.clock.now_ms();
         self.deps
             .store
@@ -149,12 +171,21 @@ impl UserService {
     }
 
     async fn kick(&self, app: AppId, username: &Username, reason: KickReason) {
-        self.deps.fanout.publish(app, std::slice::from_ref(username), LiveEvent::Kick(reason)).await;
+        self.deps
+            .fanout
+            .publish(app, std::slice::from_ref(username), LiveEvent::Kick(reason))
+            .await;
     }
 
     /// Whether each user has at least one connected device.
     pub async fn online(&self, app: AppId, users: &[Username]) -> Vec<bool> {
-        self.deps.fanout.device_counts(app, users).await.into_iter().map(|n| n > 0).collect()
+        self.deps
+            .fanout
+            .device_counts(app, users)
+            .await
+            .into_iter()
+            .map(|n| n > 0)
+            .collect()
     }
 
     /// Password login (E-auth-2): returns a user token.
@@ -194,9 +225,16 @@ impl UserService {
     /// deactivated users' tokens fail.
     pub async fn authenticate(&self, app: &App, token: &str) -> Result<Principal> {
         let verified = auth::verify(app, token, self.deps.clock.now_ms())?;
-        if let Principal::User { username, uuid, generation } = &verified.principal {
+        if let Principal::User {
+            username,
+            uuid,
+            generation,
+        } = &verified.principal
+        {
             let current = self.deps.store.user(app.id, username).await?;
-            let valid = current.as_ref().is_some_and(|r| &r.user.uuid == uuid && r.user.credential_generation == *generation);
+            let valid = current.as_ref().is_some_and(|r| {
+                &r.user.uuid == uuid && r.user.credential_generation == *generation
+            });
             if !valid {
                 return Err(Error::Unauthenticated(AuthFailure::BadToken));
             }
@@ -210,7 +248,9 @@ impl UserService {
 
 fn check_password(password: &str) -> Result<()> {
     if password.is_empty() {
-        return Err(Error::InvalidArgument("password or pin must provided".into()));
+        return Err(Error::InvalidArgument(
+            "password or pin must provided".into(),
+        ));
     }
     if password.chars().count() > auth::MAX_PASSWORD_LEN {
         return Err(Error::InvalidArgument("PASSWORD_TOO_LONG".into()));

@@ -1,0 +1,139 @@
+//! Frames of confab's JSON gateway protocol, version 1.
+//!
+//! Every WebSocket text message is one JSON object with an `op` field.
+//! `docs/protocol.md` is the prose description; this module is the
+//! definition. Message and conversation IDs travel as decimal strings
+//! because JavaScript numbers cannot hold 64-bit integers.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The path the gateway listens on.
+pub const PATH: &str = "/ws";
+/// Seconds between client pings the server asks for; a connection silent
+/// for three of these is closed.
+pub const HEARTBEAT_SECS: u64 = 30;
+/// Largest frame a client may send, in bytes.
+pub const MAX_CLIENT_FRAME: usize = 8 * 1024;
+
+/// A frame from a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Must be the first frame.
+    Login {
+        token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
+        /// Conversation ID → highest sequence this device already has.
+        #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+        resume: HashMap<String, i64>,
+    },
+    /// Send a one-to-one message. `body` is a typed body such as
+    /// `{"type":"txt","msg":"hi"}`.
+    Send {
+        /// Echoed in the answer so the client can match it.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        to: String,
+        body: serde_json::Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ext: Option<serde_json::Value>,
+    },
+    /// The device has everything up to `seq` in `conv`.
+    Ack {
+        conv: String,
+        seq: i64,
+    },
+    /// The user has read everything up to `seq` in `conv`.
+    Read {
+        conv: String,
+        seq: i64,
+    },
+    Ping,
+}
+
+/// A message as a device receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageFrame {
+    pub msg_id: String,
+    pub conv: String,
+    pub seq: i64,
+    /// `chat`, `groupchat` or `chatroom`.
+    pub chat_type: String,
+    pub from: String,
+    pub to: String,
+    pub body: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext: Option<serde_json::Value>,
+    /// Unix milliseconds at which the server accepted it.
+    pub timestamp: i64,
+}
+
+/// A frame from the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ServerFrame {
+    LoginOk {
+        user: String,
+        device: String,
+        session: String,
+        heartbeat_secs: u64,
+    },
+    Msg(MessageFrame),
+    /// Everything missed while away has been sent; live messages follow.
+    Synced,
+    SendOk {
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        msg_id: String,
+        conv: String,
+        seq: i64,
+        timestamp: i64,
+    },
+    Error {
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        code: String,
+        message: String,
+    },
+    /// The server is closing the connection; `reason` says why.
+    Kicked {
+        reason: String,
+    },
+    Pong,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_have_the_documented_shape() {
+        let login: ClientFrame =
+            serde_json::from_str(r#"{"op":"login","token":"t","resume":{"7":3}}"#).unwrap();
+        assert_eq!(
+            login,
+            ClientFrame::Login {
+                token: "t".into(),
+                device: None,
+                resume: HashMap::from([("7".into(), 3)])
+            }
+        );
+        let ok = ServerFrame::SendOk {
+            reference: Some("1".into()),
+            msg_id: "9".into(),
+            conv: "7".into(),
+            seq: 4,
+            timestamp: 5,
+        };
+        assert_eq!(
+            serde_json::to_value(ok).unwrap(),
+            serde_json::json!({"op":"send_ok","ref":"1","msg_id":"9","conv":"7","seq":4,"timestamp":5})
+        );
+        assert_eq!(
+            serde_json::to_string(&ServerFrame::Synced).unwrap(),
+            r#"{"op":"synced"}"#
+        );
+    }
+}

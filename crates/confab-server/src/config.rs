@@ -1,0 +1,174 @@
+//! Server configuration: defaults, then `confab.toml`, then environment
+//! variables. The variable names are a contract with operators.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use confab_sqlite::Durability;
+
+/// Everything `confab serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `CONFAB_HTTP_ADDR`: REST and WebSocket listener.
+    pub http_addr: SocketAddr,
+    /// `CONFAB_DATA_DIR`: the SQLite database and local files.
+    pub data_dir: PathBuf,
+    /// The app that exists at first start.
+    pub first_app: FirstApp,
+    /// `CONFAB_SQLITE_SYNC`: `full` (default) or `normal`; see ARCHITECTURE.md.
+    pub sqlite_sync: SyncMode,
+    /// `CONFAB_TOKEN_TTL_SECS`: token lifetime when a caller asks for none.
+    pub token_ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FirstApp {
+    /// `CONFAB_ORG`
+    pub org: String,
+    /// `CONFAB_APP`
+    pub app: String,
+    /// `CONFAB_CLIENT_ID`; generated when absent.
+    pub client_id: Option<String>,
+    /// `CONFAB_CLIENT_SECRET`; generated when absent.
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    #[default]
+    Full,
+    Normal,
+}
+
+impl From<SyncMode> for Durability {
+    fn from(mode: SyncMode) -> Durability {
+        match mode {
+            SyncMode::Full => Durability::Full,
+            SyncMode::Normal => Durability::Normal,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http_addr: "127.0.0.1:8080".parse().expect("valid default address"),
+            data_dir: PathBuf::from("./confab-data"),
+            first_app: FirstApp::default(),
+            sqlite_sync: SyncMode::Full,
+            token_ttl_secs: 60 * 24 * 3600,
+        }
+    }
+}
+
+impl Default for FirstApp {
+    fn default() -> Self {
+        FirstApp {
+            org: "demo".into(),
+            app: "chat".into(),
+            client_id: None,
+            client_secret: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `file` if given (or `./confab.toml` if it exists), then applies
+    /// environment overrides.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let default_file = Path::new("confab.toml");
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None if default_file.exists() => Self::from_file(default_file)?,
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+    }
+
+    /// Applies `CONFAB_*` overrides read through `var`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = var("CONFAB_HTTP_ADDR") {
+            self.http_addr = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("CONFAB_HTTP_ADDR={v}: {e}"))?;
+        }
+        if let Some(v) = var("CONFAB_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("CONFAB_ORG") {
+            self.first_app.org = v;
+        }
+        if let Some(v) = var("CONFAB_APP") {
+            self.first_app.app = v;
+        }
+        if let Some(v) = var("CONFAB_CLIENT_ID") {
+            self.first_app.client_id = Some(v);
+        }
+        if let Some(v) = var("CONFAB_CLIENT_SECRET") {
+            self.first_app.client_secret = Some(v);
+        }
+        if let Some(v) = var("CONFAB_SQLITE_SYNC") {
+            self.sqlite_sync = match v.as_str() {
+                "full" => SyncMode::Full,
+                "normal" => SyncMode::Normal,
+                _ => anyhow::bail!("CONFAB_SQLITE_SYNC must be full or normal, not {v}"),
+            };
+        }
+        if let Some(v) = var("CONFAB_TOKEN_TTL_SECS") {
+            self.token_ttl_secs = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("CONFAB_TOKEN_TTL_SECS={v}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("confab.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut config: Config =
+            toml::from_str("http_addr = \"127.0.0.1:9000\"\n[first_app]\norg = \"acme\"\n")
+                .unwrap();
+        assert_eq!(config.first_app.org, "acme");
+        config
+            .apply_env(|name| match name {
+                "CONFAB_HTTP_ADDR" => Some("127.0.0.1:9100".into()),
+                "CONFAB_APP" => Some("support".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.http_addr.port(), 9100);
+        assert_eq!(config.first_app.org, "acme");
+        assert_eq!(config.first_app.app, "support");
+    }
+
+    #[test]
+    fn bad_values_are_reported() {
+        let mut config = Config::default();
+        assert!(config
+            .apply_env(|n| (n == "CONFAB_HTTP_ADDR").then(|| "nope".into()))
+            .is_err());
+        assert!(config
+            .apply_env(|n| (n == "CONFAB_SQLITE_SYNC").then(|| "sometimes".into()))
+            .is_err());
+    }
+}

@@ -1,0 +1,198 @@
+//! Easemob's error body: `{error, exception, timestamp, duration,
+//! error_description}` (plus `error_code` on message-send errors), with the
+//! HTTP status the vendor uses.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use confab_core::error::{AuthFailure, Error};
+
+#[derive(Debug)]
+pub struct EasemobError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub exception: &'static str,
+    pub description: String,
+    pub code: Option<u32>,
+}
+
+const ILLEGAL_ARGUMENT: &str = "java.lang.IllegalArgumentException";
+const SECURITY: &str = "org.apache.usergrid.rest.exceptions.SecurityException";
+
+impl EasemobError {
+    pub fn new(
+        status: StatusCode,
+        error: &'static str,
+        exception: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
+        EasemobError {
+            status,
+            error,
+            exception,
+            description: description.into(),
+            code: None,
+        }
+    }
+
+    pub fn illegal_argument(description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "illegal_argument",
+            ILLEGAL_ARGUMENT,
+            description,
+        )
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "service_resource_not_found",
+            "org.apache.usergrid.services.exceptions.ServiceResourceNotFoundException",
+            "Service resource not found",
+        )
+    }
+
+    /// A request body that is not the JSON the endpoint expects.
+    pub fn invalid_body(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_body",
+            "InvalidRequestBodyException",
+            format!("Request body is invalid. Please check body is correct. ({detail})"),
+        )
+    }
+
+    pub fn json_parse(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "json_parse",
+            "com.fasterxml.jackson.core.JsonParseException",
+            detail.to_string(),
+        )
+    }
+
+    pub fn too_large(size: usize, limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_entity_too_large",
+            "RequestEntityTooLargeException",
+            format!("Request Entity Too Large: the body is over {limit} bytes ({size} read)"),
+        )
+    }
+
+    /// A message-send failure, with the vendor's numeric code where it has one.
+    pub fn send(description: impl Into<String>, code: Option<u32>) -> Self {
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "message_send_error",
+            "MessageSendException",
+            description,
+        );
+        e.code = code;
+        e
+    }
+
+    pub fn unauthorized(description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            SECURITY,
+            description,
+        )
+    }
+
+    pub fn app_not_found(org: &str, app: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "organization_application_not_found",
+            "org.apache.usergrid.rest.exceptions.OrganizationApplicationNotFoundException",
+            format!("Could not find application for {org}/{app} from URI: {org}/{app}"),
+        )
+    }
+}
+
+impl From<Error> for EasemobError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::InvalidArgument(m) => Self::illegal_argument(m),
+            Error::TooLarge(m) => Self::send(m, Some(14007)),
+            Error::NotFound(_) => Self::not_found(),
+            Error::Duplicate(m) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "duplicate_unique_property_exists",
+                "org.apache.usergrid.persistence.exceptions.DuplicateUniquePropertyExistsException",
+                m,
+            ),
+            Error::Unauthenticated(why) => match why {
+                AuthFailure::MissingToken | AuthFailure::ExpiredToken => {
+                    Self::unauthorized("Unable to authenticate due to expired access token")
+                }
+                AuthFailure::BadToken => Self::new(
+                    StatusCode::UNAUTHORIZED,
+                    "auth_bad_access_token",
+                    SECURITY,
+                    "Unable to authenticate due to corrupt access token",
+                ),
+                AuthFailure::WrongTokenKind => Self::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "org.apache.shiro.authz.UnauthorizedException",
+                    "Subject does not have permission",
+                ),
+                AuthFailure::BadClientCredentials => Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    SECURITY,
+                    "client_id or client_secret does not match",
+                ),
+                AuthFailure::BadPassword => Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    SECURITY,
+                    "invalid password",
+                ),
+            },
+            Error::Forbidden(m) => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden_op",
+                "EasemobForbiddenOpException",
+                m,
+            ),
+            Error::Deactivated(m) => Self::unauthorized(m),
+            Error::ReceiverOffline(m) => Self::send(m, None),
+            Error::Storage(m) => {
+                tracing::error!("storage failure: {m}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "InternalServerErrorException",
+                    "internal error",
+                )
+            }
+            Error::Unavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "ServiceUnavailableException",
+                "the server is shutting down",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for EasemobError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "error": self.error,
+            "exception": self.exception,
+            "timestamp": super::now_ms(),
+            "duration": 0,
+            "error_description": self.description,
+        });
+        if let Some(code) = self.code {
+            body["error_code"] = json!(code);
+        }
+        (self.status, axum::Json(body)).into_response()
+    }
+}

@@ -1,0 +1,179 @@
+//! Sending messages (E-msg-1).
+
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use confab_core::messages::DirectSend;
+use confab_core::model::{Body, Delivery, Username};
+
+use super::{AppAuth, EasemobError, JsonBody, MESSAGE_BODY_LIMIT};
+
+/// Most receivers of one one-to-one send call.
+pub const MAX_USER_RECEIVERS: usize = 600;
+/// Largest `body` plus `ext`, serialized, in bytes.
+pub const MAX_CONTENT_BYTES: usize = 3 * 1024;
+
+/// The parts of a send request that every target kind shares.
+pub struct ParsedSend {
+    pub from: Username,
+    pub to: Vec<String>,
+    pub body: Body,
+    pub ext: Option<Value>,
+    pub delivery: Delivery,
+}
+
+/// Reads the common send body: `from`, `to`, `type`, `body`, `ext`,
+/// `sync_device`, `routetype`, with the vendor's errors and codes.
+pub fn parse_send(request: Value, max_receivers: usize) -> Result<ParsedSend, EasemobError> {
+    let Value::Object(mut fields) = request else {
+        return Err(EasemobError::invalid_body("expected a JSON object"));
+    };
+    let from = match fields.remove("from") {
+        None | Some(Value::Null) => Username::admin(),
+        Some(Value::String(s)) if s.is_empty() => {
+            return Err(EasemobError::send("param from can't be empty", Some(14001)))
+        }
+        Some(Value::String(s)) => Username::parse(&s).map_err(|_| {
+            EasemobError::send(format!("param from [{s}] is not a legal username"), None)
+        })?,
+        Some(_) => return Err(EasemobError::invalid_body("from must be a string")),
+    };
+    let to = match fields.remove("to") {
+        None | Some(Value::Null) => {
+            return Err(EasemobError::send("param to can't be empty", Some(14002)))
+        }
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                Value::Number(n) => Ok(n.to_string()),
+                _ => Err(EasemobError::invalid_body("to must be an array of strings")),
+            })
+            .collect::<Result<Vec<String>, _>>()?,
+        Some(_) => return Err(EasemobError::invalid_body("to must be an array")),
+    };
+    if to.is_empty() {
+        return Err(EasemobError::send("param to can't be empty", Some(14002)));
+    }
+    if to.len() > max_receivers {
+        return Err(EasemobError::send(
+            format!("params to's size can't exceed limit {max_receivers}"),
+            None,
+        ));
+    }
+    let kind = match fields.remove("type") {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err(EasemobError::send("param type can't be empty", None))
+        }
+        Some(_) => return Err(EasemobError::invalid_body("type must be a string")),
+    };
+    let body = match fields.remove("body") {
+        Some(Value::Object(map)) if !map.is_empty() => map,
+        Some(Value::Object(_)) | None | Some(Value::Null) => {
+            return Err(EasemobError::send("param body can't be empty", Some(14005)))
+        }
+        Some(_) => return Err(EasemobError::invalid_body("body must be a JSON object")),
+    };
+    let ext = match fields.remove("ext") {
+        None | Some(Value::Null) => None,
+        Some(ext @ Value::Object(_)) => Some(ext),
+        Some(_) => return Err(EasemobError::send("param ext must be JSONObject", None)),
+    };
+    let content_size = serde_json::to_vec(&body).map_or(0, |b| b.len())
+        + ext.as_ref().map_or(0, |e| e.to_string().len());
+    if content_size > MAX_CONTENT_BYTES {
+        return Err(EasemobError::send("message is too large", Some(14007)));
+    }
+    let sync_sender = match fields.remove("sync_device") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => {
+            return Err(EasemobError::invalid_body(
+                "sync_device must be true or false",
+            ))
+        }
+    };
+    let online_only = match fields.remove("routetype") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s == "ROUTE_ONLINE" => true,
+        Some(other) => {
+            return Err(EasemobError::invalid_body(format!(
+                "routetype {other} is not supported; use ROUTE_ONLINE"
+            )))
+        }
+    };
+    let body = typed_body(&kind, body)?;
+    body.validate()
+        .map_err(|e| EasemobError::send(e.to_string(), None))?;
+    Ok(ParsedSend {
+        from,
+        to,
+        body,
+        ext,
+        delivery: Delivery {
+            sync_sender,
+            online_only,
+        },
+    })
+}
+
+const TYPES: [&str; 8] = [
+    "txt", "img", "audio", "video", "file", "loc", "cmd", "custom",
+];
+
+fn typed_body(kind: &str, mut body: Map<String, Value>) -> Result<Body, EasemobError> {
+    if !TYPES.contains(&kind) {
+        return Err(EasemobError::send(
+            format!("param type [{kind}] is not one of {}", TYPES.join(", ")),
+            None,
+        ));
+    }
+    // The body's own `type`, if a client repeats it, must agree.
+    if let Some(inner) = body.get("type") {
+        if inner != kind {
+            return Err(EasemobError::invalid_body("body.type does not match type"));
+        }
+    }
+    body.insert("type".into(), Value::String(kind.to_owned()));
+    serde_json::from_value(Value::Object(body))
+        .map_err(|e| EasemobError::invalid_body(format!("{kind} body: {e}")))
+}
+
+/// E-msg-1: `POST /messages/users`; one message per receiver.
+pub async fn send_to_users(
+    AppAuth(target): AppAuth,
+    JsonBody(request): JsonBody<MESSAGE_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let parsed = parse_send(request, MAX_USER_RECEIVERS)?;
+    let mut receivers = Vec::with_capacity(parsed.to.len());
+    for name in &parsed.to {
+        let user = Username::parse(name).map_err(|_| {
+            EasemobError::send(format!("param to [{name}] is not a legal username"), None)
+        })?;
+        if !receivers.contains(&user) {
+            receivers.push(user);
+        }
+    }
+    let send = DirectSend {
+        from: parsed.from,
+        to: receivers,
+        body: parsed.body,
+        ext: parsed.ext,
+        delivery: parsed.delivery,
+        origin_device: None,
+    };
+    let sent = target
+        .core
+        .messages
+        .send_direct(target.app.id, send)
+        .await?;
+    let mut data = Map::new();
+    for (to, message) in sent {
+        data.insert(to.to_string(), Value::String(message.id.to_string()));
+    }
+    Ok(target
+        .envelope("post", "/messages/users")
+        .data(Value::Object(data))
+        .into_response())
+}

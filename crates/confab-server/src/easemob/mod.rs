@@ -1,0 +1,329 @@
+//! The Easemob (环信 / Agora Chat) REST dialect.
+//!
+//! A thin adapter: each handler parses the vendor's request, authenticates
+//! it, calls the core and renders the vendor's envelope or error. Paths are
+//! `/{org}/{app}/…`; results are wrapped in `{action, application, path, uri,
+//! entities|data, timestamp, duration, organization, applicationName}`.
+
+mod error;
+mod messages;
+mod token;
+mod users;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use confab_core::auth::Principal;
+use confab_core::model::{App, User, Username};
+use confab_core::Core;
+
+pub use error::EasemobError;
+
+pub fn router(core: Arc<Core>) -> Router {
+    Router::new()
+        .route("/{org}/{app}/token", post(token::issue))
+        .route(
+            "/{org}/{app}/users",
+            post(users::register)
+                .get(users::list)
+                .delete(users::delete_batch),
+        )
+        .route("/{org}/{app}/users/batch/status", post(users::batch_status))
+        .route(
+            "/{org}/{app}/users/{username}",
+            get(users::get_one).delete(users::delete_one),
+        )
+        .route(
+            "/{org}/{app}/users/{username}/password",
+            put(users::set_password),
+        )
+        .route("/{org}/{app}/users/{username}/status", get(users::status))
+        .route(
+            "/{org}/{app}/users/{username}/offline_msg_count",
+            get(users::offline_count),
+        )
+        .route(
+            "/{org}/{app}/users/{username}/offline_msg_status/{msg_id}",
+            get(users::offline_status),
+        )
+        .route(
+            "/{org}/{app}/users/{username}/deactivate",
+            post(users::deactivate),
+        )
+        .route(
+            "/{org}/{app}/users/{username}/activate",
+            post(users::activate),
+        )
+        .route(
+            "/{org}/{app}/users/{username}/disconnect",
+            get(users::disconnect),
+        )
+        .route("/{org}/{app}/messages/users", post(messages::send_to_users))
+        .with_state(core)
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The app a request addresses, found from its path, before authentication.
+pub struct Target {
+    pub core: Arc<Core>,
+    pub app: App,
+    started: Instant,
+    /// `http://host/org/app`, the prefix of the envelope's `uri`.
+    base_uri: String,
+}
+
+impl FromRequestParts<Arc<Core>> for Target {
+    type Rejection = EasemobError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        core: &Arc<Core>,
+    ) -> Result<Self, Self::Rejection> {
+        let started = Instant::now();
+        let params = RawPathParams::from_request_parts(parts, core)
+            .await
+            .map_err(|_| EasemobError::not_found())?;
+        let mut org = "";
+        let mut app_name = "";
+        for (key, value) in &params {
+            match key {
+                "org" => org = value,
+                "app" => app_name = value,
+                _ => {}
+            }
+        }
+        let app = core
+            .apps
+            .by_name(org, app_name)
+            .await?
+            .ok_or_else(|| EasemobError::app_not_found(org, app_name))?;
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let base_uri = format!("http://{host}/{org}/{app_name}");
+        Ok(Target {
+            core: core.clone(),
+            app,
+            started,
+            base_uri,
+        })
+    }
+}
+
+impl Target {
+    /// The full Easemob envelope.
+    pub fn envelope(&self, action: &str, path: &str) -> Envelope {
+        let mut fields = Map::new();
+        fields.insert("action".into(), json!(action));
+        fields.insert("application".into(), json!(self.app.uuid));
+        fields.insert("path".into(), json!(path));
+        fields.insert("uri".into(), json!(format!("{}{path}", self.base_uri)));
+        fields.insert("organization".into(), json!(self.app.org));
+        fields.insert("applicationName".into(), json!(self.app.name));
+        Envelope {
+            fields,
+            started: self.started,
+        }
+    }
+
+    /// The short form some endpoints use: `{action, timestamp, duration}`.
+    pub fn minimal(&self, action: &str) -> Envelope {
+        let mut fields = Map::new();
+        fields.insert("action".into(), json!(action));
+        Envelope {
+            fields,
+            started: self.started,
+        }
+    }
+
+    /// `uri` plus `action`, `entities: []` and `count: 0`: the shape of the
+    /// status and offline-message queries.
+    pub fn query(&self, path: &str) -> Envelope {
+        let mut fields = Map::new();
+        fields.insert("action".into(), json!("get"));
+        fields.insert("uri".into(), json!(format!("{}{path}", self.base_uri)));
+        fields.insert("entities".into(), json!([]));
+        fields.insert("count".into(), json!(0));
+        Envelope {
+            fields,
+            started: self.started,
+        }
+    }
+
+    /// Checks the bearer token and returns who it speaks for.
+    async fn principal(&self, parts: &Parts) -> Result<Principal, EasemobError> {
+        let token = bearer(parts)?;
+        Ok(self.core.users.authenticate(&self.app, token).await?)
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<&str, EasemobError> {
+    let missing = || {
+        EasemobError::from(confab_core::error::Error::Unauthenticated(
+            confab_core::error::AuthFailure::MissingToken,
+        ))
+    };
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(missing)?;
+    let value = value.to_str().map_err(|_| missing())?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(missing)?;
+    Ok(token.trim())
+}
+
+/// A request made with the app token (the server-side credential).
+pub struct AppAuth(pub Target);
+
+impl FromRequestParts<Arc<Core>> for AppAuth {
+    type Rejection = EasemobError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        core: &Arc<Core>,
+    ) -> Result<Self, Self::Rejection> {
+        let target = Target::from_request_parts(parts, core).await?;
+        match target.principal(parts).await? {
+            Principal::App => Ok(AppAuth(target)),
+            Principal::User { .. } => Err(confab_core::error::Error::Unauthenticated(
+                confab_core::error::AuthFailure::WrongTokenKind,
+            )
+            .into()),
+        }
+    }
+}
+
+/// A request made with the app token or a user token.
+pub struct AnyAuth(pub Target, pub Principal);
+
+impl FromRequestParts<Arc<Core>> for AnyAuth {
+    type Rejection = EasemobError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        core: &Arc<Core>,
+    ) -> Result<Self, Self::Rejection> {
+        let target = Target::from_request_parts(parts, core).await?;
+        let principal = target.principal(parts).await?;
+        Ok(AnyAuth(target, principal))
+    }
+}
+
+impl AnyAuth {
+    /// Allows the app, or the user acting on their own account.
+    fn require_self_or_app(&self, username: &Username) -> Result<(), EasemobError> {
+        match &self.1 {
+            Principal::App => Ok(()),
+            Principal::User { username: me, .. } if me == username => Ok(()),
+            Principal::User { .. } => Err(confab_core::error::Error::Unauthenticated(
+                confab_core::error::AuthFailure::WrongTokenKind,
+            )
+            .into()),
+        }
+    }
+}
+
+/// A JSON request body read with a size limit. Larger bodies get the
+/// vendor's 413 and are never parsed.
+pub struct JsonBody<const LIMIT: usize>(pub Value);
+
+/// The vendor's documented cap for message requests.
+pub const MESSAGE_BODY_LIMIT: usize = 5 * 1024;
+/// Cap for other requests (a 60-user registration fits comfortably).
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for JsonBody<LIMIT> {
+    type Rejection = EasemobError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if let Some(len) = declared.filter(|len| *len > LIMIT) {
+            return Err(EasemobError::too_large(len, LIMIT));
+        }
+        let bytes: Bytes = axum::body::to_bytes(req.into_body(), LIMIT)
+            .await
+            .map_err(|_| EasemobError::too_large(LIMIT + 1, LIMIT))?;
+        if bytes.is_empty() {
+            return Err(EasemobError::invalid_body("the request body is empty"));
+        }
+        let value = serde_json::from_slice(&bytes).map_err(EasemobError::json_parse)?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// An envelope being filled in.
+pub struct Envelope {
+    fields: Map<String, Value>,
+    started: Instant,
+}
+
+impl Envelope {
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.fields.insert(key.into(), value);
+        self
+    }
+
+    pub fn entities(self, entities: Vec<Value>) -> Self {
+        self.with("entities", Value::Array(entities))
+    }
+
+    pub fn data(self, data: Value) -> Self {
+        self.with("data", data)
+    }
+}
+
+impl IntoResponse for Envelope {
+    fn into_response(mut self) -> Response {
+        self.fields.insert("timestamp".into(), json!(now_ms()));
+        self.fields.insert(
+            "duration".into(),
+            json!(self.started.elapsed().as_millis() as u64),
+        );
+        Json(Value::Object(self.fields)).into_response()
+    }
+}
+
+/// A user as the vendor renders it.
+pub fn user_entity(user: &User) -> Value {
+    let mut entity = json!({
+        "uuid": user.uuid,
+        "type": "user",
+        "created": user.created_ms,
+        "modified": user.modified_ms,
+        "username": user.username.as_str(),
+        "activated": user.activated,
+    });
+    if let Some(nickname) = &user.nickname {
+        entity["nickname"] = json!(nickname);
+    }
+    entity
+}
+
+/// Parses a user ID from a path, answering 404 for names that cannot exist.
+pub fn path_user(raw: &str) -> Result<Username, EasemobError> {
+    Username::parse(raw).map_err(|_| EasemobError::not_found())
+}

@@ -1,0 +1,98 @@
+//! `POST /{org}/{app}/token`: app tokens (E-auth-1) and user tokens (E-auth-2).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use confab_core::error::Error;
+
+use super::{user_entity, EasemobError, JsonBody, Target, DEFAULT_BODY_LIMIT};
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    grant_type: String,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    /// Seconds; the vendor's examples send it as a string.
+    #[serde(default)]
+    ttl: Option<Value>,
+}
+
+pub async fn issue(
+    target: Target,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let request: TokenRequest = serde_json::from_value(body).map_err(EasemobError::invalid_body)?;
+    let ttl = parse_ttl(request.ttl.as_ref())?;
+    match request.grant_type.as_str() {
+        "client_credentials" => {
+            let issued = target.core.apps.issue_app_token(
+                &target.app,
+                request.client_id.as_deref().unwrap_or_default(),
+                request.client_secret.as_deref().unwrap_or_default(),
+                ttl,
+            )?;
+            Ok(Json(json!({
+                "access_token": issued.token,
+                "expires_in": issued.expires_in,
+                "application": target.app.uuid,
+            }))
+            .into_response())
+        }
+        "password" => {
+            let username = request.username.unwrap_or_default();
+            let password = request.password.unwrap_or_default();
+            let result = target
+                .core
+                .users
+                .issue_user_token(&target.app, &username, &password, ttl, &target.core.apps)
+                .await;
+            let (issued, user) = result.map_err(|e| match e {
+                Error::NotFound(_) => EasemobError::new(
+                    StatusCode::NOT_FOUND,
+                    "invalid_grant",
+                    "EntityNotFoundException",
+                    "user not found",
+                ),
+                Error::Deactivated(_) => EasemobError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "UserNotActivatedException",
+                    "user not activated",
+                ),
+                other => other.into(),
+            })?;
+            Ok(Json(json!({
+                "access_token": issued.token,
+                "expires_in": issued.expires_in,
+                "user": user_entity(&user),
+            }))
+            .into_response())
+        }
+        other => Err(EasemobError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "UnsupportedGrantTypeException",
+            format!("unsupported grant_type: {other}"),
+        )),
+    }
+}
+
+fn parse_ttl(raw: Option<&Value>) -> Result<Option<i64>, EasemobError> {
+    let bad = || EasemobError::illegal_argument("ttl must be a whole number of seconds");
+    match raw {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => s.parse().map(Some).map_err(|_| bad()),
+        Some(_) => Err(bad()),
+    }
+}

@@ -1,0 +1,440 @@
+//! User management (E-user-1 to E-user-8, E-user-12 to E-user-16).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use confab_core::error::Error;
+use confab_core::ids::MessageId;
+use confab_core::messages::DeliveryState;
+use confab_core::model::Username;
+use confab_core::users::NewUser;
+
+use super::{path_user, user_entity, AnyAuth, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT};
+
+/// Most users one registration call may create, as the vendor documents.
+const MAX_REGISTER_BATCH: usize = 60;
+/// Most names one batch status query may ask about.
+const MAX_STATUS_BATCH: usize = 100;
+const DEFAULT_PAGE: usize = 10;
+const MAX_PAGE: usize = 100;
+
+#[derive(Deserialize)]
+pub struct UserPath {
+    username: String,
+}
+
+#[derive(Deserialize)]
+pub struct MessagePath {
+    username: String,
+    msg_id: String,
+}
+
+#[derive(Deserialize)]
+struct Registration {
+    username: Option<Value>,
+    password: Option<Value>,
+    #[serde(default)]
+    nickname: Option<String>,
+}
+
+/// E-user-1: one user (an object) or a batch (an array).
+pub async fn register(
+    AppAuth(target): AppAuth,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let (entries, batch) = match body {
+        Value::Array(items) => (items, true),
+        single @ Value::Object(_) => (vec![single], false),
+        _ => {
+            return Err(EasemobError::invalid_body(
+                "expected a user object or an array of them",
+            ))
+        }
+    };
+    if entries.is_empty() {
+        return Err(EasemobError::illegal_argument(
+            "the request body has no user",
+        ));
+    }
+    if entries.len() > MAX_REGISTER_BATCH {
+        return Err(EasemobError::illegal_argument(format!(
+            "Request body array size[{}] had almost reached or been greater than the upper range value[{MAX_REGISTER_BATCH}]",
+            entries.len()
+        )));
+    }
+    let mut new_users = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let r: Registration = serde_json::from_value(entry).map_err(EasemobError::invalid_body)?;
+        let username = match r.username {
+            Some(Value::String(s)) => s,
+            Some(other) => {
+                return Err(EasemobError::illegal_argument(format!(
+                    "username [{other}] is not legal"
+                )))
+            }
+            None => {
+                return Err(EasemobError::illegal_argument(
+                    "Entity user requires a property named username",
+                ))
+            }
+        };
+        let password = match r.password {
+            Some(Value::String(s)) => s,
+            Some(Value::Number(n)) => n.to_string(),
+            _ => {
+                return Err(EasemobError::illegal_argument(
+                    "password or pin must provided",
+                ))
+            }
+        };
+        new_users.push(NewUser {
+            username,
+            password,
+            nickname: r.nickname,
+        });
+    }
+    let names: Vec<String> = new_users
+        .iter()
+        .map(|u| u.username.to_ascii_lowercase())
+        .collect();
+    let results = target.core.users.register(target.app.id, new_users).await?;
+    let mut created = Vec::new();
+    let mut failed = Vec::new();
+    for (name, result) in names.into_iter().zip(results) {
+        match result {
+            Ok(user) => created.push(user_entity(&user)),
+            // A batch skips names that are taken and says which, as the vendor does.
+            Err(Error::Duplicate(_)) if batch => failed.push(json!({
+                "username": name,
+                "registerUserFailReason": format!("the {name} already exists"),
+            })),
+            Err(Error::Duplicate(_)) => return Err(duplicate(&name, &target.app.uuid)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let envelope = target.envelope("post", "/users").entities(created);
+    if !batch {
+        return Ok(envelope.into_response());
+    }
+    Ok(envelope.data(Value::Array(failed)).into_response())
+}
+
+fn duplicate(name: &str, app_uuid: &str) -> EasemobError {
+    EasemobError::from(Error::Duplicate(format!(
+        "Application {app_uuid} Entity user requires that property named username be unique, value of {name} exists"
+    )))
+}
+
+/// E-user-2: one user.
+pub async fn get_one(auth: AnyAuth, Path(path): Path<UserPath>) -> Result<Response, EasemobError> {
+    let username = path_user(&path.username)?;
+    auth.require_self_or_app(&username)?;
+    let user = auth.0.core.users.get(auth.0.app.id, &username).await?;
+    let mut envelope = auth.0.minimal("get");
+    envelope = envelope
+        .with("path", json!("/users"))
+        .with(
+            "uri",
+            json!(format!("{}/users/{}", auth.0.base_uri, username)),
+        )
+        .entities(vec![user_entity(&user)])
+        .with("count", json!(1));
+    Ok(envelope.into_response())
+}
+
+/// E-user-3: users in creation order, `limit` (1 to 100, default 10) at a time.
+pub async fn list(
+    AppAuth(target): AppAuth,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, EasemobError> {
+    let limit = page_limit(&query)?;
+    let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
+    let page = target.core.users.list(target.app.id, after, limit).await?;
+    let count = page.items.len();
+    let mut envelope = target
+        .envelope("get", "/users")
+        .entities(page.items.iter().map(user_entity).collect())
+        .with("params", echo_params(&query))
+        .with("count", json!(count));
+    if let Some(next) = page.next {
+        envelope = envelope.with("cursor", json!(encode_cursor(next)));
+    }
+    Ok(envelope.into_response())
+}
+
+/// E-user-4: delete one user.
+pub async fn delete_one(
+    AppAuth(target): AppAuth,
+    Path(path): Path<UserPath>,
+) -> Result<Response, EasemobError> {
+    let username = path_user(&path.username)?;
+    let user = target.core.users.delete(target.app.id, &username).await?;
+    Ok(target
+        .envelope("delete", "/users")
+        .entities(vec![user_entity(&user)])
+        .into_response())
+}
+
+/// E-user-5: delete the `limit` oldest users.
+pub async fn delete_batch(
+    AppAuth(target): AppAuth,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, EasemobError> {
+    let limit = page_limit(&query)?;
+    let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
+    let page = target
+        .core
+        .users
+        .delete_oldest(target.app.id, after, limit)
+        .await?;
+    let mut envelope = target
+        .envelope("delete", "/users")
+        .entities(page.items.iter().map(user_entity).collect())
+        .with("params", echo_params(&query));
+    if let Some(next) = page.next {
+        envelope = envelope.with("cursor", json!(encode_cursor(next)));
+    }
+    Ok(envelope.into_response())
+}
+
+#[derive(Deserialize)]
+struct NewPassword {
+    newpassword: Option<Value>,
+}
+
+/// E-user-6: set a new password (no old password needed with the app token).
+pub async fn set_password(
+    auth: AnyAuth,
+    Path(path): Path<UserPath>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let not_found = || {
+        EasemobError::new(
+            StatusCode::NOT_FOUND,
+            "entity_not_found",
+            "org.apache.usergrid.persistence.exceptions.EntityNotFoundException",
+            "User null not found",
+        )
+    };
+    let username = Username::parse(&path.username).map_err(|_| not_found())?;
+    auth.require_self_or_app(&username)?;
+    let request: NewPassword = serde_json::from_value(body).map_err(EasemobError::invalid_body)?;
+    let password = match request.newpassword {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(EasemobError::illegal_argument("newpassword is required")),
+    };
+    match auth
+        .0
+        .core
+        .users
+        .set_password(auth.0.app.id, &username, password)
+        .await
+    {
+        Ok(_) => Ok(auth.0.minimal("set user password").into_response()),
+        Err(Error::NotFound(_)) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// E-user-7: online or offline.
+pub async fn status(
+    AppAuth(target): AppAuth,
+    Path(path): Path<UserPath>,
+) -> Result<Response, EasemobError> {
+    let username = path_user(&path.username)?;
+    target.core.users.get(target.app.id, &username).await?;
+    let online = target
+        .core
+        .users
+        .online(target.app.id, std::slice::from_ref(&username))
+        .await[0];
+    let mut data = serde_json::Map::new();
+    data.insert(username.to_string(), json!(presence_word(online)));
+    Ok(target
+        .query(&format!("/users/{username}/status"))
+        .data(Value::Object(data))
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct StatusBatch {
+    usernames: Vec<String>,
+}
+
+/// E-user-8: status of up to 100 users; unknown names are offline.
+pub async fn batch_status(
+    AppAuth(target): AppAuth,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let request: StatusBatch = serde_json::from_value(body).map_err(EasemobError::invalid_body)?;
+    if request.usernames.len() > MAX_STATUS_BATCH {
+        return Err(EasemobError::illegal_argument(format!(
+            "request body exceeds maximum limit, maximum limit is {MAX_STATUS_BATCH}"
+        )));
+    }
+    // Names that cannot be users are reported offline, as the vendor does.
+    let parsed: Vec<Option<Username>> = request
+        .usernames
+        .iter()
+        .map(|n| Username::parse(n).ok())
+        .collect();
+    let valid: Vec<Username> = parsed.iter().flatten().cloned().collect();
+    let mut online = target
+        .core
+        .users
+        .online(target.app.id, &valid)
+        .await
+        .into_iter();
+    let data: Vec<Value> = request
+        .usernames
+        .iter()
+        .zip(&parsed)
+        .map(|(raw, name)| {
+            let is_online = name.is_some() && online.next().unwrap_or(false);
+            let mut entry = serde_json::Map::new();
+            entry.insert(raw.clone(), json!(presence_word(is_online)));
+            Value::Object(entry)
+        })
+        .collect();
+    Ok(target
+        .minimal("get batch user status")
+        .data(Value::Array(data))
+        .into_response())
+}
+
+fn presence_word(online: bool) -> &'static str {
+    if online {
+        "online"
+    } else {
+        "offline"
+    }
+}
+
+/// E-user-12: messages waiting for the user.
+pub async fn offline_count(
+    AppAuth(target): AppAuth,
+    Path(path): Path<UserPath>,
+) -> Result<Response, EasemobError> {
+    let username = path_user(&path.username)?;
+    target.core.users.get(target.app.id, &username).await?;
+    let count = target
+        .core
+        .messages
+        .offline_count(target.app.id, &username)
+        .await?;
+    let mut data = serde_json::Map::new();
+    data.insert(username.to_string(), json!(count));
+    Ok(target
+        .query(&format!("/users/{username}/offline_msg_count"))
+        .data(Value::Object(data))
+        .into_response())
+}
+
+/// E-user-13: whether one message reached the user.
+pub async fn offline_status(
+    AppAuth(target): AppAuth,
+    Path(path): Path<MessagePath>,
+) -> Result<Response, EasemobError> {
+    let username = path_user(&path.username)?;
+    let id = MessageId::parse(&path.msg_id).ok_or_else(EasemobError::not_found)?;
+    let state = target
+        .core
+        .messages
+        .delivery_state(target.app.id, &username, id)
+        .await?;
+    let word = match state {
+        DeliveryState::Delivered => "delivered",
+        DeliveryState::Undelivered => "undelivered",
+    };
+    let mut data = serde_json::Map::new();
+    data.insert(path.msg_id.clone(), json!(word));
+    Ok(target
+        .query(&format!(
+            "/users/{username}/offline_msg_status/{}",
+            path.msg_id
+        ))
+        .data(Value::Object(data))
+        .into_response())
+}
+
+/// E-user-14: ban; the user's devices are disconnected at once.
+pub async fn deactivate(
+    AppAuth(target): AppAuth,
+    Path(path): Path<UserPath>,
+) -> Result<Response, EasemobError> {
+    let username = path_user(&path.username)?;
+    let user = target
+        .core
+        .users
+        .deactivate(target.app.id, &username)
+        .await?;
+    Ok(target
+        .minimal("Deactivate user")
+        .entities(vec![user_entity(&user)])
+        .into_response())
+}
+
+/// E-user-15: lift a ban.
+pub async fn activate(
+    AppAuth(target): AppAuth,
+    Path(path): Path<UserPath>,
+) -> Result<Response, EasemobError> {
+    let username = path_user(&path.username)?;
+    target.core.users.activate(target.app.id, &username).await?;
+    Ok(target.minimal("activate user").into_response())
+}
+
+/// E-user-16: force every device of the user offline.
+pub async fn disconnect(
+    AppAuth(target): AppAuth,
+    Path(path): Path<UserPath>,
+) -> Result<Response, EasemobError> {
+    let username = path_user(&path.username)?;
+    target
+        .core
+        .users
+        .disconnect(target.app.id, &username)
+        .await?;
+    Ok(target
+        .query(&format!("/users/{username}/disconnect"))
+        .data(json!({"result": true}))
+        .into_response())
+}
+
+fn page_limit(query: &HashMap<String, String>) -> Result<usize, EasemobError> {
+    match query.get("limit") {
+        None => Ok(DEFAULT_PAGE),
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(0) | Err(_) => Err(EasemobError::illegal_argument(format!(
+                "limit [{raw}] must be a whole number from 1"
+            ))),
+            Ok(n) => Ok(n.min(MAX_PAGE)),
+        },
+    }
+}
+
+/// The vendor echoes query parameters as arrays of strings.
+fn echo_params(query: &HashMap<String, String>) -> Value {
+    let mut params = serde_json::Map::new();
+    for (key, value) in query {
+        params.insert(key.clone(), json!([value]));
+    }
+    Value::Object(params)
+}
+
+fn encode_cursor(position: i64) -> String {
+    format!("cf{position:x}")
+}
+
+fn decode_cursor(raw: &str) -> Result<i64, EasemobError> {
+    raw.strip_prefix("cf")
+        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+        .ok_or_else(|| EasemobError::illegal_argument(format!("cursor [{raw}] is not valid")))
+}

@@ -1,0 +1,495 @@
+//! The storage traits, implemented with SQL.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use confab_core::error::{Error, Result};
+use confab_core::ids::MessageId;
+use confab_core::model::{
+    App, AppId, ConversationId, Membership, Message, NewMessage, User, UserRecord, Username,
+};
+use confab_core::storage::{AppData, MessageData, NewApp, Page, UserData};
+
+use crate::convert::{self, APP_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS};
+use crate::{storage, SqliteStore, WriterCache};
+
+#[async_trait]
+impl AppData for SqliteStore {
+    async fn create_app(&self, app: NewApp) -> Result<App> {
+        self.write(move |conn, _| {
+            let taken: bool = conn
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM apps WHERE (org = ?1 AND name = ?2) OR client_id = ?3)",
+                    params![app.org, app.name, app.client_id],
+                    |r| r.get(0),
+                )
+                .map_err(storage)?;
+            if taken {
+                return Err(Error::Duplicate(format!("app {}/{} or its client id already exists", app.org, app.name)));
+            }
+            conn.execute(
+                "INSERT INTO apps (uuid, org, name, client_id, client_secret, signing_key, created_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![app.uuid, app.org, app.name, app.client_id, app.client_secret, app.signing_key, app.created_ms],
+            )
+            .map_err(storage)?;
+            Ok(App {
+                id: AppId(conn.last_insert_rowid()),
+                uuid: app.uuid,
+                org: app.org,
+                name: app.name,
+                client_id: app.client_id,
+                client_secret: app.client_secret,
+                signing_key: app.signing_key,
+                created_ms: app.created_ms,
+            })
+        })
+        .await
+    }
+
+    async fn apps(&self) -> Result<Vec<App>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY id"))
+                .map_err(storage)?;
+            let rows = stmt.query_map([], convert::app).map_err(storage)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
+        })
+        .await
+    }
+
+    async fn app_by_name(&self, org: &str, name: &str) -> Result<Option<App>> {
+        let (org, name) = (org.to_owned(), name.to_owned());
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {APP_COLUMNS} FROM apps WHERE org = ?1 AND name = ?2"
+            ))
+            .and_then(|mut s| s.query_row(params![org, name], convert::app).optional())
+            .map_err(storage)
+        })
+        .await
+    }
+
+    async fn app_by_uuid(&self, uuid: &str) -> Result<Option<App>> {
+        let uuid = uuid.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE uuid = ?1"))
+                .and_then(|mut s| s.query_row(params![uuid], convert::app).optional())
+                .map_err(storage)
+        })
+        .await
+    }
+}
+
+fn user_by_name(conn: &Connection, app: AppId, username: &Username) -> Result<Option<UserRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND username = ?2"
+    ))
+    .and_then(|mut s| {
+        s.query_row(params![app.0, username.as_str()], convert::user)
+            .optional()
+    })
+    .map(|found| found.map(|(_, record)| record))
+    .map_err(storage)
+}
+
+fn users_page(
+    conn: &Connection,
+    app: AppId,
+    after: Option<i64>,
+    limit: usize,
+) -> Result<Page<User>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+        ))
+        .map_err(storage)?;
+    // One extra row tells whether another page follows.
+    let rows = stmt
+        .query_map(
+            params![app.0, after.unwrap_or(0), limit as i64 + 1],
+            convert::user,
+        )
+        .map_err(storage)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(storage)?;
+    let more = rows.len() > limit;
+    let items: Vec<(i64, UserRecord)> = rows.into_iter().take(limit).collect();
+    let next = if more {
+        items.last().map(|(pos, _)| *pos)
+    } else {
+        None
+    };
+    Ok(Page {
+        items: items.into_iter().map(|(_, r)| r.user).collect(),
+        next,
+    })
+}
+
+#[async_trait]
+impl UserData for SqliteStore {
+    async fn insert_users(&self, app: AppId, users: Vec<UserRecord>) -> Result<Vec<Result<User>>> {
+        self.write(move |conn, _| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "INSERT INTO users (app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (app_id, username) DO NOTHING",
+                )
+                .map_err(storage)?;
+            let mut results = Vec::with_capacity(users.len());
+            for record in users {
+                let u = &record.user;
+                let inserted = stmt
+                    .execute(params![
+                        app.0,
+                        u.username.as_str(),
+                        u.uuid,
+                        record.password_hash,
+                        u.nickname,
+                        u.activated,
+                        u.credential_generation,
+                        u.created_ms,
+                        u.modified_ms
+                    ])
+                    .map_err(storage)?;
+                results.push(if inserted == 1 {
+                    Ok(record.user)
+                } else {
+                    Err(Error::Duplicate(format!("the user {} already exists", u.username)))
+                });
+            }
+            Ok(results)
+        })
+        .await
+    }
+
+    async fn user(&self, app: AppId, username: &Username) -> Result<Option<UserRecord>> {
+        let username = username.clone();
+        self.read(move |conn| user_by_name(conn, app, &username))
+            .await
+    }
+
+    async fn list_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>> {
+        self.read(move |conn| users_page(conn, app, after, limit))
+            .await
+    }
+
+    async fn delete_user(&self, app: AppId, username: &Username) -> Result<Option<User>> {
+        let username = username.clone();
+        self.write(move |conn, _| {
+            let Some(record) = user_by_name(conn, app, &username)? else {
+                return Ok(None);
+            };
+            conn.execute(
+                "DELETE FROM users WHERE app_id = ?1 AND username = ?2",
+                params![app.0, username.as_str()],
+            )
+            .map_err(storage)?;
+            Ok(Some(record.user))
+        })
+        .await
+    }
+
+    async fn delete_users(
+        &self,
+        app: AppId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Page<User>> {
+        self.write(move |conn, _| {
+            let page = users_page(conn, app, after, limit)?;
+            let mut stmt = conn
+                .prepare_cached("DELETE FROM users WHERE app_id = ?1 AND username = ?2")
+                .map_err(storage)?;
+            for user in &page.items {
+                stmt.execute(params![app.0, user.username.as_str()])
+                    .map_err(storage)?;
+            }
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn set_password(
+        &self,
+        app: AppId,
+        username: &Username,
+        hash: String,
+        now_ms: i64,
+    ) -> Result<Option<User>> {
+        let username = username.clone();
+        self.write(move |conn, _| {
+            conn.execute(
+                "UPDATE users SET password_hash = ?3, generation = generation + 1, modified_ms = ?4 \
+                 WHERE app_id = ?1 AND username = ?2",
+                params![app.0, username.as_str(), hash, now_ms],
+            )
+            .map_err(storage)?;
+            Ok(user_by_name(conn, app, &username)?.map(|r| r.user))
+        })
+        .await
+    }
+
+    async fn set_activated(
+        &self,
+        app: AppId,
+        username: &Username,
+        activated: bool,
+        now_ms: i64,
+    ) -> Result<Option<User>> {
+        let username = username.clone();
+        self.write(move |conn, _| {
+            conn.execute(
+                "UPDATE users SET activated = ?3, modified_ms = ?4 WHERE app_id = ?1 AND username = ?2",
+                params![app.0, username.as_str(), activated, now_ms],
+            )
+            .map_err(storage)?;
+            Ok(user_by_name(conn, app, &username)?.map(|r| r.user))
+        })
+        .await
+    }
+}
+
+/// Finds or creates a conversation and its memberships; returns its ID.
+fn conversation_id(
+    conn: &Connection,
+    cache: &mut WriterCache,
+    app: AppId,
+    m: &NewMessage,
+    now: i64,
+) -> Result<i64> {
+    let kind = m.chat_type.code();
+    let key = (app.0, kind, m.conversation_key.clone());
+    if let Some(id) = cache.conversations.get(&key) {
+        return Ok(*id);
+    }
+    conn.prepare_cached(
+        "INSERT INTO conversations (app_id, kind, key, last_seq, created_ms) VALUES (?1, ?2, ?3, 0, ?4) \
+         ON CONFLICT (app_id, kind, key) DO NOTHING",
+    )
+    .and_then(|mut s| s.execute(params![app.0, kind, m.conversation_key, now]))
+    .map_err(storage)?;
+    let id: i64 = conn
+        .prepare_cached("SELECT id FROM conversations WHERE app_id = ?1 AND kind = ?2 AND key = ?3")
+        .and_then(|mut s| s.query_row(params![app.0, kind, m.conversation_key], |r| r.get(0)))
+        .map_err(storage)?;
+    let mut join = conn
+        .prepare_cached(
+            "INSERT INTO members (app_id, username, conv_id, ack_seq, read_seq) VALUES (?1, ?2, ?3, 0, 0) \
+             ON CONFLICT DO NOTHING",
+        )
+        .map_err(storage)?;
+    for member in &m.members {
+        join.execute(params![app.0, member.as_str(), id])
+            .map_err(storage)?;
+    }
+    // Bounded, so a server with millions of conversations does not grow it forever.
+    if cache.conversations.len() >= 100_000 {
+        cache.conversations.clear();
+    }
+    cache.conversations.insert(key, id);
+    Ok(id)
+}
+
+fn membership_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Membership> {
+    Ok(Membership {
+        conversation: ConversationId(row.get(0)?),
+        ack_seq: row.get(1)?,
+        read_seq: row.get(2)?,
+        last_seq: row.get(3)?,
+    })
+}
+
+const MEMBERSHIP_SELECT: &str = "SELECT m.conv_id, m.ack_seq, m.read_seq, c.last_seq \
+     FROM members m JOIN conversations c ON c.id = m.conv_id \
+     WHERE m.app_id = ?1 AND m.username = ?2";
+
+#[async_trait]
+impl MessageData for SqliteStore {
+    async fn append(&self, app: AppId, messages: Vec<NewMessage>) -> Result<Vec<Message>> {
+        self.write(move |conn, cache| {
+            let mut stored = Vec::with_capacity(messages.len());
+            for m in messages {
+                let conv = conversation_id(conn, cache, app, &m, m.timestamp_ms)?;
+                let seq: i64 = conn
+                    .prepare_cached("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
+                    .and_then(|mut s| s.query_row(params![conv], |r| r.get(0)))
+                    .map_err(storage)?;
+                let ext = m.ext.as_ref().map(convert::json).transpose()?;
+                conn.prepare_cached(&format!(
+                    "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                ))
+                .and_then(|mut s| {
+                    s.execute(params![
+                        m.id.0 as i64,
+                        app.0,
+                        conv,
+                        seq,
+                        m.chat_type.code(),
+                        m.from.as_str(),
+                        m.to,
+                        convert::json(&m.body).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+                        ext,
+                        m.timestamp_ms,
+                        m.sync_sender,
+                        m.origin_device
+                    ])
+                })
+                .map_err(storage)?;
+                stored.push(Message {
+                    id: m.id,
+                    app,
+                    conversation: ConversationId(conv),
+                    seq,
+                    chat_type: m.chat_type,
+                    from: m.from,
+                    to: m.to,
+                    body: m.body,
+                    ext: m.ext,
+                    timestamp_ms: m.timestamp_ms,
+                    sync_sender: m.sync_sender,
+                    origin_device: m.origin_device,
+                });
+            }
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn max_message_id(&self) -> Result<Option<MessageId>> {
+        self.read(|conn| {
+            conn.query_row("SELECT MAX(id) FROM messages", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map(|id| id.map(|id| MessageId(id as u64)))
+            .map_err(storage)
+        })
+        .await
+    }
+
+    async fn message(&self, app: AppId, id: MessageId) -> Result<Option<Message>> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND app_id = ?2"
+            ))
+            .and_then(|mut s| {
+                s.query_row(params![id.0 as i64, app.0], convert::message)
+                    .optional()
+            })
+            .map_err(storage)
+        })
+        .await
+    }
+
+    async fn memberships(&self, app: AppId, user: &Username) -> Result<Vec<Membership>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(MEMBERSHIP_SELECT).map_err(storage)?;
+            let rows = stmt
+                .query_map(params![app.0, user.as_str()], membership_row)
+                .map_err(storage)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
+        })
+        .await
+    }
+
+    async fn membership(
+        &self,
+        app: AppId,
+        user: &Username,
+        conversation: ConversationId,
+    ) -> Result<Option<Membership>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("{MEMBERSHIP_SELECT} AND m.conv_id = ?3"))
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![app.0, user.as_str(), conversation.0],
+                        membership_row,
+                    )
+                    .optional()
+                })
+                .map_err(storage)
+        })
+        .await
+    }
+
+    async fn messages_between(
+        &self,
+        app: AppId,
+        conversation: ConversationId,
+        after: i64,
+        up_to: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages \
+                     WHERE conv_id = ?1 AND app_id = ?2 AND seq > ?3 AND seq <= ?4 ORDER BY seq LIMIT ?5"
+                ))
+                .map_err(storage)?;
+            let rows = stmt
+                .query_map(params![conversation.0, app.0, after, up_to, limit as i64], convert::message)
+                .map_err(storage)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
+        })
+        .await
+    }
+
+    async fn acknowledge(
+        &self,
+        app: AppId,
+        user: &Username,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> Result<()> {
+        let user = user.clone();
+        self.write(move |conn, _| {
+            conn.prepare_cached(
+                "UPDATE members SET ack_seq = MAX(ack_seq, MIN(?4, (SELECT last_seq FROM conversations WHERE id = ?3))) \
+                 WHERE app_id = ?1 AND username = ?2 AND conv_id = ?3",
+            )
+            .and_then(|mut s| s.execute(params![app.0, user.as_str(), conversation.0, seq]))
+            .map_err(storage)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mark_read(
+        &self,
+        app: AppId,
+        user: &Username,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> Result<()> {
+        let user = user.clone();
+        self.write(move |conn, _| {
+            conn.prepare_cached(
+                "UPDATE members SET \
+                   read_seq = MAX(read_seq, MIN(?4, (SELECT last_seq FROM conversations WHERE id = ?3))), \
+                   ack_seq = MAX(ack_seq, MIN(?4, (SELECT last_seq FROM conversations WHERE id = ?3))) \
+                 WHERE app_id = ?1 AND username = ?2 AND conv_id = ?3",
+            )
+            .and_then(|mut s| s.execute(params![app.0, user.as_str(), conversation.0, seq]))
+            .map_err(storage)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unacknowledged_count(&self, app: AppId, user: &Username) -> Result<u64> {
+        let user = user.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT COUNT(*) FROM members m JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.ack_seq \
+                 WHERE m.app_id = ?1 AND m.username = ?2 AND g.sender != ?2",
+            )
+            .and_then(|mut s| s.query_row(params![app.0, user.as_str()], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
+            .map_err(storage)
+        })
+        .await
+    }
+}

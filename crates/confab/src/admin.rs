@@ -1,0 +1,90 @@
+//! `confab app …`: apps (tenants) from the command line. Works on the same
+//! data folder as the server, and while it runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Subcommand;
+
+use confab_core::apps::AppCredentials;
+use confab_core::clock::SystemClock;
+use confab_server::config::Config;
+
+#[derive(Subcommand)]
+pub enum AppCommand {
+    /// Create an app and print its credentials.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        app: String,
+        /// Use this client ID instead of a generated one.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Use this client secret instead of a generated one.
+        #[arg(long)]
+        client_secret: Option<String>,
+    },
+    /// List apps (without secrets).
+    List,
+    /// Print an app's client ID and secret.
+    Credentials {
+        #[arg(long, env = "CONFAB_ORG", default_value = "demo")]
+        org: String,
+        #[arg(long, env = "CONFAB_APP", default_value = "chat")]
+        app: String,
+    },
+}
+
+pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::Result<()> {
+    let config = Config::load(config_file.as_deref())?;
+    let core = confab_server::open_core(&config, Arc::new(SystemClock)).await?;
+    match command {
+        AppCommand::Create {
+            org,
+            app,
+            client_id,
+            client_secret,
+        } => {
+            let created = core
+                .apps
+                .create(
+                    &org,
+                    &app,
+                    AppCredentials {
+                        client_id,
+                        client_secret,
+                    },
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create app {org}/{app}: {e}"))?;
+            print_credentials(&created);
+        }
+        AppCommand::List => {
+            for app in core.apps.list().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                println!(
+                    "{}/{}\tapplication={}\tclient_id={}",
+                    app.org, app.name, app.uuid, app.client_id
+                );
+            }
+        }
+        AppCommand::Credentials { org, app } => {
+            let found = core
+                .apps
+                .by_name(&org, &app)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let found = found.ok_or_else(|| anyhow::anyhow!("no app {org}/{app}"))?;
+            print_credentials(&found);
+        }
+    }
+    Ok(())
+}
+
+fn print_credentials(app: &confab_core::model::App) {
+    println!("org:           {}", app.org);
+    println!("app:           {}", app.name);
+    println!("application:   {}", app.uuid);
+    println!("client_id:     {}", app.client_id);
+    println!("client_secret: {}", app.client_secret);
+}

@@ -1,0 +1,414 @@
+//! `confab bench`: the load generator.
+//!
+//! It starts its own server (this binary's `serve`, as a child process with a
+//! fresh data folder), then measures in one run:
+//! 1. persisted REST sends per second (`POST /messages/users`, each answered
+//!    only after its commit);
+//! 2. send-to-receive latency to WebSocket receivers at a fraction of that rate;
+//! 3. the server's resident memory per idle WebSocket connection.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use confab_client::{ConnectOptions, Connection, Endpoint, Event};
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Seconds each measured phase runs.
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+    /// Concurrent HTTP requests in flight.
+    #[arg(long, default_value_t = 128)]
+    concurrency: usize,
+    /// WebSocket receivers in the latency phase.
+    #[arg(long, default_value_t = 200)]
+    receivers: usize,
+    /// Latency-phase send rate as a fraction of the measured maximum.
+    #[arg(long, default_value_t = 0.5)]
+    load_fraction: f64,
+    /// Idle WebSocket connections for the memory measurement.
+    #[arg(long, default_value_t = 2000)]
+    idle_connections: usize,
+    /// SQLite durability of the server under test: full or normal.
+    #[arg(long, default_value = "full")]
+    sqlite_sync: String,
+}
+
+const ORG: &str = "bench";
+const APP: &str = "load";
+const CLIENT_ID: &str = "bench-client";
+const CLIENT_SECRET: &str = "bench-secret";
+const PASSWORD: &str = "bench-pass";
+
+struct ServerProcess {
+    child: std::process::Child,
+    _data: tempfile_dir::TempDir,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A throwaway data folder, removed on drop.
+mod tempfile_dir {
+    pub struct TempDir(pub std::path::PathBuf);
+    impl TempDir {
+        pub fn new() -> std::io::Result<TempDir> {
+            let path = std::env::temp_dir().join(format!("confab-bench-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path)?;
+            Ok(TempDir(path))
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let data = tempfile_dir::TempDir::new()?;
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .env("CONFAB_HTTP_ADDR", &addr)
+        .env("CONFAB_DATA_DIR", &data.0)
+        .env("CONFAB_ORG", ORG)
+        .env("CONFAB_APP", APP)
+        .env("CONFAB_CLIENT_ID", CLIENT_ID)
+        .env("CONFAB_CLIENT_SECRET", CLIENT_SECRET)
+        .env("CONFAB_SQLITE_SYNC", &args.sqlite_sync)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start the server")?;
+    let server = ServerProcess { child, _data: data };
+    let endpoint = Endpoint {
+        addr: addr.clone(),
+        org: ORG.into(),
+        app: APP.into(),
+    };
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .build()?;
+    wait_until_up(&http, &addr).await?;
+    let app_token = endpoint.app_token(&http, CLIENT_ID, CLIENT_SECRET).await?;
+    eprintln!(
+        "server pid {} on {addr}, sqlite_sync={}",
+        server.child.id(),
+        args.sqlite_sync
+    );
+
+    let duration = Duration::from_secs(args.duration_secs);
+    let rate = throughput(&http, &endpoint, &app_token, args.concurrency, duration).await?;
+    println!(
+        "persisted sends: {:.0}/s ({} concurrent requests, {}s)",
+        rate.per_sec, args.concurrency, args.duration_secs
+    );
+    if rate.errors > 0 {
+        println!("  errors: {}", rate.errors);
+    }
+
+    let target_rate = (rate.per_sec * args.load_fraction).max(1.0);
+    let latency = latency(
+        &http,
+        &endpoint,
+        &app_token,
+        args.receivers,
+        args.concurrency,
+        target_rate,
+        duration,
+    )
+    .await?;
+    println!(
+        "latency at {:.0} sends/s to {} receivers: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} of {} received)",
+        latency.achieved_rate, args.receivers, latency.p50_ms, latency.p99_ms, latency.max_ms, latency.received, latency.sent
+    );
+
+    let per_connection = idle_memory(
+        &http,
+        &endpoint,
+        &app_token,
+        server.child.id(),
+        args.idle_connections,
+    )
+    .await?;
+    println!(
+        "idle memory: {:.1} KiB per WebSocket connection ({} connections)",
+        per_connection, args.idle_connections
+    );
+    Ok(())
+}
+
+async fn wait_until_up(http: &reqwest::Client, addr: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("http://{addr}/health")).send().await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("server did not come up on {addr}")
+}
+
+struct Throughput {
+    per_sec: f64,
+    errors: u64,
+}
+
+/// Closed loop: `concurrency` workers each send as fast as answers come.
+async fn throughput(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    token: &str,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<Throughput> {
+    let url = format!("{}/messages/users", endpoint.http_base());
+    let ok = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = JoinSet::new();
+    for worker in 0..concurrency {
+        let (http, url, token, ok, errors) = (
+            http.clone(),
+            url.clone(),
+            token.to_owned(),
+            ok.clone(),
+            errors.clone(),
+        );
+        workers.spawn(async move {
+            let mut n = 0u64;
+            while started.elapsed() < duration {
+                // Receivers need not exist: the server keeps their messages.
+                let body = json!({"from": format!("sender-{worker}"), "to": [format!("offline-{}", n % 1000)],
+                                  "type": "txt", "body": {"msg": "hello from the load generator"}});
+                n += 1;
+                match http.post(&url).bearer_auth(&token).json(&body).send().await {
+                    Ok(r) if r.status().is_success() => ok.fetch_add(1, Ordering::Relaxed),
+                    _ => errors.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok(Throughput {
+        per_sec: ok.load(Ordering::Relaxed) as f64 / elapsed,
+        errors: errors.load(Ordering::Relaxed),
+    })
+}
+
+async fn register(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    token: &str,
+    names: &[String],
+) -> anyhow::Result<()> {
+    for chunk in names.chunks(60) {
+        let users: Vec<_> = chunk
+            .iter()
+            .map(|n| json!({"username": n, "password": PASSWORD}))
+            .collect();
+        let r = http
+            .post(format!("{}/users", endpoint.http_base()))
+            .bearer_auth(token)
+            .json(&users)
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!(
+                "registration failed: {}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn connect_all(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    names: &[String],
+) -> anyhow::Result<Vec<Connection>> {
+    let mut set = JoinSet::new();
+    for (i, name) in names.iter().enumerate() {
+        let (http, endpoint, name) = (http.clone(), endpoint.clone(), name.clone());
+        set.spawn(async move {
+            let token = endpoint.user_token(&http, &name, PASSWORD).await?;
+            let connection =
+                Connection::connect(&endpoint.ws_url(), &token, ConnectOptions::default()).await?;
+            anyhow::Ok((i, connection))
+        });
+        // Logins hash passwords; a few at a time keeps the server responsive.
+        if set.len() >= 16 {
+            if let Some(done) = set.join_next().await {
+                done??;
+            }
+        }
+    }
+    let mut connections = Vec::new();
+    while let Some(done) = set.join_next().await {
+        connections.push(done??);
+    }
+    connections.sort_by_key(|(i, _)| *i);
+    Ok(connections.into_iter().map(|(_, c)| c).collect())
+}
+
+struct Latency {
+    achieved_rate: f64,
+    sent: u64,
+    received: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+/// Open loop at `rate` sends/s; each message carries its send instant.
+async fn latency(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    token: &str,
+    receivers: usize,
+    concurrency: usize,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<Latency> {
+    let names: Vec<String> = (0..receivers).map(|i| format!("receiver-{i}")).collect();
+    register(http, endpoint, token, &names).await?;
+    let connections = connect_all(http, endpoint, &names).await?;
+    let epoch = Instant::now();
+
+    let mut listeners = JoinSet::new();
+    for mut connection in connections {
+        listeners.spawn(async move {
+            let mut samples = Vec::new();
+            loop {
+                match connection.next_event().await {
+                    Event::Message(m) => {
+                        let Some(sent_us) = m.ext.as_ref().and_then(|e| e["t"].as_u64()) else {
+                            continue;
+                        };
+                        if sent_us == u64::MAX {
+                            return samples;
+                        }
+                        samples.push(epoch.elapsed().as_micros() as u64 - sent_us);
+                    }
+                    Event::Closed | Event::Kicked { .. } => return samples,
+                    _ => {}
+                }
+            }
+        });
+    }
+
+    let url = format!("{}/messages/users", endpoint.http_base());
+    let sent = Arc::new(AtomicU64::new(0));
+    let workers = concurrency.min((rate as usize).max(1));
+    let interval = Duration::from_secs_f64(workers as f64 / rate);
+    let started = Instant::now();
+    let mut senders = JoinSet::new();
+    for worker in 0..workers {
+        let (http, url, token, names, sent) = (
+            http.clone(),
+            url.clone(),
+            token.to_owned(),
+            names.clone(),
+            sent.clone(),
+        );
+        senders.spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut n = worker;
+            while started.elapsed() < duration {
+                ticks.tick().await;
+                let to = &names[n % names.len()];
+                n += workers;
+                let t = epoch.elapsed().as_micros() as u64;
+                let body = json!({"from": "bench-sender", "to": [to], "type": "txt", "body": {"msg": "ping"}, "ext": {"t": t}});
+                if let Ok(r) = http.post(&url).bearer_auth(&token).json(&body).send().await {
+                    if r.status().is_success() {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
+    while senders.join_next().await.is_some() {}
+    let achieved_rate = sent.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    // A final marker to every receiver ends its listener once all before it arrived.
+    for chunk in names.chunks(600) {
+        let body = json!({"from": "bench-sender", "to": chunk, "type": "txt", "body": {"msg": "done"}, "ext": {"t": u64::MAX}});
+        http.post(&url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+    }
+    let mut samples = Vec::new();
+    let collect = async {
+        while let Some(done) = listeners.join_next().await {
+            samples.extend(done?);
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(30), collect)
+        .await
+        .context("receivers did not finish")??;
+    samples.sort_unstable();
+    let pick = |q: f64| {
+        samples
+            .get(((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    Ok(Latency {
+        achieved_rate,
+        sent: sent.load(Ordering::Relaxed),
+        received: samples.len(),
+        p50_ms: pick(0.50),
+        p99_ms: pick(0.99),
+        max_ms: samples.last().copied().unwrap_or(0) as f64 / 1000.0,
+    })
+}
+
+fn resident_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS in /proc status")
+}
+
+async fn idle_memory(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    token: &str,
+    pid: u32,
+    count: usize,
+) -> anyhow::Result<f64> {
+    let names: Vec<String> = (0..count).map(|i| format!("idle-{i}")).collect();
+    register(http, endpoint, token, &names).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = resident_kib(pid)?;
+    let connections = connect_all(http, endpoint, &names).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = resident_kib(pid)?;
+    drop(connections);
+    Ok(after.saturating_sub(before) as f64 / count as f64)
+}
