@@ -131,6 +131,7 @@ pub struct SendOk {
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<SendOk, (String, String)>>>>>;
 
 /// A logged-in gateway connection.
+#[derive(Debug)]
 pub struct Connection {
     pub user: String,
     pub device: String,

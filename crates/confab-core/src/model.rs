@@ -184,13 +184,14 @@ pub fn direct_conversation_key(a: &Username, b: &Username) -> String {
 #[serde(untagged)]
 pub enum Coordinate {
     Text(String),
-    Number(f64),
+    Number(serde_json::Number),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageSize {
-    pub width: f64,
-    pub height: f64,
+    // Numbers are kept as written (480 stays 480, not 480.0).
+    pub width: serde_json::Number,
+    pub height: serde_json::Number,
 }
 
 /// A message's content. Field names follow the Easemob vocabulary because it

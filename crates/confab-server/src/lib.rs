@@ -78,6 +78,11 @@ impl Application {
         self.local_addr.port()
     }
 
+    /// The domain core this server runs on (tests use it to set up apps).
+    pub fn core(&self) -> Arc<Core> {
+        self.core.clone()
+    }
+
     /// Set when this start created the first app, so its secret can be shown once.
     pub fn created_app(&self) -> Option<&CreatedApp> {
         self.created_app.as_ref()

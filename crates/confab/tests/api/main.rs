@@ -1,1 +1,9 @@
+//! Integration tests: a real server on port 0 with a fresh data folder per
+//! test, driven over real HTTP and WebSocket connections.
 
+mod auth;
+mod cli;
+mod gateway;
+mod helpers;
+mod messages;
+mod users;

@@ -1,0 +1,144 @@
+//! The `confab` binary as operators and newcomers use it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{spawn_app, PASSWORD};
+
+const BIN: &str = env!("CARGO_BIN_EXE_confab");
+
+#[tokio::test]
+async fn client_listen_prints_each_event_as_a_json_line() {
+    let app = spawn_app().await;
+    app.register(&["alice", "bob"]).await;
+    let id = app.send_text("alice", "bob", "waiting for you").await;
+
+    let mut listener = Command::new(BIN)
+        .args(["client", "listen", "--user", "bob", "--password", PASSWORD])
+        .env("CONFAB_HTTP_ADDR", app.addr.to_string())
+        .env("CONFAB_ORG", "demo")
+        .env("CONFAB_APP", "chat")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = listener.stdout.take().unwrap();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let first = read(&mut lines).await;
+    assert_eq!(first["event"], "message");
+    assert_eq!(first["msg_id"], id.as_str());
+    assert_eq!(
+        (
+            first["from"].as_str(),
+            first["to"].as_str(),
+            first["type"].as_str()
+        ),
+        (Some("alice"), Some("bob"), Some("txt"))
+    );
+    assert_eq!(first["body"]["msg"], "waiting for you");
+    assert!(first["timestamp"].is_i64() && first["conv"].is_string() && first["seq"] == 1);
+    assert_eq!(read(&mut lines).await["event"], "synced");
+
+    // `confab client send` delivers as a user, live.
+    // Async, so the server in this test's runtime keeps running meanwhile.
+    let sent = tokio::process::Command::new(BIN)
+        .args([
+            "client",
+            "send",
+            "--user",
+            "alice",
+            "--password",
+            PASSWORD,
+            "--to",
+            "bob",
+            "--text",
+            "live one",
+        ])
+        .env("CONFAB_HTTP_ADDR", app.addr.to_string())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&sent.stdout).unwrap();
+    let live = read(&mut lines).await;
+    assert_eq!(live["msg_id"], answer["msg_id"]);
+    assert_eq!(live["body"]["msg"], "live one");
+
+    app.get("/users/bob/disconnect").await;
+    assert_eq!(read(&mut lines).await["event"], "kicked");
+    let _ = listener.kill();
+    let _ = listener.wait();
+}
+
+#[test]
+fn app_commands_manage_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("CONFAB_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let created = run(&[
+        "app",
+        "create",
+        "--org",
+        "acme",
+        "--app",
+        "support",
+        "--client-id",
+        "cid-1",
+    ]);
+    assert!(created.contains("client_id:     cid-1"));
+    let secret = created
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let listed = run(&["app", "list"]);
+    assert!(listed.contains("acme/support"));
+    assert!(!listed.contains(&secret), "list never prints secrets");
+    let shown = run(&["app", "credentials", "--org", "acme", "--app", "support"]);
+    assert!(shown.contains(&secret));
+
+    let duplicate = Command::new(BIN)
+        .args(["app", "create", "--org", "acme", "--app", "support"])
+        .env("CONFAB_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(!duplicate.status.success());
+    let bad = Command::new(BIN)
+        .args(["app", "create", "--org", "a/b", "--app", "x"])
+        .env("CONFAB_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
+
+async fn read(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Value {
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    serde_json::from_str(&line).unwrap()
+}

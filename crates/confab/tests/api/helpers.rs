@@ -1,0 +1,245 @@
+//! `spawn_app()` and request helpers shared by every test.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use confab_client::{ConnectOptions, Connection, Endpoint, Event, MessageFrame};
+use confab_core::clock::ShiftedClock;
+use confab_server::config::Config;
+use confab_server::Application;
+
+pub const CLIENT_ID: &str = "test-client-id";
+pub const CLIENT_SECRET: &str = "test-client-secret";
+pub const PASSWORD: &str = "secret-1";
+
+/// A running server and what tests need to talk to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub app_token: String,
+    pub clock: Arc<ShiftedClock>,
+    pub core: Arc<confab_core::Core>,
+    pub data_dir: Arc<tempfile::TempDir>,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_in(Arc::new(tempfile::tempdir().expect("temp dir"))).await
+}
+
+/// Starts a server on an existing data folder (to test restarts).
+pub async fn spawn_app_in(data_dir: Arc<tempfile::TempDir>) -> TestApp {
+    let mut config = Config {
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: PathBuf::from(data_dir.path()),
+        ..Config::default()
+    };
+    config.first_app.client_id = Some(CLIENT_ID.into());
+    config.first_app.client_secret = Some(CLIENT_SECRET.into());
+    let clock = Arc::new(ShiftedClock::default());
+    let app = Application::build_with_clock(config, clock.clone())
+        .await
+        .expect("server builds");
+    let addr = app.local_addr();
+    let core = app.core();
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn(async move {
+        app.run_until(stopped).await.expect("server runs");
+    });
+    let http = reqwest::Client::new();
+    let mut test_app = TestApp {
+        addr,
+        http,
+        app_token: String::new(),
+        clock,
+        core,
+        data_dir,
+        stop,
+        server,
+    };
+    test_app.app_token = test_app
+        .endpoint()
+        .app_token(&test_app.http, CLIENT_ID, CLIENT_SECRET)
+        .await
+        .expect("app token");
+    test_app
+}
+
+impl TestApp {
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            addr: self.addr.to_string(),
+            org: "demo".into(),
+            app: "chat".into(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/demo/chat{path}", self.addr)
+    }
+
+    /// Stops the server, waiting until it has let go of its connections.
+    pub async fn stop(self) -> Arc<tempfile::TempDir> {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+        self.data_dir
+    }
+
+    /// Sends a request with a token (or none) and returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body read");
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{status} body is not JSON: {text}"));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(&self.app_token), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(&self.app_token), Some(body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(&self.app_token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(&self.app_token), None)
+            .await
+    }
+
+    /// Registers users with the test password.
+    pub async fn register(&self, names: &[&str]) {
+        let users: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"username": n, "password": PASSWORD}))
+            .collect();
+        for chunk in users.chunks(60) {
+            let (status, body) = self.post("/users", Value::Array(chunk.to_vec())).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+
+    pub async fn user_token(&self, name: &str) -> String {
+        self.endpoint()
+            .user_token(&self.http, name, PASSWORD)
+            .await
+            .expect("user token")
+    }
+
+    /// Logs a user in over the gateway and waits until the backlog is done.
+    pub async fn connect(&self, name: &str) -> Connection {
+        self.connect_with(name, ConnectOptions::default()).await
+    }
+
+    pub async fn connect_with(&self, name: &str, options: ConnectOptions) -> Connection {
+        let token = self.user_token(name).await;
+        Connection::connect(&self.endpoint().ws_url(), &token, options)
+            .await
+            .expect("gateway login")
+    }
+
+    /// Sends a text message over REST and returns its ID.
+    pub async fn send_text(&self, from: &str, to: &str, text: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/messages/users",
+                json!({"from": from, "to": [to], "type": "txt", "body": {"msg": text}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"][to].as_str().expect("message id").to_owned()
+    }
+}
+
+/// Messages received before the connection reports the backlog done.
+pub async fn backlog(connection: &mut Connection) -> Vec<MessageFrame> {
+    let mut messages = Vec::new();
+    loop {
+        match next(connection).await {
+            Event::Message(m) => messages.push(m),
+            Event::Synced => return messages,
+            other => panic!("unexpected event before synced: {other:?}"),
+        }
+    }
+}
+
+/// The next event, failing the test after five seconds.
+pub async fn next(connection: &mut Connection) -> Event {
+    tokio::time::timeout(Duration::from_secs(5), connection.next_event())
+        .await
+        .expect("an event within 5 s")
+}
+
+/// The next message, skipping the `synced` marker.
+pub async fn next_message(connection: &mut Connection) -> MessageFrame {
+    loop {
+        match next(connection).await {
+            Event::Message(m) => return m,
+            Event::Synced => continue,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+}
+
+/// Asserts nothing arrives for a short while.
+pub async fn assert_quiet(connection: &mut Connection) {
+    if let Ok(event) =
+        tokio::time::timeout(Duration::from_millis(300), connection.next_event()).await
+    {
+        assert!(
+            matches!(event, Event::Synced),
+            "expected silence, got {event:?}"
+        );
+    }
+}
+
+/// Polls until `check` passes or five seconds pass.
+pub async fn eventually<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not met within 5 s");
+}
+
+pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_error: &str) {
+    assert_eq!(status.as_u16(), want_status, "{body}");
+    assert_eq!(body["error"], want_error, "{body}");
+    assert!(body["error_description"].is_string(), "{body}");
+    assert!(body["exception"].is_string(), "{body}");
+    assert!(body["timestamp"].is_i64(), "{body}");
+}
