@@ -246,6 +246,7 @@ async fn connect_all(
     names: &[String],
 ) -> anyhow::Result<Vec<Connection>> {
     let mut set = JoinSet::new();
+    let mut connections = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let (http, endpoint, name) = (http.clone(), endpoint.clone(), name.clone());
         set.spawn(async move {
@@ -257,11 +258,10 @@ async fn connect_all(
         // Logins hash passwords; a few at a time keeps the server responsive.
         if set.len() >= 16 {
             if let Some(done) = set.join_next().await {
-                done??;
+                connections.push(done??);
             }
         }
     }
-    let mut connections = Vec::new();
     while let Some(done) = set.join_next().await {
         connections.push(done??);
     }
@@ -308,7 +308,14 @@ async fn latency(
                         }
                         samples.push(epoch.elapsed().as_micros() as u64 - sent_us);
                     }
-                    Event::Closed | Event::Kicked { .. } => return samples,
+                    Event::Kicked { reason } => {
+                        eprintln!("receiver kicked: {reason}");
+                        return samples;
+                    }
+                    Event::Closed => {
+                        eprintln!("receiver closed");
+                        return samples;
+                    }
                     _ => {}
                 }
             }
