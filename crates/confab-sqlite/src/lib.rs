@@ -1,16 +1,22 @@
 //! SQLite implementation of confab's storage traits: the embedded default.
 //!
 //! One writer thread owns the only write connection and commits in groups:
-//! it takes every write that is waiting, runs each in its own savepoint
-//! inside one transaction, commits once, and only then answers the callers.
-//! With `synchronous=FULL` in WAL mode that commit is one fsync for the whole
+//! it takes every write that is waiting, runs them one after another inside
+//! one transaction, commits once, and only then answers the callers. With
+//! `synchronous=FULL` in WAL mode that commit is one fsync for the whole
 //! group, so a success answer always means the data is on disk, while
 //! throughput grows with concurrency. Reads go to a small pool of read-only
 //! connections, which WAL lets run beside the writer.
+//!
+//! The writer also keeps each conversation's latest sequence number in
+//! memory and writes the new values once per group, which is why a database
+//! must have only one writing confab process (the `confab app` commands only
+//! touch the apps table).
 
 mod convert;
 mod store;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,14 +44,44 @@ const MAX_GROUP: usize = 1024;
 const READERS: usize = 4;
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
-type Job = Box<dyn FnOnce(&mut Connection, &mut WriterCache) -> Completion + Send>;
+/// A write: runs on the writer thread and returns how to answer its caller
+/// once the group's fate is known, and whether it failed mid-write.
+type Job = Box<dyn FnOnce(&Connection, &mut WriterCache) -> (Completion, bool) + Send>;
 
-/// State the writer thread keeps between jobs.
+/// State the writer thread keeps between jobs. Cleared whenever a group
+/// fails, since it may describe writes that were rolled back.
 #[derive(Default)]
 pub(crate) struct WriterCache {
     /// Conversation IDs by (app, kind, key), so hot conversations skip the
-    /// get-or-create statements. Cleared whenever a commit fails.
-    pub conversations: std::collections::HashMap<(i64, i64, String), i64>,
+    /// get-or-create statements.
+    pub conversations: HashMap<(i64, i64, String), i64>,
+    /// Latest sequence number per conversation ID, authoritative while cached.
+    pub last_seq: HashMap<i64, i64>,
+    /// Conversations whose `last_seq` changed in the current group.
+    pub dirty: HashMap<i64, i64>,
+}
+
+/// Entries kept before the caches are emptied (after a commit).
+const CACHE_LIMIT: usize = 100_000;
+
+impl WriterCache {
+    fn clear(&mut self) {
+        self.conversations.clear();
+        self.last_seq.clear();
+        self.dirty.clear();
+    }
+
+    /// Writes the group's new sequence numbers; runs just before COMMIT.
+    fn flush(&mut self, conn: &Connection) -> Result<()> {
+        let mut stmt = conn
+            .prepare_cached("UPDATE conversations SET last_seq = ?2 WHERE id = ?1")
+            .map_err(storage)?;
+        for (conversation, seq) in self.dirty.drain() {
+            stmt.execute(rusqlite::params![conversation, seq])
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
 }
 
 /// The SQLite storage engine.
@@ -88,8 +124,13 @@ impl SqliteStore {
     }
 
     /// Runs `f` in the next group commit and returns its result once that
-    /// commit is durable. If `f` fails, its own changes are rolled back and
-    /// the rest of the group is unaffected.
+    /// commit is durable.
+    ///
+    /// The contract that lets a group share one transaction without a
+    /// savepoint per job: a job refuses (`Duplicate`, `NotFound`, …) before
+    /// it writes anything; a `Storage` error, which may come mid-write,
+    /// rolls back the whole group and fails every job in it, so nothing
+    /// half-written is ever committed or acknowledged.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -97,10 +138,12 @@ impl SqliteStore {
     {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |conn, cache| {
-            let outcome = run_in_savepoint(conn, cache, f);
-            Box::new(move |committed: Result<()>| {
+            let outcome = f(conn, cache);
+            let poisoned = matches!(outcome, Err(Error::Storage(_)));
+            let completion: Completion = Box::new(move |committed: Result<()>| {
                 let _ = reply.send(committed.and(outcome));
-            })
+            });
+            (completion, poisoned)
         });
         self.writer
             .send(job)
@@ -126,19 +169,7 @@ impl SqliteStore {
     }
 }
 
-fn run_in_savepoint<T, F>(conn: &mut Connection, cache: &mut WriterCache, f: F) -> Result<T>
-where
-    F: FnOnce(&Connection, &mut WriterCache) -> Result<T>,
-{
-    // A savepoint inside the group's transaction: dropping it uncommitted
-    // rolls back this job's changes only.
-    let sp = conn.savepoint().map_err(storage)?;
-    let value = f(&sp, cache)?;
-    sp.commit().map_err(storage)?;
-    Ok(value)
-}
-
-fn run_writer(mut conn: Connection, mut jobs: mpsc::Receiver<Job>) {
+fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
     let mut cache = WriterCache::default();
     while let Some(first) = jobs.blocking_recv() {
         let mut group = vec![first];
@@ -155,18 +186,31 @@ fn run_writer(mut conn: Connection, mut jobs: mpsc::Receiver<Job>) {
             drop(group);
             continue;
         }
-        let completions: Vec<Completion> = group
-            .into_iter()
-            .map(|job| job(&mut conn, &mut cache))
-            .collect();
-        let committed = conn.execute_batch("COMMIT").map_err(storage);
+        let mut poisoned = false;
+        let mut completions = Vec::with_capacity(group.len());
+        for job in group {
+            let (completion, failed) = job(&conn, &mut cache);
+            poisoned |= failed;
+            completions.push(completion);
+        }
+        let committed = if poisoned {
+            Err(Error::Storage(
+                "a write in the same group failed; nothing was committed".into(),
+            ))
+        } else {
+            cache
+                .flush(&conn)
+                .and_then(|()| conn.execute_batch("COMMIT").map_err(storage))
+        };
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
-            cache.conversations.clear();
+            cache.clear();
             tracing::error!(
                 "sqlite group commit failed; {} writes rejected",
                 completions.len()
             );
+        } else if cache.last_seq.len() > CACHE_LIMIT || cache.conversations.len() > CACHE_LIMIT {
+            cache.clear();
         }
         for completion in completions {
             completion(committed.clone());
@@ -182,7 +226,7 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
     };
     conn.execute_batch(&format!(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA foreign_keys=OFF; \
-         PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=4000;"
+         PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=4000; PRAGMA temp_store=MEMORY;"
     ))
     .map_err(storage)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))

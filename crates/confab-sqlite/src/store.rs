@@ -283,12 +283,31 @@ fn conversation_id(
         join.execute(params![app.0, member.as_str(), id])
             .map_err(storage)?;
     }
-    // Bounded, so a server with millions of conversations does not grow it forever.
-    if cache.conversations.len() >= 100_000 {
-        cache.conversations.clear();
-    }
     cache.conversations.insert(key, id);
     Ok(id)
+}
+
+/// The conversation's latest sequence number as the writer knows it.
+fn last_seq(conn: &Connection, cache: &mut WriterCache, conversation: i64) -> Result<i64> {
+    if let Some(seq) = cache.last_seq.get(&conversation) {
+        return Ok(*seq);
+    }
+    let seq: i64 = conn
+        .prepare_cached("SELECT last_seq FROM conversations WHERE id = ?1")
+        .and_then(|mut s| s.query_row(params![conversation], |r| r.get(0)))
+        .optional()
+        .map_err(storage)?
+        .unwrap_or(0);
+    cache.last_seq.insert(conversation, seq);
+    Ok(seq)
+}
+
+/// Takes the next sequence number of a conversation; written at commit.
+fn next_seq(conn: &Connection, cache: &mut WriterCache, conversation: i64) -> Result<i64> {
+    let seq = last_seq(conn, cache, conversation)? + 1;
+    cache.last_seq.insert(conversation, seq);
+    cache.dirty.insert(conversation, seq);
+    Ok(seq)
 }
 
 fn membership_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Membership> {
@@ -311,10 +330,7 @@ impl MessageData for SqliteStore {
             let mut stored = Vec::with_capacity(messages.len());
             for m in messages {
                 let conv = conversation_id(conn, cache, app, &m, m.timestamp_ms)?;
-                let seq: i64 = conn
-                    .prepare_cached("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
-                    .and_then(|mut s| s.query_row(params![conv], |r| r.get(0)))
-                    .map_err(storage)?;
+                let seq = next_seq(conn, cache, conv)?;
                 let ext = m.ext.as_ref().map(convert::json).transpose()?;
                 conn.prepare_cached(&format!(
                     "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
@@ -445,10 +461,11 @@ impl MessageData for SqliteStore {
         seq: i64,
     ) -> Result<()> {
         let user = user.clone();
-        self.write(move |conn, _| {
+        self.write(move |conn, cache| {
+            // Never past the conversation's end, so no future message counts as delivered.
+            let seq = seq.min(last_seq(conn, cache, conversation.0)?);
             conn.prepare_cached(
-                "UPDATE members SET ack_seq = MAX(ack_seq, MIN(?4, (SELECT last_seq FROM conversations WHERE id = ?3))) \
-                 WHERE app_id = ?1 AND username = ?2 AND conv_id = ?3",
+                "UPDATE members SET ack_seq = MAX(ack_seq, ?4) WHERE app_id = ?1 AND username = ?2 AND conv_id = ?3",
             )
             .and_then(|mut s| s.execute(params![app.0, user.as_str(), conversation.0, seq]))
             .map_err(storage)?;
@@ -465,11 +482,10 @@ impl MessageData for SqliteStore {
         seq: i64,
     ) -> Result<()> {
         let user = user.clone();
-        self.write(move |conn, _| {
+        self.write(move |conn, cache| {
+            let seq = seq.min(last_seq(conn, cache, conversation.0)?);
             conn.prepare_cached(
-                "UPDATE members SET \
-                   read_seq = MAX(read_seq, MIN(?4, (SELECT last_seq FROM conversations WHERE id = ?3))), \
-                   ack_seq = MAX(ack_seq, MIN(?4, (SELECT last_seq FROM conversations WHERE id = ?3))) \
+                "UPDATE members SET read_seq = MAX(read_seq, ?4), ack_seq = MAX(ack_seq, ?4) \
                  WHERE app_id = ?1 AND username = ?2 AND conv_id = ?3",
             )
             .and_then(|mut s| s.execute(params![app.0, user.as_str(), conversation.0, seq]))

@@ -8,6 +8,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+// The server allocates many small, short-lived buffers (requests, frames,
+// JSON) across threads; mimalloc handles that with far less contention and
+// fragmentation than glibc's allocator (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "confab",
