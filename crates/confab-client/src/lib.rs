@@ -36,12 +36,7 @@ impl Endpoint {
     }
 
     /// Gets a user token with the password grant (E-auth-2).
-    pub async fn user_token(
-        &self,
-        http: &reqwest::Client,
-        username: &str,
-        password: &str,
-    ) -> anyhow::Result<String> {
+    pub async fn user_token(&self, http: &reqwest::Client, username: &str, password: &str) -> anyhow::Result<String> {
         let body = json!({"grant_type": "password", "username": username, "password": password});
         self.token(http, body).await
     }
@@ -59,26 +54,16 @@ impl Endpoint {
 
     async fn token(&self, http: &reqwest::Client, body: Value) -> anyhow::Result<String> {
         let url = format!("{}/token", self.http_base());
-        let response = http
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {url}"))?;
+        let response = http.post(&url).json(&body).send().await.with_context(|| format!("cannot reach {url}"))?;
         let status = response.status();
         let reply: Value = response.json().await.context("token reply is not JSON")?;
         if !status.is_success() {
             bail!(
                 "token request refused ({status}): {}",
-                reply["error_description"]
-                    .as_str()
-                    .unwrap_or("no description")
+                reply["error_description"].as_str().unwrap_or("no description")
             );
         }
-        reply["access_token"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("token reply has no access_token"))
+        reply["access_token"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("token reply has no access_token"))
     }
 }
 
@@ -94,11 +79,7 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        ConnectOptions {
-            device: None,
-            resume: HashMap::new(),
-            auto_ack: true,
-        }
+        ConnectOptions { device: None, resume: HashMap::new(), auto_ack: true }
     }
 }
 
@@ -144,21 +125,15 @@ pub struct Connection {
 
 impl Connection {
     /// Connects and logs in; fails with the server's reason if refused.
-    pub async fn connect(
-        ws_url: &str,
-        token: &str,
-        options: ConnectOptions,
-    ) -> anyhow::Result<Connection> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
-            .await
-            .with_context(|| format!("cannot connect to {ws_url}"))?;
+    pub async fn connect(ws_url: &str, token: &str, options: ConnectOptions) -> anyhow::Result<Connection> {
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(ws_url).await.with_context(|| format!("cannot connect to {ws_url}"))?;
         let login = ClientFrame::Login {
             token: token.to_owned(),
             device: options.device.clone(),
             resume: options.resume.clone(),
         };
-        ws.send(WsMessage::Text(serde_json::to_string(&login)?.into()))
-            .await?;
+        ws.send(WsMessage::Text(serde_json::to_string(&login)?.into())).await?;
         let (user, device) = loop {
             let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
                 .await
@@ -179,23 +154,8 @@ impl Connection {
         let (events_tx, events) = mpsc::channel(65_536);
         let pending: Pending = Arc::default();
         let cursors = Arc::new(Mutex::new(options.resume.clone()));
-        tokio::spawn(io_loop(
-            ws,
-            outgoing_rx,
-            events_tx,
-            pending.clone(),
-            cursors.clone(),
-            options.auto_ack,
-        ));
-        Ok(Connection {
-            user,
-            device,
-            outgoing,
-            events,
-            pending,
-            cursors,
-            next_ref: AtomicU64::new(1),
-        })
+        tokio::spawn(io_loop(ws, outgoing_rx, events_tx, pending.clone(), cursors.clone(), options.auto_ack));
+        Ok(Connection { user, device, outgoing, events, pending, cursors, next_ref: AtomicU64::new(1) })
     }
 
     /// The next event; `Closed` once the connection is gone.
@@ -207,20 +167,9 @@ impl Connection {
     pub async fn send(&self, to: &str, body: Value, ext: Option<Value>) -> anyhow::Result<SendOk> {
         let reference = self.next_ref.fetch_add(1, Ordering::Relaxed).to_string();
         let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(reference.clone(), tx);
-        let frame = ClientFrame::Send {
-            reference: Some(reference),
-            to: to.to_owned(),
-            body,
-            ext,
-        };
-        self.outgoing
-            .send(frame)
-            .await
-            .map_err(|_| anyhow!("connection closed"))?;
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(reference.clone(), tx);
+        let frame = ClientFrame::Send { reference: Some(reference), to: to.to_owned(), body, ext };
+        self.outgoing.send(frame).await.map_err(|_| anyhow!("connection closed"))?;
         match rx.await {
             Ok(Ok(ok)) => Ok(ok),
             Ok(Err((code, message))) => bail!("send refused: {code}: {message}"),
@@ -231,10 +180,7 @@ impl Connection {
     /// Acknowledges a conversation up to `seq` (only needed without auto-ack).
     pub async fn ack(&self, conv: &str, seq: i64) -> anyhow::Result<()> {
         self.outgoing
-            .send(ClientFrame::Ack {
-                conv: conv.to_owned(),
-                seq,
-            })
+            .send(ClientFrame::Ack { conv: conv.to_owned(), seq })
             .await
             .map_err(|_| anyhow!("connection closed"))
     }
@@ -242,10 +188,7 @@ impl Connection {
     /// Marks a conversation read up to `seq`.
     pub async fn read(&self, conv: &str, seq: i64) -> anyhow::Result<()> {
         self.outgoing
-            .send(ClientFrame::Read {
-                conv: conv.to_owned(),
-                seq,
-            })
+            .send(ClientFrame::Read { conv: conv.to_owned(), seq })
             .await
             .map_err(|_| anyhow!("connection closed"))
     }
@@ -253,17 +196,12 @@ impl Connection {
     /// Per conversation, the highest sequence received: pass it as
     /// `resume` when reconnecting to continue without gaps or duplicates.
     pub fn cursors(&self) -> HashMap<String, i64> {
-        self.cursors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.cursors.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
 async fn io_loop(
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
     mut outgoing: mpsc::Receiver<ClientFrame>,
     events: mpsc::Sender<Event>,
     pending: Pending,

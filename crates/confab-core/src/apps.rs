@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::auth;
 use crate::error::{AuthFailure, Error, Result};
@@ -17,13 +18,17 @@ pub struct IssuedToken {
     pub expires_in: i64,
 }
 
+/// How long a cached app is trusted before it is read again.
+const CACHE_FOR: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct AppService {
     deps: Arc<Deps>,
-    /// Apps change rarely and are read on every request, so they are cached.
-    /// A miss falls through to storage, which is how apps created by
-    /// `confab app create` in another process become visible.
-    cache: Arc<RwLock<HashMap<String, App>>>,
+    /// Apps change rarely and are read on every request, so they are cached
+    /// for a few seconds. A miss or an old entry falls through to storage,
+    /// which is how changes made by `confab app …` in another process (new
+    /// apps, new rate limits) reach a running server.
+    cache: Arc<RwLock<HashMap<String, (App, Instant)>>>,
 }
 
 /// Optional fixed credentials for a new app; generated when absent.
@@ -35,10 +40,7 @@ pub struct AppCredentials {
 
 impl AppService {
     pub(crate) fn new(deps: Arc<Deps>) -> AppService {
-        AppService {
-            deps,
-            cache: Arc::default(),
-        }
+        AppService { deps, cache: Arc::default() }
     }
 
     pub async fn create(&self, org: &str, name: &str, credentials: AppCredentials) -> Result<App> {
@@ -48,12 +50,8 @@ impl AppService {
             uuid: auth::random_uuid(),
             org: org.to_owned(),
             name: name.to_owned(),
-            client_id: credentials
-                .client_id
-                .unwrap_or_else(|| format!("CF{}", auth::random_token(18))),
-            client_secret: credentials
-                .client_secret
-                .unwrap_or_else(|| format!("CF{}", auth::random_token(24))),
+            client_id: credentials.client_id.unwrap_or_else(|| format!("CF{}", auth::random_token(18))),
+            client_secret: credentials.client_secret.unwrap_or_else(|| format!("CF{}", auth::random_token(24))),
             signing_key: auth::random_token(32).into_bytes(),
             created_ms: self.deps.clock.now_ms(),
         };
@@ -68,13 +66,10 @@ impl AppService {
 
     pub async fn by_name(&self, org: &str, name: &str) -> Result<Option<App>> {
         let key = format!("{org}/{name}");
-        if let Some(app) = self
-            .cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Ok(Some(app.clone()));
+        if let Some((app, at)) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            if at.elapsed() < CACHE_FOR {
+                return Ok(Some(app.clone()));
+            }
         }
         let app = self.deps.store.app_by_name(org, name).await?;
         if let Some(app) = &app {
@@ -89,8 +84,8 @@ impl AppService {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .find(|a| a.uuid == uuid)
-            .cloned();
+            .find(|(a, at)| a.uuid == uuid && at.elapsed() < CACHE_FOR)
+            .map(|(a, _)| a.clone());
         if cached.is_some() {
             return Ok(cached);
         }
@@ -103,10 +98,20 @@ impl AppService {
 
     fn remember(&self, app: &App) {
         let key = format!("{}/{}", app.org, app.name);
-        self.cache
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, app.clone());
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(key, (app.clone(), Instant::now()));
+    }
+
+    /// Sets (or, with `None`, removes) one rate-limit override of an app.
+    pub async fn set_rate_limit(&self, org: &str, name: &str, limit: &str, value: Option<u32>) -> Result<App> {
+        let not_found = || Error::NotFound(format!("no app {org}/{name}"));
+        let mut app = self.deps.store.app_by_name(org, name).await?.ok_or_else(not_found)?;
+        match value {
+            Some(v) => app.rate_limits.insert(limit.to_owned(), v),
+            None => app.rate_limits.remove(limit),
+        };
+        self.deps.store.set_rate_limits(app.id, app.rate_limits.clone()).await?;
+        self.remember(&app);
+        Ok(app)
     }
 
     /// Exchanges client credentials for an app token (E-auth-1).
@@ -125,10 +130,7 @@ impl AppService {
             return Err(Error::Unauthenticated(AuthFailure::BadClientCredentials));
         }
         let (expires_at, expires_in) = self.expiry(ttl_secs)?;
-        Ok(IssuedToken {
-            token: auth::issue_app_token(app, expires_at),
-            expires_in,
-        })
+        Ok(IssuedToken { token: auth::issue_app_token(app, expires_at), expires_in })
     }
 
     /// Converts a requested lifetime into (expiry instant, seconds).

@@ -23,11 +23,7 @@ pub enum Principal {
     /// The app's server (Easemob's app token): may do anything in the app.
     App,
     /// One user (Easemob's user token): may log in to the gateway.
-    User {
-        username: Username,
-        uuid: String,
-        generation: i64,
-    },
+    User { username: Username, uuid: String, generation: i64 },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -55,16 +51,7 @@ pub struct VerifiedToken {
 }
 
 pub fn issue_app_token(app: &App, expires_at_ms: i64) -> String {
-    sign(
-        app,
-        &Claims {
-            a: app.uuid.clone(),
-            u: None,
-            id: None,
-            g: 0,
-            e: expires_at_ms,
-        },
-    )
+    sign(app, &Claims { a: app.uuid.clone(), u: None, id: None, g: 0, e: expires_at_ms })
 }
 
 pub fn issue_user_token(app: &App, user: &User, expires_at_ms: i64) -> String {
@@ -116,18 +103,13 @@ pub fn verify(app: &App, token: &str, now_ms: i64) -> Result<VerifiedToken> {
         return Err(Error::Unauthenticated(AuthFailure::ExpiredToken));
     }
     let principal = match (claims.u, claims.id) {
-        (Some(name), Some(uuid)) => Principal::User {
-            username: Username::parse(&name).map_err(|_| bad())?,
-            uuid,
-            generation: claims.g,
-        },
+        (Some(name), Some(uuid)) => {
+            Principal::User { username: Username::parse(&name).map_err(|_| bad())?, uuid, generation: claims.g }
+        }
         (None, None) => Principal::App,
         _ => return Err(bad()),
     };
-    Ok(VerifiedToken {
-        app_uuid: claims.a,
-        principal,
-    })
+    Ok(VerifiedToken { app_uuid: claims.a, principal })
 }
 
 fn split(token: &str) -> Result<(&str, &str)> {
@@ -169,9 +151,7 @@ pub fn verify_password(password: &str, stored_hash: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(stored_hash) else {
         return false;
     };
-    hasher()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+    hasher().verify_password(password.as_bytes(), &parsed).is_ok()
 }
 
 fn hasher() -> argon2::Argon2<'static> {
@@ -197,14 +177,7 @@ pub fn random_uuid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 #[cfg(test)]
@@ -222,6 +195,7 @@ mod tests {
             client_secret: "secret".into(),
             signing_key: key.to_vec(),
             created_ms: 0,
+            rate_limits: Default::default(),
         }
     }
 
@@ -230,10 +204,7 @@ mod tests {
         let a = app(b"key-a");
         let t = issue_app_token(&a, 1_000);
         assert_eq!(verify(&a, &t, 999).unwrap().principal, Principal::App);
-        assert_eq!(
-            verify(&a, &t, 1_000).unwrap_err(),
-            Error::Unauthenticated(AuthFailure::ExpiredToken)
-        );
+        assert_eq!(verify(&a, &t, 1_000).unwrap_err(), Error::Unauthenticated(AuthFailure::ExpiredToken));
         assert!(verify(&app(b"key-b"), &t, 0).is_err());
         let mut tampered = t.clone();
         tampered.insert(6, 'x');

@@ -86,10 +86,7 @@ pub struct Hub {
 
 impl Default for Hub {
     fn default() -> Self {
-        Hub {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
-            next_session: AtomicU64::new(1),
-        }
+        Hub { shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(), next_session: AtomicU64::new(1) }
     }
 }
 
@@ -106,29 +103,14 @@ impl Hub {
         let (tx, events) = mpsc::channel(SESSION_QUEUE);
         let session_id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let overflowed = Arc::new(AtomicBool::new(false));
-        let slot = Slot {
-            session_id,
-            device: device.to_owned(),
-            tx,
-            overflowed: overflowed.clone(),
-        };
-        let mut shard = self
-            .shard(app, user)
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let slot = Slot { session_id, device: device.to_owned(), tx, overflowed: overflowed.clone() };
+        let mut shard = self.shard(app, user).write().unwrap_or_else(|e| e.into_inner());
         shard.entry((app, user.clone())).or_default().push(slot);
-        Registration {
-            session_id,
-            events,
-            overflowed,
-        }
+        Registration { session_id, events, overflowed }
     }
 
     pub fn unregister(&self, app: AppId, user: &Username, session_id: u64) {
-        let mut shard = self
-            .shard(app, user)
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut shard = self.shard(app, user).write().unwrap_or_else(|e| e.into_inner());
         let key = (app, user.clone());
         if let Some(slots) = shard.get_mut(&key) {
             slots.retain(|s| s.session_id != session_id);
@@ -141,10 +123,7 @@ impl Hub {
     /// Hands `event` to every session of `user` on this node, never waiting:
     /// a session whose queue is full is told to close instead.
     pub fn deliver(&self, app: AppId, user: &Username, event: &LiveEvent) {
-        let shard = self
-            .shard(app, user)
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let shard = self.shard(app, user).read().unwrap_or_else(|e| e.into_inner());
         let Some(slots) = shard.get(&(app, user.clone())) else {
             return;
         };
@@ -158,16 +137,8 @@ impl Hub {
 
     /// Tells the sessions of one device of a user (on this node) to close.
     pub fn kick_device(&self, app: AppId, user: &Username, device: &str, reason: KickReason) {
-        let shard = self
-            .shard(app, user)
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        for slot in shard
-            .get(&(app, user.clone()))
-            .into_iter()
-            .flatten()
-            .filter(|s| s.device == device)
-        {
+        let shard = self.shard(app, user).read().unwrap_or_else(|e| e.into_inner());
+        for slot in shard.get(&(app, user.clone())).into_iter().flatten().filter(|s| s.device == device) {
             let _ = slot.tx.try_send(LiveEvent::Kick(reason));
         }
     }
@@ -185,26 +156,15 @@ impl Hub {
 
     /// Devices of one user on this node.
     pub fn devices(&self, app: AppId, user: &Username) -> Vec<String> {
-        let shard = self
-            .shard(app, user)
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        shard
-            .get(&(app, user.clone()))
-            .map_or_else(Vec::new, |s| s.iter().map(|s| s.device.clone()).collect())
+        let shard = self.shard(app, user).read().unwrap_or_else(|e| e.into_inner());
+        shard.get(&(app, user.clone())).map_or_else(Vec::new, |s| s.iter().map(|s| s.device.clone()).collect())
     }
 
     /// Number of sessions on this node.
     pub fn session_count(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| {
-                s.read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .values()
-                    .map(Vec::len)
-                    .sum::<usize>()
-            })
+            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).values().map(Vec::len).sum::<usize>())
             .sum()
     }
 

@@ -61,18 +61,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub(crate) fn new(
-        deps: Arc<Deps>,
-        apps: AppService,
-        users: UserService,
-        messages: MessageService,
-    ) -> Gateway {
-        Gateway {
-            deps,
-            apps,
-            users,
-            messages,
-        }
+    pub(crate) fn new(deps: Arc<Deps>, apps: AppService, users: UserService, messages: MessageService) -> Gateway {
+        Gateway { deps, apps, users, messages }
     }
 
     /// Authenticates a device and opens its session. The session is
@@ -80,23 +70,13 @@ impl Gateway {
     /// committed in between can fall through the crack.
     pub async fn login(&self, request: LoginRequest) -> Result<Session> {
         let app_uuid = auth::claimed_app(&request.token)?;
-        let app = self
-            .apps
-            .by_uuid(&app_uuid)
-            .await?
-            .ok_or(Error::Unauthenticated(AuthFailure::BadToken))?;
-        let Principal::User { username, .. } =
-            self.users.authenticate(&app, &request.token).await?
-        else {
+        let app = self.apps.by_uuid(&app_uuid).await?.ok_or(Error::Unauthenticated(AuthFailure::BadToken))?;
+        let Principal::User { username, .. } = self.users.authenticate(&app, &request.token).await? else {
             return Err(Error::Unauthenticated(AuthFailure::WrongTokenKind));
         };
         let device = match request.device {
-            Some(d)
-                if d.is_empty() || d.len() > MAX_DEVICE_LEN || d.chars().any(char::is_control) =>
-            {
-                return Err(Error::InvalidArgument(
-                    "device must be 1 to 64 printable characters".into(),
-                ));
+            Some(d) if d.is_empty() || d.len() > MAX_DEVICE_LEN || d.chars().any(char::is_control) => {
+                return Err(Error::InvalidArgument("device must be 1 to 64 printable characters".into()));
             }
             Some(d) => d,
             None => format!("dev-{}", auth::random_token(6)),
@@ -121,22 +101,11 @@ impl Gateway {
             resume: request.resume,
         };
         // From here on, dropping `session` unregisters it.
-        let memberships = self
-            .deps
-            .store
-            .memberships(session.app.id, &session.user)
-            .await?;
+        let memberships = self.deps.store.memberships(session.app.id, &session.user).await?;
         for m in memberships {
-            let from = session
-                .resume
-                .get(&m.conversation)
-                .copied()
-                .unwrap_or(m.ack_seq)
-                .clamp(0, m.last_seq);
+            let from = session.resume.get(&m.conversation).copied().unwrap_or(m.ack_seq).clamp(0, m.last_seq);
             if from < m.last_seq {
-                session
-                    .backlog
-                    .push_back((m.conversation, from, m.last_seq));
+                session.backlog.push_back((m.conversation, from, m.last_seq));
             }
             session.processed.insert(m.conversation, m.last_seq);
         }
@@ -192,21 +161,13 @@ impl Session {
     /// when it is up to date. Drain this before [`Session::wait`].
     pub async fn next_backlog_page(&mut self) -> Result<Option<Vec<Arc<Message>>>> {
         while let Some((conversation, after, up_to)) = self.backlog.pop_front() {
-            let page = self
-                .deps
-                .store
-                .messages_between(self.app.id, conversation, after, up_to, BACKLOG_PAGE)
-                .await?;
+            let page = self.deps.store.messages_between(self.app.id, conversation, after, up_to, BACKLOG_PAGE).await?;
             if let Some(last) = page.last() {
                 if last.seq < up_to {
                     self.backlog.push_front((conversation, last.seq, up_to));
                 }
             }
-            let mine: Vec<Arc<Message>> = page
-                .into_iter()
-                .filter(|m| self.wants(m))
-                .map(Arc::new)
-                .collect();
+            let mine: Vec<Arc<Message>> = page.into_iter().filter(|m| self.wants(m)).map(Arc::new).collect();
             if !mine.is_empty() {
                 return Ok(Some(mine));
             }
@@ -268,12 +229,8 @@ impl Session {
             return Ok(Vec::new());
         }
         if message.seq > processed + 1 {
-            self.pending
-                .entry(conversation)
-                .or_default()
-                .insert(message.seq, message);
-            self.gap_deadline
-                .get_or_insert_with(|| Instant::now() + GAP_WAIT);
+            self.pending.entry(conversation).or_default().insert(message.seq, message);
+            self.gap_deadline.get_or_insert_with(|| Instant::now() + GAP_WAIT);
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
@@ -283,12 +240,7 @@ impl Session {
     }
 
     /// Marks `message` processed, keeping it if it is for this device.
-    fn advance(
-        &mut self,
-        conversation: ConversationId,
-        message: Arc<Message>,
-        out: &mut Vec<Arc<Message>>,
-    ) {
+    fn advance(&mut self, conversation: ConversationId, message: Arc<Message>, out: &mut Vec<Arc<Message>>) {
         self.processed.insert(conversation, message.seq);
         if self.wants(&message) {
             out.push(message);
@@ -321,19 +273,13 @@ impl Session {
     async fn fill_gaps(&mut self) -> Result<Vec<Arc<Message>>> {
         self.gap_deadline = None;
         let mut out = Vec::new();
-        let waiting: Vec<(ConversationId, i64)> = self
-            .pending
-            .iter()
-            .filter_map(|(c, w)| w.keys().next_back().map(|max| (*c, *max)))
-            .collect();
+        let waiting: Vec<(ConversationId, i64)> =
+            self.pending.iter().filter_map(|(c, w)| w.keys().next_back().map(|max| (*c, *max))).collect();
         for (conversation, up_to) in waiting {
             let mut after = self.processed[&conversation];
             while after < up_to {
-                let page = self
-                    .deps
-                    .store
-                    .messages_between(self.app.id, conversation, after, up_to, BACKLOG_PAGE)
-                    .await?;
+                let page =
+                    self.deps.store.messages_between(self.app.id, conversation, after, up_to, BACKLOG_PAGE).await?;
                 let Some(last) = page.last().map(|m| m.seq) else {
                     break;
                 };
@@ -353,42 +299,28 @@ impl Session {
 
     /// Sends a one-to-one message as this device's user. Returns once it is
     /// committed; the device's other sessions and the receiver get it live.
-    pub async fn send(
-        &self,
-        to: Username,
-        body: Body,
-        ext: Option<serde_json::Value>,
-    ) -> Result<Arc<Message>> {
+    pub async fn send(&self, to: Username, body: Body, ext: Option<serde_json::Value>) -> Result<Arc<Message>> {
         let send = DirectSend {
             from: self.user.clone(),
             to: vec![to],
             body,
             ext,
-            delivery: Delivery {
-                sync_sender: true,
-                online_only: false,
-            },
+            delivery: Delivery { sync_sender: true, online_only: false },
             origin_device: Some(self.device.clone()),
         };
         let mut sent = self.messages.send_direct(self.app.id, send).await?;
-        let (_, message) = sent
-            .pop()
-            .ok_or_else(|| Error::Storage("send stored nothing".into()))?;
+        let (_, message) = sent.pop().ok_or_else(|| Error::Storage("send stored nothing".into()))?;
         Ok(message)
     }
 
     /// Records that the device has everything up to `seq` in `conversation`.
     pub async fn acknowledge(&self, conversation: ConversationId, seq: i64) -> Result<()> {
-        self.messages
-            .acknowledge(self.app.id, &self.user, conversation, seq)
-            .await
+        self.messages.acknowledge(self.app.id, &self.user, conversation, seq).await
     }
 
     /// Records that the user has read everything up to `seq` in `conversation`.
     pub async fn mark_read(&self, conversation: ConversationId, seq: i64) -> Result<()> {
-        self.messages
-            .mark_read(self.app.id, &self.user, conversation, seq)
-            .await
+        self.messages.mark_read(self.app.id, &self.user, conversation, seq).await
     }
 }
 

@@ -48,8 +48,7 @@ impl Serialize for MessageId {
 impl<'de> Deserialize<'de> for MessageId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        MessageId::parse(&raw)
-            .ok_or_else(|| serde::de::Error::custom("message id must be a decimal u64"))
+        MessageId::parse(&raw).ok_or_else(|| serde::de::Error::custom("message id must be a decimal u64"))
     }
 }
 
@@ -70,10 +69,7 @@ impl IdGenerator {
             Some(id) => (id.timestamp_ms(), MAX_SEQ + 1),
             None => (0, 0),
         };
-        IdGenerator {
-            node: node as u64,
-            state: Mutex::new(start),
-        }
+        IdGenerator { node: node as u64, state: Mutex::new(start) }
     }
 
     pub fn next(&self, now_ms: i64) -> MessageId {

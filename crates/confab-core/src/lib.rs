@@ -36,10 +36,7 @@ pub struct CoreConfig {
 impl Default for CoreConfig {
     fn default() -> Self {
         // The vendor's default: 60 days.
-        CoreConfig {
-            default_token_ttl_secs: 60 * 24 * 3600,
-            node_id: 0,
-        }
+        CoreConfig { default_token_ttl_secs: 60 * 24 * 3600, node_id: 0 }
     }
 }
 
@@ -75,25 +72,12 @@ impl Core {
     ) -> error::Result<Arc<Core>> {
         let floor = store.max_message_id().await?;
         let ids = IdGenerator::new(config.node_id, floor);
-        let deps = Arc::new(Deps {
-            store,
-            fanout,
-            hub: hub.clone(),
-            ids,
-            clock,
-            config,
-        });
+        let deps = Arc::new(Deps { store, fanout, hub: hub.clone(), ids, clock, config });
         let apps = apps::AppService::new(deps.clone());
         let users = users::UserService::new(deps.clone());
         let messages = messages::MessageService::new(deps.clone());
         let gateway = gateway::Gateway::new(deps, apps.clone(), users.clone(), messages.clone());
-        Ok(Arc::new(Core {
-            apps,
-            users,
-            messages,
-            gateway,
-            hub,
-        }))
+        Ok(Arc::new(Core { apps, users, messages, gateway, hub }))
     }
 
     /// The local session registry (for metrics and shutdown).

@@ -6,8 +6,7 @@ use crate::error::{Error, Result};
 use crate::fanout::LiveEvent;
 use crate::ids::MessageId;
 use crate::model::{
-    direct_conversation_key, AppId, Body, ChatType, ConversationId, Delivery, Message, NewMessage,
-    Username,
+    direct_conversation_key, AppId, Body, ChatType, ConversationId, Delivery, Message, NewMessage, Username,
 };
 use crate::Deps;
 
@@ -47,24 +46,15 @@ impl MessageService {
     ///
     /// With `online_only`, receivers with no connected device get no message;
     /// if none is connected the send fails and nothing is stored.
-    pub async fn send_direct(
-        &self,
-        app: AppId,
-        send: DirectSend,
-    ) -> Result<Vec<(Username, Arc<Message>)>> {
+    pub async fn send_direct(&self, app: AppId, send: DirectSend) -> Result<Vec<(Username, Arc<Message>)>> {
         send.body.validate()?;
         if send.to.is_empty() {
             return Err(Error::InvalidArgument("param to can't be empty".into()));
         }
         let receivers = if send.delivery.online_only {
             let counts = self.deps.fanout.device_counts(app, &send.to).await;
-            let online: Vec<Username> = send
-                .to
-                .iter()
-                .zip(counts)
-                .filter(|(_, n)| *n > 0)
-                .map(|(u, _)| u.clone())
-                .collect();
+            let online: Vec<Username> =
+                send.to.iter().zip(counts).filter(|(_, n)| *n > 0).map(|(u, _)| u.clone()).collect();
             if online.is_empty() {
                 return Err(Error::ReceiverOffline("receiver is offline".into()));
             }
@@ -99,10 +89,7 @@ impl MessageService {
             // their sessions sees every sequence number and can tell a gap
             // from a message that was not meant for it.
             let members = [message.from.clone(), to.clone()];
-            self.deps
-                .fanout
-                .publish(app, &members, LiveEvent::Message(message.clone()))
-                .await;
+            self.deps.fanout.publish(app, &members, LiveEvent::Message(message.clone())).await;
             sent.push((to, message));
         }
         Ok(sent)
@@ -118,58 +105,21 @@ impl MessageService {
     }
 
     /// Whether a message addressed to `user` reached one of their devices (E-user-13).
-    pub async fn delivery_state(
-        &self,
-        app: AppId,
-        user: &Username,
-        id: MessageId,
-    ) -> Result<DeliveryState> {
+    pub async fn delivery_state(&self, app: AppId, user: &Username, id: MessageId) -> Result<DeliveryState> {
         let not_found = || Error::NotFound(format!("message {id} not found"));
-        let message = self
-            .deps
-            .store
-            .message(app, id)
-            .await?
-            .ok_or_else(not_found)?;
+        let message = self.deps.store.message(app, id).await?.ok_or_else(not_found)?;
         if message.from == *user {
             return Err(not_found());
         }
-        let membership = self
-            .deps
-            .store
-            .membership(app, user, message.conversation)
-            .await?
-            .ok_or_else(not_found)?;
-        Ok(if membership.ack_seq >= message.seq {
-            DeliveryState::Delivered
-        } else {
-            DeliveryState::Undelivered
-        })
+        let membership = self.deps.store.membership(app, user, message.conversation).await?.ok_or_else(not_found)?;
+        Ok(if membership.ack_seq >= message.seq { DeliveryState::Delivered } else { DeliveryState::Undelivered })
     }
 
-    pub async fn acknowledge(
-        &self,
-        app: AppId,
-        user: &Username,
-        conversation: ConversationId,
-        seq: i64,
-    ) -> Result<()> {
-        self.deps
-            .store
-            .acknowledge(app, user, conversation, seq)
-            .await
+    pub async fn acknowledge(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()> {
+        self.deps.store.acknowledge(app, user, conversation, seq).await
     }
 
-    pub async fn mark_read(
-        &self,
-        app: AppId,
-        user: &Username,
-        conversation: ConversationId,
-        seq: i64,
-    ) -> Result<()> {
-        self.deps
-            .store
-            .mark_read(app, user, conversation, seq)
-            .await
+    pub async fn mark_read(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()> {
+        self.deps.store.mark_read(app, user, conversation, seq).await
     }
 }

@@ -1,6 +1,7 @@
 //! Domain types shared by every dialect and every storage engine.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -25,6 +26,8 @@ pub struct App {
     /// Key that signs this app's tokens; never leaves the server.
     pub signing_key: Vec<u8>,
     pub created_ms: i64,
+    /// Per-app overrides of the server's rate limits, by limit name.
+    pub rate_limits: BTreeMap<String, u32>,
 }
 
 impl fmt::Debug for App {
@@ -44,15 +47,11 @@ impl fmt::Debug for App {
 pub fn validate_tenant_name(kind: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!(
-            "{kind} name [{name}] is not legal"
-        )))
+        Err(Error::InvalidArgument(format!("{kind} name [{name}] is not legal")))
     }
 }
 
@@ -71,15 +70,11 @@ impl Username {
         let lowered = raw.to_ascii_lowercase();
         let ok = !lowered.is_empty()
             && lowered.len() <= Self::MAX_LEN
-            && lowered.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
-            });
+            && lowered.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
         if ok {
             Ok(Username(lowered))
         } else {
-            Err(Error::InvalidArgument(format!(
-                "username [{raw}] is not legal"
-            )))
+            Err(Error::InvalidArgument(format!("username [{raw}] is not legal")))
         }
     }
 
@@ -236,26 +231,14 @@ pub enum Body {
         url: String,
     },
     #[serde(rename = "loc")]
-    Location {
-        lat: Coordinate,
-        lng: Coordinate,
-        addr: String,
-    },
+    Location { lat: Coordinate, lng: Coordinate, addr: String },
     #[serde(rename = "cmd")]
     Command { action: String },
     #[serde(rename = "custom")]
     Custom {
-        #[serde(
-            rename = "customEvent",
-            default,
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(rename = "customEvent", default, skip_serializing_if = "Option::is_none")]
         custom_event: Option<String>,
-        #[serde(
-            rename = "customExts",
-            default,
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(rename = "customExts", default, skip_serializing_if = "Option::is_none")]
         custom_exts: Option<serde_json::Map<String, serde_json::Value>>,
     },
 }
@@ -280,11 +263,7 @@ impl Body {
 
     /// Checks the rules that a structurally valid body can still break.
     pub fn validate(&self) -> Result<()> {
-        let Body::Custom {
-            custom_event,
-            custom_exts,
-        } = self
-        else {
+        let Body::Custom { custom_event, custom_exts } = self else {
             return Ok(());
         };
         if let Some(event) = custom_event {
@@ -393,10 +372,7 @@ mod tests {
 
     #[test]
     fn usernames_follow_the_vendor_rules() {
-        assert_eq!(
-            Username::parse("User_1.a-b").unwrap().as_str(),
-            "user_1.a-b"
-        );
+        assert_eq!(Username::parse("User_1.a-b").unwrap().as_str(), "user_1.a-b");
         assert!(Username::parse("").is_err());
         assert!(Username::parse("has space").is_err());
         assert!(Username::parse("中文").is_err());
@@ -408,28 +384,16 @@ mod tests {
     fn direct_keys_do_not_depend_on_direction() {
         let a = Username::parse("a").unwrap();
         let b = Username::parse("b").unwrap();
-        assert_eq!(
-            direct_conversation_key(&a, &b),
-            direct_conversation_key(&b, &a)
-        );
+        assert_eq!(direct_conversation_key(&a, &b), direct_conversation_key(&b, &a));
     }
 
     #[test]
     fn custom_event_pattern_is_enforced() {
-        let ok = Body::Custom {
-            custom_event: Some("a-b_c/d.e".into()),
-            custom_exts: None,
-        };
+        let ok = Body::Custom { custom_event: Some("a-b_c/d.e".into()), custom_exts: None };
         assert!(ok.validate().is_ok());
-        let bad = Body::Custom {
-            custom_event: Some("no spaces".into()),
-            custom_exts: None,
-        };
+        let bad = Body::Custom { custom_event: Some("no spaces".into()), custom_exts: None };
         assert!(bad.validate().is_err());
-        let long = Body::Custom {
-            custom_event: Some("x".repeat(33)),
-            custom_exts: None,
-        };
+        let long = Body::Custom { custom_event: Some("x".repeat(33)), custom_exts: None };
         assert!(long.validate().is_err());
     }
 }

@@ -4,13 +4,13 @@
 //! core holds an `Arc<dyn Storage>` and never sees SQL. Every method is
 //! scoped by [`AppId`] where the data belongs to an app.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::ids::MessageId;
-use crate::model::{
-    App, AppId, ConversationId, Membership, Message, NewMessage, User, UserRecord, Username,
-};
+use crate::model::{App, AppId, ConversationId, Membership, Message, NewMessage, User, UserRecord, Username};
 
 /// An app to be created.
 #[derive(Debug, Clone)]
@@ -38,6 +38,8 @@ pub trait AppData: Send + Sync {
     async fn apps(&self) -> Result<Vec<App>>;
     async fn app_by_name(&self, org: &str, name: &str) -> Result<Option<App>>;
     async fn app_by_uuid(&self, uuid: &str) -> Result<Option<App>>;
+    /// Replaces an app's rate-limit overrides.
+    async fn set_rate_limits(&self, app: AppId, limits: BTreeMap<String, u32>) -> Result<()>;
 }
 
 #[async_trait]
@@ -50,20 +52,9 @@ pub trait UserData: Send + Sync {
     /// Returns the deleted user, if there was one.
     async fn delete_user(&self, app: AppId, username: &Username) -> Result<Option<User>>;
     /// Deletes the `limit` oldest users after `after`, returning them.
-    async fn delete_users(
-        &self,
-        app: AppId,
-        after: Option<i64>,
-        limit: usize,
-    ) -> Result<Page<User>>;
+    async fn delete_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>>;
     /// Replaces the password hash and bumps the credential generation.
-    async fn set_password(
-        &self,
-        app: AppId,
-        username: &Username,
-        hash: String,
-        now_ms: i64,
-    ) -> Result<Option<User>>;
+    async fn set_password(&self, app: AppId, username: &Username, hash: String, now_ms: i64) -> Result<Option<User>>;
     async fn set_activated(
         &self,
         app: AppId,
@@ -84,12 +75,8 @@ pub trait MessageData: Send + Sync {
     async fn message(&self, app: AppId, id: MessageId) -> Result<Option<Message>>;
     /// Every conversation the user belongs to, with their cursors.
     async fn memberships(&self, app: AppId, user: &Username) -> Result<Vec<Membership>>;
-    async fn membership(
-        &self,
-        app: AppId,
-        user: &Username,
-        conversation: ConversationId,
-    ) -> Result<Option<Membership>>;
+    async fn membership(&self, app: AppId, user: &Username, conversation: ConversationId)
+        -> Result<Option<Membership>>;
     /// Messages of a conversation with `after < seq <= up_to`, ascending, at most `limit`.
     async fn messages_between(
         &self,
@@ -100,21 +87,9 @@ pub trait MessageData: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Message>>;
     /// Raises the user's acknowledged sequence in a conversation (never lowers it).
-    async fn acknowledge(
-        &self,
-        app: AppId,
-        user: &Username,
-        conversation: ConversationId,
-        seq: i64,
-    ) -> Result<()>;
+    async fn acknowledge(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()>;
     /// Raises the user's read sequence (and the acknowledged one with it).
-    async fn mark_read(
-        &self,
-        app: AppId,
-        user: &Username,
-        conversation: ConversationId,
-        seq: i64,
-    ) -> Result<()>;
+    async fn mark_read(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()>;
     /// Messages from others that no device of the user has acknowledged.
     async fn unacknowledged_count(&self, app: AppId, user: &Username) -> Result<u64>;
 }

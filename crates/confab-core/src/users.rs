@@ -24,11 +24,22 @@ pub const MAX_NICKNAME_LEN: usize = 100;
 #[derive(Clone)]
 pub struct UserService {
     deps: Arc<Deps>,
+    /// Password hashing is deliberately expensive in CPU and memory (7 MiB
+    /// each); a login storm gets one hash per core at a time instead of a
+    /// thread and 7 MiB per waiting login.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl UserService {
     pub(crate) fn new(deps: Arc<Deps>) -> UserService {
-        UserService { deps }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        UserService { deps, hashing: Arc::new(tokio::sync::Semaphore::new(cores)) }
+    }
+
+    /// Runs password hashing off the async runtime, a bounded number at a time.
+    async fn hashing<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let _permit = self.hashing.acquire().await.map_err(|_| Error::Unavailable)?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| Error::Storage(format!("hashing task failed: {e}")))
     }
 
     /// Registers users in order. The batch is checked whole first (a bad
@@ -39,38 +50,34 @@ impl UserService {
         for new in batch {
             let username = Username::parse(&new.username)?;
             check_password(&new.password)?;
-            if new
-                .nickname
-                .as_ref()
-                .is_some_and(|n| n.chars().count() > MAX_NICKNAME_LEN)
-            {
+            if new.nickname.as_ref().is_some_and(|n| n.chars().count() > MAX_NICKNAME_LEN) {
                 return Err(Error::InvalidArgument("NICKNAME_TOO_LONG".into()));
             }
             checked.push((username, new.password, new.nickname));
         }
         let now = self.deps.clock.now_ms();
-        let records = tokio::task::spawn_blocking(move || -> Result<Vec<UserRecord>> {
-            checked
-                .into_iter()
-                .map(|(username, password, nickname)| {
-                    Ok(UserRecord {
-                        password_hash: auth::hash_password(&password)?,
-                        user: User {
-                            app,
-                            username,
-                            uuid: auth::random_uuid(),
-                            nickname,
-                            activated: true,
-                            credential_generation: 0,
-                            created_ms: now,
-                            modified_ms: now,
-                        },
+        let records = self
+            .hashing(move || -> Result<Vec<UserRecord>> {
+                checked
+                    .into_iter()
+                    .map(|(username, password, nickname)| {
+                        Ok(UserRecord {
+                            password_hash: auth::hash_password(&password)?,
+                            user: User {
+                                app,
+                                username,
+                                uuid: auth::random_uuid(),
+                                nickname,
+                                activated: true,
+                                credential_generation: 0,
+                                created_ms: now,
+                                modified_ms: now,
+                            },
+                        })
                     })
-                })
-                .collect()
-        })
-        .await
-        .map_err(|e| Error::Storage(format!("hashing task failed: {e}")))??;
+                    .collect()
+            })
+            .await??;
         self.deps.store.insert_users(app, records).await
     }
 
@@ -95,37 +102,23 @@ impl UserService {
             .delete_user(app, username)
             .await?
             .ok_or_else(|| Error::NotFound(format!("user {username} not found")))?;
-        self.kick(app, username, KickReason::CredentialsChanged)
-            .await;
+        self.kick(app, username, KickReason::CredentialsChanged).await;
         Ok(user)
     }
 
     /// Deletes up to `limit` of the oldest users.
-    pub async fn delete_oldest(
-        &self,
-        app: AppId,
-        after: Option<i64>,
-        limit: usize,
-    ) -> Result<Page<User>> {
+    pub async fn delete_oldest(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>> {
         let page = self.deps.store.delete_users(app, after, limit).await?;
         for user in &page.items {
-            self.kick(app, &user.username, KickReason::CredentialsChanged)
-                .await;
+            self.kick(app, &user.username, KickReason::CredentialsChanged).await;
         }
         Ok(page)
     }
 
     /// Sets a new password; older user tokens stop working and sessions close.
-    pub async fn set_password(
-        &self,
-        app: AppId,
-        username: &Username,
-        password: String,
-    ) -> Result<User> {
+    pub async fn set_password(&self, app: AppId, username: &Username, password: String) -> Result<User> {
         check_password(&password)?;
-        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-            .await
-            .map_err(|e| Error::Storage(format!("hashing task failed: {e}")))??;
+        let hash = self.hashing(move || auth::hash_password(&password)).await??;
         let now = self.deps.clock.now_ms();
         let user = self
             .deps
@@ -133,8 +126,7 @@ impl UserService {
             .set_password(app, username, hash, now)
             .await?
             .ok_or_else(|| Error::NotFound(format!("user {username} not found")))?;
-        self.kick(app, username, KickReason::CredentialsChanged)
-            .await;
+        self.kick(app, username, KickReason::CredentialsChanged).await;
         Ok(user)
     }
 
@@ -149,12 +141,7 @@ impl UserService {
         self.set_activated(app, username, true).await
     }
 
-    async fn set_activated(
-        &self,
-        app: AppId,
-        username: &Username,
-        activated: bool,
-    ) -> Result<User> {
+    async fn set_activated(&self, app: AppId, username: &Username, activated: bool) -> Result<User> {
         let now = self.deps.clock.now_ms();
         self.deps
             .store
@@ -171,21 +158,12 @@ impl UserService {
     }
 
     async fn kick(&self, app: AppId, username: &Username, reason: KickReason) {
-        self.deps
-            .fanout
-            .publish(app, std::slice::from_ref(username), LiveEvent::Kick(reason))
-            .await;
+        self.deps.fanout.publish(app, std::slice::from_ref(username), LiveEvent::Kick(reason)).await;
     }
 
     /// Whether each user has at least one connected device.
     pub async fn online(&self, app: AppId, users: &[Username]) -> Vec<bool> {
-        self.deps
-            .fanout
-            .device_counts(app, users)
-            .await
-            .into_iter()
-            .map(|n| n > 0)
-            .collect()
+        self.deps.fanout.device_counts(app, users).await.into_iter().map(|n| n > 0).collect()
     }
 
     /// Password login (E-auth-2): returns a user token.
@@ -198,17 +176,11 @@ impl UserService {
         apps: &crate::apps::AppService,
     ) -> Result<(IssuedToken, User)> {
         let username = Username::parse(username)?;
-        let record = self
-            .deps
-            .store
-            .user(app.id, &username)
-            .await?
-            .ok_or_else(|| Error::NotFound("user not found".into()))?;
+        let record =
+            self.deps.store.user(app.id, &username).await?.ok_or_else(|| Error::NotFound("user not found".into()))?;
         let password = password.to_owned();
         let hash = record.password_hash.clone();
-        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-            .await
-            .map_err(|e| Error::Storage(format!("hashing task failed: {e}")))?;
+        let ok = self.hashing(move || auth::verify_password(&password, &hash)).await?;
         if !ok {
             return Err(Error::Unauthenticated(AuthFailure::BadPassword));
         }
@@ -225,16 +197,10 @@ impl UserService {
     /// deactivated users' tokens fail.
     pub async fn authenticate(&self, app: &App, token: &str) -> Result<Principal> {
         let verified = auth::verify(app, token, self.deps.clock.now_ms())?;
-        if let Principal::User {
-            username,
-            uuid,
-            generation,
-        } = &verified.principal
-        {
+        if let Principal::User { username, uuid, generation } = &verified.principal {
             let current = self.deps.store.user(app.id, username).await?;
-            let valid = current.as_ref().is_some_and(|r| {
-                &r.user.uuid == uuid && r.user.credential_generation == *generation
-            });
+            let valid =
+                current.as_ref().is_some_and(|r| &r.user.uuid == uuid && r.user.credential_generation == *generation);
             if !valid {
                 return Err(Error::Unauthenticated(AuthFailure::BadToken));
             }
@@ -248,9 +214,7 @@ impl UserService {
 
 fn check_password(password: &str) -> Result<()> {
     if password.is_empty() {
-        return Err(Error::InvalidArgument(
-            "password or pin must provided".into(),
-        ));
+        return Err(Error::InvalidArgument("password or pin must provided".into()));
     }
     if password.chars().count() > auth::MAX_PASSWORD_LEN {
         return Err(Error::InvalidArgument("PASSWORD_TOO_LONG".into()));

@@ -110,15 +110,10 @@ mod tests {
 
     #[test]
     fn frames_have_the_documented_shape() {
-        let login: ClientFrame =
-            serde_json::from_str(r#"{"op":"login","token":"t","resume":{"7":3}}"#).unwrap();
+        let login: ClientFrame = serde_json::from_str(r#"{"op":"login","token":"t","resume":{"7":3}}"#).unwrap();
         assert_eq!(
             login,
-            ClientFrame::Login {
-                token: "t".into(),
-                device: None,
-                resume: HashMap::from([("7".into(), 3)])
-            }
+            ClientFrame::Login { token: "t".into(), device: None, resume: HashMap::from([("7".into(), 3)]) }
         );
         let ok = ServerFrame::SendOk {
             reference: Some("1".into()),
@@ -131,9 +126,6 @@ mod tests {
             serde_json::to_value(ok).unwrap(),
             serde_json::json!({"op":"send_ok","ref":"1","msg_id":"9","conv":"7","seq":4,"timestamp":5})
         );
-        assert_eq!(
-            serde_json::to_string(&ServerFrame::Synced).unwrap(),
-            r#"{"op":"synced"}"#
-        );
+        assert_eq!(serde_json::to_string(&ServerFrame::Synced).unwrap(), r#"{"op":"synced"}"#);
     }
 }

@@ -2,6 +2,7 @@
 //! variables. The variable names are a contract with operators.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,9 @@ pub struct Config {
     pub sqlite_sync: SyncMode,
     /// `CONFAB_TOKEN_TTL_SECS`: token lifetime when a caller asks for none.
     pub token_ttl_secs: i64,
+    /// `CONFAB_RATE_LIMITS` (`name=value,…`): default rate limits for every
+    /// app; apps may override them. 0 is unlimited.
+    pub rate_limits: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,18 +65,14 @@ impl Default for Config {
             first_app: FirstApp::default(),
             sqlite_sync: SyncMode::Full,
             token_ttl_secs: 60 * 24 * 3600,
+            rate_limits: crate::limits::vendor_defaults(),
         }
     }
 }
 
 impl Default for FirstApp {
     fn default() -> Self {
-        FirstApp {
-            org: "demo".into(),
-            app: "chat".into(),
-            client_id: None,
-            client_secret: None,
-        }
+        FirstApp { org: "demo".into(), app: "chat".into(), client_id: None, client_secret: None }
     }
 }
 
@@ -93,16 +93,13 @@ impl Config {
     fn from_file(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
     }
 
     /// Applies `CONFAB_*` overrides read through `var`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         if let Some(v) = var("CONFAB_HTTP_ADDR") {
-            self.http_addr = v
-                .parse()
-                .map_err(|e| anyhow::anyhow!("CONFAB_HTTP_ADDR={v}: {e}"))?;
+            self.http_addr = v.parse().map_err(|e| anyhow::anyhow!("CONFAB_HTTP_ADDR={v}: {e}"))?;
         }
         if let Some(v) = var("CONFAB_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
@@ -126,10 +123,17 @@ impl Config {
                 _ => anyhow::bail!("CONFAB_SQLITE_SYNC must be full or normal, not {v}"),
             };
         }
+        if let Some(v) = var("CONFAB_RATE_LIMITS") {
+            for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (name, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("CONFAB_RATE_LIMITS: {pair} is not name=value"))?;
+                let value = value.trim().parse().map_err(|e| anyhow::anyhow!("CONFAB_RATE_LIMITS: {pair}: {e}"))?;
+                self.rate_limits.insert(name.trim().to_owned(), value);
+            }
+        }
         if let Some(v) = var("CONFAB_TOKEN_TTL_SECS") {
-            self.token_ttl_secs = v
-                .parse()
-                .map_err(|e| anyhow::anyhow!("CONFAB_TOKEN_TTL_SECS={v}: {e}"))?;
+            self.token_ttl_secs = v.parse().map_err(|e| anyhow::anyhow!("CONFAB_TOKEN_TTL_SECS={v}: {e}"))?;
         }
         Ok(())
     }
@@ -146,8 +150,7 @@ mod tests {
     #[test]
     fn environment_overrides_the_file() {
         let mut config: Config =
-            toml::from_str("http_addr = \"127.0.0.1:9000\"\n[first_app]\norg = \"acme\"\n")
-                .unwrap();
+            toml::from_str("http_addr = \"127.0.0.1:9000\"\n[first_app]\norg = \"acme\"\n").unwrap();
         assert_eq!(config.first_app.org, "acme");
         config
             .apply_env(|name| match name {
@@ -162,13 +165,20 @@ mod tests {
     }
 
     #[test]
+    fn rate_limits_default_to_the_vendors_and_can_be_overridden() {
+        let mut config = Config::default();
+        assert_eq!(config.rate_limits["easemob.requests_per_second"], 100);
+        assert_eq!(config.rate_limits["easemob.message_receivers_per_minute"], 6000);
+        config.apply_env(|n| (n == "CONFAB_RATE_LIMITS").then(|| "easemob.requests_per_second=0, x=5".into())).unwrap();
+        assert_eq!(config.rate_limits["easemob.requests_per_second"], 0);
+        assert_eq!(config.rate_limits["x"], 5);
+        assert!(config.apply_env(|n| (n == "CONFAB_RATE_LIMITS").then(|| "nonsense".into())).is_err());
+    }
+
+    #[test]
     fn bad_values_are_reported() {
         let mut config = Config::default();
-        assert!(config
-            .apply_env(|n| (n == "CONFAB_HTTP_ADDR").then(|| "nope".into()))
-            .is_err());
-        assert!(config
-            .apply_env(|n| (n == "CONFAB_SQLITE_SYNC").then(|| "sometimes".into()))
-            .is_err());
+        assert!(config.apply_env(|n| (n == "CONFAB_HTTP_ADDR").then(|| "nope".into())).is_err());
+        assert!(config.apply_env(|n| (n == "CONFAB_SQLITE_SYNC").then(|| "sometimes".into())).is_err());
     }
 }

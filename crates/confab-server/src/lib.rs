@@ -4,6 +4,7 @@
 pub mod config;
 mod easemob;
 mod gateway;
+pub mod limits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,10 +47,7 @@ impl Application {
     }
 
     /// Builds the server with a given clock (tests move time with it).
-    pub async fn build_with_clock(
-        config: Config,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Application> {
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         let core = open_core(&config, clock).await?;
         let created_app = ensure_first_app(&core, &config).await?;
         let listener = TcpListener::bind(config.http_addr)
@@ -57,16 +55,10 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
         let local_addr = listener.local_addr()?;
         let router = Router::new()
-            .merge(easemob::router(core.clone()))
+            .merge(easemob::router(core.clone(), Arc::new(limits::RateLimits::new(config.rate_limits.clone()))))
             .merge(gateway::router(core.clone()))
             .route("/health", axum::routing::get(|| async { "ok" }));
-        Ok(Application {
-            listener,
-            router,
-            core,
-            local_addr,
-            created_app,
-        })
+        Ok(Application { listener, router, core, local_addr, created_app })
     }
 
     /// The bound address (useful when the configured port was 0).
@@ -100,14 +92,10 @@ impl Application {
             }
             core.hub().kick_all(KickReason::Shutdown);
         };
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await
-        .context("server failed")
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stop)
+            .await
+            .context("server failed")
     }
 }
 
@@ -115,49 +103,25 @@ impl Application {
 pub async fn open_core(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Core>> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
-    let store =
-        SqliteStore::open(&config.database_path(), config.sqlite_sync.into()).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open database {}: {e}",
-                config.database_path().display()
-            )
-        })?;
+    let store = SqliteStore::open(&config.database_path(), config.sqlite_sync.into())
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", config.database_path().display()))?;
     let hub = Arc::new(Hub::default());
     let fanout = Arc::new(LocalFanout::new(hub.clone()));
-    let core_config = CoreConfig {
-        default_token_ttl_secs: config.token_ttl_secs,
-        node_id: 0,
-    };
-    Core::new(Arc::new(store), fanout, hub, clock, core_config)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    let core_config = CoreConfig { default_token_ttl_secs: config.token_ttl_secs, node_id: 0 };
+    Core::new(Arc::new(store), fanout, hub, clock, core_config).await.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<Option<CreatedApp>> {
     let first = &config.first_app;
-    if core
-        .apps
-        .by_name(&first.org, &first.app)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .is_some()
-    {
+    if core.apps.by_name(&first.org, &first.app).await.map_err(|e| anyhow::anyhow!("{e}"))?.is_some() {
         return Ok(None);
     }
-    let credentials = AppCredentials {
-        client_id: first.client_id.clone(),
-        client_secret: first.client_secret.clone(),
-    };
+    let credentials = AppCredentials { client_id: first.client_id.clone(), client_secret: first.client_secret.clone() };
     let app = core
         .apps
         .create(&first.org, &first.app, credentials)
         .await
         .map_err(|e| anyhow::anyhow!("cannot create app {}/{}: {e}", first.org, first.app))?;
     tracing::info!(org = %app.org, app = %app.name, "created the first app");
-    Ok(Some(CreatedApp {
-        org: app.org,
-        app: app.name,
-        client_id: app.client_id,
-        client_secret: app.client_secret,
-    }))
+    Ok(Some(CreatedApp { org: app.org, app: app.name, client_id: app.client_id, client_secret: app.client_secret }))
 }

@@ -2,13 +2,11 @@
 
 use confab_core::error::{Error, Result};
 use confab_core::ids::MessageId;
-use confab_core::model::{
-    App, AppId, ChatType, ConversationId, Message, User, UserRecord, Username,
-};
+use confab_core::model::{App, AppId, ChatType, ConversationId, Message, User, UserRecord, Username};
 use rusqlite::Row;
 
 pub(crate) const APP_COLUMNS: &str =
-    "id, uuid, org, name, client_id, client_secret, signing_key, created_ms";
+    "id, uuid, org, name, client_id, client_secret, signing_key, created_ms, rate_limits";
 
 pub(crate) fn app(row: &Row<'_>) -> rusqlite::Result<App> {
     Ok(App {
@@ -20,6 +18,7 @@ pub(crate) fn app(row: &Row<'_>) -> rusqlite::Result<App> {
         client_secret: row.get(5)?,
         signing_key: row.get(6)?,
         created_ms: row.get(7)?,
+        rate_limits: serde_json::from_str(&row.get::<_, String>(8)?).map_err(|e| conversion(8, e))?,
     })
 }
 
@@ -59,26 +58,19 @@ pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
         app: AppId(row.get(1)?),
         conversation: ConversationId(row.get(2)?),
         seq: row.get(3)?,
-        chat_type: ChatType::from_code(chat_type).ok_or_else(|| {
-            conversion(4, Error::Storage(format!("unknown chat type {chat_type}")))
-        })?,
+        chat_type: ChatType::from_code(chat_type)
+            .ok_or_else(|| conversion(4, Error::Storage(format!("unknown chat type {chat_type}"))))?,
         from: Username::parse(&sender).map_err(|e| conversion(5, e))?,
         to: row.get(6)?,
         body: serde_json::from_str(&body).map_err(|e| conversion(7, e))?,
-        ext: ext
-            .map(|e| serde_json::from_str(&e))
-            .transpose()
-            .map_err(|e| conversion(8, e))?,
+        ext: ext.map(|e| serde_json::from_str(&e)).transpose().map_err(|e| conversion(8, e))?,
         timestamp_ms: row.get(9)?,
         sync_sender: row.get(10)?,
         origin_device: row.get(11)?,
     })
 }
 
-fn conversion<E: std::error::Error + Send + Sync + 'static>(
-    column: usize,
-    e: E,
-) -> rusqlite::Error {
+fn conversion<E: std::error::Error + Send + Sync + 'static>(column: usize, e: E) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
 }
 

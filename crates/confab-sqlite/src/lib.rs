@@ -73,12 +73,9 @@ impl WriterCache {
 
     /// Writes the group's new sequence numbers; runs just before COMMIT.
     fn flush(&mut self, conn: &Connection) -> Result<()> {
-        let mut stmt = conn
-            .prepare_cached("UPDATE conversations SET last_seq = ?2 WHERE id = ?1")
-            .map_err(storage)?;
+        let mut stmt = conn.prepare_cached("UPDATE conversations SET last_seq = ?2 WHERE id = ?1").map_err(storage)?;
         for (conversation, seq) in self.dirty.drain() {
-            stmt.execute(rusqlite::params![conversation, seq])
-                .map_err(storage)?;
+            stmt.execute(rusqlite::params![conversation, seq]).map_err(storage)?;
         }
         Ok(())
     }
@@ -105,9 +102,7 @@ impl SqliteStore {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
                 .map_err(storage)?;
-                reader
-                    .busy_timeout(std::time::Duration::from_secs(5))
-                    .map_err(storage)?;
+                reader.busy_timeout(std::time::Duration::from_secs(5)).map_err(storage)?;
                 Ok(Mutex::new(reader))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -116,11 +111,7 @@ impl SqliteStore {
             .name("confab-sqlite-writer".into())
             .spawn(move || run_writer(conn, jobs))
             .map_err(|e| Error::Storage(format!("cannot start writer thread: {e}")))?;
-        Ok(SqliteStore {
-            writer,
-            readers: Arc::new(readers),
-            next_reader: AtomicUsize::new(0),
-        })
+        Ok(SqliteStore { writer, readers: Arc::new(readers), next_reader: AtomicUsize::new(0) })
     }
 
     /// Runs `f` in the next group commit and returns its result once that
@@ -145,10 +136,7 @@ impl SqliteStore {
             });
             (completion, poisoned)
         });
-        self.writer
-            .send(job)
-            .await
-            .map_err(|_| Error::Unavailable)?;
+        self.writer.send(job).await.map_err(|_| Error::Unavailable)?;
         answer.await.map_err(|_| Error::Unavailable)?
     }
 
@@ -194,21 +182,14 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
             completions.push(completion);
         }
         let committed = if poisoned {
-            Err(Error::Storage(
-                "a write in the same group failed; nothing was committed".into(),
-            ))
+            Err(Error::Storage("a write in the same group failed; nothing was committed".into()))
         } else {
-            cache
-                .flush(&conn)
-                .and_then(|()| conn.execute_batch("COMMIT").map_err(storage))
+            cache.flush(&conn).and_then(|()| conn.execute_batch("COMMIT").map_err(storage))
         };
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
             cache.clear();
-            tracing::error!(
-                "sqlite group commit failed; {} writes rejected",
-                completions.len()
-            );
+            tracing::error!("sqlite group commit failed; {} writes rejected", completions.len());
         } else if cache.last_seq.len() > CACHE_LIMIT || cache.conversations.len() > CACHE_LIMIT {
             cache.clear();
         }
@@ -229,18 +210,16 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
          PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=4000; PRAGMA temp_store=MEMORY;"
     ))
     .map_err(storage)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(storage)
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(storage)
 }
 
 /// Schema versions, applied in order; `user_version` records how far a
 /// database has come.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("schema.sql"), "ALTER TABLE apps ADD COLUMN rate_limits TEXT NOT NULL DEFAULT '{}';"];
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: usize = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(storage)?;
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(storage)?;
     if version > MIGRATIONS.len() {
         return Err(Error::Storage(format!(
             "database schema version {version} is newer than this confab ({})",
@@ -250,8 +229,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction().map_err(storage)?;
         tx.execute_batch(sql).map_err(storage)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))
-            .map_err(storage)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1)).map_err(storage)?;
         tx.commit().map_err(storage)?;
         tracing::info!(version = index + 1, "applied sqlite migration");
     }

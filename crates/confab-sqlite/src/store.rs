@@ -1,13 +1,13 @@
 //! The storage traits, implemented with SQL.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use confab_core::error::{Error, Result};
 use confab_core::ids::MessageId;
-use confab_core::model::{
-    App, AppId, ConversationId, Membership, Message, NewMessage, User, UserRecord, Username,
-};
+use confab_core::model::{App, AppId, ConversationId, Membership, Message, NewMessage, User, UserRecord, Username};
 use confab_core::storage::{AppData, MessageData, NewApp, Page, UserData};
 
 use crate::convert::{self, APP_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS};
@@ -42,6 +42,7 @@ impl AppData for SqliteStore {
                 client_secret: app.client_secret,
                 signing_key: app.signing_key,
                 created_ms: app.created_ms,
+                rate_limits: Default::default(),
             })
         })
         .await
@@ -49,9 +50,8 @@ impl AppData for SqliteStore {
 
     async fn apps(&self) -> Result<Vec<App>> {
         self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY id"))
-                .map_err(storage)?;
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY id")).map_err(storage)?;
             let rows = stmt.query_map([], convert::app).map_err(storage)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
         })
@@ -61,11 +61,18 @@ impl AppData for SqliteStore {
     async fn app_by_name(&self, org: &str, name: &str) -> Result<Option<App>> {
         let (org, name) = (org.to_owned(), name.to_owned());
         self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {APP_COLUMNS} FROM apps WHERE org = ?1 AND name = ?2"
-            ))
-            .and_then(|mut s| s.query_row(params![org, name], convert::app).optional())
-            .map_err(storage)
+            conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE org = ?1 AND name = ?2"))
+                .and_then(|mut s| s.query_row(params![org, name], convert::app).optional())
+                .map_err(storage)
+        })
+        .await
+    }
+
+    async fn set_rate_limits(&self, app: AppId, limits: BTreeMap<String, u32>) -> Result<()> {
+        let text = convert::json(&limits)?;
+        self.write(move |conn, _| {
+            conn.execute("UPDATE apps SET rate_limits = ?2 WHERE id = ?1", params![app.0, text]).map_err(storage)?;
+            Ok(())
         })
         .await
     }
@@ -82,48 +89,26 @@ impl AppData for SqliteStore {
 }
 
 fn user_by_name(conn: &Connection, app: AppId, username: &Username) -> Result<Option<UserRecord>> {
-    conn.prepare_cached(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND username = ?2"
-    ))
-    .and_then(|mut s| {
-        s.query_row(params![app.0, username.as_str()], convert::user)
-            .optional()
-    })
-    .map(|found| found.map(|(_, record)| record))
-    .map_err(storage)
+    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND username = ?2"))
+        .and_then(|mut s| s.query_row(params![app.0, username.as_str()], convert::user).optional())
+        .map(|found| found.map(|(_, record)| record))
+        .map_err(storage)
 }
 
-fn users_page(
-    conn: &Connection,
-    app: AppId,
-    after: Option<i64>,
-    limit: usize,
-) -> Result<Page<User>> {
+fn users_page(conn: &Connection, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>> {
     let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-        ))
+        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"))
         .map_err(storage)?;
     // One extra row tells whether another page follows.
     let rows = stmt
-        .query_map(
-            params![app.0, after.unwrap_or(0), limit as i64 + 1],
-            convert::user,
-        )
+        .query_map(params![app.0, after.unwrap_or(0), limit as i64 + 1], convert::user)
         .map_err(storage)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(storage)?;
     let more = rows.len() > limit;
     let items: Vec<(i64, UserRecord)> = rows.into_iter().take(limit).collect();
-    let next = if more {
-        items.last().map(|(pos, _)| *pos)
-    } else {
-        None
-    };
-    Ok(Page {
-        items: items.into_iter().map(|(_, r)| r.user).collect(),
-        next,
-    })
+    let next = if more { items.last().map(|(pos, _)| *pos) } else { None };
+    Ok(Page { items: items.into_iter().map(|(_, r)| r.user).collect(), next })
 }
 
 #[async_trait]
@@ -165,13 +150,11 @@ impl UserData for SqliteStore {
 
     async fn user(&self, app: AppId, username: &Username) -> Result<Option<UserRecord>> {
         let username = username.clone();
-        self.read(move |conn| user_by_name(conn, app, &username))
-            .await
+        self.read(move |conn| user_by_name(conn, app, &username)).await
     }
 
     async fn list_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>> {
-        self.read(move |conn| users_page(conn, app, after, limit))
-            .await
+        self.read(move |conn| users_page(conn, app, after, limit)).await
     }
 
     async fn delete_user(&self, app: AppId, username: &Username) -> Result<Option<User>> {
@@ -180,43 +163,27 @@ impl UserData for SqliteStore {
             let Some(record) = user_by_name(conn, app, &username)? else {
                 return Ok(None);
             };
-            conn.execute(
-                "DELETE FROM users WHERE app_id = ?1 AND username = ?2",
-                params![app.0, username.as_str()],
-            )
-            .map_err(storage)?;
+            conn.execute("DELETE FROM users WHERE app_id = ?1 AND username = ?2", params![app.0, username.as_str()])
+                .map_err(storage)?;
             Ok(Some(record.user))
         })
         .await
     }
 
-    async fn delete_users(
-        &self,
-        app: AppId,
-        after: Option<i64>,
-        limit: usize,
-    ) -> Result<Page<User>> {
+    async fn delete_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>> {
         self.write(move |conn, _| {
             let page = users_page(conn, app, after, limit)?;
-            let mut stmt = conn
-                .prepare_cached("DELETE FROM users WHERE app_id = ?1 AND username = ?2")
-                .map_err(storage)?;
+            let mut stmt =
+                conn.prepare_cached("DELETE FROM users WHERE app_id = ?1 AND username = ?2").map_err(storage)?;
             for user in &page.items {
-                stmt.execute(params![app.0, user.username.as_str()])
-                    .map_err(storage)?;
+                stmt.execute(params![app.0, user.username.as_str()]).map_err(storage)?;
             }
             Ok(page)
         })
         .await
     }
 
-    async fn set_password(
-        &self,
-        app: AppId,
-        username: &Username,
-        hash: String,
-        now_ms: i64,
-    ) -> Result<Option<User>> {
+    async fn set_password(&self, app: AppId, username: &Username, hash: String, now_ms: i64) -> Result<Option<User>> {
         let username = username.clone();
         self.write(move |conn, _| {
             conn.execute(
@@ -251,13 +218,7 @@ impl UserData for SqliteStore {
 }
 
 /// Finds or creates a conversation and its memberships; returns its ID.
-fn conversation_id(
-    conn: &Connection,
-    cache: &mut WriterCache,
-    app: AppId,
-    m: &NewMessage,
-    now: i64,
-) -> Result<i64> {
+fn conversation_id(conn: &Connection, cache: &mut WriterCache, app: AppId, m: &NewMessage, now: i64) -> Result<i64> {
     let kind = m.chat_type.code();
     let key = (app.0, kind, m.conversation_key.clone());
     if let Some(id) = cache.conversations.get(&key) {
@@ -280,8 +241,7 @@ fn conversation_id(
         )
         .map_err(storage)?;
     for member in &m.members {
-        join.execute(params![app.0, member.as_str(), id])
-            .map_err(storage)?;
+        join.execute(params![app.0, member.as_str(), id]).map_err(storage)?;
     }
     cache.conversations.insert(key, id);
     Ok(id)
@@ -374,25 +334,18 @@ impl MessageData for SqliteStore {
 
     async fn max_message_id(&self) -> Result<Option<MessageId>> {
         self.read(|conn| {
-            conn.query_row("SELECT MAX(id) FROM messages", [], |r| {
-                r.get::<_, Option<i64>>(0)
-            })
-            .map(|id| id.map(|id| MessageId(id as u64)))
-            .map_err(storage)
+            conn.query_row("SELECT MAX(id) FROM messages", [], |r| r.get::<_, Option<i64>>(0))
+                .map(|id| id.map(|id| MessageId(id as u64)))
+                .map_err(storage)
         })
         .await
     }
 
     async fn message(&self, app: AppId, id: MessageId) -> Result<Option<Message>> {
         self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND app_id = ?2"
-            ))
-            .and_then(|mut s| {
-                s.query_row(params![id.0 as i64, app.0], convert::message)
-                    .optional()
-            })
-            .map_err(storage)
+            conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND app_id = ?2"))
+                .and_then(|mut s| s.query_row(params![id.0 as i64, app.0], convert::message).optional())
+                .map_err(storage)
         })
         .await
     }
@@ -401,9 +354,7 @@ impl MessageData for SqliteStore {
         let user = user.clone();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(MEMBERSHIP_SELECT).map_err(storage)?;
-            let rows = stmt
-                .query_map(params![app.0, user.as_str()], membership_row)
-                .map_err(storage)?;
+            let rows = stmt.query_map(params![app.0, user.as_str()], membership_row).map_err(storage)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
         })
         .await
@@ -418,13 +369,7 @@ impl MessageData for SqliteStore {
         let user = user.clone();
         self.read(move |conn| {
             conn.prepare_cached(&format!("{MEMBERSHIP_SELECT} AND m.conv_id = ?3"))
-                .and_then(|mut s| {
-                    s.query_row(
-                        params![app.0, user.as_str(), conversation.0],
-                        membership_row,
-                    )
-                    .optional()
-                })
+                .and_then(|mut s| s.query_row(params![app.0, user.as_str(), conversation.0], membership_row).optional())
                 .map_err(storage)
         })
         .await
@@ -453,13 +398,7 @@ impl MessageData for SqliteStore {
         .await
     }
 
-    async fn acknowledge(
-        &self,
-        app: AppId,
-        user: &Username,
-        conversation: ConversationId,
-        seq: i64,
-    ) -> Result<()> {
+    async fn acknowledge(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()> {
         let user = user.clone();
         self.write(move |conn, cache| {
             // Never past the conversation's end, so no future message counts as delivered.
@@ -474,13 +413,7 @@ impl MessageData for SqliteStore {
         .await
     }
 
-    async fn mark_read(
-        &self,
-        app: AppId,
-        user: &Username,
-        conversation: ConversationId,
-        seq: i64,
-    ) -> Result<()> {
+    async fn mark_read(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()> {
         let user = user.clone();
         self.write(move |conn, cache| {
             let seq = seq.min(last_seq(conn, cache, conversation.0)?);

@@ -27,6 +27,20 @@ pub enum AppCommand {
     },
     /// List apps (without secrets).
     List,
+    /// Set or clear one of an app's rate limits (0 = unlimited), overriding
+    /// the server's default. Names: easemob.requests_per_second,
+    /// easemob.message_receivers_per_minute.
+    Limit {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        name: String,
+        /// The new value; leave out to go back to the server's default.
+        #[arg(long)]
+        value: Option<u32>,
+    },
     /// Print an app's client ID and secret.
     Credentials {
         #[arg(long, env = "CONFAB_ORG", default_value = "demo")]
@@ -40,40 +54,29 @@ pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::R
     let config = Config::load(config_file.as_deref())?;
     let core = confab_server::open_core(&config, Arc::new(SystemClock)).await?;
     match command {
-        AppCommand::Create {
-            org,
-            app,
-            client_id,
-            client_secret,
-        } => {
+        AppCommand::Create { org, app, client_id, client_secret } => {
             let created = core
                 .apps
-                .create(
-                    &org,
-                    &app,
-                    AppCredentials {
-                        client_id,
-                        client_secret,
-                    },
-                )
+                .create(&org, &app, AppCredentials { client_id, client_secret })
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create app {org}/{app}: {e}"))?;
             print_credentials(&created);
         }
         AppCommand::List => {
             for app in core.apps.list().await.map_err(|e| anyhow::anyhow!("{e}"))? {
-                println!(
-                    "{}/{}\tapplication={}\tclient_id={}",
-                    app.org, app.name, app.uuid, app.client_id
-                );
+                println!("{}/{}\tapplication={}\tclient_id={}", app.org, app.name, app.uuid, app.client_id);
             }
         }
+        AppCommand::Limit { org, app, name, value } => {
+            let updated =
+                core.apps.set_rate_limit(&org, &app, &name, value).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}/{} rate limits: {:?} (others: server defaults)",
+                updated.org, updated.name, updated.rate_limits
+            );
+        }
         AppCommand::Credentials { org, app } => {
-            let found = core
-                .apps
-                .by_name(&org, &app)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let found = core.apps.by_name(&org, &app).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let found = found.ok_or_else(|| anyhow::anyhow!("no app {org}/{app}"))?;
             print_credentials(&found);
         }

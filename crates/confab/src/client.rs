@@ -56,18 +56,12 @@ pub enum ClientCommand {
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Listen { server } => listen(server).await,
-        ClientCommand::Send {
-            server,
-            to,
-            text,
-            kind,
-            body,
-            ext,
-        } => {
+        ClientCommand::Send { server, to, text, kind, body, ext } => {
             let mut fields = match (text, body) {
                 (Some(text), _) => json!({"msg": text}),
-                (None, Some(body)) => serde_json::from_str(&body)
-                    .map_err(|e| anyhow::anyhow!("--body is not JSON: {e}"))?,
+                (None, Some(body)) => {
+                    serde_json::from_str(&body).map_err(|e| anyhow::anyhow!("--body is not JSON: {e}"))?
+                }
                 (None, None) => anyhow::bail!("give --text or --body"),
             };
             if !fields.is_object() {
@@ -90,19 +84,10 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
 }
 
 async fn connect(server: &Server) -> anyhow::Result<Connection> {
-    let endpoint = Endpoint {
-        addr: server.addr.clone(),
-        org: server.org.clone(),
-        app: server.app.clone(),
-    };
+    let endpoint = Endpoint { addr: server.addr.clone(), org: server.org.clone(), app: server.app.clone() };
     let http = reqwest::Client::new();
-    let token = endpoint
-        .user_token(&http, &server.user, &server.password)
-        .await?;
-    let options = ConnectOptions {
-        device: server.device.clone(),
-        ..ConnectOptions::default()
-    };
+    let token = endpoint.user_token(&http, &server.user, &server.password).await?;
+    let options = ConnectOptions { device: server.device.clone(), ..ConnectOptions::default() };
     Connection::connect(&endpoint.ws_url(), &token, options).await
 }
 
@@ -127,10 +112,7 @@ async fn listen(server: Server) -> anyhow::Result<()> {
             }
             Event::Synced => (json!({"event": "synced"}), false),
             Event::Kicked { reason } => (json!({"event": "kicked", "reason": reason}), false),
-            Event::Error { code, message } => (
-                json!({"event": "error", "code": code, "message": message}),
-                false,
-            ),
+            Event::Error { code, message } => (json!({"event": "error", "code": code, "message": message}), false),
             Event::Closed => (json!({"event": "closed"}), true),
         };
         writeln!(out, "{line}")?;

@@ -46,8 +46,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,confab=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,confab=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -70,10 +69,7 @@ async fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
         println!("Created app {}/{}", created.org, created.app);
         println!("  client_id:     {}", created.client_id);
         println!("  client_secret: {}", created.client_secret);
-        println!(
-            "(shown once; `confab app credentials --org {} --app {}` shows them again)",
-            created.org, created.app
-        );
+        println!("(shown once; `confab app credentials --org {} --app {}` shows them again)", created.org, created.app);
     }
     tracing::info!(addr = %app.local_addr(), data_dir = %config.data_dir.display(), "confab is listening");
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -89,8 +85,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("signal handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -27,22 +27,11 @@ impl EasemobError {
         exception: &'static str,
         description: impl Into<String>,
     ) -> Self {
-        EasemobError {
-            status,
-            error,
-            exception,
-            description: description.into(),
-            code: None,
-        }
+        EasemobError { status, error, exception, description: description.into(), code: None }
     }
 
     pub fn illegal_argument(description: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "illegal_argument",
-            ILLEGAL_ARGUMENT,
-            description,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "illegal_argument", ILLEGAL_ARGUMENT, description)
     }
 
     pub fn not_found() -> Self {
@@ -84,23 +73,13 @@ impl EasemobError {
 
     /// A message-send failure, with the vendor's numeric code where it has one.
     pub fn send(description: impl Into<String>, code: Option<u32>) -> Self {
-        let mut e = Self::new(
-            StatusCode::BAD_REQUEST,
-            "message_send_error",
-            "MessageSendException",
-            description,
-        );
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "message_send_error", "MessageSendException", description);
         e.code = code;
         e
     }
 
     pub fn unauthorized(description: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            SECURITY,
-            description,
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", SECURITY, description)
     }
 
     pub fn app_not_found(org: &str, app: &str) -> Self {
@@ -147,19 +126,11 @@ impl From<Error> for EasemobError {
                     SECURITY,
                     "client_id or client_secret does not match",
                 ),
-                AuthFailure::BadPassword => Self::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    SECURITY,
-                    "invalid password",
-                ),
+                AuthFailure::BadPassword => {
+                    Self::new(StatusCode::BAD_REQUEST, "invalid_grant", SECURITY, "invalid password")
+                }
             },
-            Error::Forbidden(m) => Self::new(
-                StatusCode::FORBIDDEN,
-                "forbidden_op",
-                "EasemobForbiddenOpException",
-                m,
-            ),
+            Error::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden_op", "EasemobForbiddenOpException", m),
             Error::Deactivated(m) => Self::unauthorized(m),
             Error::ReceiverOffline(m) => Self::send(m, None),
             Error::Storage(m) => {

@@ -1,6 +1,10 @@
 //! Sending messages (E-msg-1).
 
+use std::collections::HashSet;
+
 use axum::response::{IntoResponse, Response};
+
+use crate::limits::{Per, EASEMOB_MESSAGE_RECEIVERS_PER_MINUTE};
 use serde_json::{Map, Value};
 
 use confab_core::messages::DirectSend;
@@ -33,15 +37,12 @@ pub fn parse_send(request: Value, max_receivers: usize) -> Result<ParsedSend, Ea
         Some(Value::String(s)) if s.is_empty() => {
             return Err(EasemobError::send("param from can't be empty", Some(14001)))
         }
-        Some(Value::String(s)) => Username::parse(&s).map_err(|_| {
-            EasemobError::send(format!("param from [{s}] is not a legal username"), None)
-        })?,
+        Some(Value::String(s)) => Username::parse(&s)
+            .map_err(|_| EasemobError::send(format!("param from [{s}] is not a legal username"), None))?,
         Some(_) => return Err(EasemobError::invalid_body("from must be a string")),
     };
     let to = match fields.remove("to") {
-        None | Some(Value::Null) => {
-            return Err(EasemobError::send("param to can't be empty", Some(14002)))
-        }
+        None | Some(Value::Null) => return Err(EasemobError::send("param to can't be empty", Some(14002))),
         Some(Value::Array(items)) => items
             .into_iter()
             .map(|v| match v {
@@ -56,10 +57,7 @@ pub fn parse_send(request: Value, max_receivers: usize) -> Result<ParsedSend, Ea
         return Err(EasemobError::send("param to can't be empty", Some(14002)));
     }
     if to.len() > max_receivers {
-        return Err(EasemobError::send(
-            format!("params to's size can't exceed limit {max_receivers}"),
-            None,
-        ));
+        return Err(EasemobError::send(format!("params to's size can't exceed limit {max_receivers}"), None));
     }
     let kind = match fields.remove("type") {
         Some(Value::String(s)) if !s.is_empty() => s,
@@ -80,54 +78,33 @@ pub fn parse_send(request: Value, max_receivers: usize) -> Result<ParsedSend, Ea
         Some(ext @ Value::Object(_)) => Some(ext),
         Some(_) => return Err(EasemobError::send("param ext must be JSONObject", None)),
     };
-    let content_size = serde_json::to_vec(&body).map_or(0, |b| b.len())
-        + ext.as_ref().map_or(0, |e| e.to_string().len());
+    let content_size =
+        serde_json::to_vec(&body).map_or(0, |b| b.len()) + ext.as_ref().map_or(0, |e| e.to_string().len());
     if content_size > MAX_CONTENT_BYTES {
         return Err(EasemobError::send("message is too large", Some(14007)));
     }
     let sync_sender = match fields.remove("sync_device") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => b,
-        Some(_) => {
-            return Err(EasemobError::invalid_body(
-                "sync_device must be true or false",
-            ))
-        }
+        Some(_) => return Err(EasemobError::invalid_body("sync_device must be true or false")),
     };
     let online_only = match fields.remove("routetype") {
         None | Some(Value::Null) => false,
         Some(Value::String(s)) if s == "ROUTE_ONLINE" => true,
         Some(other) => {
-            return Err(EasemobError::invalid_body(format!(
-                "routetype {other} is not supported; use ROUTE_ONLINE"
-            )))
+            return Err(EasemobError::invalid_body(format!("routetype {other} is not supported; use ROUTE_ONLINE")))
         }
     };
     let body = typed_body(&kind, body)?;
-    body.validate()
-        .map_err(|e| EasemobError::send(e.to_string(), None))?;
-    Ok(ParsedSend {
-        from,
-        to,
-        body,
-        ext,
-        delivery: Delivery {
-            sync_sender,
-            online_only,
-        },
-    })
+    body.validate().map_err(|e| EasemobError::send(e.to_string(), None))?;
+    Ok(ParsedSend { from, to, body, ext, delivery: Delivery { sync_sender, online_only } })
 }
 
-const TYPES: [&str; 8] = [
-    "txt", "img", "audio", "video", "file", "loc", "cmd", "custom",
-];
+const TYPES: [&str; 8] = ["txt", "img", "audio", "video", "file", "loc", "cmd", "custom"];
 
 fn typed_body(kind: &str, mut body: Map<String, Value>) -> Result<Body, EasemobError> {
     if !TYPES.contains(&kind) {
-        return Err(EasemobError::send(
-            format!("param type [{kind}] is not one of {}", TYPES.join(", ")),
-            None,
-        ));
+        return Err(EasemobError::send(format!("param type [{kind}] is not one of {}", TYPES.join(", ")), None));
     }
     // The body's own `type`, if a client repeats it, must agree.
     if let Some(inner) = body.get("type") {
@@ -136,8 +113,7 @@ fn typed_body(kind: &str, mut body: Map<String, Value>) -> Result<Body, EasemobE
         }
     }
     body.insert("type".into(), Value::String(kind.to_owned()));
-    serde_json::from_value(Value::Object(body))
-        .map_err(|e| EasemobError::invalid_body(format!("{kind} body: {e}")))
+    serde_json::from_value(Value::Object(body)).map_err(|e| EasemobError::invalid_body(format!("{kind} body: {e}")))
 }
 
 /// E-msg-1: `POST /messages/users`; one message per receiver.
@@ -147,13 +123,20 @@ pub async fn send_to_users(
 ) -> Result<Response, EasemobError> {
     let parsed = parse_send(request, MAX_USER_RECEIVERS)?;
     let mut receivers = Vec::with_capacity(parsed.to.len());
+    let mut seen = HashSet::with_capacity(parsed.to.len());
     for name in &parsed.to {
-        let user = Username::parse(name).map_err(|_| {
-            EasemobError::send(format!("param to [{name}] is not a legal username"), None)
-        })?;
-        if !receivers.contains(&user) {
+        let user = Username::parse(name)
+            .map_err(|_| EasemobError::send(format!("param to [{name}] is not a legal username"), None))?;
+        if seen.insert(user.clone()) {
             receivers.push(user);
         }
+    }
+    let limits = &target.limits;
+    if !limits.allow(&target.app, EASEMOB_MESSAGE_RECEIVERS_PER_MINUTE, Per::Minute, receivers.len() as u32) {
+        return Err(EasemobError {
+            status: axum::http::StatusCode::FORBIDDEN,
+            ..EasemobError::send("message send reach limit", None)
+        });
     }
     let send = DirectSend {
         from: parsed.from,
@@ -163,17 +146,10 @@ pub async fn send_to_users(
         delivery: parsed.delivery,
         origin_device: None,
     };
-    let sent = target
-        .core
-        .messages
-        .send_direct(target.app.id, send)
-        .await?;
+    let sent = target.core.messages.send_direct(target.app.id, send).await?;
     let mut data = Map::new();
     for (to, message) in sent {
         data.insert(to.to_string(), Value::String(message.id.to_string()));
     }
-    Ok(target
-        .envelope("post", "/messages/users")
-        .data(Value::Object(data))
-        .into_response())
+    Ok(target.envelope("post", "/messages/users").data(Value::Object(data)).into_response())
 }

@@ -28,76 +28,53 @@ use confab_core::Core;
 
 pub use error::EasemobError;
 
-pub fn router(core: Arc<Core>) -> Router {
+use crate::limits::{Per, RateLimits, EASEMOB_REQUESTS_PER_SECOND};
+
+/// What every Easemob handler can reach.
+#[derive(Clone)]
+pub struct State {
+    pub core: Arc<Core>,
+    pub limits: Arc<RateLimits>,
+}
+
+pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
     Router::new()
         .route("/{org}/{app}/token", post(token::issue))
-        .route(
-            "/{org}/{app}/users",
-            post(users::register)
-                .get(users::list)
-                .delete(users::delete_batch),
-        )
+        .route("/{org}/{app}/users", post(users::register).get(users::list).delete(users::delete_batch))
         .route("/{org}/{app}/users/batch/status", post(users::batch_status))
-        .route(
-            "/{org}/{app}/users/{username}",
-            get(users::get_one).delete(users::delete_one),
-        )
-        .route(
-            "/{org}/{app}/users/{username}/password",
-            put(users::set_password),
-        )
+        .route("/{org}/{app}/users/{username}", get(users::get_one).delete(users::delete_one))
+        .route("/{org}/{app}/users/{username}/password", put(users::set_password))
         .route("/{org}/{app}/users/{username}/status", get(users::status))
-        .route(
-            "/{org}/{app}/users/{username}/offline_msg_count",
-            get(users::offline_count),
-        )
-        .route(
-            "/{org}/{app}/users/{username}/offline_msg_status/{msg_id}",
-            get(users::offline_status),
-        )
-        .route(
-            "/{org}/{app}/users/{username}/deactivate",
-            post(users::deactivate),
-        )
-        .route(
-            "/{org}/{app}/users/{username}/activate",
-            post(users::activate),
-        )
-        .route(
-            "/{org}/{app}/users/{username}/disconnect",
-            get(users::disconnect),
-        )
+        .route("/{org}/{app}/users/{username}/offline_msg_count", get(users::offline_count))
+        .route("/{org}/{app}/users/{username}/offline_msg_status/{msg_id}", get(users::offline_status))
+        .route("/{org}/{app}/users/{username}/deactivate", post(users::deactivate))
+        .route("/{org}/{app}/users/{username}/activate", post(users::activate))
+        .route("/{org}/{app}/users/{username}/disconnect", get(users::disconnect))
         .route("/{org}/{app}/messages/users", post(messages::send_to_users))
-        .with_state(core)
+        .with_state(State { core, limits })
 }
 
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// The app a request addresses, found from its path, before authentication.
 pub struct Target {
     pub core: Arc<Core>,
+    pub limits: Arc<RateLimits>,
     pub app: App,
     started: Instant,
     /// `http://host/org/app`, the prefix of the envelope's `uri`.
     base_uri: String,
 }
 
-impl FromRequestParts<Arc<Core>> for Target {
+impl FromRequestParts<State> for Target {
     type Rejection = EasemobError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        core: &Arc<Core>,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
         let started = Instant::now();
-        let params = RawPathParams::from_request_parts(parts, core)
-            .await
-            .map_err(|_| EasemobError::not_found())?;
+        let core = &state.core;
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| EasemobError::not_found())?;
         let mut org = "";
         let mut app_name = "";
         for (key, value) in &params {
@@ -107,23 +84,18 @@ impl FromRequestParts<Arc<Core>> for Target {
                 _ => {}
             }
         }
-        let app = core
-            .apps
-            .by_name(org, app_name)
-            .await?
-            .ok_or_else(|| EasemobError::app_not_found(org, app_name))?;
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
+        let app = core.apps.by_name(org, app_name).await?.ok_or_else(|| EasemobError::app_not_found(org, app_name))?;
+        if !state.limits.allow(&app, EASEMOB_REQUESTS_PER_SECOND, Per::Second, 1) {
+            return Err(EasemobError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "reach_limit",
+                "ReachLimitException",
+                "This request has reached api limit",
+            ));
+        }
+        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
         let base_uri = format!("http://{host}/{org}/{app_name}");
-        Ok(Target {
-            core: core.clone(),
-            app,
-            started,
-            base_uri,
-        })
+        Ok(Target { core: core.clone(), limits: state.limits.clone(), app, started, base_uri })
     }
 }
 
@@ -137,20 +109,14 @@ impl Target {
         fields.insert("uri".into(), json!(format!("{}{path}", self.base_uri)));
         fields.insert("organization".into(), json!(self.app.org));
         fields.insert("applicationName".into(), json!(self.app.name));
-        Envelope {
-            fields,
-            started: self.started,
-        }
+        Envelope { fields, started: self.started }
     }
 
     /// The short form some endpoints use: `{action, timestamp, duration}`.
     pub fn minimal(&self, action: &str) -> Envelope {
         let mut fields = Map::new();
         fields.insert("action".into(), json!(action));
-        Envelope {
-            fields,
-            started: self.started,
-        }
+        Envelope { fields, started: self.started }
     }
 
     /// `uri` plus `action`, `entities: []` and `count: 0`: the shape of the
@@ -161,10 +127,7 @@ impl Target {
         fields.insert("uri".into(), json!(format!("{}{path}", self.base_uri)));
         fields.insert("entities".into(), json!([]));
         fields.insert("count".into(), json!(0));
-        Envelope {
-            fields,
-            started: self.started,
-        }
+        Envelope { fields, started: self.started }
     }
 
     /// Checks the bearer token and returns who it speaks for.
@@ -176,39 +139,27 @@ impl Target {
 
 fn bearer(parts: &Parts) -> Result<&str, EasemobError> {
     let missing = || {
-        EasemobError::from(confab_core::error::Error::Unauthenticated(
-            confab_core::error::AuthFailure::MissingToken,
-        ))
+        EasemobError::from(confab_core::error::Error::Unauthenticated(confab_core::error::AuthFailure::MissingToken))
     };
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(missing)?;
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
     let value = value.to_str().map_err(|_| missing())?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(missing)?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or_else(missing)?;
     Ok(token.trim())
 }
 
 /// A request made with the app token (the server-side credential).
 pub struct AppAuth(pub Target);
 
-impl FromRequestParts<Arc<Core>> for AppAuth {
+impl FromRequestParts<State> for AppAuth {
     type Rejection = EasemobError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        core: &Arc<Core>,
-    ) -> Result<Self, Self::Rejection> {
-        let target = Target::from_request_parts(parts, core).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
+        let target = Target::from_request_parts(parts, state).await?;
         match target.principal(parts).await? {
             Principal::App => Ok(AppAuth(target)),
-            Principal::User { .. } => Err(confab_core::error::Error::Unauthenticated(
-                confab_core::error::AuthFailure::WrongTokenKind,
-            )
-            .into()),
+            Principal::User { .. } => {
+                Err(confab_core::error::Error::Unauthenticated(confab_core::error::AuthFailure::WrongTokenKind).into())
+            }
         }
     }
 }
@@ -216,14 +167,11 @@ impl FromRequestParts<Arc<Core>> for AppAuth {
 /// A request made with the app token or a user token.
 pub struct AnyAuth(pub Target, pub Principal);
 
-impl FromRequestParts<Arc<Core>> for AnyAuth {
+impl FromRequestParts<State> for AnyAuth {
     type Rejection = EasemobError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        core: &Arc<Core>,
-    ) -> Result<Self, Self::Rejection> {
-        let target = Target::from_request_parts(parts, core).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
+        let target = Target::from_request_parts(parts, state).await?;
         let principal = target.principal(parts).await?;
         Ok(AnyAuth(target, principal))
     }
@@ -235,10 +183,9 @@ impl AnyAuth {
         match &self.1 {
             Principal::App => Ok(()),
             Principal::User { username: me, .. } if me == username => Ok(()),
-            Principal::User { .. } => Err(confab_core::error::Error::Unauthenticated(
-                confab_core::error::AuthFailure::WrongTokenKind,
-            )
-            .into()),
+            Principal::User { .. } => {
+                Err(confab_core::error::Error::Unauthenticated(confab_core::error::AuthFailure::WrongTokenKind).into())
+            }
         }
     }
 }
@@ -299,10 +246,7 @@ impl Envelope {
 impl IntoResponse for Envelope {
     fn into_response(mut self) -> Response {
         self.fields.insert("timestamp".into(), json!(now_ms()));
-        self.fields.insert(
-            "duration".into(),
-            json!(self.started.elapsed().as_millis() as u64),
-        );
+        self.fields.insert("duration".into(), json!(self.started.elapsed().as_millis() as u64));
         Json(Value::Object(self.fields)).into_response()
     }
 }

@@ -26,10 +26,7 @@ struct TokenRequest {
     ttl: Option<Value>,
 }
 
-pub async fn issue(
-    target: Target,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
-) -> Result<Response, EasemobError> {
+pub async fn issue(target: Target, JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>) -> Result<Response, EasemobError> {
     let request: TokenRequest = serde_json::from_value(body).map_err(EasemobError::invalid_body)?;
     let ttl = parse_ttl(request.ttl.as_ref())?;
     match request.grant_type.as_str() {
@@ -50,11 +47,8 @@ pub async fn issue(
         "password" => {
             let username = request.username.unwrap_or_default();
             let password = request.password.unwrap_or_default();
-            let result = target
-                .core
-                .users
-                .issue_user_token(&target.app, &username, &password, ttl, &target.core.apps)
-                .await;
+            let result =
+                target.core.users.issue_user_token(&target.app, &username, &password, ttl, &target.core.apps).await;
             let (issued, user) = result.map_err(|e| match e {
                 Error::NotFound(_) => EasemobError::new(
                     StatusCode::NOT_FOUND,

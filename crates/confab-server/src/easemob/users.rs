@@ -51,16 +51,10 @@ pub async fn register(
     let (entries, batch) = match body {
         Value::Array(items) => (items, true),
         single @ Value::Object(_) => (vec![single], false),
-        _ => {
-            return Err(EasemobError::invalid_body(
-                "expected a user object or an array of them",
-            ))
-        }
+        _ => return Err(EasemobError::invalid_body("expected a user object or an array of them")),
     };
     if entries.is_empty() {
-        return Err(EasemobError::illegal_argument(
-            "the request body has no user",
-        ));
+        return Err(EasemobError::illegal_argument("the request body has no user"));
     }
     if entries.len() > MAX_REGISTER_BATCH {
         return Err(EasemobError::illegal_argument(format!(
@@ -73,36 +67,17 @@ pub async fn register(
         let r: Registration = serde_json::from_value(entry).map_err(EasemobError::invalid_body)?;
         let username = match r.username {
             Some(Value::String(s)) => s,
-            Some(other) => {
-                return Err(EasemobError::illegal_argument(format!(
-                    "username [{other}] is not legal"
-                )))
-            }
-            None => {
-                return Err(EasemobError::illegal_argument(
-                    "Entity user requires a property named username",
-                ))
-            }
+            Some(other) => return Err(EasemobError::illegal_argument(format!("username [{other}] is not legal"))),
+            None => return Err(EasemobError::illegal_argument("Entity user requires a property named username")),
         };
         let password = match r.password {
             Some(Value::String(s)) => s,
             Some(Value::Number(n)) => n.to_string(),
-            _ => {
-                return Err(EasemobError::illegal_argument(
-                    "password or pin must provided",
-                ))
-            }
+            _ => return Err(EasemobError::illegal_argument("password or pin must provided")),
         };
-        new_users.push(NewUser {
-            username,
-            password,
-            nickname: r.nickname,
-        });
+        new_users.push(NewUser { username, password, nickname: r.nickname });
     }
-    let names: Vec<String> = new_users
-        .iter()
-        .map(|u| u.username.to_ascii_lowercase())
-        .collect();
+    let names: Vec<String> = new_users.iter().map(|u| u.username.to_ascii_lowercase()).collect();
     let results = target.core.users.register(target.app.id, new_users).await?;
     let mut created = Vec::new();
     let mut failed = Vec::new();
@@ -139,10 +114,7 @@ pub async fn get_one(auth: AnyAuth, Path(path): Path<UserPath>) -> Result<Respon
     let mut envelope = auth.0.minimal("get");
     envelope = envelope
         .with("path", json!("/users"))
-        .with(
-            "uri",
-            json!(format!("{}/users/{}", auth.0.base_uri, username)),
-        )
+        .with("uri", json!(format!("{}/users/{}", auth.0.base_uri, username)))
         .entities(vec![user_entity(&user)])
         .with("count", json!(1));
     Ok(envelope.into_response())
@@ -169,16 +141,10 @@ pub async fn list(
 }
 
 /// E-user-4: delete one user.
-pub async fn delete_one(
-    AppAuth(target): AppAuth,
-    Path(path): Path<UserPath>,
-) -> Result<Response, EasemobError> {
+pub async fn delete_one(AppAuth(target): AppAuth, Path(path): Path<UserPath>) -> Result<Response, EasemobError> {
     let username = path_user(&path.username)?;
     let user = target.core.users.delete(target.app.id, &username).await?;
-    Ok(target
-        .envelope("delete", "/users")
-        .entities(vec![user_entity(&user)])
-        .into_response())
+    Ok(target.envelope("delete", "/users").entities(vec![user_entity(&user)]).into_response())
 }
 
 /// E-user-5: delete the `limit` oldest users.
@@ -188,11 +154,7 @@ pub async fn delete_batch(
 ) -> Result<Response, EasemobError> {
     let limit = page_limit(&query)?;
     let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
-    let page = target
-        .core
-        .users
-        .delete_oldest(target.app.id, after, limit)
-        .await?;
+    let page = target.core.users.delete_oldest(target.app.id, after, limit).await?;
     let mut envelope = target
         .envelope("delete", "/users")
         .entities(page.items.iter().map(user_entity).collect())
@@ -230,13 +192,7 @@ pub async fn set_password(
         Some(Value::Number(n)) => n.to_string(),
         _ => return Err(EasemobError::illegal_argument("newpassword is required")),
     };
-    match auth
-        .0
-        .core
-        .users
-        .set_password(auth.0.app.id, &username, password)
-        .await
-    {
+    match auth.0.core.users.set_password(auth.0.app.id, &username, password).await {
         Ok(_) => Ok(auth.0.minimal("set user password").into_response()),
         Err(Error::NotFound(_)) => Err(not_found()),
         Err(e) => Err(e.into()),
@@ -244,23 +200,13 @@ pub async fn set_password(
 }
 
 /// E-user-7: online or offline.
-pub async fn status(
-    AppAuth(target): AppAuth,
-    Path(path): Path<UserPath>,
-) -> Result<Response, EasemobError> {
+pub async fn status(AppAuth(target): AppAuth, Path(path): Path<UserPath>) -> Result<Response, EasemobError> {
     let username = path_user(&path.username)?;
     target.core.users.get(target.app.id, &username).await?;
-    let online = target
-        .core
-        .users
-        .online(target.app.id, std::slice::from_ref(&username))
-        .await[0];
+    let online = target.core.users.online(target.app.id, std::slice::from_ref(&username)).await[0];
     let mut data = serde_json::Map::new();
     data.insert(username.to_string(), json!(presence_word(online)));
-    Ok(target
-        .query(&format!("/users/{username}/status"))
-        .data(Value::Object(data))
-        .into_response())
+    Ok(target.query(&format!("/users/{username}/status")).data(Value::Object(data)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -280,18 +226,9 @@ pub async fn batch_status(
         )));
     }
     // Names that cannot be users are reported offline, as the vendor does.
-    let parsed: Vec<Option<Username>> = request
-        .usernames
-        .iter()
-        .map(|n| Username::parse(n).ok())
-        .collect();
+    let parsed: Vec<Option<Username>> = request.usernames.iter().map(|n| Username::parse(n).ok()).collect();
     let valid: Vec<Username> = parsed.iter().flatten().cloned().collect();
-    let mut online = target
-        .core
-        .users
-        .online(target.app.id, &valid)
-        .await
-        .into_iter();
+    let mut online = target.core.users.online(target.app.id, &valid).await.into_iter();
     let data: Vec<Value> = request
         .usernames
         .iter()
@@ -303,10 +240,7 @@ pub async fn batch_status(
             Value::Object(entry)
         })
         .collect();
-    Ok(target
-        .minimal("get batch user status")
-        .data(Value::Array(data))
-        .into_response())
+    Ok(target.minimal("get batch user status").data(Value::Array(data)).into_response())
 }
 
 fn presence_word(online: bool) -> &'static str {
@@ -318,37 +252,20 @@ fn presence_word(online: bool) -> &'static str {
 }
 
 /// E-user-12: messages waiting for the user.
-pub async fn offline_count(
-    AppAuth(target): AppAuth,
-    Path(path): Path<UserPath>,
-) -> Result<Response, EasemobError> {
+pub async fn offline_count(AppAuth(target): AppAuth, Path(path): Path<UserPath>) -> Result<Response, EasemobError> {
     let username = path_user(&path.username)?;
     target.core.users.get(target.app.id, &username).await?;
-    let count = target
-        .core
-        .messages
-        .offline_count(target.app.id, &username)
-        .await?;
+    let count = target.core.messages.offline_count(target.app.id, &username).await?;
     let mut data = serde_json::Map::new();
     data.insert(username.to_string(), json!(count));
-    Ok(target
-        .query(&format!("/users/{username}/offline_msg_count"))
-        .data(Value::Object(data))
-        .into_response())
+    Ok(target.query(&format!("/users/{username}/offline_msg_count")).data(Value::Object(data)).into_response())
 }
 
 /// E-user-13: whether one message reached the user.
-pub async fn offline_status(
-    AppAuth(target): AppAuth,
-    Path(path): Path<MessagePath>,
-) -> Result<Response, EasemobError> {
+pub async fn offline_status(AppAuth(target): AppAuth, Path(path): Path<MessagePath>) -> Result<Response, EasemobError> {
     let username = path_user(&path.username)?;
     let id = MessageId::parse(&path.msg_id).ok_or_else(EasemobError::not_found)?;
-    let state = target
-        .core
-        .messages
-        .delivery_state(target.app.id, &username, id)
-        .await?;
+    let state = target.core.messages.delivery_state(target.app.id, &username, id).await?;
     let word = match state {
         DeliveryState::Delivered => "delivered",
         DeliveryState::Undelivered => "undelivered",
@@ -356,65 +273,39 @@ pub async fn offline_status(
     let mut data = serde_json::Map::new();
     data.insert(path.msg_id.clone(), json!(word));
     Ok(target
-        .query(&format!(
-            "/users/{username}/offline_msg_status/{}",
-            path.msg_id
-        ))
+        .query(&format!("/users/{username}/offline_msg_status/{}", path.msg_id))
         .data(Value::Object(data))
         .into_response())
 }
 
 /// E-user-14: ban; the user's devices are disconnected at once.
-pub async fn deactivate(
-    AppAuth(target): AppAuth,
-    Path(path): Path<UserPath>,
-) -> Result<Response, EasemobError> {
+pub async fn deactivate(AppAuth(target): AppAuth, Path(path): Path<UserPath>) -> Result<Response, EasemobError> {
     let username = path_user(&path.username)?;
-    let user = target
-        .core
-        .users
-        .deactivate(target.app.id, &username)
-        .await?;
-    Ok(target
-        .minimal("Deactivate user")
-        .entities(vec![user_entity(&user)])
-        .into_response())
+    let user = target.core.users.deactivate(target.app.id, &username).await?;
+    Ok(target.minimal("Deactivate user").entities(vec![user_entity(&user)]).into_response())
 }
 
 /// E-user-15: lift a ban.
-pub async fn activate(
-    AppAuth(target): AppAuth,
-    Path(path): Path<UserPath>,
-) -> Result<Response, EasemobError> {
+pub async fn activate(AppAuth(target): AppAuth, Path(path): Path<UserPath>) -> Result<Response, EasemobError> {
     let username = path_user(&path.username)?;
     target.core.users.activate(target.app.id, &username).await?;
     Ok(target.minimal("activate user").into_response())
 }
 
 /// E-user-16: force every device of the user offline.
-pub async fn disconnect(
-    AppAuth(target): AppAuth,
-    Path(path): Path<UserPath>,
-) -> Result<Response, EasemobError> {
+pub async fn disconnect(AppAuth(target): AppAuth, Path(path): Path<UserPath>) -> Result<Response, EasemobError> {
     let username = path_user(&path.username)?;
-    target
-        .core
-        .users
-        .disconnect(target.app.id, &username)
-        .await?;
-    Ok(target
-        .query(&format!("/users/{username}/disconnect"))
-        .data(json!({"result": true}))
-        .into_response())
+    target.core.users.disconnect(target.app.id, &username).await?;
+    Ok(target.query(&format!("/users/{username}/disconnect")).data(json!({"result": true})).into_response())
 }
 
 fn page_limit(query: &HashMap<String, String>) -> Result<usize, EasemobError> {
     match query.get("limit") {
         None => Ok(DEFAULT_PAGE),
         Some(raw) => match raw.parse::<usize>() {
-            Ok(0) | Err(_) => Err(EasemobError::illegal_argument(format!(
-                "limit [{raw}] must be a whole number from 1"
-            ))),
+            Ok(0) | Err(_) => {
+                Err(EasemobError::illegal_argument(format!("limit [{raw}] must be a whole number from 1")))
+            }
             Ok(n) => Ok(n.min(MAX_PAGE)),
         },
     }

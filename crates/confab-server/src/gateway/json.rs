@@ -24,9 +24,7 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(3 * HEARTBEAT_SECS);
 
 pub async fn upgrade(State(core): State<Arc<Core>>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_CLIENT_FRAME)
-        .max_frame_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| serve(core, socket))
+    ws.max_message_size(MAX_CLIENT_FRAME).max_frame_size(MAX_CLIENT_FRAME).on_upgrade(move |socket| serve(core, socket))
 }
 
 type Sink = SplitSink<WebSocket, WsMessage>;
@@ -40,18 +38,9 @@ async fn serve(core: Arc<Core>, socket: WebSocket) {
     };
     let reason = run(session, &mut sink, &mut stream).await;
     if let Some(reason) = reason {
-        let _ = send(
-            &mut sink,
-            &ServerFrame::Kicked {
-                reason: reason.as_str().into(),
-            },
-        )
-        .await;
+        let _ = send(&mut sink, &ServerFrame::Kicked { reason: reason.as_str().into() }).await;
         let _ = sink
-            .send(WsMessage::Close(Some(CloseFrame {
-                code: 4000,
-                reason: Utf8Bytes::from(reason.as_str()),
-            })))
+            .send(WsMessage::Close(Some(CloseFrame { code: 4000, reason: Utf8Bytes::from(reason.as_str()) })))
             .await;
     }
     let _ = sink.close().await;
@@ -67,52 +56,24 @@ async fn login(core: &Core, sink: &mut Sink, stream: &mut Stream) -> Option<Sess
         }
         Ok(None) => return None,
         Err(_) => {
-            let _ = send(
-                sink,
-                &error_frame(None, "login_timeout", "no login frame within 10 seconds"),
-            )
-            .await;
+            let _ = send(sink, &error_frame(None, "login_timeout", "no login frame within 10 seconds")).await;
             return None;
         }
     };
-    let ClientFrame::Login {
-        token,
-        device,
-        resume,
-    } = frame
-    else {
-        let _ = send(
-            sink,
-            &error_frame(None, "login_required", "the first frame must be a login"),
-        )
-        .await;
+    let ClientFrame::Login { token, device, resume } = frame else {
+        let _ = send(sink, &error_frame(None, "login_required", "the first frame must be a login")).await;
         return None;
     };
     let mut cursors = HashMap::with_capacity(resume.len());
     for (conv, seq) in resume {
         let Ok(id) = conv.parse() else {
-            let _ = send(
-                sink,
-                &error_frame(
-                    None,
-                    "bad_frame",
-                    &format!("resume key {conv} is not a conversation id"),
-                ),
-            )
-            .await;
+            let _ = send(sink, &error_frame(None, "bad_frame", &format!("resume key {conv} is not a conversation id")))
+                .await;
             return None;
         };
         cursors.insert(ConversationId(id), seq);
     }
-    match core
-        .gateway
-        .login(LoginRequest {
-            token,
-            device,
-            resume: cursors,
-        })
-        .await
-    {
+    match core.gateway.login(LoginRequest { token, device, resume: cursors }).await {
         Ok(session) => {
             let ok = ServerFrame::LoginOk {
                 user: session.user.to_string(),
@@ -133,12 +94,8 @@ async fn login(core: &Core, sink: &mut Sink, stream: &mut Stream) -> Option<Sess
 
 fn login_error(e: &Error) -> (&'static str, &'static str) {
     match e {
-        Error::Unauthenticated(AuthFailure::ExpiredToken) => {
-            ("token_expired", "the token has expired")
-        }
-        Error::Unauthenticated(AuthFailure::WrongTokenKind) => {
-            ("wrong_token_kind", "log in with a user token")
-        }
+        Error::Unauthenticated(AuthFailure::ExpiredToken) => ("token_expired", "the token has expired"),
+        Error::Unauthenticated(AuthFailure::WrongTokenKind) => ("wrong_token_kind", "log in with a user token"),
         Error::Unauthenticated(_) => ("bad_token", "the token is not valid"),
         Error::Deactivated(_) => ("user_deactivated", "the user is deactivated"),
         Error::InvalidArgument(_) => ("bad_frame", "device must be 1 to 64 printable characters"),
@@ -205,26 +162,12 @@ async fn handle_text(session: &Session, sink: &mut Sink, text: &str) -> Result<(
     };
     match frame {
         ClientFrame::Login { .. } => {
-            send(
-                sink,
-                &error_frame(None, "already_logged_in", "this connection is logged in"),
-            )
-            .await
+            send(sink, &error_frame(None, "already_logged_in", "this connection is logged in")).await
         }
         ClientFrame::Ping => send(sink, &ServerFrame::Pong).await,
-        ClientFrame::Ack { conv, seq } | ClientFrame::Read { conv, seq }
-            if conv.parse::<i64>().is_err() =>
-        {
+        ClientFrame::Ack { conv, seq } | ClientFrame::Read { conv, seq } if conv.parse::<i64>().is_err() => {
             let _ = seq;
-            send(
-                sink,
-                &error_frame(
-                    None,
-                    "bad_frame",
-                    &format!("{conv} is not a conversation id"),
-                ),
-            )
-            .await
+            send(sink, &error_frame(None, "bad_frame", &format!("{conv} is not a conversation id"))).await
         }
         ClientFrame::Ack { conv, seq } => {
             let conv = ConversationId(conv.parse().unwrap_or_default());
@@ -240,12 +183,7 @@ async fn handle_text(session: &Session, sink: &mut Sink, text: &str) -> Result<(
             }
             Ok(())
         }
-        ClientFrame::Send {
-            reference,
-            to,
-            body,
-            ext,
-        } => {
+        ClientFrame::Send { reference, to, body, ext } => {
             let reply = match send_message(session, to, body, ext).await {
                 Ok(message) => ServerFrame::SendOk {
                     reference,
@@ -296,19 +234,13 @@ fn message_frame(message: &Message) -> ServerFrame {
 }
 
 fn error_frame(reference: Option<String>, code: &str, message: &str) -> ServerFrame {
-    ServerFrame::Error {
-        reference,
-        code: code.into(),
-        message: message.into(),
-    }
+    ServerFrame::Error { reference, code: code.into(), message: message.into() }
 }
 
 async fn next_frame(stream: &mut Stream) -> Option<Result<ClientFrame, String>> {
     loop {
         match stream.next().await? {
-            Ok(WsMessage::Text(text)) => {
-                return Some(serde_json::from_str(&text).map_err(|e| e.to_string()))
-            }
+            Ok(WsMessage::Text(text)) => return Some(serde_json::from_str(&text).map_err(|e| e.to_string())),
             Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
             Ok(WsMessage::Binary(_)) => return Some(Err("frames are JSON text".into())),
             Ok(WsMessage::Close(_)) | Err(_) => return None,

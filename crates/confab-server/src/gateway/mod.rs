@@ -12,7 +12,5 @@ use axum::Router;
 use confab_core::Core;
 
 pub fn router(core: Arc<Core>) -> Router {
-    Router::new()
-        .route(confab_protocol::PATH, get(json::upgrade))
-        .with_state(core)
+    Router::new().route(confab_protocol::PATH, get(json::upgrade)).with_state(core)
 }

@@ -13,16 +13,7 @@ async fn app_token_comes_from_client_credentials() {
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert!(reply["access_token"].as_str().unwrap().len() > 20);
     assert_eq!(reply["expires_in"], 60 * 24 * 3600);
-    assert_eq!(
-        reply["application"],
-        app.core
-            .apps
-            .by_name("demo", "chat")
-            .await
-            .unwrap()
-            .unwrap()
-            .uuid
-    );
+    assert_eq!(reply["application"], app.core.apps.by_name("demo", "chat").await.unwrap().unwrap().uuid);
 
     let wrong = json!({"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": "nope"});
     let (status, reply) = app.call(Method::POST, "/token", None, Some(wrong)).await;
@@ -47,10 +38,7 @@ async fn ttl_is_honoured_and_expired_tokens_are_refused() {
     app.clock.advance_ms(101_000);
     let (status, reply) = app.call(Method::GET, "/users", Some(&token), None).await;
     assert_error(status, &reply, 401, "unauthorized");
-    assert_eq!(
-        reply["error_description"],
-        "Unable to authenticate due to expired access token"
-    );
+    assert_eq!(reply["error_description"], "Unable to authenticate due to expired access token");
 }
 
 #[tokio::test]
@@ -85,16 +73,12 @@ async fn every_call_checks_its_token() {
     let (status, reply) = app.call(Method::GET, "/users", None, None).await;
     assert_error(status, &reply, 401, "unauthorized");
 
-    let (status, reply) = app
-        .call(Method::GET, "/users", Some("cf1.garbage.token"), None)
-        .await;
+    let (status, reply) = app.call(Method::GET, "/users", Some("cf1.garbage.token"), None).await;
     assert_error(status, &reply, 401, "auth_bad_access_token");
 
     // A user token does not open the app's admin endpoints.
     let user_token = app.user_token("alice").await;
-    let (status, reply) = app
-        .call(Method::GET, "/users", Some(&user_token), None)
-        .await;
+    let (status, reply) = app.call(Method::GET, "/users", Some(&user_token), None).await;
     assert_error(status, &reply, 401, "unauthorized");
     let (status, reply) = app
         .call(
@@ -111,66 +95,30 @@ async fn every_call_checks_its_token() {
 async fn one_apps_tokens_and_data_are_invisible_to_another() {
     let app = spawn_app().await;
     app.register(&["alice"]).await;
-    let other = app
-        .core
-        .apps
-        .create("acme", "other", Default::default())
-        .await
-        .unwrap();
-    let other_token = app
-        .core
-        .apps
-        .issue_app_token(&other, &other.client_id, &other.client_secret, None)
-        .unwrap()
-        .token;
+    let other = app.core.apps.create("acme", "other", Default::default()).await.unwrap();
+    let other_token =
+        app.core.apps.issue_app_token(&other, &other.client_id, &other.client_secret, None).unwrap().token;
 
     // The demo app's token is refused by the other app, and the reverse.
     let url = format!("http://{}/acme/other/users", app.addr);
-    let reply = app
-        .http
-        .get(&url)
-        .bearer_auth(&app.app_token)
-        .send()
-        .await
-        .unwrap();
+    let reply = app.http.get(&url).bearer_auth(&app.app_token).send().await.unwrap();
     assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
-    let (status, _) = app
-        .call(Method::GET, "/users", Some(&other_token), None)
-        .await;
+    let (status, _) = app.call(Method::GET, "/users", Some(&other_token), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // With its own token, the other app sees none of demo's users.
-    let reply: serde_json::Value = app
-        .http
-        .get(&url)
-        .bearer_auth(&other_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply: serde_json::Value =
+        app.http.get(&url).bearer_auth(&other_token).send().await.unwrap().json().await.unwrap();
     assert_eq!(reply["entities"], json!([]));
-    let reply = app
-        .http
-        .get(format!("{url}/alice"))
-        .bearer_auth(&other_token)
-        .send()
-        .await
-        .unwrap();
+    let reply = app.http.get(format!("{url}/alice")).bearer_auth(&other_token).send().await.unwrap();
     assert_eq!(reply.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn unknown_apps_are_404() {
     let app = spawn_app().await;
-    let reply = app
-        .http
-        .get(format!("http://{}/nope/none/users", app.addr))
-        .bearer_auth(&app.app_token)
-        .send()
-        .await
-        .unwrap();
+    let reply =
+        app.http.get(format!("http://{}/nope/none/users", app.addr)).bearer_auth(&app.app_token).send().await.unwrap();
     assert_eq!(reply.status(), StatusCode::NOT_FOUND);
     let body: serde_json::Value = reply.json().await.unwrap();
     assert_eq!(body["error"], "organization_application_not_found");

@@ -36,11 +36,7 @@ async fn client_listen_prints_each_event_as_a_json_line() {
     assert_eq!(first["event"], "message");
     assert_eq!(first["msg_id"], id.as_str());
     assert_eq!(
-        (
-            first["from"].as_str(),
-            first["to"].as_str(),
-            first["type"].as_str()
-        ),
+        (first["from"].as_str(), first["to"].as_str(), first["type"].as_str()),
         (Some("alice"), Some("bob"), Some("txt"))
     );
     assert_eq!(first["body"]["msg"], "waiting for you");
@@ -50,27 +46,12 @@ async fn client_listen_prints_each_event_as_a_json_line() {
     // `confab client send` delivers as a user, live.
     // Async, so the server in this test's runtime keeps running meanwhile.
     let sent = tokio::process::Command::new(BIN)
-        .args([
-            "client",
-            "send",
-            "--user",
-            "alice",
-            "--password",
-            PASSWORD,
-            "--to",
-            "bob",
-            "--text",
-            "live one",
-        ])
+        .args(["client", "send", "--user", "alice", "--password", PASSWORD, "--to", "bob", "--text", "live one"])
         .env("CONFAB_HTTP_ADDR", app.addr.to_string())
         .output()
         .await
         .unwrap();
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
     let answer: Value = serde_json::from_slice(&sent.stdout).unwrap();
     let live = read(&mut lines).await;
     assert_eq!(live["msg_id"], answer["msg_id"]);
@@ -86,40 +67,33 @@ async fn client_listen_prints_each_event_as_a_json_line() {
 fn app_commands_manage_tenants() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .args(args)
-            .env("CONFAB_DATA_DIR", dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = Command::new(BIN).args(args).env("CONFAB_DATA_DIR", dir.path()).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
-    let created = run(&[
-        "app",
-        "create",
-        "--org",
-        "acme",
-        "--app",
-        "support",
-        "--client-id",
-        "cid-1",
-    ]);
+    let created = run(&["app", "create", "--org", "acme", "--app", "support", "--client-id", "cid-1"]);
     assert!(created.contains("client_id:     cid-1"));
-    let secret = created
-        .lines()
-        .find_map(|l| l.strip_prefix("client_secret: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let secret = created.lines().find_map(|l| l.strip_prefix("client_secret: ")).unwrap().trim().to_owned();
     let listed = run(&["app", "list"]);
     assert!(listed.contains("acme/support"));
     assert!(!listed.contains(&secret), "list never prints secrets");
     let shown = run(&["app", "credentials", "--org", "acme", "--app", "support"]);
     assert!(shown.contains(&secret));
+    let limited = run(&[
+        "app",
+        "limit",
+        "--org",
+        "acme",
+        "--app",
+        "support",
+        "--name",
+        "easemob.requests_per_second",
+        "--value",
+        "7",
+    ]);
+    assert!(limited.contains("\"easemob.requests_per_second\": 7"), "{limited}");
+    let cleared = run(&["app", "limit", "--org", "acme", "--app", "support", "--name", "easemob.requests_per_second"]);
+    assert!(cleared.contains("{}"), "{cleared}");
 
     let duplicate = Command::new(BIN)
         .args(["app", "create", "--org", "acme", "--app", "support"])
@@ -136,9 +110,6 @@ fn app_commands_manage_tenants() {
 }
 
 async fn read(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Value {
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.recv()).await.unwrap().unwrap();
     serde_json::from_str(&line).unwrap()
 }

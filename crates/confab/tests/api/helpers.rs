@@ -41,12 +41,12 @@ pub async fn spawn_app_in(data_dir: Arc<tempfile::TempDir>) -> TestApp {
         data_dir: PathBuf::from(data_dir.path()),
         ..Config::default()
     };
+    // Tests make bursts of calls; the rate-limit tests set limits per app.
+    config.rate_limits.values_mut().for_each(|v| *v = 0);
     config.first_app.client_id = Some(CLIENT_ID.into());
     config.first_app.client_secret = Some(CLIENT_SECRET.into());
     let clock = Arc::new(ShiftedClock::default());
-    let app = Application::build_with_clock(config, clock.clone())
-        .await
-        .expect("server builds");
+    let app = Application::build_with_clock(config, clock.clone()).await.expect("server builds");
     let addr = app.local_addr();
     let core = app.core();
     let (stop, stopped) = watch::channel(false);
@@ -54,31 +54,15 @@ pub async fn spawn_app_in(data_dir: Arc<tempfile::TempDir>) -> TestApp {
         app.run_until(stopped).await.expect("server runs");
     });
     let http = reqwest::Client::new();
-    let mut test_app = TestApp {
-        addr,
-        http,
-        app_token: String::new(),
-        clock,
-        core,
-        data_dir,
-        stop,
-        server,
-    };
-    test_app.app_token = test_app
-        .endpoint()
-        .app_token(&test_app.http, CLIENT_ID, CLIENT_SECRET)
-        .await
-        .expect("app token");
+    let mut test_app = TestApp { addr, http, app_token: String::new(), clock, core, data_dir, stop, server };
+    test_app.app_token =
+        test_app.endpoint().app_token(&test_app.http, CLIENT_ID, CLIENT_SECRET).await.expect("app token");
     test_app
 }
 
 impl TestApp {
     pub fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            addr: self.addr.to_string(),
-            org: "demo".into(),
-            app: "chat".into(),
-        }
+        Endpoint { addr: self.addr.to_string(), org: "demo".into(), app: "chat".into() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -110,37 +94,29 @@ impl TestApp {
         let response = request.send().await.expect("request sent");
         let status = response.status();
         let text = response.text().await.expect("body read");
-        let value = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("{status} body is not JSON: {text}"));
+        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status} body is not JSON: {text}"));
         (status, value)
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, Some(&self.app_token), None)
-            .await
+        self.call(Method::GET, path, Some(&self.app_token), None).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(&self.app_token), Some(body))
-            .await
+        self.call(Method::POST, path, Some(&self.app_token), Some(body)).await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PUT, path, Some(&self.app_token), Some(body))
-            .await
+        self.call(Method::PUT, path, Some(&self.app_token), Some(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::DELETE, path, Some(&self.app_token), None)
-            .await
+        self.call(Method::DELETE, path, Some(&self.app_token), None).await
     }
 
     /// Registers users with the test password.
     pub async fn register(&self, names: &[&str]) {
-        let users: Vec<Value> = names
-            .iter()
-            .map(|n| json!({"username": n, "password": PASSWORD}))
-            .collect();
+        let users: Vec<Value> = names.iter().map(|n| json!({"username": n, "password": PASSWORD})).collect();
         for chunk in users.chunks(60) {
             let (status, body) = self.post("/users", Value::Array(chunk.to_vec())).await;
             assert_eq!(status, StatusCode::OK, "{body}");
@@ -148,10 +124,7 @@ impl TestApp {
     }
 
     pub async fn user_token(&self, name: &str) -> String {
-        self.endpoint()
-            .user_token(&self.http, name, PASSWORD)
-            .await
-            .expect("user token")
+        self.endpoint().user_token(&self.http, name, PASSWORD).await.expect("user token")
     }
 
     /// Logs a user in over the gateway and waits until the backlog is done.
@@ -161,19 +134,13 @@ impl TestApp {
 
     pub async fn connect_with(&self, name: &str, options: ConnectOptions) -> Connection {
         let token = self.user_token(name).await;
-        Connection::connect(&self.endpoint().ws_url(), &token, options)
-            .await
-            .expect("gateway login")
+        Connection::connect(&self.endpoint().ws_url(), &token, options).await.expect("gateway login")
     }
 
     /// Sends a text message over REST and returns its ID.
     pub async fn send_text(&self, from: &str, to: &str, text: &str) -> String {
-        let (status, body) = self
-            .post(
-                "/messages/users",
-                json!({"from": from, "to": [to], "type": "txt", "body": {"msg": text}}),
-            )
-            .await;
+        let (status, body) =
+            self.post("/messages/users", json!({"from": from, "to": [to], "type": "txt", "body": {"msg": text}})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["data"][to].as_str().expect("message id").to_owned()
     }
@@ -193,9 +160,7 @@ pub async fn backlog(connection: &mut Connection) -> Vec<MessageFrame> {
 
 /// The next event, failing the test after five seconds.
 pub async fn next(connection: &mut Connection) -> Event {
-    tokio::time::timeout(Duration::from_secs(5), connection.next_event())
-        .await
-        .expect("an event within 5 s")
+    tokio::time::timeout(Duration::from_secs(5), connection.next_event()).await.expect("an event within 5 s")
 }
 
 /// The next message, skipping the `synced` marker.
@@ -211,13 +176,8 @@ pub async fn next_message(connection: &mut Connection) -> MessageFrame {
 
 /// Asserts nothing arrives for a short while.
 pub async fn assert_quiet(connection: &mut Connection) {
-    if let Ok(event) =
-        tokio::time::timeout(Duration::from_millis(300), connection.next_event()).await
-    {
-        assert!(
-            matches!(event, Event::Synced),
-            "expected silence, got {event:?}"
-        );
+    if let Ok(event) = tokio::time::timeout(Duration::from_millis(300), connection.next_event()).await {
+        assert!(matches!(event, Event::Synced), "expected silence, got {event:?}");
     }
 }
 

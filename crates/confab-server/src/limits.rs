@@ -1,0 +1,73 @@
+//! Rate limits, per app. Each dialect names its limits (`easemob.…`); the
+//! server configuration gives defaults and each app may override them
+//! (`confab app limit`). 0 means unlimited.
+
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use confab_core::model::{App, AppId};
+
+/// Over how long a limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Per {
+    Second,
+    Minute,
+}
+
+/// Every Easemob REST call of an app.
+pub const EASEMOB_REQUESTS_PER_SECOND: &str = "easemob.requests_per_second";
+/// Receivers of one-to-one messages sent by an app.
+pub const EASEMOB_MESSAGE_RECEIVERS_PER_MINUTE: &str = "easemob.message_receivers_per_minute";
+
+/// The vendors' documented defaults.
+pub fn vendor_defaults() -> BTreeMap<String, u32> {
+    BTreeMap::from([
+        (EASEMOB_REQUESTS_PER_SECOND.to_owned(), 100),
+        (EASEMOB_MESSAGE_RECEIVERS_PER_MINUTE.to_owned(), 6000),
+    ])
+}
+
+type Limiter = Arc<DefaultDirectRateLimiter>;
+
+pub struct RateLimits {
+    defaults: BTreeMap<String, u32>,
+    /// One token bucket per (app, limit), rebuilt when its setting changes.
+    buckets: Mutex<HashMap<(AppId, &'static str), (u32, Limiter)>>,
+}
+
+impl RateLimits {
+    pub fn new(defaults: BTreeMap<String, u32>) -> RateLimits {
+        RateLimits { defaults, buckets: Mutex::default() }
+    }
+
+    /// Takes `n` units from the app's `name` bucket; false when over the limit.
+    pub fn allow(&self, app: &App, name: &'static str, per: Per, n: u32) -> bool {
+        let limit = app.rate_limits.get(name).or_else(|| self.defaults.get(name)).copied().unwrap_or(0);
+        let Some(rate) = NonZeroU32::new(limit) else {
+            return true;
+        };
+        let limiter = {
+            let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = buckets.entry((app.id, name)).or_insert_with(|| (limit, bucket(rate, per)));
+            if entry.0 != limit {
+                *entry = (limit, bucket(rate, per));
+            }
+            entry.1.clone()
+        };
+        match NonZeroU32::new(n) {
+            None => true,
+            Some(n) => matches!(limiter.check_n(n), Ok(Ok(()))),
+        }
+    }
+}
+
+fn bucket(rate: NonZeroU32, per: Per) -> Limiter {
+    let quota = match per {
+        Per::Second => Quota::per_second(rate),
+        Per::Minute => Quota::per_minute(rate),
+    };
+    Arc::new(RateLimiter::direct(quota))
+}
