@@ -126,8 +126,10 @@ pub struct Connection {
 impl Connection {
     /// Connects and logs in; fails with the server's reason if refused.
     pub async fn connect(ws_url: &str, token: &str, options: ConnectOptions) -> anyhow::Result<Connection> {
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async(ws_url).await.with_context(|| format!("cannot connect to {ws_url}"))?;
+        // Nagle off: acks and sends are small frames that must not wait.
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url, None, true)
+            .await
+            .with_context(|| format!("cannot connect to {ws_url}"))?;
         let login = ClientFrame::Login {
             token: token.to_owned(),
             device: options.device.clone(),

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -92,7 +93,12 @@ impl Application {
             }
             core.hub().kick_all(KickReason::Shutdown);
         };
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        // Small frames must leave at once: without TCP_NODELAY, Nagle's
+        // algorithm holds a frame until the previous one is acknowledged.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(stop)
             .await
             .context("server failed")

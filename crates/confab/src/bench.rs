@@ -103,10 +103,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     eprintln!("server pid {} on {addr}, sqlite_sync={}", server.child.id(), args.sqlite_sync);
 
     let duration = Duration::from_secs(args.duration_secs);
+    let cpu_before = cpu_seconds(server.child.id())?;
     let rate = throughput(&http, &endpoint, &app_token, args.concurrency, duration).await?;
+    let server_cpu = cpu_seconds(server.child.id())? - cpu_before;
     println!(
         "persisted sends: {:.0}/s ({} concurrent requests, {}s)",
         rate.per_sec, args.concurrency, args.duration_secs
+    );
+    // What one send costs the server, whatever the load generator took: the
+    // rate two cores would sustain for the server alone.
+    let cpu_per_send_us = server_cpu * 1e6 / (rate.per_sec * args.duration_secs as f64);
+    println!(
+        "  server CPU: {:.0}% of one core, {:.1} µs per send (≈ {:.0} sends/s on 2 cores for the server alone)",
+        server_cpu * 100.0 / args.duration_secs as f64,
+        cpu_per_send_us,
+        2e6 / cpu_per_send_us
     );
     if rate.errors > 0 {
         println!("  errors: {}", rate.errors);
@@ -280,7 +291,9 @@ async fn latency(
         let (http, url, token, names, sent) =
             (http.clone(), url.clone(), token.to_owned(), names.clone(), sent.clone());
         senders.spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
+            // Staggered, so the workers together send evenly rather than in bursts.
+            let offset = interval.mul_f64(worker as f64 / workers as f64);
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut n = worker;
             while started.elapsed() < duration {
@@ -326,6 +339,16 @@ async fn latency(
         p99_ms: pick(0.99),
         max_ms: samples.last().copied().unwrap_or(0) as f64 / 1000.0,
     })
+}
+
+/// User plus system CPU time of a process, in seconds.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("odd /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks / 100.0)
 }
 
 fn resident_kib(pid: u32) -> anyhow::Result<u64> {
