@@ -28,7 +28,7 @@ pub struct AppService {
     /// for a few seconds. A miss or an old entry falls through to storage,
     /// which is how changes made by `confab app …` in another process (new
     /// apps, new rate limits) reach a running server.
-    cache: Arc<RwLock<HashMap<String, (App, Instant)>>>,
+    cache: Arc<RwLock<HashMap<(String, String), (Arc<App>, Instant)>>>,
 }
 
 /// Optional fixed credentials for a new app; generated when absent.
@@ -43,7 +43,7 @@ impl AppService {
         AppService { deps, cache: Arc::default() }
     }
 
-    pub async fn create(&self, org: &str, name: &str, credentials: AppCredentials) -> Result<App> {
+    pub async fn create(&self, org: &str, name: &str, credentials: AppCredentials) -> Result<Arc<App>> {
         validate_tenant_name("org", org)?;
         validate_tenant_name("app", name)?;
         let app = NewApp {
@@ -56,53 +56,50 @@ impl AppService {
             created_ms: self.deps.clock.now_ms(),
         };
         let app = self.deps.store.create_app(app).await?;
-        self.remember(&app);
-        Ok(app)
+        Ok(self.remember(app))
     }
 
     pub async fn list(&self) -> Result<Vec<App>> {
         self.deps.store.apps().await
     }
 
-    pub async fn by_name(&self, org: &str, name: &str) -> Result<Option<App>> {
-        let key = format!("{org}/{name}");
-        if let Some((app, at)) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            if at.elapsed() < CACHE_FOR {
-                return Ok(Some(app.clone()));
-            }
+    /// The app named `org/name`. Shared, since every request looks one up.
+    pub async fn by_name(&self, org: &str, name: &str) -> Result<Option<Arc<App>>> {
+        let fresh = {
+            let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
+            cache.get(&(org, name) as &dyn CacheKey).filter(|(_, at)| at.elapsed() < CACHE_FOR).map(|(a, _)| a.clone())
+        };
+        if fresh.is_some() {
+            return Ok(fresh);
         }
         let app = self.deps.store.app_by_name(org, name).await?;
-        if let Some(app) = &app {
-            self.remember(app);
-        }
-        Ok(app)
+        Ok(app.map(|app| self.remember(app)))
     }
 
-    pub async fn by_uuid(&self, uuid: &str) -> Result<Option<App>> {
-        let cached = self
+    pub async fn by_uuid(&self, uuid: &str) -> Result<Option<Arc<App>>> {
+        let fresh = self
             .cache
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
             .find(|(a, at)| a.uuid == uuid && at.elapsed() < CACHE_FOR)
             .map(|(a, _)| a.clone());
-        if cached.is_some() {
-            return Ok(cached);
+        if fresh.is_some() {
+            return Ok(fresh);
         }
         let app = self.deps.store.app_by_uuid(uuid).await?;
-        if let Some(app) = &app {
-            self.remember(app);
-        }
-        Ok(app)
+        Ok(app.map(|app| self.remember(app)))
     }
 
-    fn remember(&self, app: &App) {
-        let key = format!("{}/{}", app.org, app.name);
+    fn remember(&self, app: App) -> Arc<App> {
+        let app = Arc::new(app);
+        let key = (app.org.clone(), app.name.clone());
         self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(key, (app.clone(), Instant::now()));
+        app
     }
 
     /// Sets (or, with `None`, removes) one rate-limit override of an app.
-    pub async fn set_rate_limit(&self, org: &str, name: &str, limit: &str, value: Option<u32>) -> Result<App> {
+    pub async fn set_rate_limit(&self, org: &str, name: &str, limit: &str, value: Option<u32>) -> Result<Arc<App>> {
         let not_found = || Error::NotFound(format!("no app {org}/{name}"));
         let mut app = self.deps.store.app_by_name(org, name).await?.ok_or_else(not_found)?;
         match value {
@@ -110,8 +107,7 @@ impl AppService {
             None => app.rate_limits.remove(limit),
         };
         self.deps.store.set_rate_limits(app.id, app.rate_limits.clone()).await?;
-        self.remember(&app);
-        Ok(app)
+        Ok(self.remember(app))
     }
 
     /// Exchanges client credentials for an app token (E-auth-1).
@@ -147,3 +143,41 @@ impl AppService {
         Ok((self.deps.clock.now_ms() + ttl * 1000, ttl))
     }
 }
+
+/// Lets the cache, keyed by owned `(org, name)`, be searched with borrowed
+/// strings, so a lookup allocates nothing.
+trait CacheKey {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl CacheKey for (String, String) {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl CacheKey for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn CacheKey + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn CacheKey + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for dyn CacheKey + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for dyn CacheKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn CacheKey + '_ {}

@@ -136,7 +136,7 @@ pub enum Outcome {
 pub struct Session {
     deps: Arc<Deps>,
     messages: MessageService,
-    pub app: App,
+    pub app: Arc<App>,
     pub user: Username,
     pub device: String,
     pub id: u64,

@@ -129,5 +129,6 @@ async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<Option
         .await
         .map_err(|e| anyhow::anyhow!("cannot create app {}/{}: {e}", first.org, first.app))?;
     tracing::info!(org = %app.org, app = %app.name, "created the first app");
+    let app = app.as_ref().clone();
     Ok(Some(CreatedApp { org: app.org, app: app.name, client_id: app.client_id, client_secret: app.client_secret }))
 }

@@ -62,7 +62,7 @@ pub(crate) fn now_ms() -> i64 {
 pub struct Target {
     pub core: Arc<Core>,
     pub limits: Arc<RateLimits>,
-    pub app: App,
+    pub app: Arc<App>,
     started: Instant,
     /// `http://host/org/app`, the prefix of the envelope's `uri`.
     base_uri: String,

@@ -165,24 +165,8 @@ async fn handle_text(session: &Session, sink: &mut Sink, text: &str) -> Result<(
             send(sink, &error_frame(None, "already_logged_in", "this connection is logged in")).await
         }
         ClientFrame::Ping => send(sink, &ServerFrame::Pong).await,
-        ClientFrame::Ack { conv, seq } | ClientFrame::Read { conv, seq } if conv.parse::<i64>().is_err() => {
-            let _ = seq;
-            send(sink, &error_frame(None, "bad_frame", &format!("{conv} is not a conversation id"))).await
-        }
-        ClientFrame::Ack { conv, seq } => {
-            let conv = ConversationId(conv.parse().unwrap_or_default());
-            if let Err(e) = session.acknowledge(conv, seq).await {
-                tracing::warn!("ack failed: {e}");
-            }
-            Ok(())
-        }
-        ClientFrame::Read { conv, seq } => {
-            let conv = ConversationId(conv.parse().unwrap_or_default());
-            if let Err(e) = session.mark_read(conv, seq).await {
-                tracing::warn!("read receipt failed: {e}");
-            }
-            Ok(())
-        }
+        ClientFrame::Ack { conv, seq } => cursor_frame(session, sink, &conv, seq, false).await,
+        ClientFrame::Read { conv, seq } => cursor_frame(session, sink, &conv, seq, true).await,
         ClientFrame::Send { reference, to, body, ext } => {
             let reply = match send_message(session, to, body, ext).await {
                 Ok(message) => ServerFrame::SendOk {
@@ -197,6 +181,21 @@ async fn handle_text(session: &Session, sink: &mut Sink, text: &str) -> Result<(
             send(sink, &reply).await
         }
     }
+}
+
+/// An `ack` or `read` frame: not answered unless malformed, since the client
+/// does not wait for it.
+async fn cursor_frame(session: &Session, sink: &mut Sink, conv: &str, seq: i64, read: bool) -> Result<(), axum::Error> {
+    let Ok(id) = conv.parse() else {
+        return send(sink, &error_frame(None, "bad_frame", &format!("{conv} is not a conversation id"))).await;
+    };
+    let conversation = ConversationId(id);
+    let stored =
+        if read { session.mark_read(conversation, seq).await } else { session.acknowledge(conversation, seq).await };
+    if let Err(e) = stored {
+        tracing::warn!("storing a cursor failed: {e}");
+    }
+    Ok(())
 }
 
 async fn send_message(
