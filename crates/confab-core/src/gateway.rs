@@ -210,8 +210,9 @@ impl Session {
         let processed = match self.processed.get(&conversation) {
             Some(seq) => *seq,
             None => {
-                // A conversation that began after login: start from where this
-                // device (or, failing that, the user) left it.
+                // The user joined this conversation after login, so all of it
+                // since joining is new to this device. Not `ack_seq`: another
+                // device may already have acknowledged what this one has not seen.
                 let start = match self.resume.get(&conversation) {
                     Some(seq) => *seq,
                     None => self
@@ -219,7 +220,7 @@ impl Session {
                         .store
                         .membership(self.app.id, &self.user, conversation)
                         .await?
-                        .map_or(0, |m| m.ack_seq),
+                        .map_or(0, |m| m.joined_seq),
                 };
                 self.processed.insert(conversation, start);
                 start

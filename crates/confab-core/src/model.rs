@@ -364,6 +364,8 @@ pub struct Membership {
     pub read_seq: i64,
     /// The conversation's latest sequence number when this was read.
     pub last_seq: i64,
+    /// The sequence number the user joined at: nothing at or before it is theirs.
+    pub joined_seq: i64,
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// `CONFAB_DATA_DIR`: the SQLite database and local files.
     pub data_dir: PathBuf,
+    /// `CONFAB_DATABASE_URL`: `postgres://…` to store in PostgreSQL instead
+    /// of the embedded SQLite database.
+    pub database_url: Option<String>,
     /// The app that exists at first start.
     pub first_app: FirstApp,
     /// `CONFAB_SQLITE_SYNC`: `full` (default) or `normal`; see ARCHITECTURE.md.
@@ -62,6 +65,7 @@ impl Default for Config {
         Config {
             http_addr: "127.0.0.1:8080".parse().expect("valid default address"),
             data_dir: PathBuf::from("./confab-data"),
+            database_url: None,
             first_app: FirstApp::default(),
             sqlite_sync: SyncMode::Full,
             token_ttl_secs: 60 * 24 * 3600,
@@ -103,6 +107,12 @@ impl Config {
         }
         if let Some(v) = var("CONFAB_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("CONFAB_DATABASE_URL").filter(|v| !v.is_empty()) {
+            if !v.starts_with("postgres://") && !v.starts_with("postgresql://") {
+                anyhow::bail!("CONFAB_DATABASE_URL must be a postgres:// URL");
+            }
+            self.database_url = Some(v);
         }
         if let Some(v) = var("CONFAB_ORG") {
             self.first_app.org = v;

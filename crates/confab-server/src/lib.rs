@@ -18,7 +18,9 @@ use tokio::sync::watch;
 use confab_core::apps::AppCredentials;
 use confab_core::clock::{Clock, SystemClock};
 use confab_core::fanout::{Hub, KickReason, LocalFanout};
+use confab_core::storage::Storage;
 use confab_core::{Core, CoreConfig};
+use confab_postgres::PostgresStore;
 use confab_sqlite::SqliteStore;
 
 use config::Config;
@@ -109,12 +111,21 @@ impl Application {
 pub async fn open_core(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Core>> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
-    let store = SqliteStore::open(&config.database_path(), config.sqlite_sync.into())
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", config.database_path().display()))?;
+    let store: Arc<dyn Storage> = match &config.database_url {
+        Some(url) => Arc::new(
+            PostgresStore::connect(url)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL database: {e}"))?,
+        ),
+        None => Arc::new(
+            SqliteStore::open(&config.database_path(), config.sqlite_sync.into())
+                .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", config.database_path().display()))?,
+        ),
+    };
     let hub = Arc::new(Hub::default());
     let fanout = Arc::new(LocalFanout::new(hub.clone()));
     let core_config = CoreConfig { default_token_ttl_secs: config.token_ttl_secs, node_id: 0 };
-    Core::new(Arc::new(store), fanout, hub, clock, core_config).await.map_err(|e| anyhow::anyhow!("{e}"))
+    Core::new(store, fanout, hub, clock, core_config).await.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<Option<CreatedApp>> {

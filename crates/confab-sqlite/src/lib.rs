@@ -215,8 +215,11 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
 
 /// Schema versions, applied in order; `user_version` records how far a
 /// database has come.
-const MIGRATIONS: &[&str] =
-    &[include_str!("schema.sql"), "ALTER TABLE apps ADD COLUMN rate_limits TEXT NOT NULL DEFAULT '{}';"];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    "ALTER TABLE apps ADD COLUMN rate_limits TEXT NOT NULL DEFAULT '{}';",
+    "ALTER TABLE members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;",
+];
 
 fn migrate(conn: &mut Connection) -> Result<()> {
     let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(storage)?;

@@ -276,10 +276,11 @@ fn membership_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Membership> {
         ack_seq: row.get(1)?,
         read_seq: row.get(2)?,
         last_seq: row.get(3)?,
+        joined_seq: row.get(4)?,
     })
 }
 
-const MEMBERSHIP_SELECT: &str = "SELECT m.conv_id, m.ack_seq, m.read_seq, c.last_seq \
+const MEMBERSHIP_SELECT: &str = "SELECT m.conv_id, m.ack_seq, m.read_seq, c.last_seq, m.joined_seq \
      FROM members m JOIN conversations c ON c.id = m.conv_id \
      WHERE m.app_id = ?1 AND m.username = ?2";
 

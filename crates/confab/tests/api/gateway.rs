@@ -124,9 +124,9 @@ async fn offline_messages_survive_a_restart_and_arrive_in_order() {
     for i in 0..30 {
         sent.push(app.send_text("alice", "bob", &format!("m{i}")).await);
     }
-    let data_dir = app.stop().await;
+    let storage = app.stop().await;
 
-    let app = spawn_app_in(data_dir).await;
+    let app = spawn_app_in(storage).await;
     let mut bob = app.connect("bob").await;
     let got: Vec<String> = backlog(&mut bob).await.into_iter().map(|m| m.msg_id).collect();
     assert_eq!(got, sent);

@@ -25,20 +25,45 @@ pub struct TestApp {
     pub app_token: String,
     pub clock: Arc<ShiftedClock>,
     pub core: Arc<confab_core::Core>,
-    pub data_dir: Arc<tempfile::TempDir>,
+    pub storage: Storage,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_in(Arc::new(tempfile::tempdir().expect("temp dir"))).await
+/// Where a test's data lives: a fresh data folder, and with
+/// `CONFAB_TEST_DATABASE_URL` set, a fresh PostgreSQL schema as well.
+#[derive(Clone)]
+pub struct Storage {
+    pub data_dir: Arc<tempfile::TempDir>,
+    pub database_url: Option<String>,
 }
 
-/// Starts a server on an existing data folder (to test restarts).
-pub async fn spawn_app_in(data_dir: Arc<tempfile::TempDir>) -> TestApp {
+impl Storage {
+    async fn fresh() -> Storage {
+        let data_dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let Some(base) = std::env::var("CONFAB_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+            return Storage { data_dir, database_url: None };
+        };
+        let schema = format!("t_{}", confab_core::auth::random_uuid().replace('-', ""));
+        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.expect("test database");
+        tokio::spawn(connection);
+        client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+        Storage { data_dir, database_url: Some(url) }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_in(Storage::fresh().await).await
+}
+
+/// Starts a server on existing storage (to test restarts).
+pub async fn spawn_app_in(storage: Storage) -> TestApp {
     let mut config = Config {
         http_addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: PathBuf::from(data_dir.path()),
+        data_dir: PathBuf::from(storage.data_dir.path()),
+        database_url: storage.database_url.clone(),
         ..Config::default()
     };
     // Tests make bursts of calls; the rate-limit tests set limits per app.
@@ -54,7 +79,7 @@ pub async fn spawn_app_in(data_dir: Arc<tempfile::TempDir>) -> TestApp {
         app.run_until(stopped).await.expect("server runs");
     });
     let http = reqwest::Client::new();
-    let mut test_app = TestApp { addr, http, app_token: String::new(), clock, core, data_dir, stop, server };
+    let mut test_app = TestApp { addr, http, app_token: String::new(), clock, core, storage, stop, server };
     test_app.app_token =
         test_app.endpoint().app_token(&test_app.http, CLIENT_ID, CLIENT_SECRET).await.expect("app token");
     test_app
@@ -70,10 +95,10 @@ impl TestApp {
     }
 
     /// Stops the server, waiting until it has let go of its connections.
-    pub async fn stop(self) -> Arc<tempfile::TempDir> {
+    pub async fn stop(self) -> Storage {
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
-        self.data_dir
+        self.storage
     }
 
     /// Sends a request with a token (or none) and returns status and JSON body.
