@@ -38,6 +38,10 @@ pub struct BenchArgs {
     /// SQLite durability of the server under test: full or normal.
     #[arg(long, default_value = "full")]
     sqlite_sync: String,
+    /// Store in PostgreSQL instead: a database URL; the bench works in a
+    /// schema of its own there and drops it afterwards.
+    #[arg(long)]
+    postgres: Option<String>,
 }
 
 const ORG: &str = "bench";
@@ -80,7 +84,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = format!("127.0.0.1:{port}");
     let data = tempfile_dir::TempDir::new()?;
-    let child = std::process::Command::new(std::env::current_exe()?)
+    let schema = match &args.postgres {
+        Some(url) => Some(BenchSchema::create(url).await?),
+        None => None,
+    };
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    if let Some(schema) = &schema {
+        command.env("CONFAB_DATABASE_URL", &schema.url);
+    }
+    let child = command
         .arg("serve")
         .env("CONFAB_HTTP_ADDR", &addr)
         .env("CONFAB_DATA_DIR", &data.0)
@@ -100,7 +112,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
     wait_until_up(&http, &addr).await?;
     let app_token = endpoint.app_token(&http, CLIENT_ID, CLIENT_SECRET).await?;
-    eprintln!("server pid {} on {addr}, sqlite_sync={}", server.child.id(), args.sqlite_sync);
+    match &args.postgres {
+        Some(_) => eprintln!("server pid {} on {addr}, storage=postgres", server.child.id()),
+        None => {
+            eprintln!("server pid {} on {addr}, storage=sqlite, sqlite_sync={}", server.child.id(), args.sqlite_sync)
+        }
+    }
 
     let duration = Duration::from_secs(args.duration_secs);
     let cpu_before = cpu_seconds(server.child.id())?;
@@ -139,7 +156,36 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let per_connection = idle_memory(&http, &endpoint, &app_token, server.child.id(), args.idle_connections).await?;
     println!("idle memory: {:.1} KiB per WebSocket connection ({} connections)", per_connection, args.idle_connections);
+    drop(server);
+    if let Some(schema) = schema {
+        schema.drop().await?;
+    }
     Ok(())
+}
+
+/// A schema of the bench's own in a PostgreSQL database.
+struct BenchSchema {
+    client: tokio_postgres::Client,
+    name: String,
+    url: String,
+}
+
+impl BenchSchema {
+    async fn create(base: &str) -> anyhow::Result<BenchSchema> {
+        let (client, connection) =
+            tokio_postgres::connect(base, tokio_postgres::NoTls).await.context("cannot reach PostgreSQL")?;
+        tokio::spawn(connection);
+        let name = format!("confab_bench_{}", std::process::id());
+        client.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}")).await?;
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{name}");
+        Ok(BenchSchema { client, name, url })
+    }
+
+    async fn drop(self) -> anyhow::Result<()> {
+        self.client.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name)).await?;
+        Ok(())
+    }
 }
 
 async fn wait_until_up(http: &reqwest::Client, addr: &str) -> anyhow::Result<()> {
