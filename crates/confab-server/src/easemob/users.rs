@@ -12,10 +12,11 @@ use serde_json::{json, Value};
 use confab_core::error::Error;
 use confab_core::ids::MessageId;
 use confab_core::messages::DeliveryState;
-use confab_core::model::Username;
+use confab_core::model::{User, Username};
+use confab_core::storage::Page;
 use confab_core::users::NewUser;
 
-use super::{path_user, user_entity, AnyAuth, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT};
+use super::{path_user, user_entity, AnyAuth, AppAuth, EasemobError, Envelope, JsonBody, DEFAULT_BODY_LIMIT};
 
 /// Most users one registration call may create, as the vendor documents.
 const MAX_REGISTER_BATCH: usize = 60;
@@ -125,19 +126,11 @@ pub async fn list(
     AppAuth(target): AppAuth,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, EasemobError> {
-    let limit = page_limit(&query)?;
-    let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
+    let (after, limit) = page_request(&query)?;
     let page = target.core.users.list(target.app.id, after, limit).await?;
     let count = page.items.len();
-    let mut envelope = target
-        .envelope("get", "/users")
-        .entities(page.items.iter().map(user_entity).collect())
-        .with("params", echo_params(&query))
-        .with("count", json!(count));
-    if let Some(next) = page.next {
-        envelope = envelope.with("cursor", json!(encode_cursor(next)));
-    }
-    Ok(envelope.into_response())
+    let envelope = target.envelope("get", "/users").with("count", json!(count));
+    Ok(paged(envelope, &page, &query).into_response())
 }
 
 /// E-user-4: delete one user.
@@ -152,17 +145,9 @@ pub async fn delete_batch(
     AppAuth(target): AppAuth,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, EasemobError> {
-    let limit = page_limit(&query)?;
-    let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
+    let (after, limit) = page_request(&query)?;
     let page = target.core.users.delete_oldest(target.app.id, after, limit).await?;
-    let mut envelope = target
-        .envelope("delete", "/users")
-        .entities(page.items.iter().map(user_entity).collect())
-        .with("params", echo_params(&query));
-    if let Some(next) = page.next {
-        envelope = envelope.with("cursor", json!(encode_cursor(next)));
-    }
-    Ok(envelope.into_response())
+    Ok(paged(target.envelope("delete", "/users"), &page, &query).into_response())
 }
 
 #[derive(Deserialize)]
@@ -297,6 +282,22 @@ pub async fn disconnect(AppAuth(target): AppAuth, Path(path): Path<UserPath>) ->
     let username = path_user(&path.username)?;
     target.core.users.disconnect(target.app.id, &username).await?;
     Ok(target.query(&format!("/users/{username}/disconnect")).data(json!({"result": true})).into_response())
+}
+
+/// Reads `cursor` and `limit` (1 to 100, default 10) from a listing's query.
+fn page_request(query: &HashMap<String, String>) -> Result<(Option<i64>, usize), EasemobError> {
+    let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
+    Ok((after, page_limit(query)?))
+}
+
+/// Adds a page of users to an envelope: the entities, the echoed
+/// parameters and, when more follow, the cursor to continue from.
+fn paged(envelope: Envelope, page: &Page<User>, query: &HashMap<String, String>) -> Envelope {
+    let envelope = envelope.entities(page.items.iter().map(user_entity).collect()).with("params", echo_params(query));
+    match page.next {
+        Some(next) => envelope.with("cursor", json!(encode_cursor(next))),
+        None => envelope,
+    }
 }
 
 fn page_limit(query: &HashMap<String, String>) -> Result<usize, EasemobError> {
