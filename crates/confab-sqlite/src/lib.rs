@@ -160,26 +160,26 @@ impl SqliteStore {
 fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
     let mut cache = WriterCache::default();
     while let Some(first) = jobs.blocking_recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            // Dropping the jobs unanswered tells their callers the store is
-            // unavailable; none of them ran.
+            // Dropping the job unanswered tells its caller the store is
+            // unavailable; it never ran.
             tracing::error!("sqlite cannot begin a transaction: {e}");
-            drop(group);
+            drop(first);
             continue;
         }
+        // Run jobs until none is waiting: writes that arrive while the group
+        // runs join it, so under load groups grow and commits (each of which
+        // rewrites every page it touched into the WAL) become rarer.
         let mut poisoned = false;
-        let mut completions = Vec::with_capacity(group.len());
-        for job in group {
+        let mut completions = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
             let (completion, failed) = job(&conn, &mut cache);
             poisoned |= failed;
             completions.push(completion);
+            if completions.len() < MAX_GROUP {
+                next = jobs.try_recv().ok();
+            }
         }
         let committed = if poisoned {
             Err(Error::Storage("a write in the same group failed; nothing was committed".into()))
