@@ -18,6 +18,9 @@ pub struct IssuedToken {
     pub expires_in: i64,
 }
 
+/// Apps by (org, name), with when each was read.
+type AppCache = HashMap<(String, String), (Arc<App>, Instant)>;
+
 /// How long a cached app is trusted before it is read again.
 const CACHE_FOR: Duration = Duration::from_secs(5);
 
@@ -28,7 +31,7 @@ pub struct AppService {
     /// for a few seconds. A miss or an old entry falls through to storage,
     /// which is how changes made by `confab app …` in another process (new
     /// apps, new rate limits) reach a running server.
-    cache: Arc<RwLock<HashMap<(String, String), (Arc<App>, Instant)>>>,
+    cache: Arc<RwLock<AppCache>>,
 }
 
 /// Optional fixed credentials for a new app; generated when absent.

@@ -3,16 +3,21 @@
 //! database: PostgreSQL does the locking, confab keeps no authoritative
 //! state in memory.
 //!
-//! Ordering: a message takes its sequence number with
-//! `UPDATE conversations SET last_seq = last_seq + 1 … RETURNING`, which
+//! Appends are committed in batches (a few batcher tasks, each folding every
+//! waiting append into one transaction), as the SQLite engine does.
+//!
+//! Ordering: a batch reserves each conversation's sequence numbers with
+//! `UPDATE conversations SET last_seq = last_seq + n … RETURNING`, which
 //! locks the conversation's row until the commit, so sequence numbers are
-//! committed in order. Conversations are locked in key order to rule out
-//! deadlocks between multi-receiver sends.
+//! committed in order, across batchers and across nodes. Conversations are
+//! locked in key order to rule out deadlocks.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_postgres::{NoTls, Row};
 
 use confab_core::error::{Error, Result};
@@ -22,11 +27,35 @@ use confab_core::model::{
 };
 use confab_core::storage::{AppData, MessageData, NewApp, Page, UserData};
 
-const POOL_SIZE: usize = 16;
+const POOL_SIZE: usize = 32;
 
 pub struct PostgresStore {
     pool: Pool,
+    /// Appends wait here for a batcher (see [`run_batcher`]).
+    appends: mpsc::Sender<AppendJob>,
+    /// Delivery and read cursors wait here for [`run_cursor_writer`].
+    cursors: mpsc::Sender<CursorMove>,
 }
+
+/// A device's acknowledgement or read receipt: (app, user, conversation) and
+/// the sequence numbers to move to (0 leaves a cursor alone).
+struct CursorMove {
+    key: (i64, String, i64),
+    ack: i64,
+    read: i64,
+}
+
+/// One caller's messages, waiting to be committed with others.
+struct AppendJob {
+    app: AppId,
+    messages: Vec<NewMessage>,
+    reply: oneshot::Sender<Result<Vec<Message>>>,
+}
+
+/// Batchers committing appends at once, each on its own connection.
+const BATCHERS: usize = 4;
+/// Most appends folded into one transaction.
+const MAX_BATCH: usize = 256;
 
 impl PostgresStore {
     /// Connects and brings the schema up to date. Nodes starting together
@@ -36,8 +65,15 @@ impl PostgresStore {
             url.parse().map_err(|e| Error::Storage(format!("bad database url: {e}")))?;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| Error::Storage(e.to_string()))?;
-        let store = PostgresStore { pool };
+        let (appends, queue) = mpsc::channel(8192);
+        let (cursors, cursor_queue) = mpsc::channel(65_536);
+        let store = PostgresStore { pool: pool.clone(), appends, cursors };
         store.migrate().await?;
+        tokio::spawn(run_cursor_writer(pool.clone(), cursor_queue));
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..BATCHERS {
+            tokio::spawn(run_batcher(pool.clone(), queue.clone()));
+        }
         Ok(store)
     }
 
@@ -333,86 +369,9 @@ fn membership_row(row: &Row) -> Membership {
 #[async_trait]
 impl MessageData for PostgresStore {
     async fn append(&self, app: AppId, messages: Vec<NewMessage>) -> Result<Vec<Message>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg)?;
-        // Lock conversations in one global order (by key) so two sends that
-        // share conversations cannot deadlock; answer in the caller's order.
-        let mut order: Vec<usize> = (0..messages.len()).collect();
-        order.sort_by(|a, b| {
-            let (a, b) = (&messages[*a], &messages[*b]);
-            (a.chat_type.code(), &a.conversation_key).cmp(&(b.chat_type.code(), &b.conversation_key))
-        });
-        let create = tx
-            .prepare(
-                "INSERT INTO conversations (app_id, kind, key, last_seq, created_ms) VALUES ($1, $2, $3, 0, $4) \
-                 ON CONFLICT (app_id, kind, key) DO NOTHING RETURNING id",
-            )
-            .await
-            .map_err(pg)?;
-        let next = tx
-            .prepare("UPDATE conversations SET last_seq = last_seq + 1 WHERE app_id = $1 AND kind = $2 AND key = $3 RETURNING id, last_seq")
-            .await
-            .map_err(pg)?;
-        let join = tx
-            .prepare("INSERT INTO members (app_id, username, conv_id, ack_seq, read_seq) VALUES ($1, $2, $3, 0, 0) ON CONFLICT DO NOTHING")
-            .await
-            .map_err(pg)?;
-        let insert = tx
-            .prepare(&format!(
-                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-            ))
-            .await
-            .map_err(pg)?;
-        let mut stored: Vec<Option<Message>> = vec![None; messages.len()];
-        for index in order {
-            let m = &messages[index];
-            let kind = m.chat_type.code();
-            let created =
-                tx.query_opt(&create, &[&app.0, &kind, &m.conversation_key, &m.timestamp_ms]).await.map_err(pg)?;
-            let row = tx.query_one(&next, &[&app.0, &kind, &m.conversation_key]).await.map_err(pg)?;
-            let (conv, seq): (i64, i64) = (row.get(0), row.get(1));
-            if created.is_some() {
-                for member in &m.members {
-                    tx.execute(&join, &[&app.0, &member.as_str(), &conv]).await.map_err(pg)?;
-                }
-            }
-            let ext = m.ext.as_ref().map(json).transpose()?;
-            tx.execute(
-                &insert,
-                &[
-                    &(m.id.0 as i64),
-                    &app.0,
-                    &conv,
-                    &seq,
-                    &kind,
-                    &m.from.as_str(),
-                    &m.to,
-                    &json(&m.body)?,
-                    &ext,
-                    &m.timestamp_ms,
-                    &m.sync_sender,
-                    &m.origin_device,
-                ],
-            )
-            .await
-            .map_err(pg)?;
-            stored[index] = Some(Message {
-                id: m.id,
-                app,
-                conversation: ConversationId(conv),
-                seq,
-                chat_type: m.chat_type,
-                from: m.from.clone(),
-                to: m.to.clone(),
-                body: m.body.clone(),
-                ext: m.ext.clone(),
-                timestamp_ms: m.timestamp_ms,
-                sync_sender: m.sync_sender,
-                origin_device: m.origin_device.clone(),
-            });
-        }
-        tx.commit().await.map_err(pg)?;
-        Ok(stored.into_iter().flatten().collect())
+        let (reply, answer) = oneshot::channel();
+        self.appends.send(AppendJob { app, messages, reply }).await.map_err(|_| Error::Unavailable)?;
+        answer.await.map_err(|_| Error::Unavailable)?
     }
 
     async fn max_message_id(&self) -> Result<Option<MessageId>> {
@@ -467,31 +426,13 @@ impl MessageData for PostgresStore {
     }
 
     async fn acknowledge(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "UPDATE members SET ack_seq = GREATEST(ack_seq, LEAST($4, (SELECT last_seq FROM conversations WHERE id = $3))) \
-                 WHERE app_id = $1 AND username = $2 AND conv_id = $3",
-                &[&app.0, &user.as_str(), &conversation.0, &seq],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(())
+        let key = (app.0, user.as_str().to_owned(), conversation.0);
+        self.cursors.send(CursorMove { key, ack: seq, read: 0 }).await.map_err(|_| Error::Unavailable)
     }
 
     async fn mark_read(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "UPDATE members SET \
-                   read_seq = GREATEST(read_seq, LEAST($4, (SELECT last_seq FROM conversations WHERE id = $3))), \
-                   ack_seq = GREATEST(ack_seq, LEAST($4, (SELECT last_seq FROM conversations WHERE id = $3))) \
-                 WHERE app_id = $1 AND username = $2 AND conv_id = $3",
-                &[&app.0, &user.as_str(), &conversation.0, &seq],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(())
+        let key = (app.0, user.as_str().to_owned(), conversation.0);
+        self.cursors.send(CursorMove { key, ack: seq, read: seq }).await.map_err(|_| Error::Unavailable)
     }
 
     async fn unacknowledged_count(&self, app: AppId, user: &Username) -> Result<u64> {
@@ -506,4 +447,278 @@ impl MessageData for PostgresStore {
             .map_err(pg)?;
         Ok(row.get::<_, i64>(0) as u64)
     }
+}
+
+/// Takes every append that is waiting (up to [`MAX_BATCH`]) and commits them
+/// in one transaction: one commit, one sequence update per conversation and
+/// one multi-row insert, however many callers. If the transaction fails,
+/// every caller in it gets the error and nothing of the batch is stored.
+async fn run_batcher(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<AppendJob>>>) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        let jobs: Vec<(AppId, &[NewMessage])> = batch.iter().map(|j| (j.app, j.messages.as_slice())).collect();
+        match commit_batch(&pool, &jobs).await {
+            Ok(mut stored) => {
+                for job in batch.into_iter().rev() {
+                    let mine = stored.split_off(stored.len() - job.messages.len());
+                    let _ = job.reply.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                tracing::warn!("postgres append batch of {} failed: {e}", batch.len());
+                for job in batch {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Commits the messages of several appends; returns them stored, in order.
+async fn commit_batch(pool: &Pool, jobs: &[(AppId, &[NewMessage])]) -> Result<Vec<Message>> {
+    let all: Vec<(AppId, &NewMessage)> =
+        jobs.iter().flat_map(|(app, messages)| messages.iter().map(move |m| (*app, m))).collect();
+    // Conversations in one global order, so concurrent batches take their
+    // row locks in the same order and cannot deadlock.
+    let mut conversations: BTreeMap<(i64, i64, &str), Vec<usize>> = BTreeMap::new();
+    for (index, (app, m)) in all.iter().enumerate() {
+        conversations.entry((app.0, m.chat_type.code(), m.conversation_key.as_str())).or_default().push(index);
+    }
+
+    // Column arrays of the batch's conversations, in lock order.
+    let mut apps = Vec::with_capacity(conversations.len());
+    let mut kinds = Vec::with_capacity(conversations.len());
+    let mut keys = Vec::with_capacity(conversations.len());
+    let mut counts = Vec::with_capacity(conversations.len());
+    let mut created_at = Vec::with_capacity(conversations.len());
+    for ((app, kind, key), indexes) in &conversations {
+        apps.push(*app);
+        kinds.push(*kind);
+        keys.push(key.to_string());
+        counts.push(indexes.len() as i64);
+        created_at.push(all[indexes[0]].1.timestamp_ms);
+    }
+
+    let mut client = pool.get().await.map_err(|e| Error::Storage(format!("postgres: {e}")))?;
+    let tx = client.transaction().await.map_err(pg)?;
+    // New conversations, inserted in lock order; the ones this batch created come back.
+    let create = tx
+        .prepare_cached(
+            "INSERT INTO conversations (app_id, kind, key, last_seq, created_ms) \
+             SELECT app_id, kind, key, 0, created_ms \
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::BIGINT[]) AS c(app_id, kind, key, created_ms) \
+             ORDER BY app_id, kind, key \
+             ON CONFLICT (app_id, kind, key) DO NOTHING RETURNING app_id, kind, key",
+        )
+        .await
+        .map_err(pg)?;
+    let created: std::collections::BTreeSet<(i64, i64, String)> = tx
+        .query(&create, &[&apps, &kinds, &keys, &created_at])
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    // Lock every conversation of the batch in key order, then reserve each
+    // one's sequence numbers.
+    let lock = tx
+        .prepare_cached(
+            "SELECT c.id FROM conversations c \
+             JOIN UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[]) AS v(app_id, kind, key) \
+               ON c.app_id = v.app_id AND c.kind = v.kind AND c.key = v.key \
+             ORDER BY c.app_id, c.kind, c.key FOR UPDATE OF c",
+        )
+        .await
+        .map_err(pg)?;
+    tx.query(&lock, &[&apps, &kinds, &keys]).await.map_err(pg)?;
+    let reserve = tx
+        .prepare_cached(
+            "UPDATE conversations c SET last_seq = c.last_seq + v.n \
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::BIGINT[]) AS v(app_id, kind, key, n) \
+             WHERE c.app_id = v.app_id AND c.kind = v.kind AND c.key = v.key \
+             RETURNING c.app_id, c.kind, c.key, c.id, c.last_seq",
+        )
+        .await
+        .map_err(pg)?;
+    let mut reserved: BTreeMap<(i64, i64, String), (i64, i64)> = BTreeMap::new();
+    for row in tx.query(&reserve, &[&apps, &kinds, &keys, &counts]).await.map_err(pg)? {
+        reserved.insert((row.get(0), row.get(1), row.get(2)), (row.get(3), row.get(4)));
+    }
+
+    // Conversation and sequence number of every message, by position in `all`.
+    let mut placed = vec![(0i64, 0i64); all.len()];
+    let (mut member_apps, mut member_names, mut member_convs) = (Vec::new(), Vec::new(), Vec::new());
+    for ((app, kind, key), indexes) in &conversations {
+        let owned = (*app, *kind, key.to_string());
+        let (conv, last) =
+            *reserved.get(&owned).ok_or_else(|| Error::Storage(format!("conversation {key} was not reserved")))?;
+        if created.contains(&owned) {
+            for member in &all[indexes[0]].1.members {
+                member_apps.push(*app);
+                member_names.push(member.as_str().to_owned());
+                member_convs.push(conv);
+            }
+        }
+        let start = last - indexes.len() as i64;
+        for (offset, index) in indexes.iter().enumerate() {
+            placed[*index] = (conv, start + 1 + offset as i64);
+        }
+    }
+    if !member_apps.is_empty() {
+        let join = tx
+            .prepare_cached(
+                "INSERT INTO members (app_id, username, conv_id, ack_seq, read_seq) \
+                 SELECT app_id, username, conv_id, 0, 0 \
+                 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[]) AS m(app_id, username, conv_id) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute(&join, &[&member_apps, &member_names, &member_convs]).await.map_err(pg)?;
+    }
+
+    let mut columns = MessageColumns::default();
+    for ((app, m), (conv, seq)) in all.iter().zip(&placed) {
+        columns.push(*app, m, *conv, *seq)?;
+    }
+    let insert = tx
+        .prepare_cached(&format!(
+            "INSERT INTO messages ({MESSAGE_COLUMNS}) SELECT * FROM UNNEST(\
+             $1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], \
+             $8::TEXT[], $9::TEXT[], $10::BIGINT[], $11::BOOLEAN[], $12::TEXT[])"
+        ))
+        .await
+        .map_err(pg)?;
+    let c = &columns;
+    tx.execute(
+        &insert,
+        &[
+            &c.id, &c.app, &c.conv, &c.seq, &c.kind, &c.sender, &c.target, &c.body, &c.ext, &c.created, &c.sync,
+            &c.device,
+        ],
+    )
+    .await
+    .map_err(pg)?;
+    tx.commit().await.map_err(pg)?;
+
+    Ok(all
+        .iter()
+        .zip(placed)
+        .map(|((app, m), (conv, seq))| Message {
+            id: m.id,
+            app: *app,
+            conversation: ConversationId(conv),
+            seq,
+            chat_type: m.chat_type,
+            from: m.from.clone(),
+            to: m.to.clone(),
+            body: m.body.clone(),
+            ext: m.ext.clone(),
+            timestamp_ms: m.timestamp_ms,
+            sync_sender: m.sync_sender,
+            origin_device: m.origin_device.clone(),
+        })
+        .collect())
+}
+
+/// Message rows as column arrays, for one `INSERT … SELECT * FROM UNNEST(…)`.
+#[derive(Default)]
+struct MessageColumns {
+    id: Vec<i64>,
+    app: Vec<i64>,
+    conv: Vec<i64>,
+    seq: Vec<i64>,
+    kind: Vec<i64>,
+    sender: Vec<String>,
+    target: Vec<String>,
+    body: Vec<String>,
+    ext: Vec<Option<String>>,
+    created: Vec<i64>,
+    sync: Vec<bool>,
+    device: Vec<Option<String>>,
+}
+
+impl MessageColumns {
+    fn push(&mut self, app: AppId, m: &NewMessage, conv: i64, seq: i64) -> Result<()> {
+        self.id.push(m.id.0 as i64);
+        self.app.push(app.0);
+        self.conv.push(conv);
+        self.seq.push(seq);
+        self.kind.push(m.chat_type.code());
+        self.sender.push(m.from.as_str().to_owned());
+        self.target.push(m.to.clone());
+        self.body.push(json(&m.body)?);
+        self.ext.push(m.ext.as_ref().map(json).transpose()?);
+        self.created.push(m.timestamp_ms);
+        self.sync.push(m.sync_sender);
+        self.device.push(m.origin_device.clone());
+        Ok(())
+    }
+}
+
+/// Writes delivery and read cursors in batches: every move waiting is folded
+/// into one `UPDATE` (the highest value per user and conversation wins).
+///
+/// Acknowledgements are the most frequent write there is, so they are
+/// answered once queued and committed without waiting for the disk
+/// (`synchronous_commit` off). That is safe because cursors only move
+/// forward and a lost move only means a message is offered again, which the
+/// device recognises by its sequence number.
+async fn run_cursor_writer(pool: Pool, mut queue: mpsc::Receiver<CursorMove>) {
+    while let Some(first) = queue.recv().await {
+        let mut latest: BTreeMap<(i64, String, i64), (i64, i64)> = BTreeMap::new();
+        let mut next = Some(first);
+        while let Some(CursorMove { key, ack, read }) = next.take() {
+            let entry = latest.entry(key).or_insert((0, 0));
+            *entry = (entry.0.max(ack), entry.1.max(read));
+            if latest.len() < 4096 {
+                next = queue.try_recv().ok();
+            }
+        }
+        if let Err(e) = write_cursors(&pool, latest).await {
+            tracing::warn!("writing delivery cursors failed: {e}");
+        }
+    }
+}
+
+async fn write_cursors(pool: &Pool, latest: BTreeMap<(i64, String, i64), (i64, i64)>) -> Result<()> {
+    let (mut apps, mut users, mut convs, mut acks, mut reads) = (vec![], vec![], vec![], vec![], vec![]);
+    for ((app, user, conv), (ack, read)) in latest {
+        apps.push(app);
+        users.push(user);
+        convs.push(conv);
+        acks.push(ack);
+        reads.push(read);
+    }
+    let mut client = pool.get().await.map_err(|e| Error::Storage(format!("postgres: {e}")))?;
+    let tx = client.transaction().await.map_err(pg)?;
+    tx.batch_execute("SET LOCAL synchronous_commit TO OFF").await.map_err(pg)?;
+    // Never past a conversation's end, so no future message counts as delivered.
+    let update = tx
+        .prepare_cached(
+            "UPDATE members m SET \
+               ack_seq = GREATEST(m.ack_seq, LEAST(v.ack, c.last_seq)), \
+               read_seq = GREATEST(m.read_seq, LEAST(v.read, c.last_seq)) \
+             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[]) \
+               AS v(app_id, username, conv_id, ack, read) \
+             JOIN conversations c ON c.id = v.conv_id \
+             WHERE m.app_id = v.app_id AND m.username = v.username AND m.conv_id = v.conv_id",
+        )
+        .await
+        .map_err(pg)?;
+    tx.execute(&update, &[&apps, &users, &convs, &acks, &reads]).await.map_err(pg)?;
+    tx.commit().await.map_err(pg)
 }

@@ -31,11 +31,13 @@ pub fn vendor_defaults() -> BTreeMap<String, u32> {
 }
 
 type Limiter = Arc<DefaultDirectRateLimiter>;
+/// A limiter and the limit it was built for.
+type Bucket = (u32, Limiter);
 
 pub struct RateLimits {
     defaults: BTreeMap<String, u32>,
     /// One token bucket per (app, limit), rebuilt when its setting changes.
-    buckets: Mutex<HashMap<(AppId, &'static str), (u32, Limiter)>>,
+    buckets: Mutex<HashMap<(AppId, &'static str), Bucket>>,
 }
 
 impl RateLimits {
