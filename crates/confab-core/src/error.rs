@@ -22,7 +22,7 @@ pub enum Error {
     Deactivated(String),
     /// `ROUTE_ONLINE` delivery was asked for and the receiver is not connected.
     ReceiverOffline(String),
-    /// Storage failed; the operation had no effect.
+    /// Storage or the bus between nodes failed; the operation had no effect.
     Storage(String),
     /// The server is shutting down.
     Unavailable,

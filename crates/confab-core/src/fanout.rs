@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
 
+use crate::error::Result;
 use crate::model::{AppId, Message, Username};
 
 /// Why a session is being closed by the server.
@@ -34,6 +35,20 @@ pub enum KickReason {
 }
 
 impl KickReason {
+    /// Every reason, for parsing [`KickReason::as_str`] back.
+    pub const ALL: [KickReason; 6] = [
+        KickReason::Deactivated,
+        KickReason::Disconnected,
+        KickReason::CredentialsChanged,
+        KickReason::SlowConsumer,
+        KickReason::Shutdown,
+        KickReason::Replaced,
+    ];
+
+    pub fn parse(name: &str) -> Option<KickReason> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             KickReason::Deactivated => "deactivated",
@@ -180,12 +195,23 @@ impl Hub {
 }
 
 /// Routes events to sessions wherever they are connected, and answers who is online.
+///
+/// Every implementation delivers to this node's sessions through the [`Hub`];
+/// what differs is how events reach sessions on other nodes.
 #[async_trait]
 pub trait Fanout: Send + Sync {
     /// Delivers an event to every connected device of each recipient.
     async fn publish(&self, app: AppId, recipients: &[Username], event: LiveEvent);
     /// Connected devices per user, across the whole deployment.
     async fn device_counts(&self, app: AppId, users: &[Username]) -> Vec<usize>;
+    /// A session of `user` is now in this node's hub and has not yet read its
+    /// backlog. Once this returns, events published on any node reach it, so
+    /// nothing committed after the backlog snapshot can be missed. Sessions of
+    /// the same device on other nodes are told to close ([`KickReason::Replaced`]).
+    async fn session_opened(&self, app: AppId, user: &Username, device: &str) -> Result<()>;
+    /// A session that [`Fanout::session_opened`] announced has left the hub.
+    /// Called from `Drop`, so it must not wait.
+    fn session_closed(&self, app: AppId, user: &Username);
 }
 
 /// The single-node fan-out: everything is in this process.
@@ -210,4 +236,11 @@ impl Fanout for LocalFanout {
     async fn device_counts(&self, app: AppId, users: &[Username]) -> Vec<usize> {
         self.hub.device_counts(app, users)
     }
+
+    async fn session_opened(&self, _app: AppId, _user: &Username, _device: &str) -> Result<()> {
+        // The gateway has already closed this node's older session of the device.
+        Ok(())
+    }
+
+    fn session_closed(&self, _app: AppId, _user: &Username) {}
 }

@@ -101,6 +101,7 @@ impl Gateway {
             resume: request.resume,
         };
         // From here on, dropping `session` unregisters it.
+        self.deps.fanout.session_opened(session.app.id, &session.user, &session.device).await?;
         let memberships = self.deps.store.memberships(session.app.id, &session.user).await?;
         for m in memberships {
             let from = session.resume.get(&m.conversation).copied().unwrap_or(m.ack_seq).clamp(0, m.last_seq);
@@ -153,6 +154,7 @@ pub struct Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.deps.hub.unregister(self.app.id, &self.user, self.id);
+        self.deps.fanout.session_closed(self.app.id, &self.user);
     }
 }
 

@@ -101,7 +101,63 @@ impl PostgresStore {
     }
 }
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("nodes.sql")];
+
+/// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).
+const MAX_NODE_ID: i32 = 1023;
+
+/// Node ID leases. A node claims the lowest free ID at start and renews it
+/// while it runs; the database's clock decides expiry, so nodes' clocks
+/// need not agree.
+impl PostgresStore {
+    /// Claims a node ID for `holder` (a random per-process name) for `lease`.
+    pub async fn claim_node_id(&self, holder: &str, lease: std::time::Duration) -> Result<u16> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        // One claim at a time, so two starting nodes never pick the same ID.
+        tx.execute("SELECT pg_advisory_xact_lock(7220418)", &[]).await.map_err(pg)?;
+        let row = tx
+            .query_opt(
+                "INSERT INTO confab_nodes (node_id, holder, expires_at)
+                 SELECT n, $1, now() + make_interval(secs => $2)
+                   FROM generate_series(1, $3::int) AS n
+                  WHERE NOT EXISTS (SELECT 1 FROM confab_nodes c WHERE c.node_id = n AND c.expires_at > now())
+                  ORDER BY n LIMIT 1
+                 ON CONFLICT (node_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+                 RETURNING node_id",
+                &[&holder, &lease.as_secs_f64(), &MAX_NODE_ID],
+            )
+            .await
+            .map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        let row = row.ok_or_else(|| Error::Storage(format!("all {MAX_NODE_ID} node IDs are leased")))?;
+        Ok(row.get::<_, i32>(0) as u16)
+    }
+
+    /// Extends the lease; false when `holder` no longer holds `node_id`.
+    pub async fn renew_node_id(&self, node_id: u16, holder: &str, lease: std::time::Duration) -> Result<bool> {
+        let client = self.client().await?;
+        let renewed = client
+            .execute(
+                "UPDATE confab_nodes SET expires_at = now() + make_interval(secs => $3)
+                  WHERE node_id = $1 AND holder = $2",
+                &[&(node_id as i32), &holder, &lease.as_secs_f64()],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(renewed == 1)
+    }
+
+    /// Gives the ID back at a clean stop, so a restarted node may reuse it at once.
+    pub async fn release_node_id(&self, node_id: u16, holder: &str) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM confab_nodes WHERE node_id = $1 AND holder = $2", &[&(node_id as i32), &holder])
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+}
 
 fn pg(e: tokio_postgres::Error) -> Error {
     Error::Storage(format!("postgres: {e}"))

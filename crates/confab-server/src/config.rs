@@ -19,6 +19,12 @@ pub struct Config {
     /// `CONFAB_DATABASE_URL`: `postgres://…` to store in PostgreSQL instead
     /// of the embedded SQLite database.
     pub database_url: Option<String>,
+    /// `CONFAB_NATS_URL`: `nats://…` to run as one node of a cluster (needs
+    /// `CONFAB_DATABASE_URL`); see the README's cluster section.
+    pub nats_url: Option<String>,
+    /// `CONFAB_CLUSTER`: the cluster's name, which prefixes its NATS
+    /// subjects so several clusters can share one NATS (default `confab`).
+    pub cluster: String,
     /// The app that exists at first start.
     pub first_app: FirstApp,
     /// `CONFAB_SQLITE_SYNC`: `full` (default) or `normal`; see ARCHITECTURE.md.
@@ -66,6 +72,8 @@ impl Default for Config {
             http_addr: "127.0.0.1:8080".parse().expect("valid default address"),
             data_dir: PathBuf::from("./confab-data"),
             database_url: None,
+            nats_url: None,
+            cluster: "confab".into(),
             first_app: FirstApp::default(),
             sqlite_sync: SyncMode::Full,
             token_ttl_secs: 60 * 24 * 3600,
@@ -113,6 +121,17 @@ impl Config {
                 anyhow::bail!("CONFAB_DATABASE_URL must be a postgres:// URL");
             }
             self.database_url = Some(v);
+        }
+        if let Some(v) = var("CONFAB_NATS_URL").filter(|v| !v.is_empty()) {
+            self.nats_url = Some(v);
+        }
+        if let Some(v) = var("CONFAB_CLUSTER") {
+            let valid =
+                (1..=32).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid {
+                anyhow::bail!("CONFAB_CLUSTER must be 1 to 32 letters, digits, _ or -, not {v}");
+            }
+            self.cluster = v;
         }
         if let Some(v) = var("CONFAB_ORG") {
             self.first_app.org = v;

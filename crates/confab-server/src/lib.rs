@@ -5,6 +5,7 @@ pub mod config;
 mod easemob;
 mod gateway;
 pub mod limits;
+pub mod node;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,13 +18,11 @@ use tokio::sync::watch;
 
 use confab_core::apps::AppCredentials;
 use confab_core::clock::{Clock, SystemClock};
-use confab_core::fanout::{Hub, KickReason, LocalFanout};
-use confab_core::storage::Storage;
-use confab_core::{Core, CoreConfig};
-use confab_postgres::PostgresStore;
-use confab_sqlite::SqliteStore;
+use confab_core::fanout::KickReason;
+use confab_core::Core;
 
 use config::Config;
+use node::{Node, Role};
 
 /// Credentials of the first app, when this start created it.
 #[derive(Debug, Clone)]
@@ -38,7 +37,7 @@ pub struct CreatedApp {
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    core: Arc<Core>,
+    node: Arc<Node>,
     local_addr: SocketAddr,
     created_app: Option<CreatedApp>,
 }
@@ -51,7 +50,8 @@ impl Application {
 
     /// Builds the server with a given clock (tests move time with it).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
-        let core = open_core(&config, clock).await?;
+        let node = Arc::new(Node::open(&config, clock, Role::Server).await?);
+        let core = node.core.clone();
         let created_app = ensure_first_app(&core, &config).await?;
         let listener = TcpListener::bind(config.http_addr)
             .await
@@ -61,7 +61,7 @@ impl Application {
             .merge(easemob::router(core.clone(), Arc::new(limits::RateLimits::new(config.rate_limits.clone()))))
             .merge(gateway::router(core.clone()))
             .route("/health", axum::routing::get(|| async { "ok" }));
-        Ok(Application { listener, router, core, local_addr, created_app })
+        Ok(Application { listener, router, node, local_addr, created_app })
     }
 
     /// The bound address (useful when the configured port was 0).
@@ -75,7 +75,12 @@ impl Application {
 
     /// The domain core this server runs on (tests use it to set up apps).
     pub fn core(&self) -> Arc<Core> {
-        self.core.clone()
+        self.node.core.clone()
+    }
+
+    /// This node's ID in message IDs: 0 alone on SQLite, leased on PostgreSQL.
+    pub fn node_id(&self) -> u16 {
+        self.node.node_id
     }
 
     /// Set when this start created the first app, so its secret can be shown once.
@@ -83,49 +88,45 @@ impl Application {
         self.created_app.as_ref()
     }
 
-    /// Serves until `shutdown` turns true, then closes every session and
-    /// lets requests in flight finish.
+    /// Serves until `shutdown` turns true, then closes every session, lets
+    /// requests in flight finish and leaves the cluster. Also stops, with an
+    /// error, if the node loses its node-ID lease.
     pub async fn run_until(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let core = self.core.clone();
-        let stop = async move {
-            while !*shutdown.borrow() {
-                if shutdown.changed().await.is_err() {
-                    break;
+        let Application { listener, router, node, .. } = self;
+        let (fenced_tx, fenced_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = {
+            let node = node.clone();
+            async move {
+                let requested = async {
+                    while !*shutdown.borrow() {
+                        if shutdown.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                tokio::select! {
+                    _ = requested => {}
+                    _ = node.fenced() => { let _ = fenced_tx.send(()); }
                 }
+                node.core.hub().kick_all(KickReason::Shutdown);
             }
-            core.hub().kick_all(KickReason::Shutdown);
         };
         // Small frames must leave at once: without TCP_NODELAY, Nagle's
         // algorithm holds a frame until the previous one is acknowledged.
-        let listener = self.listener.tap_io(|tcp| {
+        let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(stop)
             .await
-            .context("server failed")
+            .context("server failed");
+        node.close().await;
+        served?;
+        if fenced_rx.await.is_ok() {
+            anyhow::bail!("stopped: this node lost its node-ID lease");
+        }
+        Ok(())
     }
-}
-
-/// Opens storage and builds the core over it.
-pub async fn open_core(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Core>> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
-    let store: Arc<dyn Storage> = match &config.database_url {
-        Some(url) => Arc::new(
-            PostgresStore::connect(url)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL database: {e}"))?,
-        ),
-        None => Arc::new(
-            SqliteStore::open(&config.database_path(), config.sqlite_sync.into())
-                .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", config.database_path().display()))?,
-        ),
-    };
-    let hub = Arc::new(Hub::default());
-    let fanout = Arc::new(LocalFanout::new(hub.clone()));
-    let core_config = CoreConfig { default_token_ttl_secs: config.token_ttl_secs, node_id: 0 };
-    Core::new(store, fanout, hub, clock, core_config).await.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<Option<CreatedApp>> {
@@ -134,11 +135,12 @@ async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<Option
         return Ok(None);
     }
     let credentials = AppCredentials { client_id: first.client_id.clone(), client_secret: first.client_secret.clone() };
-    let app = core
-        .apps
-        .create(&first.org, &first.app, credentials)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot create app {}/{}: {e}", first.org, first.app))?;
+    let app = match core.apps.create(&first.org, &first.app, credentials).await {
+        Ok(app) => app,
+        // Another node of the cluster created it at the same moment.
+        Err(confab_core::error::Error::Duplicate(_)) => return Ok(None),
+        Err(e) => anyhow::bail!("cannot create app {}/{}: {e}", first.org, first.app),
+    };
     tracing::info!(org = %app.org, app = %app.name, "created the first app");
     let app = app.as_ref().clone();
     Ok(Some(CreatedApp { org: app.org, app: app.name, client_id: app.client_id, client_secret: app.client_secret }))

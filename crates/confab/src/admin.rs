@@ -9,6 +9,7 @@ use clap::Subcommand;
 use confab_core::apps::AppCredentials;
 use confab_core::clock::SystemClock;
 use confab_server::config::Config;
+use confab_server::node::{Node, Role};
 
 #[derive(Subcommand)]
 pub enum AppCommand {
@@ -52,7 +53,8 @@ pub enum AppCommand {
 
 pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::Result<()> {
     let config = Config::load(config_file.as_deref())?;
-    let core = confab_server::open_core(&config, Arc::new(SystemClock)).await?;
+    let node = Node::open(&config, Arc::new(SystemClock), Role::Admin).await?;
+    let core = node.core.clone();
     match command {
         AppCommand::Create { org, app, client_id, client_secret } => {
             let created = core

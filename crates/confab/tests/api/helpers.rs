@@ -44,14 +44,21 @@ impl Storage {
         let Some(base) = std::env::var("CONFAB_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
             return Storage { data_dir, database_url: None };
         };
-        let schema = format!("t_{}", confab_core::auth::random_uuid().replace('-', ""));
-        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.expect("test database");
-        tokio::spawn(connection);
-        client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-        Storage { data_dir, database_url: Some(url) }
+        Storage { data_dir, database_url: Some(fresh_schema(&base).await) }
     }
+}
+
+/// Creates an empty schema in the database at `base` and returns a URL
+/// whose connections use it.
+pub async fn fresh_schema(base: &str) -> String {
+    let schema = format!("t_{}", confab_core::auth::random_uuid().replace('-', ""));
+    let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("test database {base} (see README: Tests): {e}"));
+    tokio::spawn(connection);
+    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}options=-c%20search_path%3D{schema}")
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -109,18 +116,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request sent");
-        let status = response.status();
-        let text = response.text().await.expect("body read");
-        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status} body is not JSON: {text}"));
-        (status, value)
+        call_url(&self.http, method, &self.url(path), token, body).await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -169,6 +165,28 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
         body["data"][to].as_str().expect("message id").to_owned()
     }
+}
+
+/// Sends a request with a token (or none) and returns status and JSON body.
+pub async fn call_url(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = http.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let text = response.text().await.expect("body read");
+    let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status} body is not JSON: {text}"));
+    (status, value)
 }
 
 /// Messages received before the connection reports the backlog done.

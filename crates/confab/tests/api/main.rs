@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod cluster;
 mod gateway;
 mod helpers;
 mod messages;

@@ -1,0 +1,172 @@
+//! One confab node: the domain core over the configured storage and
+//! fan-out, and what ties the node into a cluster.
+//!
+//! On the embedded default (SQLite) a node is alone: node ID 0, fan-out in
+//! process. On PostgreSQL the node leases a node ID from the database, so
+//! message IDs stay unique however many nodes share it; with `CONFAB_NATS_URL`
+//! it also joins the other nodes over NATS.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use confab_core::clock::Clock;
+use confab_core::fanout::{Fanout, Hub, LocalFanout};
+use confab_core::storage::Storage;
+use confab_core::{Core, CoreConfig};
+use confab_nats::NatsFanout;
+use confab_postgres::PostgresStore;
+use confab_sqlite::SqliteStore;
+
+use crate::config::Config;
+
+/// How long a node-ID lease lasts without renewal.
+const LEASE: Duration = Duration::from_secs(30);
+/// How often a node renews its lease.
+const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// A node that could not renew for this long stops issuing message IDs: its
+/// lease may expire (by the database's clock) soon after, and another node
+/// could then take the ID.
+const FENCE_AFTER: Duration = Duration::from_secs(20);
+
+/// Whether the process serves clients (and so joins the cluster) or only
+/// administers the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Server,
+    Admin,
+}
+
+pub struct Node {
+    pub core: Arc<Core>,
+    pub node_id: u16,
+    lease: Option<Lease>,
+    nats: Option<Arc<NatsFanout>>,
+}
+
+struct Lease {
+    store: Arc<PostgresStore>,
+    holder: String,
+    /// Turns true when the lease is lost; the node must then stop.
+    lost: watch::Receiver<bool>,
+    renewal: AbortHandle,
+}
+
+impl Node {
+    /// Opens storage, leases a node ID when the storage is shared, joins
+    /// NATS when configured, and builds the core.
+    pub async fn open(config: &Config, clock: Arc<dyn Clock>, role: Role) -> anyhow::Result<Node> {
+        if config.nats_url.is_some() && config.database_url.is_none() {
+            anyhow::bail!(
+                "CONFAB_NATS_URL needs CONFAB_DATABASE_URL: the nodes of a cluster share one PostgreSQL database"
+            );
+        }
+        let hub = Arc::new(Hub::default());
+        let (store, lease): (Arc<dyn Storage>, Option<TakenLease>) = match &config.database_url {
+            Some(url) => {
+                let store = Arc::new(
+                    PostgresStore::connect(url)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL database: {e}"))?,
+                );
+                let lease = match role {
+                    Role::Server => Some(Lease::take(store.clone()).await?),
+                    Role::Admin => None,
+                };
+                (store, lease)
+            }
+            None => {
+                std::fs::create_dir_all(&config.data_dir)
+                    .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
+                let path = config.database_path();
+                let store = SqliteStore::open(&path, config.sqlite_sync.into())
+                    .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
+                (Arc::new(store), None)
+            }
+        };
+        let node_id = lease.as_ref().map_or(0, |l| l.node_id);
+        let nats = match (&config.nats_url, role) {
+            (Some(url), Role::Server) => Some(Arc::new(
+                NatsFanout::connect(url, &config.cluster, node_id, hub.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot join the cluster over NATS at {url}: {e}"))?,
+            )),
+            _ => None,
+        };
+        let fanout: Arc<dyn Fanout> = match &nats {
+            Some(nats) => nats.clone(),
+            None => Arc::new(LocalFanout::new(hub.clone())),
+        };
+        let core_config = CoreConfig { default_token_ttl_secs: config.token_ttl_secs, node_id };
+        let core = Core::new(store, fanout, hub, clock, core_config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(nats) = &nats {
+            tracing::info!(node_id, peers = nats.peer_count(), "joined the cluster");
+        }
+        Ok(Node { core, node_id, lease: lease.map(|l| l.lease), nats })
+    }
+
+    /// Resolves if the node loses its node-ID lease; it must then stop serving.
+    pub async fn fenced(&self) {
+        let Some(lease) = &self.lease else {
+            return std::future::pending().await;
+        };
+        let mut lost = lease.lost.clone();
+        let _ = lost.wait_for(|lost| *lost).await;
+    }
+
+    /// Leaves the cluster: other nodes stop asking this one, and the node ID is free again.
+    pub async fn close(&self) {
+        if let Some(nats) = &self.nats {
+            nats.leave().await;
+        }
+        if let Some(lease) = &self.lease {
+            lease.renewal.abort();
+            if let Err(e) = lease.store.release_node_id(self.node_id, &lease.holder).await {
+                tracing::warn!(error = %e, "could not release the node ID; it expires by itself");
+            }
+        }
+    }
+}
+
+struct TakenLease {
+    node_id: u16,
+    lease: Lease,
+}
+
+impl Lease {
+    async fn take(store: Arc<PostgresStore>) -> anyhow::Result<TakenLease> {
+        let holder = confab_core::auth::random_uuid();
+        let node_id =
+            store.claim_node_id(&holder, LEASE).await.map_err(|e| anyhow::anyhow!("cannot lease a node ID: {e}"))?;
+        tracing::info!(node_id, "leased a node ID");
+        let (lost_tx, lost) = watch::channel(false);
+        let renewal = tokio::spawn(keep_lease(store.clone(), node_id, holder.clone(), lost_tx)).abort_handle();
+        Ok(TakenLease { node_id, lease: Lease { store, holder, lost, renewal } })
+    }
+}
+
+async fn keep_lease(store: Arc<PostgresStore>, node_id: u16, holder: String, lost: watch::Sender<bool>) {
+    let mut renewed_at = Instant::now();
+    let mut ticks = tokio::time::interval(RENEW_EVERY);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        match store.renew_node_id(node_id, &holder, LEASE).await {
+            Ok(true) => renewed_at = Instant::now(),
+            Ok(false) => {
+                tracing::error!(node_id, "another node holds this node's ID now; stopping");
+                let _ = lost.send(true);
+                return;
+            }
+            Err(e) => tracing::warn!(node_id, error = %e, "cannot renew the node-ID lease"),
+        }
+        if renewed_at.elapsed() >= FENCE_AFTER {
+            tracing::error!(node_id, "node-ID lease not renewed for {FENCE_AFTER:?}; stopping");
+            let _ = lost.send(true);
+            return;
+        }
+    }
+}

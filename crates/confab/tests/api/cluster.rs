@@ -1,0 +1,318 @@
+//! Cluster tests: three `confab serve` processes on loopback sharing one
+//! PostgreSQL schema and one NATS server, as a production cluster would.
+//!
+//! They need PostgreSQL and NATS: `CONFAB_TEST_DATABASE_URL` (default the
+//! local `postgres` database) and `CONFAB_TEST_NATS_URL` (default
+//! `nats://127.0.0.1:4222`). Each test gets its own schema and its own
+//! cluster name, so tests running at once do not hear each other.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use confab_client::{ConnectOptions, Connection, Endpoint, Event};
+
+use crate::helpers::{backlog, call_url, fresh_schema, next, next_message, CLIENT_ID, CLIENT_SECRET, PASSWORD};
+
+const BIN: &str = env!("CARGO_BIN_EXE_confab");
+
+struct Cluster {
+    nodes: Vec<Option<NodeProcess>>,
+    database_url: String,
+    nats_url: String,
+    name: String,
+    data_dir: tempfile::TempDir,
+    http: reqwest::Client,
+    app_token: String,
+}
+
+struct NodeProcess {
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl Cluster {
+    async fn start(size: usize) -> Cluster {
+        let base = std::env::var("CONFAB_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1/postgres".into());
+        let nats_url = std::env::var("CONFAB_TEST_NATS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            database_url: fresh_schema(&base).await,
+            nats_url,
+            name: format!("test{}", &confab_core::auth::random_uuid()[..8]),
+            data_dir: tempfile::tempdir().expect("temp dir"),
+            http: reqwest::Client::new(),
+            app_token: String::new(),
+        };
+        // Nodes start together, as they would in a deployment.
+        let starts: Vec<_> = (0..size).map(|_| cluster.start_node()).collect();
+        let nodes = futures_util::future::join_all(starts).await;
+        cluster.nodes = nodes.into_iter().map(Some).collect();
+        cluster.app_token = cluster.endpoint(0).app_token(&cluster.http, CLIENT_ID, CLIENT_SECRET).await.unwrap();
+        cluster
+    }
+
+    /// Starts one `confab serve` and waits until it listens.
+    fn start_node(&self) -> impl std::future::Future<Output = NodeProcess> {
+        let mut command = Command::new(BIN);
+        command
+            .arg("serve")
+            .env("CONFAB_HTTP_ADDR", "127.0.0.1:0")
+            .env("CONFAB_DATA_DIR", self.data_dir.path())
+            .env("CONFAB_DATABASE_URL", &self.database_url)
+            .env("CONFAB_NATS_URL", &self.nats_url)
+            .env("CONFAB_CLUSTER", &self.name)
+            .env("CONFAB_CLIENT_ID", CLIENT_ID)
+            .env("CONFAB_CLIENT_SECRET", CLIENT_SECRET)
+            .env("CONFAB_RATE_LIMITS", "easemob.requests_per_second=0,easemob.message_receivers_per_minute=0")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        async move {
+            let mut child = command.spawn().expect("confab serve starts");
+            let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+            let addr = tokio::time::timeout(Duration::from_secs(30), async {
+                while let Some(line) = lines.next_line().await.expect("node log") {
+                    if line.contains("confab is listening") {
+                        let addr = line.split("addr=").nth(1).and_then(|rest| rest.split_whitespace().next());
+                        return addr.expect("address in the log line").parse::<SocketAddr>().expect("address");
+                    }
+                }
+                panic!("node exited before listening");
+            })
+            .await
+            .expect("node listens within 30 s");
+            // Keep reading, so the node never blocks on a full pipe.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            NodeProcess { addr, child }
+        }
+    }
+
+    fn addr(&self, node: usize) -> SocketAddr {
+        self.nodes[node].as_ref().expect("node is running").addr
+    }
+
+    fn endpoint(&self, node: usize) -> Endpoint {
+        Endpoint { addr: self.addr(node).to_string(), org: "demo".into(), app: "chat".into() }
+    }
+
+    async fn call(&self, node: usize, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let url = format!("http://{}/demo/chat{path}", self.addr(node));
+        call_url(&self.http, method, &url, Some(&self.app_token), body).await
+    }
+
+    async fn register(&self, names: &[&str]) {
+        let users: Vec<Value> = names.iter().map(|n| json!({"username": n, "password": PASSWORD})).collect();
+        let (status, body) = self.call(0, Method::POST, "/users", Some(Value::Array(users))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    async fn connect(&self, node: usize, user: &str, options: ConnectOptions) -> Connection {
+        let endpoint = self.endpoint(node);
+        let token = endpoint.user_token(&self.http, user, PASSWORD).await.expect("user token");
+        Connection::connect(&endpoint.ws_url(), &token, options).await.expect("gateway login")
+    }
+
+    async fn send_text(&self, node: usize, from: &str, to: &str, text: &str) -> String {
+        let body = json!({"from": from, "to": [to], "type": "txt", "body": {"msg": text}});
+        let (status, body) = self.call(node, Method::POST, "/messages/users", Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"][to].as_str().expect("message id").to_owned()
+    }
+
+    async fn status(&self, node: usize, user: &str) -> String {
+        let (status, body) = self.call(node, Method::GET, &format!("/users/{user}/status"), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"][user].as_str().expect("status").to_owned()
+    }
+
+    /// Kills a node the hard way: no goodbye to NATS, no lease released.
+    async fn kill(&mut self, node: usize) {
+        let mut process = self.nodes[node].take().expect("node is running");
+        process.child.kill().await.expect("kill node");
+    }
+}
+
+fn text(message: &confab_client::MessageFrame) -> &str {
+    message.body["msg"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn messages_and_presence_cross_nodes() {
+    let cluster = Cluster::start(3).await;
+    cluster.register(&["alice", "bob", "carol"]).await;
+
+    let mut bob = cluster.connect(1, "bob", ConnectOptions::default()).await;
+    assert!(backlog(&mut bob).await.is_empty());
+    for node in 0..3 {
+        assert_eq!(cluster.status(node, "bob").await, "online", "bob's status as node {node} sees it");
+        assert_eq!(cluster.status(node, "carol").await, "offline");
+    }
+    let (_, body) =
+        cluster.call(2, Method::POST, "/users/batch/status", Some(json!({"usernames": ["alice", "bob"]}))).await;
+    assert_eq!(body["data"], json!([{"alice": "offline"}, {"bob": "online"}]), "{body}");
+
+    // REST on node 0 → bob's device on node 1.
+    let id = cluster.send_text(0, "alice", "bob", "across the cluster").await;
+    let got = next_message(&mut bob).await;
+    assert_eq!((got.msg_id.as_str(), text(&got)), (id.as_str(), "across the cluster"));
+
+    // Gateway on node 2 → bob on node 1, and bob's answer back.
+    let mut alice = cluster.connect(2, "alice", ConnectOptions::default()).await;
+    backlog(&mut alice).await;
+    let sent = alice.send("bob", json!({"type": "txt", "msg": "hi from node 2"}), None).await.unwrap();
+    let got = next_message(&mut bob).await;
+    assert_eq!((got.msg_id.as_str(), got.seq), (sent.msg_id.as_str(), sent.seq));
+    bob.send("alice", json!({"type": "txt", "msg": "hi back"}), None).await.unwrap();
+    assert_eq!(text(&next_message(&mut alice).await), "hi back");
+
+    // ROUTE_ONLINE asks the whole cluster who is connected.
+    let online_only = |to: &str| json!({"from": "carol", "to": [to], "type": "txt", "body": {"msg": "now"}, "routetype": "ROUTE_ONLINE"});
+    let (status, body) = cluster.call(0, Method::POST, "/messages/users", Some(online_only("bob"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["data"]["bob"].is_string(), "{body}");
+    assert_eq!(text(&next_message(&mut bob).await), "now");
+    let (status, body) = cluster.call(0, Method::POST, "/messages/users", Some(online_only("carol"))).await;
+    assert_ne!(status, StatusCode::OK, "carol is offline everywhere: {body}");
+
+    // A second device of bob on another node gets the same messages; with
+    // one device gone, bob is still online.
+    let mut bob_phone =
+        cluster.connect(0, "bob", ConnectOptions { device: Some("phone".into()), ..Default::default() }).await;
+    // What the other device has not yet acknowledged is offered again.
+    backlog(&mut bob_phone).await;
+    let id = cluster.send_text(2, "carol", "bob", "both devices").await;
+    assert_eq!(next_message(&mut bob).await.msg_id, id);
+    assert_eq!(next_message(&mut bob_phone).await.msg_id, id);
+    drop(bob);
+    for node in 0..3 {
+        assert_eq!(cluster.status(node, "bob").await, "online");
+    }
+    drop(bob_phone);
+    crate::helpers::eventually(|| async { cluster.status(2, "bob").await == "offline" }).await;
+}
+
+#[tokio::test]
+async fn kicks_reach_the_node_that_holds_the_connection() {
+    let cluster = Cluster::start(3).await;
+    cluster.register(&["dave", "erin"]).await;
+
+    // An operator's disconnect through node 0 closes dave's session on node 2.
+    let mut dave = cluster.connect(2, "dave", ConnectOptions::default()).await;
+    backlog(&mut dave).await;
+    let (status, body) = cluster.call(0, Method::GET, "/users/dave/disconnect", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(next(&mut dave).await, Event::Kicked { reason: "disconnected".into() });
+
+    // Logging the same device in on another node replaces the old session.
+    let tablet = || ConnectOptions { device: Some("tablet".into()), ..Default::default() };
+    let mut old = cluster.connect(1, "erin", tablet()).await;
+    backlog(&mut old).await;
+    let mut new = cluster.connect(2, "erin", tablet()).await;
+    backlog(&mut new).await;
+    assert_eq!(next(&mut old).await, Event::Kicked { reason: "replaced".into() });
+    let id = cluster.send_text(0, "dave", "erin", "to the new session").await;
+    assert_eq!(next_message(&mut new).await.msg_id, id);
+
+    // Deactivation through node 1 closes erin's session on node 2.
+    let (status, body) = cluster.call(1, Method::POST, "/users/erin/deactivate", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(next(&mut new).await, Event::Kicked { reason: "deactivated".into() });
+}
+
+#[tokio::test]
+async fn a_killed_node_loses_nothing_and_its_clients_resume_elsewhere() {
+    let mut cluster = Cluster::start(3).await;
+    cluster.register(&["frank", "grace"]).await;
+
+    let mut grace = cluster.connect(2, "grace", ConnectOptions::default()).await;
+    backlog(&mut grace).await;
+    let mut received = Vec::new();
+    for i in 0..5 {
+        cluster.send_text(0, "frank", "grace", &format!("m{i}")).await;
+        received.push(text(&next_message(&mut grace).await).to_owned());
+    }
+
+    // Frank keeps sending through node 2 while it is killed: every send
+    // that was answered with success must reach grace.
+    let sender = {
+        let http = cluster.http.clone();
+        let url = format!("http://{}/demo/chat/messages/users", cluster.addr(2));
+        let token = cluster.app_token.clone();
+        tokio::spawn(async move {
+            let mut accepted = Vec::new();
+            for i in 5.. {
+                let body = json!({"from": "frank", "to": ["grace"], "type": "txt", "body": {"msg": format!("m{i}")}});
+                let response = http.post(&url).bearer_auth(&token).json(&body).send().await;
+                match response {
+                    Ok(r) if r.status() == StatusCode::OK => accepted.push(format!("m{i}")),
+                    _ => return accepted,
+                }
+            }
+            unreachable!()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cursors_before_kill = grace.cursors();
+    cluster.kill(2).await;
+    let accepted = sender.await.unwrap();
+    assert!(!accepted.is_empty(), "some sends went through node 2 before it died");
+
+    // Grace's connection is gone; her presence clears on the other nodes.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), grace.next_event()).await.expect("close noticed") {
+            Event::Message(m) => received.push(text(&m).to_owned()),
+            Event::Closed => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(cursors_before_kill.values().all(|&seq| seq > 0));
+    let started = std::time::Instant::now();
+    crate::helpers::eventually(|| async { cluster.status(0, "grace").await == "offline" }).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // More messages while she is away, then she resumes on node 1 from her
+    // own cursors: everything exactly once, in order.
+    for i in 0..3 {
+        cluster.send_text(1, "frank", "grace", &format!("late{i}")).await;
+    }
+    let resume = grace.cursors();
+    let mut grace = cluster.connect(1, "grace", ConnectOptions { resume, ..Default::default() }).await;
+    received.extend(backlog(&mut grace).await.iter().map(|m| text(m).to_owned()));
+
+    let mut expected: Vec<String> = (0..5).map(|i| format!("m{i}")).collect();
+    expected.extend(accepted.iter().cloned());
+    expected.extend((0..3).map(|i| format!("late{i}")));
+    let unique: HashSet<&String> = received.iter().collect();
+    assert_eq!(unique.len(), received.len(), "no duplicates: {received:?}");
+    for message in &expected {
+        assert!(received.contains(message), "{message} was accepted but never delivered: {received:?}");
+    }
+    // The only extra messages may be sends node 2 committed but could not answer.
+    let extra: Vec<&String> = received.iter().filter(|m| !expected.contains(m)).collect();
+    assert!(extra.len() <= 1, "unexpected messages {extra:?}");
+    let order: Vec<i64> = received.iter().filter_map(|m| m.strip_prefix('m')?.parse().ok()).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "in order: {received:?}");
+
+    // The surviving nodes still work together, and a replacement node joins.
+    let replacement = cluster.start_node().await;
+    cluster.nodes[2] = Some(replacement);
+    let mut frank = cluster.connect(2, "frank", ConnectOptions::default()).await;
+    backlog(&mut frank).await;
+    grace.send("frank", json!({"type": "txt", "msg": "still here"}), None).await.unwrap();
+    assert_eq!(text(&next_message(&mut frank).await), "still here");
+}
