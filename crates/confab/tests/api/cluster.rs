@@ -140,6 +140,21 @@ impl Cluster {
         body["data"][user].as_str().expect("status").to_owned()
     }
 
+    /// Stops every node and drops the test's schema (left in place when a
+    /// test fails, for a look at what happened).
+    async fn finish(mut self) {
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].is_some() {
+                self.kill(node).await;
+            }
+        }
+        let schema = self.database_url.rsplit("search_path%3D").next().expect("schema in the URL").to_owned();
+        let (client, connection) =
+            tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await.expect("test database");
+        tokio::spawn(connection);
+        client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.expect("drop schema");
+    }
+
     /// Kills a node the hard way: no goodbye to NATS, no lease released.
     async fn kill(&mut self, node: usize) {
         let mut process = self.nodes[node].take().expect("node is running");
@@ -204,6 +219,7 @@ async fn messages_and_presence_cross_nodes() {
     }
     drop(bob_phone);
     crate::helpers::eventually(|| async { cluster.status(2, "bob").await == "offline" }).await;
+    cluster.finish().await;
 }
 
 #[tokio::test]
@@ -232,6 +248,7 @@ async fn kicks_reach_the_node_that_holds_the_connection() {
     let (status, body) = cluster.call(1, Method::POST, "/users/erin/deactivate", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(next(&mut new).await, Event::Kicked { reason: "deactivated".into() });
+    cluster.finish().await;
 }
 
 #[tokio::test]
@@ -315,4 +332,5 @@ async fn a_killed_node_loses_nothing_and_its_clients_resume_elsewhere() {
     backlog(&mut frank).await;
     grace.send("frank", json!({"type": "txt", "msg": "still here"}), None).await.unwrap();
     assert_eq!(text(&next_message(&mut frank).await), "still here");
+    cluster.finish().await;
 }
