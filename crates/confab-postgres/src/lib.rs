@@ -6,9 +6,9 @@
 //! Appends are committed in batches (a few batcher tasks, each folding every
 //! waiting append into one transaction), as the SQLite engine does.
 //!
-//! Ordering: a batch reserves each conversation's sequence numbers with
-//! `UPDATE conversations SET last_seq = last_seq + n … RETURNING`, which
-//! locks the conversation's row until the commit, so sequence numbers are
+//! Ordering: a batch reserves each conversation's sequence numbers with one
+//! upsert (`INSERT … ON CONFLICT DO UPDATE SET last_seq = last_seq + n …
+//! RETURNING`), which locks the conversations' rows until the commit, so sequence numbers are
 //! committed in order, across batchers and across nodes. Conversations are
 //! locked in key order to rule out deadlocks.
 
@@ -570,48 +570,31 @@ async fn commit_batch(pool: &Pool, jobs: &[(AppId, &[NewMessage])]) -> Result<Ve
 
     let mut client = pool.get().await.map_err(|e| Error::Storage(format!("postgres: {e}")))?;
     let tx = client.transaction().await.map_err(pg)?;
-    // New conversations, inserted in lock order; the ones this batch created come back.
-    let create = tx
-        .prepare_cached(
-            "INSERT INTO conversations (app_id, kind, key, last_seq, created_ms) \
-             SELECT app_id, kind, key, 0, created_ms \
-             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::BIGINT[]) AS c(app_id, kind, key, created_ms) \
-             ORDER BY app_id, kind, key \
-             ON CONFLICT (app_id, kind, key) DO NOTHING RETURNING app_id, kind, key",
-        )
-        .await
-        .map_err(pg)?;
-    let created: std::collections::BTreeSet<(i64, i64, String)> = tx
-        .query(&create, &[&apps, &kinds, &keys, &created_at])
-        .await
-        .map_err(pg)?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
-    // Lock every conversation of the batch in key order, then reserve each
-    // one's sequence numbers.
-    let lock = tx
-        .prepare_cached(
-            "SELECT c.id FROM conversations c \
-             JOIN UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[]) AS v(app_id, kind, key) \
-               ON c.app_id = v.app_id AND c.kind = v.kind AND c.key = v.key \
-             ORDER BY c.app_id, c.kind, c.key FOR UPDATE OF c",
-        )
-        .await
-        .map_err(pg)?;
-    tx.query(&lock, &[&apps, &kinds, &keys]).await.map_err(pg)?;
+    // One statement creates the new conversations and reserves every
+    // conversation's sequence numbers. Rows are upserted in key order, so
+    // concurrent batches take their row locks in the same order and cannot
+    // deadlock; the locks are held until the commit. A row inserted here has
+    // xmax = 0, which tells new conversations (their members join) apart.
     let reserve = tx
         .prepare_cached(
-            "UPDATE conversations c SET last_seq = c.last_seq + v.n \
-             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::BIGINT[]) AS v(app_id, kind, key, n) \
-             WHERE c.app_id = v.app_id AND c.kind = v.kind AND c.key = v.key \
-             RETURNING c.app_id, c.kind, c.key, c.id, c.last_seq",
+            "INSERT INTO conversations AS c (app_id, kind, key, last_seq, created_ms) \
+             SELECT app_id, kind, key, n, created_ms \
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[]) \
+                  AS v(app_id, kind, key, n, created_ms) \
+             ORDER BY app_id, kind, key \
+             ON CONFLICT (app_id, kind, key) DO UPDATE SET last_seq = c.last_seq + EXCLUDED.last_seq \
+             RETURNING c.app_id, c.kind, c.key, c.id, c.last_seq, (c.xmax = 0) AS created",
         )
         .await
         .map_err(pg)?;
     let mut reserved: BTreeMap<(i64, i64, String), (i64, i64)> = BTreeMap::new();
-    for row in tx.query(&reserve, &[&apps, &kinds, &keys, &counts]).await.map_err(pg)? {
-        reserved.insert((row.get(0), row.get(1), row.get(2)), (row.get(3), row.get(4)));
+    let mut created = std::collections::BTreeSet::new();
+    for row in tx.query(&reserve, &[&apps, &kinds, &keys, &counts, &created_at]).await.map_err(pg)? {
+        let key: (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
+        if row.get::<_, bool>(5) {
+            created.insert(key.clone());
+        }
+        reserved.insert(key, (row.get(3), row.get(4)));
     }
 
     // Conversation and sequence number of every message, by position in `all`.
