@@ -6,6 +6,11 @@
 //!    only after its commit);
 //! 2. send-to-receive latency to WebSocket receivers at a fraction of that rate;
 //! 3. the server's resident memory per idle WebSocket connection.
+//!
+//! With `--nodes 1,3 --postgres URL --nats URL` it measures a single node and
+//! then a three-node cluster in the same run. In a cluster, requests are
+//! spread over the nodes and every message is sent through a node other than
+//! the one its receiver is connected to.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -42,6 +47,12 @@ pub struct BenchArgs {
     /// schema of its own there and drops it afterwards.
     #[arg(long)]
     postgres: Option<String>,
+    /// NATS URL for clusters (needed when a node count is above 1).
+    #[arg(long)]
+    nats: Option<String>,
+    /// Node counts to measure, one configuration after the other (e.g. `1,3`).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    nodes: Vec<usize>,
 }
 
 const ORG: &str = "bench";
@@ -66,8 +77,8 @@ impl Drop for ServerProcess {
 mod tempfile_dir {
     pub struct TempDir(pub std::path::PathBuf);
     impl TempDir {
-        pub fn new() -> std::io::Result<TempDir> {
-            let path = std::env::temp_dir().join(format!("confab-bench-{}", std::process::id()));
+        pub fn new(node: usize) -> std::io::Result<TempDir> {
+            let path = std::env::temp_dir().join(format!("confab-bench-{}-{node}", std::process::id()));
             let _ = std::fs::remove_dir_all(&path);
             std::fs::create_dir_all(&path)?;
             Ok(TempDir(path))
@@ -81,54 +92,114 @@ mod tempfile_dir {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr = format!("127.0.0.1:{port}");
-    let data = tempfile_dir::TempDir::new()?;
+    if args.nodes.iter().any(|&n| n > 1) && (args.postgres.is_none() || args.nats.is_none()) {
+        bail!("a cluster (--nodes above 1) needs --postgres and --nats");
+    }
+    if args.nodes.contains(&0) {
+        bail!("--nodes counts start at 1");
+    }
+    let mut measured = Vec::new();
+    for &nodes in &args.nodes {
+        measured.push((nodes, run_configuration(&args, nodes).await?));
+    }
+    if let [(first_nodes, first), rest @ ..] = measured.as_slice() {
+        for (nodes, result) in rest {
+            println!(
+                "{nodes} nodes vs {first_nodes}: sends/s ×{:.2}, latency p50 ×{:.2}, p99 ×{:.2}",
+                result.sends_per_sec / first.sends_per_sec,
+                result.p50_ms / first.p50_ms,
+                result.p99_ms / first.p99_ms
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The headline figures of one configuration, for comparing configurations.
+struct Measured {
+    sends_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// Servers under test: one, or the nodes of a cluster.
+struct Servers {
+    processes: Vec<ServerProcess>,
+    endpoints: Vec<Endpoint>,
+}
+
+impl Servers {
+    async fn start(args: &BenchArgs, nodes: usize, database_url: Option<&str>) -> anyhow::Result<Servers> {
+        let cluster = format!("bench{}", std::process::id());
+        let mut processes = Vec::new();
+        let mut endpoints = Vec::new();
+        for node in 0..nodes {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let addr = format!("127.0.0.1:{port}");
+            let data = tempfile_dir::TempDir::new(node)?;
+            let mut command = std::process::Command::new(std::env::current_exe()?);
+            if let Some(url) = database_url {
+                command.env("CONFAB_DATABASE_URL", url);
+            }
+            if nodes > 1 {
+                command
+                    .env("CONFAB_NATS_URL", args.nats.as_deref().unwrap_or_default())
+                    .env("CONFAB_CLUSTER", &cluster);
+            }
+            let child = command
+                .arg("serve")
+                .env("CONFAB_HTTP_ADDR", &addr)
+                .env("CONFAB_DATA_DIR", &data.0)
+                .env("CONFAB_ORG", ORG)
+                .env("CONFAB_APP", APP)
+                .env("CONFAB_CLIENT_ID", CLIENT_ID)
+                .env("CONFAB_CLIENT_SECRET", CLIENT_SECRET)
+                .env("CONFAB_SQLITE_SYNC", &args.sqlite_sync)
+                // The vendor's default limits would cap the load long before the server does.
+                .env("CONFAB_RATE_LIMITS", "easemob.requests_per_second=0,easemob.message_receivers_per_minute=0")
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .context("cannot start the server")?;
+            processes.push(ServerProcess { child, _data: data });
+            endpoints.push(Endpoint { addr, org: ORG.into(), app: APP.into() });
+        }
+        Ok(Servers { processes, endpoints })
+    }
+
+    fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        self.processes.iter().map(|p| cpu_seconds(p.child.id())).sum()
+    }
+}
+
+async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Measured> {
     let schema = match &args.postgres {
         Some(url) => Some(BenchSchema::create(url).await?),
         None => None,
     };
-    let mut command = std::process::Command::new(std::env::current_exe()?);
-    if let Some(schema) = &schema {
-        command.env("CONFAB_DATABASE_URL", &schema.url);
-    }
-    let child = command
-        .arg("serve")
-        .env("CONFAB_HTTP_ADDR", &addr)
-        .env("CONFAB_DATA_DIR", &data.0)
-        .env("CONFAB_ORG", ORG)
-        .env("CONFAB_APP", APP)
-        .env("CONFAB_CLIENT_ID", CLIENT_ID)
-        .env("CONFAB_CLIENT_SECRET", CLIENT_SECRET)
-        .env("CONFAB_SQLITE_SYNC", &args.sqlite_sync)
-        // The vendor's default limits would cap the load long before the server does.
-        .env("CONFAB_RATE_LIMITS", "easemob.requests_per_second=0,easemob.message_receivers_per_minute=0")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .context("cannot start the server")?;
-    let server = ServerProcess { child, _data: data };
-    let endpoint = Endpoint { addr: addr.clone(), org: ORG.into(), app: APP.into() };
+    let servers = Servers::start(args, nodes, schema.as_ref().map(|s| s.url.as_str())).await?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
-    wait_until_up(&http, &addr).await?;
-    let app_token = endpoint.app_token(&http, CLIENT_ID, CLIENT_SECRET).await?;
-    match &args.postgres {
-        Some(_) => eprintln!("server pid {} on {addr}, storage=postgres", server.child.id()),
-        None => {
-            eprintln!("server pid {} on {addr}, storage=sqlite, sqlite_sync={}", server.child.id(), args.sqlite_sync)
-        }
+    for endpoint in &servers.endpoints {
+        wait_until_up(&http, &endpoint.addr).await?;
     }
+    let app_token = servers.endpoints[0].app_token(&http, CLIENT_ID, CLIENT_SECRET).await?;
+    let storage = match &args.postgres {
+        Some(_) => "postgres".to_owned(),
+        None => format!("sqlite, sqlite_sync={}", args.sqlite_sync),
+    };
+    let addrs: Vec<&str> = servers.endpoints.iter().map(|e| e.addr.as_str()).collect();
+    println!("== {nodes} node(s) on {}, storage={storage}", addrs.join(" "));
 
     let duration = Duration::from_secs(args.duration_secs);
-    let cpu_before = cpu_seconds(server.child.id())?;
-    let rate = throughput(&http, &endpoint, &app_token, args.concurrency, duration).await?;
-    let server_cpu = cpu_seconds(server.child.id())? - cpu_before;
+    let cpu_before = servers.cpu_seconds()?;
+    let rate = throughput(&http, &servers.endpoints, &app_token, args.concurrency, duration).await?;
+    let server_cpu = servers.cpu_seconds()? - cpu_before;
     println!(
         "persisted sends: {:.0}/s ({} concurrent requests, {}s)",
         rate.per_sec, args.concurrency, args.duration_secs
     );
-    // What one send costs the server, whatever the load generator took: the
-    // rate two cores would sustain for the server alone.
+    // What one send costs the servers, whatever the load generator took: the
+    // rate two cores would sustain for the servers alone.
     let cpu_per_send_us = server_cpu * 1e6 / (rate.per_sec * args.duration_secs as f64);
     println!(
         "  server CPU: {:.0}% of one core, {:.1} µs per send (≈ {:.0} sends/s on 2 cores for the server alone)",
@@ -142,7 +213,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let target_rate = (rate.per_sec * args.load_fraction).max(1.0);
     let latency =
-        latency(&http, &endpoint, &app_token, args.receivers, args.concurrency, target_rate, duration).await?;
+        latency(&http, &servers.endpoints, &app_token, args.receivers, args.concurrency, target_rate, duration).await?;
     println!(
         "latency at {:.0} sends/s to {} receivers: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} of {} received)",
         latency.achieved_rate,
@@ -154,13 +225,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         latency.sent
     );
 
-    let per_connection = idle_memory(&http, &endpoint, &app_token, server.child.id(), args.idle_connections).await?;
-    println!("idle memory: {:.1} KiB per WebSocket connection ({} connections)", per_connection, args.idle_connections);
-    drop(server);
+    if args.idle_connections > 0 {
+        let pid = servers.processes[0].child.id();
+        let endpoint = &servers.endpoints[0];
+        let per_connection = idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
+        println!(
+            "idle memory: {:.1} KiB per WebSocket connection ({} connections)",
+            per_connection, args.idle_connections
+        );
+    }
+    drop(servers);
     if let Some(schema) = schema {
         schema.drop().await?;
     }
-    Ok(())
+    Ok(Measured { sends_per_sec: rate.per_sec, p50_ms: latency.p50_ms, p99_ms: latency.p99_ms })
 }
 
 /// A schema of the bench's own in a PostgreSQL database.
@@ -208,18 +286,19 @@ struct Throughput {
 /// Closed loop: `concurrency` workers each send as fast as answers come.
 async fn throughput(
     http: &reqwest::Client,
-    endpoint: &Endpoint,
+    endpoints: &[Endpoint],
     token: &str,
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<Throughput> {
-    let url = format!("{}/messages/users", endpoint.http_base());
+    let urls: Vec<String> = endpoints.iter().map(|e| format!("{}/messages/users", e.http_base())).collect();
     let ok = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut workers = JoinSet::new();
     for worker in 0..concurrency {
-        let (http, url, token, ok, errors) = (http.clone(), url.clone(), token.to_owned(), ok.clone(), errors.clone());
+        let url = urls[worker % urls.len()].clone();
+        let (http, token, ok, errors) = (http.clone(), token.to_owned(), ok.clone(), errors.clone());
         workers.spawn(async move {
             let mut n = 0u64;
             while started.elapsed() < duration {
@@ -250,11 +329,16 @@ async fn register(http: &reqwest::Client, endpoint: &Endpoint, token: &str, name
     Ok(())
 }
 
-async fn connect_all(http: &reqwest::Client, endpoint: &Endpoint, names: &[String]) -> anyhow::Result<Vec<Connection>> {
+/// Logs every user in, user `i` on `endpoints[i % endpoints.len()]`.
+async fn connect_all(
+    http: &reqwest::Client,
+    endpoints: &[Endpoint],
+    names: &[String],
+) -> anyhow::Result<Vec<Connection>> {
     let mut set = JoinSet::new();
     let mut connections = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let (http, endpoint, name) = (http.clone(), endpoint.clone(), name.clone());
+        let (http, endpoint, name) = (http.clone(), endpoints[i % endpoints.len()].clone(), name.clone());
         set.spawn(async move {
             let token = endpoint.user_token(&http, &name, PASSWORD).await?;
             let connection = Connection::connect(&endpoint.ws_url(), &token, ConnectOptions::default()).await?;
@@ -286,7 +370,7 @@ struct Latency {
 /// Open loop at `rate` sends/s; each message carries its send instant.
 async fn latency(
     http: &reqwest::Client,
-    endpoint: &Endpoint,
+    endpoints: &[Endpoint],
     token: &str,
     receivers: usize,
     concurrency: usize,
@@ -294,8 +378,8 @@ async fn latency(
     duration: Duration,
 ) -> anyhow::Result<Latency> {
     let names: Vec<String> = (0..receivers).map(|i| format!("receiver-{i}")).collect();
-    register(http, endpoint, token, &names).await?;
-    let connections = connect_all(http, endpoint, &names).await?;
+    register(http, &endpoints[0], token, &names).await?;
+    let connections = connect_all(http, endpoints, &names).await?;
     let epoch = Instant::now();
 
     let mut listeners = JoinSet::new();
@@ -327,15 +411,17 @@ async fn latency(
         });
     }
 
-    let url = format!("{}/messages/users", endpoint.http_base());
+    // Receiver `i` is on node `i % n`; its messages go through node `i + 1`.
+    let urls: Vec<String> = endpoints.iter().map(|e| format!("{}/messages/users", e.http_base())).collect();
+    let url_for = move |receiver: usize| urls[(receiver + 1) % urls.len()].clone();
     let sent = Arc::new(AtomicU64::new(0));
     let workers = concurrency.min((rate as usize).max(1));
     let interval = Duration::from_secs_f64(workers as f64 / rate);
     let started = Instant::now();
     let mut senders = JoinSet::new();
     for worker in 0..workers {
-        let (http, url, token, names, sent) =
-            (http.clone(), url.clone(), token.to_owned(), names.clone(), sent.clone());
+        let (http, url_for, token, names, sent) =
+            (http.clone(), url_for.clone(), token.to_owned(), names.clone(), sent.clone());
         senders.spawn(async move {
             // Staggered, so the workers together send evenly rather than in bursts.
             let offset = interval.mul_f64(worker as f64 / workers as f64);
@@ -344,7 +430,8 @@ async fn latency(
             let mut n = worker;
             while started.elapsed() < duration {
                 ticks.tick().await;
-                let to = &names[n % names.len()];
+                let receiver = n % names.len();
+                let (to, url) = (&names[receiver], url_for(receiver));
                 n += workers;
                 let t = epoch.elapsed().as_micros() as u64;
                 let body = json!({"from": "bench-sender", "to": [to], "type": "txt", "body": {"msg": "ping"}, "ext": {"t": t}});
@@ -361,7 +448,7 @@ async fn latency(
     // A final marker to every receiver ends its listener once all before it arrived.
     for chunk in names.chunks(600) {
         let body = json!({"from": "bench-sender", "to": chunk, "type": "txt", "body": {"msg": "done"}, "ext": {"t": u64::MAX}});
-        http.post(&url).bearer_auth(token).json(&body).send().await?;
+        http.post(url_for(0)).bearer_auth(token).json(&body).send().await?;
     }
     let mut samples = Vec::new();
     let collect = async {
@@ -417,10 +504,10 @@ async fn idle_memory(
     register(http, endpoint, token, &names).await?;
     // Log a first batch in and out, so memory the login path keeps (password
     // hashing buffers, allocator arenas) is in the baseline, not per connection.
-    drop(connect_all(http, endpoint, &names[..names.len().min(64)]).await?);
+    drop(connect_all(http, std::slice::from_ref(endpoint), &names[..names.len().min(64)]).await?);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = resident_kib(pid)?;
-    let connections = connect_all(http, endpoint, &names).await?;
+    let connections = connect_all(http, std::slice::from_ref(endpoint), &names).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = resident_kib(pid)?;
     drop(connections);
