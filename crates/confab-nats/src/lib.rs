@@ -336,7 +336,7 @@ async fn listen_to_peers(
                 }
             }
             Some(leave) = leaves.next() => {
-                if let Some(node) = origin_node(&leave) {
+                if let Some(node) = origin_node(&leave).filter(|&node| node != inner.node) {
                     inner.peers.lock().unwrap_or_else(|e| e.into_inner()).remove(&node);
                     tracing::info!(node, "a node left the cluster");
                 }
