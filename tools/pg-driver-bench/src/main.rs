@@ -36,13 +36,15 @@ async fn main() {
     println!("{TASKS} tasks, {SECONDS}s per figure, ops per second (higher is better)");
     println!("{:<8} {:>16} {:>16} {:>8}", "workload", "tokio-postgres", "sqlx", "ratio");
     for workload in ["point", "append", "page"] {
-        let a = measure(|n| {
-            let tp = tp.clone();
+        let tp_loop = tp.clone();
+        let a = measure(move |n| {
+            let tp = tp_loop.clone();
             async move { tp.run(workload, n).await }
         })
         .await;
-        let b = measure(|n| {
-            let sx = sx.clone();
+        let sx_loop = sx.clone();
+        let b = measure(move |n| {
+            let sx = sx_loop.clone();
             async move { sqlx_run(&sx, workload, n).await }
         })
         .await;
@@ -155,9 +157,12 @@ async fn sqlx_run(pool: &sqlx::PgPool, workload: &str, n: u64) {
     }
 }
 
-/// 64 fresh rows; IDs above the preloaded range and unique per task and call.
-fn batch(n: u64) -> (Vec<i64>, Vec<i64>, Vec<String>) {
-    let base = 1_000_000 + (n as i64) * BATCH as i64;
+/// Next unused ID for appended rows, above the preloaded range, shared by both drivers.
+static NEXT_ID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_000_000);
+
+/// 64 fresh rows.
+fn batch(_n: u64) -> (Vec<i64>, Vec<i64>, Vec<String>) {
+    let base = NEXT_ID.fetch_add(BATCH as i64, Ordering::Relaxed);
     let ids: Vec<i64> = (0..BATCH as i64).map(|i| base + i).collect();
     let convs = ids.iter().map(|id| id % 100).collect();
     let bodies = ids.iter().map(|_| "y".repeat(120)).collect();
