@@ -27,6 +27,11 @@ impl MessageId {
         raw.parse().ok().map(MessageId)
     }
 
+    /// The node that issued the ID.
+    pub fn node(self) -> u16 {
+        ((self.0 >> SEQ_BITS) & MAX_NODE_ID as u64) as u16
+    }
+
     /// The Unix time in milliseconds at which the ID was made.
     pub fn timestamp_ms(self) -> i64 {
         (self.0 >> (NODE_BITS + SEQ_BITS)) as i64 + EPOCH_MS

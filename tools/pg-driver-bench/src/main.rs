@@ -136,13 +136,15 @@ async fn sqlx_run(pool: &sqlx::PgPool, workload: &str, n: u64) {
         "append" => {
             let (ids, convs, bodies) = batch(n);
             let mut tx = pool.begin().await.unwrap();
-            sqlx::query("INSERT INTO items (id, conv, body) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[])")
-                .bind(ids)
-                .bind(convs)
-                .bind(bodies)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            sqlx::query(
+                "INSERT INTO items (id, conv, body) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[])",
+            )
+            .bind(ids)
+            .bind(convs)
+            .bind(bodies)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
             tx.commit().await.unwrap();
         }
         _ => {

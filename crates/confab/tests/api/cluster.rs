@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use confab_client::{ConnectOptions, Connection, Endpoint, Event};
+use confab_core::ids::MessageId;
 
 use crate::helpers::{backlog, call_url, fresh_schema, next, next_message, CLIENT_ID, CLIENT_SECRET, PASSWORD};
 
@@ -185,6 +186,15 @@ async fn messages_and_presence_cross_nodes() {
     let id = cluster.send_text(0, "alice", "bob", "across the cluster").await;
     let got = next_message(&mut bob).await;
     assert_eq!((got.msg_id.as_str(), text(&got)), (id.as_str(), "across the cluster"));
+
+    // Each node issues message IDs with its own leased node ID.
+    let mut issuers = HashSet::new();
+    for node in 0..3 {
+        let id = cluster.send_text(node, "carol", "alice", "id check").await;
+        issuers.insert(MessageId::parse(&id).expect("numeric message ID").node());
+    }
+    assert_eq!(issuers.len(), 3, "three nodes, three node IDs: {issuers:?}");
+    assert!(!issuers.contains(&0), "node 0 is for a server alone on SQLite");
 
     // Gateway on node 2 → bob on node 1, and bob's answer back.
     let mut alice = cluster.connect(2, "alice", ConnectOptions::default()).await;
