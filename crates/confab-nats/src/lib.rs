@@ -140,8 +140,7 @@ impl Inner {
     }
 
     fn is_own(&self, message: &async_nats::Message) -> bool {
-        let origin = message.headers.as_ref().and_then(|h| h.get(ORIGIN)).map(|v| v.as_str());
-        origin == Some(self.node.to_string().as_str())
+        origin_node(message) == Some(self.node)
     }
 
     fn live_peers(&self) -> usize {
