@@ -3,21 +3,20 @@
 //! database: PostgreSQL does the locking, confab keeps no authoritative
 //! state in memory.
 //!
-//! Appends are committed in batches (a few batcher tasks, each folding every
+//! Appends are committed in batches (one batcher task per node folds every
 //! waiting append into one transaction), as the SQLite engine does.
 //!
 //! Ordering: a batch reserves each conversation's sequence numbers with one
 //! upsert (`INSERT … ON CONFLICT DO UPDATE SET last_seq = last_seq + n …
-//! RETURNING`), which locks the conversations' rows until the commit, so sequence numbers are
-//! committed in order, across batchers and across nodes. Conversations are
+//! RETURNING`), which locks the conversations' rows until the commit, so
+//! sequence numbers are committed in order, across nodes. Conversations are
 //! locked in key order to rule out deadlocks.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{NoTls, Row};
 
 use confab_core::error::{Error, Result};
@@ -52,8 +51,6 @@ struct AppendJob {
     reply: oneshot::Sender<Result<Vec<Message>>>,
 }
 
-/// Batchers committing appends at once, each on its own connection.
-const BATCHERS: usize = 4;
 /// Most appends folded into one transaction.
 const MAX_BATCH: usize = 256;
 
@@ -70,10 +67,7 @@ impl PostgresStore {
         let store = PostgresStore { pool: pool.clone(), appends, cursors };
         store.migrate().await?;
         tokio::spawn(run_cursor_writer(pool.clone(), cursor_queue));
-        let queue = Arc::new(Mutex::new(queue));
-        for _ in 0..BATCHERS {
-            tokio::spawn(run_batcher(pool.clone(), queue.clone()));
-        }
+        tokio::spawn(run_batcher(pool.clone(), queue));
         Ok(store)
     }
 
@@ -509,20 +503,22 @@ impl MessageData for PostgresStore {
 /// in one transaction: one commit, one sequence update per conversation and
 /// one multi-row insert, however many callers. If the transaction fails,
 /// every caller in it gets the error and nothing of the batch is stored.
-async fn run_batcher(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<AppendJob>>>) {
+///
+/// A node has one batcher, so one append transaction in flight: appends that
+/// arrive during a commit wait and form the next, larger batch. Measured
+/// against four batchers per node (docs/benchmarks.md), one gave more sends
+/// per second and lower latency, alone and in a cluster, where the database's
+/// concurrent transactions add up over the nodes.
+async fn run_batcher(pool: Pool, mut queue: mpsc::Receiver<AppendJob>) {
     loop {
-        let mut batch = Vec::new();
-        {
-            let mut queue = queue.lock().await;
-            let Some(first) = queue.recv().await else {
-                return;
-            };
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+        let Some(first) = queue.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
             }
         }
         let jobs: Vec<(AppId, &[NewMessage])> = batch.iter().map(|j| (j.app, j.messages.as_slice())).collect();
