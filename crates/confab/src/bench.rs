@@ -228,6 +228,10 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         "  of which accepted → received (commit and delivery): p50 {:.0} ms, p99 {:.0} ms",
         latency.after_accept_p50_ms, latency.after_accept_p99_ms
     );
+    println!(
+        "  send → success answer (commit): p50 {:.2} ms, p99 {:.2} ms",
+        latency.answered_p50_ms, latency.answered_p99_ms
+    );
 
     if args.idle_connections > 0 {
         let pid = servers.processes[0].child.id();
@@ -372,6 +376,9 @@ struct Latency {
     /// From the server's acceptance stamp (before the commit) to receipt, in whole milliseconds.
     after_accept_p50_ms: f64,
     after_accept_p99_ms: f64,
+    /// From the send to the sender's success answer (accepted and committed).
+    answered_p50_ms: f64,
+    answered_p99_ms: f64,
 }
 
 /// Open loop at `rate` sends/s; each message carries its send instant.
@@ -438,6 +445,8 @@ async fn latency(
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut n = worker;
+            // How long each successful send took to be answered (accepted and committed).
+            let mut answered_us = Vec::new();
             while started.elapsed() < duration {
                 ticks.tick().await;
                 let receiver = n % names.len();
@@ -448,12 +457,18 @@ async fn latency(
                 if let Ok(r) = http.post(&url).bearer_auth(&token).json(&body).send().await {
                     if r.status().is_success() {
                         sent.fetch_add(1, Ordering::Relaxed);
+                        answered_us.push(epoch.elapsed().as_micros() as u64 - t);
                     }
                 }
             }
+            answered_us
         });
     }
-    while senders.join_next().await.is_some() {}
+    let mut answered_us = Vec::new();
+    while let Some(done) = senders.join_next().await {
+        answered_us.extend(done?);
+    }
+    answered_us.sort_unstable();
     let achieved_rate = sent.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     // A final marker to every receiver ends its listener once all before it arrived.
     for chunk in names.chunks(600) {
@@ -474,6 +489,7 @@ async fn latency(
     let at = |len: usize, q: f64| ((len as f64 * q) as usize).min(len.saturating_sub(1));
     let pick = |q: f64| total_us.get(at(total_us.len(), q)).copied().unwrap_or(0) as f64 / 1000.0;
     let pick_after_accept = |q: f64| after_accept_ms.get(at(after_accept_ms.len(), q)).copied().unwrap_or(0) as f64;
+    let pick_answered = |q: f64| answered_us.get(at(answered_us.len(), q)).copied().unwrap_or(0) as f64 / 1000.0;
     Ok(Latency {
         achieved_rate,
         sent: sent.load(Ordering::Relaxed),
@@ -483,6 +499,8 @@ async fn latency(
         max_ms: total_us.last().copied().unwrap_or(0) as f64 / 1000.0,
         after_accept_p50_ms: pick_after_accept(0.50),
         after_accept_p99_ms: pick_after_accept(0.99),
+        answered_p50_ms: pick_answered(0.50),
+        answered_p99_ms: pick_answered(0.99),
     })
 }
 
