@@ -52,9 +52,29 @@ impl Endpoint {
         self.token(http, body).await
     }
 
+    /// Gets a user token by user ID with the app token (`grant_type: inherit`),
+    /// creating the user without a password if missing.
+    pub async fn user_token_by_id(
+        &self,
+        http: &reqwest::Client,
+        app_token: &str,
+        username: &str,
+    ) -> anyhow::Result<String> {
+        let body = json!({"grant_type": "inherit", "username": username, "autoCreateUser": true});
+        self.token_with(http, Some(app_token), body).await
+    }
+
     async fn token(&self, http: &reqwest::Client, body: Value) -> anyhow::Result<String> {
+        self.token_with(http, None, body).await
+    }
+
+    async fn token_with(&self, http: &reqwest::Client, bearer: Option<&str>, body: Value) -> anyhow::Result<String> {
         let url = format!("{}/token", self.http_base());
-        let response = http.post(&url).json(&body).send().await.with_context(|| format!("cannot reach {url}"))?;
+        let mut request = http.post(&url).json(&body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.with_context(|| format!("cannot reach {url}"))?;
         let status = response.status();
         let reply: Value = response.json().await.context("token reply is not JSON")?;
         if !status.is_success() {
@@ -92,6 +112,14 @@ pub enum Event {
     Kicked {
         reason: String,
     },
+    /// A group, chat room or thread changed (`event` names how).
+    Group {
+        chat_type: String,
+        group: String,
+        conv: String,
+        event: String,
+        users: Vec<String>,
+    },
     Error {
         code: String,
         message: String,
@@ -126,8 +154,10 @@ pub struct Connection {
 impl Connection {
     /// Connects and logs in; fails with the server's reason if refused.
     pub async fn connect(ws_url: &str, token: &str, options: ConnectOptions) -> anyhow::Result<Connection> {
-        // Nagle off: acks and sends are small frames that must not wait.
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url, None, true)
+        // Nagle off: acks and sends are small frames that must not wait. A
+        // small read buffer, because tungstenite zero-fills it on every read.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url, Some(config), true)
             .await
             .with_context(|| format!("cannot connect to {ws_url}"))?;
         let login = ClientFrame::Login {
@@ -167,10 +197,17 @@ impl Connection {
 
     /// Sends a one-to-one message and waits until the server has stored it.
     pub async fn send(&self, to: &str, body: Value, ext: Option<Value>) -> anyhow::Result<SendOk> {
+        self.send_to("chat", to, body, ext).await
+    }
+
+    /// Sends to a user (`chat`) or to a group, room or thread by ID
+    /// (`groupchat`, `chatroom`, `thread`) and waits until it is stored.
+    pub async fn send_to(&self, chat_type: &str, to: &str, body: Value, ext: Option<Value>) -> anyhow::Result<SendOk> {
         let reference = self.next_ref.fetch_add(1, Ordering::Relaxed).to_string();
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(reference.clone(), tx);
-        let frame = ClientFrame::Send { reference: Some(reference), to: to.to_owned(), body, ext };
+        let chat_type = (chat_type != "chat").then(|| chat_type.to_owned());
+        let frame = ClientFrame::Send { reference: Some(reference), chat_type, to: to.to_owned(), body, ext };
         self.outgoing.send(frame).await.map_err(|_| anyhow!("connection closed"))?;
         match rx.await {
             Ok(Ok(ok)) => Ok(ok),
@@ -257,6 +294,9 @@ async fn io_loop(
                     }
                     ServerFrame::Kicked { reason } => {
                         let _ = events.send(Event::Kicked { reason }).await;
+                    }
+                    ServerFrame::GroupEvent { chat_type, group, conv, event, users, .. } => {
+                        let _ = events.send(Event::Group { chat_type, group, conv, event, users }).await;
                     }
                     ServerFrame::LoginOk { .. } | ServerFrame::Pong => {}
                 }

@@ -18,6 +18,8 @@ pub enum Error {
     Unauthenticated(AuthFailure),
     /// Valid credentials, but not allowed to do this.
     Forbidden(String),
+    /// A documented cap (members of a group, entries of a list) would be exceeded.
+    LimitExceeded(String),
     /// The user account is deactivated.
     Deactivated(String),
     /// `ROUTE_ONLINE` delivery was asked for and the receiver is not connected.
@@ -48,6 +50,7 @@ impl fmt::Display for Error {
             | Error::NotFound(m)
             | Error::Duplicate(m)
             | Error::Forbidden(m)
+            | Error::LimitExceeded(m)
             | Error::Deactivated(m)
             | Error::ReceiverOffline(m)
             | Error::Storage(m) => f.write_str(m),

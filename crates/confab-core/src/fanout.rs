@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
 
 use crate::error::Result;
+use crate::groups::GroupEvent;
 use crate::model::{AppId, Message, Username};
 
 /// Why a session is being closed by the server.
@@ -65,6 +66,8 @@ impl KickReason {
 #[derive(Debug, Clone)]
 pub enum LiveEvent {
     Message(Arc<Message>),
+    /// A group, room or thread changed (not stored; live only).
+    Group(Arc<GroupEvent>),
     Kick(KickReason),
 }
 

@@ -27,8 +27,9 @@ use crate::apps::AppService;
 use crate::auth::{self, Principal};
 use crate::error::{AuthFailure, Error, Result};
 use crate::fanout::{KickReason, LiveEvent};
+use crate::groups::{GroupEvent, GroupEventKind, GroupSend, GroupService};
 use crate::messages::{DirectSend, MessageService};
-use crate::model::{App, Body, ConversationId, Delivery, Message, Username};
+use crate::model::{App, Body, ChatType, ConversationId, Delivery, Message, Username};
 use crate::users::UserService;
 use crate::Deps;
 
@@ -58,11 +59,18 @@ pub struct Gateway {
     apps: AppService,
     users: UserService,
     messages: MessageService,
+    groups: GroupService,
 }
 
 impl Gateway {
-    pub(crate) fn new(deps: Arc<Deps>, apps: AppService, users: UserService, messages: MessageService) -> Gateway {
-        Gateway { deps, apps, users, messages }
+    pub(crate) fn new(
+        deps: Arc<Deps>,
+        apps: AppService,
+        users: UserService,
+        messages: MessageService,
+        groups: GroupService,
+    ) -> Gateway {
+        Gateway { deps, apps, users, messages, groups }
     }
 
     /// Authenticates a device and opens its session. The session is
@@ -88,6 +96,7 @@ impl Gateway {
         let mut session = Session {
             deps: self.deps.clone(),
             messages: self.messages.clone(),
+            groups: self.groups.clone(),
             app,
             user: username,
             device,
@@ -104,6 +113,12 @@ impl Gateway {
         self.deps.fanout.session_opened(session.app.id, &session.user, &session.device).await?;
         let memberships = self.deps.store.memberships(session.app.id, &session.user).await?;
         for m in memberships {
+            // Chat rooms keep no offline queue: a device hears only what is
+            // said while it is connected.
+            if m.chat_type == ChatType::ChatRoom {
+                session.processed.insert(m.conversation, m.last_seq);
+                continue;
+            }
             let from = session.resume.get(&m.conversation).copied().unwrap_or(m.ack_seq).clamp(0, m.last_seq);
             if from < m.last_seq {
                 session.backlog.push_back((m.conversation, from, m.last_seq));
@@ -129,6 +144,8 @@ pub enum Wake {
 pub enum Outcome {
     /// Hand these messages to the device, in order.
     Deliver(Vec<Arc<Message>>),
+    /// Tell the device that a group it belongs to (or just left) changed.
+    Notify(Arc<GroupEvent>),
     /// Tell the device why, then close the connection.
     Close(KickReason),
 }
@@ -137,6 +154,7 @@ pub enum Outcome {
 pub struct Session {
     deps: Arc<Deps>,
     messages: MessageService,
+    groups: GroupService,
     pub app: Arc<App>,
     pub user: Username,
     pub device: String,
@@ -197,6 +215,10 @@ impl Session {
         match wake {
             Wake::Closed(reason) => Ok(Outcome::Close(reason)),
             Wake::Event(LiveEvent::Kick(reason)) => Ok(Outcome::Close(reason)),
+            Wake::Event(LiveEvent::Group(event)) => {
+                self.forget_if_left(&event);
+                Ok(Outcome::Notify(event))
+            }
             Wake::Event(LiveEvent::Message(message)) => {
                 if self.overflowed.load(Ordering::Acquire) {
                     return Ok(Outcome::Close(KickReason::SlowConsumer));
@@ -296,13 +318,52 @@ impl Session {
         Ok(out)
     }
 
+    /// Once the user is out of a conversation, this device's place in it is
+    /// void: should they rejoin, they start at their new joining point, not
+    /// where they left (which would replay what was said in between).
+    fn forget_if_left(&mut self, event: &GroupEvent) {
+        let left = match event.event {
+            GroupEventKind::Destroyed => true,
+            GroupEventKind::MembersRemoved | GroupEventKind::Blocked => event.users.contains(&self.user),
+            _ => false,
+        };
+        if left {
+            self.processed.remove(&event.conversation);
+            self.pending.remove(&event.conversation);
+            self.resume.remove(&event.conversation);
+        }
+    }
+
     fn wants(&self, message: &Message) -> bool {
         message.is_for(&self.user, &self.device)
     }
 
-    /// Sends a one-to-one message as this device's user. Returns once it is
-    /// committed; the device's other sessions and the receiver get it live.
-    pub async fn send(&self, to: Username, body: Body, ext: Option<serde_json::Value>) -> Result<Arc<Message>> {
+    /// Sends a message as this device's user to a user (`Chat`) or to a
+    /// group, chat room or thread by ID. Returns once it is committed; the
+    /// device's other sessions and the receivers get it live.
+    pub async fn send(
+        &self,
+        kind: ChatType,
+        to: &str,
+        body: Body,
+        ext: Option<serde_json::Value>,
+    ) -> Result<Arc<Message>> {
+        if kind != ChatType::Chat {
+            let send = GroupSend {
+                from: self.user.clone(),
+                by_app: false,
+                kind,
+                to: vec![to.to_owned()],
+                body,
+                ext,
+                delivery: Delivery { sync_sender: true, online_only: false },
+                origin_device: Some(self.device.clone()),
+            };
+            let mut sent = self.groups.send(self.app.id, send).await?;
+            let (_, message) = sent.pop().ok_or_else(|| Error::Storage("send stored nothing".into()))?;
+            return Ok(message);
+        }
+        let to = Username::parse(to)?;
         let send = DirectSend {
             from: self.user.clone(),
             to: vec![to],

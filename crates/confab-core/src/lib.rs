@@ -11,6 +11,7 @@ pub mod clock;
 pub mod error;
 pub mod fanout;
 pub mod gateway;
+pub mod groups;
 pub mod ids;
 pub mod messages;
 pub mod model;
@@ -55,6 +56,7 @@ pub struct Core {
     pub apps: apps::AppService,
     pub users: users::UserService,
     pub messages: messages::MessageService,
+    pub groups: groups::GroupService,
     pub gateway: gateway::Gateway,
     hub: Arc<Hub>,
 }
@@ -76,8 +78,9 @@ impl Core {
         let apps = apps::AppService::new(deps.clone());
         let users = users::UserService::new(deps.clone());
         let messages = messages::MessageService::new(deps.clone());
-        let gateway = gateway::Gateway::new(deps, apps.clone(), users.clone(), messages.clone());
-        Ok(Arc::new(Core { apps, users, messages, gateway, hub }))
+        let groups = groups::GroupService::new(deps.clone());
+        let gateway = gateway::Gateway::new(deps, apps.clone(), users.clone(), messages.clone(), groups.clone());
+        Ok(Arc::new(Core { apps, users, messages, groups, gateway, hub }))
     }
 
     /// The local session registry (for metrics and shutdown).

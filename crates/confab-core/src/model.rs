@@ -134,6 +134,8 @@ pub enum ChatType {
     Chat,
     GroupChat,
     ChatRoom,
+    /// A thread under a group message: its own members and messages.
+    Thread,
 }
 
 impl ChatType {
@@ -142,6 +144,7 @@ impl ChatType {
             ChatType::Chat => "chat",
             ChatType::GroupChat => "groupchat",
             ChatType::ChatRoom => "chatroom",
+            ChatType::Thread => "thread",
         }
     }
 
@@ -150,6 +153,7 @@ impl ChatType {
             ChatType::Chat => 0,
             ChatType::GroupChat => 1,
             ChatType::ChatRoom => 2,
+            ChatType::Thread => 3,
         }
     }
 
@@ -158,6 +162,7 @@ impl ChatType {
             0 => Some(ChatType::Chat),
             1 => Some(ChatType::GroupChat),
             2 => Some(ChatType::ChatRoom),
+            3 => Some(ChatType::Thread),
             _ => None,
         }
     }
@@ -359,6 +364,8 @@ pub struct NewMessage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Membership {
     pub conversation: ConversationId,
+    /// The conversation's kind: chat rooms keep no backlog for their members.
+    pub chat_type: ChatType,
     /// Highest sequence number any of the user's devices acknowledged.
     pub ack_seq: i64,
     pub read_seq: i64,
@@ -366,6 +373,154 @@ pub struct Membership {
     pub last_seq: i64,
     /// The sequence number the user joined at: nothing at or before it is theirs.
     pub joined_seq: i64,
+}
+
+/// A member's standing in a group, chat room or thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn code(self) -> i64 {
+        match self {
+            Role::Member => 0,
+            Role::Admin => 1,
+            Role::Owner => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Role> {
+        match code {
+            0 => Some(Role::Member),
+            1 => Some(Role::Admin),
+            2 => Some(Role::Owner),
+            _ => None,
+        }
+    }
+}
+
+/// The settings of a group or chat room that its owner may change.
+/// Stored as one JSON document, so new settings need no schema change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupSettings {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Listed publicly and joinable without an invitation.
+    #[serde(default)]
+    pub public: bool,
+    /// Most members, owner included.
+    pub max_users: u32,
+    /// Members may invite others.
+    #[serde(default)]
+    pub allow_invites: bool,
+    /// Joining needs the owner's or an admin's approval.
+    #[serde(default)]
+    pub members_only: bool,
+    /// An invited user must accept before joining.
+    #[serde(default)]
+    pub invite_need_confirm: bool,
+    /// The app's own data, kept as given.
+    #[serde(default)]
+    pub custom: String,
+    #[serde(default)]
+    pub announcement: String,
+    /// URL of the group's picture.
+    #[serde(default)]
+    pub avatar: String,
+}
+
+/// A group, chat room or thread: a conversation with members, roles and lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// Public ID, unique in the app (decimal digits).
+    pub id: String,
+    /// `GroupChat`, `ChatRoom` or `Thread`.
+    pub kind: ChatType,
+    pub conversation: ConversationId,
+    pub owner: Username,
+    pub settings: GroupSettings,
+    /// Only the owner, admins and allow-listed members may speak.
+    pub mute_all: bool,
+    /// For a thread: the group it belongs to and the message it started from.
+    pub parent: Option<String>,
+    pub parent_message: Option<MessageId>,
+    pub created_ms: i64,
+    pub member_count: u64,
+    /// Bumped by every change to settings, members or lists, so cached
+    /// copies (on any node) can tell that they are stale.
+    pub version: i64,
+}
+
+/// A group to be created with its first members.
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    pub id: String,
+    pub kind: ChatType,
+    pub owner: Username,
+    pub settings: GroupSettings,
+    pub parent: Option<String>,
+    pub parent_message: Option<MessageId>,
+    pub members: Vec<Username>,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub username: Username,
+    pub role: Role,
+    pub joined_ms: i64,
+}
+
+/// The per-group user lists besides membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupList {
+    /// Removed and may not rejoin.
+    Block,
+    /// May speak while everyone else is muted.
+    Allow,
+    /// May not speak until `until_ms`.
+    Mute,
+}
+
+impl GroupList {
+    pub fn code(self) -> i64 {
+        match self {
+            GroupList::Block => 0,
+            GroupList::Allow => 1,
+            GroupList::Mute => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<GroupList> {
+        match code {
+            0 => Some(GroupList::Block),
+            1 => Some(GroupList::Allow),
+            2 => Some(GroupList::Mute),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    pub username: Username,
+    /// When the entry lapses (mutes); `i64::MAX` for never.
+    pub until_ms: i64,
+    pub created_ms: i64,
+}
+
+/// A chat room's custom attribute: a key, its value and the user who set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomAttribute {
+    pub key: String,
+    pub value: String,
+    pub owner: Username,
+    /// Removed when its owner leaves the room.
+    pub auto_delete: bool,
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::ids::MessageId;
-use crate::model::{App, AppId, ConversationId, Membership, Message, NewMessage, User, UserRecord, Username};
+use crate::model::{
+    App, AppId, ChatType, ConversationId, Group, GroupList, GroupSettings, ListEntry, Member, Membership, Message,
+    NewGroup, NewMessage, Role, RoomAttribute, User, UserRecord, Username,
+};
 
 /// An app to be created.
 #[derive(Debug, Clone)]
@@ -94,7 +97,113 @@ pub trait MessageData: Send + Sync {
     async fn unacknowledged_count(&self, app: AppId, user: &Username) -> Result<u64>;
 }
 
-/// Everything a storage engine provides.
-pub trait Storage: AppData + UserData + MessageData {}
+/// One change to a group, chat room or thread. The engine applies it in one
+/// transaction, holding the group's row lock, and bumps the group's version.
+/// Who may make a change is the core's business; what the engine enforces
+/// is what must hold even when changes race (the member cap, the block list).
+#[derive(Debug, Clone)]
+pub enum GroupChange {
+    /// Adds members with `role`. Each starts at the conversation's current
+    /// sequence number, so nothing sent before they joined is theirs.
+    /// Members already in are skipped; users on the block list are refused.
+    /// If the members would then exceed `max_users`, nothing changes and
+    /// the change fails with `LimitExceeded`.
+    AddMembers {
+        users: Vec<Username>,
+        role: Role,
+        max_users: u32,
+        now_ms: i64,
+    },
+    /// Removes members, with their allow entries and their auto-deleted
+    /// room attributes (a mute outlives leaving, as the vendor documents).
+    RemoveMembers {
+        users: Vec<Username>,
+    },
+    /// Sets the role of members (non-members are refused).
+    SetRole {
+        users: Vec<Username>,
+        role: Role,
+    },
+    /// Makes a member the owner; the old owner stays as a member.
+    TransferOwner {
+        to: Username,
+    },
+    Settings(GroupSettings),
+    MuteAll(bool),
+    /// Adds or refreshes list entries. Adding to the block list also
+    /// removes the users as members.
+    AddToList {
+        list: GroupList,
+        users: Vec<Username>,
+        until_ms: i64,
+        now_ms: i64,
+    },
+    RemoveFromList {
+        list: GroupList,
+        users: Vec<Username>,
+    },
+}
 
-impl<T: AppData + UserData + MessageData> Storage for T {}
+/// What a [`GroupChange`] did: the group afterwards, the users it changed
+/// and the users it refused with the reason.
+#[derive(Debug, Clone)]
+pub struct GroupChanged {
+    pub group: Group,
+    pub changed: Vec<Username>,
+    pub refused: Vec<(Username, String)>,
+}
+
+/// Groups, chat rooms and threads. Each is a conversation (`kind`, key = its
+/// public ID) plus a group row; members are the conversation's membership rows.
+#[async_trait]
+pub trait GroupData: Send + Sync {
+    /// Creates the conversation, the group and its members (the owner with
+    /// `Role::Owner`). Fails with `Duplicate` when the ID is taken.
+    async fn create_group(&self, app: AppId, group: NewGroup) -> Result<Group>;
+    async fn group(&self, app: AppId, kind: ChatType, id: &str) -> Result<Option<Group>>;
+    /// Groups of a kind in creation order, after the position `after`.
+    async fn list_groups(&self, app: AppId, kind: ChatType, after: Option<i64>, limit: usize) -> Result<Page<Group>>;
+    /// Groups of a kind that `user` is a member of, in creation order.
+    async fn groups_of(&self, app: AppId, kind: ChatType, user: &Username) -> Result<Vec<Group>>;
+    /// Threads of one group, in creation order.
+    async fn threads_of(&self, app: AppId, parent: &str) -> Result<Vec<Group>>;
+    /// Deletes the group, its members, lists and attributes. Its messages
+    /// stay in history.
+    async fn delete_group(&self, app: AppId, conversation: ConversationId) -> Result<Option<Group>>;
+    /// Every member: owner first, then admins, then members, each in
+    /// joining order.
+    async fn members(&self, app: AppId, conversation: ConversationId) -> Result<Vec<Member>>;
+    /// Fails with `NotFound` when the group is gone.
+    async fn change_group(&self, app: AppId, conversation: ConversationId, change: GroupChange)
+        -> Result<GroupChanged>;
+    /// A list's entries in the order they were added (expired mutes included;
+    /// the core filters by time).
+    async fn list_entries(&self, app: AppId, conversation: ConversationId, list: GroupList) -> Result<Vec<ListEntry>>;
+    async fn room_attributes(&self, app: AppId, conversation: ConversationId) -> Result<Vec<RoomAttribute>>;
+    /// Sets attributes as `owner`. A key another user set is refused unless
+    /// `force`; keys beyond `max_keys` in the room are refused. Returns the
+    /// refused keys with the reason.
+    async fn set_room_attributes(
+        &self,
+        app: AppId,
+        conversation: ConversationId,
+        attributes: Vec<RoomAttribute>,
+        force: bool,
+        max_keys: usize,
+    ) -> Result<Vec<(String, String)>>;
+    /// Removes keys as `owner` (others' keys only with `force`). Returns the
+    /// refused keys with the reason.
+    async fn remove_room_attributes(
+        &self,
+        app: AppId,
+        conversation: ConversationId,
+        owner: &Username,
+        keys: Vec<String>,
+        force: bool,
+    ) -> Result<Vec<(String, String)>>;
+}
+
+/// Everything a storage engine provides.
+pub trait Storage: AppData + UserData + MessageData + GroupData {}
+
+impl<T: AppData + UserData + MessageData + GroupData> Storage for T {}

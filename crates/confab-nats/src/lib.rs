@@ -36,7 +36,8 @@ use tokio::task::AbortHandle;
 
 use confab_core::error::{Error, Result};
 use confab_core::fanout::{Fanout, Hub, KickReason, LiveEvent};
-use confab_core::model::{AppId, Message, Username};
+use confab_core::groups::{GroupEvent, GroupEventKind};
+use confab_core::model::{AppId, ChatType, ConversationId, Message, Username};
 
 /// How often a node announces itself.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -51,8 +52,37 @@ const ORIGIN: &str = "Confab-Origin";
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum WireEvent {
-    Message { message: Message },
-    Kick { reason: String, device: Option<String> },
+    Message {
+        message: Message,
+    },
+    Kick {
+        reason: String,
+        device: Option<String>,
+    },
+    Group {
+        chat_type: ChatType,
+        group: String,
+        conversation: ConversationId,
+        event: String,
+        users: Vec<Username>,
+        timestamp_ms: i64,
+    },
+}
+
+/// Per user with sessions here: how many, and the task relaying their subject.
+type Relays = HashMap<(AppId, Username), (usize, Arc<OnceCell<AbortHandle>>)>;
+
+impl WireEvent {
+    fn group(e: &GroupEvent) -> WireEvent {
+        WireEvent::Group {
+            chat_type: e.kind,
+            group: e.group.clone(),
+            conversation: e.conversation,
+            event: e.event.as_str().to_owned(),
+            users: e.users.clone(),
+            timestamp_ms: e.timestamp_ms,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -79,7 +109,7 @@ struct Inner {
     node: u16,
     /// Users with sessions on this node: how many, and the task that reads
     /// their subject (set once the subscription exists).
-    users: Mutex<HashMap<(AppId, Username), (usize, Arc<OnceCell<AbortHandle>>)>>,
+    users: Mutex<Relays>,
     /// Other nodes, by ID, and when each was last heard from.
     peers: Mutex<HashMap<u16, Instant>>,
 }
@@ -176,6 +206,14 @@ impl Inner {
                         None => self.hub.deliver(app, &user, &LiveEvent::Kick(reason)),
                     }
                 }
+                Ok(WireEvent::Group { chat_type, group, conversation, event, users, timestamp_ms }) => {
+                    let Some(event) = GroupEventKind::parse(&event) else {
+                        tracing::warn!(event, "unknown group event from another node");
+                        continue;
+                    };
+                    let event = GroupEvent { kind: chat_type, group, conversation, event, users, timestamp_ms };
+                    self.hub.deliver(app, &user, &LiveEvent::Group(Arc::new(event)))
+                }
                 Err(e) => tracing::warn!(error = %e, "undecodable event from another node"),
             }
         }
@@ -192,6 +230,7 @@ impl Fanout for NatsFanout {
         let wire = match &event {
             LiveEvent::Message(message) => WireEvent::Message { message: message.as_ref().clone() },
             LiveEvent::Kick(reason) => WireEvent::Kick { reason: reason.as_str().to_owned(), device: None },
+            LiveEvent::Group(event) => WireEvent::group(event),
         };
         let payload: bytes::Bytes = match serde_json::to_vec(&wire) {
             Ok(bytes) => bytes.into(),

@@ -12,6 +12,8 @@
 //! sequence numbers are committed in order, across nodes. Conversations are
 //! locked in key order to rule out deadlocks.
 
+mod groups;
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -95,7 +97,7 @@ impl PostgresStore {
     }
 }
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("nodes.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("nodes.sql"), include_str!("groups.sql")];
 
 /// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).
 const MAX_NODE_ID: i32 = 1023;
@@ -153,11 +155,15 @@ impl PostgresStore {
     }
 }
 
-fn pg(e: tokio_postgres::Error) -> Error {
-    Error::Storage(format!("postgres: {e}"))
+pub(crate) fn pg(e: tokio_postgres::Error) -> Error {
+    // The driver's own text is only "db error"; the server's message says what failed.
+    match e.as_db_error() {
+        Some(db) => Error::Storage(format!("postgres: {}: {}", db.code().code(), db.message())),
+        None => Error::Storage(format!("postgres: {e}")),
+    }
 }
 
-fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
 
@@ -225,7 +231,7 @@ fn message_row(row: &Row) -> Result<Message> {
     })
 }
 
-fn json(value: &impl serde::Serialize) -> Result<String> {
+pub(crate) fn json(value: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Storage(format!("cannot encode: {e}")))
 }
 
@@ -402,7 +408,7 @@ impl UserData for PostgresStore {
     }
 }
 
-const MEMBERSHIP_SELECT: &str = "SELECT m.conv_id, m.ack_seq, m.read_seq, c.last_seq, m.joined_seq \
+const MEMBERSHIP_SELECT: &str = "SELECT m.conv_id, m.ack_seq, m.read_seq, c.last_seq, m.joined_seq, c.kind \
      FROM members m JOIN conversations c ON c.id = m.conv_id \
      WHERE m.app_id = $1 AND m.username = $2";
 
@@ -413,6 +419,7 @@ fn membership_row(row: &Row) -> Membership {
         read_seq: row.get(2),
         last_seq: row.get(3),
         joined_seq: row.get(4),
+        chat_type: ChatType::from_code(row.get(5)).unwrap_or(ChatType::Chat),
     }
 }
 
@@ -489,8 +496,11 @@ impl MessageData for PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "SELECT COUNT(*) FROM members m JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.ack_seq \
-                 WHERE m.app_id = $1 AND m.username = $2 AND g.sender <> $2",
+                // Chat rooms keep no backlog for their members, so their messages
+                // never wait for anyone.
+                "SELECT COUNT(*) FROM members m JOIN conversations c ON c.id = m.conv_id \
+                 JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.ack_seq \
+                 WHERE m.app_id = $1 AND m.username = $2 AND g.sender <> $2 AND c.kind <> 2",
                 &[&app.0, &user.as_str()],
             )
             .await

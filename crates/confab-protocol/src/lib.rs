@@ -29,12 +29,16 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "HashMap::is_empty")]
         resume: HashMap<String, i64>,
     },
-    /// Send a one-to-one message. `body` is a typed body such as
+    /// Send a message. `body` is a typed body such as
     /// `{"type":"txt","msg":"hi"}`.
     Send {
         /// Echoed in the answer so the client can match it.
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
+        /// `chat` (the default: `to` is a user), `groupchat`, `chatroom` or
+        /// `thread` (`to` is the group's, room's or thread's ID).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chat_type: Option<String>,
         to: String,
         body: serde_json::Value,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +100,20 @@ pub enum ServerFrame {
         reference: Option<String>,
         code: String,
         message: String,
+    },
+    /// A group, chat room or thread the user belongs to (or just left)
+    /// changed. Live only: a device that was offline does not get it.
+    GroupEvent {
+        /// `groupchat`, `chatroom` or `thread`.
+        chat_type: String,
+        group: String,
+        conv: String,
+        /// What happened: `members_added`, `members_removed`, `muted`, … (docs/protocol.md).
+        event: String,
+        /// Who it is about.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        users: Vec<String>,
+        timestamp: i64,
     },
     /// The server is closing the connection; `reason` says why.
     Kicked {

@@ -22,11 +22,17 @@ pub const EASEMOB_REQUESTS_PER_SECOND: &str = "easemob.requests_per_second";
 /// Receivers of one-to-one messages sent by an app.
 pub const EASEMOB_MESSAGE_RECEIVERS_PER_MINUTE: &str = "easemob.message_receivers_per_minute";
 
+/// Messages an app sends to groups, and to chat rooms.
+pub const EASEMOB_GROUP_MESSAGES_PER_SECOND: &str = "easemob.group_messages_per_second";
+pub const EASEMOB_ROOM_MESSAGES_PER_SECOND: &str = "easemob.room_messages_per_second";
+
 /// The vendors' documented defaults.
 pub fn vendor_defaults() -> BTreeMap<String, u32> {
     BTreeMap::from([
         (EASEMOB_REQUESTS_PER_SECOND.to_owned(), 100),
         (EASEMOB_MESSAGE_RECEIVERS_PER_MINUTE.to_owned(), 6000),
+        (EASEMOB_GROUP_MESSAGES_PER_SECOND.to_owned(), 20),
+        (EASEMOB_ROOM_MESSAGES_PER_SECOND.to_owned(), 100),
     ])
 }
 

@@ -14,6 +14,7 @@
 //! touch the apps table).
 
 mod convert;
+mod groups;
 mod store;
 
 use std::collections::HashMap;
@@ -81,9 +82,21 @@ impl WriterCache {
     }
 }
 
+/// A device's acknowledgement or read receipt: (app, user, conversation)
+/// and the sequence numbers to move to (0 leaves a cursor alone).
+pub(crate) struct CursorMove {
+    pub key: (i64, String, i64),
+    pub ack: i64,
+    pub read: i64,
+}
+
+/// Cursor moves waiting to be folded into one write.
+const CURSOR_QUEUE: usize = 65_536;
+
 /// The SQLite storage engine.
 pub struct SqliteStore {
     writer: mpsc::Sender<Job>,
+    cursors: mpsc::Sender<CursorMove>,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: AtomicUsize,
 }
@@ -111,7 +124,19 @@ impl SqliteStore {
             .name("confab-sqlite-writer".into())
             .spawn(move || run_writer(conn, jobs))
             .map_err(|e| Error::Storage(format!("cannot start writer thread: {e}")))?;
-        Ok(SqliteStore { writer, readers: Arc::new(readers), next_reader: AtomicUsize::new(0) })
+        let (cursors, moves) = mpsc::channel(CURSOR_QUEUE);
+        let cursor_writer = writer.clone();
+        std::thread::Builder::new()
+            .name("confab-sqlite-cursors".into())
+            .spawn(move || run_cursor_writer(cursor_writer, moves))
+            .map_err(|e| Error::Storage(format!("cannot start cursor thread: {e}")))?;
+        Ok(SqliteStore { writer, cursors, readers: Arc::new(readers), next_reader: AtomicUsize::new(0) })
+    }
+
+    /// Queues a cursor move; it is written with the others waiting (see
+    /// [`run_cursor_writer`]).
+    pub(crate) async fn move_cursor(&self, m: CursorMove) -> Result<()> {
+        self.cursors.send(m).await.map_err(|_| Error::Unavailable)
     }
 
     /// Runs `f` in the next group commit and returns its result once that
@@ -200,6 +225,43 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
     tracing::debug!("sqlite writer stopped");
 }
 
+/// Folds cursor moves into one write job at a time: everything that arrived
+/// while the previous job was committing goes into the next.
+///
+/// Acknowledgements are the most frequent write there is (every device acks
+/// every message; a message to a group of 10,000 brings 10,000), so they are
+/// answered once queued rather than each waiting for its own commit. That is
+/// safe because cursors only move forward and a lost move only means a
+/// message is offered again, which the device recognises by its sequence
+/// number. The PostgreSQL engine does the same.
+fn run_cursor_writer(writer: mpsc::Sender<Job>, mut moves: mpsc::Receiver<CursorMove>) {
+    while let Some(first) = moves.blocking_recv() {
+        let mut latest: HashMap<(i64, String, i64), (i64, i64)> = HashMap::new();
+        let mut next = Some(first);
+        while let Some(CursorMove { key, ack, read }) = next.take() {
+            let entry = latest.entry(key).or_insert((0, 0));
+            *entry = (entry.0.max(ack), entry.1.max(read));
+            next = moves.try_recv().ok();
+        }
+        let (done, finished) = std::sync::mpsc::channel();
+        let job: Job = Box::new(move |conn, cache| {
+            let outcome = store::write_cursors(conn, cache, &latest);
+            let failed = outcome.is_err();
+            let completion: Completion = Box::new(move |committed: Result<()>| {
+                if let Err(e) = committed.and(outcome) {
+                    tracing::warn!("writing delivery cursors failed: {e}");
+                }
+                let _ = done.send(());
+            });
+            (completion, failed)
+        });
+        if writer.blocking_send(job).is_err() {
+            return;
+        }
+        let _ = finished.recv();
+    }
+}
+
 fn configure(conn: &Connection, durability: Durability) -> Result<()> {
     let synchronous = match durability {
         Durability::Full => "FULL",
@@ -219,6 +281,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     "ALTER TABLE apps ADD COLUMN rate_limits TEXT NOT NULL DEFAULT '{}';",
     "ALTER TABLE members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;",
+    include_str!("groups.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

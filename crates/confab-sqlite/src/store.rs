@@ -7,11 +7,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use confab_core::error::{Error, Result};
 use confab_core::ids::MessageId;
-use confab_core::model::{App, AppId, ConversationId, Membership, Message, NewMessage, User, UserRecord, Username};
+use confab_core::model::{
+    App, AppId, ChatType, ConversationId, Membership, Message, NewMessage, User, UserRecord, Username,
+};
 use confab_core::storage::{AppData, MessageData, NewApp, Page, UserData};
 
 use crate::convert::{self, APP_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS};
-use crate::{storage, SqliteStore, WriterCache};
+use crate::{storage, CursorMove, SqliteStore, WriterCache};
 
 #[async_trait]
 impl AppData for SqliteStore {
@@ -248,7 +250,7 @@ fn conversation_id(conn: &Connection, cache: &mut WriterCache, app: AppId, m: &N
 }
 
 /// The conversation's latest sequence number as the writer knows it.
-fn last_seq(conn: &Connection, cache: &mut WriterCache, conversation: i64) -> Result<i64> {
+pub(crate) fn last_seq(conn: &Connection, cache: &mut WriterCache, conversation: i64) -> Result<i64> {
     if let Some(seq) = cache.last_seq.get(&conversation) {
         return Ok(*seq);
     }
@@ -277,10 +279,11 @@ fn membership_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Membership> {
         read_seq: row.get(2)?,
         last_seq: row.get(3)?,
         joined_seq: row.get(4)?,
+        chat_type: ChatType::from_code(row.get(5)?).unwrap_or(ChatType::Chat),
     })
 }
 
-const MEMBERSHIP_SELECT: &str = "SELECT m.conv_id, m.ack_seq, m.read_seq, c.last_seq, m.joined_seq \
+const MEMBERSHIP_SELECT: &str = "SELECT m.conv_id, m.ack_seq, m.read_seq, c.last_seq, m.joined_seq, c.kind \
      FROM members m JOIN conversations c ON c.id = m.conv_id \
      WHERE m.app_id = ?1 AND m.username = ?2";
 
@@ -400,41 +403,21 @@ impl MessageData for SqliteStore {
     }
 
     async fn acknowledge(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()> {
-        let user = user.clone();
-        self.write(move |conn, cache| {
-            // Never past the conversation's end, so no future message counts as delivered.
-            let seq = seq.min(last_seq(conn, cache, conversation.0)?);
-            conn.prepare_cached(
-                "UPDATE members SET ack_seq = MAX(ack_seq, ?4) WHERE app_id = ?1 AND username = ?2 AND conv_id = ?3",
-            )
-            .and_then(|mut s| s.execute(params![app.0, user.as_str(), conversation.0, seq]))
-            .map_err(storage)?;
-            Ok(())
-        })
-        .await
+        self.move_cursor(CursorMove { key: (app.0, user.as_str().to_owned(), conversation.0), ack: seq, read: 0 }).await
     }
 
     async fn mark_read(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()> {
-        let user = user.clone();
-        self.write(move |conn, cache| {
-            let seq = seq.min(last_seq(conn, cache, conversation.0)?);
-            conn.prepare_cached(
-                "UPDATE members SET read_seq = MAX(read_seq, ?4), ack_seq = MAX(ack_seq, ?4) \
-                 WHERE app_id = ?1 AND username = ?2 AND conv_id = ?3",
-            )
-            .and_then(|mut s| s.execute(params![app.0, user.as_str(), conversation.0, seq]))
-            .map_err(storage)?;
-            Ok(())
-        })
-        .await
+        self.move_cursor(CursorMove { key: (app.0, user.as_str().to_owned(), conversation.0), ack: seq, read: seq })
+            .await
     }
 
     async fn unacknowledged_count(&self, app: AppId, user: &Username) -> Result<u64> {
         let user = user.clone();
         self.read(move |conn| {
             conn.prepare_cached(
-                "SELECT COUNT(*) FROM members m JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.ack_seq \
-                 WHERE m.app_id = ?1 AND m.username = ?2 AND g.sender != ?2",
+                "SELECT COUNT(*) FROM members m JOIN conversations c ON c.id = m.conv_id \
+                 JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.ack_seq \
+                 WHERE m.app_id = ?1 AND m.username = ?2 AND g.sender != ?2 AND c.kind <> 2",
             )
             .and_then(|mut s| s.query_row(params![app.0, user.as_str()], |r| r.get::<_, i64>(0)))
             .map(|n| n as u64)
@@ -442,4 +425,24 @@ impl MessageData for SqliteStore {
         })
         .await
     }
+}
+
+/// Writes a batch of cursor moves (the highest per user and conversation),
+/// never past a conversation's end, so no future message counts as delivered.
+pub(crate) fn write_cursors(
+    conn: &Connection,
+    cache: &mut WriterCache,
+    moves: &std::collections::HashMap<(i64, String, i64), (i64, i64)>,
+) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "UPDATE members SET ack_seq = MAX(ack_seq, ?4), read_seq = MAX(read_seq, ?5) \
+             WHERE app_id = ?1 AND username = ?2 AND conv_id = ?3",
+        )
+        .map_err(storage)?;
+    for ((app, user, conversation), (ack, read)) in moves {
+        let end = last_seq(conn, cache, *conversation)?;
+        stmt.execute(params![app, user, conversation, (*ack).min(end), (*read).min(end)]).map_err(storage)?;
+    }
+    Ok(())
 }

@@ -5,7 +5,10 @@
 //! 1. persisted REST sends per second (`POST /messages/users`, each answered
 //!    only after its commit);
 //! 2. send-to-receive latency to WebSocket receivers at a fraction of that rate;
-//! 3. the server's resident memory per idle WebSocket connection.
+//! 3. the server's resident memory per idle WebSocket connection;
+//! 4. fan-out to a large group with every member connected: one message at a
+//!    time (from acceptance to the last member), then a burst (deliveries per
+//!    second).
 //!
 //! With `--nodes 1,3 --postgres URL --nats URL` it measures a single node and
 //! then a three-node cluster in the same run. In a cluster, requests are
@@ -53,6 +56,12 @@ pub struct BenchArgs {
     /// Node counts to measure, one configuration after the other (e.g. `1,3`).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     nodes: Vec<usize>,
+    /// Members of the large group, every one connected (0 skips the phase).
+    #[arg(long, default_value_t = 10_000)]
+    group_members: usize,
+    /// Messages sent to the large group one at a time, and again in a burst.
+    #[arg(long, default_value_t = 50)]
+    group_messages: usize,
 }
 
 const ORG: &str = "bench";
@@ -156,7 +165,11 @@ impl Servers {
                 .env("CONFAB_CLIENT_SECRET", CLIENT_SECRET)
                 .env("CONFAB_SQLITE_SYNC", &args.sqlite_sync)
                 // The vendor's default limits would cap the load long before the server does.
-                .env("CONFAB_RATE_LIMITS", "easemob.requests_per_second=0,easemob.message_receivers_per_minute=0")
+                .env(
+                    "CONFAB_RATE_LIMITS",
+                    "easemob.requests_per_second=0,easemob.message_receivers_per_minute=0,\
+                     easemob.group_messages_per_second=0",
+                )
                 .env("RUST_LOG", "warn")
                 .stdout(std::process::Stdio::null())
                 .spawn()
@@ -232,6 +245,25 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         "  send → success answer (commit): p50 {:.2} ms, p99 {:.2} ms",
         latency.answered_p50_ms, latency.answered_p99_ms
     );
+
+    if args.group_members > 0 {
+        let group = large_group(&http, &servers.endpoints, &app_token, args.group_members, args.group_messages).await?;
+        println!(
+            "group of {} connected members, {} messages one at a time: accepted → last member p50 {:.1} ms, \
+             p99 {:.1} ms; send → last member p50 {:.1} ms, p99 {:.1} ms; send → median member p50 {:.1} ms",
+            args.group_members,
+            args.group_messages,
+            group.accepted_to_last_p50_ms,
+            group.accepted_to_last_p99_ms,
+            group.last_p50_ms,
+            group.last_p99_ms,
+            group.median_p50_ms,
+        );
+        println!(
+            "  burst of {} messages: {:.0} deliveries/s ({} delivered)",
+            args.group_messages, group.deliveries_per_sec, group.burst_deliveries
+        );
+    }
 
     if args.idle_connections > 0 {
         let pid = servers.processes[0].child.id();
@@ -501,6 +533,155 @@ async fn latency(
         after_accept_p99_ms: pick_after_accept(0.99),
         answered_p50_ms: pick_answered(0.50),
         answered_p99_ms: pick_answered(0.99),
+    })
+}
+
+struct GroupFanout {
+    /// Per message, from the server's acceptance stamp to the last member's receipt (ms resolution).
+    accepted_to_last_p50_ms: f64,
+    accepted_to_last_p99_ms: f64,
+    /// Per message, from the REST send to the last member's receipt.
+    last_p50_ms: f64,
+    last_p99_ms: f64,
+    /// Per message, from the REST send to the median member's receipt.
+    median_p50_ms: f64,
+    deliveries_per_sec: f64,
+    burst_deliveries: usize,
+}
+
+/// One group of `members` users, all connected (member `i` on node `i % n`);
+/// the app sends to it through node 0.
+async fn large_group(
+    http: &reqwest::Client,
+    endpoints: &[Endpoint],
+    app_token: &str,
+    members: usize,
+    messages: usize,
+) -> anyhow::Result<GroupFanout> {
+    let names: Vec<String> = (0..members).map(|i| format!("group-member-{i}")).collect();
+    // Tokens by user ID (the users are created with them): no password hashing.
+    let mut tokens = Vec::with_capacity(members);
+    for chunk in names.chunks(64) {
+        let asked = chunk.iter().map(|name| endpoints[0].user_token_by_id(http, app_token, name));
+        for token in futures_util::future::join_all(asked).await {
+            tokens.push(token?);
+        }
+    }
+    let base = endpoints[0].http_base();
+    let group = json!({"groupname": "large", "public": true, "owner": names[0], "maxusers": members});
+    let reply: serde_json::Value =
+        http.post(format!("{base}/chatgroups")).bearer_auth(app_token).json(&group).send().await?.json().await?;
+    let id = reply["data"]["groupid"].as_str().with_context(|| format!("group not created: {reply}"))?.to_owned();
+    for chunk in names[1..].chunks(60) {
+        let r = http
+            .post(format!("{base}/chatgroups/{id}/users"))
+            .bearer_auth(app_token)
+            .json(&json!({"usernames": chunk}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("adding members failed: {}", r.text().await.unwrap_or_default());
+        }
+    }
+
+    let mut connections = Vec::with_capacity(members);
+    for (chunk_index, chunk) in tokens.chunks(64).enumerate() {
+        let opened = chunk.iter().enumerate().map(|(offset, token)| async move {
+            let endpoint = &endpoints[(chunk_index * 64 + offset) % endpoints.len()];
+            Connection::connect(&endpoint.ws_url(), token, ConnectOptions::default()).await
+        });
+        for connection in futures_util::future::join_all(opened).await {
+            connections.push(connection?);
+        }
+    }
+
+    // Each member records, per message index, when it arrived (µs since
+    // `epoch`) and the server's acceptance stamp (Unix ms).
+    let epoch = Instant::now();
+    let mut listeners = JoinSet::new();
+    for mut connection in connections {
+        listeners.spawn(async move {
+            let mut arrivals: Vec<(u64, u64, i64, i64)> = Vec::new();
+            loop {
+                match connection.next_event().await {
+                    Event::Message(m) => {
+                        let Some(index) = m.ext.as_ref().and_then(|e| e["i"].as_u64()) else { continue };
+                        if index == u64::MAX {
+                            return arrivals;
+                        }
+                        arrivals.push((index, epoch.elapsed().as_micros() as u64, unix_ms(), m.timestamp));
+                    }
+                    Event::Closed | Event::Kicked { .. } => return arrivals,
+                    _ => {}
+                }
+            }
+        });
+    }
+
+    let url = format!("{base}/messages/chatgroups");
+    let send = |index: u64| {
+        let body = json!({"to": [id], "type": "txt", "body": {"msg": "to everyone"}, "ext": {"i": index}});
+        http.post(&url).bearer_auth(app_token).json(&body).send()
+    };
+    // One at a time, each well after the previous one's fan-out, so each
+    // message's latency is its own.
+    let mut sent_at = Vec::with_capacity(messages * 2);
+    for index in 0..messages as u64 {
+        sent_at.push(epoch.elapsed().as_micros() as u64);
+        let r = send(index).await?;
+        if !r.status().is_success() {
+            bail!("group send failed: {}", r.text().await.unwrap_or_default());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Then a burst, each sent as soon as the previous one is answered.
+    let burst_started = epoch.elapsed().as_micros() as u64;
+    for index in messages as u64..2 * messages as u64 {
+        sent_at.push(epoch.elapsed().as_micros() as u64);
+        send(index).await?;
+    }
+    send(u64::MAX).await?;
+
+    let mut per_message: Vec<Vec<(u64, i64, i64)>> = vec![Vec::new(); 2 * messages];
+    let collect = async {
+        while let Some(done) = listeners.join_next().await {
+            for (index, at_us, at_ms, accepted_ms) in done? {
+                per_message[index as usize].push((at_us, at_ms, accepted_ms));
+            }
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(120), collect).await.context("members did not finish")??;
+
+    let mut last_ms = Vec::new();
+    let mut median_ms = Vec::new();
+    let mut accepted_to_last_ms = Vec::new();
+    for (index, arrivals) in per_message.iter_mut().enumerate().take(messages) {
+        if arrivals.len() < members {
+            bail!("message {index} reached {} of {members} members", arrivals.len());
+        }
+        arrivals.sort_unstable();
+        let since_send = |at_us: u64| at_us.saturating_sub(sent_at[index]) as f64 / 1000.0;
+        last_ms.push(since_send(arrivals[members - 1].0));
+        median_ms.push(since_send(arrivals[members / 2].0));
+        let latest_ms = arrivals.iter().map(|a| a.1).max().unwrap_or(0);
+        accepted_to_last_ms.push((latest_ms - arrivals[0].2) as f64);
+    }
+    let burst: Vec<&(u64, i64, i64)> = per_message[messages..].iter().flatten().collect();
+    let burst_end = burst.iter().map(|a| a.0).max().unwrap_or(burst_started);
+    let burst_secs = (burst_end - burst_started) as f64 / 1e6;
+    let quantile = |values: &mut Vec<f64>, q: f64| {
+        values.sort_by(f64::total_cmp);
+        values.get(((values.len() as f64 * q) as usize).min(values.len().saturating_sub(1))).copied().unwrap_or(0.0)
+    };
+    Ok(GroupFanout {
+        accepted_to_last_p50_ms: quantile(&mut accepted_to_last_ms, 0.5),
+        accepted_to_last_p99_ms: quantile(&mut accepted_to_last_ms, 0.99),
+        last_p50_ms: quantile(&mut last_ms, 0.5),
+        last_p99_ms: quantile(&mut last_ms, 0.99),
+        median_p50_ms: quantile(&mut median_ms, 0.5),
+        deliveries_per_sec: burst.len() as f64 / burst_secs.max(1e-6),
+        burst_deliveries: burst.len(),
     })
 }
 

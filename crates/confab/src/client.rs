@@ -35,9 +35,12 @@ pub enum ClientCommand {
     Send {
         #[command(flatten)]
         server: Server,
-        /// Receiving user.
+        /// Receiving user, or the group, chat room or thread ID with --chat-type.
         #[arg(long)]
         to: String,
+        /// chat (to a user), groupchat, chatroom or thread.
+        #[arg(long, default_value = "chat")]
+        chat_type: String,
         /// Text of a `txt` message (shortcut for --type txt --body '{"msg":…}').
         #[arg(long, conflicts_with = "body")]
         text: Option<String>,
@@ -56,7 +59,7 @@ pub enum ClientCommand {
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Listen { server } => listen(server).await,
-        ClientCommand::Send { server, to, text, kind, body, ext } => {
+        ClientCommand::Send { server, to, chat_type, text, kind, body, ext } => {
             let mut fields = match (text, body) {
                 (Some(text), _) => json!({"msg": text}),
                 (None, Some(body)) => {
@@ -73,7 +76,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--ext is not JSON: {e}"))?;
             let connection = connect(&server).await?;
-            let ok = connection.send(&to, fields, ext).await?;
+            let ok = connection.send_to(&chat_type, &to, fields, ext).await?;
             println!(
                 "{}",
                 json!({"event": "sent", "msg_id": ok.msg_id, "conv": ok.conv, "seq": ok.seq, "timestamp": ok.timestamp})
@@ -112,6 +115,13 @@ async fn listen(server: Server) -> anyhow::Result<()> {
             }
             Event::Synced => (json!({"event": "synced"}), false),
             Event::Kicked { reason } => (json!({"event": "kicked", "reason": reason}), false),
+            Event::Group { chat_type, group, conv, event, users } => {
+                let line = json!({
+                    "event": "group", "chat_type": chat_type, "group": group, "conv": conv,
+                    "what": event, "users": users,
+                });
+                (line, false)
+            }
             Event::Error { code, message } => (json!({"event": "error", "code": code, "message": message}), false),
             Event::Closed => (json!({"event": "closed"}), true),
         };

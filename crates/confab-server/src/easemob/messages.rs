@@ -4,11 +4,14 @@ use std::collections::HashSet;
 
 use axum::response::{IntoResponse, Response};
 
-use crate::limits::{Per, EASEMOB_MESSAGE_RECEIVERS_PER_MINUTE};
+use crate::limits::{
+    Per, EASEMOB_GROUP_MESSAGES_PER_SECOND, EASEMOB_MESSAGE_RECEIVERS_PER_MINUTE, EASEMOB_ROOM_MESSAGES_PER_SECOND,
+};
 use serde_json::{Map, Value};
 
+use confab_core::groups::{limits, GroupSend};
 use confab_core::messages::DirectSend;
-use confab_core::model::{Body, Delivery, Username};
+use confab_core::model::{Body, ChatType, Delivery, Username};
 
 use super::{AppAuth, EasemobError, JsonBody, MESSAGE_BODY_LIMIT};
 
@@ -152,4 +155,58 @@ pub async fn send_to_users(
         data.insert(to.to_string(), Value::String(message.id.to_string()));
     }
     Ok(target.envelope("post", "/messages/users").data(Value::Object(data)).into_response())
+}
+
+/// E-msg-2: `POST /messages/chatgroups`; one message per group (at most 3).
+pub async fn send_to_groups(
+    AppAuth(target): AppAuth,
+    JsonBody(request): JsonBody<MESSAGE_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    send_to_many(target, request, ChatType::GroupChat).await
+}
+
+/// E-msg-3: `POST /messages/chatrooms`; one message per room (at most 10).
+pub async fn send_to_rooms(
+    AppAuth(target): AppAuth,
+    JsonBody(request): JsonBody<MESSAGE_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    send_to_many(target, request, ChatType::ChatRoom).await
+}
+
+/// Groups and rooms: every target is checked before anything is stored
+/// (it exists; the sender may speak there), so a refusal stores nothing.
+async fn send_to_many(target: super::Target, request: Value, kind: ChatType) -> Result<Response, EasemobError> {
+    let (cap, limit, path) = match kind {
+        ChatType::ChatRoom => (limits::SEND_ROOMS, EASEMOB_ROOM_MESSAGES_PER_SECOND, "/messages/chatrooms"),
+        _ => (limits::SEND_GROUPS, EASEMOB_GROUP_MESSAGES_PER_SECOND, "/messages/chatgroups"),
+    };
+    let parsed = parse_send(request, cap)?;
+    let mut to: Vec<String> = Vec::with_capacity(parsed.to.len());
+    for id in parsed.to {
+        if !to.contains(&id) {
+            to.push(id);
+        }
+    }
+    if !target.limits.allow(&target.app, limit, Per::Second, to.len() as u32) {
+        return Err(EasemobError {
+            status: axum::http::StatusCode::FORBIDDEN,
+            ..EasemobError::send("message send reach limit", None)
+        });
+    }
+    let send = GroupSend {
+        by_app: parsed.from == Username::admin(),
+        from: parsed.from,
+        kind,
+        to,
+        body: parsed.body,
+        ext: parsed.ext,
+        delivery: parsed.delivery,
+        origin_device: None,
+    };
+    let sent = target.core.groups.send(target.app.id, send).await.map_err(super::groups::group_error)?;
+    let mut data = Map::new();
+    for (id, message) in sent {
+        data.insert(id, Value::String(message.id.to_string()));
+    }
+    Ok(target.envelope("post", path).data(Value::Object(data)).into_response())
 }

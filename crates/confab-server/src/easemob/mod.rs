@@ -6,7 +6,9 @@
 //! entities|data, timestamp, duration, organization, applicationName}`.
 
 mod error;
+mod groups;
 mod messages;
+mod threads;
 mod token;
 mod users;
 
@@ -18,7 +20,7 @@ use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
@@ -27,6 +29,7 @@ use confab_core::model::{App, User, Username};
 use confab_core::Core;
 
 pub use error::EasemobError;
+use groups::{Groups, Kind, Rooms};
 
 use crate::limits::{Per, RateLimits, EASEMOB_REQUESTS_PER_SECOND};
 
@@ -51,7 +54,62 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/{org}/{app}/users/{username}/activate", post(users::activate))
         .route("/{org}/{app}/users/{username}/disconnect", get(users::disconnect))
         .route("/{org}/{app}/messages/users", post(messages::send_to_users))
+        .route("/{org}/{app}/messages/chatgroups", post(messages::send_to_groups))
+        .route("/{org}/{app}/messages/chatrooms", post(messages::send_to_rooms))
+        .merge(group_routes::<Groups>())
+        .merge(group_routes::<Rooms>())
+        .route("/{org}/{app}/metadata/chatroom/{id}", post(groups::room_attributes))
+        .route(
+            "/{org}/{app}/metadata/chatroom/{id}/user/{username}",
+            put(|a, p, b| groups::set_room_attributes(a, p, b, false))
+                .delete(|a, p, b| groups::remove_room_attributes(a, p, b, false)),
+        )
+        .route(
+            "/{org}/{app}/metadata/chatroom/{id}/user/{username}/forced",
+            put(|a, p, b| groups::set_room_attributes(a, p, b, true))
+                .delete(|a, p, b| groups::remove_room_attributes(a, p, b, true)),
+        )
+        .route("/{org}/{app}/thread", get(threads::list).post(threads::create))
+        .route("/{org}/{app}/thread/{id}", put(threads::rename).delete(threads::delete))
+        .route("/{org}/{app}/thread/{id}/users", get(threads::members).post(threads::join).delete(threads::kick))
+        .route("/{org}/{app}/threads/{id}/users", post(threads::join).delete(threads::kick))
+        .route("/{org}/{app}/threads/user/{username}", get(threads::of_user))
+        .route("/{org}/{app}/threads/chatgroups/{group}/user/{username}", get(threads::of_user_in_group))
         .with_state(State { core, limits })
+}
+
+/// The endpoints groups and chat rooms share, under `/chatgroups` or `/chatrooms`.
+fn group_routes<K: Kind>() -> Router<State> {
+    let base = format!("/{{org}}/{{app}}{}", K::PATH);
+    Router::new()
+        .route(&base, get(groups::list::<K>).post(groups::create::<K>))
+        .route(
+            &format!("{base}/{{id}}"),
+            get(groups::details_of::<K>).put(groups::modify::<K>).delete(groups::delete::<K>),
+        )
+        .route(&format!("{base}/{{id}}/users"), get(groups::members::<K>).post(groups::add_members::<K>))
+        .route(
+            &format!("{base}/{{id}}/users/{{username}}"),
+            post(groups::add_member::<K>).delete(groups::remove_members::<K>),
+        )
+        .route(&format!("{base}/{{id}}/admin"), get(groups::admins::<K>).post(groups::add_admin::<K>))
+        .route(&format!("{base}/{{id}}/admin/{{username}}"), delete(groups::remove_admin::<K>))
+        .route(&format!("{base}/{{id}}/{{list}}/users"), get(groups::list_users::<K>).post(groups::list_add_body::<K>))
+        .route(
+            &format!("{base}/{{id}}/{{list}}/users/{{username}}"),
+            post(groups::list_add_path::<K>).delete(groups::list_remove::<K>),
+        )
+        .route(&format!("{base}/{{id}}/mute"), get(groups::mutes::<K>).post(groups::mute::<K>))
+        .route(&format!("{base}/{{id}}/mute/{{username}}"), delete(groups::unmute::<K>))
+        .route(
+            &format!("{base}/{{id}}/ban"),
+            post(groups::mute_all::<K>).put(groups::unmute_all::<K>).delete(groups::unmute_all::<K>),
+        )
+        .route(
+            &format!("{base}/{{id}}/announcement"),
+            get(groups::announcement::<K>).post(groups::set_announcement::<K>).put(groups::set_announcement::<K>),
+        )
+        .route(&format!("/{{org}}/{{app}}/users/{{username}}/joined_{}", &K::PATH[1..]), get(groups::joined::<K>))
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -132,16 +190,16 @@ impl Target {
 
     /// Checks the bearer token and returns who it speaks for.
     async fn principal(&self, parts: &Parts) -> Result<Principal, EasemobError> {
-        let token = bearer(parts)?;
+        let token = bearer(&parts.headers)?;
         Ok(self.core.users.authenticate(&self.app, token).await?)
     }
 }
 
-fn bearer(parts: &Parts) -> Result<&str, EasemobError> {
+fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, EasemobError> {
     let missing = || {
         EasemobError::from(confab_core::error::Error::Unauthenticated(confab_core::error::AuthFailure::MissingToken))
     };
-    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
     let value = value.to_str().map_err(|_| missing())?;
     let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or_else(missing)?;
     Ok(token.trim())
@@ -270,4 +328,43 @@ pub fn user_entity(user: &User) -> Value {
 /// Parses a user ID from a path, answering 404 for names that cannot exist.
 pub fn path_user(raw: &str) -> Result<Username, EasemobError> {
     Username::parse(raw).map_err(|_| EasemobError::not_found())
+}
+
+/// A positive page size from the query parameter `name`, `default` when
+/// absent and at most `max` (larger values are clamped, as the vendor does).
+pub fn page_limit(
+    query: &std::collections::HashMap<String, String>,
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, EasemobError> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(0) | Err(_) => {
+                Err(EasemobError::illegal_argument(format!("{name} [{raw}] must be a whole number from 1")))
+            }
+            Ok(n) => Ok(n.min(max)),
+        },
+    }
+}
+
+/// The vendor echoes query parameters as arrays of strings.
+pub fn echo_params(query: &std::collections::HashMap<String, String>) -> Value {
+    let mut params = Map::new();
+    for (key, value) in query {
+        params.insert(key.clone(), json!([value]));
+    }
+    Value::Object(params)
+}
+
+/// Listing cursors are opaque to clients; inside they are a storage position.
+pub fn encode_cursor(position: i64) -> String {
+    format!("cf{position:x}")
+}
+
+pub fn decode_cursor(raw: &str) -> Result<i64, EasemobError> {
+    raw.strip_prefix("cf")
+        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+        .ok_or_else(|| EasemobError::illegal_argument(format!("cursor [{raw}] is not valid")))
 }

@@ -1,4 +1,6 @@
-//! `POST /{org}/{app}/token`: app tokens (E-auth-1) and user tokens (E-auth-2).
+//! `POST /{org}/{app}/token`: app tokens (E-auth-1) and user tokens (E-auth-2):
+//! by password, or by user ID alone with the app token (`grant_type: inherit`,
+//! the vendor's way for backends that keep their own accounts).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -6,7 +8,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use confab_core::error::Error;
+use confab_core::auth::Principal;
+use confab_core::error::{AuthFailure, Error};
+use confab_core::model::Username;
 
 use super::{user_entity, EasemobError, JsonBody, Target, DEFAULT_BODY_LIMIT};
 
@@ -21,12 +25,19 @@ struct TokenRequest {
     username: Option<String>,
     #[serde(default)]
     password: Option<String>,
+    /// With `inherit`: create the user, without a password, if missing.
+    #[serde(default, rename = "autoCreateUser")]
+    auto_create_user: bool,
     /// Seconds; the vendor's examples send it as a string.
     #[serde(default)]
     ttl: Option<Value>,
 }
 
-pub async fn issue(target: Target, JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>) -> Result<Response, EasemobError> {
+pub async fn issue(
+    target: Target,
+    headers: axum::http::HeaderMap,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
     let request: TokenRequest = serde_json::from_value(body).map_err(EasemobError::invalid_body)?;
     let ttl = parse_ttl(request.ttl.as_ref())?;
     match request.grant_type.as_str() {
@@ -61,6 +72,34 @@ pub async fn issue(target: Target, JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>)
                     "invalid_grant",
                     "UserNotActivatedException",
                     "user not activated",
+                ),
+                other => other.into(),
+            })?;
+            Ok(Json(json!({
+                "access_token": issued.token,
+                "expires_in": issued.expires_in,
+                "user": user_entity(&user),
+            }))
+            .into_response())
+        }
+        "inherit" => {
+            // Only the app's backend may issue tokens without a password.
+            let token = super::bearer(&headers)?;
+            let Principal::App = target.core.users.authenticate(&target.app, token).await? else {
+                return Err(Error::Unauthenticated(AuthFailure::WrongTokenKind).into());
+            };
+            let username = Username::parse(request.username.as_deref().unwrap_or_default())?;
+            let result = target
+                .core
+                .users
+                .issue_token_by_id(&target.app, &username, request.auto_create_user, ttl, &target.core.apps)
+                .await;
+            let (issued, user) = result.map_err(|e| match e {
+                Error::NotFound(_) => EasemobError::new(
+                    StatusCode::NOT_FOUND,
+                    "invalid_grant",
+                    "EntityNotFoundException",
+                    "user not found",
                 ),
                 other => other.into(),
             })?;

@@ -16,7 +16,10 @@ use confab_core::model::{User, Username};
 use confab_core::storage::Page;
 use confab_core::users::NewUser;
 
-use super::{path_user, user_entity, AnyAuth, AppAuth, EasemobError, Envelope, JsonBody, DEFAULT_BODY_LIMIT};
+use super::{
+    decode_cursor, echo_params, encode_cursor, page_limit, path_user, user_entity, AnyAuth, AppAuth, EasemobError,
+    Envelope, JsonBody, DEFAULT_BODY_LIMIT,
+};
 
 /// Most users one registration call may create, as the vendor documents.
 const MAX_REGISTER_BATCH: usize = 60;
@@ -287,7 +290,7 @@ pub async fn disconnect(AppAuth(target): AppAuth, Path(path): Path<UserPath>) ->
 /// Reads `cursor` and `limit` (1 to 100, default 10) from a listing's query.
 fn page_request(query: &HashMap<String, String>) -> Result<(Option<i64>, usize), EasemobError> {
     let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
-    Ok((after, page_limit(query)?))
+    Ok((after, page_limit(query, "limit", DEFAULT_PAGE, MAX_PAGE)?))
 }
 
 /// Adds a page of users to an envelope: the entities, the echoed
@@ -298,35 +301,4 @@ fn paged(envelope: Envelope, page: &Page<User>, query: &HashMap<String, String>)
         Some(next) => envelope.with("cursor", json!(encode_cursor(next))),
         None => envelope,
     }
-}
-
-fn page_limit(query: &HashMap<String, String>) -> Result<usize, EasemobError> {
-    match query.get("limit") {
-        None => Ok(DEFAULT_PAGE),
-        Some(raw) => match raw.parse::<usize>() {
-            Ok(0) | Err(_) => {
-                Err(EasemobError::illegal_argument(format!("limit [{raw}] must be a whole number from 1")))
-            }
-            Ok(n) => Ok(n.min(MAX_PAGE)),
-        },
-    }
-}
-
-/// The vendor echoes query parameters as arrays of strings.
-fn echo_params(query: &HashMap<String, String>) -> Value {
-    let mut params = serde_json::Map::new();
-    for (key, value) in query {
-        params.insert(key.clone(), json!([value]));
-    }
-    Value::Object(params)
-}
-
-fn encode_cursor(position: i64) -> String {
-    format!("cf{position:x}")
-}
-
-fn decode_cursor(raw: &str) -> Result<i64, EasemobError> {
-    raw.strip_prefix("cf")
-        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
-        .ok_or_else(|| EasemobError::illegal_argument(format!("cursor [{raw}] is not valid")))
 }

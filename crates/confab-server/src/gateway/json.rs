@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use confab_core::error::{AuthFailure, Error};
 use confab_core::fanout::KickReason;
 use confab_core::gateway::{LoginRequest, Outcome, Session};
-use confab_core::model::{Body, ConversationId, Message, Username};
+use confab_core::model::{Body, ChatType, ConversationId, Message, Username};
 use confab_core::Core;
 use confab_protocol::{ClientFrame, MessageFrame, ServerFrame, HEARTBEAT_SECS, MAX_CLIENT_FRAME};
 
@@ -23,8 +23,17 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection silent for this long is considered dead.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(3 * HEARTBEAT_SECS);
 
+/// The socket read buffer. tungstenite zero-fills the free part of it on every
+/// read attempt, and a session attempts one on every wake-up (each event it
+/// is sent); at the default 128 KiB that zeroing was a third of the server's
+/// CPU when fanning out to a large group. Client frames are at most 8 KiB.
+const READ_BUFFER: usize = 4 * 1024;
+
 pub async fn upgrade(State(core): State<Arc<Core>>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_CLIENT_FRAME).max_frame_size(MAX_CLIENT_FRAME).on_upgrade(move |socket| serve(core, socket))
+    ws.max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| serve(core, socket))
 }
 
 type Sink = SplitSink<WebSocket, WsMessage>;
@@ -122,11 +131,14 @@ async fn run(mut session: Session, sink: &mut Sink, stream: &mut Stream) -> Opti
     }
     send(sink, &ServerFrame::Synced).await.ok()?;
 
-    let mut idle_deadline = Instant::now() + IDLE_TIMEOUT;
+    // One timer for the connection's life, moved on by client frames: a new
+    // timer per loop would cost a timer-wheel insert and removal per event.
+    let idle = tokio::time::sleep(IDLE_TIMEOUT);
+    tokio::pin!(idle);
     loop {
         tokio::select! {
             incoming = stream.next() => {
-                idle_deadline = Instant::now() + IDLE_TIMEOUT;
+                idle.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
                 match incoming {
                     Some(Ok(WsMessage::Text(text))) => handle_text(&session, sink, &text).await.ok()?,
                     Some(Ok(WsMessage::Binary(_))) => {
@@ -140,8 +152,19 @@ async fn run(mut session: Session, sink: &mut Sink, stream: &mut Stream) -> Opti
                 match session.process(wake).await {
                     Ok(Outcome::Deliver(messages)) => {
                         for message in messages {
-                            send(sink, &message_frame(&message)).await.ok()?;
+                            sink.send(WsMessage::Text(FRAMES.encoded(&message))).await.ok()?;
                         }
+                    }
+                    Ok(Outcome::Notify(event)) => {
+                        let frame = ServerFrame::GroupEvent {
+                            chat_type: event.kind.as_str().into(),
+                            group: event.group.clone(),
+                            conv: event.conversation.to_string(),
+                            event: event.event.as_str().into(),
+                            users: event.users.iter().map(|u| u.to_string()).collect(),
+                            timestamp: event.timestamp_ms,
+                        };
+                        send(sink, &frame).await.ok()?;
                     }
                     Ok(Outcome::Close(reason)) => return Some(reason),
                     Err(e) => {
@@ -150,7 +173,7 @@ async fn run(mut session: Session, sink: &mut Sink, stream: &mut Stream) -> Opti
                     }
                 }
             }
-            _ = tokio::time::sleep_until(idle_deadline) => return None,
+            _ = &mut idle => return None,
         }
     }
 }
@@ -167,8 +190,8 @@ async fn handle_text(session: &Session, sink: &mut Sink, text: &str) -> Result<(
         ClientFrame::Ping => send(sink, &ServerFrame::Pong).await,
         ClientFrame::Ack { conv, seq } => cursor_frame(session, sink, &conv, seq, false).await,
         ClientFrame::Read { conv, seq } => cursor_frame(session, sink, &conv, seq, true).await,
-        ClientFrame::Send { reference, to, body, ext } => {
-            let reply = match send_message(session, to, body, ext).await {
+        ClientFrame::Send { reference, chat_type, to, body, ext } => {
+            let reply = match send_message(session, chat_type.as_deref(), &to, body, ext).await {
                 Ok(message) => ServerFrame::SendOk {
                     reference,
                     msg_id: message.id.to_string(),
@@ -200,22 +223,80 @@ async fn cursor_frame(session: &Session, sink: &mut Sink, conv: &str, seq: i64, 
 
 async fn send_message(
     session: &Session,
-    to: String,
+    chat_type: Option<&str>,
+    to: &str,
     body: serde_json::Value,
     ext: Option<serde_json::Value>,
 ) -> Result<Arc<Message>, (&'static str, String)> {
-    let to = Username::parse(&to).map_err(|e| ("bad_receiver", e.to_string()))?;
+    let kind = match chat_type.unwrap_or("chat") {
+        "chat" => ChatType::Chat,
+        "groupchat" => ChatType::GroupChat,
+        "chatroom" => ChatType::ChatRoom,
+        "thread" => ChatType::Thread,
+        other => return Err(("bad_frame", format!("chat_type {other} is not chat, groupchat, chatroom or thread"))),
+    };
+    if kind == ChatType::Chat {
+        Username::parse(to).map_err(|e| ("bad_receiver", e.to_string()))?;
+    }
     let body: Body = serde_json::from_value(body).map_err(|e| ("bad_body", e.to_string()))?;
     if ext.as_ref().is_some_and(|e| !e.is_object()) {
         return Err(("bad_body", "ext must be a JSON object".into()));
     }
-    session.send(to, body, ext).await.map_err(|e| match e {
+    session.send(kind, to, body, ext).await.map_err(|e| match e {
         Error::InvalidArgument(m) => ("bad_body", m),
+        Error::NotFound(m) => ("not_found", m),
+        Error::Forbidden(m) => ("forbidden", m),
         other => {
             tracing::warn!("gateway send failed: {other}");
             ("internal", "the message was not stored; try again".into())
         }
     })
+}
+
+/// Live messages encoded once for all their receivers: a group message is
+/// the same frame for each of its members' devices, and encoding it per
+/// device was a large share of fanning out to a big group.
+///
+/// Keyed by the event's allocation, not the message ID, so a later event for
+/// the same message (an edit) is never served an older encoding; the cache
+/// holds the `Arc`, so an address is not reused while it is cached.
+struct FrameCache {
+    recent: std::sync::Mutex<Recent>,
+}
+
+/// Encodings by event address (with the event, keeping the address taken),
+/// and the addresses oldest first.
+#[derive(Default)]
+struct Recent {
+    entries: HashMap<usize, (Arc<Message>, Utf8Bytes)>,
+    order: std::collections::VecDeque<usize>,
+}
+
+/// Encodings kept: enough for every message of a burst still being fanned out.
+const FRAME_CACHE: usize = 1024;
+
+static FRAMES: std::sync::LazyLock<FrameCache> =
+    std::sync::LazyLock::new(|| FrameCache { recent: std::sync::Mutex::default() });
+
+impl FrameCache {
+    fn encoded(&self, message: &Arc<Message>) -> Utf8Bytes {
+        let key = Arc::as_ptr(message) as usize;
+        if let Some((_, text)) = self.recent.lock().unwrap_or_else(|e| e.into_inner()).entries.get(&key) {
+            return text.clone();
+        }
+        let text = Utf8Bytes::from(serde_json::to_string(&message_frame(message)).expect("frames serialize"));
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let Recent { entries, order } = &mut *recent;
+        if entries.insert(key, (message.clone(), text.clone())).is_none() {
+            order.push_back(key);
+        }
+        while order.len() > FRAME_CACHE {
+            if let Some(old) = order.pop_front() {
+                entries.remove(&old);
+            }
+        }
+        text
+    }
 }
 
 fn message_frame(message: &Message) -> ServerFrame {

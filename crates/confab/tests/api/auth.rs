@@ -66,6 +66,48 @@ async fn user_token_comes_from_password_grant() {
 }
 
 #[tokio::test]
+async fn the_app_may_issue_user_tokens_by_user_id() {
+    let app = spawn_app().await;
+    let by_id = json!({"grant_type": "inherit", "username": "Backend_User", "ttl": 3600});
+
+    // Only with the app token: none, or a user's, is refused.
+    let (status, reply) = app.call(Method::POST, "/token", None, Some(by_id.clone())).await;
+    assert_error(status, &reply, 401, "unauthorized");
+    app.register(&["someone"]).await;
+    let user_token = app.user_token("someone").await;
+    let (status, reply) = app.call(Method::POST, "/token", Some(&user_token), Some(by_id.clone())).await;
+    assert_error(status, &reply, 401, "unauthorized");
+
+    // A missing user is 404 unless the app asks to create them.
+    let (status, reply) = app.post("/token", by_id.clone()).await;
+    assert_error(status, &reply, 404, "invalid_grant");
+    let (status, reply) = app
+        .post(
+            "/token",
+            json!({"grant_type": "inherit", "username": "Backend_User", "autoCreateUser": true, "ttl": 3600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["expires_in"], 3600);
+    assert_eq!(reply["user"]["username"], "backend_user");
+    let token = reply["access_token"].as_str().unwrap().to_owned();
+    let (status, _) = app.call(Method::GET, "/users/backend_user", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK, "the token speaks for the user");
+
+    // Created without a password: password logins never succeed.
+    let password_login = json!({"grant_type": "password", "username": "backend_user", "password": ""});
+    let (status, _) = app.call(Method::POST, "/token", None, Some(password_login)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Existing users get tokens too; deactivated ones do not.
+    let (status, reply) = app.post("/token", json!({"grant_type": "inherit", "username": "someone"})).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    app.post("/users/someone/deactivate", json!({})).await;
+    let (status, _) = app.post("/token", json!({"grant_type": "inherit", "username": "someone"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn every_call_checks_its_token() {
     let app = spawn_app().await;
     app.register(&["alice"]).await;

@@ -148,6 +148,16 @@ impl TestApp {
         self.endpoint().user_token(&self.http, name, PASSWORD).await.expect("user token")
     }
 
+    /// A user token by user ID alone (`grant_type: inherit`), creating the
+    /// user without a password if missing: no password hashing, so tests can
+    /// bring up thousands of users quickly.
+    pub async fn token_by_id(&self, name: &str) -> String {
+        let body = json!({"grant_type": "inherit", "username": name, "autoCreateUser": true});
+        let (status, body) = self.post("/token", body).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().expect("access token").to_owned()
+    }
+
     /// Logs a user in over the gateway and waits until the backlog is done.
     pub async fn connect(&self, name: &str) -> Connection {
         self.connect_with(name, ConnectOptions::default()).await

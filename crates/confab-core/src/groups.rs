@@ -1,0 +1,874 @@
+//! Groups, chat rooms and threads: their members, roles and lists, and
+//! sending to them.
+//!
+//! Each is a conversation with membership rows, so a message is stored once
+//! and every member's delivery and read state is one row per member, never
+//! one per member per message. Sending checks the sender against a cached
+//! copy of the group (members, roles, mutes, allow list) that is reloaded
+//! whenever the group's version in storage moved, which is also how a node
+//! learns of changes another node made. Fan-out goes to the cached member
+//! list, from memory.
+//!
+//! The kinds differ in delivery: group and thread messages wait for offline
+//! members (backlog on login); chat-room messages reach only members who are
+//! connected, as the clouds describe, and stay queryable in history.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::fanout::LiveEvent;
+use crate::ids::MessageId;
+use crate::model::{
+    AppId, Body, ChatType, ConversationId, Delivery, Group, GroupList, GroupSettings, ListEntry, Member, Message,
+    NewGroup, NewMessage, Role, RoomAttribute, Username,
+};
+use crate::storage::{GroupChange, GroupChanged, Page};
+use crate::Deps;
+
+/// The clouds' documented limits.
+pub mod limits {
+    /// Default and largest `maxusers` of a group.
+    pub const GROUP_DEFAULT_MAX_USERS: u32 = 200;
+    pub const GROUP_MAX_USERS: u32 = 100_000;
+    /// Default and largest `maxusers` of a chat room.
+    pub const ROOM_DEFAULT_MAX_USERS: u32 = 1_000;
+    pub const ROOM_MAX_USERS: u32 = 10_000;
+    /// Members named when a group or room is created (owner not counted).
+    pub const CREATE_MEMBERS: usize = 1_000;
+    /// Users added or removed per call.
+    pub const BATCH_USERS: usize = 60;
+    /// Admins of one group or room.
+    pub const ADMINS: usize = 99;
+    /// Entries of a block, allow or mute list per call.
+    pub const LIST_BATCH: usize = 60;
+    /// Entries a block, allow or mute list may hold.
+    pub const LIST_ENTRIES: usize = 500;
+    pub const NAME_CHARS: usize = 128;
+    pub const DESCRIPTION_CHARS: usize = 512;
+    pub const CUSTOM_CHARS: usize = 1024;
+    pub const ANNOUNCEMENT_CHARS: usize = 512;
+    pub const AVATAR_CHARS: usize = 1024;
+    /// Chat-room custom attributes.
+    pub const ROOM_ATTRIBUTES: usize = 100;
+    pub const ROOM_ATTRIBUTES_PER_CALL: usize = 10;
+    pub const ROOM_ATTRIBUTE_KEY_CHARS: usize = 128;
+    pub const ROOM_ATTRIBUTE_VALUE_CHARS: usize = 4096;
+    /// Groups or rooms one send call may name.
+    pub const SEND_GROUPS: usize = 3;
+    pub const SEND_ROOMS: usize = 10;
+    /// Threads: name length, users joined or removed per call, members.
+    pub const THREAD_NAME_CHARS: usize = 64;
+    pub const THREAD_BATCH_USERS: usize = 10;
+    pub const THREAD_MAX_USERS: u32 = 100_000;
+}
+
+/// Something that happened to a group which its connected members hear of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupEvent {
+    pub kind: ChatType,
+    pub group: String,
+    pub conversation: ConversationId,
+    pub event: GroupEventKind,
+    /// The users the event is about (added, removed, muted, …).
+    pub users: Vec<Username>,
+    pub timestamp_ms: i64,
+}
+
+macro_rules! event_kinds {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// What happened, named on the wire by [`GroupEventKind::as_str`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum GroupEventKind { $($variant),* }
+
+        impl GroupEventKind {
+            pub fn as_str(self) -> &'static str {
+                match self { $(GroupEventKind::$variant => $name),* }
+            }
+
+            pub fn parse(name: &str) -> Option<GroupEventKind> {
+                match name { $($name => Some(GroupEventKind::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+event_kinds! {
+    Created => "created",
+    Updated => "updated",
+    Destroyed => "destroyed",
+    MembersAdded => "members_added",
+    MembersRemoved => "members_removed",
+    AdminsAdded => "admins_added",
+    AdminsRemoved => "admins_removed",
+    OwnerChanged => "owner_changed",
+    Blocked => "blocked",
+    Unblocked => "unblocked",
+    AllowListed => "allow_listed",
+    AllowListRemoved => "allow_list_removed",
+    Muted => "muted",
+    Unmuted => "unmuted",
+    AllMuted => "all_muted",
+    AllUnmuted => "all_unmuted",
+    AttributesChanged => "attributes_changed",
+    AttributesRemoved => "attributes_removed",
+}
+
+/// A send to groups, rooms or threads: one message per target.
+#[derive(Debug, Clone)]
+pub struct GroupSend {
+    pub from: Username,
+    /// The app itself speaks (a server-side send naming no sender): no
+    /// membership or mute applies. Never true for a gateway user, whatever
+    /// their name.
+    pub by_app: bool,
+    pub kind: ChatType,
+    pub to: Vec<String>,
+    pub body: Body,
+    pub ext: Option<serde_json::Value>,
+    pub delivery: Delivery,
+    pub origin_device: Option<String>,
+}
+
+/// A group as the sender check and fan-out see it.
+struct GroupState {
+    group: Group,
+    roles: HashMap<Username, Role>,
+    recipients: Arc<[Username]>,
+    muted_until: HashMap<Username, i64>,
+    allowed: HashSet<Username>,
+}
+
+/// Groups kept in the cache before it is emptied.
+const CACHE_LIMIT: usize = 10_000;
+
+/// Groups' states by app and conversation, shared by the service's clones.
+type StateCache = Arc<Mutex<HashMap<(AppId, ConversationId), Arc<GroupState>>>>;
+
+#[derive(Clone)]
+pub struct GroupService {
+    deps: Arc<Deps>,
+    cache: StateCache,
+}
+
+/// How a caller names a group.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupRef<'a> {
+    pub kind: ChatType,
+    pub id: &'a str,
+}
+
+impl GroupService {
+    pub(crate) fn new(deps: Arc<Deps>) -> GroupService {
+        GroupService { deps, cache: Arc::default() }
+    }
+
+    fn now(&self) -> i64 {
+        self.deps.clock.now_ms()
+    }
+
+    /// Creates a group or chat room owned by `owner` with `members`.
+    pub async fn create(
+        &self,
+        app: AppId,
+        kind: ChatType,
+        owner: Username,
+        settings: GroupSettings,
+        members: Vec<Username>,
+    ) -> Result<Group> {
+        validate_settings(kind, &settings)?;
+        if members.len() > limits::CREATE_MEMBERS {
+            return Err(Error::InvalidArgument(format!(
+                "members size must be at most {}, got {}",
+                limits::CREATE_MEMBERS,
+                members.len()
+            )));
+        }
+        let mut unique = Vec::with_capacity(members.len());
+        for member in members {
+            if member != owner && !unique.contains(&member) {
+                unique.push(member);
+            }
+        }
+        if unique.len() as u64 + 1 > settings.max_users as u64 {
+            return Err(Error::LimitExceeded("members size is greater than max user size !".into()));
+        }
+        self.require_users(app, std::slice::from_ref(&owner)).await?;
+        self.require_users(app, &unique).await?;
+        let now = self.now();
+        let group = NewGroup {
+            id: self.new_id(now),
+            kind,
+            owner,
+            settings,
+            parent: None,
+            parent_message: None,
+            members: unique,
+            created_ms: now,
+        };
+        let group = self.deps.store.create_group(app, group).await?;
+        self.notify(app, &group, GroupEventKind::Created, Vec::new(), &[]).await;
+        Ok(group)
+    }
+
+    /// Group IDs come from the message ID generator: unique across nodes
+    /// and time-ordered, like the vendors' numeric IDs.
+    fn new_id(&self, now: i64) -> String {
+        self.deps.ids.next(now).to_string()
+    }
+
+    async fn require_users(&self, app: AppId, users: &[Username]) -> Result<()> {
+        for user in users {
+            if self.deps.store.user(app, user).await?.is_none() {
+                return Err(Error::NotFound(format!("username {user} doesn't exist!")));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn get(&self, app: AppId, target: GroupRef<'_>) -> Result<Group> {
+        self.deps.store.group(app, target.kind, target.id).await?.ok_or_else(|| not_found(target))
+    }
+
+    /// Groups of a kind in creation order; `after` is the previous page's `next`.
+    pub async fn list(&self, app: AppId, kind: ChatType, after: Option<i64>, limit: usize) -> Result<Page<Group>> {
+        self.deps.store.list_groups(app, kind, after, limit).await
+    }
+
+    /// Groups, rooms or threads of a kind that `user` belongs to.
+    pub async fn joined(&self, app: AppId, kind: ChatType, user: &Username) -> Result<Vec<Group>> {
+        self.deps.store.groups_of(app, kind, user).await
+    }
+
+    pub async fn threads_of(&self, app: AppId, group: &str) -> Result<Vec<Group>> {
+        self.deps.store.threads_of(app, group).await
+    }
+
+    /// Changes settings with `edit`, which sees the current ones.
+    pub async fn update(
+        &self,
+        app: AppId,
+        target: GroupRef<'_>,
+        edit: impl FnOnce(&mut GroupSettings) -> Result<()>,
+    ) -> Result<Group> {
+        let group = self.get(app, target).await?;
+        let mut settings = group.settings.clone();
+        edit(&mut settings)?;
+        validate_settings(target.kind, &settings)?;
+        if (settings.max_users as u64) < group.member_count {
+            return Err(Error::InvalidArgument(format!(
+                "maxusers {} is less than the {} members",
+                settings.max_users, group.member_count
+            )));
+        }
+        let changed = self.change(app, &group, GroupChange::Settings(settings)).await?;
+        self.notify(app, &changed.group, GroupEventKind::Updated, Vec::new(), &[]).await;
+        Ok(changed.group)
+    }
+
+    pub async fn transfer_owner(&self, app: AppId, target: GroupRef<'_>, to: Username) -> Result<Group> {
+        let group = self.get(app, target).await?;
+        if group.owner == to {
+            return Err(Error::Forbidden(format!("user {to} is already the owner")));
+        }
+        self.require_users(app, std::slice::from_ref(&to)).await?;
+        let state = self.state(app, group).await?;
+        if !state.roles.contains_key(&to) {
+            return Err(Error::Forbidden(format!("user {to} is not a member of {}", target.id)));
+        }
+        let changed = self.change(app, &state.group, GroupChange::TransferOwner { to: to.clone() }).await?;
+        self.notify(app, &changed.group, GroupEventKind::OwnerChanged, vec![to], &[]).await;
+        Ok(changed.group)
+    }
+
+    /// Deletes a group with its threads; members hear of it first.
+    pub async fn delete(&self, app: AppId, target: GroupRef<'_>) -> Result<Group> {
+        let group = self.get(app, target).await?;
+        if group.kind == ChatType::GroupChat {
+            for thread in self.deps.store.threads_of(app, &group.id).await? {
+                self.destroy(app, thread).await?;
+            }
+        }
+        self.destroy(app, group).await
+    }
+
+    async fn destroy(&self, app: AppId, group: Group) -> Result<Group> {
+        let state = self.state(app, group).await?;
+        let deleted = self.deps.store.delete_group(app, state.group.conversation).await?;
+        let deleted = deleted.ok_or_else(|| Error::NotFound(format!("{} doesn't exist", state.group.id)))?;
+        self.forget(app, deleted.conversation);
+        self.publish(app, &state.recipients, event(&deleted, GroupEventKind::Destroyed, Vec::new(), self.now())).await;
+        Ok(deleted)
+    }
+
+    pub async fn members(&self, app: AppId, target: GroupRef<'_>) -> Result<(Group, Vec<Member>)> {
+        let group = self.get(app, target).await?;
+        let members = self.deps.store.members(app, group.conversation).await?;
+        Ok((group, members))
+    }
+
+    /// Adds members; returns who was added and who was refused (blocked).
+    pub async fn add_members(&self, app: AppId, target: GroupRef<'_>, users: Vec<Username>) -> Result<GroupChanged> {
+        check_batch("usernames", users.len(), batch_cap(target.kind))?;
+        let group = self.get(app, target).await?;
+        if let Some(parent) = &group.parent {
+            // Only members of a thread's group may join the thread.
+            let parent_state =
+                self.state(app, self.get(app, GroupRef { kind: ChatType::GroupChat, id: parent }).await?).await?;
+            if let Some(outsider) = users.iter().find(|u| !parent_state.roles.contains_key(u)) {
+                return Err(Error::Forbidden(format!("user {outsider} is not a member of group {parent}")));
+            }
+        }
+        self.require_users(app, &users).await?;
+        let change = GroupChange::AddMembers {
+            users,
+            role: Role::Member,
+            max_users: group.settings.max_users,
+            now_ms: self.now(),
+        };
+        let changed = self.change(app, &group, change).await?;
+        self.notify(app, &changed.group, GroupEventKind::MembersAdded, changed.changed.clone(), &[]).await;
+        Ok(changed)
+    }
+
+    /// Removes members (never the owner); removed users hear of it too.
+    pub async fn remove_members(&self, app: AppId, target: GroupRef<'_>, users: Vec<Username>) -> Result<GroupChanged> {
+        check_batch("usernames", users.len(), batch_cap(target.kind))?;
+        let group = self.get(app, target).await?;
+        let (keep, refused) = split_owner(&group, users);
+        let mut changed = self.change(app, &group, GroupChange::RemoveMembers { users: keep }).await?;
+        changed.refused.extend(refused);
+        if group.kind == ChatType::GroupChat && !changed.changed.is_empty() {
+            // Leaving a group means leaving its threads.
+            for thread in self.deps.store.threads_of(app, &group.id).await? {
+                let change = GroupChange::RemoveMembers { users: changed.changed.clone() };
+                let left = self.change(app, &thread, change).await?;
+                self.notify(app, &left.group, GroupEventKind::MembersRemoved, left.changed.clone(), &left.changed)
+                    .await;
+            }
+        }
+        self.notify(app, &changed.group, GroupEventKind::MembersRemoved, changed.changed.clone(), &changed.changed)
+            .await;
+        Ok(changed)
+    }
+
+    pub async fn admins(&self, app: AppId, target: GroupRef<'_>) -> Result<Vec<Username>> {
+        let (_, members) = self.members(app, target).await?;
+        Ok(members.into_iter().filter(|m| m.role == Role::Admin).map(|m| m.username).collect())
+    }
+
+    /// Makes members admins (`admin`) or plain members again.
+    pub async fn set_admin(&self, app: AppId, target: GroupRef<'_>, user: Username, admin: bool) -> Result<Group> {
+        let group = self.get(app, target).await?;
+        let state = self.state(app, group).await?;
+        match state.roles.get(&user) {
+            None => return Err(Error::Forbidden(format!("user {user} is not a member of {}", target.id))),
+            Some(Role::Owner) => return Err(Error::Forbidden(format!("user {user} is the owner"))),
+            Some(Role::Admin) if admin => return Err(Error::Forbidden(format!("user {user} is already an admin"))),
+            Some(Role::Member) if !admin => return Err(Error::Forbidden(format!("user {user} is not an admin"))),
+            _ => {}
+        }
+        if admin && state.roles.values().filter(|r| **r == Role::Admin).count() >= limits::ADMINS {
+            return Err(Error::LimitExceeded(format!("admins may be at most {}", limits::ADMINS)));
+        }
+        let role = if admin { Role::Admin } else { Role::Member };
+        let changed = self.change(app, &state.group, GroupChange::SetRole { users: vec![user.clone()], role }).await?;
+        let kind = if admin { GroupEventKind::AdminsAdded } else { GroupEventKind::AdminsRemoved };
+        self.notify(app, &changed.group, kind, vec![user], &[]).await;
+        Ok(changed.group)
+    }
+
+    /// A list's current entries (lapsed mutes left out).
+    pub async fn list_entries(&self, app: AppId, target: GroupRef<'_>, list: GroupList) -> Result<Vec<ListEntry>> {
+        let group = self.get(app, target).await?;
+        let now = self.now();
+        let entries = self.deps.store.list_entries(app, group.conversation, list).await?;
+        Ok(entries.into_iter().filter(|e| e.until_ms > now).collect())
+    }
+
+    /// Adds members to a list; a mute lasts `duration_ms` (`None`: until
+    /// lifted). Blocking also removes them. Non-members and the owner are refused.
+    pub async fn add_to_list(
+        &self,
+        app: AppId,
+        target: GroupRef<'_>,
+        list: GroupList,
+        users: Vec<Username>,
+        duration_ms: Option<i64>,
+    ) -> Result<GroupChanged> {
+        check_batch("usernames", users.len(), limits::LIST_BATCH)?;
+        let group = self.get(app, target).await?;
+        let state = self.state(app, group).await?;
+        let (candidates, mut refused) = split_owner(&state.group, users);
+        let mut users = Vec::with_capacity(candidates.len());
+        for user in candidates {
+            if !state.roles.contains_key(&user) {
+                refused.push((user.clone(), format!("user: {user} doesn't exist in group: {}", target.id)));
+            } else {
+                users.push(user);
+            }
+        }
+        let now = self.now();
+        let present = self.deps.store.list_entries(app, state.group.conversation, list).await?;
+        let live: HashSet<&Username> = present.iter().filter(|e| e.until_ms > now).map(|e| &e.username).collect();
+        let new = users.iter().filter(|u| !live.contains(u)).count();
+        if live.len() + new > limits::LIST_ENTRIES {
+            return Err(Error::LimitExceeded(format!("the list may hold at most {} users", limits::LIST_ENTRIES)));
+        }
+        let until_ms = match duration_ms {
+            Some(d) if d <= 0 => return Err(Error::InvalidArgument("mute_duration must be positive".into())),
+            Some(d) => now.saturating_add(d),
+            None => i64::MAX,
+        };
+        let change = GroupChange::AddToList { list, users, until_ms, now_ms: now };
+        let mut changed = self.change(app, &state.group, change).await?;
+        changed.refused.extend(refused);
+        let kind = match list {
+            GroupList::Block => GroupEventKind::Blocked,
+            GroupList::Allow => GroupEventKind::AllowListed,
+            GroupList::Mute => GroupEventKind::Muted,
+        };
+        let also = if list == GroupList::Block { changed.changed.clone() } else { Vec::new() };
+        self.notify(app, &changed.group, kind, changed.changed.clone(), &also).await;
+        Ok(changed)
+    }
+
+    pub async fn remove_from_list(
+        &self,
+        app: AppId,
+        target: GroupRef<'_>,
+        list: GroupList,
+        users: Vec<Username>,
+    ) -> Result<GroupChanged> {
+        check_batch("usernames", users.len(), limits::LIST_BATCH)?;
+        let group = self.get(app, target).await?;
+        let changed = self.change(app, &group, GroupChange::RemoveFromList { list, users }).await?;
+        let kind = match list {
+            GroupList::Block => GroupEventKind::Unblocked,
+            GroupList::Allow => GroupEventKind::AllowListRemoved,
+            GroupList::Mute => GroupEventKind::Unmuted,
+        };
+        self.notify(app, &changed.group, kind, changed.changed.clone(), &[]).await;
+        Ok(changed)
+    }
+
+    pub async fn set_mute_all(&self, app: AppId, target: GroupRef<'_>, muted: bool) -> Result<Group> {
+        let group = self.get(app, target).await?;
+        let changed = self.change(app, &group, GroupChange::MuteAll(muted)).await?;
+        let kind = if muted { GroupEventKind::AllMuted } else { GroupEventKind::AllUnmuted };
+        self.notify(app, &changed.group, kind, Vec::new(), &[]).await;
+        Ok(changed.group)
+    }
+
+    /// A room's custom attributes, all or the named keys.
+    pub async fn room_attributes(&self, app: AppId, room: &str, keys: Option<&[String]>) -> Result<Vec<RoomAttribute>> {
+        let group = self.get(app, GroupRef { kind: ChatType::ChatRoom, id: room }).await?;
+        let all = self.deps.store.room_attributes(app, group.conversation).await?;
+        Ok(match keys {
+            Some(keys) => all.into_iter().filter(|a| keys.contains(&a.key)).collect(),
+            None => all,
+        })
+    }
+
+    /// Sets attributes as `user` (a member); returns refused keys with reasons.
+    pub async fn set_room_attributes(
+        &self,
+        app: AppId,
+        room: &str,
+        user: &Username,
+        values: Vec<(String, String)>,
+        auto_delete: bool,
+        force: bool,
+    ) -> Result<Vec<(String, String)>> {
+        if values.is_empty() {
+            return Err(Error::InvalidArgument("metaData can't be empty".into()));
+        }
+        check_batch("metaData", values.len(), limits::ROOM_ATTRIBUTES_PER_CALL)?;
+        for (key, value) in &values {
+            if key.is_empty() || key.chars().count() > limits::ROOM_ATTRIBUTE_KEY_CHARS {
+                return Err(Error::InvalidArgument(format!(
+                    "key [{key}] must be 1 to {} characters",
+                    limits::ROOM_ATTRIBUTE_KEY_CHARS
+                )));
+            }
+            if value.chars().count() > limits::ROOM_ATTRIBUTE_VALUE_CHARS {
+                return Err(Error::InvalidArgument(format!(
+                    "the value of {key} is longer than {} characters",
+                    limits::ROOM_ATTRIBUTE_VALUE_CHARS
+                )));
+            }
+        }
+        let group = self.get(app, GroupRef { kind: ChatType::ChatRoom, id: room }).await?;
+        let state = self.state(app, group).await?;
+        if !state.roles.contains_key(user) {
+            return Err(Error::Forbidden(format!("user {user} is not a member of chat room {room}")));
+        }
+        let attributes = values
+            .into_iter()
+            .map(|(key, value)| RoomAttribute { key, value, owner: user.clone(), auto_delete })
+            .collect::<Vec<_>>();
+        let refused = self
+            .deps
+            .store
+            .set_room_attributes(app, state.group.conversation, attributes, force, limits::ROOM_ATTRIBUTES)
+            .await?;
+        self.notify(app, &state.group, GroupEventKind::AttributesChanged, vec![user.clone()], &[]).await;
+        Ok(refused)
+    }
+
+    pub async fn remove_room_attributes(
+        &self,
+        app: AppId,
+        room: &str,
+        user: &Username,
+        keys: Vec<String>,
+        force: bool,
+    ) -> Result<Vec<(String, String)>> {
+        if keys.is_empty() {
+            return Err(Error::InvalidArgument("keys can't be empty".into()));
+        }
+        check_batch("keys", keys.len(), limits::ROOM_ATTRIBUTES_PER_CALL)?;
+        let group = self.get(app, GroupRef { kind: ChatType::ChatRoom, id: room }).await?;
+        let state = self.state(app, group).await?;
+        if !state.roles.contains_key(user) {
+            return Err(Error::Forbidden(format!("user {user} is not a member of chat room {room}")));
+        }
+        let group = &state.group;
+        let refused = self.deps.store.remove_room_attributes(app, group.conversation, user, keys, force).await?;
+        self.notify(app, group, GroupEventKind::AttributesRemoved, vec![user.clone()], &[]).await;
+        Ok(refused)
+    }
+
+    pub async fn rename_thread(&self, app: AppId, id: &str, name: String) -> Result<Group> {
+        check_name(&name, limits::THREAD_NAME_CHARS)?;
+        self.update(app, GroupRef { kind: ChatType::Thread, id }, |s| {
+            s.name = name;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Starts a thread under a message of a group; `owner` must be a member.
+    pub async fn create_thread(
+        &self,
+        app: AppId,
+        group_id: &str,
+        name: String,
+        owner: Username,
+        message: MessageId,
+    ) -> Result<Group> {
+        check_name(&name, limits::THREAD_NAME_CHARS)?;
+        let group = self.get(app, GroupRef { kind: ChatType::GroupChat, id: group_id }).await?;
+        let state = self.state(app, group).await?;
+        if !state.roles.contains_key(&owner) {
+            return Err(Error::Forbidden(format!("user {owner} is not a member of group {group_id}")));
+        }
+        let parent = self.deps.store.message(app, message).await?;
+        let parent = parent.ok_or_else(|| Error::NotFound("msg not exist.".into()))?;
+        if parent.conversation != state.group.conversation {
+            return Err(Error::InvalidArgument("msg not belong to group .".into()));
+        }
+        let threads = self.deps.store.threads_of(app, group_id).await?;
+        if threads.iter().any(|t| t.parent_message == Some(message)) {
+            return Err(Error::Duplicate("msg already create thread.not allow to create.".into()));
+        }
+        let now = self.now();
+        let settings = GroupSettings {
+            name,
+            description: String::new(),
+            public: false,
+            max_users: limits::THREAD_MAX_USERS,
+            allow_invites: true,
+            members_only: false,
+            invite_need_confirm: false,
+            custom: String::new(),
+            announcement: String::new(),
+            avatar: String::new(),
+        };
+        let thread = NewGroup {
+            id: self.new_id(now),
+            kind: ChatType::Thread,
+            owner,
+            settings,
+            parent: Some(group_id.to_owned()),
+            parent_message: Some(message),
+            members: Vec::new(),
+            created_ms: now,
+        };
+        let thread = self.deps.store.create_group(app, thread).await?;
+        // Everyone in the group hears of a new thread, not only its members.
+        self.publish(app, &state.recipients, event(&thread, GroupEventKind::Created, Vec::new(), now)).await;
+        Ok(thread)
+    }
+
+    /// Sends one message to each target, all or none: every target is
+    /// checked first (it exists; the sender is a member who may speak now),
+    /// then every message is committed together, then fanned out. Returns
+    /// `(target, message)` pairs in the order of `to`.
+    pub async fn send(&self, app: AppId, send: GroupSend) -> Result<Vec<(String, Arc<Message>)>> {
+        send.body.validate()?;
+        let cap = if send.kind == ChatType::ChatRoom { limits::SEND_ROOMS } else { limits::SEND_GROUPS };
+        if send.to.is_empty() {
+            return Err(Error::InvalidArgument("param to can't be empty".into()));
+        }
+        if send.to.len() > cap {
+            return Err(Error::InvalidArgument(format!("params to's size can't exceed limit {cap}")));
+        }
+        let now = self.now();
+        let mut states = Vec::with_capacity(send.to.len());
+        for target in &send.to {
+            let target = GroupRef { kind: send.kind, id: target };
+            let state = self.state(app, self.get(app, target).await?).await?;
+            if !send.by_app {
+                check_sender(&state, &send.from, now)?;
+            }
+            if let (false, Some(parent)) = (send.by_app, &state.group.parent) {
+                // A member muted in the group is muted in its threads too.
+                let parent = GroupRef { kind: ChatType::GroupChat, id: parent };
+                let parent = self.state(app, self.get(app, parent).await?).await?;
+                if parent.muted_until.get(&send.from).is_some_and(|until| *until > now) {
+                    return Err(Error::Forbidden(format!("user {} is muted in {}", send.from, parent.group.id)));
+                }
+            }
+            states.push(state);
+        }
+        let drafts = states
+            .iter()
+            .map(|state| NewMessage {
+                id: self.deps.ids.next(now),
+                chat_type: send.kind,
+                conversation_key: state.group.id.clone(),
+                members: Vec::new(),
+                from: send.from.clone(),
+                to: state.group.id.clone(),
+                body: send.body.clone(),
+                ext: send.ext.clone(),
+                timestamp_ms: now,
+                sync_sender: send.delivery.sync_sender,
+                origin_device: send.origin_device.clone(),
+            })
+            .collect();
+        let stored = self.deps.store.append(app, drafts).await?;
+        let mut sent = Vec::with_capacity(stored.len());
+        for (state, message) in states.into_iter().zip(stored) {
+            let message = Arc::new(message);
+            self.deps.fanout.publish(app, &state.recipients, LiveEvent::Message(message.clone())).await;
+            sent.push((state.group.id.clone(), message));
+        }
+        Ok(sent)
+    }
+
+    /// The group's state as of its current version: from the cache, or
+    /// loaded from storage when the cache is missing or stale.
+    async fn state(&self, app: AppId, group: Group) -> Result<Arc<GroupState>> {
+        let key = (app, group.conversation);
+        if let Some(cached) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            if cached.group.version == group.version {
+                return Ok(cached.clone());
+            }
+        }
+        let members = self.deps.store.members(app, group.conversation).await?;
+        let muted = self.deps.store.list_entries(app, group.conversation, GroupList::Mute).await?;
+        let allowed = self.deps.store.list_entries(app, group.conversation, GroupList::Allow).await?;
+        let state = Arc::new(GroupState {
+            recipients: members.iter().map(|m| m.username.clone()).collect(),
+            roles: members.into_iter().map(|m| (m.username, m.role)).collect(),
+            muted_until: muted.into_iter().map(|e| (e.username, e.until_ms)).collect(),
+            allowed: allowed.into_iter().map(|e| e.username).collect(),
+            group,
+        });
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        // A concurrent load may have cached a newer version; keep the newest.
+        let newest = match cache.get(&key) {
+            Some(other) if other.group.version > state.group.version => other.clone(),
+            _ => state,
+        };
+        cache.insert(key, newest.clone());
+        Ok(newest)
+    }
+
+    fn forget(&self, app: AppId, conversation: ConversationId) {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(&(app, conversation));
+    }
+
+    async fn change(&self, app: AppId, group: &Group, change: GroupChange) -> Result<GroupChanged> {
+        let changed = self.deps.store.change_group(app, group.conversation, change).await?;
+        self.forget(app, group.conversation);
+        Ok(changed)
+    }
+
+    /// Tells the group's members (and `also`, users who just left) of an event.
+    async fn notify(&self, app: AppId, group: &Group, kind: GroupEventKind, users: Vec<Username>, also: &[Username]) {
+        let recipients = match self.state(app, group.clone()).await {
+            Ok(state) => state.recipients.clone(),
+            Err(e) => {
+                tracing::warn!("cannot load group {} to notify its members: {e}", group.id);
+                return;
+            }
+        };
+        let event = event(group, kind, users, self.now());
+        if also.is_empty() {
+            self.publish(app, &recipients, event).await;
+        } else {
+            let mut all: Vec<Username> = recipients.to_vec();
+            all.extend(also.iter().cloned());
+            self.publish(app, &all, event).await;
+        }
+    }
+
+    async fn publish(&self, app: AppId, recipients: &[Username], event: GroupEvent) {
+        self.deps.fanout.publish(app, recipients, LiveEvent::Group(Arc::new(event))).await;
+    }
+}
+
+fn event(group: &Group, kind: GroupEventKind, users: Vec<Username>, now: i64) -> GroupEvent {
+    GroupEvent {
+        kind: group.kind,
+        group: group.id.clone(),
+        conversation: group.conversation,
+        event: kind,
+        users,
+        timestamp_ms: now,
+    }
+}
+
+/// The vendor's words for a group, room or thread that does not exist.
+fn not_found(target: GroupRef<'_>) -> Error {
+    match target.kind {
+        ChatType::Thread => Error::NotFound("thread not found.".into()),
+        _ => Error::NotFound(format!("grpID {} does not exist!", target.id)),
+    }
+}
+
+/// Whether `from` may speak in the group now.
+fn check_sender(state: &GroupState, from: &Username, now: i64) -> Result<()> {
+    let id = &state.group.id;
+    let Some(role) = state.roles.get(from) else {
+        return Err(Error::Forbidden(format!("user {from} is not a member of {id}")));
+    };
+    if state.muted_until.get(from).is_some_and(|until| *until > now) {
+        return Err(Error::Forbidden(format!("user {from} is muted in {id}")));
+    }
+    if state.group.mute_all && *role == Role::Member && !state.allowed.contains(from) {
+        return Err(Error::Forbidden(format!("all members of {id} are muted")));
+    }
+    Ok(())
+}
+
+/// Keeps the owner out of a batch that must not touch them.
+fn split_owner(group: &Group, users: Vec<Username>) -> (Vec<Username>, Vec<(Username, String)>) {
+    let (owner, rest): (Vec<Username>, Vec<Username>) = users.into_iter().partition(|u| *u == group.owner);
+    let refused = owner.into_iter().map(|u| (u.clone(), format!("user {u} is the owner"))).collect();
+    (rest, refused)
+}
+
+/// Users one call may add or remove.
+fn batch_cap(kind: ChatType) -> usize {
+    if kind == ChatType::Thread {
+        limits::THREAD_BATCH_USERS
+    } else {
+        limits::BATCH_USERS
+    }
+}
+
+fn check_batch(what: &str, len: usize, cap: usize) -> Result<()> {
+    if len == 0 {
+        return Err(Error::InvalidArgument(format!("{what} can't be empty")));
+    }
+    if len > cap {
+        return Err(Error::InvalidArgument(format!("{what} size must be at most {cap}, got {len}")));
+    }
+    Ok(())
+}
+
+fn check_name(name: &str, cap: usize) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(Error::InvalidArgument("name can't be empty".into()));
+    }
+    if name.chars().count() > cap {
+        return Err(Error::InvalidArgument(format!("name must be at most {cap} characters")));
+    }
+    Ok(())
+}
+
+fn validate_settings(kind: ChatType, s: &GroupSettings) -> Result<()> {
+    check_name(&s.name, limits::NAME_CHARS)?;
+    let texts = [
+        ("description", &s.description, limits::DESCRIPTION_CHARS),
+        ("custom", &s.custom, limits::CUSTOM_CHARS),
+        ("announcement", &s.announcement, limits::ANNOUNCEMENT_CHARS),
+        ("avatar", &s.avatar, limits::AVATAR_CHARS),
+    ];
+    for (what, text, cap) in texts {
+        if text.chars().count() > cap {
+            return Err(Error::InvalidArgument(format!("{what} must be at most {cap} characters")));
+        }
+    }
+    let cap = if kind == ChatType::ChatRoom { limits::ROOM_MAX_USERS } else { limits::GROUP_MAX_USERS };
+    if s.max_users < 1 || s.max_users > cap {
+        return Err(Error::InvalidArgument(format!("maxusers must be between 1 and {cap}")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(mute_all: bool) -> GroupState {
+        let user = |n: &str| Username::parse(n).unwrap();
+        let group = Group {
+            id: "1".into(),
+            kind: ChatType::GroupChat,
+            conversation: ConversationId(1),
+            owner: user("o"),
+            settings: GroupSettings {
+                name: "g".into(),
+                description: String::new(),
+                public: true,
+                max_users: 10,
+                allow_invites: false,
+                members_only: false,
+                invite_need_confirm: false,
+                custom: String::new(),
+                announcement: String::new(),
+                avatar: String::new(),
+            },
+            mute_all,
+            parent: None,
+            parent_message: None,
+            created_ms: 0,
+            member_count: 4,
+            version: 1,
+        };
+        GroupState {
+            group,
+            roles: HashMap::from([
+                (user("o"), Role::Owner),
+                (user("a"), Role::Admin),
+                (user("m"), Role::Member),
+                (user("w"), Role::Member),
+            ]),
+            recipients: Arc::from(vec![]),
+            muted_until: HashMap::from([(user("m"), 100)]),
+            allowed: HashSet::from([user("w")]),
+        }
+    }
+
+    #[test]
+    fn sender_rules() {
+        let user = |n: &str| Username::parse(n).unwrap();
+        let open = state(false);
+        assert!(check_sender(&open, &user("m"), 50).is_err(), "muted until 100");
+        assert!(check_sender(&open, &user("m"), 100).is_ok(), "mute lapsed");
+        assert!(check_sender(&open, &user("x"), 0).is_err(), "not a member");
+        let muted = state(true);
+        assert!(check_sender(&muted, &user("m"), 200).is_err());
+        assert!(check_sender(&muted, &user("w"), 0).is_ok(), "allow-listed");
+        assert!(check_sender(&muted, &user("a"), 0).is_ok(), "admins speak");
+        assert!(check_sender(&muted, &user("o"), 0).is_ok(), "the owner speaks");
+    }
+}

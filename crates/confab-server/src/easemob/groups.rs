@@ -1,0 +1,988 @@
+//! Groups (E-grp-1 to E-grp-18) and chat rooms (E-room-1 to E-room-13).
+//!
+//! The two share most endpoints and shapes; [`Kind`] carries what differs
+//! (path, the key that names the group in answers, the status for acting on
+//! a non-member). Handlers are generic over it and registered once per kind.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use confab_core::error::Error;
+use confab_core::groups::{limits, GroupRef};
+use confab_core::model::{App, ChatType, Group, GroupList, GroupSettings, Member, Role, Username};
+use confab_core::storage::GroupChanged;
+
+use super::{
+    decode_cursor, echo_params, encode_cursor, page_limit, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT,
+};
+
+/// What differs between groups and chat rooms on the wire.
+pub trait Kind: Send + Sync + 'static {
+    const CHAT_TYPE: ChatType;
+    /// `/chatgroups` or `/chatrooms`.
+    const PATH: &'static str;
+    /// The key naming the group in single-result answers.
+    const ID_KEY: &'static str;
+    /// The key naming the group in block and allow list answers.
+    const LIST_ID_KEY: &'static str;
+    /// The status of a refusal to act on a non-member (the vendor uses 403
+    /// for groups and 400 for chat rooms).
+    const NON_MEMBER_STATUS: StatusCode;
+    const DEFAULT_MAX_USERS: u32;
+}
+
+pub struct Groups;
+pub struct Rooms;
+
+impl Kind for Groups {
+    const CHAT_TYPE: ChatType = ChatType::GroupChat;
+    const PATH: &'static str = "/chatgroups";
+    const ID_KEY: &'static str = "groupid";
+    const LIST_ID_KEY: &'static str = "groupid";
+    const NON_MEMBER_STATUS: StatusCode = StatusCode::FORBIDDEN;
+    const DEFAULT_MAX_USERS: u32 = limits::GROUP_DEFAULT_MAX_USERS;
+}
+
+impl Kind for Rooms {
+    const CHAT_TYPE: ChatType = ChatType::ChatRoom;
+    const PATH: &'static str = "/chatrooms";
+    const ID_KEY: &'static str = "id";
+    const LIST_ID_KEY: &'static str = "chatroomid";
+    const NON_MEMBER_STATUS: StatusCode = StatusCode::BAD_REQUEST;
+    const DEFAULT_MAX_USERS: u32 = limits::ROOM_DEFAULT_MAX_USERS;
+}
+
+type Params = Path<HashMap<String, String>>;
+type QueryMap = Query<HashMap<String, String>>;
+
+/// Group endpoints answer a missing group with `resource_not_found` and the
+/// vendor's text; everything else as the dialect always does.
+pub fn group_error(e: Error) -> EasemobError {
+    match e {
+        Error::NotFound(m) => {
+            EasemobError::new(StatusCode::NOT_FOUND, "resource_not_found", "ResourceNotFoundException", m)
+        }
+        other => other.into(),
+    }
+}
+
+fn invalid_parameter(description: impl Into<String>) -> EasemobError {
+    EasemobError::new(StatusCode::BAD_REQUEST, "invalid_parameter", "InvalidParameterException", description)
+}
+
+fn forbidden(status: StatusCode, description: impl Into<String>) -> EasemobError {
+    EasemobError::new(status, "forbidden_op", "EasemobForbiddenOpException", description)
+}
+
+fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> &'a str {
+    params.get(name).map(String::as_str).unwrap_or_default()
+}
+
+fn group_ref<K: Kind>(id: &str) -> GroupRef<'_> {
+    GroupRef { kind: K::CHAT_TYPE, id }
+}
+
+/// A user ID from a path or body; the vendor answers unknown shapes as missing users.
+fn username(raw: &str) -> Result<Username, EasemobError> {
+    Username::parse(raw).map_err(|_| group_error(Error::NotFound(format!("username {raw} doesn't exist!"))))
+}
+
+/// Comma-separated user IDs from a path segment.
+fn path_users(raw: &str) -> Result<Vec<Username>, EasemobError> {
+    raw.split(',').filter(|s| !s.is_empty()).map(username).collect()
+}
+
+/// The `usernames` array of a batch body.
+fn body_users(body: &Value) -> Result<Vec<Username>, EasemobError> {
+    let Some(items) = body.get("usernames").and_then(Value::as_array) else {
+        return Err(invalid_parameter("usernames must be provided as an array"));
+    };
+    items
+        .iter()
+        .map(|v| v.as_str().ok_or_else(|| invalid_parameter("usernames must be strings")).and_then(username))
+        .collect()
+}
+
+fn check_count(what: &str, len: usize, cap: usize) -> Result<(), EasemobError> {
+    if len == 0 {
+        return Err(invalid_parameter(format!("{what} can't be empty")));
+    }
+    if len > cap {
+        return Err(invalid_parameter(format!("{what} number more than maxSize : {cap}")));
+    }
+    Ok(())
+}
+
+/// The owner as list answers show it: `org#app_user`.
+fn qualified(app: &App, user: &Username) -> String {
+    format!("{}#{}_{user}", app.org, app.name)
+}
+
+/// `[{"owner": u}, {"member": u}, …]`: admins are members on this wire.
+fn affiliations(members: &[Member]) -> Vec<Value> {
+    members
+        .iter()
+        .map(|m| match m.role {
+            Role::Owner => json!({"owner": m.username.as_str()}),
+            Role::Admin | Role::Member => json!({"member": m.username.as_str()}),
+        })
+        .collect()
+}
+
+fn details(group: &Group, members: &[Member]) -> Value {
+    let s = &group.settings;
+    json!({
+        "id": group.id,
+        "name": s.name,
+        "description": s.description,
+        "avatar": s.avatar,
+        "membersonly": s.members_only,
+        "allowinvites": s.allow_invites,
+        "invite_need_confirm": s.invite_need_confirm,
+        "maxusers": s.max_users,
+        "owner": group.owner.as_str(),
+        "created": group.created_ms,
+        "custom": s.custom,
+        "mute": group.mute_all,
+        "public": s.public,
+        "disabled": false,
+        "affiliations_count": group.member_count,
+        "affiliations": affiliations(members),
+    })
+}
+
+fn bool_field(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, EasemobError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(invalid_parameter(format!("{key} must be true or false"))),
+    }
+}
+
+fn text_field(body: &Map<String, Value>, key: &str) -> Result<Option<String>, EasemobError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid_parameter(format!("{key} must be a string"))),
+    }
+}
+
+fn max_users_field(body: &Map<String, Value>) -> Result<Option<u32>, EasemobError> {
+    match body.get("maxusers") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| invalid_parameter("maxusers must be a positive whole number")),
+    }
+}
+
+fn object(body: Value) -> Result<Map<String, Value>, EasemobError> {
+    match body {
+        Value::Object(map) => Ok(map),
+        _ => Err(EasemobError::invalid_body("expected a JSON object")),
+    }
+}
+
+/// E-grp-4 / E-room-4: create.
+pub async fn create<K: Kind>(
+    AppAuth(target): AppAuth,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let body = object(body)?;
+    let owner = text_field(&body, "owner")?.ok_or_else(|| invalid_parameter("owner must be provided"))?;
+    let owner = username(&owner)?;
+    let (name_key, description_keys): (&str, &[&str]) = match K::CHAT_TYPE {
+        ChatType::ChatRoom => ("name", &["description"]),
+        _ => ("groupname", &["description", "desc"]),
+    };
+    let public = match K::CHAT_TYPE {
+        ChatType::ChatRoom => bool_field(&body, "public")?.unwrap_or(true),
+        _ => bool_field(&body, "public")?.ok_or_else(|| invalid_parameter("group must contain public field!"))?,
+    };
+    let mut description = String::new();
+    for key in description_keys {
+        if let Some(text) = text_field(&body, key)? {
+            description = text;
+            break;
+        }
+    }
+    let settings = GroupSettings {
+        name: text_field(&body, name_key)?.ok_or_else(|| invalid_parameter(format!("{name_key} must be provided")))?,
+        description,
+        public,
+        max_users: max_users_field(&body)?.unwrap_or(K::DEFAULT_MAX_USERS),
+        // A public group's members may not invite, as the vendor forces.
+        allow_invites: !public && bool_field(&body, "allowinvites")?.unwrap_or(false),
+        members_only: bool_field(&body, "membersonly")?.unwrap_or(false),
+        invite_need_confirm: bool_field(&body, "invite_need_confirm")?.unwrap_or(true),
+        custom: text_field(&body, "custom")?.unwrap_or_default(),
+        announcement: String::new(),
+        avatar: text_field(&body, "avatar")?.unwrap_or_default(),
+    };
+    let members = match body.get("members") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().ok_or_else(|| invalid_parameter("members must be strings")).and_then(username))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(invalid_parameter("members must be an array")),
+    };
+    let group =
+        target.core.groups.create(target.app.id, K::CHAT_TYPE, owner, settings, members).await.map_err(group_error)?;
+    let data = json!({ K::ID_KEY: group.id });
+    Ok(target.envelope("post", K::PATH).data(data).into_response())
+}
+
+/// E-grp-1 / E-room-1: every group of the app, `limit` at a time.
+pub async fn list<K: Kind>(AppAuth(target): AppAuth, Query(query): QueryMap) -> Result<Response, EasemobError> {
+    let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
+    let limit = page_limit(&query, "limit", 10, 1000)?;
+    let page = target.core.groups.list(target.app.id, K::CHAT_TYPE, after, limit).await?;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|g| match K::CHAT_TYPE {
+            ChatType::ChatRoom => json!({
+                "id": g.id,
+                "name": g.settings.name,
+                "owner": g.owner.as_str(),
+                "affiliations_count": g.member_count,
+            }),
+            _ => json!({
+                "groupid": g.id,
+                "groupname": g.settings.name,
+                "owner": qualified(&target.app, &g.owner),
+                "affiliations": g.member_count,
+                "type": "group",
+                "lastModified": g.version.max(g.created_ms).to_string(),
+            }),
+        })
+        .collect();
+    let mut envelope = target
+        .envelope("get", K::PATH)
+        .with("params", echo_params(&query))
+        .with("entities", json!([]))
+        .with("count", json!(items.len()))
+        .data(Value::Array(items));
+    if let Some(next) = page.next {
+        envelope = envelope.with("cursor", json!(encode_cursor(next)));
+    }
+    Ok(envelope.into_response())
+}
+
+/// E-grp-2 / E-room-2: the groups a user belongs to, newest first.
+pub async fn joined<K: Kind>(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    Query(query): QueryMap,
+) -> Result<Response, EasemobError> {
+    let user = username(param(&params, "username"))?;
+    let mut groups = target.core.groups.joined(target.app.id, K::CHAT_TYPE, &user).await?;
+    groups.reverse();
+    let paged = query.contains_key("pagesize") || query.contains_key("pagenum");
+    let groups: Vec<Group> = if paged {
+        let size = page_limit(&query, "pagesize", 10, 1000)?;
+        let number = page_limit(&query, "pagenum", 1, usize::MAX)?;
+        groups.into_iter().skip(size.saturating_mul(number - 1)).take(size).collect()
+    } else {
+        groups.into_iter().take(500).collect()
+    };
+    let items: Vec<Value> = groups
+        .iter()
+        .map(|g| match K::CHAT_TYPE {
+            ChatType::ChatRoom => json!({"id": g.id, "name": g.settings.name, "disabled": "false"}),
+            _ => json!({"groupid": g.id, "groupname": g.settings.name}),
+        })
+        .collect();
+    let path = format!("/users/{user}/joined_{}", &K::PATH[1..]);
+    Ok(target
+        .envelope("get", &path)
+        .with("params", echo_params(&query))
+        .with("entities", json!([]))
+        .with("count", json!(items.len()))
+        .data(Value::Array(items))
+        .into_response())
+}
+
+/// E-grp-3 / E-room-3: details of up to 100 comma-separated groups.
+pub async fn details_of<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let ids: Vec<&str> = param(&params, "id").split(',').filter(|s| !s.is_empty()).collect();
+    if ids.len() > 100 {
+        return Err(invalid_parameter("at most 100 ids may be asked for at once"));
+    }
+    let mut data = Vec::with_capacity(ids.len());
+    let mut first_error = None;
+    for id in &ids {
+        match target.core.groups.members(target.app.id, group_ref::<K>(id)).await {
+            Ok((group, members)) => data.push(details(&group, &members)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let (true, Some(e)) = (data.is_empty(), first_error) {
+        return Err(group_error(e));
+    }
+    let path = format!("{}/{}", K::PATH, ids.join(","));
+    Ok(target.envelope("get", &path).with("count", json!(data.len())).data(Value::Array(data)).into_response())
+}
+
+/// E-grp-5 / E-grp-14 / E-room-5: change settings, or transfer ownership with `newowner`.
+pub async fn modify<K: Kind>(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let body = object(body)?;
+    let path = format!("{}/{id}", K::PATH);
+    if let Some(owner) = text_field(&body, "newowner")? {
+        let owner = username(&owner)?;
+        match target.core.groups.transfer_owner(target.app.id, group_ref::<K>(id), owner).await {
+            Ok(_) => {}
+            Err(Error::Forbidden(m)) if m.contains("already the owner") => {
+                return Err(forbidden(StatusCode::FORBIDDEN, "new owner and old owner are the same"))
+            }
+            Err(e) => return Err(group_error(e)),
+        }
+        return Ok(target.envelope("put", &path).data(json!({"newowner": true})).into_response());
+    }
+    let allowed: &[&str] = match K::CHAT_TYPE {
+        ChatType::ChatRoom => &["name", "description", "maxusers"],
+        _ => &[
+            "groupname",
+            "description",
+            "maxusers",
+            "membersonly",
+            "allowinvites",
+            "invite_need_confirm",
+            "public",
+            "custom",
+            "avatar",
+        ],
+    };
+    if let Some(bad) = body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid_parameter(format!("some of [{bad}] are not valid fields")));
+    }
+    let name_key = if K::CHAT_TYPE == ChatType::ChatRoom { "name" } else { "groupname" };
+    let name = text_field(&body, name_key)?;
+    let description = text_field(&body, "description")?;
+    if K::CHAT_TYPE == ChatType::ChatRoom {
+        room_limits(name.as_deref(), description.as_deref(), max_users_field(&body)?)?;
+    }
+    let custom = text_field(&body, "custom")?;
+    let avatar = text_field(&body, "avatar")?;
+    let max_users = max_users_field(&body)?;
+    let flags = [
+        bool_field(&body, "membersonly")?,
+        bool_field(&body, "allowinvites")?,
+        bool_field(&body, "invite_need_confirm")?,
+        bool_field(&body, "public")?,
+    ];
+    target
+        .core
+        .groups
+        .update(target.app.id, group_ref::<K>(id), |s| {
+            if let Some(v) = name {
+                s.name = v;
+            }
+            if let Some(v) = description {
+                s.description = v;
+            }
+            if let Some(v) = custom {
+                s.custom = v;
+            }
+            if let Some(v) = avatar {
+                s.avatar = v;
+            }
+            if let Some(v) = max_users {
+                s.max_users = v;
+            }
+            let [members_only, allow_invites, confirm, public] = flags;
+            s.members_only = members_only.unwrap_or(s.members_only);
+            s.allow_invites = allow_invites.unwrap_or(s.allow_invites);
+            s.invite_need_confirm = confirm.unwrap_or(s.invite_need_confirm);
+            s.public = public.unwrap_or(s.public);
+            Ok(())
+        })
+        .await
+        .map_err(group_error)?;
+    // The vendor answers each field it was sent with `true`; a room's name
+    // is reported as `groupname`.
+    let mut data = Map::new();
+    for key in body.keys() {
+        let key = if key == "name" { "groupname" } else { key.as_str() };
+        data.insert(key.to_owned(), json!(true));
+    }
+    Ok(target.envelope("put", &path).data(Value::Object(data)).into_response())
+}
+
+/// A room's documented limits, refused with the vendor's `exceed_limit` words.
+fn room_limits(name: Option<&str>, description: Option<&str>, max_users: Option<u32>) -> Result<(), EasemobError> {
+    let exceed = |m: String| EasemobError::from(Error::LimitExceeded(m));
+    if name.is_some_and(|n| n.chars().count() > limits::NAME_CHARS) {
+        return Err(exceed(format!("title cannot exceed to {}", limits::NAME_CHARS)));
+    }
+    if description.is_some_and(|d| d.chars().count() > limits::DESCRIPTION_CHARS) {
+        return Err(exceed(format!("desc cannot exceed to {}", limits::DESCRIPTION_CHARS)));
+    }
+    if max_users.is_some_and(|m| m > limits::ROOM_MAX_USERS) {
+        return Err(exceed(format!("maxUsers cannot exceed {}", limits::ROOM_MAX_USERS)));
+    }
+    Ok(())
+}
+
+/// E-grp-6 / E-room-6.
+pub async fn delete<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let group = target.core.groups.delete(target.app.id, group_ref::<K>(id)).await.map_err(group_error)?;
+    let data = json!({"success": true, K::ID_KEY: group.id});
+    Ok(target.envelope("delete", &format!("{}/{id}", K::PATH)).data(data).into_response())
+}
+
+/// E-grp-7 / E-room-9: members, `pagesize` (≤ 1000) at a time from page `pagenum` (1-based).
+pub async fn members<K: Kind>(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    Query(query): QueryMap,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let size = page_limit(&query, "pagesize", 1000, 1000)?;
+    let number = page_limit(&query, "pagenum", 1, usize::MAX)?;
+    let (_, members) = target.core.groups.members(target.app.id, group_ref::<K>(id)).await.map_err(|e| match e {
+        Error::NotFound(_) => EasemobError::new(
+            StatusCode::NOT_FOUND,
+            "service_resource_not_found",
+            "ServiceResourceNotFoundException",
+            format!("do not find this group:{id}"),
+        ),
+        other => other.into(),
+    })?;
+    let page: Vec<Member> = members.into_iter().skip(size.saturating_mul(number - 1)).take(size).collect();
+    Ok(target
+        .envelope("get", &format!("{}/{id}/users", K::PATH))
+        .with("params", echo_params(&query))
+        .with("entities", json!([]))
+        .with("count", json!(page.len()))
+        .data(Value::Array(affiliations(&page)))
+        .into_response())
+}
+
+/// E-grp-8 / E-room-9: add one member.
+pub async fn add_member<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let user = username(param(&params, "username"))?;
+    let changed = target.core.groups.add_members(target.app.id, group_ref::<K>(id), vec![user.clone()]).await;
+    let changed = changed.map_err(group_error)?;
+    if let Some((_, why)) = changed.refused.first() {
+        return Err(join_refused(&user, id, why));
+    }
+    let data = json!({"result": true, K::ID_KEY: id, "action": "add_member", "user": user.as_str()});
+    Ok(target.envelope("post", &format!("{}/{id}/users/{user}", K::PATH)).data(data).into_response())
+}
+
+fn join_refused(user: &Username, id: &str, why: &str) -> EasemobError {
+    let reason = if why.contains("already") {
+        format!("user: {user} already in group: {id}")
+    } else {
+        format!("user: {user} is blocked in group: {id}")
+    };
+    forbidden(StatusCode::FORBIDDEN, format!("can not join this group, reason:{reason}\n"))
+}
+
+/// E-grp-9 / E-room-9: add up to 60 members.
+pub async fn add_members<K: Kind>(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let users = body_users(&body)?;
+    check_count("addMembers: addMembers", users.len(), limits::BATCH_USERS)?;
+    let changed =
+        target.core.groups.add_members(target.app.id, group_ref::<K>(id), users).await.map_err(group_error)?;
+    if changed.changed.is_empty() {
+        if let Some((user, why)) = changed.refused.first() {
+            return Err(join_refused(user, id, why));
+        }
+    }
+    let added: Vec<&str> = changed.changed.iter().map(Username::as_str).collect();
+    let data = json!({"newmembers": added, K::ID_KEY: id, "action": "add_member"});
+    Ok(target.envelope("post", &format!("{}/{id}/users", K::PATH)).data(data).into_response())
+}
+
+/// Per-user results, as the batch endpoints answer them.
+fn results(changed: &GroupChanged, id_key: &str, id: &str, action: &str) -> Vec<Value> {
+    let mut out: Vec<Value> = changed
+        .changed
+        .iter()
+        .map(|u| json!({"result": true, "action": action, "user": u.as_str(), id_key: id}))
+        .collect();
+    out.extend(
+        changed
+            .refused
+            .iter()
+            .map(|(u, why)| json!({"result": false, "action": action, "reason": why, "user": u.as_str(), id_key: id})),
+    );
+    out
+}
+
+/// E-grp-10 / E-grp-11 / E-room-9: remove one member, or several separated by commas.
+pub async fn remove_members<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let raw = param(&params, "username");
+    let users = path_users(raw)?;
+    check_count("kickMember: kickMembers", users.len(), limits::BATCH_USERS)?;
+    let changed =
+        target.core.groups.remove_members(target.app.id, group_ref::<K>(id), users).await.map_err(group_error)?;
+    let path = format!("{}/{id}/users/{raw}", K::PATH);
+    if changed.changed.is_empty() {
+        let refused: Vec<&str> = changed.refused.iter().map(|(u, _)| u.as_str()).collect();
+        if changed.refused.iter().any(|(u, _)| u == &changed.group.owner) {
+            return Err(forbidden(StatusCode::FORBIDDEN, "forbidden operation on group owner!"));
+        }
+        return Err(forbidden(
+            K::NON_MEMBER_STATUS,
+            format!("users [{}] are not members of this group!", refused.join(",")),
+        ));
+    }
+    if !raw.contains(',') {
+        let data = json!({"result": true, "action": "remove_member", "user": raw.to_ascii_lowercase(), K::ID_KEY: id});
+        return Ok(target.envelope("delete", &path).data(data).into_response());
+    }
+    let data = Value::Array(results(&changed, K::ID_KEY, id, "remove_member"));
+    Ok(target.envelope("delete", &path).data(data).into_response())
+}
+
+/// E-grp-12 / E-room-10: list admins.
+pub async fn admins<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let admins = target.core.groups.admins(target.app.id, group_ref::<K>(id)).await.map_err(group_error)?;
+    let names: Vec<&str> = admins.iter().map(Username::as_str).collect();
+    Ok(target
+        .envelope("get", &format!("{}/{id}/admin", K::PATH))
+        .with("count", json!(names.len()))
+        .data(json!(names))
+        .into_response())
+}
+
+/// E-grp-12 / E-room-10: make a member an admin (`{"newadmin": u}`).
+pub async fn add_admin<K: Kind>(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let user =
+        body.get("newadmin").and_then(Value::as_str).ok_or_else(|| invalid_parameter("newadmin must be provided"))?;
+    let user = username(user)?;
+    match target.core.groups.set_admin(target.app.id, group_ref::<K>(id), user.clone(), true).await {
+        Ok(_) => {}
+        Err(Error::Forbidden(m)) if m.contains("not a member") => {
+            return Err(group_error(Error::NotFound(format!("user: {user} doesn't exist in group: {id}"))))
+        }
+        Err(e) => return Err(group_error(e)),
+    }
+    let data = json!({"result": "success", "newadmin": user.as_str()});
+    Ok(target.envelope("post", &format!("{}/{id}/admin", K::PATH)).data(data).into_response())
+}
+
+/// E-grp-13 / E-room-10: an admin back to a member.
+pub async fn remove_admin<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let user = username(param(&params, "username"))?;
+    match target.core.groups.set_admin(target.app.id, group_ref::<K>(id), user.clone(), false).await {
+        Ok(_) => {}
+        Err(Error::Forbidden(_)) => {
+            return Err(forbidden(StatusCode::FORBIDDEN, format!("user:{user} is not admin of group:{id}")))
+        }
+        Err(e) => return Err(group_error(e)),
+    }
+    let data = json!({"result": "success", "oldadmin": user.as_str()});
+    Ok(target.envelope("delete", &format!("{}/{id}/admin/{user}", K::PATH)).data(data).into_response())
+}
+
+/// How each list is named on the wire.
+struct ListNames {
+    list: GroupList,
+    segment: &'static str,
+    add: &'static str,
+    remove: &'static str,
+}
+
+const BLOCK: ListNames =
+    ListNames { list: GroupList::Block, segment: "blocks/users", add: "add_blocks", remove: "remove_blocks" };
+const ALLOW: ListNames = ListNames {
+    list: GroupList::Allow,
+    segment: "white/users",
+    add: "add_user_whitelist",
+    remove: "remove_user_whitelist",
+};
+
+fn names(list: &str) -> Result<&'static ListNames, EasemobError> {
+    match list {
+        "blocks" => Ok(&BLOCK),
+        "white" => Ok(&ALLOW),
+        _ => Err(EasemobError::not_found()),
+    }
+}
+
+/// Refuses a list change that changed nothing, the way the vendor words it.
+fn list_refusal<K: Kind>(changed: &GroupChanged) -> Option<EasemobError> {
+    if !changed.changed.is_empty() {
+        return None;
+    }
+    if changed.refused.iter().any(|(u, _)| u == &changed.group.owner) {
+        return Some(forbidden(StatusCode::FORBIDDEN, "forbidden operation on group owner!"));
+    }
+    let users: Vec<&str> = changed.refused.iter().map(|(u, _)| u.as_str()).collect();
+    Some(forbidden(K::NON_MEMBER_STATUS, format!("users [{}] are not members of this group!", users.join(","))))
+}
+
+/// E-grp-15/16, E-room-11/12: the block (`blocks`) or allow (`white`) list.
+pub async fn list_users<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let names = names(param(&params, "list"))?;
+    let entries = target.core.groups.list_entries(target.app.id, group_ref::<K>(id), names.list).await;
+    let users: Vec<String> = entries.map_err(group_error)?.into_iter().map(|e| e.username.to_string()).collect();
+    Ok(target
+        .envelope("get", &format!("{}/{id}/{}", K::PATH, names.segment))
+        .with("count", json!(users.len()))
+        .data(json!(users))
+        .into_response())
+}
+
+/// Adds users named in the path (one, or several with commas) to a list.
+pub async fn list_add_path<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let raw = param(&params, "username");
+    let (changed, names) = list_add::<K>(&target, &params, path_users(raw)?).await?;
+    let id = param(&params, "id");
+    let path = format!("{}/{id}/{}/{raw}", K::PATH, names.segment);
+    if raw.contains(',') {
+        let data = Value::Array(results(&changed, K::LIST_ID_KEY, id, names.add));
+        return Ok(target.envelope("post", &path).data(data).into_response());
+    }
+    if let Some(e) = list_refusal::<K>(&changed) {
+        return Err(e);
+    }
+    let data = json!({"result": true, "action": names.add, "user": changed.changed[0].as_str(), K::LIST_ID_KEY: id});
+    Ok(target.envelope("post", &path).data(data).into_response())
+}
+
+/// Adds the body's `usernames` (≤ 60) to a list.
+pub async fn list_add_body<K: Kind>(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let (changed, names) = list_add::<K>(&target, &params, body_users(&body)?).await?;
+    let id = param(&params, "id");
+    let data = Value::Array(results(&changed, K::LIST_ID_KEY, id, names.add));
+    Ok(target.envelope("post", &format!("{}/{id}/{}", K::PATH, names.segment)).data(data).into_response())
+}
+
+async fn list_add<K: Kind>(
+    target: &super::Target,
+    params: &HashMap<String, String>,
+    users: Vec<Username>,
+) -> Result<(GroupChanged, &'static ListNames), EasemobError> {
+    let names = names(param(params, "list"))?;
+    check_count("usernames", users.len(), limits::LIST_BATCH)?;
+    let id = param(params, "id");
+    let changed = target
+        .core
+        .groups
+        .add_to_list(target.app.id, group_ref::<K>(id), names.list, users, None)
+        .await
+        .map_err(group_error)?;
+    Ok((changed, names))
+}
+
+/// Removes users named in the path from a list.
+pub async fn list_remove<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let names = names(param(&params, "list"))?;
+    let raw = param(&params, "username");
+    let users = path_users(raw)?;
+    check_count("usernames", users.len(), limits::LIST_BATCH)?;
+    let changed = target
+        .core
+        .groups
+        .remove_from_list(target.app.id, group_ref::<K>(id), names.list, users)
+        .await
+        .map_err(group_error)?;
+    let path = format!("{}/{id}/{}/{raw}", K::PATH, names.segment);
+    if names.list == GroupList::Block && !raw.contains(',') && changed.refused.is_empty() {
+        let data =
+            json!({"result": true, "action": names.remove, "user": changed.changed[0].as_str(), K::LIST_ID_KEY: id});
+        return Ok(target.envelope("delete", &path).data(data).into_response());
+    }
+    let data = Value::Array(results(&changed, K::LIST_ID_KEY, id, names.remove));
+    Ok(target.envelope("delete", &path).data(data).into_response())
+}
+
+/// E-grp-17 / E-room-13: muted members and when their mute ends.
+pub async fn mutes<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let entries = target.core.groups.list_entries(target.app.id, group_ref::<K>(id), GroupList::Mute).await;
+    let data: Vec<Value> = entries
+        .map_err(group_error)?
+        .iter()
+        .map(|e| json!({"user": e.username.as_str(), "expire": expire(e.until_ms)}))
+        .collect();
+    Ok(target.envelope("get", &format!("{}/{id}/mute", K::PATH)).data(Value::Array(data)).into_response())
+}
+
+/// A mute's end as the vendor shows it: -1 for permanent.
+fn expire(until_ms: i64) -> i64 {
+    if until_ms == i64::MAX {
+        -1
+    } else {
+        until_ms
+    }
+}
+
+/// E-grp-17 / E-room-13: mute members for `mute_duration` ms (-1: until lifted; 0: lift).
+pub async fn mute<K: Kind>(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let users = body_users(&body)?;
+    check_count("userNames size", users.len(), limits::LIST_BATCH)?;
+    let duration = body
+        .get("mute_duration")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| invalid_parameter("mute_duration must be provided as milliseconds"))?;
+    let groups = &target.core.groups;
+    let path = format!("{}/{id}/mute", K::PATH);
+    let changed = match duration {
+        0 => groups.remove_from_list(target.app.id, group_ref::<K>(id), GroupList::Mute, users).await,
+        -1 => groups.add_to_list(target.app.id, group_ref::<K>(id), GroupList::Mute, users, None).await,
+        d if d > 0 => groups.add_to_list(target.app.id, group_ref::<K>(id), GroupList::Mute, users, Some(d)).await,
+        _ => return Err(invalid_parameter("mute_duration must be -1, 0 or a positive number of milliseconds")),
+    }
+    .map_err(group_error)?;
+    if let Some(e) = list_refusal::<K>(&changed) {
+        return Err(e);
+    }
+    let entries = groups.list_entries(target.app.id, group_ref::<K>(id), GroupList::Mute).await.map_err(group_error)?;
+    let data: Vec<Value> = changed
+        .changed
+        .iter()
+        .map(|u| {
+            let until = entries.iter().find(|e| &e.username == u).map_or(0, |e| expire(e.until_ms));
+            json!({"result": true, "expire": until, "user": u.as_str()})
+        })
+        .collect();
+    Ok(target.envelope("post", &path).data(Value::Array(data)).into_response())
+}
+
+/// E-grp-17 / E-room-13: lift the mute of members named in the path.
+pub async fn unmute<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let raw = param(&params, "username");
+    let users = path_users(raw)?;
+    check_count("removeMute member size", users.len(), limits::LIST_BATCH)?;
+    let changed = target
+        .core
+        .groups
+        .remove_from_list(target.app.id, group_ref::<K>(id), GroupList::Mute, users)
+        .await
+        .map_err(group_error)?;
+    let mut data: Vec<Value> = changed.changed.iter().map(|u| json!({"result": true, "user": u.as_str()})).collect();
+    data.extend(changed.refused.iter().map(|(u, why)| json!({"result": false, "user": u.as_str(), "reason": why})));
+    Ok(target.envelope("delete", &format!("{}/{id}/mute/{raw}", K::PATH)).data(Value::Array(data)).into_response())
+}
+
+/// E-grp-18 / E-room-13: mute everyone but the owner, admins and the allow list.
+pub async fn mute_all<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    set_mute_all::<K>(target, params, true).await
+}
+
+pub async fn unmute_all<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    set_mute_all::<K>(target, params, false).await
+}
+
+async fn set_mute_all<K: Kind>(
+    target: super::Target,
+    params: HashMap<String, String>,
+    muted: bool,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    target.core.groups.set_mute_all(target.app.id, group_ref::<K>(id), muted).await.map_err(group_error)?;
+    let action = if muted { "post" } else { "delete" };
+    Ok(target.envelope(action, &format!("{}/{id}/ban", K::PATH)).data(json!({"mute": muted})).into_response())
+}
+
+/// E-room-7: the announcement.
+pub async fn announcement<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let group = target.core.groups.get(target.app.id, group_ref::<K>(id)).await.map_err(group_error)?;
+    let data = json!({"announcement": group.settings.announcement});
+    Ok(target.envelope("get", &format!("{}/{id}/announcement", K::PATH)).data(data).into_response())
+}
+
+/// E-room-7: replace the announcement (≤ 512 characters).
+pub async fn set_announcement<K: Kind>(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let text = body
+        .get("announcement")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid_parameter("announcement must be provided"))?
+        .to_owned();
+    if text.chars().count() > limits::ANNOUNCEMENT_CHARS {
+        return Err(forbidden(StatusCode::FORBIDDEN, "announce info length exceeds limit!"));
+    }
+    target
+        .core
+        .groups
+        .update(target.app.id, group_ref::<K>(id), |s| {
+            s.announcement = text;
+            Ok(())
+        })
+        .await
+        .map_err(group_error)?;
+    let data = json!({"id": id, "result": true});
+    Ok(target.envelope("post", &format!("{}/{id}/announcement", K::PATH)).data(data).into_response())
+}
+
+/// E-room-8: a room's custom attributes, all or the body's `keys`.
+pub async fn room_attributes(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    body: axum::body::Bytes,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    // The body is optional here: none asks for every attribute.
+    if body.len() > DEFAULT_BODY_LIMIT {
+        return Err(EasemobError::too_large(body.len(), DEFAULT_BODY_LIMIT));
+    }
+    let body: Value =
+        if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).map_err(EasemobError::json_parse)? };
+    let keys = match body.get("keys") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) if items.is_empty() => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|k| k.as_str().map(str::to_owned).ok_or_else(|| invalid_parameter("keys must be strings")))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => return Err(invalid_parameter("keys must be an array")),
+    };
+    let attributes =
+        target.core.groups.room_attributes(target.app.id, id, keys.as_deref()).await.map_err(group_error)?;
+    let data: Map<String, Value> = attributes.into_iter().map(|a| (a.key, Value::String(a.value))).collect();
+    Ok(target
+        .minimal("post")
+        .with("uri", json!(format!("/metadata/chatroom/{id}")))
+        .data(Value::Object(data))
+        .into_response())
+}
+
+fn attribute_answer(
+    target: &super::Target,
+    room: &str,
+    action: &str,
+    asked: Vec<String>,
+    refused: Vec<(String, String)>,
+) -> Response {
+    let success: Vec<&String> = asked.iter().filter(|k| !refused.iter().any(|(r, _)| r == *k)).collect();
+    let errors: Map<String, Value> = refused.into_iter().map(|(k, why)| (k, Value::String(why))).collect();
+    let mut envelope = target
+        .minimal(action)
+        .with("uri", json!(format!("/metadata/chatroom/{room}")))
+        .data(json!({"successKeys": success, "errorKeys": errors}));
+    if action == "delete" {
+        envelope = envelope.with("status", json!("ok"));
+    }
+    envelope.into_response()
+}
+
+/// E-room-8: set attributes as a member (`/forced` overwrites others' keys).
+pub async fn set_room_attributes(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    force: bool,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let user = username(param(&params, "username"))?;
+    let Some(Value::Object(values)) = body.get("metaData") else {
+        return Err(invalid_parameter("metaData must be provided as an object"));
+    };
+    let auto_delete = match body.get("autoDelete").and_then(Value::as_str) {
+        None | Some("DELETE") => true,
+        Some("NO_DELETE") => false,
+        Some(other) => return Err(invalid_parameter(format!("autoDelete [{other}] must be DELETE or NO_DELETE"))),
+    };
+    let mut pairs = Vec::with_capacity(values.len());
+    for (key, value) in values {
+        let value = value.as_str().ok_or_else(|| invalid_parameter(format!("the value of {key} must be a string")))?;
+        pairs.push((key.clone(), value.to_owned()));
+    }
+    let asked: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
+    let refused = target
+        .core
+        .groups
+        .set_room_attributes(target.app.id, id, &user, pairs, auto_delete, force)
+        .await
+        .map_err(attribute_error)?;
+    Ok(attribute_answer(&target, id, "put", asked, refused))
+}
+
+/// E-room-8: remove the body's `keys` (`/forced` removes others' keys too).
+pub async fn remove_room_attributes(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    force: bool,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let user = username(param(&params, "username"))?;
+    let keys: Vec<String> = match body.get("keys") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|k| k.as_str().map(str::to_owned).ok_or_else(|| invalid_parameter("keys must be strings")))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(invalid_parameter("keys must be provided as an array")),
+    };
+    let refused = target
+        .core
+        .groups
+        .remove_room_attributes(target.app.id, id, &user, keys.clone(), force)
+        .await
+        .map_err(attribute_error)?;
+    Ok(attribute_answer(&target, id, "delete", keys, refused))
+}
+
+/// Attribute calls answer a non-member with 401 `MetadataException`, as documented.
+fn attribute_error(e: Error) -> EasemobError {
+    match e {
+        Error::Forbidden(_) => EasemobError::new(
+            StatusCode::UNAUTHORIZED,
+            "metadata_error",
+            "MetadataException",
+            "user is not in chatroom",
+        ),
+        Error::InvalidArgument(m) if m.contains("size must be at most") => EasemobError::new(
+            StatusCode::BAD_REQUEST,
+            "metadata_error",
+            "MetadataException",
+            "exceed allowed batch size 10",
+        ),
+        other => group_error(other),
+    }
+}

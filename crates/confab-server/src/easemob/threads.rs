@@ -1,0 +1,275 @@
+//! Threads (E-thr-1 to E-thr-9): conversations started from a group message,
+//! with their own members. The vendor answers thread errors as `group_error`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use confab_core::error::Error;
+use confab_core::groups::{limits, GroupRef};
+use confab_core::ids::MessageId;
+use confab_core::model::{ChatType, Group, Username};
+
+use super::{
+    decode_cursor, echo_params, encode_cursor, page_limit, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT,
+};
+
+type Params = Path<HashMap<String, String>>;
+type QueryMap = Query<HashMap<String, String>>;
+
+/// Most threads or members per page, and the default.
+const MAX_PAGE: usize = 50;
+
+fn thread_error(e: Error) -> EasemobError {
+    let (status, text) = match e {
+        Error::NotFound(m) => (StatusCode::NOT_FOUND, m),
+        Error::Forbidden(m) | Error::LimitExceeded(m) => (StatusCode::FORBIDDEN, m),
+        Error::InvalidArgument(m) => (StatusCode::BAD_REQUEST, m),
+        other => return other.into(),
+    };
+    EasemobError::new(status, "group_error", "GroupException", text)
+}
+
+fn bad(text: &str) -> EasemobError {
+    EasemobError::new(StatusCode::BAD_REQUEST, "group_error", "GroupException", text)
+}
+
+fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> &'a str {
+    params.get(name).map(String::as_str).unwrap_or_default()
+}
+
+fn thread(id: &str) -> GroupRef<'_> {
+    GroupRef { kind: ChatType::Thread, id }
+}
+
+fn username(raw: &str) -> Result<Username, EasemobError> {
+    Username::parse(raw).map_err(|_| thread_error(Error::NotFound(format!("username {raw} doesn't exist!"))))
+}
+
+/// A string or a number (the vendor's examples send IDs as numbers).
+fn id_field(body: &Value, key: &str) -> Option<String> {
+    match body.get(key)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn entity(t: &Group) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.settings.name,
+        "owner": t.owner.as_str(),
+        "msgId": t.parent_message.map(|m| m.to_string()),
+        "groupId": t.parent,
+        "created": t.created_ms,
+    })
+}
+
+/// Pages `threads` (in creation order) by the query's `cursor`, `limit` and
+/// `sort` (`desc`, the default, is newest first). The cursor is the last
+/// thread's storage position, so pages stay stable while threads come and go.
+fn page(threads: Vec<Group>, query: &HashMap<String, String>) -> Result<(Vec<Group>, Option<String>), EasemobError> {
+    let limit = page_limit(query, "limit", MAX_PAGE, usize::MAX)?;
+    if limit > MAX_PAGE {
+        return Err(bad("query param reaches limit."));
+    }
+    let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
+    let descending = match query.get("sort").map(String::as_str) {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(other) => return Err(bad(&format!("sort [{other}] must be asc or desc"))),
+    };
+    let mut threads = threads;
+    if descending {
+        threads.reverse();
+    }
+    let rest: Vec<Group> = threads
+        .into_iter()
+        .filter(|t| match after {
+            None => true,
+            Some(pos) if descending => t.conversation.0 < pos,
+            Some(pos) => t.conversation.0 > pos,
+        })
+        .collect();
+    let more = rest.len() > limit;
+    let items: Vec<Group> = rest.into_iter().take(limit).collect();
+    let cursor = if more { items.last().map(|t| encode_cursor(t.conversation.0)) } else { None };
+    Ok((items, cursor))
+}
+
+fn listing(
+    target: &super::Target,
+    path: &str,
+    items: &[Group],
+    cursor: Option<String>,
+    query: &HashMap<String, String>,
+) -> Response {
+    target
+        .envelope("get", path)
+        .with("params", echo_params(query))
+        .with("entities", Value::Array(items.iter().map(entity).collect()))
+        .with("properties", json!({ "cursor": cursor }))
+        .into_response()
+}
+
+/// E-thr-1: every thread of the app.
+pub async fn list(AppAuth(target): AppAuth, Query(query): QueryMap) -> Result<Response, EasemobError> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = target.core.groups.list(target.app.id, ChatType::Thread, after, 1000).await?;
+        all.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let (items, cursor) = page(all, &query)?;
+    Ok(listing(&target, "/thread", &items, cursor, &query))
+}
+
+/// E-thr-2: the threads a user is in.
+pub async fn of_user(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    Query(query): QueryMap,
+) -> Result<Response, EasemobError> {
+    let user = username(param(&params, "username"))?;
+    let threads = target.core.groups.joined(target.app.id, ChatType::Thread, &user).await?;
+    let (items, cursor) = page(threads, &query)?;
+    Ok(listing(&target, &format!("/threads/user/{user}"), &items, cursor, &query))
+}
+
+/// E-thr-3: the threads a user is in under one group.
+pub async fn of_user_in_group(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    Query(query): QueryMap,
+) -> Result<Response, EasemobError> {
+    let user = username(param(&params, "username"))?;
+    let group = param(&params, "group");
+    let threads = target.core.groups.joined(target.app.id, ChatType::Thread, &user).await?;
+    let threads: Vec<Group> = threads.into_iter().filter(|t| t.parent.as_deref() == Some(group)).collect();
+    let (items, cursor) = page(threads, &query)?;
+    Ok(listing(&target, &format!("/threads/chatgroups/{group}/user/{user}"), &items, cursor, &query))
+}
+
+/// E-thr-4: start a thread from a group message.
+pub async fn create(
+    AppAuth(target): AppAuth,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let group = id_field(&body, "group_id").ok_or_else(|| bad("group_id must be provided"))?;
+    let name = body.get("name").and_then(Value::as_str).ok_or_else(|| bad("name must be provided"))?;
+    let owner = body.get("owner").and_then(Value::as_str).ok_or_else(|| bad("owner must be provided"))?;
+    let message = id_field(&body, "msg_id").ok_or_else(|| bad("msg_id must be provided"))?;
+    let message = MessageId::parse(&message).ok_or_else(|| thread_error(Error::NotFound("msg not exist.".into())))?;
+    if name.chars().count() > limits::THREAD_NAME_CHARS {
+        return Err(bad("thread name limit reached."));
+    }
+    let owner = username(owner)?;
+    let created = target.core.groups.create_thread(target.app.id, &group, name.to_owned(), owner, message).await;
+    let thread = created.map_err(|e| match e {
+        Error::NotFound(m) if m.starts_with("grpID") => thread_error(Error::NotFound("group not found.".into())),
+        Error::Forbidden(_) => thread_error(Error::NotFound("user not in group.".into())),
+        // A second thread from one message: the vendor refuses it as forbidden.
+        Error::Duplicate(m) => thread_error(Error::Forbidden(m)),
+        other => thread_error(other),
+    })?;
+    Ok(target.envelope("post", "/thread").data(json!({"thread_id": thread.id})).into_response())
+}
+
+/// E-thr-5: rename.
+pub async fn rename(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let name = body.get("name").and_then(Value::as_str).ok_or_else(|| bad("name must be provided"))?;
+    if name.chars().count() > limits::THREAD_NAME_CHARS {
+        return Err(bad("thread name limit reached."));
+    }
+    let thread = target.core.groups.rename_thread(target.app.id, id, name.to_owned()).await.map_err(thread_error)?;
+    Ok(target.envelope("put", &format!("/thread/{id}")).data(json!({"name": thread.settings.name})).into_response())
+}
+
+/// E-thr-6.
+pub async fn delete(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    target.core.groups.delete(target.app.id, thread(id)).await.map_err(thread_error)?;
+    Ok(target.envelope("delete", &format!("/thread/{id}")).data(json!({"status": "ok"})).into_response())
+}
+
+/// E-thr-7: members, `limit` (≤ 50) at a time in joining order.
+pub async fn members(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    Query(query): QueryMap,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let limit = page_limit(&query, "limit", MAX_PAGE, usize::MAX)?;
+    if limit > MAX_PAGE {
+        return Err(bad("query param reaches limit."));
+    }
+    let offset = match query.get("cursor") {
+        Some(c) => usize::try_from(decode_cursor(c)?).map_err(|_| bad("cursor is not valid"))?,
+        None => 0,
+    };
+    let (_, members) = target.core.groups.members(target.app.id, thread(id)).await.map_err(thread_error)?;
+    let names: Vec<&str> = members.iter().skip(offset).take(limit).map(|m| m.username.as_str()).collect();
+    let next = offset + names.len();
+    let cursor = (next < members.len()).then(|| encode_cursor(next as i64));
+    Ok(target
+        .envelope("get", &format!("/thread/{id}/users"))
+        .with("params", echo_params(&query))
+        .data(json!({"affiliations": names}))
+        .with("properties", json!({ "cursor": cursor }))
+        .into_response())
+}
+
+fn body_users(body: &Value) -> Result<Vec<Username>, EasemobError> {
+    let items = body.get("usernames").and_then(Value::as_array).ok_or_else(|| bad("usernames must be provided"))?;
+    if items.is_empty() {
+        return Err(bad("usernames can't be empty"));
+    }
+    if items.len() > limits::THREAD_BATCH_USERS {
+        return Err(bad("request body reaches limit."));
+    }
+    items.iter().map(|v| v.as_str().ok_or_else(|| bad("usernames must be strings")).and_then(username)).collect()
+}
+
+/// E-thr-8: members of the thread's group join it.
+pub async fn join(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let users = body_users(&body)?;
+    let added = target.core.groups.add_members(target.app.id, thread(id), users).await;
+    added.map_err(|e| match e {
+        Error::Forbidden(_) => thread_error(Error::NotFound("user not in group.".into())),
+        other => thread_error(other),
+    })?;
+    Ok(target.envelope("post", &format!("/thread/{id}/joined_thread")).data(json!({"status": "ok"})).into_response())
+}
+
+/// E-thr-9: remove members.
+pub async fn kick(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let users = body_users(&body)?;
+    let changed = target.core.groups.remove_members(target.app.id, thread(id), users).await.map_err(thread_error)?;
+    let mut entities: Vec<Value> =
+        changed.changed.iter().map(|u| json!({"result": true, "user": u.as_str()})).collect();
+    entities.extend(changed.refused.iter().map(|(u, _)| json!({"result": false, "user": u.as_str()})));
+    Ok(target.envelope("delete", &format!("/thread/{id}/users")).entities(entities).into_response())
+}
