@@ -230,9 +230,17 @@ impl GroupService {
         self.deps.store.group(app, target.kind, target.id).await?.ok_or_else(|| not_found(target))
     }
 
-    /// Groups of a kind in creation order; `after` is the previous page's `next`.
-    pub async fn list(&self, app: AppId, kind: ChatType, after: Option<i64>, limit: usize) -> Result<Page<Group>> {
-        self.deps.store.list_groups(app, kind, after, limit).await
+    /// Groups of a kind in creation order, or newest first; `after` is the
+    /// previous page's `next`. Pages stay stable while groups come and go.
+    pub async fn list(
+        &self,
+        app: AppId,
+        kind: ChatType,
+        after: Option<i64>,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Page<Group>> {
+        self.deps.store.list_groups(app, kind, after, limit, newest_first).await
     }
 
     /// Groups, rooms or threads of a kind that `user` belongs to.

@@ -161,8 +161,16 @@ pub trait GroupData: Send + Sync {
     /// `Role::Owner`). Fails with `Duplicate` when the ID is taken.
     async fn create_group(&self, app: AppId, group: NewGroup) -> Result<Group>;
     async fn group(&self, app: AppId, kind: ChatType, id: &str) -> Result<Option<Group>>;
-    /// Groups of a kind in creation order, after the position `after`.
-    async fn list_groups(&self, app: AppId, kind: ChatType, after: Option<i64>, limit: usize) -> Result<Page<Group>>;
+    /// Groups of a kind in creation order (`newest_first`: the reverse),
+    /// continuing past the position `after` (the previous page's `next`).
+    async fn list_groups(
+        &self,
+        app: AppId,
+        kind: ChatType,
+        after: Option<i64>,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Page<Group>>;
     /// Groups of a kind that `user` is a member of, in creation order.
     async fn groups_of(&self, app: AppId, kind: ChatType, user: &Username) -> Result<Vec<Group>>;
     /// Threads of one group, in creation order.

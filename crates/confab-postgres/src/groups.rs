@@ -381,14 +381,22 @@ impl GroupData for PostgresStore {
         Ok(groups(&client, &sql, &[&app.0, &kind.code(), &id]).await?.pop())
     }
 
-    async fn list_groups(&self, app: AppId, kind: ChatType, after: Option<i64>, limit: usize) -> Result<Page<Group>> {
+    async fn list_groups(
+        &self,
+        app: AppId,
+        kind: ChatType,
+        after: Option<i64>,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Page<Group>> {
         let client = self.client().await?;
+        let (past, order) = if newest_first { ("<", "DESC") } else { (">", "ASC") };
+        let after = after.unwrap_or(if newest_first { i64::MAX } else { 0 });
         let sql = format!(
-            "SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = $1 AND kind = $2 AND conv_id > $3 \
-             ORDER BY conv_id LIMIT $4"
+            "SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = $1 AND kind = $2 AND conv_id {past} $3 \
+             ORDER BY conv_id {order} LIMIT $4"
         );
-        let mut items =
-            groups(&client, &sql, &[&app.0, &kind.code(), &after.unwrap_or(0), &(limit as i64 + 1)]).await?;
+        let mut items = groups(&client, &sql, &[&app.0, &kind.code(), &after, &(limit as i64 + 1)]).await?;
         let more = items.len() > limit;
         items.truncate(limit);
         let next = if more { items.last().map(|g| g.conversation.0) } else { None };

@@ -376,9 +376,9 @@ async fn rooms_threads_and_listing() {
         for id in ["400", "401", "402"] {
             store.create_group(app, new_group(id, ChatType::GroupChat, "bob", &[], 10)).await.unwrap();
         }
-        let first = store.list_groups(app, ChatType::GroupChat, None, 2).await.unwrap();
+        let first = store.list_groups(app, ChatType::GroupChat, None, 2, false).await.unwrap();
         assert_eq!(first.items.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), ["300", "400"]);
-        let rest = store.list_groups(app, ChatType::GroupChat, first.next, 2).await.unwrap();
+        let rest = store.list_groups(app, ChatType::GroupChat, first.next, 2, false).await.unwrap();
         assert_eq!(rest.items.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), ["401", "402"]);
         assert_eq!(rest.next, None);
         let of_bob = store.groups_of(app, ChatType::GroupChat, &user("bob")).await.unwrap();

@@ -239,11 +239,11 @@ pub async fn create<K: Kind>(
     Ok(target.envelope("post", K::PATH).data(data).into_response())
 }
 
-/// E-grp-1 / E-room-1: every group of the app, `limit` at a time.
+/// E-grp-1 / E-room-1: every group of the app, newest first, `limit` at a time.
 pub async fn list<K: Kind>(AppAuth(target): AppAuth, Query(query): QueryMap) -> Result<Response, EasemobError> {
     let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
     let limit = page_limit(&query, "limit", 10, 1000)?;
-    let page = target.core.groups.list(target.app.id, K::CHAT_TYPE, after, limit).await?;
+    let page = target.core.groups.list(target.app.id, K::CHAT_TYPE, after, limit, true).await?;
     let items: Vec<Value> = page
         .items
         .iter()

@@ -69,36 +69,46 @@ fn entity(t: &Group) -> Value {
     })
 }
 
-/// Pages `threads` (in creation order) by the query's `cursor`, `limit` and
-/// `sort` (`desc`, the default, is newest first). The cursor is the last
-/// thread's storage position, so pages stay stable while threads come and go.
-fn page(threads: Vec<Group>, query: &HashMap<String, String>) -> Result<(Vec<Group>, Option<String>), EasemobError> {
+/// A listing's `cursor`, `limit` (≤ 50) and `sort` (`desc`, the default, is
+/// newest first). The cursor is a thread's storage position, so pages stay
+/// stable while threads come and go.
+struct PageRequest {
+    after: Option<i64>,
+    limit: usize,
+    newest_first: bool,
+}
+
+fn page_request(query: &HashMap<String, String>) -> Result<PageRequest, EasemobError> {
     let limit = page_limit(query, "limit", MAX_PAGE, usize::MAX)?;
     if limit > MAX_PAGE {
         return Err(bad("query param reaches limit."));
     }
     let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
-    let descending = match query.get("sort").map(String::as_str) {
+    let newest_first = match query.get("sort").map(String::as_str) {
         None | Some("desc") => true,
         Some("asc") => false,
         Some(other) => return Err(bad(&format!("sort [{other}] must be asc or desc"))),
     };
-    let mut threads = threads;
-    if descending {
+    Ok(PageRequest { after, limit, newest_first })
+}
+
+/// One page of `threads` (in creation order) as `request` asks.
+fn page(mut threads: Vec<Group>, request: &PageRequest) -> (Vec<Group>, Option<String>) {
+    if request.newest_first {
         threads.reverse();
     }
     let rest: Vec<Group> = threads
         .into_iter()
-        .filter(|t| match after {
+        .filter(|t| match request.after {
             None => true,
-            Some(pos) if descending => t.conversation.0 < pos,
+            Some(pos) if request.newest_first => t.conversation.0 < pos,
             Some(pos) => t.conversation.0 > pos,
         })
         .collect();
-    let more = rest.len() > limit;
-    let items: Vec<Group> = rest.into_iter().take(limit).collect();
+    let more = rest.len() > request.limit;
+    let items: Vec<Group> = rest.into_iter().take(request.limit).collect();
     let cursor = if more { items.last().map(|t| encode_cursor(t.conversation.0)) } else { None };
-    Ok((items, cursor))
+    (items, cursor)
 }
 
 fn listing(
@@ -118,18 +128,11 @@ fn listing(
 
 /// E-thr-1: every thread of the app.
 pub async fn list(AppAuth(target): AppAuth, Query(query): QueryMap) -> Result<Response, EasemobError> {
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = target.core.groups.list(target.app.id, ChatType::Thread, after, 1000).await?;
-        all.extend(page.items);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    let (items, cursor) = page(all, &query)?;
-    Ok(listing(&target, "/thread", &items, cursor, &query))
+    let request = page_request(&query)?;
+    let groups = &target.core.groups;
+    let page = groups.list(target.app.id, ChatType::Thread, request.after, request.limit, request.newest_first).await?;
+    let cursor = page.next.map(encode_cursor);
+    Ok(listing(&target, "/thread", &page.items, cursor, &query))
 }
 
 /// E-thr-2: the threads a user is in.
@@ -139,8 +142,9 @@ pub async fn of_user(
     Query(query): QueryMap,
 ) -> Result<Response, EasemobError> {
     let user = username(param(&params, "username"))?;
+    let request = page_request(&query)?;
     let threads = target.core.groups.joined(target.app.id, ChatType::Thread, &user).await?;
-    let (items, cursor) = page(threads, &query)?;
+    let (items, cursor) = page(threads, &request);
     Ok(listing(&target, &format!("/threads/user/{user}"), &items, cursor, &query))
 }
 
@@ -154,7 +158,7 @@ pub async fn of_user_in_group(
     let group = param(&params, "group");
     let threads = target.core.groups.joined(target.app.id, ChatType::Thread, &user).await?;
     let threads: Vec<Group> = threads.into_iter().filter(|t| t.parent.as_deref() == Some(group)).collect();
-    let (items, cursor) = page(threads, &query)?;
+    let (items, cursor) = page(threads, &page_request(&query)?);
     Ok(listing(&target, &format!("/threads/chatgroups/{group}/user/{user}"), &items, cursor, &query))
 }
 

@@ -83,20 +83,25 @@ async fn a_group_is_created_shown_changed_listed_and_deleted() {
     assert_eq!(body["data"][0]["name"], "renamed");
     assert_eq!(body["data"][0]["maxusers"], 10);
 
-    // E-grp-1: every group, a page at a time with a cursor.
+    // E-grp-1: every group, newest first, a page at a time with a cursor.
     let second = create_group(&app, "m1", &[], json!({})).await;
     let third = create_group(&app, "m2", &[], json!({})).await;
     let (status, body) = app.get("/chatgroups?limit=2").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let first_page: Vec<&str> =
-        body["data"].as_array().unwrap().iter().map(|g| g["groupid"].as_str().unwrap()).collect();
-    assert_eq!(first_page, [id.as_str(), second.as_str()]);
-    assert_eq!(body["data"][0]["affiliations"], 2);
-    assert_eq!(body["data"][0]["owner"], "demo#chat_owner");
+    let ids = |body: &Value| -> Vec<String> {
+        body["data"].as_array().unwrap().iter().map(|g| g["groupid"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(&body), [third.clone(), second.clone()]);
+    assert_eq!(body["data"][0]["affiliations"], 1);
+    assert_eq!(body["data"][0]["owner"], "demo#chat_m2");
     let cursor = body["cursor"].as_str().expect("cursor").to_owned();
+    // A group created meanwhile does not shift the pages that follow.
+    let fourth = create_group(&app, "owner", &[], json!({})).await;
     let (_, body) = app.get(&format!("/chatgroups?limit=2&cursor={cursor}")).await;
-    assert_eq!(body["data"][0]["groupid"], third.as_str());
+    assert_eq!(ids(&body), [id.clone()]);
+    assert_eq!(body["data"][0]["affiliations"], 2);
     assert!(body.get("cursor").is_none(), "{body}");
+    app.delete(&format!("/chatgroups/{fourth}")).await;
 
     // E-grp-2: the groups a user is in, newest first.
     let (status, body) = app.get("/users/m1/joined_chatgroups").await;

@@ -134,20 +134,20 @@ async fn a_room_is_created_shown_changed_transferred_listed_and_deleted() {
     assert_eq!(body["data"][0]["owner"], "m1");
     assert_eq!(body["data"][0]["affiliations"], json!([{"owner": "m1"}, {"member": "owner"}]));
 
-    // E-room-1: every room, a page at a time.
+    // E-room-1: every room, newest first, a page at a time.
     let third = create_room(&app, "m2", &[], json!({"name": "third"})).await;
     let (status, body) = app.get("/chatrooms?limit=2").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body["data"],
         json!([
-            {"id": id, "name": "hall", "owner": "m1", "affiliations_count": 2},
+            {"id": third, "name": "third", "owner": "m2", "affiliations_count": 1},
             {"id": big, "name": "lobby", "owner": "m1", "affiliations_count": 1},
         ])
     );
     let cursor = body["cursor"].as_str().expect("cursor").to_owned();
     let (_, body) = app.get(&format!("/chatrooms?limit=2&cursor={cursor}")).await;
-    assert_eq!(body["data"], json!([{"id": third, "name": "third", "owner": "m2", "affiliations_count": 1}]));
+    assert_eq!(body["data"], json!([{"id": id, "name": "hall", "owner": "m1", "affiliations_count": 2}]));
     assert!(body.get("cursor").is_none(), "{body}");
 
     // E-room-2: the rooms a user is in, newest first; `disabled` is a string.
