@@ -98,7 +98,7 @@ async fn a_group_is_created_shown_changed_listed_and_deleted() {
     // A group created meanwhile does not shift the pages that follow.
     let fourth = create_group(&app, "owner", &[], json!({})).await;
     let (_, body) = app.get(&format!("/chatgroups?limit=2&cursor={cursor}")).await;
-    assert_eq!(ids(&body), [id.clone()]);
+    assert_eq!(ids(&body), std::slice::from_ref(&id));
     assert_eq!(body["data"][0]["affiliations"], 2);
     assert!(body.get("cursor").is_none(), "{body}");
     app.delete(&format!("/chatgroups/{fourth}")).await;
