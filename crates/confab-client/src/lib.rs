@@ -139,6 +139,10 @@ pub struct SendOk {
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<SendOk, (String, String)>>>>>;
 
+/// How long after a message arrives it is acknowledged, with every other
+/// message that arrived meanwhile.
+const ACK_DELAY: Duration = Duration::from_millis(250);
+
 /// A logged-in gateway connection.
 #[derive(Debug)]
 pub struct Connection {
@@ -248,10 +252,15 @@ async fn io_loop(
     auto_ack: bool,
 ) {
     let (mut sink, mut stream) = ws.split();
-    // Conversations received into since the last ack, acknowledged together
-    // once the socket has nothing more to read right now.
+    // Conversations received into since the last ack. Acks are cumulative
+    // (up to a sequence number), so they go out together ACK_DELAY after the
+    // first message that needs one, rather than one per message: a message
+    // to a large group would otherwise bring the server a frame back from
+    // every member at once, as it fans out the next.
     let mut unacked: HashSet<String> = HashSet::new();
     let mut heartbeat = tokio::time::interval(Duration::from_secs(confab_protocol::HEARTBEAT_SECS));
+    let ack_timer = tokio::time::sleep(ACK_DELAY);
+    tokio::pin!(ack_timer);
     loop {
         tokio::select! {
             biased;
@@ -270,6 +279,9 @@ async fn io_loop(
                             *cursor = (*cursor).max(message.seq);
                         }
                         if auto_ack {
+                            if unacked.is_empty() {
+                                ack_timer.as_mut().reset(tokio::time::Instant::now() + ACK_DELAY);
+                            }
                             unacked.insert(message.conv.clone());
                         }
                         if events.send(Event::Message(message)).await.is_err() {
@@ -314,7 +326,7 @@ async fn io_loop(
                     break;
                 }
             }
-            _ = std::future::ready(()), if !unacked.is_empty() => {
+            _ = &mut ack_timer, if !unacked.is_empty() => {
                 let acks: Vec<(String, i64)> = {
                     let cursors = cursors.lock().unwrap_or_else(|e| e.into_inner());
                     unacked.drain().filter_map(|c| cursors.get(&c).map(|s| (c, *s))).collect()

@@ -210,6 +210,15 @@ impl Session {
         }
     }
 
+    /// An event already queued, without waiting: after one wake-up, a wire
+    /// protocol takes what else is there and writes it all at once.
+    pub fn ready(&mut self) -> Option<Wake> {
+        if self.overflowed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.events.try_recv().ok().map(Wake::Event)
+    }
+
     /// Turns a wake-up into what the device should get.
     pub async fn process(&mut self, wake: Wake) -> Result<Outcome> {
         match wake {

@@ -62,6 +62,10 @@ pub struct BenchArgs {
     /// Messages sent to the large group one at a time, and again in a burst.
     #[arg(long, default_value_t = 50)]
     group_messages: usize,
+    /// Internal: be the writing side of the socket floor (see `socket_floor`),
+    /// a process of its own as confab's server is.
+    #[arg(long, hide = true)]
+    floor_writer: bool,
 }
 
 const ORG: &str = "bench";
@@ -101,6 +105,9 @@ mod tempfile_dir {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.floor_writer {
+        return floor_writer(args.group_members, args.group_messages).await;
+    }
     if args.nodes.iter().any(|&n| n > 1) && (args.postgres.is_none() || args.nats.is_none()) {
         bail!("a cluster (--nodes above 1) needs --postgres and --nats");
     }
@@ -262,6 +269,17 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         println!(
             "  burst of {} messages: {:.0} deliveries/s ({} delivered)",
             args.group_messages, group.deliveries_per_sec, group.burst_deliveries
+        );
+        let floor = socket_floor(args.group_members, args.group_messages, FLOOR_FRAME).await?;
+        println!(
+            "  the floor on this machine (bare tokio, one loopback TCP socket per member, {FLOOR_FRAME}-byte frames, \
+             nothing else): send → last member p50 {:.1} ms, p99 {:.1} ms; burst {:.0} deliveries/s",
+            floor.last_p50_ms, floor.last_p99_ms, floor.deliveries_per_sec
+        );
+        println!(
+            "  confab vs the floor: last member p50 ×{:.1}, deliveries/s ×{:.2}",
+            group.last_p50_ms / floor.last_p50_ms,
+            group.deliveries_per_sec / floor.deliveries_per_sec
         );
     }
 
@@ -596,10 +614,13 @@ async fn large_group(
     }
 
     // Each member records, per message index, when it arrived (µs since
-    // `epoch`) and the server's acceptance stamp (Unix ms).
+    // `epoch`) and the server's acceptance stamp (Unix ms), and counts it in
+    // `arrived` so the sender knows when a message has reached everyone.
     let epoch = Instant::now();
+    let arrived: Arc<Vec<AtomicU64>> = Arc::new((0..2 * messages).map(|_| AtomicU64::new(0)).collect());
     let mut listeners = JoinSet::new();
     for mut connection in connections {
+        let arrived = arrived.clone();
         listeners.spawn(async move {
             let mut arrivals: Vec<(u64, u64, i64, i64)> = Vec::new();
             loop {
@@ -610,6 +631,9 @@ async fn large_group(
                             return arrivals;
                         }
                         arrivals.push((index, epoch.elapsed().as_micros() as u64, unix_ms(), m.timestamp));
+                        if let Some(count) = arrived.get(index as usize) {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     Event::Closed | Event::Kicked { .. } => return arrivals,
                     _ => {}
@@ -623,8 +647,8 @@ async fn large_group(
         let body = json!({"to": [id], "type": "txt", "body": {"msg": "to everyone"}, "ext": {"i": index}});
         http.post(&url).bearer_auth(app_token).json(&body).send()
     };
-    // One at a time, each well after the previous one's fan-out, so each
-    // message's latency is its own.
+    // One at a time: each once the previous one has reached every member
+    // (and the acks it brought have settled), so each message's latency is its own.
     let mut sent_at = Vec::with_capacity(messages * 2);
     for index in 0..messages as u64 {
         sent_at.push(epoch.elapsed().as_micros() as u64);
@@ -632,7 +656,8 @@ async fn large_group(
         if !r.status().is_success() {
             bail!("group send failed: {}", r.text().await.unwrap_or_default());
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        reached_everyone(&arrived[index as usize], members).await;
+        tokio::time::sleep(SETTLE).await;
     }
     // Then a burst, each sent as soon as the previous one is answered.
     let burst_started = epoch.elapsed().as_micros() as u64;
@@ -683,6 +708,152 @@ async fn large_group(
         deliveries_per_sec: burst.len() as f64 / burst_secs.max(1e-6),
         burst_deliveries: burst.len(),
     })
+}
+
+/// Pause after a message reached everyone, before the next: longer than the
+/// clients' ack delay, so a message's acks do not meet the next one's fan-out.
+const SETTLE: Duration = Duration::from_millis(400);
+
+/// Waits until `count` reaches `members`, or five seconds.
+async fn reached_everyone(count: &AtomicU64, members: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (count.load(Ordering::Relaxed) as usize) < members && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Bytes of a group message frame as confab sends it (measured: about 230).
+const FLOOR_FRAME: usize = 256;
+
+struct Floor {
+    last_p50_ms: f64,
+    last_p99_ms: f64,
+    deliveries_per_sec: f64,
+}
+
+/// The same fan-out with nothing but tokio and loopback TCP: in a process of
+/// its own (as confab's server is), a task per connection writes a
+/// ready-made frame when a broadcast tells it to; here each member reads
+/// whole frames. Connections, wake-ups and socket writes and reads are all it
+/// costs, so what confab takes beyond it is confab's own.
+async fn socket_floor(members: usize, messages: usize, frame_len: usize) -> anyhow::Result<Floor> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+    let mut writer = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["bench", "--floor-writer", "--group-members", &members.to_string()])
+        .args(["--group-messages", &messages.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start the floor's writer")?;
+    let mut commands = writer.stdin.take().context("writer stdin")?;
+    let mut lines = tokio::io::BufReader::new(writer.stdout.take().context("writer stdout")?).lines();
+    let addr = lines.next_line().await?.context("the floor's writer did not say its address")?;
+
+    let epoch = Instant::now();
+    let arrived: Arc<Vec<AtomicU64>> = Arc::new((0..2 * messages).map(|_| AtomicU64::new(0)).collect());
+    let mut readers = JoinSet::new();
+    for _ in 0..members {
+        let mut socket = tokio::net::TcpStream::connect(&addr).await?;
+        socket.set_nodelay(true)?;
+        let arrived = arrived.clone();
+        readers.spawn(async move {
+            let mut frame = vec![0u8; frame_len];
+            let mut arrivals = Vec::new();
+            while socket.read_exact(&mut frame).await.is_ok() {
+                let index = u64::from_le_bytes(frame[..8].try_into().expect("8 bytes"));
+                if index == u64::MAX {
+                    break;
+                }
+                arrivals.push((index, epoch.elapsed().as_micros() as u64));
+                if let Some(count) = arrived.get(index as usize) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            arrivals
+        });
+    }
+    // The writer says when every connection has its task.
+    lines.next_line().await?.context("the floor's writer stopped")?;
+    let mut sent_at = Vec::with_capacity(2 * messages);
+    for index in 0..messages as u64 {
+        sent_at.push(epoch.elapsed().as_micros() as u64);
+        commands.write_all(format!("{index}\n").as_bytes()).await?;
+        reached_everyone(&arrived[index as usize], members).await;
+        tokio::time::sleep(SETTLE).await;
+    }
+    let burst_started = epoch.elapsed().as_micros() as u64;
+    for index in messages as u64..2 * messages as u64 {
+        sent_at.push(epoch.elapsed().as_micros() as u64);
+        commands.write_all(format!("{index}\n").as_bytes()).await?;
+    }
+    commands.write_all(format!("{}\n", u64::MAX).as_bytes()).await?;
+    let mut last = vec![0u64; 2 * messages];
+    let mut burst_deliveries = 0usize;
+    let mut burst_end = burst_started;
+    while let Some(done) = readers.join_next().await {
+        for (index, at_us) in done? {
+            let index = index as usize;
+            last[index] = last[index].max(at_us);
+            if index >= messages {
+                burst_deliveries += 1;
+                burst_end = burst_end.max(at_us);
+            }
+        }
+    }
+    let _ = writer.wait().await;
+    let mut last_ms: Vec<f64> = (0..messages).map(|i| last[i].saturating_sub(sent_at[i]) as f64 / 1000.0).collect();
+    last_ms.sort_by(f64::total_cmp);
+    let at = |q: f64| last_ms[((last_ms.len() as f64 * q) as usize).min(last_ms.len() - 1)];
+    Ok(Floor {
+        last_p50_ms: at(0.5),
+        last_p99_ms: at(0.99),
+        deliveries_per_sec: burst_deliveries as f64 / ((burst_end - burst_started) as f64 / 1e6).max(1e-6),
+    })
+}
+
+/// The writing side of [`socket_floor`]: prints its address, accepts
+/// `members` connections, prints a line once all are served, then writes
+/// the frame numbered by each line read from stdin to every connection.
+async fn floor_writer(members: usize, messages: usize) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("{}", listener.local_addr()?);
+    let (announce, _) = tokio::sync::broadcast::channel::<u64>(2 * messages + 2);
+    for _ in 0..members {
+        let (mut socket, _) = listener.accept().await?;
+        socket.set_nodelay(true)?;
+        let mut told = announce.subscribe();
+        tokio::spawn(async move {
+            let mut frame = vec![b'x'; FLOOR_FRAME];
+            while let Ok(index) = told.recv().await {
+                frame[..8].copy_from_slice(&index.to_le_bytes());
+                if socket.write_all(&frame).await.is_err() || index == u64::MAX {
+                    return;
+                }
+            }
+        });
+    }
+    println!("ready");
+    // stdin is read on a thread of its own: commands are few and the
+    // runtime's threads stay free for the writers.
+    let told = announce.clone();
+    let reading = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        for line in std::io::stdin().lines() {
+            let index: u64 = line?.trim().parse()?;
+            told.send(index)?;
+            if index == u64::MAX {
+                break;
+            }
+        }
+        Ok(())
+    });
+    reading.await??;
+    // Let the last frames go out before the process ends.
+    while announce.receiver_count() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
 fn unix_ms() -> i64 {

@@ -14,10 +14,14 @@ use tokio::time::Instant;
 use confab_core::error::{AuthFailure, Error};
 use confab_core::fanout::KickReason;
 use confab_core::gateway::{LoginRequest, Outcome, Session};
+use confab_core::groups::GroupEvent;
 use confab_core::model::{Body, ChatType, ConversationId, Message, Username};
 use confab_core::Core;
 use confab_protocol::{ClientFrame, MessageFrame, ServerFrame, HEARTBEAT_SECS, MAX_CLIENT_FRAME};
 
+/// Most frames written before a flush, so one busy session cannot hold its
+/// socket's buffer (and its own task) for long.
+const MAX_FRAMES_PER_FLUSH: usize = 64;
 /// How long a new connection has to send its login frame.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection silent for this long is considered dead.
@@ -149,28 +153,37 @@ async fn run(mut session: Session, sink: &mut Sink, stream: &mut Stream) -> Opti
                 }
             }
             wake = session.wait() => {
-                match session.process(wake).await {
-                    Ok(Outcome::Deliver(messages)) => {
-                        for message in messages {
-                            sink.send(WsMessage::Text(FRAMES.encoded(&message))).await.ok()?;
+                // This wake-up and whatever else is queued now go out with one
+                // flush: under a burst that is one socket write for many frames.
+                let mut next = Some(wake);
+                let mut written = 0usize;
+                while let Some(wake) = next.take() {
+                    match session.process(wake).await {
+                        Ok(Outcome::Deliver(messages)) => {
+                            for message in messages {
+                                sink.feed(WsMessage::Text(FRAMES.encoded(&message))).await.ok()?;
+                                written += 1;
+                            }
+                        }
+                        Ok(Outcome::Notify(event)) => {
+                            sink.feed(WsMessage::Text(encode(&group_event_frame(&event)))).await.ok()?;
+                            written += 1;
+                        }
+                        Ok(Outcome::Close(reason)) => {
+                            sink.flush().await.ok()?;
+                            return Some(reason);
+                        }
+                        Err(e) => {
+                            tracing::warn!("session failed: {e}");
+                            return Some(KickReason::Shutdown);
                         }
                     }
-                    Ok(Outcome::Notify(event)) => {
-                        let frame = ServerFrame::GroupEvent {
-                            chat_type: event.kind.as_str().into(),
-                            group: event.group.clone(),
-                            conv: event.conversation.to_string(),
-                            event: event.event.as_str().into(),
-                            users: event.users.iter().map(|u| u.to_string()).collect(),
-                            timestamp: event.timestamp_ms,
-                        };
-                        send(sink, &frame).await.ok()?;
+                    if written < MAX_FRAMES_PER_FLUSH {
+                        next = session.ready();
                     }
-                    Ok(Outcome::Close(reason)) => return Some(reason),
-                    Err(e) => {
-                        tracing::warn!("session failed: {e}");
-                        return Some(KickReason::Shutdown);
-                    }
+                }
+                if written > 0 {
+                    sink.flush().await.ok()?;
                 }
             }
             _ = &mut idle => return None,
@@ -329,6 +342,20 @@ async fn next_frame(stream: &mut Stream) -> Option<Result<ClientFrame, String>> 
 }
 
 async fn send(sink: &mut Sink, frame: &ServerFrame) -> Result<(), axum::Error> {
-    let text = serde_json::to_string(frame).expect("frames serialize");
-    sink.send(WsMessage::Text(text.into())).await
+    sink.send(WsMessage::Text(encode(frame))).await
+}
+
+fn encode(frame: &ServerFrame) -> Utf8Bytes {
+    serde_json::to_string(frame).expect("frames serialize").into()
+}
+
+fn group_event_frame(event: &GroupEvent) -> ServerFrame {
+    ServerFrame::GroupEvent {
+        chat_type: event.kind.as_str().into(),
+        group: event.group.clone(),
+        conv: event.conversation.to_string(),
+        event: event.event.as_str().into(),
+        users: event.users.iter().map(|u| u.to_string()).collect(),
+        timestamp: event.timestamp_ms,
+    }
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use confab_client::{ConnectOptions, Connection, Event};
 
-use crate::helpers::{assert_error, assert_quiet, backlog, next, next_message, spawn_app, TestApp};
+use crate::helpers::{assert_error, assert_quiet, backlog, eventually, next, next_message, spawn_app, TestApp};
 
 /// Creates a group owned by `owner` with `members`; returns its ID.
 pub async fn create_group(app: &TestApp, owner: &str, members: &[&str], extra: Value) -> String {
@@ -467,6 +467,12 @@ async fn group_messages_reach_every_member_in_one_order() {
     let from_b: Vec<&(i64, String)> = c_seen.iter().filter(|(_, t)| t.starts_with('b')).collect();
     assert_eq!(a_seen.iter().collect::<Vec<_>>(), from_b);
 
+    // c's device acknowledges what it received (acks go out in batches).
+    eventually(|| async {
+        let (_, body) = app.get("/users/c/offline_msg_count").await;
+        body["data"]["c"] == 0
+    })
+    .await;
     // A member who joins later starts at their joining point.
     drop(c);
     app.post(&format!("/chatgroups/{id}/users/late"), json!({})).await;
