@@ -9,6 +9,10 @@
 //! event it publishes carries its node ID in a header, and a node ignores
 //! its own events when NATS echoes them back.
 //!
+//! An event for many users (a message to a large group) goes out once
+//! instead, on `<cluster>.fanout` with its list of recipients; every node
+//! hands it to those of them it holds sessions for, from its own memory.
+//!
 //! Presence is asked, not replicated: `device_counts` sends one query to
 //! every node and adds up the answers. Nodes announce themselves with a
 //! heartbeat every second; a node that stops (crash, lost network) is
@@ -85,6 +89,19 @@ impl WireEvent {
     }
 }
 
+/// Above this many recipients an event is published once, to every node,
+/// with its recipients, instead of once per recipient: a message to a group
+/// of 10,000 is one NATS message rather than 10,000 copies of it.
+const BROADCAST_ABOVE: usize = 16;
+
+/// An event for many users, on the fan-out subject.
+#[derive(Serialize, Deserialize)]
+struct Broadcast {
+    app: AppId,
+    recipients: Vec<Username>,
+    event: WireEvent,
+}
+
 #[derive(Serialize, Deserialize)]
 struct PresenceQuery {
     app: AppId,
@@ -140,9 +157,11 @@ impl NatsFanout {
         let leaves = inner.client.subscribe(subjects.leave()).await.map_err(nats)?;
         let queries = inner.client.subscribe(subjects.presence()).await.map_err(nats)?;
         let syncs = inner.client.subscribe(subjects.sync(node)).await.map_err(nats)?;
+        let broadcasts = inner.client.subscribe(subjects.fanout()).await.map_err(nats)?;
         tokio::spawn(listen_to_peers(inner.clone(), heartbeats, leaves));
         tokio::spawn(answer_presence(inner.clone(), queries));
         tokio::spawn(answer_syncs(inner.clone(), syncs));
+        tokio::spawn(inner.clone().relay_broadcasts(broadcasts));
         tokio::spawn(send_heartbeats(Arc::downgrade(&inner)));
         // Every node answers a newcomer's first heartbeat with its own.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -193,28 +212,67 @@ impl Inner {
                 continue;
             }
             match serde_json::from_slice::<WireEvent>(&message.payload) {
-                Ok(WireEvent::Message { message }) => {
-                    self.hub.deliver(app, &user, &LiveEvent::Message(Arc::new(message)))
-                }
-                Ok(WireEvent::Kick { reason, device }) => {
-                    let Some(reason) = KickReason::parse(&reason) else {
-                        tracing::warn!(reason, "unknown kick reason from another node");
-                        continue;
-                    };
-                    match device {
-                        Some(device) => self.hub.kick_device(app, &user, &device, reason),
-                        None => self.hub.deliver(app, &user, &LiveEvent::Kick(reason)),
+                // A kick for one device is the one event that is not for every session of the user.
+                Ok(WireEvent::Kick { reason, device: Some(device) }) => match KickReason::parse(&reason) {
+                    Some(reason) => self.hub.kick_device(app, &user, &device, reason),
+                    None => tracing::warn!(reason, "unknown kick reason from another node"),
+                },
+                Ok(wire) => {
+                    if let Some(event) = live_event(wire) {
+                        self.hub.deliver(app, &user, &event);
                     }
                 }
-                Ok(WireEvent::Group { chat_type, group, conversation, event, users, timestamp_ms }) => {
-                    let Some(event) = GroupEventKind::parse(&event) else {
-                        tracing::warn!(event, "unknown group event from another node");
-                        continue;
-                    };
-                    let event = GroupEvent { kind: chat_type, group, conversation, event, users, timestamp_ms };
-                    self.hub.deliver(app, &user, &LiveEvent::Group(Arc::new(event)))
-                }
                 Err(e) => tracing::warn!(error = %e, "undecodable event from another node"),
+            }
+        }
+    }
+
+    /// Hands events published for many users to those this node holds.
+    async fn relay_broadcasts(self: Arc<Self>, mut subscription: async_nats::Subscriber) {
+        while let Some(message) = subscription.next().await {
+            if self.is_own(&message) {
+                continue;
+            }
+            let broadcast = match serde_json::from_slice::<Broadcast>(&message.payload) {
+                Ok(broadcast) => broadcast,
+                Err(e) => {
+                    tracing::warn!(error = %e, "undecodable broadcast from another node");
+                    continue;
+                }
+            };
+            let Some(event) = live_event(broadcast.event) else { continue };
+            for user in &broadcast.recipients {
+                self.hub.deliver(broadcast.app, user, &event);
+            }
+        }
+    }
+}
+
+/// The event a node's sessions get for an event from another node.
+fn live_event(wire: WireEvent) -> Option<LiveEvent> {
+    match wire {
+        WireEvent::Message { message } => Some(LiveEvent::Message(Arc::new(message))),
+        WireEvent::Kick { reason, .. } => match KickReason::parse(&reason) {
+            Some(reason) => Some(LiveEvent::Kick(reason)),
+            None => {
+                tracing::warn!(reason, "unknown kick reason from another node");
+                None
+            }
+        },
+        WireEvent::Group { chat_type, group, conversation, event, users, timestamp_ms } => {
+            match GroupEventKind::parse(&event) {
+                Some(event) => Some(LiveEvent::Group(Arc::new(GroupEvent {
+                    kind: chat_type,
+                    group,
+                    conversation,
+                    event,
+                    users,
+                    timestamp_ms,
+                }))),
+                None => {
+                    tracing::warn!(event, "unknown group event from another node");
+                    None
+                }
             }
         }
     }
@@ -232,6 +290,18 @@ impl Fanout for NatsFanout {
             LiveEvent::Kick(reason) => WireEvent::Kick { reason: reason.as_str().to_owned(), device: None },
             LiveEvent::Group(event) => WireEvent::group(event),
         };
+        if recipients.len() > BROADCAST_ABOVE {
+            let broadcast = Broadcast { app, recipients: recipients.to_vec(), event: wire };
+            let payload: bytes::Bytes = match serde_json::to_vec(&broadcast) {
+                Ok(bytes) => bytes.into(),
+                Err(e) => return tracing::error!(error = %e, "cannot encode an event"),
+            };
+            let subject = inner.subjects.fanout();
+            if let Err(e) = inner.client.publish_with_headers(subject, inner.origin(), payload).await {
+                tracing::warn!(error = %e, "cannot publish an event to NATS");
+            }
+            return;
+        }
         let payload: bytes::Bytes = match serde_json::to_vec(&wire) {
             Ok(bytes) => bytes.into(),
             Err(e) => return tracing::error!(error = %e, "cannot encode an event"),
@@ -432,6 +502,11 @@ impl Subjects {
 
     fn leave(&self) -> String {
         format!("{}.node.leave", self.cluster)
+    }
+
+    /// Events for many users, which every node reads.
+    fn fanout(&self) -> String {
+        format!("{}.fanout", self.cluster)
     }
 
     fn presence(&self) -> String {

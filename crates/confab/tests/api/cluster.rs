@@ -344,3 +344,63 @@ async fn a_killed_node_loses_nothing_and_its_clients_resume_elsewhere() {
     assert_eq!(text(&next_message(&mut frank).await), "still here");
     cluster.finish().await;
 }
+
+#[tokio::test]
+async fn group_messages_and_events_reach_members_on_every_node() {
+    // More members than one NATS message per member is worth: the event
+    // goes out once, to every node, with its recipients.
+    const MEMBERS: usize = 30;
+    let cluster = Cluster::start(3).await;
+    let names: Vec<String> = (0..MEMBERS).map(|i| format!("member{i}")).collect();
+    let mut connections = Vec::with_capacity(MEMBERS);
+    for (i, name) in names.iter().enumerate() {
+        let endpoint = cluster.endpoint(i % 3);
+        let token = endpoint.user_token_by_id(&cluster.http, &cluster.app_token, name).await.expect("token");
+        let mut connection =
+            Connection::connect(&endpoint.ws_url(), &token, ConnectOptions::default()).await.expect("login");
+        backlog(&mut connection).await;
+        connections.push(connection);
+    }
+    let body = json!({"groupname": "everyone", "public": true, "owner": names[0], "members": names[1..]});
+    let (status, created) = cluster.call(1, Method::POST, "/chatgroups", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let id = created["data"]["groupid"].as_str().unwrap().to_owned();
+    for connection in &mut connections {
+        match next(connection).await {
+            Event::Group { event, group, .. } => assert_eq!((event.as_str(), group.as_str()), ("created", id.as_str())),
+            other => panic!("expected the group's creation, got {other:?}"),
+        }
+    }
+
+    // Sent through node 2; members on all three nodes get it.
+    let body = json!({"from": names[0], "to": [id], "type": "txt", "body": {"msg": "to every node"}});
+    let (status, sent) = cluster.call(2, Method::POST, "/messages/chatgroups", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    for connection in &mut connections[1..] {
+        let message = next_message(connection).await;
+        assert_eq!((message.chat_type.as_str(), message.body["msg"].as_str()), ("groupchat", Some("to every node")));
+    }
+
+    // A member removed on node 0 hears it on their own node, and so does everyone else.
+    let (status, body) = cluster.call(0, Method::DELETE, &format!("/chatgroups/{id}/users/{}", names[4]), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for connection in &mut connections {
+        match next(connection).await {
+            Event::Group { event, users, .. } => {
+                assert_eq!((event.as_str(), users), ("members_removed", vec![names[4].clone()]))
+            }
+            other => panic!("expected the removal, got {other:?}"),
+        }
+    }
+    // A muted member is refused by every node, at once.
+    let mute = json!({"usernames": [names[5]], "mute_duration": 60_000});
+    let (status, body) = cluster.call(1, Method::POST, &format!("/chatgroups/{id}/mute"), Some(mute)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for node in 0..3 {
+        let body = json!({"from": names[5], "to": [id], "type": "txt", "body": {"msg": "muted?"}});
+        let (status, _) = cluster.call(node, Method::POST, "/messages/chatgroups", Some(body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "node {node}");
+    }
+    drop(connections);
+    cluster.finish().await;
+}
