@@ -253,6 +253,17 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         latency.answered_p50_ms, latency.answered_p99_ms
     );
 
+    if args.idle_connections > 0 {
+        let pid = servers.processes[0].child.id();
+        let endpoint = &servers.endpoints[0];
+        let per_connection = idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
+        println!(
+            "idle memory: {:.1} KiB per WebSocket connection ({} connections)",
+            per_connection, args.idle_connections
+        );
+    }
+    // After the idle measurement: 10,000 connections come and go here, and
+    // the allocator keeps what they used, which would hide idle connections' cost.
     if args.group_members > 0 {
         let group = large_group(&http, &servers.endpoints, &app_token, args.group_members, args.group_messages).await?;
         println!(
@@ -283,15 +294,6 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         );
     }
 
-    if args.idle_connections > 0 {
-        let pid = servers.processes[0].child.id();
-        let endpoint = &servers.endpoints[0];
-        let per_connection = idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
-        println!(
-            "idle memory: {:.1} KiB per WebSocket connection ({} connections)",
-            per_connection, args.idle_connections
-        );
-    }
     drop(servers);
     if let Some(schema) = schema {
         schema.drop().await?;
