@@ -591,3 +591,58 @@ async fn a_thousand_connected_members_each_get_every_group_message_in_order() {
         assert_eq!(texts, expected);
     }
 }
+
+#[tokio::test]
+async fn batch_list_and_admin_caps_are_enforced() {
+    let app = spawn_app().await;
+    let names: Vec<String> = (0..560).map(|i| format!("u{i}")).collect();
+    for chunk in names.chunks(50) {
+        futures_util::future::join_all(chunk.iter().map(|n| app.token_by_id(n))).await;
+    }
+    let id = create_group(&app, "u0", &[], json!({"maxusers": 600})).await;
+    for chunk in names[1..].chunks(60) {
+        let (status, body) = app.post(&format!("/chatgroups/{id}/users"), json!({"usernames": chunk})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let sixty_one: Vec<&String> = names[1..62].iter().collect();
+    let joined = sixty_one.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+
+    // At most 60 users per call on every list, both ways.
+    for path in ["blocks/users", "white/users"] {
+        let (status, body) = app.post(&format!("/chatgroups/{id}/{path}"), json!({"usernames": sixty_one})).await;
+        assert_error(status, &body, 400, "invalid_parameter");
+        let (status, body) = app.delete(&format!("/chatgroups/{id}/{path}/{joined}")).await;
+        assert_error(status, &body, 400, "invalid_parameter");
+    }
+    let mute = json!({"usernames": sixty_one, "mute_duration": 1000});
+    let (status, body) = app.post(&format!("/chatgroups/{id}/mute"), mute).await;
+    assert_error(status, &body, 400, "invalid_parameter");
+    let (status, body) = app.delete(&format!("/chatgroups/{id}/mute/{joined}")).await;
+    assert_error(status, &body, 400, "invalid_parameter");
+    let (status, body) = app.delete(&format!("/chatgroups/{id}/users/{joined}")).await;
+    assert_error(status, &body, 400, "invalid_parameter");
+
+    // A list holds at most 500 users: the call that would pass it changes nothing.
+    for (round, chunk) in names[1..].chunks(60).enumerate() {
+        let mute = json!({"usernames": chunk, "mute_duration": 60_000});
+        let (status, body) = app.post(&format!("/chatgroups/{id}/mute"), mute).await;
+        if round < 8 {
+            assert_eq!(status, StatusCode::OK, "round {round}: {body}");
+        } else {
+            assert_error(status, &body, 403, "exceed_limit");
+            break;
+        }
+    }
+    let (_, body) = app.get(&format!("/chatgroups/{id}/mute")).await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 480);
+
+    // At most 99 admins besides the owner.
+    for name in &names[1..100] {
+        let (status, body) = app.post(&format!("/chatgroups/{id}/admin"), json!({"newadmin": name})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = app.post(&format!("/chatgroups/{id}/admin"), json!({"newadmin": names[100]})).await;
+    assert_error(status, &body, 403, "exceed_limit");
+    let (_, body) = app.get(&format!("/chatgroups/{id}/admin")).await;
+    assert_eq!(body["count"], 99);
+}
