@@ -17,7 +17,7 @@ use confab_core::model::{App, ChatType, Group, GroupList, GroupSettings, Member,
 use confab_core::storage::GroupChanged;
 
 use super::{
-    decode_cursor, echo_params, encode_cursor, page_limit, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT,
+    decode_cursor, echo_params, encode_cursor, page_limit, param, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT,
 };
 
 /// What differs between groups and chat rooms on the wire.
@@ -76,10 +76,6 @@ fn invalid_parameter(description: impl Into<String>) -> EasemobError {
 
 fn forbidden(status: StatusCode, description: impl Into<String>) -> EasemobError {
     EasemobError::new(status, "forbidden_op", "EasemobForbiddenOpException", description)
-}
-
-fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> &'a str {
-    params.get(name).map(String::as_str).unwrap_or_default()
 }
 
 fn group_ref<K: Kind>(id: &str) -> GroupRef<'_> {

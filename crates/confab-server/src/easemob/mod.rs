@@ -368,3 +368,8 @@ pub fn decode_cursor(raw: &str) -> Result<i64, EasemobError> {
         .and_then(|hex| i64::from_str_radix(hex, 16).ok())
         .ok_or_else(|| EasemobError::illegal_argument(format!("cursor [{raw}] is not valid")))
 }
+
+/// A path parameter by name (handlers shared by several routes read theirs this way).
+pub fn param<'a>(params: &'a std::collections::HashMap<String, String>, name: &str) -> &'a str {
+    params.get(name).map(String::as_str).unwrap_or_default()
+}

@@ -14,7 +14,7 @@ use confab_core::ids::MessageId;
 use confab_core::model::{ChatType, Group, Username};
 
 use super::{
-    decode_cursor, echo_params, encode_cursor, page_limit, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT,
+    decode_cursor, echo_params, encode_cursor, page_limit, param, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT,
 };
 
 type Params = Path<HashMap<String, String>>;
@@ -35,10 +35,6 @@ fn thread_error(e: Error) -> EasemobError {
 
 fn bad(text: &str) -> EasemobError {
     EasemobError::new(StatusCode::BAD_REQUEST, "group_error", "GroupException", text)
-}
-
-fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> &'a str {
-    params.get(name).map(String::as_str).unwrap_or_default()
 }
 
 fn thread(id: &str) -> GroupRef<'_> {
