@@ -646,3 +646,25 @@ async fn batch_list_and_admin_caps_are_enforced() {
     let (_, body) = app.get(&format!("/chatgroups/{id}/admin")).await;
     assert_eq!(body["count"], 99);
 }
+
+#[tokio::test]
+async fn group_and_room_messages_are_rate_limited_per_app() {
+    let app = spawn_app().await;
+    app.register(&["owner"]).await;
+    let group = create_group(&app, "owner", &[], json!({})).await;
+    let (status, body) = app.post("/chatrooms", json!({"name": "r", "description": "d", "owner": "owner"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let room = body["data"]["id"].as_str().unwrap().to_owned();
+    app.core.apps.set_rate_limit("demo", "chat", "easemob.group_messages_per_second", Some(3)).await.unwrap();
+    app.core.apps.set_rate_limit("demo", "chat", "easemob.room_messages_per_second", Some(2)).await.unwrap();
+    for (path, target, allowed) in [("/messages/chatgroups", &group, 3), ("/messages/chatrooms", &room, 2)] {
+        let body = json!({"to": [target], "type": "txt", "body": {"msg": "x"}});
+        for i in 0..allowed {
+            let (status, reply) = app.post(path, body.clone()).await;
+            assert_eq!(status, StatusCode::OK, "{path} #{i}: {reply}");
+        }
+        let (status, reply) = app.post(path, body).await;
+        assert_error(status, &reply, 403, "message_send_error");
+        assert_eq!(reply["error_description"], "message send reach limit");
+    }
+}
