@@ -21,7 +21,7 @@ use crate::fanout::LiveEvent;
 use crate::ids::MessageId;
 use crate::model::{
     AppId, Body, ChatType, ConversationId, Delivery, Group, GroupList, GroupSettings, ListEntry, Member, Message,
-    NewGroup, NewMessage, Role, RoomAttribute, Username,
+    NewGroup, NewMessage, Role, RoomAttribute, SettingsPatch, Username,
 };
 use crate::storage::{GroupChange, GroupChanged, Page};
 use crate::Deps;
@@ -176,7 +176,7 @@ impl GroupService {
         settings: GroupSettings,
         members: Vec<Username>,
     ) -> Result<Group> {
-        validate_settings(kind, &settings)?;
+        validate_settings(kind, &settings, 0)?;
         if members.len() > limits::CREATE_MEMBERS {
             return Err(Error::InvalidArgument(format!(
                 "members size must be at most {}, got {}",
@@ -252,24 +252,16 @@ impl GroupService {
         self.deps.store.threads_of(app, group).await
     }
 
-    /// Changes settings with `edit`, which sees the current ones.
-    pub async fn update(
-        &self,
-        app: AppId,
-        target: GroupRef<'_>,
-        edit: impl FnOnce(&mut GroupSettings) -> Result<()>,
-    ) -> Result<Group> {
+    /// Changes the settings the patch names; the others stay as they are,
+    /// even when another change lands at the same time.
+    pub async fn update(&self, app: AppId, target: GroupRef<'_>, patch: SettingsPatch) -> Result<Group> {
         let group = self.get(app, target).await?;
+        // Checked here for a quick answer, and again by the engine under the
+        // group's lock against the settings and members of that moment.
         let mut settings = group.settings.clone();
-        edit(&mut settings)?;
-        validate_settings(target.kind, &settings)?;
-        if (settings.max_users as u64) < group.member_count {
-            return Err(Error::InvalidArgument(format!(
-                "maxusers {} is less than the {} members",
-                settings.max_users, group.member_count
-            )));
-        }
-        let changed = self.change(app, &group, GroupChange::Settings(settings)).await?;
+        patch.apply(&mut settings);
+        validate_settings(target.kind, &settings, group.member_count)?;
+        let changed = self.change(app, &group, GroupChange::Settings(patch)).await?;
         self.notify(app, &changed.group, GroupEventKind::Updated, Vec::new(), &[]).await;
         Ok(changed.group)
     }
@@ -549,11 +541,8 @@ impl GroupService {
 
     pub async fn rename_thread(&self, app: AppId, id: &str, name: String) -> Result<Group> {
         check_name(&name, limits::THREAD_NAME_CHARS)?;
-        self.update(app, GroupRef { kind: ChatType::Thread, id }, |s| {
-            s.name = name;
-            Ok(())
-        })
-        .await
+        let patch = SettingsPatch { name: Some(name), ..SettingsPatch::default() };
+        self.update(app, GroupRef { kind: ChatType::Thread, id }, patch).await
     }
 
     /// Starts a thread under a message of a group; `owner` must be a member.
@@ -802,7 +791,9 @@ fn check_name(name: &str, cap: usize) -> Result<()> {
     Ok(())
 }
 
-fn validate_settings(kind: ChatType, s: &GroupSettings) -> Result<()> {
+/// The rules every group's settings keep: lengths, and a member cap within
+/// the kind's range and not below the `members` it has.
+pub fn validate_settings(kind: ChatType, s: &GroupSettings, members: u64) -> Result<()> {
     check_name(&s.name, limits::NAME_CHARS)?;
     let texts = [
         ("description", &s.description, limits::DESCRIPTION_CHARS),
@@ -818,6 +809,9 @@ fn validate_settings(kind: ChatType, s: &GroupSettings) -> Result<()> {
     let cap = if kind == ChatType::ChatRoom { limits::ROOM_MAX_USERS } else { limits::GROUP_MAX_USERS };
     if s.max_users < 1 || s.max_users > cap {
         return Err(Error::InvalidArgument(format!("maxusers must be between 1 and {cap}")));
+    }
+    if (s.max_users as u64) < members {
+        return Err(Error::InvalidArgument(format!("maxusers {} is less than the {members} members", s.max_users)));
     }
     Ok(())
 }

@@ -433,6 +433,43 @@ pub struct GroupSettings {
     pub avatar: String,
 }
 
+/// A change to some settings, the rest left as they are. Applied by the
+/// storage engine to the settings it holds under the group's lock, so two
+/// concurrent changes of different settings both take effect.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SettingsPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub public: Option<bool>,
+    pub max_users: Option<u32>,
+    pub allow_invites: Option<bool>,
+    pub members_only: Option<bool>,
+    pub invite_need_confirm: Option<bool>,
+    pub custom: Option<String>,
+    pub announcement: Option<String>,
+    pub avatar: Option<String>,
+}
+
+impl SettingsPatch {
+    pub fn apply(&self, s: &mut GroupSettings) {
+        fn set<T: Clone>(field: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *field = v.clone();
+            }
+        }
+        set(&mut s.name, &self.name);
+        set(&mut s.description, &self.description);
+        set(&mut s.public, &self.public);
+        set(&mut s.max_users, &self.max_users);
+        set(&mut s.allow_invites, &self.allow_invites);
+        set(&mut s.members_only, &self.members_only);
+        set(&mut s.invite_need_confirm, &self.invite_need_confirm);
+        set(&mut s.custom, &self.custom);
+        set(&mut s.announcement, &self.announcement);
+        set(&mut s.avatar, &self.avatar);
+    }
+}
+
 /// A group, chat room or thread: a conversation with members, roles and lists.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {

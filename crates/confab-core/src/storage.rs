@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::ids::MessageId;
 use crate::model::{
-    App, AppId, ChatType, ConversationId, Group, GroupList, GroupSettings, ListEntry, Member, Membership, Message,
-    NewGroup, NewMessage, Role, RoomAttribute, User, UserRecord, Username,
+    App, AppId, ChatType, ConversationId, Group, GroupList, ListEntry, Member, Membership, Message, NewGroup,
+    NewMessage, Role, RoomAttribute, SettingsPatch, User, UserRecord, Username,
 };
 
 /// An app to be created.
@@ -128,7 +128,9 @@ pub enum GroupChange {
     TransferOwner {
         to: Username,
     },
-    Settings(GroupSettings),
+    /// Applies the patch to the settings as they are now and checks the
+    /// result with [`crate::groups::validate_settings`] before writing.
+    Settings(SettingsPatch),
     MuteAll(bool),
     /// Adds or refreshes list entries. Adding to the block list also
     /// removes the users as members.

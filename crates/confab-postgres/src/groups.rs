@@ -21,6 +21,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use confab_core::error::{Error, Result};
+use confab_core::groups::validate_settings;
 use confab_core::ids::MessageId;
 use confab_core::model::{
     AppId, ChatType, ConversationId, Group, GroupList, ListEntry, Member, NewGroup, Role, RoomAttribute, Username,
@@ -274,7 +275,10 @@ async fn apply(
             execute(client, "UPDATE groups SET owner = $2 WHERE conv_id = $1", &[&conv, &to.as_str()]).await?;
             changed.push(to);
         }
-        GroupChange::Settings(settings) => {
+        GroupChange::Settings(patch) => {
+            let mut settings = group.settings.clone();
+            patch.apply(&mut settings);
+            validate_settings(group.kind, &settings, group.member_count)?;
             execute(client, "UPDATE groups SET settings = $2 WHERE conv_id = $1", &[&conv, &json(&settings)?]).await?;
         }
         GroupChange::MuteAll(muted) => {

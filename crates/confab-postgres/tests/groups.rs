@@ -9,7 +9,7 @@ use confab_core::error::Error;
 use confab_core::ids::MessageId;
 use confab_core::model::{
     AppId, Body, ChatType, ConversationId, GroupList, GroupSettings, NewGroup, NewMessage, Role, RoomAttribute,
-    Username,
+    SettingsPatch, Username,
 };
 use confab_core::storage::{AppData, GroupChange, GroupData, MessageData, NewApp};
 use confab_postgres::PostgresStore;
@@ -203,8 +203,14 @@ async fn groups_lifecycle() {
         let roles: Vec<_> = store.members(app, conv).await.unwrap().into_iter().map(|m| (m.username, m.role)).collect();
         assert_eq!(roles, [(user("bob"), Role::Owner), (user("carol"), Role::Admin), (user("alice"), Role::Member)]);
 
-        let changed = store.change_group(app, conv, GroupChange::Settings(settings(10))).await.unwrap();
+        let patch = SettingsPatch { max_users: Some(10), ..SettingsPatch::default() };
+        let changed = store.change_group(app, conv, GroupChange::Settings(patch)).await.unwrap();
         assert_eq!(changed.group.settings.max_users, 10);
+        assert_eq!(changed.group.settings.name, "g", "settings the patch leaves out stay");
+        // Checked under the lock against the members of that moment.
+        let patch = SettingsPatch { max_users: Some(1), ..SettingsPatch::default() };
+        let refused = store.change_group(app, conv, GroupChange::Settings(patch)).await.unwrap_err();
+        assert!(matches!(refused, Error::InvalidArgument(_)), "{refused:?}");
         assert!(store.change_group(app, conv, GroupChange::MuteAll(true)).await.unwrap().group.mute_all);
 
         // Leaving takes the allow entry and auto-deleted attributes, not the mute.

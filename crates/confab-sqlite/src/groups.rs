@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use confab_core::error::{Error, Result};
+use confab_core::groups::validate_settings;
 use confab_core::ids::MessageId;
 use confab_core::model::{
     AppId, ChatType, ConversationId, Group, GroupList, ListEntry, Member, NewGroup, Role, RoomAttribute, Username,
@@ -185,7 +186,10 @@ fn apply(
                 .map_err(storage)?;
             changed.push(to);
         }
-        GroupChange::Settings(settings) => {
+        GroupChange::Settings(patch) => {
+            let mut settings = group.settings.clone();
+            patch.apply(&mut settings);
+            validate_settings(group.kind, &settings, group.member_count)?;
             conn.execute(
                 "UPDATE groups SET settings = ?2 WHERE conv_id = ?1",
                 params![conv, convert::json(&settings)?],

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use confab_core::error::Error;
 use confab_core::groups::{limits, GroupRef};
-use confab_core::model::{App, ChatType, Group, GroupList, GroupSettings, Member, Role, Username};
+use confab_core::model::{App, ChatType, Group, GroupList, GroupSettings, Member, Role, SettingsPatch, Username};
 use confab_core::storage::GroupChanged;
 
 use super::{
@@ -372,43 +372,19 @@ pub async fn modify<K: Kind>(
     if K::CHAT_TYPE == ChatType::ChatRoom {
         room_limits(name.as_deref(), description.as_deref(), max_users_field(&body)?)?;
     }
-    let custom = text_field(&body, "custom")?;
-    let avatar = text_field(&body, "avatar")?;
-    let max_users = max_users_field(&body)?;
-    let flags = [
-        bool_field(&body, "membersonly")?,
-        bool_field(&body, "allowinvites")?,
-        bool_field(&body, "invite_need_confirm")?,
-        bool_field(&body, "public")?,
-    ];
-    target
-        .core
-        .groups
-        .update(target.app.id, group_ref::<K>(id), |s| {
-            if let Some(v) = name {
-                s.name = v;
-            }
-            if let Some(v) = description {
-                s.description = v;
-            }
-            if let Some(v) = custom {
-                s.custom = v;
-            }
-            if let Some(v) = avatar {
-                s.avatar = v;
-            }
-            if let Some(v) = max_users {
-                s.max_users = v;
-            }
-            let [members_only, allow_invites, confirm, public] = flags;
-            s.members_only = members_only.unwrap_or(s.members_only);
-            s.allow_invites = allow_invites.unwrap_or(s.allow_invites);
-            s.invite_need_confirm = confirm.unwrap_or(s.invite_need_confirm);
-            s.public = public.unwrap_or(s.public);
-            Ok(())
-        })
-        .await
-        .map_err(group_error)?;
+    let patch = SettingsPatch {
+        name,
+        description,
+        custom: text_field(&body, "custom")?,
+        avatar: text_field(&body, "avatar")?,
+        max_users: max_users_field(&body)?,
+        members_only: bool_field(&body, "membersonly")?,
+        allow_invites: bool_field(&body, "allowinvites")?,
+        invite_need_confirm: bool_field(&body, "invite_need_confirm")?,
+        public: bool_field(&body, "public")?,
+        announcement: None,
+    };
+    target.core.groups.update(target.app.id, group_ref::<K>(id), patch).await.map_err(group_error)?;
     // The vendor answers each field it was sent with `true`; a room's name
     // is reported as `groupname`.
     let mut data = Map::new();
@@ -841,15 +817,8 @@ pub async fn set_announcement<K: Kind>(
     if text.chars().count() > limits::ANNOUNCEMENT_CHARS {
         return Err(forbidden(StatusCode::FORBIDDEN, "announce info length exceeds limit!"));
     }
-    target
-        .core
-        .groups
-        .update(target.app.id, group_ref::<K>(id), |s| {
-            s.announcement = text;
-            Ok(())
-        })
-        .await
-        .map_err(group_error)?;
+    let patch = SettingsPatch { announcement: Some(text), ..SettingsPatch::default() };
+    target.core.groups.update(target.app.id, group_ref::<K>(id), patch).await.map_err(group_error)?;
     let data = json!({"id": id, "result": true});
     Ok(target.envelope("post", &format!("{}/{id}/announcement", K::PATH)).data(data).into_response())
 }

@@ -668,3 +668,25 @@ async fn group_and_room_messages_are_rate_limited_per_app() {
         assert_eq!(reply["error_description"], "message send reach limit");
     }
 }
+
+#[tokio::test]
+async fn concurrent_changes_of_different_settings_all_take_effect() {
+    let app = spawn_app().await;
+    app.register(&["owner"]).await;
+    let id = create_group(&app, "owner", &[], json!({})).await;
+    let path = format!("/chatgroups/{id}");
+    let announcement = format!("/chatgroups/{id}/announcement");
+    for round in 0..10 {
+        let (a, b, c) = tokio::join!(
+            app.put(&path, json!({"groupname": format!("name {round}")})),
+            app.put(&path, json!({"description": format!("description {round}")})),
+            app.post(&announcement, json!({"announcement": format!("news {round}")})),
+        );
+        assert!(a.0.is_success() && b.0.is_success() && c.0.is_success(), "{a:?} {b:?} {c:?}");
+        let (_, body) = app.get(&path).await;
+        assert_eq!(body["data"][0]["name"], format!("name {round}"));
+        assert_eq!(body["data"][0]["description"], format!("description {round}"));
+        let (_, body) = app.get(&announcement).await;
+        assert_eq!(body["data"]["announcement"], format!("news {round}"));
+    }
+}
