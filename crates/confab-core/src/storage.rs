@@ -180,8 +180,8 @@ pub trait GroupData: Send + Sync {
     /// Deletes the group, its members, lists and attributes. Its messages
     /// stay in history.
     async fn delete_group(&self, app: AppId, conversation: ConversationId) -> Result<Option<Group>>;
-    /// Every member: owner first, then admins, then members, each in
-    /// joining order.
+    /// Every member: the owner first, then everyone in joining order (so
+    /// pages stay put when someone becomes an admin).
     async fn members(&self, app: AppId, conversation: ConversationId) -> Result<Vec<Member>>;
     /// Fails with `NotFound` when the group is gone.
     async fn change_group(&self, app: AppId, conversation: ConversationId, change: GroupChange)

@@ -447,7 +447,7 @@ impl GroupData for PostgresStore {
         let rows = query(
             &client,
             "SELECT username, role, joined_ms FROM members WHERE conv_id = $1 AND app_id = $2 \
-             ORDER BY role DESC, joined_ms, username",
+             ORDER BY role = 2 DESC, joined_ms, username",
             &[&conversation.0, &app.0],
         )
         .await?;

@@ -4,7 +4,7 @@
 -- with a role and a joining time.
 ALTER TABLE members ADD COLUMN role BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE members ADD COLUMN joined_ms BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX members_by_conversation ON members (conv_id, role DESC, joined_ms, username);
+CREATE INDEX members_by_conversation ON members (conv_id, joined_ms, username);
 
 -- `version` moves with every change, so caches on any node see staleness;
 -- `member_count` is kept here so a send need not count members. A change

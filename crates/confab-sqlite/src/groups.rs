@@ -375,7 +375,7 @@ impl GroupData for SqliteStore {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT username, role, joined_ms FROM members WHERE conv_id = ?1 AND app_id = ?2 \
-                     ORDER BY role DESC, joined_ms, username",
+                     ORDER BY role = 2 DESC, joined_ms, username",
                 )
                 .map_err(storage)?;
             let rows = stmt

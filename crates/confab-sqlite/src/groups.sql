@@ -3,7 +3,7 @@
 -- conversation's membership rows, now with a role and a joining time.
 ALTER TABLE members ADD COLUMN role INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE members ADD COLUMN joined_ms INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX members_by_conversation ON members (conv_id, role DESC, joined_ms, username);
+CREATE INDEX members_by_conversation ON members (conv_id, joined_ms, username);
 
 -- `version` moves with every change, so caches on any node see staleness;
 -- `member_count` is kept here so a send need not count members.

@@ -690,3 +690,28 @@ async fn concurrent_changes_of_different_settings_all_take_effect() {
         assert_eq!(body["data"]["announcement"], format!("news {round}"));
     }
 }
+
+#[tokio::test]
+async fn member_pages_stay_put_while_roles_change() {
+    let app = spawn_app().await;
+    let names: Vec<String> = (0..7).map(|i| format!("p{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    app.register(&refs).await;
+    let id = create_group(&app, "p0", &[], json!({})).await;
+    for name in &refs[1..] {
+        app.post(&format!("/chatgroups/{id}/users/{name}"), json!({})).await;
+    }
+    let app = &app;
+    let id = &id;
+    let page = |n: usize| async move {
+        let path = format!("/chatgroups/{id}/users?pagesize=3&pagenum={n}");
+        member_names(&app.get(&path).await.1["data"])
+    };
+    let before = (page(1).await, page(2).await, page(3).await);
+    // The last member becomes an admin between reading page 1 and page 2.
+    app.post(&format!("/chatgroups/{id}/admin"), json!({"newadmin": "p6"})).await;
+    let after = (page(1).await, page(2).await, page(3).await);
+    assert_eq!(before, after);
+    let all: Vec<String> = [after.0, after.1, after.2].concat().into_iter().map(|(_, name)| name).collect();
+    assert_eq!(all, names, "owner first, then joining order");
+}
