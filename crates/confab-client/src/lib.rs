@@ -137,7 +137,15 @@ pub struct SendOk {
     pub timestamp: i64,
 }
 
-type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<SendOk, (String, String)>>>>>;
+/// The server's answer to a request frame.
+#[derive(Debug)]
+enum Reply {
+    Sent(SendOk),
+    Joined { conv: String },
+    Left,
+}
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Reply, (String, String)>>>>>;
 
 /// How long after a message arrives it is acknowledged, with every other
 /// message that arrived meanwhile.
@@ -207,16 +215,51 @@ impl Connection {
     /// Sends to a user (`chat`) or to a group, room or thread by ID
     /// (`groupchat`, `chatroom`, `thread`) and waits until it is stored.
     pub async fn send_to(&self, chat_type: &str, to: &str, body: Value, ext: Option<Value>) -> anyhow::Result<SendOk> {
+        let chat_type = (chat_type != "chat").then(|| chat_type.to_owned());
+        let to = to.to_owned();
+        let reply = self.request(|reference| ClientFrame::Send { reference, chat_type, to, body, ext }).await;
+        match reply.map_err(|e| anyhow!("send refused: {e}"))? {
+            Reply::Sent(ok) => Ok(ok),
+            other => bail!("unexpected answer to a send: {other:?}"),
+        }
+    }
+
+    /// Enters a chat room; returns its conversation ID.
+    pub async fn join_room(&self, room: &str) -> anyhow::Result<String> {
+        let room = room.to_owned();
+        match self
+            .request(|reference| ClientFrame::JoinRoom { reference, room })
+            .await
+            .map_err(|e| anyhow!("join refused: {e}"))?
+        {
+            Reply::Joined { conv } => Ok(conv),
+            other => bail!("unexpected answer to a join: {other:?}"),
+        }
+    }
+
+    /// Leaves a chat room.
+    pub async fn leave_room(&self, room: &str) -> anyhow::Result<()> {
+        let room = room.to_owned();
+        match self
+            .request(|reference| ClientFrame::LeaveRoom { reference, room })
+            .await
+            .map_err(|e| anyhow!("leave refused: {e}"))?
+        {
+            Reply::Left => Ok(()),
+            other => bail!("unexpected answer to a leave: {other:?}"),
+        }
+    }
+
+    /// Sends a frame made with a fresh `ref` and waits for its answer.
+    async fn request(&self, frame: impl FnOnce(Option<String>) -> ClientFrame) -> anyhow::Result<Reply> {
         let reference = self.next_ref.fetch_add(1, Ordering::Relaxed).to_string();
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(reference.clone(), tx);
-        let chat_type = (chat_type != "chat").then(|| chat_type.to_owned());
-        let frame = ClientFrame::Send { reference: Some(reference), chat_type, to: to.to_owned(), body, ext };
-        self.outgoing.send(frame).await.map_err(|_| anyhow!("connection closed"))?;
+        self.outgoing.send(frame(Some(reference))).await.map_err(|_| anyhow!("connection closed"))?;
         match rx.await {
-            Ok(Ok(ok)) => Ok(ok),
-            Ok(Err((code, message))) => bail!("send refused: {code}: {message}"),
-            Err(_) => bail!("connection closed before the send was answered"),
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err((code, message))) => bail!("{code}: {message}"),
+            Err(_) => bail!("connection closed before the request was answered"),
         }
     }
 
@@ -240,6 +283,13 @@ impl Connection {
     /// `resume` when reconnecting to continue without gaps or duplicates.
     pub fn cursors(&self) -> HashMap<String, i64> {
         self.cursors.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Hands a request's answer to whoever waits for it.
+fn answer(pending: &Pending, reference: Option<String>, reply: Reply) {
+    if let Some(tx) = reference.and_then(|r| pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&r)) {
+        let _ = tx.send(Ok(reply));
     }
 }
 
@@ -289,10 +339,10 @@ async fn io_loop(
                         }
                     }
                     ServerFrame::SendOk { reference, msg_id, conv, seq, timestamp } => {
-                        if let Some(tx) = reference.and_then(|r| pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&r)) {
-                            let _ = tx.send(Ok(SendOk { msg_id, conv, seq, timestamp }));
-                        }
+                        answer(&pending, reference, Reply::Sent(SendOk { msg_id, conv, seq, timestamp }));
                     }
+                    ServerFrame::Joined { reference, conv, .. } => answer(&pending, reference, Reply::Joined { conv }),
+                    ServerFrame::Left { reference, .. } => answer(&pending, reference, Reply::Left),
                     ServerFrame::Error { reference: Some(r), code, message } => {
                         if let Some(tx) = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&r) {
                             let _ = tx.send(Err((code, message)));

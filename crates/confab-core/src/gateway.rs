@@ -386,6 +386,16 @@ impl Session {
         Ok(message)
     }
 
+    /// Enters a chat room as this device's user; returns its conversation.
+    pub async fn join_room(&self, room: &str) -> Result<ConversationId> {
+        Ok(self.groups.join_room(self.app.id, room, &self.user).await?.conversation)
+    }
+
+    /// Leaves a chat room as this device's user.
+    pub async fn leave_room(&self, room: &str) -> Result<()> {
+        self.groups.leave_room(self.app.id, room, &self.user).await
+    }
+
     /// Records that the device has everything up to `seq` in `conversation`.
     pub async fn acknowledge(&self, conversation: ConversationId, seq: i64) -> Result<()> {
         self.messages.acknowledge(self.app.id, &self.user, conversation, seq).await

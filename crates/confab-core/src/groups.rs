@@ -352,6 +352,30 @@ impl GroupService {
         Ok(changed)
     }
 
+    /// A user enters a chat room by themselves (as the clouds' SDKs do);
+    /// the room's cap and block list hold as for any other join. Joining a
+    /// room one is in already is not an error.
+    pub async fn join_room(&self, app: AppId, room: &str, user: &Username) -> Result<Group> {
+        let target = GroupRef { kind: ChatType::ChatRoom, id: room };
+        let changed = self.add_members(app, target, vec![user.clone()]).await?;
+        match changed.refused.first() {
+            Some((_, why)) if why.contains("blocked") => {
+                Err(Error::Forbidden(format!("user {user} is blocked in {room}")))
+            }
+            _ => Ok(changed.group),
+        }
+    }
+
+    /// A user leaves a chat room (the owner cannot).
+    pub async fn leave_room(&self, app: AppId, room: &str, user: &Username) -> Result<()> {
+        let target = GroupRef { kind: ChatType::ChatRoom, id: room };
+        let changed = self.remove_members(app, target, vec![user.clone()]).await?;
+        match changed.refused.first() {
+            Some((_, why)) => Err(Error::Forbidden(why.clone())),
+            None => Ok(()),
+        }
+    }
+
     pub async fn admins(&self, app: AppId, target: GroupRef<'_>) -> Result<Vec<Username>> {
         let (_, members) = self.members(app, target).await?;
         Ok(members.into_iter().filter(|m| m.role == Role::Admin).map(|m| m.username).collect())

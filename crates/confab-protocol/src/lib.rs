@@ -44,6 +44,19 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ext: Option<serde_json::Value>,
     },
+    /// Join a chat room (its members hear what is said while they are
+    /// connected). Answered with `joined` or an error.
+    JoinRoom {
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        room: String,
+    },
+    /// Leave a chat room. Answered with `left` or an error.
+    LeaveRoom {
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        room: String,
+    },
     /// The device has everything up to `seq` in `conv`.
     Ack {
         conv: String,
@@ -100,6 +113,18 @@ pub enum ServerFrame {
         reference: Option<String>,
         code: String,
         message: String,
+    },
+    /// The user is in the room now; `conv` is its conversation.
+    Joined {
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        room: String,
+        conv: String,
+    },
+    Left {
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        room: String,
     },
     /// A group, chat room or thread the user belongs to (or just left)
     /// changed. Live only: a device that was offline does not get it.

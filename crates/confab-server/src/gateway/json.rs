@@ -201,6 +201,26 @@ async fn handle_text(session: &Session, sink: &mut Sink, text: &str) -> Result<(
             send(sink, &error_frame(None, "already_logged_in", "this connection is logged in")).await
         }
         ClientFrame::Ping => send(sink, &ServerFrame::Pong).await,
+        ClientFrame::JoinRoom { reference, room } => {
+            let reply = match session.join_room(&room).await {
+                Ok(conv) => ServerFrame::Joined { reference, room, conv: conv.to_string() },
+                Err(e) => {
+                    let (code, message) = request_error(e);
+                    error_frame(reference, code, &message)
+                }
+            };
+            send(sink, &reply).await
+        }
+        ClientFrame::LeaveRoom { reference, room } => {
+            let reply = match session.leave_room(&room).await {
+                Ok(()) => ServerFrame::Left { reference, room },
+                Err(e) => {
+                    let (code, message) = request_error(e);
+                    error_frame(reference, code, &message)
+                }
+            };
+            send(sink, &reply).await
+        }
         ClientFrame::Ack { conv, seq } => cursor_frame(session, sink, &conv, seq, false).await,
         ClientFrame::Read { conv, seq } => cursor_frame(session, sink, &conv, seq, true).await,
         ClientFrame::Send { reference, chat_type, to, body, ext } => {
@@ -257,13 +277,22 @@ async fn send_message(
     }
     session.send(kind, to, body, ext).await.map_err(|e| match e {
         Error::InvalidArgument(m) => ("bad_body", m),
+        other => request_error(other),
+    })
+}
+
+/// The error frame's code and message for a refused request.
+fn request_error(e: Error) -> (&'static str, String) {
+    match e {
+        Error::InvalidArgument(m) => ("bad_frame", m),
         Error::NotFound(m) => ("not_found", m),
         Error::Forbidden(m) => ("forbidden", m),
+        Error::LimitExceeded(m) => ("limit_exceeded", m),
         other => {
-            tracing::warn!("gateway send failed: {other}");
-            ("internal", "the message was not stored; try again".into())
+            tracing::warn!("gateway request failed: {other}");
+            ("internal", "nothing was changed; try again".into())
         }
-    })
+    }
 }
 
 /// Live messages encoded once for all their receivers: a group message is

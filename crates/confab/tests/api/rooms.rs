@@ -685,3 +685,57 @@ async fn room_membership_changes_reach_connected_members_as_room_events() {
     assert_eq!(room_event(next(&mut owner).await), room("destroyed", &[]));
     assert_quiet(&mut member).await;
 }
+
+#[tokio::test]
+async fn a_device_joins_and_leaves_a_room_itself() {
+    let app = spawn_app().await;
+    app.register(&["owner", "visitor", "barred"]).await;
+    let room = create_room(&app, "owner", &["barred"], json!({"maxusers": 3})).await;
+    let mut owner = app.connect("owner").await;
+    backlog(&mut owner).await;
+    let mut visitor = app.connect("visitor").await;
+    backlog(&mut visitor).await;
+
+    // Joining over the gateway makes the user a member, who hears the room from now on.
+    let conv = visitor.join_room(&room).await.expect("joins");
+    match next(&mut owner).await {
+        Event::Group { event, users, .. } => assert_eq!((event.as_str(), users), ("members_added", vec!["visitor".to_owned()])),
+        other => panic!("expected the join, got {other:?}"),
+    }
+    let (_, body) = app.get(&format!("/chatrooms/{room}")).await;
+    assert_eq!(body["data"][0]["affiliations_count"], 3);
+    assert_eq!(visitor.join_room(&room).await.expect("joining twice is fine"), conv);
+    owner.send_to("chatroom", &room, json!({"type": "txt", "msg": "welcome"}), None).await.unwrap();
+    let got = loop {
+        match next(&mut visitor).await {
+            Event::Message(m) => break m,
+            Event::Group { .. } => continue,
+            other => panic!("expected the message, got {other:?}"),
+        }
+    };
+    assert_eq!((got.conv.as_str(), got.body["msg"].as_str()), (conv.as_str(), Some("welcome")));
+
+    // The room is full now (maxusers 3), and a blocked user may not come back.
+    app.register(&["late"]).await;
+    let late = app.connect("late").await;
+    let full = late.join_room(&room).await.unwrap_err().to_string();
+    assert!(full.contains("limit_exceeded"), "{full}");
+    app.post(&format!("/chatrooms/{room}/blocks/users/barred"), json!({})).await;
+    let barred = app.connect("barred").await;
+    let refused = barred.join_room(&room).await.unwrap_err().to_string();
+    assert!(refused.contains("forbidden"), "{refused}");
+    let missing = late.join_room("12345").await.unwrap_err().to_string();
+    assert!(missing.contains("not_found"), "{missing}");
+
+    // Leaving: no more messages; the owner may not leave their own room.
+    visitor.leave_room(&room).await.expect("leaves");
+    owner.send_to("chatroom", &room, json!({"type": "txt", "msg": "gone?"}), None).await.unwrap();
+    let mut seen = Vec::new();
+    while let Ok(event) = tokio::time::timeout(std::time::Duration::from_millis(300), visitor.next_event()).await {
+        seen.push(event);
+    }
+    assert!(seen.iter().all(|e| !matches!(e, Event::Message(_))), "{seen:?}");
+    let refused = owner.leave_room(&room).await.unwrap_err().to_string();
+    assert!(refused.contains("forbidden"), "{refused}");
+    assert!(visitor.leave_room(&room).await.unwrap_err().to_string().contains("forbidden"), "not a member any more");
+}
