@@ -30,6 +30,9 @@ pub enum ClientCommand {
     Listen {
         #[command(flatten)]
         server: Server,
+        /// Chat rooms to enter after logging in (repeatable).
+        #[arg(long = "join-room")]
+        rooms: Vec<String>,
     },
     /// Send one message as the user and print the server's answer.
     Send {
@@ -58,7 +61,7 @@ pub enum ClientCommand {
 
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Listen { server } => listen(server).await,
+        ClientCommand::Listen { server, rooms } => listen(server, rooms).await,
         ClientCommand::Send { server, to, chat_type, text, kind, body, ext } => {
             let mut fields = match (text, body) {
                 (Some(text), _) => json!({"msg": text}),
@@ -94,10 +97,14 @@ async fn connect(server: &Server) -> anyhow::Result<Connection> {
     Connection::connect(&endpoint.ws_url(), &token, options).await
 }
 
-async fn listen(server: Server) -> anyhow::Result<()> {
+async fn listen(server: Server, rooms: Vec<String>) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut connection = connect(&server).await?;
     let mut out = std::io::stdout();
+    for room in rooms {
+        let conv = connection.join_room(&room).await?;
+        writeln!(out, "{}", json!({"event": "joined", "room": room, "conv": conv}))?;
+    }
     loop {
         let (line, last) = match connection.next_event().await {
             Event::Message(m) => {

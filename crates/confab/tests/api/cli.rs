@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, PASSWORD};
 
@@ -112,4 +112,47 @@ fn app_commands_manage_tenants() {
 async fn read(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Value {
     let line = tokio::time::timeout(Duration::from_secs(10), lines.recv()).await.unwrap().unwrap();
     serde_json::from_str(&line).unwrap()
+}
+
+#[tokio::test]
+async fn client_listen_joins_rooms_and_client_send_reaches_groups() {
+    let app = spawn_app().await;
+    app.register(&["alice", "bob"]).await;
+    let (status, body) = app.post("/chatrooms", json!({"name": "r", "description": "d", "owner": "alice"})).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let room = body["data"]["id"].as_str().unwrap().to_owned();
+
+    let mut listener = Command::new(BIN)
+        .args(["client", "listen", "--user", "bob", "--password", PASSWORD, "--join-room", &room])
+        .env("CONFAB_HTTP_ADDR", app.addr.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = listener.stdout.take().unwrap();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let joined = read(&mut lines).await;
+    assert_eq!((joined["event"].as_str(), joined["room"].as_str()), (Some("joined"), Some(room.as_str())));
+    assert_eq!(read(&mut lines).await["event"], "synced");
+
+    let sent = tokio::process::Command::new(BIN)
+        .args(["client", "send", "--user", "alice", "--password", PASSWORD])
+        .args(["--chat-type", "chatroom", "--to", &room, "--text", "in the room"])
+        .env("CONFAB_HTTP_ADDR", app.addr.to_string())
+        .output()
+        .await
+        .unwrap();
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let mut line = read(&mut lines).await;
+    if line["event"] == "group" {
+        line = read(&mut lines).await;
+    }
+    assert_eq!((line["chat_type"].as_str(), line["body"]["msg"].as_str()), (Some("chatroom"), Some("in the room")));
+    let _ = listener.kill();
+    let _ = listener.wait();
 }

@@ -699,7 +699,9 @@ async fn a_device_joins_and_leaves_a_room_itself() {
     // Joining over the gateway makes the user a member, who hears the room from now on.
     let conv = visitor.join_room(&room).await.expect("joins");
     match next(&mut owner).await {
-        Event::Group { event, users, .. } => assert_eq!((event.as_str(), users), ("members_added", vec!["visitor".to_owned()])),
+        Event::Group { event, users, .. } => {
+            assert_eq!((event.as_str(), users), ("members_added", vec!["visitor".to_owned()]))
+        }
         other => panic!("expected the join, got {other:?}"),
     }
     let (_, body) = app.get(&format!("/chatrooms/{room}")).await;
