@@ -119,7 +119,10 @@ impl Gateway {
                 session.processed.insert(m.conversation, m.last_seq);
                 continue;
             }
-            let from = session.resume.get(&m.conversation).copied().unwrap_or(m.ack_seq).clamp(0, m.last_seq);
+            // Never before the user's joining point: a device's cursor from an
+            // earlier membership must not replay what was said while they were out.
+            let resumed = session.resume.get(&m.conversation).copied().unwrap_or(m.ack_seq);
+            let from = resumed.max(m.joined_seq).clamp(0, m.last_seq);
             if from < m.last_seq {
                 session.backlog.push_back((m.conversation, from, m.last_seq));
             }
@@ -246,15 +249,14 @@ impl Session {
                 // The user joined this conversation after login, so all of it
                 // since joining is new to this device. Not `ack_seq`: another
                 // device may already have acknowledged what this one has not seen.
-                let start = match self.resume.get(&conversation) {
-                    Some(seq) => *seq,
-                    None => self
-                        .deps
-                        .store
-                        .membership(self.app.id, &self.user, conversation)
-                        .await?
-                        .map_or(0, |m| m.joined_seq),
+                let membership = self.deps.store.membership(self.app.id, &self.user, conversation).await?;
+                // A message can race the user's removal from a group (it was
+                // fanned out to the member list of a moment before): not theirs.
+                let Some(membership) = membership else {
+                    return Ok(Vec::new());
                 };
+                let joined = membership.joined_seq;
+                let start = self.resume.get(&conversation).map_or(joined, |seq| (*seq).max(joined));
                 self.processed.insert(conversation, start);
                 start
             }

@@ -715,3 +715,43 @@ async fn member_pages_stay_put_while_roles_change() {
     let all: Vec<String> = [after.0, after.1, after.2].concat().into_iter().map(|(_, name)| name).collect();
     assert_eq!(all, names, "owner first, then joining order");
 }
+
+#[tokio::test]
+async fn a_resume_cursor_from_before_leaving_does_not_replay_the_time_away() {
+    let app = spawn_app().await;
+    app.register(&["o", "m"]).await;
+    let id = create_group(&app, "o", &["m"], json!({})).await;
+    send_to_groups(&app, "o", &[&id], "while in").await;
+    let mut device = app.connect("m").await;
+    let first = backlog(&mut device).await;
+    assert_eq!(first.len(), 1);
+    let cursors = device.cursors();
+    drop(device);
+
+    app.delete(&format!("/chatgroups/{id}/users/m")).await;
+    send_to_groups(&app, "o", &[&id], "while out 1").await;
+    send_to_groups(&app, "o", &[&id], "while out 2").await;
+    app.post(&format!("/chatgroups/{id}/users/m"), json!({})).await;
+    send_to_groups(&app, "o", &[&id], "back in").await;
+
+    // Resuming from the old cursor gives what was said since rejoining only.
+    let options = ConnectOptions { resume: cursors, ..ConnectOptions::default() };
+    let mut device = app.connect_with("m", options).await;
+    let texts: Vec<String> =
+        backlog(&mut device).await.iter().map(|m| m.body["msg"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(texts, ["back in"]);
+    // And live, from a conversation this device has a cursor for, the same holds.
+    app.delete(&format!("/chatgroups/{id}/users/m")).await;
+    send_to_groups(&app, "o", &[&id], "out again").await;
+    app.post(&format!("/chatgroups/{id}/users/m"), json!({})).await;
+    send_to_groups(&app, "o", &[&id], "in again").await;
+    let live = loop {
+        match next(&mut device).await {
+            Event::Message(m) => break m,
+            Event::Group { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(live.body["msg"], "in again");
+    assert_quiet(&mut device).await;
+}
