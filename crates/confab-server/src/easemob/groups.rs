@@ -306,6 +306,54 @@ pub async fn joined<K: Kind>(
         .into_response())
 }
 
+/// E-grp-2, the current docs' form: `GET /chatgroups/user/{username}`, newest
+/// first, `pagesize` (1-20, default 5) from page `pagenum` (from 0), in
+/// `entities` with the `total`.
+pub async fn joined_entities(
+    AppAuth(target): AppAuth,
+    Path(params): Params,
+    Query(query): QueryMap,
+) -> Result<Response, EasemobError> {
+    let user = username(param(&params, "username"))?;
+    let size = page_limit(&query, "pagesize", 5, 20)?;
+    let number = match query.get("pagenum") {
+        None => 0,
+        Some(raw) => raw
+            .parse::<usize>()
+            .map_err(|_| EasemobError::illegal_argument(format!("pagenum [{raw}] must be a whole number from 0")))?,
+    };
+    let mut groups = target.core.groups.joined(target.app.id, ChatType::GroupChat, &user).await?;
+    groups.reverse();
+    let total = groups.len();
+    let entities: Vec<Value> = groups
+        .iter()
+        .skip(size.saturating_mul(number))
+        .take(size)
+        .map(|g| {
+            json!({
+                "groupId": g.id,
+                "id": g.id,
+                "name": g.settings.name,
+                "avatar": g.settings.avatar,
+                "owner": g.owner.as_str(),
+                "description": g.settings.description,
+                "disabled": false,
+                "public": g.settings.public,
+                "allowinvites": g.settings.allow_invites,
+                "membersonly": g.settings.members_only,
+                "maxusers": g.settings.max_users,
+                "created": g.created_ms,
+            })
+        })
+        .collect();
+    Ok(target
+        .envelope("get", &format!("/chatgroups/user/{user}"))
+        .with("params", echo_params(&query))
+        .with("total", json!(total))
+        .entities(entities)
+        .into_response())
+}
+
 /// E-grp-3 / E-room-3: details of up to 100 comma-separated groups.
 pub async fn details_of<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
     let ids: Vec<&str> = param(&params, "id").split(',').filter(|s| !s.is_empty()).collect();

@@ -57,6 +57,7 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/{org}/{app}/messages/chatgroups", post(messages::send_to_groups))
         .route("/{org}/{app}/messages/chatrooms", post(messages::send_to_rooms))
         .merge(group_routes::<Groups>())
+        .route("/{org}/{app}/chatgroups/user/{username}", get(groups::joined_entities))
         .merge(group_routes::<Rooms>())
         .route("/{org}/{app}/metadata/chatroom/{id}", post(groups::room_attributes))
         .route(

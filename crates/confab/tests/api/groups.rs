@@ -112,6 +112,13 @@ async fn a_group_is_created_shown_changed_listed_and_deleted() {
     );
     let (_, body) = app.get("/users/m1/joined_chatgroups?pagesize=1&pagenum=2").await;
     assert_eq!(body["data"], json!([{"groupid": id, "groupname": "renamed"}]));
+    // The current docs' form: entities and a total, pages from 0.
+    let (status, body) = app.get("/chatgroups/user/m1?pagesize=1&pagenum=1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total"], 2);
+    assert_eq!(body["entities"][0]["groupId"], id.as_str());
+    assert_eq!(body["entities"][0]["name"], "renamed");
+    assert_eq!(body["entities"][0]["maxusers"], 10);
 
     // Several groups at once.
     let (_, body) = app.get(&format!("/chatgroups/{id},{second}")).await;
