@@ -8,9 +8,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use confab_core::apps::IssuedToken;
 use confab_core::auth::Principal;
 use confab_core::error::{AuthFailure, Error};
-use confab_core::model::Username;
+use confab_core::model::{User, Username};
 
 use super::{user_entity, EasemobError, JsonBody, Target, DEFAULT_BODY_LIMIT};
 
@@ -60,27 +61,7 @@ pub async fn issue(
             let password = request.password.unwrap_or_default();
             let result =
                 target.core.users.issue_user_token(&target.app, &username, &password, ttl, &target.core.apps).await;
-            let (issued, user) = result.map_err(|e| match e {
-                Error::NotFound(_) => EasemobError::new(
-                    StatusCode::NOT_FOUND,
-                    "invalid_grant",
-                    "EntityNotFoundException",
-                    "user not found",
-                ),
-                Error::Deactivated(_) => EasemobError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "UserNotActivatedException",
-                    "user not activated",
-                ),
-                other => other.into(),
-            })?;
-            Ok(Json(json!({
-                "access_token": issued.token,
-                "expires_in": issued.expires_in,
-                "user": user_entity(&user),
-            }))
-            .into_response())
+            user_token_reply(result)
         }
         "inherit" => {
             // Only the app's backend may issue tokens without a password.
@@ -94,21 +75,7 @@ pub async fn issue(
                 .users
                 .issue_token_by_id(&target.app, &username, request.auto_create_user, ttl, &target.core.apps)
                 .await;
-            let (issued, user) = result.map_err(|e| match e {
-                Error::NotFound(_) => EasemobError::new(
-                    StatusCode::NOT_FOUND,
-                    "invalid_grant",
-                    "EntityNotFoundException",
-                    "user not found",
-                ),
-                other => other.into(),
-            })?;
-            Ok(Json(json!({
-                "access_token": issued.token,
-                "expires_in": issued.expires_in,
-                "user": user_entity(&user),
-            }))
-            .into_response())
+            user_token_reply(result)
         }
         other => Err(EasemobError::new(
             StatusCode::BAD_REQUEST,
@@ -117,6 +84,29 @@ pub async fn issue(
             format!("unsupported grant_type: {other}"),
         )),
     }
+}
+
+/// The answer to both user grants: the token and the user, or the vendor's
+/// `invalid_grant` for a user who does not exist or is deactivated.
+fn user_token_reply(result: confab_core::error::Result<(IssuedToken, User)>) -> Result<Response, EasemobError> {
+    let (issued, user) = result.map_err(|e| match e {
+        Error::NotFound(_) => {
+            EasemobError::new(StatusCode::NOT_FOUND, "invalid_grant", "EntityNotFoundException", "user not found")
+        }
+        Error::Deactivated(_) => EasemobError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "UserNotActivatedException",
+            "user not activated",
+        ),
+        other => other.into(),
+    })?;
+    Ok(Json(json!({
+        "access_token": issued.token,
+        "expires_in": issued.expires_in,
+        "user": user_entity(&user),
+    }))
+    .into_response())
 }
 
 fn parse_ttl(raw: Option<&Value>) -> Result<Option<i64>, EasemobError> {

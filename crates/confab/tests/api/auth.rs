@@ -103,8 +103,9 @@ async fn the_app_may_issue_user_tokens_by_user_id() {
     let (status, reply) = app.post("/token", json!({"grant_type": "inherit", "username": "someone"})).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     app.post("/users/someone/deactivate", json!({})).await;
-    let (status, _) = app.post("/token", json!({"grant_type": "inherit", "username": "someone"})).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, reply) = app.post("/token", json!({"grant_type": "inherit", "username": "someone"})).await;
+    assert_error(status, &reply, 400, "invalid_grant");
+    assert_eq!(reply["error_description"], "user not activated", "as the password grant answers");
 }
 
 #[tokio::test]
