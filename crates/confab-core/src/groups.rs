@@ -745,6 +745,69 @@ impl GroupService {
     }
 }
 
+/// Keys refused by a change of room attributes, with the reason.
+pub type RefusedKeys = Vec<(String, String)>;
+
+/// The rules of setting room attributes, for the storage engines to apply
+/// under the room's lock: given who holds which key now (`holders`, key →
+/// owner) and how many keys the room has, the attributes to write (one per
+/// key, the last accepted one) and the refused keys. A key another user set
+/// is refused unless `force`; new keys beyond `max_keys` are refused.
+pub fn attributes_to_set(
+    holders: &HashMap<String, String>,
+    mut count: usize,
+    attributes: Vec<RoomAttribute>,
+    force: bool,
+    max_keys: usize,
+) -> (Vec<RoomAttribute>, RefusedKeys) {
+    let mut holders = holders.clone();
+    let mut refused = Vec::new();
+    let mut writing: Vec<RoomAttribute> = Vec::new();
+    for attribute in attributes {
+        match holders.get(&attribute.key) {
+            Some(owner) if owner != attribute.owner.as_str() && !force => {
+                refused.push((attribute.key, "others are not allowed to be set".into()));
+                continue;
+            }
+            None if count >= max_keys => {
+                refused.push((attribute.key, format!("the room already has {max_keys} attributes")));
+                continue;
+            }
+            None => count += 1,
+            Some(_) => {}
+        }
+        holders.insert(attribute.key.clone(), attribute.owner.as_str().to_owned());
+        match writing.iter_mut().find(|w| w.key == attribute.key) {
+            Some(earlier) => *earlier = attribute,
+            None => writing.push(attribute),
+        }
+    }
+    (writing, refused)
+}
+
+/// The rules of removing room attributes as `owner`: the keys to delete and
+/// the refused ones (missing, or another user's without `force`).
+pub fn attributes_to_remove(
+    holders: &HashMap<String, String>,
+    owner: &Username,
+    keys: Vec<String>,
+    force: bool,
+) -> (Vec<String>, RefusedKeys) {
+    let mut removing: Vec<String> = Vec::new();
+    let mut refused = Vec::new();
+    for key in keys {
+        // A key named twice is gone by its second mention.
+        match holders.get(&key).filter(|_| !removing.contains(&key)) {
+            None => refused.push((key, "the key does not exist".into())),
+            Some(holder) if holder != owner.as_str() && !force => {
+                refused.push((key, "others are not allowed to be removed".into()))
+            }
+            Some(_) => removing.push(key),
+        }
+    }
+    (removing, refused)
+}
+
 fn event(group: &Group, kind: GroupEventKind, users: Vec<Username>, now: i64) -> GroupEvent {
     GroupEvent {
         kind: group.kind,
@@ -882,6 +945,32 @@ mod tests {
             muted_until: HashMap::from([(user("m"), 100)]),
             allowed: HashSet::from([user("w")]),
         }
+    }
+
+    #[test]
+    fn attribute_rules() {
+        let user = |n: &str| Username::parse(n).unwrap();
+        let attribute = |key: &str, owner: &str| RoomAttribute {
+            key: key.into(),
+            value: "v".into(),
+            owner: user(owner),
+            auto_delete: true,
+        };
+        let holders = HashMap::from([("mine".to_owned(), "a".to_owned()), ("theirs".to_owned(), "b".to_owned())]);
+        let asked =
+            vec![attribute("mine", "a"), attribute("theirs", "a"), attribute("new1", "a"), attribute("new2", "a")];
+        let (writing, refused) = attributes_to_set(&holders, 2, asked.clone(), false, 3);
+        assert_eq!(writing.iter().map(|a| a.key.as_str()).collect::<Vec<_>>(), ["mine", "new1"]);
+        assert_eq!(refused.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["theirs", "new2"]);
+        let (writing, _) = attributes_to_set(&holders, 2, asked, true, 4);
+        assert_eq!(writing.len(), 4, "forced, and room for both new keys");
+
+        let keys = vec!["mine".to_owned(), "theirs".to_owned(), "mine".to_owned(), "none".to_owned()];
+        let (removing, refused) = attributes_to_remove(&holders, &user("a"), keys.clone(), false);
+        assert_eq!(removing, ["mine"]);
+        assert_eq!(refused.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["theirs", "mine", "none"]);
+        let (removing, _) = attributes_to_remove(&holders, &user("a"), keys, true);
+        assert_eq!(removing, ["mine", "theirs"]);
     }
 
     #[test]

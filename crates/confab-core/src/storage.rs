@@ -190,9 +190,8 @@ pub trait GroupData: Send + Sync {
     /// the core filters by time).
     async fn list_entries(&self, app: AppId, conversation: ConversationId, list: GroupList) -> Result<Vec<ListEntry>>;
     async fn room_attributes(&self, app: AppId, conversation: ConversationId) -> Result<Vec<RoomAttribute>>;
-    /// Sets attributes as `owner`. A key another user set is refused unless
-    /// `force`; keys beyond `max_keys` in the room are refused. Returns the
-    /// refused keys with the reason.
+    /// Sets attributes under the room's lock, by the rules of
+    /// [`crate::groups::attributes_to_set`]. Returns the refused keys with the reason.
     async fn set_room_attributes(
         &self,
         app: AppId,
@@ -201,8 +200,8 @@ pub trait GroupData: Send + Sync {
         force: bool,
         max_keys: usize,
     ) -> Result<Vec<(String, String)>>;
-    /// Removes keys as `owner` (others' keys only with `force`). Returns the
-    /// refused keys with the reason.
+    /// Removes keys as `owner` under the room's lock, by the rules of
+    /// [`crate::groups::attributes_to_remove`]. Returns the refused keys with the reason.
     async fn remove_room_attributes(
         &self,
         app: AppId,

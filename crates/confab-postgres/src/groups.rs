@@ -21,7 +21,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use confab_core::error::{Error, Result};
-use confab_core::groups::validate_settings;
+use confab_core::groups::{attributes_to_remove, attributes_to_set, validate_settings};
 use confab_core::ids::MessageId;
 use confab_core::model::{
     AppId, ChatType, ConversationId, Group, GroupList, ListEntry, Member, NewGroup, Role, RoomAttribute, Username,
@@ -539,37 +539,14 @@ impl GroupData for PostgresStore {
         execute(&tx, "SELECT 1 FROM groups WHERE conv_id = $1 FOR UPDATE", &[&conv]).await?;
         let count: i64 =
             query(&tx, "SELECT COUNT(*) FROM room_attributes WHERE conv_id = $1", &[&conv]).await?[0].get(0);
-        let mut count = count as usize;
         let keys: Vec<&str> = attributes.iter().map(|a| a.key.as_str()).collect();
-        let mut holders: HashMap<String, String> =
+        let holders: HashMap<String, String> =
             query(&tx, "SELECT key, owner FROM room_attributes WHERE conv_id = $1 AND key = ANY($2)", &[&conv, &keys])
                 .await?
                 .iter()
                 .map(|r| (r.get(0), r.get(1)))
                 .collect();
-        let mut refused = Vec::new();
-        // The attributes to write, one per key (the last accepted one wins,
-        // as SQLite's upserts in a row would leave it).
-        let mut writing: Vec<RoomAttribute> = Vec::new();
-        for attribute in attributes {
-            match holders.get(&attribute.key) {
-                Some(owner) if owner != attribute.owner.as_str() && !force => {
-                    refused.push((attribute.key, "others are not allowed to be set".into()));
-                    continue;
-                }
-                None if count >= max_keys => {
-                    refused.push((attribute.key, format!("the room already has {max_keys} attributes")));
-                    continue;
-                }
-                None => count += 1,
-                Some(_) => {}
-            }
-            holders.insert(attribute.key.clone(), attribute.owner.as_str().to_owned());
-            match writing.iter_mut().find(|w| w.key == attribute.key) {
-                Some(earlier) => *earlier = attribute,
-                None => writing.push(attribute),
-            }
-        }
+        let (writing, refused) = attributes_to_set(&holders, count as usize, attributes, force, max_keys);
         if !writing.is_empty() {
             let keys: Vec<&str> = writing.iter().map(|a| a.key.as_str()).collect();
             let values: Vec<&str> = writing.iter().map(|a| a.value.as_str()).collect();
@@ -603,27 +580,13 @@ impl GroupData for PostgresStore {
         let tx = client.transaction().await.map_err(pg)?;
         // Taking turns with setters keeps each key's holder as seen below.
         execute(&tx, "SELECT 1 FROM groups WHERE conv_id = $1 FOR UPDATE", &[&conv]).await?;
-        let mut holders: HashMap<String, String> =
+        let holders: HashMap<String, String> =
             query(&tx, "SELECT key, owner FROM room_attributes WHERE conv_id = $1 AND key = ANY($2)", &[&conv, &keys])
                 .await?
                 .iter()
                 .map(|r| (r.get(0), r.get(1)))
                 .collect();
-        let mut refused = Vec::new();
-        let mut removing: Vec<String> = Vec::new();
-        for key in keys {
-            match holders.get(&key) {
-                None => refused.push((key, "the key does not exist".into())),
-                Some(h) if h != owner.as_str() && !force => {
-                    refused.push((key, "others are not allowed to be removed".into()))
-                }
-                Some(_) => {
-                    // Gone for a repeat of the key in this request.
-                    holders.remove(&key);
-                    removing.push(key);
-                }
-            }
-        }
+        let (removing, refused) = attributes_to_remove(&holders, owner, keys, force);
         if !removing.is_empty() {
             execute(&tx, "DELETE FROM room_attributes WHERE conv_id = $1 AND key = ANY($2)", &[&conv, &removing])
                 .await?;

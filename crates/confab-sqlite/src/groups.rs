@@ -3,11 +3,13 @@
 //! Every change runs on the writer thread, which serialises them: a change's
 //! checks (member cap, block list) and its writes see the same state.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use confab_core::error::{Error, Result};
-use confab_core::groups::validate_settings;
+use confab_core::groups::{attributes_to_remove, attributes_to_set, validate_settings};
 use confab_core::ids::MessageId;
 use confab_core::model::{
     AppId, ChatType, ConversationId, Group, GroupList, ListEntry, Member, NewGroup, Role, RoomAttribute, Username,
@@ -235,6 +237,21 @@ fn apply(
     )
     .map_err(storage)?;
     Ok(Applied { changed, refused })
+}
+
+/// Who holds each of `keys` in a room now (key → owner).
+fn attribute_holders(conn: &Connection, conversation: i64, keys: &[&str]) -> Result<HashMap<String, String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT owner FROM room_attributes WHERE conv_id = ?1 AND key = ?2").map_err(storage)?;
+    let mut holders = HashMap::new();
+    for key in keys {
+        let holder: Option<String> =
+            stmt.query_row(params![conversation, key], |r| r.get(0)).optional().map_err(storage)?;
+        if let Some(owner) = holder {
+            holders.insert((*key).to_owned(), owner);
+        }
+    }
+    Ok(holders)
 }
 
 #[async_trait]
@@ -470,36 +487,21 @@ impl GroupData for SqliteStore {
     ) -> Result<Vec<(String, String)>> {
         self.write(move |conn, _| {
             let conv = conversation.0;
-            let mut count: i64 = conn
+            let count: i64 = conn
                 .query_row("SELECT COUNT(*) FROM room_attributes WHERE conv_id = ?1", params![conv], |r| r.get(0))
                 .map_err(storage)?;
-            let mut refused = Vec::new();
-            for attribute in attributes {
-                let holder: Option<String> = conn
-                    .prepare_cached("SELECT owner FROM room_attributes WHERE conv_id = ?1 AND key = ?2")
-                    .and_then(|mut s| s.query_row(params![conv, attribute.key], |r| r.get(0)).optional())
-                    .map_err(storage)?;
-                match &holder {
-                    Some(owner) if owner != attribute.owner.as_str() && !force => {
-                        refused.push((attribute.key, "others are not allowed to be set".into()));
-                        continue;
-                    }
-                    None if count as usize >= max_keys => {
-                        refused.push((attribute.key, format!("the room already has {max_keys} attributes")));
-                        continue;
-                    }
-                    None => count += 1,
-                    Some(_) => {}
-                }
-                conn.prepare_cached(
+            let keys: Vec<&str> = attributes.iter().map(|a| a.key.as_str()).collect();
+            let holders = attribute_holders(conn, conv, &keys)?;
+            let (writing, refused) = attributes_to_set(&holders, count as usize, attributes, force, max_keys);
+            let mut upsert = conn
+                .prepare_cached(
                     "INSERT INTO room_attributes (conv_id, key, value, owner, auto_delete) VALUES (?1, ?2, ?3, ?4, ?5) \
                      ON CONFLICT (conv_id, key) DO UPDATE SET value = excluded.value, owner = excluded.owner, \
                      auto_delete = excluded.auto_delete",
                 )
-                .and_then(|mut s| {
-                    s.execute(params![conv, attribute.key, attribute.value, attribute.owner.as_str(), attribute.auto_delete])
-                })
                 .map_err(storage)?;
+            for a in writing {
+                upsert.execute(params![conv, a.key, a.value, a.owner.as_str(), a.auto_delete]).map_err(storage)?;
             }
             Ok(refused)
         })
@@ -517,22 +519,13 @@ impl GroupData for SqliteStore {
         let owner = owner.clone();
         self.write(move |conn, _| {
             let conv = conversation.0;
-            let mut refused = Vec::new();
-            for key in keys {
-                let holder: Option<String> = conn
-                    .prepare_cached("SELECT owner FROM room_attributes WHERE conv_id = ?1 AND key = ?2")
-                    .and_then(|mut s| s.query_row(params![conv, key], |r| r.get(0)).optional())
-                    .map_err(storage)?;
-                match holder {
-                    None => refused.push((key, "the key does not exist".into())),
-                    Some(h) if h != owner.as_str() && !force => {
-                        refused.push((key, "others are not allowed to be removed".into()))
-                    }
-                    Some(_) => {
-                        conn.execute("DELETE FROM room_attributes WHERE conv_id = ?1 AND key = ?2", params![conv, key])
-                            .map_err(storage)?;
-                    }
-                }
+            let named: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let holders = attribute_holders(conn, conv, &named)?;
+            let (removing, refused) = attributes_to_remove(&holders, &owner, keys, force);
+            let mut delete =
+                conn.prepare_cached("DELETE FROM room_attributes WHERE conv_id = ?1 AND key = ?2").map_err(storage)?;
+            for key in removing {
+                delete.execute(params![conv, key]).map_err(storage)?;
             }
             Ok(refused)
         })
