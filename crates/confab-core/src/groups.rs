@@ -745,6 +745,37 @@ impl GroupService {
     }
 }
 
+/// Users a group change refused, with the reason.
+pub type RefusedUsers = Vec<(Username, String)>;
+
+/// The rules of a join, for the storage engines to apply under the group's
+/// lock, given which of the named users are members already and which are
+/// on the block list: who is added (each once) and who is refused. Fails as
+/// a whole, changing nothing, when the group would pass `max_users`.
+pub fn members_to_add(
+    group: &Group,
+    users: Vec<Username>,
+    members: &HashSet<String>,
+    blocked: &HashSet<String>,
+    max_users: u32,
+) -> Result<(Vec<Username>, RefusedUsers)> {
+    let mut adding: Vec<Username> = Vec::new();
+    let mut refused = Vec::new();
+    for user in users {
+        if adding.contains(&user) || members.contains(user.as_str()) {
+            refused.push((user.clone(), format!("user {user} is already a member")));
+        } else if blocked.contains(user.as_str()) {
+            refused.push((user.clone(), format!("user {user} is blocked")));
+        } else {
+            adding.push(user);
+        }
+    }
+    if group.member_count + adding.len() as u64 > max_users as u64 {
+        return Err(Error::LimitExceeded("members size is greater than max user size !".into()));
+    }
+    Ok((adding, refused))
+}
+
 /// Keys refused by a change of room attributes, with the reason.
 pub type RefusedKeys = Vec<(String, String)>;
 

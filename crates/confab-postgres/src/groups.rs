@@ -21,7 +21,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use confab_core::error::{Error, Result};
-use confab_core::groups::{attributes_to_remove, attributes_to_set, validate_settings};
+use confab_core::groups::{attributes_to_remove, attributes_to_set, members_to_add, validate_settings};
 use confab_core::ids::MessageId;
 use confab_core::model::{
     AppId, ChatType, ConversationId, Group, GroupList, ListEntry, Member, NewGroup, Role, RoomAttribute, Username,
@@ -177,19 +177,8 @@ async fn apply(
                 )
                 .await?,
             );
-            let mut adding: Vec<Username> = Vec::new();
-            for user in users {
-                if adding.contains(&user) || members.contains(user.as_str()) {
-                    refused.push((user.clone(), format!("user {user} is already a member")));
-                } else if blocked.contains(user.as_str()) {
-                    refused.push((user.clone(), format!("user {user} is blocked")));
-                } else {
-                    adding.push(user);
-                }
-            }
-            if group.member_count + adding.len() as u64 > max_users as u64 {
-                return Err(Error::LimitExceeded("members size is greater than max user size !".into()));
-            }
+            let (adding, turned_away) = members_to_add(group, users, &members, &blocked, max_users)?;
+            refused = turned_away;
             if !adding.is_empty() {
                 // New members start at the conversation's end: what was said
                 // before they joined is not theirs. FOR SHARE waits for an

@@ -3,13 +3,13 @@
 //! Every change runs on the writer thread, which serialises them: a change's
 //! checks (member cap, block list) and its writes see the same state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use confab_core::error::{Error, Result};
-use confab_core::groups::{attributes_to_remove, attributes_to_set, validate_settings};
+use confab_core::groups::{attributes_to_remove, attributes_to_set, members_to_add, validate_settings};
 use confab_core::ids::MessageId;
 use confab_core::model::{
     AppId, ChatType, ConversationId, Group, GroupList, ListEntry, Member, NewGroup, Role, RoomAttribute, Username,
@@ -130,19 +130,18 @@ fn apply(
     let mut refused = Vec::new();
     match change {
         GroupChange::AddMembers { users, role, max_users, now_ms } => {
-            let mut adding = Vec::new();
-            for user in users {
-                if adding.contains(&user) || role_of(conn, app, conv, &user)?.is_some() {
-                    refused.push((user.clone(), format!("user {user} is already a member")));
-                } else if on_list(conn, conv, GroupList::Block, &user)? {
-                    refused.push((user.clone(), format!("user {user} is blocked")));
-                } else {
-                    adding.push(user);
+            let mut members = HashSet::new();
+            let mut blocked = HashSet::new();
+            for user in &users {
+                if role_of(conn, app, conv, user)?.is_some() {
+                    members.insert(user.as_str().to_owned());
+                }
+                if on_list(conn, conv, GroupList::Block, user)? {
+                    blocked.insert(user.as_str().to_owned());
                 }
             }
-            if group.member_count + adding.len() as u64 > max_users as u64 {
-                return Err(Error::LimitExceeded("members size is greater than max user size !".into()));
-            }
+            let (adding, turned_away) = members_to_add(group, users, &members, &blocked, max_users)?;
+            refused = turned_away;
             // New members start at the conversation's end: what was said
             // before they joined is not theirs.
             let seq = last_seq(conn, cache, conv)?;
