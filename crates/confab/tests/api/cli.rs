@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, PASSWORD};
+use crate::helpers::{spawn_app, TestApp, PASSWORD};
 
 const BIN: &str = env!("CARGO_BIN_EXE_confab");
 
@@ -16,22 +16,7 @@ async fn client_listen_prints_each_event_as_a_json_line() {
     app.register(&["alice", "bob"]).await;
     let id = app.send_text("alice", "bob", "waiting for you").await;
 
-    let mut listener = Command::new(BIN)
-        .args(["client", "listen", "--user", "bob", "--password", PASSWORD])
-        .env("CONFAB_HTTP_ADDR", app.addr.to_string())
-        .env("CONFAB_ORG", "demo")
-        .env("CONFAB_APP", "chat")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = listener.stdout.take().unwrap();
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
+    let (mut listener, mut lines) = listen(&app, &[]);
     let first = read(&mut lines).await;
     assert_eq!(first["event"], "message");
     assert_eq!(first["msg_id"], id.as_str());
@@ -109,6 +94,29 @@ fn app_commands_manage_tenants() {
     assert!(!bad.status.success());
 }
 
+/// Starts `confab client listen` as bob, with `extra` arguments; its stdout
+/// lines arrive on the receiver.
+fn listen(app: &TestApp, extra: &[&str]) -> (std::process::Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let mut listener = Command::new(BIN)
+        .args(["client", "listen", "--user", "bob", "--password", PASSWORD])
+        .args(extra)
+        .env("CONFAB_HTTP_ADDR", app.addr.to_string())
+        .env("CONFAB_ORG", "demo")
+        .env("CONFAB_APP", "chat")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = listener.stdout.take().unwrap();
+    let (lines_tx, lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    (listener, lines)
+}
+
 async fn read(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Value {
     let line = tokio::time::timeout(Duration::from_secs(10), lines.recv()).await.unwrap().unwrap();
     serde_json::from_str(&line).unwrap()
@@ -122,20 +130,7 @@ async fn client_listen_joins_rooms_and_client_send_reaches_groups() {
     assert_eq!(status, reqwest::StatusCode::OK, "{body}");
     let room = body["data"]["id"].as_str().unwrap().to_owned();
 
-    let mut listener = Command::new(BIN)
-        .args(["client", "listen", "--user", "bob", "--password", PASSWORD, "--join-room", &room])
-        .env("CONFAB_HTTP_ADDR", app.addr.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = listener.stdout.take().unwrap();
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
+    let (mut listener, mut lines) = listen(&app, &["--join-room", &room]);
     let joined = read(&mut lines).await;
     assert_eq!((joined["event"].as_str(), joined["room"].as_str()), (Some("joined"), Some(room.as_str())));
     assert_eq!(read(&mut lines).await["event"], "synced");
