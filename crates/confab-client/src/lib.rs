@@ -120,6 +120,15 @@ pub enum Event {
         event: String,
         users: Vec<String>,
     },
+    /// A message was edited, recalled or deleted (`change` names how);
+    /// `msg` is the edited message.
+    Update {
+        change: String,
+        msg_id: String,
+        conv: String,
+        by: Option<String>,
+        msg: Option<MessageFrame>,
+    },
     Error {
         code: String,
         message: String,
@@ -359,6 +368,9 @@ async fn io_loop(
                     }
                     ServerFrame::GroupEvent { chat_type, group, conv, event, users, .. } => {
                         let _ = events.send(Event::Group { chat_type, group, conv, event, users }).await;
+                    }
+                    ServerFrame::MsgUpdate { change, msg_id, conv, by, msg, .. } => {
+                        let _ = events.send(Event::Update { change, msg_id, conv, by, msg }).await;
                     }
                     ServerFrame::LoginOk { .. } | ServerFrame::Pong => {}
                 }

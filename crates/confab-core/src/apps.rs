@@ -32,6 +32,9 @@ pub struct AppService {
     /// which is how changes made by `confab app …` in another process (new
     /// apps, new rate limits) reach a running server.
     cache: Arc<RwLock<AppCache>>,
+    /// Every app, for dialects whose requests do not name theirs (WildfireChat's
+    /// signature names only a secret). Kept as long as `cache`'s entries.
+    everyone: Arc<RwLock<Option<(Arc<[Arc<App>]>, Instant)>>>,
 }
 
 /// Optional fixed credentials for a new app; generated when absent.
@@ -43,7 +46,7 @@ pub struct AppCredentials {
 
 impl AppService {
     pub(crate) fn new(deps: Arc<Deps>) -> AppService {
-        AppService { deps, cache: Arc::default() }
+        AppService { deps, cache: Arc::default(), everyone: Arc::default() }
     }
 
     pub async fn create(&self, org: &str, name: &str, credentials: AppCredentials) -> Result<Arc<App>> {
@@ -59,6 +62,7 @@ impl AppService {
             created_ms: self.deps.clock.now_ms(),
         };
         let app = self.deps.store.create_app(app).await?;
+        *self.everyone.write().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(self.remember(app))
     }
 
@@ -92,6 +96,30 @@ impl AppService {
         }
         let app = self.deps.store.app_by_uuid(uuid).await?;
         Ok(app.map(|app| self.remember(app)))
+    }
+
+    /// Every app, read again from storage after a few seconds.
+    pub async fn all(&self) -> Result<Arc<[Arc<App>]>> {
+        let fresh = self.everyone.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some((apps, _)) = fresh.filter(|(_, at)| at.elapsed() < CACHE_FOR) {
+            return Ok(apps);
+        }
+        let apps: Arc<[Arc<App>]> = self.deps.store.apps().await?.into_iter().map(Arc::new).collect();
+        *self.everyone.write().unwrap_or_else(|e| e.into_inner()) = Some((apps.clone(), Instant::now()));
+        Ok(apps)
+    }
+
+    /// Sets (or, with `None`, removes) one of an app's dialect credentials.
+    pub async fn set_credential(&self, org: &str, name: &str, key: &str, value: Option<String>) -> Result<Arc<App>> {
+        let not_found = || Error::NotFound(format!("no app {org}/{name}"));
+        let mut app = self.deps.store.app_by_name(org, name).await?.ok_or_else(not_found)?;
+        match value {
+            Some(v) => app.credentials.insert(key.to_owned(), v),
+            None => app.credentials.remove(key),
+        };
+        self.deps.store.set_credentials(app.id, app.credentials.clone()).await?;
+        *self.everyone.write().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(self.remember(app))
     }
 
     fn remember(&self, app: App) -> Arc<App> {

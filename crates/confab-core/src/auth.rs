@@ -196,6 +196,7 @@ mod tests {
             signing_key: key.to_vec(),
             created_ms: 0,
             rate_limits: Default::default(),
+            credentials: Default::default(),
         }
     }
 

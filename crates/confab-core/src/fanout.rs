@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::groups::GroupEvent;
+use crate::messages::MessageUpdate;
 use crate::model::{AppId, Message, Username};
 
 /// Why a session is being closed by the server.
@@ -68,6 +69,8 @@ pub enum LiveEvent {
     Message(Arc<Message>),
     /// A group, room or thread changed (not stored; live only).
     Group(Arc<GroupEvent>),
+    /// A message was edited, recalled or deleted.
+    Update(Arc<MessageUpdate>),
     Kick(KickReason),
 }
 

@@ -28,8 +28,9 @@ use crate::auth::{self, Principal};
 use crate::error::{AuthFailure, Error, Result};
 use crate::fanout::{KickReason, LiveEvent};
 use crate::groups::{GroupEvent, GroupEventKind, GroupSend, GroupService};
-use crate::messages::{DirectSend, MessageService};
+use crate::messages::{DirectSend, MessageService, MessageUpdate};
 use crate::model::{App, Body, ChatType, ConversationId, Delivery, Message, Username};
+use crate::storage::HiddenRange;
 use crate::users::UserService;
 use crate::Deps;
 
@@ -108,9 +109,11 @@ impl Gateway {
             gap_deadline: None,
             backlog: VecDeque::new(),
             resume: request.resume,
+            hidden: Vec::new(),
         };
         // From here on, dropping `session` unregisters it.
         self.deps.fanout.session_opened(session.app.id, &session.user, &session.device).await?;
+        session.hidden = self.deps.store.hidden_ranges(session.app.id, &session.user).await?;
         let memberships = self.deps.store.memberships(session.app.id, &session.user).await?;
         for m in memberships {
             // Chat rooms keep no offline queue: a device hears only what is
@@ -149,6 +152,8 @@ pub enum Outcome {
     Deliver(Vec<Arc<Message>>),
     /// Tell the device that a group it belongs to (or just left) changed.
     Notify(Arc<GroupEvent>),
+    /// Tell the device that a message was edited, recalled or deleted.
+    Update(Arc<MessageUpdate>),
     /// Tell the device why, then close the connection.
     Close(KickReason),
 }
@@ -170,6 +175,8 @@ pub struct Session {
     /// (conversation, after, up to) ranges still to replay.
     backlog: VecDeque<(ConversationId, i64, i64)>,
     resume: HashMap<ConversationId, i64>,
+    /// Messages deleted or recalled for this user only.
+    hidden: Vec<HiddenRange>,
 }
 
 impl Drop for Session {
@@ -230,6 +237,16 @@ impl Session {
             Wake::Event(LiveEvent::Group(event)) => {
                 self.forget_if_left(&event);
                 Ok(Outcome::Notify(event))
+            }
+            Wake::Event(LiveEvent::Update(update)) => {
+                if let Some(only) = &update.only {
+                    if !only.contains(&self.user) {
+                        return Ok(Outcome::Deliver(Vec::new()));
+                    }
+                    let m = &update.message;
+                    self.hidden.push(HiddenRange { conversation: m.conversation, from: m.id, to: m.id });
+                }
+                Ok(Outcome::Update(update))
             }
             Wake::Event(LiveEvent::Message(message)) => {
                 if self.overflowed.load(Ordering::Acquire) {
@@ -345,8 +362,12 @@ impl Session {
         }
     }
 
+    /// Whether to hand the device a message it does not have: one for it,
+    /// neither recalled nor deleted (for everyone or for this user).
     fn wants(&self, message: &Message) -> bool {
         message.is_for(&self.user, &self.device)
+            && message.state.is_visible()
+            && !self.hidden.iter().any(|range| range.contains(message))
     }
 
     /// Sends a message as this device's user to a user (`Chat`) or to a
@@ -369,6 +390,8 @@ impl Session {
                 ext,
                 delivery: Delivery { sync_sender: true, online_only: false },
                 origin_device: Some(self.device.clone()),
+                original: None,
+                receivers: None,
             };
             let mut sent = self.groups.send(self.app.id, send).await?;
             let (_, message) = sent.pop().ok_or_else(|| Error::Storage("send stored nothing".into()))?;
@@ -382,6 +405,8 @@ impl Session {
             ext,
             delivery: Delivery { sync_sender: true, online_only: false },
             origin_device: Some(self.device.clone()),
+            line: 0,
+            original: None,
         };
         let mut sent = self.messages.send_direct(self.app.id, send).await?;
         let (_, message) = sent.pop().ok_or_else(|| Error::Storage("send stored nothing".into()))?;

@@ -20,8 +20,8 @@ use crate::error::{Error, Result};
 use crate::fanout::LiveEvent;
 use crate::ids::MessageId;
 use crate::model::{
-    AppId, Body, ChatType, ConversationId, Delivery, Group, GroupList, GroupSettings, ListEntry, Member, Message,
-    NewGroup, NewMessage, Role, RoomAttribute, SettingsPatch, Username,
+    AppId, Audience, Body, ChatType, ConversationId, Delivery, Group, GroupList, GroupSettings, ListEntry, Member,
+    Message, NewGroup, NewMessage, Original, Role, RoomAttribute, SettingsPatch, Username,
 };
 use crate::storage::{GroupChange, GroupChanged, Page};
 use crate::Deps;
@@ -128,6 +128,9 @@ pub struct GroupSend {
     pub ext: Option<serde_json::Value>,
     pub delivery: Delivery,
     pub origin_device: Option<String>,
+    pub original: Option<Original>,
+    /// Only these members get it (the others see a gap in the order).
+    pub receivers: Option<Vec<Username>>,
 }
 
 /// A group as the sender check and fan-out see it.
@@ -167,16 +170,26 @@ impl GroupService {
         self.deps.clock.now_ms()
     }
 
-    /// Creates a group or chat room owned by `owner` with `members`.
+    /// Creates a group or chat room owned by `owner` with `members`, under
+    /// the ID given (WildfireChat lets the caller choose one) or a new one.
     pub async fn create(
         &self,
         app: AppId,
         kind: ChatType,
+        id: Option<String>,
         owner: Username,
         settings: GroupSettings,
         members: Vec<Username>,
     ) -> Result<Group> {
         validate_settings(kind, &settings, 0)?;
+        if let Some(id) = &id {
+            let ok = !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !ok {
+                return Err(Error::InvalidArgument(format!("group id [{id}] must be 1 to 64 of a-z A-Z 0-9 _ - .")));
+            }
+        }
         if members.len() > limits::CREATE_MEMBERS {
             return Err(Error::InvalidArgument(format!(
                 "members size must be at most {}, got {}",
@@ -197,7 +210,7 @@ impl GroupService {
         self.require_users(app, &unique).await?;
         let now = self.now();
         let group = NewGroup {
-            id: self.new_id(now),
+            id: id.unwrap_or_else(|| self.new_id(now)),
             kind,
             owner,
             settings,
@@ -605,6 +618,7 @@ impl GroupService {
             custom: String::new(),
             announcement: String::new(),
             avatar: String::new(),
+            dialect: Default::default(),
         };
         let thread = NewGroup {
             id: self.new_id(now),
@@ -651,8 +665,15 @@ impl GroupService {
                     return Err(Error::Forbidden(format!("user {} is muted in {}", send.from, parent.group.id)));
                 }
             }
+            if let Some(outsider) = send.receivers.iter().flatten().find(|u| !state.roles.contains_key(*u)) {
+                return Err(Error::InvalidArgument(format!("{outsider} is not a member of {}", state.group.id)));
+            }
             states.push(state);
         }
+        let audience = match &send.receivers {
+            Some(users) => Audience::Only(users.clone()),
+            None => Audience::Members,
+        };
         let drafts = states
             .iter()
             .map(|state| NewMessage {
@@ -667,13 +688,23 @@ impl GroupService {
                 timestamp_ms: now,
                 sync_sender: send.delivery.sync_sender,
                 origin_device: send.origin_device.clone(),
+                original: send.original.clone(),
+                audience: audience.clone(),
             })
             .collect();
         let stored = self.deps.store.append(app, drafts).await?;
         let mut sent = Vec::with_capacity(stored.len());
         for (state, message) in states.into_iter().zip(stored) {
             let message = Arc::new(message);
-            self.deps.fanout.publish(app, &state.recipients, LiveEvent::Message(message.clone())).await;
+            let event = LiveEvent::Message(message.clone());
+            match &send.receivers {
+                Some(users) => {
+                    let mut chosen = users.clone();
+                    chosen.push(send.from.clone());
+                    self.deps.fanout.publish(app, &chosen, event).await;
+                }
+                None => self.deps.fanout.publish(app, &state.recipients, event).await,
+            }
             sent.push((state.group.id.clone(), message));
         }
         Ok(sent)
@@ -956,6 +987,7 @@ mod tests {
                 custom: String::new(),
                 announcement: String::new(),
                 avatar: String::new(),
+                dialect: Default::default(),
             },
             mute_all,
             parent: None,

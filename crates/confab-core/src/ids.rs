@@ -32,6 +32,17 @@ impl MessageId {
         ((self.0 >> SEQ_BITS) & MAX_NODE_ID as u64) as u16
     }
 
+    /// The smallest ID any node could make at `ms` (Unix milliseconds).
+    pub fn first_at(ms: i64) -> MessageId {
+        MessageId(((ms - EPOCH_MS).max(0) as u64) << (NODE_BITS + SEQ_BITS))
+    }
+
+    /// The largest ID any node could make at `ms`.
+    pub fn last_at(ms: i64) -> MessageId {
+        let elapsed = ((ms - EPOCH_MS).max(0) as u64).min((1 << (63 - NODE_BITS - SEQ_BITS)) - 1);
+        MessageId((elapsed << (NODE_BITS + SEQ_BITS)) | ((1 << (NODE_BITS + SEQ_BITS)) - 1))
+    }
+
     /// The Unix time in milliseconds at which the ID was made.
     pub fn timestamp_ms(self) -> i64 {
         (self.0 >> (NODE_BITS + SEQ_BITS)) as i64 + EPOCH_MS
@@ -119,6 +130,15 @@ mod tests {
         let stored = g.next(1_700_000_000_000);
         let restarted = IdGenerator::new(0, Some(stored));
         assert!(restarted.next(1_600_000_000_000) > stored);
+    }
+
+    #[test]
+    fn time_bounds_enclose_every_id_of_their_millisecond() {
+        let now = 1_700_000_000_000;
+        let id = IdGenerator::new(MAX_NODE_ID, None).next(now);
+        assert!(MessageId::first_at(now) <= id && id <= MessageId::last_at(now));
+        assert!(MessageId::last_at(now - 1) < id && id < MessageId::first_at(now + 1));
+        assert_eq!(MessageId::last_at(i64::MAX).0 >> 63, 0, "stays a positive i64");
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub struct Core {
     pub groups: groups::GroupService,
     pub gateway: gateway::Gateway,
     hub: Arc<Hub>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Core {
@@ -74,13 +75,18 @@ impl Core {
     ) -> error::Result<Arc<Core>> {
         let floor = store.max_message_id().await?;
         let ids = IdGenerator::new(config.node_id, floor);
-        let deps = Arc::new(Deps { store, fanout, hub: hub.clone(), ids, clock, config });
+        let deps = Arc::new(Deps { store, fanout, hub: hub.clone(), ids, clock: clock.clone(), config });
         let apps = apps::AppService::new(deps.clone());
         let users = users::UserService::new(deps.clone());
         let messages = messages::MessageService::new(deps.clone());
         let groups = groups::GroupService::new(deps.clone());
         let gateway = gateway::Gateway::new(deps, apps.clone(), users.clone(), messages.clone(), groups.clone());
-        Ok(Arc::new(Core { apps, users, messages, groups, gateway, hub }))
+        Ok(Arc::new(Core { apps, users, messages, groups, gateway, hub, clock }))
+    }
+
+    /// The core's time, in Unix milliseconds (tests move it).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// The local session registry (for metrics and shutdown).

@@ -2,13 +2,20 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::fanout::LiveEvent;
 use crate::ids::MessageId;
 use crate::model::{
-    direct_conversation_key, AppId, Body, ChatType, ConversationId, Delivery, Message, NewMessage, Username,
+    broadcast_conversation_key, direct_conversation_key_on_line, AppId, Audience, Body, ChatType, ConversationId,
+    Delivery, Message, MessageState, NewMessage, Original, Username,
 };
+use crate::storage::{HiddenRange, MessageChange};
 use crate::Deps;
+
+/// Most receivers of one multicast.
+pub const MULTICAST_RECEIVERS: usize = 1000;
 
 /// A one-to-one send: the same content to each receiver, one message each.
 #[derive(Debug, Clone)]
@@ -20,6 +27,55 @@ pub struct DirectSend {
     pub delivery: Delivery,
     /// The gateway device it came from, if any.
     pub origin_device: Option<String>,
+    /// The conversation line (0: the conversation every dialect sees).
+    pub line: u32,
+    pub original: Option<Original>,
+}
+
+/// One message from a sender to many users (or to every user of the app),
+/// stored once in the sender's broadcast conversation on `line`.
+#[derive(Debug, Clone)]
+pub struct Multicast {
+    pub from: Username,
+    /// `None`: every user of the app.
+    pub to: Option<Vec<Username>>,
+    pub line: u32,
+    pub body: Body,
+    pub ext: Option<serde_json::Value>,
+    pub original: Option<Original>,
+}
+
+/// A message was edited, recalled or deleted: what sessions are told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageUpdate {
+    /// The message as it is now (for a change for some receivers only, as
+    /// it was: the others keep it).
+    pub message: Message,
+    pub change: UpdateKind,
+    /// Who changed it, when a user did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Username>,
+    /// When it changed for these receivers only: who.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<Vec<Username>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateKind {
+    Edited,
+    Recalled,
+    Deleted,
+}
+
+impl UpdateKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateKind::Edited => "edited",
+            UpdateKind::Recalled => "recalled",
+            UpdateKind::Deleted => "deleted",
+        }
+    }
 }
 
 /// Whether a receiver has the message.
@@ -69,7 +125,7 @@ impl MessageService {
             .map(|to| NewMessage {
                 id: self.deps.ids.next(now),
                 chat_type: ChatType::Chat,
-                conversation_key: direct_conversation_key(&send.from, to),
+                conversation_key: direct_conversation_key_on_line(&send.from, to, send.line),
                 members: vec![send.from.clone(), to.clone()],
                 from: send.from.clone(),
                 to: to.as_str().to_owned(),
@@ -78,6 +134,8 @@ impl MessageService {
                 timestamp_ms: now,
                 sync_sender: send.delivery.sync_sender,
                 origin_device: send.origin_device.clone(),
+                original: send.original.clone(),
+                audience: Audience::Members,
             })
             .collect();
         let stored = self.deps.store.append(app, drafts).await?;
@@ -95,8 +153,240 @@ impl MessageService {
         Ok(sent)
     }
 
+    /// Sends one message to many users, or to every user of the app, storing
+    /// it once. Returns it with the number of receivers.
+    pub async fn multicast(&self, app: AppId, send: Multicast) -> Result<(Arc<Message>, u64)> {
+        send.body.validate()?;
+        let audience = match send.to {
+            Some(to) => {
+                let mut unique: Vec<Username> = Vec::with_capacity(to.len());
+                for user in to {
+                    if user != send.from && !unique.contains(&user) {
+                        unique.push(user);
+                    }
+                }
+                if unique.is_empty() {
+                    return Err(Error::InvalidArgument("targets can't be empty".into()));
+                }
+                if unique.len() > MULTICAST_RECEIVERS {
+                    return Err(Error::InvalidArgument(format!(
+                        "at most {MULTICAST_RECEIVERS} targets are allowed, got {}",
+                        unique.len()
+                    )));
+                }
+                Audience::Join(unique)
+            }
+            None => Audience::AllUsers,
+        };
+        let now = self.deps.clock.now_ms();
+        let draft = NewMessage {
+            id: self.deps.ids.next(now),
+            chat_type: ChatType::Broadcast,
+            conversation_key: broadcast_conversation_key(&send.from, send.line),
+            members: vec![send.from.clone()],
+            from: send.from.clone(),
+            to: send.from.as_str().to_owned(),
+            body: send.body,
+            ext: send.ext,
+            timestamp_ms: now,
+            sync_sender: false,
+            origin_device: None,
+            original: send.original,
+            audience,
+        };
+        let message = self.deps.store.append(app, vec![draft]).await?.pop();
+        let message = Arc::new(message.ok_or_else(|| Error::Storage("send stored nothing".into()))?);
+        let recipients = self.audience(app, &message).await?;
+        let receivers = recipients.iter().filter(|u| **u != message.from).count() as u64;
+        self.deps.fanout.publish(app, &recipients, LiveEvent::Message(message.clone())).await;
+        Ok((message, receivers))
+    }
+
+    /// Everyone who hears of a message and of changes to it: its receivers and its sender.
+    async fn audience(&self, app: AppId, message: &Message) -> Result<Vec<Username>> {
+        if let Some(receivers) = &message.receivers {
+            let mut all = receivers.clone();
+            all.push(message.from.clone());
+            return Ok(all);
+        }
+        if message.chat_type == ChatType::Chat {
+            let to = Username::parse(&message.to)?;
+            return Ok(vec![message.from.clone(), to]);
+        }
+        let members = self.deps.store.members(app, message.conversation).await?;
+        Ok(members.into_iter().map(|m| m.username).collect())
+    }
+
     pub async fn get(&self, app: AppId, id: MessageId) -> Result<Option<Message>> {
         self.deps.store.message(app, id).await
+    }
+
+    async fn existing(&self, app: AppId, id: MessageId) -> Result<Message> {
+        match self.deps.store.message(app, id).await? {
+            Some(m) if !matches!(m.state, MessageState::Deleted { .. }) => Ok(m),
+            _ => Err(Error::NotFound(format!("message {id} not found"))),
+        }
+    }
+
+    /// Replaces a message's content. With `distribute`, its receivers'
+    /// connected devices get the new content at once; the others get it
+    /// whenever they next read the message.
+    pub async fn edit(
+        &self,
+        app: AppId,
+        id: MessageId,
+        body: Body,
+        original: Option<Original>,
+        distribute: bool,
+    ) -> Result<Message> {
+        body.validate()?;
+        let message = self.existing(app, id).await?;
+        if let MessageState::Recalled { .. } = message.state {
+            return Err(Error::InvalidArgument(format!("message {id} was recalled")));
+        }
+        let change = MessageChange::Edit { body, original, at_ms: self.deps.clock.now_ms() };
+        let edited = self.change(app, id, change).await?;
+        if distribute {
+            self.tell(app, &edited, UpdateKind::Edited, None, None).await?;
+        }
+        Ok(edited)
+    }
+
+    /// Recalls a message, for everyone or (`only`) for some receivers.
+    /// Connected receivers are told; the others never get it.
+    pub async fn recall(
+        &self,
+        app: AppId,
+        id: MessageId,
+        by: &Username,
+        only: Option<Vec<Username>>,
+    ) -> Result<Message> {
+        let message = self.existing(app, id).await?;
+        if let MessageState::Recalled { .. } = message.state {
+            return Err(Error::InvalidArgument(format!("message {id} was recalled already")));
+        }
+        self.withdraw(app, message, UpdateKind::Recalled, Some(by.clone()), only).await
+    }
+
+    /// Deletes a message on the server, for everyone or (`only`) for some receivers.
+    pub async fn delete(&self, app: AppId, id: MessageId, only: Option<Vec<Username>>) -> Result<Message> {
+        let message = self.existing(app, id).await?;
+        self.withdraw(app, message, UpdateKind::Deleted, None, only).await
+    }
+
+    async fn withdraw(
+        &self,
+        app: AppId,
+        message: Message,
+        kind: UpdateKind,
+        by: Option<Username>,
+        only: Option<Vec<Username>>,
+    ) -> Result<Message> {
+        let now = self.deps.clock.now_ms();
+        let Some(only) = only else {
+            let change = match (kind, by.clone()) {
+                (UpdateKind::Recalled, Some(by)) => MessageChange::Recall { by, at_ms: now },
+                _ => MessageChange::Delete { at_ms: now },
+            };
+            let changed = self.change(app, message.id, change).await?;
+            self.tell(app, &changed, kind, by, None).await?;
+            return Ok(changed);
+        };
+        let only: Vec<Username> =
+            only.into_iter().filter(|u| message.is_addressed_to(u) && *u != message.from).collect();
+        let range = HiddenRange { conversation: message.conversation, from: message.id, to: message.id };
+        for user in &only {
+            self.deps.store.hide_messages(app, user, range).await?;
+        }
+        self.tell(app, &message, kind, by, Some(only)).await?;
+        Ok(message)
+    }
+
+    async fn change(&self, app: AppId, id: MessageId, change: MessageChange) -> Result<Message> {
+        let changed = self.deps.store.change_message(app, id, change).await?;
+        changed.ok_or_else(|| Error::NotFound(format!("message {id} not found")))
+    }
+
+    async fn tell(
+        &self,
+        app: AppId,
+        message: &Message,
+        change: UpdateKind,
+        by: Option<Username>,
+        only: Option<Vec<Username>>,
+    ) -> Result<()> {
+        let recipients = match &only {
+            Some(users) => users.clone(),
+            None => self.audience(app, message).await?,
+        };
+        if recipients.is_empty() {
+            return Ok(());
+        }
+        let update = MessageUpdate { message: message.clone(), change, by, only };
+        self.deps.fanout.publish(app, &recipients, LiveEvent::Update(Arc::new(update))).await;
+        Ok(())
+    }
+
+    /// The conversation of a kind and key, if it exists.
+    pub async fn conversation(&self, app: AppId, kind: ChatType, key: &str) -> Result<Option<ConversationId>> {
+        self.deps.store.conversation(app, kind, key).await
+    }
+
+    /// Deletes, for `user` only, their messages of a conversation sent
+    /// between two instants (inclusive); the other members keep theirs.
+    pub async fn clear_for_user(
+        &self,
+        app: AppId,
+        user: &Username,
+        conversation: ConversationId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<()> {
+        // Only what exists now: a message sent later is not covered, even if
+        // its time falls inside the range.
+        let now = self.deps.clock.now_ms();
+        let mut to = MessageId::last_at(to_ms.min(now));
+        if to_ms >= now {
+            // An ID may run a little ahead of the clock (see `IdGenerator`).
+            if let Some(m) = self.deps.store.membership(app, user, conversation).await? {
+                if let Some(newest) = self.deps.store.message_at(app, conversation, m.last_seq).await? {
+                    to = to.max(newest.id);
+                }
+            }
+        }
+        let from = MessageId::first_at(from_ms);
+        if from > to {
+            return Ok(());
+        }
+        let range = HiddenRange { conversation, from, to };
+        self.deps.store.hide_messages(app, user, range).await
+    }
+
+    /// Deletes a whole conversation for `user` only.
+    pub async fn delete_conversation_for_user(
+        &self,
+        app: AppId,
+        user: &Username,
+        conversation: ConversationId,
+    ) -> Result<()> {
+        self.clear_for_user(app, user, conversation, 0, i64::MAX).await
+    }
+
+    /// When the newest message the user read in a conversation was sent (0: none).
+    pub async fn read_until(&self, app: AppId, user: &Username, conversation: ConversationId) -> Result<i64> {
+        let Some(membership) = self.deps.store.membership(app, user, conversation).await? else {
+            return Ok(0);
+        };
+        if membership.read_seq <= 0 {
+            return Ok(0);
+        }
+        let message = self.deps.store.message_at(app, conversation, membership.read_seq).await?;
+        Ok(message.map_or(0, |m| m.timestamp_ms))
+    }
+
+    /// When the newest message any of the user's devices received was sent (0: none).
+    pub async fn delivered_until(&self, app: AppId, user: &Username) -> Result<i64> {
+        Ok(self.deps.store.delivered_until(app, user).await?.unwrap_or(0))
     }
 
     /// Messages from others that none of the user's devices acknowledged (E-user-12).

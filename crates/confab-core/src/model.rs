@@ -28,6 +28,8 @@ pub struct App {
     pub created_ms: i64,
     /// Per-app overrides of the server's rate limits, by limit name.
     pub rate_limits: BTreeMap<String, u32>,
+    /// Other dialects' credentials for this app, by name (`wildfire.secret`).
+    pub credentials: BTreeMap<String, String>,
 }
 
 impl fmt::Debug for App {
@@ -107,6 +109,8 @@ pub struct User {
     pub credential_generation: i64,
     pub created_ms: i64,
     pub modified_ms: i64,
+    /// Profile fields by name (WildfireChat's `portrait`, `mobile`, …).
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// A stored user with its password hash; only the user service sees this.
@@ -136,6 +140,10 @@ pub enum ChatType {
     ChatRoom,
     /// A thread under a group message: its own members and messages.
     Thread,
+    /// One sender's messages to many users at once (WildfireChat's multicast
+    /// and broadcast): stored once, each receiver a member. A message names
+    /// its receivers, or goes to every member.
+    Broadcast,
 }
 
 impl ChatType {
@@ -145,6 +153,7 @@ impl ChatType {
             ChatType::GroupChat => "groupchat",
             ChatType::ChatRoom => "chatroom",
             ChatType::Thread => "thread",
+            ChatType::Broadcast => "broadcast",
         }
     }
 
@@ -154,6 +163,7 @@ impl ChatType {
             ChatType::GroupChat => 1,
             ChatType::ChatRoom => 2,
             ChatType::Thread => 3,
+            ChatType::Broadcast => 4,
         }
     }
 
@@ -163,6 +173,7 @@ impl ChatType {
             1 => Some(ChatType::GroupChat),
             2 => Some(ChatType::ChatRoom),
             3 => Some(ChatType::Thread),
+            4 => Some(ChatType::Broadcast),
             _ => None,
         }
     }
@@ -176,6 +187,23 @@ pub fn direct_conversation_key(a: &Username, b: &Username) -> String {
     } else {
         format!("{b}\u{1f}{a}")
     }
+}
+
+/// The key of a one-to-one conversation on a `line`: WildfireChat lets two
+/// users hold parallel conversations, told apart by a line number. Line 0 is
+/// the conversation every other dialect sees.
+pub fn direct_conversation_key_on_line(a: &Username, b: &Username, line: u32) -> String {
+    let key = direct_conversation_key(a, b);
+    if line == 0 {
+        key
+    } else {
+        format!("{key}\u{1f}{line}")
+    }
+}
+
+/// The key of a sender's broadcast conversation on a line.
+pub fn broadcast_conversation_key(from: &Username, line: u32) -> String {
+    format!("{from}\u{1f}{line}")
 }
 
 /// A latitude or longitude: the vendor's documents show strings, its SDKs send
@@ -305,6 +333,78 @@ pub struct Delivery {
     pub online_only: bool,
 }
 
+/// A message's content as the dialect that took it received it, kept beside
+/// the typed [`Body`] when that dialect's form holds more than `Body` does,
+/// so the dialect can return it unchanged. Other dialects see `body`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Original {
+    /// A WildfireChat message payload and the conversation line it was sent on.
+    Wildfire { payload: serde_json::Value, line: u32 },
+}
+
+/// What happened to a message after it was sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum MessageState {
+    #[default]
+    Normal,
+    /// Its content was replaced.
+    Edited { at_ms: i64 },
+    /// Withdrawn by `by`: receivers who do not have it yet never get it.
+    Recalled { by: Username, at_ms: i64 },
+    /// Removed for everyone; its content is gone, its place in the order stays.
+    Deleted { at_ms: i64 },
+}
+
+impl MessageState {
+    pub fn is_normal(&self) -> bool {
+        *self == MessageState::Normal
+    }
+
+    /// Whether the message is still to be shown (normal or edited).
+    pub fn is_visible(&self) -> bool {
+        matches!(self, MessageState::Normal | MessageState::Edited { .. })
+    }
+
+    pub fn code(&self) -> i64 {
+        match self {
+            MessageState::Normal => 0,
+            MessageState::Edited { .. } => 1,
+            MessageState::Recalled { .. } => 2,
+            MessageState::Deleted { .. } => 3,
+        }
+    }
+
+    /// Rebuilds a state from its code, the user who changed it and when.
+    pub fn from_parts(code: i64, by: Option<Username>, at_ms: i64) -> Option<MessageState> {
+        Some(match (code, by) {
+            (0, _) => MessageState::Normal,
+            (1, _) => MessageState::Edited { at_ms },
+            (2, Some(by)) => MessageState::Recalled { by, at_ms },
+            (3, _) => MessageState::Deleted { at_ms },
+            _ => return None,
+        })
+    }
+
+    /// The user who changed it, if the state records one.
+    pub fn by(&self) -> Option<&Username> {
+        match self {
+            MessageState::Recalled { by, .. } => Some(by),
+            _ => None,
+        }
+    }
+
+    pub fn at_ms(&self) -> i64 {
+        match self {
+            MessageState::Normal => 0,
+            MessageState::Edited { at_ms } | MessageState::Recalled { at_ms, .. } | MessageState::Deleted { at_ms } => {
+                *at_ms
+            }
+        }
+    }
+}
+
 /// A committed message. It is stored once; receivers find it through their
 /// conversation membership.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -327,19 +427,65 @@ pub struct Message {
     /// The device that sent it over the gateway, which already has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin_device: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Original>,
+    /// When only some members of the conversation are to get it (a
+    /// multicast, a group message to chosen members): who.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receivers: Option<Vec<Username>>,
+    #[serde(default, skip_serializing_if = "MessageState::is_normal")]
+    pub state: MessageState,
+}
+
+impl Audience {
+    /// The receivers a message records, when not every member gets it.
+    pub fn receivers(&self) -> Option<Vec<Username>> {
+        match self {
+            Audience::Only(users) | Audience::Join(users) => Some(users.clone()),
+            Audience::Members | Audience::AllUsers => None,
+        }
+    }
 }
 
 impl Message {
     /// Whether `device` of `user` should be handed this message.
     ///
-    /// Everyone else in the conversation gets it; the sender's devices get it
-    /// only when it is synced to them, and never the device it came from.
+    /// Every receiver gets it; the sender's devices get it only when it is
+    /// synced to them, and never the device it came from.
     pub fn is_for(&self, user: &Username, device: &str) -> bool {
         if &self.from != user {
-            return true;
+            return self.is_addressed_to(user);
         }
         self.sync_sender && self.origin_device.as_deref() != Some(device)
     }
+
+    /// Whether `user` is one of its receivers (every member is, unless it names some).
+    pub fn is_addressed_to(&self, user: &Username) -> bool {
+        self.receivers.as_ref().is_none_or(|r| r.contains(user))
+    }
+
+    /// The line of the conversation it was sent on (0 unless WildfireChat chose one).
+    pub fn line(&self) -> u32 {
+        match &self.original {
+            Some(Original::Wildfire { line, .. }) => *line,
+            None => 0,
+        }
+    }
+}
+
+/// Who gets a new message, and whom it makes members first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Audience {
+    /// The conversation's members (on first use, the message's `members`).
+    #[default]
+    Members,
+    /// Only these members get it (a group message to chosen members).
+    Only(Vec<Username>),
+    /// These users become members from this message on (those who are not
+    /// yet), and only they get it (a multicast).
+    Join(Vec<Username>),
+    /// Every user of the app becomes a member from this message on (a broadcast).
+    AllUsers,
 }
 
 /// A message to be committed: everything but its sequence number.
@@ -358,6 +504,8 @@ pub struct NewMessage {
     pub timestamp_ms: i64,
     pub sync_sender: bool,
     pub origin_device: Option<String>,
+    pub original: Option<Original>,
+    pub audience: Audience,
 }
 
 /// A user's place in one conversation: what their devices acknowledged and read.
@@ -431,6 +579,10 @@ pub struct GroupSettings {
     /// URL of the group's picture.
     #[serde(default)]
     pub avatar: String,
+    /// Settings only one dialect knows (WildfireChat's group `type`,
+    /// `join_type`, …), kept as that dialect gave them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dialect: BTreeMap<String, serde_json::Value>,
 }
 
 /// A change to some settings, the rest left as they are. Applied by the

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::ids::MessageId;
 use crate::model::{
-    App, AppId, ChatType, ConversationId, Group, GroupList, ListEntry, Member, Membership, Message, NewGroup,
-    NewMessage, Role, RoomAttribute, SettingsPatch, User, UserRecord, Username,
+    App, AppId, Body, ChatType, ConversationId, Group, GroupList, ListEntry, Member, Membership, Message, NewGroup,
+    NewMessage, Original, Role, RoomAttribute, SettingsPatch, User, UserRecord, Username,
 };
 
 /// An app to be created.
@@ -43,6 +43,8 @@ pub trait AppData: Send + Sync {
     async fn app_by_uuid(&self, uuid: &str) -> Result<Option<App>>;
     /// Replaces an app's rate-limit overrides.
     async fn set_rate_limits(&self, app: AppId, limits: BTreeMap<String, u32>) -> Result<()>;
+    /// Replaces an app's dialect credentials (such as `wildfire.secret`).
+    async fn set_credentials(&self, app: AppId, credentials: BTreeMap<String, String>) -> Result<()>;
 }
 
 #[async_trait]
@@ -50,6 +52,7 @@ pub trait UserData: Send + Sync {
     /// Inserts users in order; each result is the stored user or `Duplicate`.
     async fn insert_users(&self, app: AppId, users: Vec<UserRecord>) -> Result<Vec<Result<User>>>;
     async fn user(&self, app: AppId, username: &Username) -> Result<Option<UserRecord>>;
+    async fn count_users(&self, app: AppId) -> Result<u64>;
     /// Users in creation order, starting after `after`.
     async fn list_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>>;
     /// Returns the deleted user, if there was one.
@@ -58,6 +61,14 @@ pub trait UserData: Send + Sync {
     async fn delete_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>>;
     /// Replaces the password hash and bumps the credential generation.
     async fn set_password(&self, app: AppId, username: &Username, hash: String, now_ms: i64) -> Result<Option<User>>;
+    /// Replaces a user's profile attributes.
+    async fn set_attributes(
+        &self,
+        app: AppId,
+        username: &Username,
+        attributes: BTreeMap<String, String>,
+        now_ms: i64,
+    ) -> Result<Option<User>>;
     async fn set_activated(
         &self,
         app: AppId,
@@ -93,8 +104,55 @@ pub trait MessageData: Send + Sync {
     async fn acknowledge(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()>;
     /// Raises the user's read sequence (and the acknowledged one with it).
     async fn mark_read(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()>;
-    /// Messages from others that no device of the user has acknowledged.
+    /// Messages from others that no device of the user has acknowledged
+    /// (and that are still for them: not recalled, deleted or hidden).
     async fn unacknowledged_count(&self, app: AppId, user: &Username) -> Result<u64>;
+    /// The conversation of a kind with a key, if anything was ever said in it.
+    async fn conversation(&self, app: AppId, kind: ChatType, key: &str) -> Result<Option<ConversationId>>;
+    async fn message_at(&self, app: AppId, conversation: ConversationId, seq: i64) -> Result<Option<Message>>;
+    /// Edits, recalls or deletes a stored message; returns it as it is now.
+    async fn change_message(&self, app: AppId, id: MessageId, change: MessageChange) -> Result<Option<Message>>;
+    /// Hides messages of a conversation from one user only (their deletion,
+    /// or a recall for some receivers): the others still have them.
+    async fn hide_messages(&self, app: AppId, user: &Username, range: HiddenRange) -> Result<()>;
+    /// Every range of messages hidden from a user.
+    async fn hidden_ranges(&self, app: AppId, user: &Username) -> Result<Vec<HiddenRange>>;
+    /// When the newest message that any device of the user acknowledged was
+    /// sent, over all their conversations.
+    async fn delivered_until(&self, app: AppId, user: &Username) -> Result<Option<i64>>;
+}
+
+/// A change to a stored message.
+#[derive(Debug, Clone)]
+pub enum MessageChange {
+    /// New content; the message keeps its ID and place.
+    Edit {
+        body: Body,
+        original: Option<Original>,
+        at_ms: i64,
+    },
+    Recall {
+        by: Username,
+        at_ms: i64,
+    },
+    /// Erases the content; the message keeps its place in the order.
+    Delete {
+        at_ms: i64,
+    },
+}
+
+/// Messages of one conversation, by ID (IDs grow with time), hidden from one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HiddenRange {
+    pub conversation: ConversationId,
+    pub from: MessageId,
+    pub to: MessageId,
+}
+
+impl HiddenRange {
+    pub fn contains(&self, message: &Message) -> bool {
+        message.conversation == self.conversation && (self.from..=self.to).contains(&message.id)
+    }
 }
 
 /// One change to a group, chat room or thread. The engine applies it in one

@@ -1,5 +1,6 @@
 //! User accounts: registration, credentials, activation, presence.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::apps::IssuedToken;
@@ -16,6 +17,7 @@ pub struct NewUser {
     pub username: String,
     pub password: String,
     pub nickname: Option<String>,
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// Longest nickname accepted, as the vendor documents.
@@ -53,14 +55,14 @@ impl UserService {
             if new.nickname.as_ref().is_some_and(|n| n.chars().count() > MAX_NICKNAME_LEN) {
                 return Err(Error::InvalidArgument("NICKNAME_TOO_LONG".into()));
             }
-            checked.push((username, new.password, new.nickname));
+            checked.push((username, new.password, new.nickname, new.attributes));
         }
         let now = self.deps.clock.now_ms();
         let records = self
             .hashing(move || -> Result<Vec<UserRecord>> {
                 checked
                     .into_iter()
-                    .map(|(username, password, nickname)| {
+                    .map(|(username, password, nickname, attributes)| {
                         Ok(UserRecord {
                             password_hash: auth::hash_password(&password)?,
                             user: User {
@@ -72,6 +74,7 @@ impl UserService {
                                 credential_generation: 0,
                                 created_ms: now,
                                 modified_ms: now,
+                                attributes,
                             },
                         })
                     })
@@ -131,6 +134,18 @@ impl UserService {
     }
 
     /// Deactivates (bans) a user: sessions close now, logins are refused.
+    /// Replaces the user's profile attributes (and nickname, when given).
+    pub async fn set_profile(
+        &self,
+        app: AppId,
+        username: &Username,
+        attributes: BTreeMap<String, String>,
+    ) -> Result<User> {
+        let now = self.deps.clock.now_ms();
+        let updated = self.deps.store.set_attributes(app, username, attributes, now).await?;
+        updated.ok_or_else(|| Error::NotFound(format!("username {username} doesn't exist!")))
+    }
+
     pub async fn deactivate(&self, app: AppId, username: &Username) -> Result<User> {
         let user = self.set_activated(app, username, false).await?;
         self.kick(app, username, KickReason::Deactivated).await;
@@ -219,6 +234,7 @@ impl UserService {
                         credential_generation: 0,
                         created_ms: now,
                         modified_ms: now,
+                        attributes: BTreeMap::new(),
                     },
                 };
                 match self.deps.store.insert_users(app.id, vec![record]).await?.pop() {

@@ -41,6 +41,7 @@ use tokio::task::AbortHandle;
 use confab_core::error::{Error, Result};
 use confab_core::fanout::{Fanout, Hub, KickReason, LiveEvent};
 use confab_core::groups::{GroupEvent, GroupEventKind};
+use confab_core::messages::MessageUpdate;
 use confab_core::model::{AppId, ChatType, ConversationId, Message, Username};
 
 /// How often a node announces itself.
@@ -70,6 +71,9 @@ enum WireEvent {
         event: String,
         users: Vec<Username>,
         timestamp_ms: i64,
+    },
+    Update {
+        update: MessageUpdate,
     },
 }
 
@@ -252,6 +256,7 @@ impl Inner {
 fn live_event(wire: WireEvent) -> Option<LiveEvent> {
     match wire {
         WireEvent::Message { message } => Some(LiveEvent::Message(Arc::new(message))),
+        WireEvent::Update { update } => Some(LiveEvent::Update(Arc::new(update))),
         WireEvent::Kick { reason, .. } => match KickReason::parse(&reason) {
             Some(reason) => Some(LiveEvent::Kick(reason)),
             None => {
@@ -289,6 +294,7 @@ impl Fanout for NatsFanout {
             LiveEvent::Message(message) => WireEvent::Message { message: message.as_ref().clone() },
             LiveEvent::Kick(reason) => WireEvent::Kick { reason: reason.as_str().to_owned(), device: None },
             LiveEvent::Group(event) => WireEvent::group(event),
+            LiveEvent::Update(update) => WireEvent::Update { update: update.as_ref().clone() },
         };
         if recipients.len() > BROADCAST_ABOVE {
             let broadcast = Broadcast { app, recipients: recipients.to_vec(), event: wire };

@@ -24,9 +24,10 @@ use tokio_postgres::{NoTls, Row};
 use confab_core::error::{Error, Result};
 use confab_core::ids::MessageId;
 use confab_core::model::{
-    App, AppId, ChatType, ConversationId, Membership, Message, NewMessage, User, UserRecord, Username,
+    App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, User,
+    UserRecord, Username,
 };
-use confab_core::storage::{AppData, MessageData, NewApp, Page, UserData};
+use confab_core::storage::{AppData, HiddenRange, MessageChange, MessageData, NewApp, Page, UserData};
 
 const POOL_SIZE: usize = 32;
 
@@ -97,7 +98,8 @@ impl PostgresStore {
     }
 }
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("nodes.sql"), include_str!("groups.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("schema.sql"), include_str!("nodes.sql"), include_str!("groups.sql"), include_str!("edits.sql")];
 
 /// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).
 const MAX_NODE_ID: i32 = 1023;
@@ -167,7 +169,8 @@ pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
 
-const APP_COLUMNS: &str = "id, uuid, org, name, client_id, client_secret, signing_key, created_ms, rate_limits";
+const APP_COLUMNS: &str =
+    "id, uuid, org, name, client_id, client_secret, signing_key, created_ms, rate_limits, credentials";
 
 fn app_row(row: &Row) -> Result<App> {
     let limits: String = row.get(8);
@@ -181,11 +184,13 @@ fn app_row(row: &Row) -> Result<App> {
         signing_key: row.get(6),
         created_ms: row.get(7),
         rate_limits: serde_json::from_str(&limits).map_err(|e| Error::Storage(format!("bad rate limits: {e}")))?,
+        credentials: serde_json::from_str(row.get::<_, &str>(9))
+            .map_err(|e| Error::Storage(format!("bad credentials: {e}")))?,
     })
 }
 
 const USER_COLUMNS: &str =
-    "id, app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms";
+    "id, app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms, attributes";
 
 fn user_row(row: &Row) -> Result<(i64, UserRecord)> {
     let username: String = row.get(2);
@@ -200,13 +205,15 @@ fn user_row(row: &Row) -> Result<(i64, UserRecord)> {
             credential_generation: row.get(7),
             created_ms: row.get(8),
             modified_ms: row.get(9),
+            attributes: serde_json::from_str(row.get::<_, &str>(10))
+                .map_err(|e| Error::Storage(format!("bad user attributes: {e}")))?,
         },
     };
     Ok((row.get(0), record))
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, app_id, conv_id, seq, chat_type, sender, target, body, ext, created_ms, sync_sender, origin_device";
+const MESSAGE_COLUMNS: &str = "id, app_id, conv_id, seq, chat_type, sender, target, body, ext, created_ms, \
+     sync_sender, origin_device, original, receivers, state, state_by, state_ms";
 
 fn message_row(row: &Row) -> Result<Message> {
     let sender: String = row.get(5);
@@ -228,6 +235,14 @@ fn message_row(row: &Row) -> Result<Message> {
         timestamp_ms: row.get(9),
         sync_sender: row.get(10),
         origin_device: row.get(11),
+        original: row.get::<_, Option<&str>>(12).map(serde_json::from_str).transpose().map_err(bad)?,
+        receivers: row.get::<_, Option<serde_json::Value>>(13).map(serde_json::from_value).transpose().map_err(bad)?,
+        state: {
+            let code: i64 = row.get(14);
+            let by = row.get::<_, Option<&str>>(15).map(Username::parse).transpose()?;
+            MessageState::from_parts(code, by, row.get(16))
+                .ok_or_else(|| Error::Storage(format!("bad message state {code}")))?
+        },
     })
 }
 
@@ -284,6 +299,15 @@ impl AppData for PostgresStore {
         client.query_opt(&sql, &[&uuid]).await.map_err(pg)?.as_ref().map(app_row).transpose()
     }
 
+    async fn set_credentials(&self, app: AppId, credentials: BTreeMap<String, String>) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute("UPDATE apps SET credentials = $2 WHERE id = $1", &[&app.0, &json(&credentials)?])
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
     async fn set_rate_limits(&self, app: AppId, limits: BTreeMap<String, u32>) -> Result<()> {
         let client = self.client().await?;
         client
@@ -315,14 +339,15 @@ impl UserData for PostgresStore {
         let tx = client.transaction().await.map_err(pg)?;
         let stmt = tx
             .prepare(
-                "INSERT INTO users (app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (app_id, username) DO NOTHING",
+                "INSERT INTO users (app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms, attributes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (app_id, username) DO NOTHING",
             )
             .await
             .map_err(pg)?;
         let mut results = Vec::with_capacity(users.len());
         for record in users {
             let u = &record.user;
+            let attributes = json(&u.attributes)?;
             let inserted = tx
                 .execute(
                     &stmt,
@@ -336,6 +361,7 @@ impl UserData for PostgresStore {
                         &u.credential_generation,
                         &u.created_ms,
                         &u.modified_ms,
+                        &attributes,
                     ],
                 )
                 .await
@@ -355,6 +381,29 @@ impl UserData for PostgresStore {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND username = $2");
         let row = client.query_opt(&sql, &[&app.0, &username.as_str()]).await.map_err(pg)?;
         Ok(row.as_ref().map(user_row).transpose()?.map(|(_, r)| r))
+    }
+
+    async fn count_users(&self, app: AppId) -> Result<u64> {
+        let client = self.client().await?;
+        let row = client.query_one("SELECT COUNT(*) FROM users WHERE app_id = $1", &[&app.0]).await.map_err(pg)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    async fn set_attributes(
+        &self,
+        app: AppId,
+        username: &Username,
+        attributes: BTreeMap<String, String>,
+        now_ms: i64,
+    ) -> Result<Option<User>> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE users SET attributes = $3, modified_ms = $4 WHERE app_id = $1 AND username = $2 \
+             RETURNING {USER_COLUMNS}"
+        );
+        let row =
+            client.query_opt(&sql, &[&app.0, &username.as_str(), &json(&attributes)?, &now_ms]).await.map_err(pg)?;
+        Ok(row.as_ref().map(user_row).transpose()?.map(|(_, r)| r.user))
     }
 
     async fn list_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>> {
@@ -500,12 +549,115 @@ impl MessageData for PostgresStore {
                 // never wait for anyone.
                 "SELECT COUNT(*) FROM members m JOIN conversations c ON c.id = m.conv_id \
                  JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.ack_seq \
-                 WHERE m.app_id = $1 AND m.username = $2 AND g.sender <> $2 AND c.kind <> 2",
+                 WHERE m.app_id = $1 AND m.username = $2 AND g.sender <> $2 AND c.kind <> 2 AND g.state < 2 \
+                 AND (g.receivers IS NULL OR g.receivers ? $2) \
+                 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.app_id = $1 AND h.username = $2 \
+                     AND h.conv_id = g.conv_id AND g.id BETWEEN h.from_id AND h.to_id)",
                 &[&app.0, &user.as_str()],
             )
             .await
             .map_err(pg)?;
         Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    async fn conversation(&self, app: AppId, kind: ChatType, key: &str) -> Result<Option<ConversationId>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id FROM conversations WHERE app_id = $1 AND kind = $2 AND key = $3",
+                &[&app.0, &kind.code(), &key],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.map(|r| ConversationId(r.get(0))))
+    }
+
+    async fn message_at(&self, app: AppId, conversation: ConversationId, seq: i64) -> Result<Option<Message>> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conv_id = $1 AND app_id = $2 AND seq = $3");
+        client
+            .query_opt(&sql, &[&conversation.0, &app.0, &seq])
+            .await
+            .map_err(pg)?
+            .as_ref()
+            .map(message_row)
+            .transpose()
+    }
+
+    async fn change_message(&self, app: AppId, id: MessageId, change: MessageChange) -> Result<Option<Message>> {
+        let client = self.client().await?;
+        let id = id.0 as i64;
+        let row = match change {
+            MessageChange::Edit { body, original, at_ms } => {
+                let sql = format!(
+                    "UPDATE messages SET body = $3, original = $4, state = 1, state_ms = $5 \
+                     WHERE id = $1 AND app_id = $2 RETURNING {MESSAGE_COLUMNS}"
+                );
+                let original = original.as_ref().map(json).transpose()?;
+                client.query_opt(&sql, &[&id, &app.0, &json(&body)?, &original, &at_ms]).await
+            }
+            MessageChange::Recall { by, at_ms } => {
+                let sql = format!(
+                    "UPDATE messages SET state = 2, state_by = $3, state_ms = $4 \
+                     WHERE id = $1 AND app_id = $2 RETURNING {MESSAGE_COLUMNS}"
+                );
+                client.query_opt(&sql, &[&id, &app.0, &by.as_str(), &at_ms]).await
+            }
+            MessageChange::Delete { at_ms } => {
+                let sql = format!(
+                    "UPDATE messages SET body = $3, ext = NULL, original = NULL, state = 3, state_ms = $4 \
+                     WHERE id = $1 AND app_id = $2 RETURNING {MESSAGE_COLUMNS}"
+                );
+                let empty = json(&Body::Text { msg: String::new() })?;
+                client.query_opt(&sql, &[&id, &app.0, &empty, &at_ms]).await
+            }
+        };
+        row.map_err(pg)?.as_ref().map(message_row).transpose()
+    }
+
+    async fn hide_messages(&self, app: AppId, user: &Username, range: HiddenRange) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO hidden (app_id, username, conv_id, from_id, to_id) VALUES ($1, $2, $3, $4, $5)",
+                &[&app.0, &user.as_str(), &range.conversation.0, &(range.from.0 as i64), &(range.to.0 as i64)],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn hidden_ranges(&self, app: AppId, user: &Username) -> Result<Vec<HiddenRange>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT conv_id, from_id, to_id FROM hidden WHERE app_id = $1 AND username = $2",
+                &[&app.0, &user.as_str()],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| HiddenRange {
+                conversation: ConversationId(r.get(0)),
+                from: MessageId(r.get::<_, i64>(1) as u64),
+                to: MessageId(r.get::<_, i64>(2) as u64),
+            })
+            .collect())
+    }
+
+    async fn delivered_until(&self, app: AppId, user: &Username) -> Result<Option<i64>> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT MAX(g.created_ms) FROM members m \
+                 JOIN messages g ON g.conv_id = m.conv_id AND g.seq = m.ack_seq \
+                 WHERE m.app_id = $1 AND m.username = $2",
+                &[&app.0, &user.as_str()],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.get(0))
     }
 }
 
@@ -635,6 +787,34 @@ async fn commit_batch(pool: &Pool, jobs: &[(AppId, &[NewMessage])]) -> Result<Ve
         tx.execute(&join, &[&member_apps, &member_names, &member_convs]).await.map_err(pg)?;
     }
 
+    // A multicast's receivers, or a broadcast's every user, become members
+    // from just before their message: in message order, so the first wins.
+    for ((app, m), (conv, seq)) in all.iter().zip(&placed) {
+        match &m.audience {
+            Audience::Members | Audience::Only(_) => {}
+            Audience::Join(users) => {
+                let names: Vec<&str> = users.iter().map(Username::as_str).collect();
+                tx.execute(
+                    "INSERT INTO members (app_id, username, conv_id, ack_seq, read_seq, joined_seq, joined_ms) \
+                     SELECT $1, username, $3, $4, $4, $4, $5 FROM UNNEST($2::TEXT[]) AS u(username) \
+                     ON CONFLICT DO NOTHING",
+                    &[&app.0, &names, conv, &(seq - 1), &m.timestamp_ms],
+                )
+                .await
+                .map_err(pg)?;
+            }
+            Audience::AllUsers => {
+                tx.execute(
+                    "INSERT INTO members (app_id, username, conv_id, ack_seq, read_seq, joined_seq, joined_ms) \
+                     SELECT $1, username, $2, $3, $3, $3, $4 FROM users WHERE app_id = $1 ON CONFLICT DO NOTHING",
+                    &[&app.0, conv, &(seq - 1), &m.timestamp_ms],
+                )
+                .await
+                .map_err(pg)?;
+            }
+        }
+    }
+
     let mut columns = MessageColumns::default();
     for ((app, m), (conv, seq)) in all.iter().zip(&placed) {
         columns.push(*app, m, *conv, *seq)?;
@@ -643,7 +823,8 @@ async fn commit_batch(pool: &Pool, jobs: &[(AppId, &[NewMessage])]) -> Result<Ve
         .prepare_cached(&format!(
             "INSERT INTO messages ({MESSAGE_COLUMNS}) SELECT * FROM UNNEST(\
              $1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], \
-             $8::TEXT[], $9::TEXT[], $10::BIGINT[], $11::BOOLEAN[], $12::TEXT[])"
+             $8::TEXT[], $9::TEXT[], $10::BIGINT[], $11::BOOLEAN[], $12::TEXT[], $13::TEXT[], $14::JSONB[], \
+             $15::BIGINT[], $16::TEXT[], $17::BIGINT[])"
         ))
         .await
         .map_err(pg)?;
@@ -651,8 +832,23 @@ async fn commit_batch(pool: &Pool, jobs: &[(AppId, &[NewMessage])]) -> Result<Ve
     tx.execute(
         &insert,
         &[
-            &c.id, &c.app, &c.conv, &c.seq, &c.kind, &c.sender, &c.target, &c.body, &c.ext, &c.created, &c.sync,
+            &c.id,
+            &c.app,
+            &c.conv,
+            &c.seq,
+            &c.kind,
+            &c.sender,
+            &c.target,
+            &c.body,
+            &c.ext,
+            &c.created,
+            &c.sync,
             &c.device,
+            &c.original,
+            &c.receivers,
+            &c.state,
+            &c.state_by,
+            &c.state_ms,
         ],
     )
     .await
@@ -675,6 +871,9 @@ async fn commit_batch(pool: &Pool, jobs: &[(AppId, &[NewMessage])]) -> Result<Ve
             timestamp_ms: m.timestamp_ms,
             sync_sender: m.sync_sender,
             origin_device: m.origin_device.clone(),
+            original: m.original.clone(),
+            receivers: m.audience.receivers(),
+            state: MessageState::Normal,
         })
         .collect())
 }
@@ -694,6 +893,11 @@ struct MessageColumns {
     created: Vec<i64>,
     sync: Vec<bool>,
     device: Vec<Option<String>>,
+    original: Vec<Option<String>>,
+    receivers: Vec<Option<serde_json::Value>>,
+    state: Vec<i64>,
+    state_by: Vec<Option<String>>,
+    state_ms: Vec<i64>,
 }
 
 impl MessageColumns {
@@ -710,6 +914,12 @@ impl MessageColumns {
         self.created.push(m.timestamp_ms);
         self.sync.push(m.sync_sender);
         self.device.push(m.origin_device.clone());
+        self.original.push(m.original.as_ref().map(json).transpose()?);
+        let receivers = m.audience.receivers().map(serde_json::to_value).transpose();
+        self.receivers.push(receivers.map_err(|e| Error::Storage(format!("cannot encode: {e}")))?);
+        self.state.push(0);
+        self.state_by.push(None);
+        self.state_ms.push(0);
         Ok(())
     }
 }

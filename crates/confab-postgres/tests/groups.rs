@@ -93,6 +93,8 @@ fn message(id: u64, kind: ChatType, group: &str, from: &str) -> NewMessage {
         timestamp_ms: 2_000,
         sync_sender: false,
         origin_device: None,
+        original: None,
+        audience: Default::default(),
     }
 }
 

@@ -140,6 +140,21 @@ pub enum ServerFrame {
         users: Vec<String>,
         timestamp: i64,
     },
+    /// A message was edited, recalled or deleted. Live only: a device that
+    /// was offline gets the message as it is now (or not at all) instead.
+    MsgUpdate {
+        /// `edited`, `recalled` or `deleted`.
+        change: String,
+        msg_id: String,
+        conv: String,
+        seq: i64,
+        /// Who recalled it, when a user did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        /// The message with its new content (`edited` only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        msg: Option<MessageFrame>,
+    },
     /// The server is closing the connection; `reason` says why.
     Kicked {
         reason: String,

@@ -34,6 +34,9 @@ pub struct Config {
     /// `CONFAB_RATE_LIMITS` (`name=value,…`): default rate limits for every
     /// app; apps may override them. 0 is unlimited.
     pub rate_limits: BTreeMap<String, u32>,
+    /// `CONFAB_WILDFIRE_ADDR`: a second listener for the WildfireChat admin
+    /// API (the vendor's port is 18080), besides `/admin/` on `http_addr`.
+    pub wildfire_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +50,8 @@ pub struct FirstApp {
     pub client_id: Option<String>,
     /// `CONFAB_CLIENT_SECRET`; generated when absent.
     pub client_secret: Option<String>,
+    /// `CONFAB_WILDFIRE_SECRET`: the WildfireChat admin secret; generated when absent.
+    pub wildfire_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -78,13 +83,14 @@ impl Default for Config {
             sqlite_sync: SyncMode::Full,
             token_ttl_secs: 60 * 24 * 3600,
             rate_limits: crate::limits::vendor_defaults(),
+            wildfire_addr: None,
         }
     }
 }
 
 impl Default for FirstApp {
     fn default() -> Self {
-        FirstApp { org: "demo".into(), app: "chat".into(), client_id: None, client_secret: None }
+        FirstApp { org: "demo".into(), app: "chat".into(), client_id: None, client_secret: None, wildfire_secret: None }
     }
 }
 
@@ -144,6 +150,12 @@ impl Config {
         }
         if let Some(v) = var("CONFAB_CLIENT_SECRET") {
             self.first_app.client_secret = Some(v);
+        }
+        if let Some(v) = var("CONFAB_WILDFIRE_SECRET").filter(|v| !v.is_empty()) {
+            self.first_app.wildfire_secret = Some(v);
+        }
+        if let Some(v) = var("CONFAB_WILDFIRE_ADDR").filter(|v| !v.is_empty()) {
+            self.wildfire_addr = Some(v.parse().map_err(|e| anyhow::anyhow!("CONFAB_WILDFIRE_ADDR={v}: {e}"))?);
         }
         if let Some(v) = var("CONFAB_SQLITE_SYNC") {
             self.sqlite_sync = match v.as_str() {

@@ -6,6 +6,7 @@ mod easemob;
 mod gateway;
 pub mod limits;
 pub mod node;
+mod wildfire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,13 +34,24 @@ pub struct CreatedApp {
     pub client_secret: String,
 }
 
+/// The first app's WildfireChat admin secret, when this start made it up.
+#[derive(Debug, Clone)]
+pub struct CreatedSecret {
+    pub org: String,
+    pub app: String,
+    pub secret: String,
+}
+
 /// A built server: storage open, first app ensured, listener bound.
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// `CONFAB_WILDFIRE_ADDR`'s listener and the router it serves.
+    wildfire: Option<(TcpListener, Router)>,
     node: Arc<Node>,
     local_addr: SocketAddr,
     created_app: Option<CreatedApp>,
+    created_secret: Option<CreatedSecret>,
 }
 
 impl Application {
@@ -53,15 +65,37 @@ impl Application {
         let node = Arc::new(Node::open(&config, clock, Role::Server).await?);
         let core = node.core.clone();
         let created_app = ensure_first_app(&core, &config).await?;
+        let created_secret = ensure_wildfire_secret(&core, &config).await?;
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
         let local_addr = listener.local_addr()?;
+        let limits = Arc::new(limits::RateLimits::new(config.rate_limits.clone()));
+        let wildfire_router = wildfire::router(core.clone(), limits.clone());
         let router = Router::new()
-            .merge(easemob::router(core.clone(), Arc::new(limits::RateLimits::new(config.rate_limits.clone()))))
+            .merge(easemob::router(core.clone(), limits))
+            .merge(wildfire_router.clone())
             .merge(gateway::router(core.clone()))
             .route("/health", axum::routing::get(|| async { "ok" }));
-        Ok(Application { listener, router, node, local_addr, created_app })
+        let wildfire = match config.wildfire_addr {
+            Some(addr) => {
+                let listener =
+                    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (wildfire)"))?;
+                Some((listener, wildfire_router))
+            }
+            None => None,
+        };
+        Ok(Application { listener, router, wildfire, node, local_addr, created_app, created_secret })
+    }
+
+    /// The bound address of `CONFAB_WILDFIRE_ADDR`'s listener, if there is one.
+    pub fn wildfire_addr(&self) -> Option<SocketAddr> {
+        self.wildfire.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// Set when this start made up the first app's WildfireChat admin secret.
+    pub fn created_secret(&self) -> Option<&CreatedSecret> {
+        self.created_secret.as_ref()
     }
 
     /// The bound address (useful when the configured port was 0).
@@ -92,7 +126,21 @@ impl Application {
     /// requests in flight finish and leaves the cluster. Also stops, with an
     /// error, if the node loses its node-ID lease.
     pub async fn run_until(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let Application { listener, router, node, .. } = self;
+        let Application { listener, router, node, wildfire, .. } = self;
+        // The WildfireChat port stops with the main listener.
+        let wildfire = wildfire.map(|(listener, router)| {
+            let mut stop = shutdown.clone();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    while !*stop.borrow() {
+                        if stop.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                axum::serve(listener, router).with_graceful_shutdown(stopped).await
+            })
+        });
         let (fenced_tx, fenced_rx) = tokio::sync::oneshot::channel::<()>();
         let stop = {
             let node = node.clone();
@@ -120,6 +168,9 @@ impl Application {
             .with_graceful_shutdown(stop)
             .await
             .context("server failed");
+        if let Some(task) = wildfire {
+            task.abort();
+        }
         node.close().await;
         served?;
         if fenced_rx.await.is_ok() {
@@ -127,6 +178,27 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Gives the first app its WildfireChat admin secret: the configured one,
+/// or, when it has none yet, a new one (returned, to be shown once).
+async fn ensure_wildfire_secret(core: &Core, config: &Config) -> anyhow::Result<Option<CreatedSecret>> {
+    let first = &config.first_app;
+    let Some(app) = core.apps.by_name(&first.org, &first.app).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
+        return Ok(None);
+    };
+    let current = app.credentials.get(wildfire::SECRET_CREDENTIAL);
+    let (secret, created) = match (&first.wildfire_secret, current) {
+        (Some(wanted), Some(current)) if wanted == current => return Ok(None),
+        (Some(wanted), _) => (wanted.clone(), false),
+        (None, Some(_)) => return Ok(None),
+        (None, None) => (confab_core::auth::random_token(24), true),
+    };
+    core.apps
+        .set_credential(&first.org, &first.app, wildfire::SECRET_CREDENTIAL, Some(secret.clone()))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot set the WildfireChat secret: {e}"))?;
+    Ok(created.then(|| CreatedSecret { org: first.org.clone(), app: first.app.clone(), secret }))
 }
 
 async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<Option<CreatedApp>> {

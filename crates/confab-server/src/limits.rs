@@ -26,6 +26,9 @@ pub const EASEMOB_MESSAGE_RECEIVERS_PER_MINUTE: &str = "easemob.message_receiver
 pub const EASEMOB_GROUP_MESSAGES_PER_SECOND: &str = "easemob.group_messages_per_second";
 pub const EASEMOB_ROOM_MESSAGES_PER_SECOND: &str = "easemob.room_messages_per_second";
 
+/// Every WildfireChat admin call of an app (the vendor's `HTTP_ADMIN_RATE_LIMIT`).
+pub const WILDFIRE_REQUESTS_PER_SECOND: &str = "wildfire.requests_per_second";
+
 /// The vendors' documented defaults.
 pub fn vendor_defaults() -> BTreeMap<String, u32> {
     BTreeMap::from([
@@ -33,6 +36,7 @@ pub fn vendor_defaults() -> BTreeMap<String, u32> {
         (EASEMOB_MESSAGE_RECEIVERS_PER_MINUTE.to_owned(), 6000),
         (EASEMOB_GROUP_MESSAGES_PER_SECOND.to_owned(), 20),
         (EASEMOB_ROOM_MESSAGES_PER_SECOND.to_owned(), 100),
+        (WILDFIRE_REQUESTS_PER_SECOND.to_owned(), 10_000),
     ])
 }
 

@@ -2,11 +2,11 @@
 
 use confab_core::error::{Error, Result};
 use confab_core::ids::MessageId;
-use confab_core::model::{App, AppId, ChatType, ConversationId, Message, User, UserRecord, Username};
+use confab_core::model::{App, AppId, ChatType, ConversationId, Message, MessageState, User, UserRecord, Username};
 use rusqlite::Row;
 
 pub(crate) const APP_COLUMNS: &str =
-    "id, uuid, org, name, client_id, client_secret, signing_key, created_ms, rate_limits";
+    "id, uuid, org, name, client_id, client_secret, signing_key, created_ms, rate_limits, credentials";
 
 pub(crate) fn app(row: &Row<'_>) -> rusqlite::Result<App> {
     Ok(App {
@@ -19,11 +19,12 @@ pub(crate) fn app(row: &Row<'_>) -> rusqlite::Result<App> {
         signing_key: row.get(6)?,
         created_ms: row.get(7)?,
         rate_limits: serde_json::from_str(&row.get::<_, String>(8)?).map_err(|e| conversion(8, e))?,
+        credentials: serde_json::from_str(&row.get::<_, String>(9)?).map_err(|e| conversion(9, e))?,
     })
 }
 
 pub(crate) const USER_COLUMNS: &str =
-    "id, app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms";
+    "id, app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms, attributes";
 
 /// A user row and its position (the paging cursor).
 pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<(i64, UserRecord)> {
@@ -40,13 +41,14 @@ pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<(i64, UserRecord)> {
             credential_generation: row.get(7)?,
             created_ms: row.get(8)?,
             modified_ms: row.get(9)?,
+            attributes: serde_json::from_str(&row.get::<_, String>(10)?).map_err(|e| conversion(10, e))?,
         },
     };
     Ok((row.get(0)?, record))
 }
 
-pub(crate) const MESSAGE_COLUMNS: &str =
-    "id, app_id, conv_id, seq, chat_type, sender, target, body, ext, created_ms, sync_sender, origin_device";
+pub(crate) const MESSAGE_COLUMNS: &str = "id, app_id, conv_id, seq, chat_type, sender, target, body, ext, created_ms, \
+     sync_sender, origin_device, original, receivers, state, state_by, state_ms";
 
 pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
     let sender: String = row.get(5)?;
@@ -67,7 +69,21 @@ pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
         timestamp_ms: row.get(9)?,
         sync_sender: row.get(10)?,
         origin_device: row.get(11)?,
+        original: optional_json(row, 12)?,
+        receivers: optional_json(row, 13)?,
+        state: {
+            let by: Option<String> = row.get(15)?;
+            let by = by.map(|b| Username::parse(&b)).transpose().map_err(|e| conversion(15, e))?;
+            let code: i64 = row.get(14)?;
+            MessageState::from_parts(code, by, row.get(16)?)
+                .ok_or_else(|| conversion(14, Error::Storage(format!("unknown message state {code}"))))?
+        },
     })
+}
+
+fn optional_json<T: serde::de::DeserializeOwned>(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<T>> {
+    let text: Option<String> = row.get(column)?;
+    text.map(|t| serde_json::from_str(&t)).transpose().map_err(|e| conversion(column, e))
 }
 
 fn conversion<E: std::error::Error + Send + Sync + 'static>(column: usize, e: E) -> rusqlite::Error {

@@ -282,6 +282,7 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE apps ADD COLUMN rate_limits TEXT NOT NULL DEFAULT '{}';",
     "ALTER TABLE members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;",
     include_str!("groups.sql"),
+    include_str!("edits.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

@@ -8,9 +8,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use confab_core::error::{Error, Result};
 use confab_core::ids::MessageId;
 use confab_core::model::{
-    App, AppId, ChatType, ConversationId, Membership, Message, NewMessage, User, UserRecord, Username,
+    App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, User,
+    UserRecord, Username,
 };
-use confab_core::storage::{AppData, MessageData, NewApp, Page, UserData};
+use confab_core::storage::{AppData, HiddenRange, MessageChange, MessageData, NewApp, Page, UserData};
 
 use crate::convert::{self, APP_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS};
 use crate::{storage, CursorMove, SqliteStore, WriterCache};
@@ -45,6 +46,7 @@ impl AppData for SqliteStore {
                 signing_key: app.signing_key,
                 created_ms: app.created_ms,
                 rate_limits: Default::default(),
+                credentials: Default::default(),
             })
         })
         .await
@@ -66,6 +68,15 @@ impl AppData for SqliteStore {
             conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE org = ?1 AND name = ?2"))
                 .and_then(|mut s| s.query_row(params![org, name], convert::app).optional())
                 .map_err(storage)
+        })
+        .await
+    }
+
+    async fn set_credentials(&self, app: AppId, credentials: BTreeMap<String, String>) -> Result<()> {
+        let text = convert::json(&credentials)?;
+        self.write(move |conn, _| {
+            conn.execute("UPDATE apps SET credentials = ?2 WHERE id = ?1", params![app.0, text]).map_err(storage)?;
+            Ok(())
         })
         .await
     }
@@ -119,13 +130,14 @@ impl UserData for SqliteStore {
         self.write(move |conn, _| {
             let mut stmt = conn
                 .prepare_cached(
-                    "INSERT INTO users (app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (app_id, username) DO NOTHING",
+                    "INSERT INTO users (app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms, attributes) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (app_id, username) DO NOTHING",
                 )
                 .map_err(storage)?;
             let mut results = Vec::with_capacity(users.len());
             for record in users {
                 let u = &record.user;
+                let attributes = convert::json(&u.attributes)?;
                 let inserted = stmt
                     .execute(params![
                         app.0,
@@ -136,7 +148,8 @@ impl UserData for SqliteStore {
                         u.activated,
                         u.credential_generation,
                         u.created_ms,
-                        u.modified_ms
+                        u.modified_ms,
+                        attributes
                     ])
                     .map_err(storage)?;
                 results.push(if inserted == 1 {
@@ -153,6 +166,36 @@ impl UserData for SqliteStore {
     async fn user(&self, app: AppId, username: &Username) -> Result<Option<UserRecord>> {
         let username = username.clone();
         self.read(move |conn| user_by_name(conn, app, &username)).await
+    }
+
+    async fn count_users(&self, app: AppId) -> Result<u64> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT COUNT(*) FROM users WHERE app_id = ?1")
+                .and_then(|mut s| s.query_row(params![app.0], |r| r.get::<_, i64>(0)))
+                .map(|n| n as u64)
+                .map_err(storage)
+        })
+        .await
+    }
+
+    async fn set_attributes(
+        &self,
+        app: AppId,
+        username: &Username,
+        attributes: BTreeMap<String, String>,
+        now_ms: i64,
+    ) -> Result<Option<User>> {
+        let username = username.clone();
+        let text = convert::json(&attributes)?;
+        self.write(move |conn, _| {
+            conn.execute(
+                "UPDATE users SET attributes = ?3, modified_ms = ?4 WHERE app_id = ?1 AND username = ?2",
+                params![app.0, username.as_str(), text, now_ms],
+            )
+            .map_err(storage)?;
+            Ok(user_by_name(conn, app, &username)?.map(|r| r.user))
+        })
+        .await
     }
 
     async fn list_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>> {
@@ -249,6 +292,38 @@ fn conversation_id(conn: &Connection, cache: &mut WriterCache, app: AppId, m: &N
     Ok(id)
 }
 
+/// Makes a multicast's receivers, or a broadcast's every user, members of
+/// the conversation from the message about to be appended on.
+fn join_audience(conn: &Connection, cache: &mut WriterCache, app: AppId, conv: i64, m: &NewMessage) -> Result<()> {
+    let now = m.timestamp_ms;
+    match &m.audience {
+        Audience::Members | Audience::Only(_) => Ok(()),
+        Audience::Join(users) => {
+            let seq = last_seq(conn, cache, conv)?;
+            let mut join = conn
+                .prepare_cached(
+                    "INSERT INTO members (app_id, username, conv_id, ack_seq, read_seq, joined_seq, joined_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?4, ?4, ?5) ON CONFLICT DO NOTHING",
+                )
+                .map_err(storage)?;
+            for user in users {
+                join.execute(params![app.0, user.as_str(), conv, seq, now]).map_err(storage)?;
+            }
+            Ok(())
+        }
+        Audience::AllUsers => {
+            let seq = last_seq(conn, cache, conv)?;
+            conn.prepare_cached(
+                "INSERT INTO members (app_id, username, conv_id, ack_seq, read_seq, joined_seq, joined_ms) \
+                 SELECT ?1, username, ?2, ?3, ?3, ?3, ?4 FROM users WHERE app_id = ?1 ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![app.0, conv, seq, now]))
+            .map_err(storage)?;
+            Ok(())
+        }
+    }
+}
+
 /// The conversation's latest sequence number as the writer knows it.
 pub(crate) fn last_seq(conn: &Connection, cache: &mut WriterCache, conversation: i64) -> Result<i64> {
     if let Some(seq) = cache.last_seq.get(&conversation) {
@@ -294,10 +369,15 @@ impl MessageData for SqliteStore {
             let mut stored = Vec::with_capacity(messages.len());
             for m in messages {
                 let conv = conversation_id(conn, cache, app, &m, m.timestamp_ms)?;
+                join_audience(conn, cache, app, conv, &m)?;
                 let seq = next_seq(conn, cache, conv)?;
                 let ext = m.ext.as_ref().map(convert::json).transpose()?;
+                let original = m.original.as_ref().map(convert::json).transpose()?;
+                let receivers = m.audience.receivers();
+                let receivers_text = receivers.as_ref().map(convert::json).transpose()?;
                 conn.prepare_cached(&format!(
-                    "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                    "INSERT INTO messages ({MESSAGE_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, NULL, 0)"
                 ))
                 .and_then(|mut s| {
                     s.execute(params![
@@ -312,7 +392,9 @@ impl MessageData for SqliteStore {
                         ext,
                         m.timestamp_ms,
                         m.sync_sender,
-                        m.origin_device
+                        m.origin_device,
+                        original,
+                        receivers_text
                     ])
                 })
                 .map_err(storage)?;
@@ -329,6 +411,9 @@ impl MessageData for SqliteStore {
                     timestamp_ms: m.timestamp_ms,
                     sync_sender: m.sync_sender,
                     origin_device: m.origin_device,
+                    original: m.original,
+                    receivers,
+                    state: MessageState::Normal,
                 });
             }
             Ok(stored)
@@ -417,10 +502,112 @@ impl MessageData for SqliteStore {
             conn.prepare_cached(
                 "SELECT COUNT(*) FROM members m JOIN conversations c ON c.id = m.conv_id \
                  JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.ack_seq \
-                 WHERE m.app_id = ?1 AND m.username = ?2 AND g.sender != ?2 AND c.kind <> 2",
+                 WHERE m.app_id = ?1 AND m.username = ?2 AND g.sender != ?2 AND c.kind <> 2 AND g.state < 2 \
+                 AND (g.receivers IS NULL OR EXISTS (SELECT 1 FROM json_each(g.receivers) r WHERE r.value = ?2)) \
+                 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.app_id = ?1 AND h.username = ?2 \
+                     AND h.conv_id = g.conv_id AND g.id BETWEEN h.from_id AND h.to_id)",
             )
             .and_then(|mut s| s.query_row(params![app.0, user.as_str()], |r| r.get::<_, i64>(0)))
             .map(|n| n as u64)
+            .map_err(storage)
+        })
+        .await
+    }
+
+    async fn conversation(&self, app: AppId, kind: ChatType, key: &str) -> Result<Option<ConversationId>> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT id FROM conversations WHERE app_id = ?1 AND kind = ?2 AND key = ?3")
+                .and_then(|mut s| s.query_row(params![app.0, kind.code(), key], |r| r.get(0)).optional())
+                .map(|id| id.map(ConversationId))
+                .map_err(storage)
+        })
+        .await
+    }
+
+    async fn message_at(&self, app: AppId, conversation: ConversationId, seq: i64) -> Result<Option<Message>> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conv_id = ?1 AND app_id = ?2 AND seq = ?3"
+            ))
+            .and_then(|mut s| s.query_row(params![conversation.0, app.0, seq], convert::message).optional())
+            .map_err(storage)
+        })
+        .await
+    }
+
+    async fn change_message(&self, app: AppId, id: MessageId, change: MessageChange) -> Result<Option<Message>> {
+        self.write(move |conn, _| {
+            let key = params![id.0 as i64, app.0];
+            match change {
+                MessageChange::Edit { body, original, at_ms } => {
+                    let original = original.as_ref().map(convert::json).transpose()?;
+                    conn.execute(
+                        "UPDATE messages SET body = ?3, original = ?4, state = 1, state_ms = ?5 \
+                         WHERE id = ?1 AND app_id = ?2",
+                        params![id.0 as i64, app.0, convert::json(&body)?, original, at_ms],
+                    )
+                }
+                MessageChange::Recall { by, at_ms } => conn.execute(
+                    "UPDATE messages SET state = 2, state_by = ?3, state_ms = ?4 WHERE id = ?1 AND app_id = ?2",
+                    params![id.0 as i64, app.0, by.as_str(), at_ms],
+                ),
+                MessageChange::Delete { at_ms } => conn.execute(
+                    "UPDATE messages SET body = ?3, ext = NULL, original = NULL, state = 3, state_ms = ?4 \
+                     WHERE id = ?1 AND app_id = ?2",
+                    params![id.0 as i64, app.0, convert::json(&Body::Text { msg: String::new() })?, at_ms],
+                ),
+            }
+            .map_err(storage)?;
+            conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND app_id = ?2"))
+                .and_then(|mut s| s.query_row(key, convert::message).optional())
+                .map_err(storage)
+        })
+        .await
+    }
+
+    async fn hide_messages(&self, app: AppId, user: &Username, range: HiddenRange) -> Result<()> {
+        let user = user.clone();
+        self.write(move |conn, _| {
+            conn.execute(
+                "INSERT INTO hidden (app_id, username, conv_id, from_id, to_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![app.0, user.as_str(), range.conversation.0, range.from.0 as i64, range.to.0 as i64],
+            )
+            .map_err(storage)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn hidden_ranges(&self, app: AppId, user: &Username) -> Result<Vec<HiddenRange>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT conv_id, from_id, to_id FROM hidden WHERE app_id = ?1 AND username = ?2")
+                .map_err(storage)?;
+            let rows = stmt
+                .query_map(params![app.0, user.as_str()], |r| {
+                    Ok(HiddenRange {
+                        conversation: ConversationId(r.get(0)?),
+                        from: MessageId(r.get::<_, i64>(1)? as u64),
+                        to: MessageId(r.get::<_, i64>(2)? as u64),
+                    })
+                })
+                .map_err(storage)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
+        })
+        .await
+    }
+
+    async fn delivered_until(&self, app: AppId, user: &Username) -> Result<Option<i64>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT MAX(g.created_ms) FROM members m \
+                 JOIN messages g ON g.conv_id = m.conv_id AND g.seq = m.ack_seq \
+                 WHERE m.app_id = ?1 AND m.username = ?2",
+            )
+            .and_then(|mut s| s.query_row(params![app.0, user.as_str()], |r| r.get(0)))
             .map_err(storage)
         })
         .await

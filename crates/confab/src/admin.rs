@@ -42,7 +42,17 @@ pub enum AppCommand {
         #[arg(long)]
         value: Option<u32>,
     },
-    /// Print an app's client ID and secret.
+    /// Set an app's WildfireChat admin secret (a new random one without
+    /// --secret) and print it.
+    WildfireSecret {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// Print an app's credentials.
     Credentials {
         #[arg(long, env = "CONFAB_ORG", default_value = "demo")]
         org: String,
@@ -77,6 +87,18 @@ pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::R
                 updated.org, updated.name, updated.rate_limits
             );
         }
+        AppCommand::WildfireSecret { org, app, secret } => {
+            let secret = secret.unwrap_or_else(|| confab_core::auth::random_token(24));
+            if secret.is_empty() || secret.chars().any(char::is_control) {
+                anyhow::bail!("the secret must be printable and not empty");
+            }
+            let updated = core
+                .apps
+                .set_credential(&org, &app, "wildfire.secret", Some(secret))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            print_credentials(&updated);
+        }
         AppCommand::Credentials { org, app } => {
             let found = core.apps.by_name(&org, &app).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let found = found.ok_or_else(|| anyhow::anyhow!("no app {org}/{app}"))?;
@@ -92,4 +114,7 @@ fn print_credentials(app: &confab_core::model::App) {
     println!("application:   {}", app.uuid);
     println!("client_id:     {}", app.client_id);
     println!("client_secret: {}", app.client_secret);
+    if let Some(secret) = app.credentials.get("wildfire.secret") {
+        println!("wildfire_secret: {secret}");
+    }
 }

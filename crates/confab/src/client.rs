@@ -129,6 +129,11 @@ async fn listen(server: Server, rooms: Vec<String>) -> anyhow::Result<()> {
                 });
                 (line, false)
             }
+            Event::Update { change, msg_id, conv, by, msg } => {
+                let body = msg.map(|m| m.body);
+                let line = json!({"event": change, "msg_id": msg_id, "conv": conv, "by": by, "body": body});
+                (line, false)
+            }
             Event::Error { code, message } => (json!({"event": "error", "code": code, "message": message}), false),
             Event::Closed => (json!({"event": "closed"}), true),
         };

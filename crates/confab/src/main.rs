@@ -71,7 +71,14 @@ async fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
         println!("  client_secret: {}", created.client_secret);
         println!("(shown once; `confab app credentials --org {} --app {}` shows them again)", created.org, created.app);
     }
+    if let Some(created) = app.created_secret() {
+        println!("WildfireChat admin secret of {}/{}: {}", created.org, created.app, created.secret);
+        println!("(set CONFAB_WILDFIRE_SECRET to choose it; `confab app credentials` shows it again)");
+    }
     tracing::info!(addr = %app.local_addr(), data_dir = %config.data_dir.display(), "confab is listening");
+    if let Some(addr) = app.wildfire_addr() {
+        tracing::info!(%addr, "WildfireChat admin API is listening");
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -220,6 +220,7 @@ pub async fn create<K: Kind>(
         custom: text_field(&body, "custom")?.unwrap_or_default(),
         announcement: String::new(),
         avatar: text_field(&body, "avatar")?.unwrap_or_default(),
+        dialect: Default::default(),
     };
     let members = match body.get("members") {
         None | Some(Value::Null) => Vec::new(),
@@ -229,8 +230,12 @@ pub async fn create<K: Kind>(
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(invalid_parameter("members must be an array")),
     };
-    let group =
-        target.core.groups.create(target.app.id, K::CHAT_TYPE, owner, settings, members).await.map_err(group_error)?;
+    let group = target
+        .core
+        .groups
+        .create(target.app.id, K::CHAT_TYPE, None, owner, settings, members)
+        .await
+        .map_err(group_error)?;
     let data = json!({ K::ID_KEY: group.id });
     Ok(target.envelope("post", K::PATH).data(data).into_response())
 }

@@ -148,6 +148,8 @@ pub async fn send_to_users(
         ext: parsed.ext,
         delivery: parsed.delivery,
         origin_device: None,
+        line: 0,
+        original: None,
     };
     let sent = target.core.messages.send_direct(target.app.id, send).await?;
     let mut data = Map::new();
@@ -202,6 +204,8 @@ async fn send_to_many(target: super::Target, request: Value, kind: ChatType) -> 
         ext: parsed.ext,
         delivery: parsed.delivery,
         origin_device: None,
+        original: None,
+        receivers: None,
     };
     let sent = target.core.groups.send(target.app.id, send).await.map_err(super::groups::group_error)?;
     let mut data = Map::new();

@@ -79,7 +79,7 @@ pub async fn register(
             Some(Value::Number(n)) => n.to_string(),
             _ => return Err(EasemobError::illegal_argument("password or pin must provided")),
         };
-        new_users.push(NewUser { username, password, nickname: r.nickname });
+        new_users.push(NewUser { username, password, nickname: r.nickname, attributes: Default::default() });
     }
     let names: Vec<String> = new_users.iter().map(|u| u.username.to_ascii_lowercase()).collect();
     let results = target.core.users.register(target.app.id, new_users).await?;

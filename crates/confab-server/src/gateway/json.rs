@@ -15,6 +15,7 @@ use confab_core::error::{AuthFailure, Error};
 use confab_core::fanout::KickReason;
 use confab_core::gateway::{LoginRequest, Outcome, Session};
 use confab_core::groups::GroupEvent;
+use confab_core::messages::{MessageUpdate, UpdateKind};
 use confab_core::model::{Body, ChatType, ConversationId, Message, Username};
 use confab_core::Core;
 use confab_protocol::{ClientFrame, MessageFrame, ServerFrame, HEARTBEAT_SECS, MAX_CLIENT_FRAME};
@@ -167,6 +168,10 @@ async fn run(mut session: Session, sink: &mut Sink, stream: &mut Stream) -> Opti
                         }
                         Ok(Outcome::Notify(event)) => {
                             sink.feed(WsMessage::Text(encode(&group_event_frame(&event)))).await.ok()?;
+                            written += 1;
+                        }
+                        Ok(Outcome::Update(update)) => {
+                            sink.feed(WsMessage::Text(encode(&update_frame(&update)))).await.ok()?;
                             written += 1;
                         }
                         Ok(Outcome::Close(reason)) => {
@@ -342,7 +347,11 @@ impl FrameCache {
 }
 
 fn message_frame(message: &Message) -> ServerFrame {
-    ServerFrame::Msg(MessageFrame {
+    ServerFrame::Msg(message_fields(message))
+}
+
+fn message_fields(message: &Message) -> MessageFrame {
+    MessageFrame {
         msg_id: message.id.to_string(),
         conv: message.conversation.to_string(),
         seq: message.seq,
@@ -352,7 +361,20 @@ fn message_frame(message: &Message) -> ServerFrame {
         body: serde_json::to_value(&message.body).unwrap_or_default(),
         ext: message.ext.clone(),
         timestamp: message.timestamp_ms,
-    })
+    }
+}
+
+fn update_frame(update: &MessageUpdate) -> ServerFrame {
+    let m = &update.message;
+    let edited = update.change == UpdateKind::Edited;
+    ServerFrame::MsgUpdate {
+        change: update.change.as_str().into(),
+        msg_id: m.id.to_string(),
+        conv: m.conversation.to_string(),
+        seq: m.seq,
+        by: update.by.as_ref().map(|u| u.to_string()),
+        msg: edited.then(|| message_fields(m)),
+    }
 }
 
 fn error_frame(reference: Option<String>, code: &str, message: &str) -> ServerFrame {

@@ -10,13 +10,14 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use confab_client::{ConnectOptions, Connection, Endpoint, Event, MessageFrame};
-use confab_core::clock::ShiftedClock;
+use confab_core::clock::{Clock, ShiftedClock};
 use confab_server::config::Config;
 use confab_server::Application;
 
 pub const CLIENT_ID: &str = "test-client-id";
 pub const CLIENT_SECRET: &str = "test-client-secret";
 pub const PASSWORD: &str = "secret-1";
+pub const WILDFIRE_SECRET: &str = "test-wildfire-secret";
 
 /// A running server and what tests need to talk to it.
 pub struct TestApp {
@@ -77,6 +78,7 @@ pub async fn spawn_app_in(storage: Storage) -> TestApp {
     config.rate_limits.values_mut().for_each(|v| *v = 0);
     config.first_app.client_id = Some(CLIENT_ID.into());
     config.first_app.client_secret = Some(CLIENT_SECRET.into());
+    config.first_app.wildfire_secret = Some(WILDFIRE_SECRET.into());
     let clock = Arc::new(ShiftedClock::default());
     let app = Application::build_with_clock(config, clock.clone()).await.expect("server builds");
     let addr = app.local_addr();
@@ -135,6 +137,33 @@ impl TestApp {
         self.call(Method::DELETE, path, Some(&self.app_token), None).await
     }
 
+    /// A WildfireChat admin call signed with the test secret; returns the envelope.
+    pub async fn wildfire(&self, path: &str, body: Value) -> Value {
+        let now = self.clock.now_ms();
+        let nonce = NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string();
+        self.wildfire_signed(path, &body, &nonce, now, WILDFIRE_SECRET).await
+    }
+
+    /// A WildfireChat admin call with chosen signature parts.
+    pub async fn wildfire_signed(&self, path: &str, body: &Value, nonce: &str, timestamp: i64, secret: &str) -> Value {
+        use sha1::Digest;
+        let timestamp = timestamp.to_string();
+        let digest = sha1::Sha1::digest(format!("{nonce}|{secret}|{timestamp}").as_bytes());
+        let sign: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let response = self
+            .http
+            .post(format!("http://{}{path}", self.addr))
+            .header("nonce", nonce)
+            .header("timestamp", &timestamp)
+            .header("sign", sign)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK, "the vendor answers every call with HTTP 200");
+        response.json().await.expect("JSON body")
+    }
+
     /// Registers users with the test password.
     pub async fn register(&self, names: &[&str]) {
         let users: Vec<Value> = names.iter().map(|n| json!({"username": n, "password": PASSWORD})).collect();
@@ -176,6 +205,9 @@ impl TestApp {
         body["data"][to].as_str().expect("message id").to_owned()
     }
 }
+
+/// Nonces for signed calls, unique within a test run.
+static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Sends a request with a token (or none) and returns status and JSON body.
 pub async fn call_url(

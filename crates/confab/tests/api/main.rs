@@ -11,3 +11,4 @@ mod messages;
 mod rooms;
 mod threads;
 mod users;
+mod wildfire;

@@ -1,0 +1,118 @@
+//! The vendor's request signature: headers `nonce`, `timestamp` (Unix ms)
+//! and `sign` = lower-case hex SHA-1 of `nonce|secret|timestamp`.
+//!
+//! The vendor refuses timestamps more than two hours old and never looks at
+//! nonces again. confab also refuses timestamps more than two hours ahead
+//! and a request whose exact signature (nonce and timestamp) it has seen
+//! within that window: a captured request cannot be replayed. The nonce
+//! alone cannot be the key, because the vendor's SDK draws it from only
+//! 100,000 values.
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
+
+use axum::http::HeaderMap;
+use sha1::{Digest, Sha1};
+
+use confab_core::auth::secrets_equal;
+use confab_core::model::App;
+use confab_core::Core;
+
+use super::error::{self, WildfireError};
+
+/// The app credential that holds the admin secret.
+pub const SECRET_CREDENTIAL: &str = "wildfire.secret";
+/// How far a request's timestamp may be from now, either way.
+const WINDOW_MS: i64 = 2 * 60 * 60 * 1000;
+/// Signatures remembered at most. Past this, requests are refused as too
+/// frequent until older ones leave the window: about 550 signed calls a
+/// second, sustained for two hours, and some 100 MB.
+const MAX_REMEMBERED: usize = 4_000_000;
+
+/// Finds the app whose admin secret signed the request.
+pub async fn authenticate(core: &Core, nonces: &NonceCache, headers: &HeaderMap) -> Result<Arc<App>, WildfireError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    let (Some(nonce), Some(timestamp), Some(sign)) = (header("nonce"), header("timestamp"), header("sign")) else {
+        return Err(WildfireError::new(error::API_NOT_SIGNED));
+    };
+    let Ok(sent_ms) = timestamp.parse::<i64>() else {
+        return Err(WildfireError::new(error::API_NOT_SIGNED));
+    };
+    let now = core.now_ms();
+    if (now - sent_ms).abs() > WINDOW_MS {
+        return Err(WildfireError::new(error::SIGN_EXPIRED));
+    }
+    let apps = core.apps.all().await?;
+    // Every app's signature is computed and compared, so the time taken
+    // tells nothing about which app, if any, matched.
+    let mut found = None;
+    for app in apps.iter() {
+        let Some(secret) = app.credentials.get(SECRET_CREDENTIAL) else { continue };
+        if secrets_equal(&signature(nonce, secret, timestamp), sign) && found.is_none() {
+            found = Some(app.clone());
+        }
+    }
+    let app = found.ok_or(WildfireError::new(error::AUTH_FAILURE))?;
+    nonces.first_use(&app, nonce, sent_ms, now)?;
+    Ok(app)
+}
+
+/// `sha1_hex(nonce|secret|timestamp)`.
+pub fn signature(nonce: &str, secret: &str, timestamp: &str) -> String {
+    let digest = Sha1::digest(format!("{nonce}|{secret}|{timestamp}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Signatures seen within the window, as keyed hashes (a caller cannot
+/// choose collisions), with when each may be forgotten.
+#[derive(Default)]
+pub struct NonceCache {
+    hasher: RandomState,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    hashes: HashSet<u64>,
+    by_expiry: BTreeMap<i64, Vec<u64>>,
+}
+
+impl NonceCache {
+    /// Records a signature; refuses one seen before, or any while too many are remembered.
+    fn first_use(&self, app: &App, nonce: &str, sent_ms: i64, now: i64) -> Result<(), WildfireError> {
+        let hash = self.hasher.hash_one((app.id, nonce, sent_ms));
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let Seen { hashes, by_expiry } = &mut *seen;
+        while let Some(entry) = by_expiry.first_entry() {
+            if *entry.key() > now {
+                break;
+            }
+            for old in entry.remove() {
+                hashes.remove(&old);
+            }
+        }
+        if hashes.len() >= MAX_REMEMBERED {
+            return Err(WildfireError::new(error::OVER_FREQUENCY));
+        }
+        if !hashes.insert(hash) {
+            return Err(WildfireError {
+                code: error::AUTH_FAILURE,
+                detail: Some("this request was already used".into()),
+            });
+        }
+        by_expiry.entry(sent_ms + WINDOW_MS).or_default().push(hash);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_match_the_vendors_documented_examples() {
+        assert_eq!(signature("76616", "123456", "1558350862502"), "b98f9b0717f59febccf1440067a7f50d9b31bdde");
+        assert_eq!(signature("14723", "123456", "1539698981861"), "9e9f98672f466a81e6dd61570689528cf38e6418");
+    }
+}

@@ -1,0 +1,207 @@
+//! W-16, groups: create, dismiss, read, list, add and remove members. A
+//! vendor group is a confab group: the Easemob dialect sees the same group.
+
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use confab_core::groups::GroupRef;
+use confab_core::model::{ChatType, Group, GroupSettings, Role, Username};
+
+use super::error::{self, WildfireError};
+use super::{ok, Admin};
+
+/// Members a group may have when `max_member_count` is not given.
+const DEFAULT_MAX_MEMBERS: u32 = 2000;
+/// Group settings only the vendor knows, kept as given and shown back.
+const VENDOR_SETTINGS: [&str; 6] =
+    ["type", "join_type", "private_chat", "searchable", "history_message", "super_group"];
+
+fn user(raw: &str, field: &str) -> Result<Username, WildfireError> {
+    Username::parse(raw).map_err(|e| WildfireError::invalid(format!("{field}: {e}")))
+}
+
+fn group_ref(id: &str) -> GroupRef<'_> {
+    GroupRef { kind: ChatType::GroupChat, id }
+}
+
+#[derive(Deserialize)]
+pub struct Member {
+    member_id: String,
+    /// 0 member, 1 manager (2 owner is taken from the group's owner).
+    #[serde(default, rename = "type")]
+    kind: i64,
+}
+
+#[derive(Deserialize)]
+pub struct NewGroup {
+    group_info: Map<String, Value>,
+    #[serde(default)]
+    members: Vec<Member>,
+}
+
+#[derive(Deserialize)]
+pub struct CreateRequest {
+    #[serde(default)]
+    operator: String,
+    group: NewGroup,
+}
+
+fn text(info: &Map<String, Value>, key: &str) -> Result<String, WildfireError> {
+    match info.get(key) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(WildfireError::invalid(format!("group_info.{key} must be a string"))),
+    }
+}
+
+/// `/admin/group/create`: a group with its owner (`group_info.owner`, else
+/// the operator) and members; `target_id` chooses its ID.
+pub async fn create(Admin { core, app, body }: Admin<CreateRequest>) -> Result<Response, WildfireError> {
+    let info = &body.group.group_info;
+    let owner = match text(info, "owner")? {
+        o if !o.is_empty() => o,
+        _ => body.operator.clone(),
+    };
+    let owner = user(&owner, "group_info.owner")?;
+    let max_users = match info.get("max_member_count").and_then(Value::as_u64) {
+        Some(n) if n > 0 => u32::try_from(n).map_err(|_| WildfireError::invalid("max_member_count is too large"))?,
+        _ => DEFAULT_MAX_MEMBERS,
+    };
+    let dialect = VENDOR_SETTINGS
+        .iter()
+        .filter_map(|key| info.get(*key).filter(|v| v.is_number()).map(|v| ((*key).to_owned(), v.clone())))
+        .collect();
+    let settings = GroupSettings {
+        name: text(info, "name")?,
+        description: String::new(),
+        public: false,
+        max_users,
+        allow_invites: true,
+        members_only: false,
+        invite_need_confirm: false,
+        custom: text(info, "extra")?,
+        announcement: String::new(),
+        avatar: text(info, "portrait")?,
+        dialect,
+    };
+    let mut members = Vec::with_capacity(body.group.members.len());
+    let mut managers = Vec::new();
+    for m in &body.group.members {
+        let member = user(&m.member_id, "members.member_id")?;
+        if m.kind == 1 {
+            managers.push(member.clone());
+        }
+        members.push(member);
+    }
+    let id = Some(text(info, "target_id")?).filter(|id| !id.is_empty());
+    let group = core.groups.create(app.id, ChatType::GroupChat, id, owner, settings, members).await?;
+    for manager in managers {
+        core.groups.set_admin(app.id, group_ref(&group.id), manager, true).await?;
+    }
+    Ok(ok(json!({"group_id": group.id})))
+}
+
+#[derive(Deserialize)]
+pub struct GroupRequest {
+    group_id: String,
+}
+
+/// `/admin/group/del`: dismisses a group.
+pub async fn dismiss(Admin { core, app, body }: Admin<GroupRequest>) -> Result<Response, WildfireError> {
+    core.groups.delete(app.id, group_ref(&body.group_id)).await?;
+    Ok(ok(Value::Null))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupIdRequest {
+    group_id: String,
+}
+
+/// `/admin/group/get_info` (its body says `groupId`, unlike the other calls).
+pub async fn get_info(Admin { core, app, body }: Admin<GroupIdRequest>) -> Result<Response, WildfireError> {
+    let group = core.groups.get(app.id, group_ref(&body.group_id)).await?;
+    Ok(ok(info(&group)))
+}
+
+fn info(group: &Group) -> Value {
+    let s = &group.settings;
+    let mut out = json!({
+        "target_id": group.id,
+        "name": s.name,
+        "portrait": s.avatar,
+        "owner": group.owner.as_str(),
+        "extra": s.custom,
+        "mute": i64::from(group.mute_all),
+        "max_member_count": s.max_users,
+        "member_count": group.member_count,
+        "updateDt": group.version,
+    });
+    for key in VENDOR_SETTINGS {
+        out[key] = s.dialect.get(key).cloned().unwrap_or(json!(0));
+    }
+    out
+}
+
+/// `/admin/group/member/list` (also `groupId`): `{members: [{member_id, type}]}`.
+pub async fn members(Admin { core, app, body }: Admin<GroupIdRequest>) -> Result<Response, WildfireError> {
+    let (_, members) = core.groups.members(app.id, group_ref(&body.group_id)).await?;
+    let members: Vec<Value> = members
+        .iter()
+        .map(|m| {
+            let kind = match m.role {
+                Role::Member => 0,
+                Role::Admin => 1,
+                Role::Owner => 2,
+            };
+            json!({"member_id": m.username.as_str(), "type": kind, "createDt": m.joined_ms})
+        })
+        .collect();
+    Ok(ok(json!({"members": members})))
+}
+
+#[derive(Deserialize)]
+pub struct AddRequest {
+    group_id: String,
+    members: Vec<Member>,
+}
+
+/// `/admin/group/member/add`: members join now (managers with `type: 1`).
+pub async fn add_members(Admin { core, app, body }: Admin<AddRequest>) -> Result<Response, WildfireError> {
+    let mut users = Vec::with_capacity(body.members.len());
+    for m in &body.members {
+        if ![0, 1].contains(&m.kind) {
+            return Err(WildfireError::invalid("members.type must be 0 or 1"));
+        }
+        users.push(user(&m.member_id, "members.member_id")?);
+    }
+    if users.is_empty() {
+        return Err(WildfireError::invalid("members must not be empty"));
+    }
+    core.groups.add_members(app.id, group_ref(&body.group_id), users).await?;
+    for m in body.members.iter().filter(|m| m.kind == 1) {
+        core.groups.set_admin(app.id, group_ref(&body.group_id), user(&m.member_id, "member_id")?, true).await?;
+    }
+    Ok(ok(Value::Null))
+}
+
+#[derive(Deserialize)]
+pub struct RemoveRequest {
+    group_id: String,
+    members: Vec<String>,
+}
+
+/// `/admin/group/member/del`: removes members; the owner cannot be removed.
+pub async fn remove_members(Admin { core, app, body }: Admin<RemoveRequest>) -> Result<Response, WildfireError> {
+    let users = body.members.iter().map(|m| user(m, "members")).collect::<Result<Vec<_>, _>>()?;
+    if users.is_empty() {
+        return Err(WildfireError::invalid("members must not be empty"));
+    }
+    let group = core.groups.get(app.id, group_ref(&body.group_id)).await?;
+    if users.contains(&group.owner) {
+        return Err(WildfireError { code: error::NOT_RIGHT, detail: Some("the owner cannot be removed".into()) });
+    }
+    core.groups.remove_members(app.id, group_ref(&body.group_id), users).await?;
+    Ok(ok(Value::Null))
+}

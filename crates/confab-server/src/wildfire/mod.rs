@@ -1,0 +1,110 @@
+//! The WildfireChat (野火IM) server admin dialect (`/admin/…`).
+//!
+//! Every call is a `POST` with a JSON body, signed with the app's admin
+//! secret (`auth.rs`), answered with HTTP 200 and `{code, msg, result}`
+//! (`error.rs` has the vendor's codes). The vendor's server serves one app;
+//! confab finds the app whose secret signed the request. Notes on the
+//! vendor's behaviour are in `docs/research/wildfirechat-admin-api.md`.
+
+mod auth;
+mod error;
+mod groups;
+mod messages;
+mod payload;
+mod users;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use confab_core::model::App;
+use confab_core::Core;
+
+pub use auth::SECRET_CREDENTIAL;
+pub use error::WildfireError;
+
+use crate::limits::{Per, RateLimits, WILDFIRE_REQUESTS_PER_SECOND};
+
+/// Largest request body: a payload may carry a base64 thumbnail.
+const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct State {
+    pub core: Arc<Core>,
+    pub limits: Arc<RateLimits>,
+    nonces: Arc<auth::NonceCache>,
+}
+
+pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
+    let state = State { core, limits, nonces: Arc::new(auth::NonceCache::default()) };
+    Router::new()
+        .route("/admin/health", post(|| async { ok(Value::Null) }).get(|| async { ok(Value::Null) }))
+        .route("/admin/message/send", post(messages::send))
+        .route("/admin/message/update", post(messages::update))
+        .route("/admin/message/recall", post(messages::recall))
+        .route("/admin/message/multicast", post(messages::multicast))
+        .route("/admin/message/broadcast", post(messages::broadcast))
+        .route("/admin/message/delete", post(messages::delete))
+        .route("/admin/message/clear_by_user", post(messages::clear_by_user))
+        .route("/admin/conversation/delete", post(messages::delete_conversation))
+        .route("/admin/message/get_one", post(messages::get_one))
+        .route("/admin/message/recall_broadcast", post(messages::recall_broadcast))
+        .route("/admin/message/recall_multicast", post(messages::recall_multicast))
+        .route("/admin/message/delete_broadcast", post(messages::delete_broadcast))
+        .route("/admin/message/delete_multicast", post(messages::delete_multicast))
+        .route("/admin/message/conv_read", post(messages::conv_read))
+        .route("/admin/message/delivery", post(messages::delivery))
+        .route("/admin/user/create", post(users::create))
+        .route("/admin/user/update", post(users::update))
+        .route("/admin/user/get_info", post(users::get_info))
+        .route("/admin/user/get_token", post(users::get_token))
+        .route("/admin/user/destroy", post(users::destroy))
+        .route("/admin/group/create", post(groups::create))
+        .route("/admin/group/del", post(groups::dismiss))
+        .route("/admin/group/get_info", post(groups::get_info))
+        .route("/admin/group/member/list", post(groups::members))
+        .route("/admin/group/member/add", post(groups::add_members))
+        .route("/admin/group/member/del", post(groups::remove_members))
+        .fallback(|| async { WildfireError::new(error::NOT_IMPLEMENT) })
+        .with_state(state)
+}
+
+/// A signed admin request: the app whose secret signed it and the parsed body.
+pub struct Admin<T> {
+    pub core: Arc<Core>,
+    pub app: Arc<App>,
+    pub body: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<State> for Admin<T> {
+    type Rejection = WildfireError;
+
+    async fn from_request(request: Request, state: &State) -> Result<Self, Self::Rejection> {
+        let app = auth::authenticate(&state.core, &state.nonces, request.headers()).await?;
+        if !state.limits.allow(&app, WILDFIRE_REQUESTS_PER_SECOND, Per::Second, 1) {
+            return Err(WildfireError::new(error::OVER_FREQUENCY));
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
+            .await
+            .map_err(|_| WildfireError::invalid(format!("the body must be at most {BODY_LIMIT} bytes")))?;
+        Ok(Admin { core: state.core.clone(), app, body: parse(&bytes)? })
+    }
+}
+
+fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, WildfireError> {
+    serde_json::from_slice(bytes).map_err(|e| WildfireError::invalid(e.to_string()))
+}
+
+/// A success answer; `result` is left out when there is none, as the vendor does.
+pub fn ok(result: Value) -> Response {
+    if result.is_null() {
+        return Json(json!({"code": 0, "msg": "success"})).into_response();
+    }
+    Json(json!({"code": 0, "msg": "success", "result": result})).into_response()
+}
