@@ -21,6 +21,9 @@ pub struct IssuedToken {
 /// Apps by (org, name), with when each was read.
 type AppCache = HashMap<(String, String), (Arc<App>, Instant)>;
 
+/// Every app, with when they were read.
+type AllApps = Option<(Arc<[Arc<App>]>, Instant)>;
+
 /// How long a cached app is trusted before it is read again.
 const CACHE_FOR: Duration = Duration::from_secs(5);
 
@@ -34,7 +37,7 @@ pub struct AppService {
     cache: Arc<RwLock<AppCache>>,
     /// Every app, for dialects whose requests do not name theirs (WildfireChat's
     /// signature names only a secret). Kept as long as `cache`'s entries.
-    everyone: Arc<RwLock<Option<(Arc<[Arc<App>]>, Instant)>>>,
+    everyone: Arc<RwLock<AllApps>>,
 }
 
 /// Optional fixed credentials for a new app; generated when absent.
