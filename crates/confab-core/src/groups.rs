@@ -206,7 +206,11 @@ impl GroupService {
         if unique.len() as u64 + 1 > settings.max_users as u64 {
             return Err(Error::LimitExceeded("members size is greater than max user size !".into()));
         }
-        self.require_users(app, std::slice::from_ref(&owner)).await?;
+        // The app itself (the `admin` pseudo-user) may own what it creates,
+        // such as chat rooms made over WildfireChat's admin API.
+        if owner != Username::admin() {
+            self.require_users(app, std::slice::from_ref(&owner)).await?;
+        }
         self.require_users(app, &unique).await?;
         let now = self.now();
         let group = NewGroup {
@@ -900,6 +904,9 @@ fn check_sender(state: &GroupState, from: &Username, now: i64) -> Result<()> {
     }
     if state.group.mute_all && *role == Role::Member && !state.allowed.contains(from) {
         return Err(Error::Forbidden(format!("all members of {id} are muted")));
+    }
+    if state.group.kind == ChatType::Channel && *role == Role::Member {
+        return Err(Error::Forbidden(format!("only the owner of channel {id} speaks in it")));
     }
     Ok(())
 }

@@ -144,6 +144,9 @@ pub enum ChatType {
     /// and broadcast): stored once, each receiver a member. A message names
     /// its receivers, or goes to every member.
     Broadcast,
+    /// A group whose members subscribe to hear its owner (WildfireChat's
+    /// channels): messages reach every subscriber, live and offline.
+    Channel,
 }
 
 impl ChatType {
@@ -154,6 +157,7 @@ impl ChatType {
             ChatType::ChatRoom => "chatroom",
             ChatType::Thread => "thread",
             ChatType::Broadcast => "broadcast",
+            ChatType::Channel => "channel",
         }
     }
 
@@ -164,6 +168,7 @@ impl ChatType {
             ChatType::ChatRoom => 2,
             ChatType::Thread => 3,
             ChatType::Broadcast => 4,
+            ChatType::Channel => 5,
         }
     }
 
@@ -174,6 +179,7 @@ impl ChatType {
             2 => Some(ChatType::ChatRoom),
             3 => Some(ChatType::Thread),
             4 => Some(ChatType::Broadcast),
+            5 => Some(ChatType::Channel),
             _ => None,
         }
     }

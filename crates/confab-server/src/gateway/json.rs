@@ -271,7 +271,10 @@ async fn send_message(
         "groupchat" => ChatType::GroupChat,
         "chatroom" => ChatType::ChatRoom,
         "thread" => ChatType::Thread,
-        other => return Err(("bad_frame", format!("chat_type {other} is not chat, groupchat, chatroom or thread"))),
+        "channel" => ChatType::Channel,
+        other => {
+            return Err(("bad_frame", format!("chat_type {other} is not chat, groupchat, chatroom, thread or channel")))
+        }
     };
     if kind == ChatType::Chat {
         Username::parse(to).map_err(|e| ("bad_receiver", e.to_string()))?;

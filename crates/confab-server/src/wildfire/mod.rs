@@ -7,6 +7,7 @@
 //! vendor's behaviour are in `docs/research/wildfirechat-admin-api.md`.
 
 mod auth;
+mod channels;
 mod error;
 mod groups;
 mod messages;
@@ -71,6 +72,13 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/admin/group/member/list", post(groups::members))
         .route("/admin/group/member/add", post(groups::add_members))
         .route("/admin/group/member/del", post(groups::remove_members))
+        .route("/admin/chatroom/create", post(channels::create_room))
+        .route("/admin/chatroom/info", post(channels::room_info))
+        .route("/admin/chatroom/del", post(channels::delete_room))
+        .route("/admin/channel/create", post(channels::create_channel))
+        .route("/admin/channel/get", post(channels::get_channel))
+        .route("/admin/channel/destroy", post(channels::destroy_channel))
+        .route("/admin/channel/subscribe", post(channels::subscribe))
         .fallback(|| async { WildfireError::new(error::NOT_IMPLEMENT) })
         .with_state(state)
 }

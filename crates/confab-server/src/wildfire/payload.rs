@@ -31,6 +31,7 @@ impl ConvType {
     pub const SINGLE: ConvType = ConvType(0);
     pub const GROUP: ConvType = ConvType(1);
     pub const CHATROOM: ConvType = ConvType(2);
+    pub const CHANNEL: ConvType = ConvType(3);
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,9 +50,12 @@ impl Conversation {
             ConvType::SINGLE => Ok(ChatType::Chat),
             ConvType::GROUP => Ok(ChatType::GroupChat),
             ConvType::CHATROOM => Ok(ChatType::ChatRoom),
+            ConvType::CHANNEL => Ok(ChatType::Channel),
             ConvType(other) => Err(WildfireError {
                 code: error::NOT_IMPLEMENT,
-                detail: Some(format!("conversation type {other} (only 0 single, 1 group and 2 chat room are served)")),
+                detail: Some(format!(
+                    "conversation type {other} (0 single, 1 group, 2 chat room, 3 channel are served)"
+                )),
             }),
         }
     }
@@ -61,6 +65,7 @@ impl Conversation {
         let kind = match message.chat_type {
             ChatType::GroupChat | ChatType::Thread => ConvType::GROUP,
             ChatType::ChatRoom => ConvType::CHATROOM,
+            ChatType::Channel => ConvType::CHANNEL,
             // A multicast is a one-to-one conversation with its sender (`to`).
             ChatType::Chat | ChatType::Broadcast => ConvType::SINGLE,
         };

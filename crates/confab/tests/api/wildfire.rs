@@ -88,6 +88,13 @@ fn every_call() -> Vec<(&'static str, Value)> {
         ("/admin/group/member/list", json!({"groupId": "g"})),
         ("/admin/group/member/add", json!({"operator": "a", "group_id": "g", "members": [{"member_id": "b"}]})),
         ("/admin/group/member/del", json!({"operator": "a", "group_id": "g", "members": ["b"]})),
+        ("/admin/chatroom/create", json!({"chatroomId": "r", "title": "r"})),
+        ("/admin/chatroom/info", json!({"chatroomId": "r"})),
+        ("/admin/chatroom/del", json!({"chatroomId": "r"})),
+        ("/admin/channel/create", json!({"owner": "a", "name": "c"})),
+        ("/admin/channel/get", json!({"channelId": "c"})),
+        ("/admin/channel/destroy", json!({"channelId": "c"})),
+        ("/admin/channel/subscribe", json!({"channelId": "c", "userId": "a", "subscribe": 1})),
     ]
 }
 
@@ -153,11 +160,11 @@ async fn bad_input_gets_the_vendors_error_codes() {
     assert_eq!(recall.await["code"], 10);
     let missing = app.wildfire("/admin/message/get_one", json!({"messageUid": 12345})).await;
     assert_eq!(missing["code"], 253, "{missing}");
-    let channel = app.wildfire(
+    let things = app.wildfire(
         "/admin/message/send",
-        json!({"sender": "alice", "conv": {"type": 3, "target": "c"}, "payload": text("x")}),
+        json!({"sender": "alice", "conv": {"type": 4, "target": "c"}, "payload": text("x")}),
     );
-    assert_eq!(channel.await["code"], 254);
+    assert_eq!(things.await["code"], 254);
     let no_group = app.wildfire(
         "/admin/message/send",
         json!({"sender": "alice", "conv": {"type": 1, "target": "nope"}, "payload": text("x")}),
@@ -548,4 +555,79 @@ async fn users_are_created_read_updated_and_destroyed() {
     assert_eq!(app.wildfire("/admin/user/get_token", json!({"userId": "nobody"})).await["code"], 253);
     assert_eq!(app.wildfire("/admin/user/destroy", json!({"userId": "zoe"})).await["code"], 0);
     assert_eq!(app.wildfire("/admin/user/get_info", json!({"userId": "zoe"})).await["code"], 253);
+}
+
+#[tokio::test]
+async fn chat_rooms_and_channels_are_made_and_spoken_in() {
+    let app = spawn_app().await;
+    create_users(&app, &["host", "ann", "ben"]).await;
+
+    // A chat room made by the app: members hear what is said while they are in it.
+    let room =
+        app.wildfire("/admin/chatroom/create", json!({"chatroomId": "lobby", "title": "Lobby", "desc": "d"})).await;
+    assert_eq!(room["result"]["chatroomId"], "lobby", "{room}");
+    let info = app.wildfire("/admin/chatroom/info", json!({"chatroomId": "lobby"})).await;
+    assert_eq!((info["result"]["title"].clone(), info["result"]["memberCount"].clone()), (json!("Lobby"), json!(0)));
+    let mut ann = connect(&app, "ann").await;
+    backlog(&mut ann).await;
+    ann.join_room("lobby").await.unwrap();
+    assert!(matches!(next(&mut ann).await, Event::Group { event, .. } if event == "members_added"));
+    let to_room =
+        json!({"sender": "host", "conv": {"type": 2, "target": "lobby", "line": 0}, "payload": text("welcome")});
+    assert_eq!(app.wildfire("/admin/message/send", to_room).await["code"], 0);
+    let got = next_message(&mut ann).await;
+    assert_eq!((got.chat_type.as_str(), body_text(&got)), ("chatroom", "welcome"));
+    // The Easemob dialect lists the same room.
+    let (status, body) = app.get("/chatrooms/lobby").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.wildfire("/admin/chatroom/del", json!({"chatroomId": "lobby"})).await["code"], 0);
+    assert_eq!(app.wildfire("/admin/chatroom/info", json!({"chatroomId": "lobby"})).await["code"], 253);
+
+    // A channel: subscribers get its owner's messages, live and after being away.
+    let made =
+        app.wildfire("/admin/channel/create", json!({"owner": "host", "name": "News", "targetId": "news"})).await;
+    assert_eq!(made["result"]["targetId"], "news", "{made}");
+    let secret = made["result"]["secret"].as_str().unwrap().to_owned();
+    assert!(!secret.is_empty());
+    for user in ["ann", "ben"] {
+        let sub =
+            app.wildfire("/admin/channel/subscribe", json!({"channelId": "news", "userId": user, "subscribe": 1}));
+        assert_eq!(sub.await["code"], 0);
+    }
+    let channel = app.wildfire("/admin/channel/get", json!({"channelId": "news"})).await;
+    assert_eq!(
+        (channel["result"]["owner"].clone(), channel["result"]["secret"].clone()),
+        (json!("host"), json!(secret))
+    );
+    assert_eq!(channel["result"]["subscriberCount"], 2);
+    let to_channel = json!({"type": 3, "target": "news", "line": 0});
+    let sent = app
+        .wildfire("/admin/message/send", json!({"sender": "host", "conv": to_channel, "payload": text("edition 1")}))
+        .await;
+    assert_eq!(sent["code"], 0, "{sent}");
+    loop {
+        match next(&mut ann).await {
+            Event::Message(m) => {
+                assert_eq!((m.chat_type.as_str(), m.to.as_str(), body_text(&m)), ("channel", "news", "edition 1"));
+                break;
+            }
+            Event::Group { .. } => continue,
+            other => panic!("expected the channel's message, got {other:?}"),
+        }
+    }
+    let mut ben = connect(&app, "ben").await;
+    assert_eq!(backlog(&mut ben).await.iter().map(|m| body_text(m).to_owned()).collect::<Vec<_>>(), ["edition 1"]);
+    // Subscribers listen; they do not speak.
+    let refused = ben.send_to("channel", "news", json!({"type": "txt", "msg": "me too"}), None).await;
+    assert!(refused.unwrap_err().to_string().contains("forbidden"));
+    let one = app.wildfire("/admin/message/get_one", json!({"messageUid": sent["result"]["messageUid"]})).await;
+    assert_eq!(one["result"]["conv"], to_channel);
+
+    let leave = app.wildfire("/admin/channel/subscribe", json!({"channelId": "news", "userId": "ben", "subscribe": 0}));
+    assert_eq!(leave.await["code"], 0);
+    let sent = json!({"sender": "host", "conv": to_channel, "payload": text("edition 2")});
+    assert_eq!(app.wildfire("/admin/message/send", sent).await["code"], 0);
+    while let Ok(event) = tokio::time::timeout(std::time::Duration::from_millis(300), ben.next_event()).await {
+        assert!(matches!(event, Event::Group { .. }), "an unsubscribed user got {event:?}");
+    }
 }
