@@ -19,7 +19,10 @@ use tokio::process::{Child, Command};
 use confab_client::{ConnectOptions, Connection, Endpoint, Event};
 use confab_core::ids::MessageId;
 
-use crate::helpers::{backlog, call_url, fresh_schema, next, next_message, CLIENT_ID, CLIENT_SECRET, PASSWORD};
+use crate::helpers::{
+    backlog, call_url, fresh_schema, next, next_message, next_nonce, wildfire_call, CLIENT_ID, CLIENT_SECRET, PASSWORD,
+    WILDFIRE_SECRET,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_confab");
 
@@ -77,6 +80,7 @@ impl Cluster {
             .env("CONFAB_CLUSTER", &self.name)
             .env("CONFAB_CLIENT_ID", CLIENT_ID)
             .env("CONFAB_CLIENT_SECRET", CLIENT_SECRET)
+            .env("CONFAB_WILDFIRE_SECRET", WILDFIRE_SECRET)
             .env("CONFAB_RATE_LIMITS", "easemob.requests_per_second=0,easemob.message_receivers_per_minute=0")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -126,6 +130,12 @@ impl Cluster {
         let endpoint = self.endpoint(node);
         let token = endpoint.user_token(&self.http, user, PASSWORD).await.expect("user token");
         Connection::connect(&endpoint.ws_url(), &token, options).await.expect("gateway login")
+    }
+
+    /// A signed WildfireChat admin call to one node.
+    async fn wildfire(&self, node: usize, path: &str, body: Value) -> Value {
+        let now = confab_core::clock::Clock::now_ms(&confab_core::clock::SystemClock);
+        wildfire_call(&self.http, self.addr(node), path, &body, &next_nonce(), now, WILDFIRE_SECRET).await
     }
 
     async fn send_text(&self, node: usize, from: &str, to: &str, text: &str) -> String {
@@ -403,4 +413,29 @@ async fn group_messages_and_events_reach_members_on_every_node() {
     }
     drop(connections);
     cluster.finish().await;
+}
+
+#[tokio::test]
+async fn recalls_and_broadcasts_cross_nodes() {
+    let cluster = Cluster::start(2).await;
+    cluster.register(&["sys", "alice", "bob"]).await;
+    let mut bob = cluster.connect(1, "bob", ConnectOptions::default()).await;
+    backlog(&mut bob).await;
+
+    // A broadcast accepted on node 0 reaches Bob on node 1, and so does its recall.
+    let payload = json!({"type": 1, "searchableContent": "to all"});
+    let sent = cluster.wildfire(0, "/admin/message/broadcast", json!({"sender": "sys", "payload": payload})).await;
+    assert_eq!(sent["code"], 0, "{sent}");
+    assert_eq!(sent["result"]["count"], 2);
+    let uid = sent["result"]["messageUid"].as_i64().unwrap();
+    assert_eq!(next_message(&mut bob).await.msg_id, uid.to_string());
+    let recall = json!({"operator": "sys", "messageUid": uid});
+    assert_eq!(cluster.wildfire(0, "/admin/message/recall_broadcast", recall).await["code"], 0);
+    match next(&mut bob).await {
+        Event::Update { change, msg_id, .. } => assert_eq!((change.as_str(), msg_id), ("recalled", uid.to_string())),
+        other => panic!("expected the recall on the other node, got {other:?}"),
+    }
+    // Alice, connecting to node 1 later, never gets the recalled broadcast.
+    let mut alice = cluster.connect(1, "alice", ConnectOptions::default()).await;
+    assert!(backlog(&mut alice).await.is_empty());
 }

@@ -140,28 +140,12 @@ impl TestApp {
     /// A WildfireChat admin call signed with the test secret; returns the envelope.
     pub async fn wildfire(&self, path: &str, body: Value) -> Value {
         let now = self.clock.now_ms();
-        let nonce = NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string();
-        self.wildfire_signed(path, &body, &nonce, now, WILDFIRE_SECRET).await
+        self.wildfire_signed(path, &body, &next_nonce(), now, WILDFIRE_SECRET).await
     }
 
     /// A WildfireChat admin call with chosen signature parts.
     pub async fn wildfire_signed(&self, path: &str, body: &Value, nonce: &str, timestamp: i64, secret: &str) -> Value {
-        use sha1::Digest;
-        let timestamp = timestamp.to_string();
-        let digest = sha1::Sha1::digest(format!("{nonce}|{secret}|{timestamp}").as_bytes());
-        let sign: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        let response = self
-            .http
-            .post(format!("http://{}{path}", self.addr))
-            .header("nonce", nonce)
-            .header("timestamp", &timestamp)
-            .header("sign", sign)
-            .json(body)
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(response.status(), StatusCode::OK, "the vendor answers every call with HTTP 200");
-        response.json().await.expect("JSON body")
+        wildfire_call(&self.http, self.addr, path, body, nonce, timestamp, secret).await
     }
 
     /// Registers users with the test password.
@@ -204,6 +188,38 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
         body["data"][to].as_str().expect("message id").to_owned()
     }
+}
+
+/// A signed WildfireChat admin call to a server at `addr`; returns the envelope.
+pub async fn wildfire_call(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    path: &str,
+    body: &Value,
+    nonce: &str,
+    timestamp: i64,
+    secret: &str,
+) -> Value {
+    use sha1::Digest;
+    let timestamp = timestamp.to_string();
+    let digest = sha1::Sha1::digest(format!("{nonce}|{secret}|{timestamp}").as_bytes());
+    let sign: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let response = http
+        .post(format!("http://{addr}{path}"))
+        .header("nonce", nonce)
+        .header("timestamp", &timestamp)
+        .header("sign", sign)
+        .json(body)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), StatusCode::OK, "the vendor answers every call with HTTP 200");
+    response.json().await.expect("JSON body")
+}
+
+/// A nonce for a signed call, unique within a test run.
+pub fn next_nonce() -> String {
+    NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string()
 }
 
 /// Nonces for signed calls, unique within a test run.
