@@ -654,6 +654,9 @@ impl GroupService {
             return Err(Error::InvalidArgument(format!("params to's size can't exceed limit {cap}")));
         }
         let now = self.now();
+        if !send.by_app {
+            self.deps.restrictions.check_sender(&self.deps, app, &send.from, send.kind).await?;
+        }
         let mut states = Vec::with_capacity(send.to.len());
         for target in &send.to {
             let target = GroupRef { kind: send.kind, id: target };

@@ -15,6 +15,7 @@ pub mod groups;
 pub mod ids;
 pub mod messages;
 pub mod model;
+pub mod relations;
 pub mod storage;
 pub mod users;
 
@@ -49,6 +50,7 @@ pub(crate) struct Deps {
     pub ids: IdGenerator,
     pub clock: Arc<dyn Clock>,
     pub config: CoreConfig,
+    pub restrictions: relations::RestrictionCache,
 }
 
 /// The domain core: one instance per server process.
@@ -57,6 +59,7 @@ pub struct Core {
     pub users: users::UserService,
     pub messages: messages::MessageService,
     pub groups: groups::GroupService,
+    pub relations: relations::RelationService,
     pub gateway: gateway::Gateway,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
@@ -75,13 +78,15 @@ impl Core {
     ) -> error::Result<Arc<Core>> {
         let floor = store.max_message_id().await?;
         let ids = IdGenerator::new(config.node_id, floor);
-        let deps = Arc::new(Deps { store, fanout, hub: hub.clone(), ids, clock: clock.clone(), config });
+        let restrictions = relations::RestrictionCache::default();
+        let deps = Arc::new(Deps { store, fanout, hub: hub.clone(), ids, clock: clock.clone(), config, restrictions });
         let apps = apps::AppService::new(deps.clone());
         let users = users::UserService::new(deps.clone());
         let messages = messages::MessageService::new(deps.clone());
         let groups = groups::GroupService::new(deps.clone());
+        let relations = relations::RelationService::new(deps.clone());
         let gateway = gateway::Gateway::new(deps, apps.clone(), users.clone(), messages.clone(), groups.clone());
-        Ok(Arc::new(Core { apps, users, messages, groups, gateway, hub, clock }))
+        Ok(Arc::new(Core { apps, users, messages, groups, relations, gateway, hub, clock }))
     }
 
     /// The core's time, in Unix milliseconds (tests move it).

@@ -107,16 +107,29 @@ impl MessageService {
         if send.to.is_empty() {
             return Err(Error::InvalidArgument("param to can't be empty".into()));
         }
+        let mut to = send.to.clone();
+        if send.from != Username::admin() {
+            self.deps.restrictions.check_sender(&self.deps, app, &send.from, ChatType::Chat).await?;
+            let mut allowed = Vec::with_capacity(to.len());
+            for receiver in to {
+                if !self.deps.restrictions.blocked(&self.deps, app, &receiver, &send.from).await? {
+                    allowed.push(receiver);
+                }
+            }
+            if allowed.is_empty() {
+                return Err(Error::Forbidden(format!("user {} is blocked by the receiver", send.from)));
+            }
+            to = allowed;
+        }
         let receivers = if send.delivery.online_only {
-            let counts = self.deps.fanout.device_counts(app, &send.to).await;
-            let online: Vec<Username> =
-                send.to.iter().zip(counts).filter(|(_, n)| *n > 0).map(|(u, _)| u.clone()).collect();
+            let counts = self.deps.fanout.device_counts(app, &to).await;
+            let online: Vec<Username> = to.iter().zip(counts).filter(|(_, n)| *n > 0).map(|(u, _)| u.clone()).collect();
             if online.is_empty() {
                 return Err(Error::ReceiverOffline("receiver is offline".into()));
             }
             online
         } else {
-            send.to.clone()
+            to
         };
 
         let now = self.deps.clock.now_ms();

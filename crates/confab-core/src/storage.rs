@@ -14,6 +14,7 @@ use crate::model::{
     App, AppId, Body, ChatType, ConversationId, Group, GroupList, ListEntry, Member, Membership, Message, NewGroup,
     NewMessage, Original, Role, RoomAttribute, SettingsPatch, User, UserRecord, Username,
 };
+use crate::relations::{GlobalMute, Relation};
 
 /// An app to be created.
 #[derive(Debug, Clone)]
@@ -270,7 +271,35 @@ pub trait GroupData: Send + Sync {
     ) -> Result<Vec<(String, String)>>;
 }
 
-/// Everything a storage engine provides.
-pub trait Storage: AppData + UserData + MessageData + GroupData {}
+/// Contacts, blocks and global mutes (see [`crate::relations`]).
+#[async_trait]
+pub trait RelationData: Send + Sync {
+    /// Adds `owner`'s relations to `others` (contacts both ways), keeping
+    /// those that exist. If that would give `owner` (or, for contacts, any
+    /// of the others) more than `cap`, nothing is added and the answer is false.
+    async fn add_relations(
+        &self,
+        app: AppId,
+        relation: Relation,
+        owner: &Username,
+        others: Vec<Username>,
+        cap: usize,
+        now_ms: i64,
+    ) -> Result<bool>;
+    /// Removes one relation (a contact both ways); false if there was none.
+    async fn remove_relation(&self, app: AppId, relation: Relation, owner: &Username, other: &Username)
+        -> Result<bool>;
+    /// `owner`'s relations of a kind with when each began, newest first.
+    async fn relations(&self, app: AppId, relation: Relation, owner: &Username) -> Result<Vec<(Username, i64)>>;
+    /// Every (blocker, blocked) pair of the app.
+    async fn all_blocks(&self, app: AppId) -> Result<Vec<(Username, Username)>>;
+    /// Mutes a user in one kind of conversation until `until_ms`, or (`None`) unmutes.
+    async fn set_global_mute(&self, app: AppId, user: &Username, kind: ChatType, until_ms: Option<i64>) -> Result<()>;
+    /// Every global mute of the app (lapsed ones included), by user.
+    async fn global_mutes(&self, app: AppId) -> Result<Vec<GlobalMute>>;
+}
 
-impl<T: AppData + UserData + MessageData + GroupData> Storage for T {}
+/// Everything a storage engine provides.
+pub trait Storage: AppData + UserData + MessageData + GroupData + RelationData {}
+
+impl<T: AppData + UserData + MessageData + GroupData + RelationData> Storage for T {}

@@ -13,6 +13,7 @@
 //! locked in key order to rule out deadlocks.
 
 mod groups;
+mod relations;
 
 use std::collections::BTreeMap;
 

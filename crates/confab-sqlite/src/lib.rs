@@ -15,6 +15,7 @@
 
 mod convert;
 mod groups;
+mod relations;
 mod store;
 
 use std::collections::HashMap;
@@ -283,6 +284,7 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;",
     include_str!("groups.sql"),
     include_str!("edits.sql"),
+    include_str!("relations.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

@@ -8,6 +8,7 @@
 mod error;
 mod groups;
 mod messages;
+mod relations;
 mod threads;
 mod token;
 mod users;
@@ -53,6 +54,15 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/{org}/{app}/users/{username}/deactivate", post(users::deactivate))
         .route("/{org}/{app}/users/{username}/activate", post(users::activate))
         .route("/{org}/{app}/users/{username}/disconnect", get(users::disconnect))
+        .route(
+            "/{org}/{app}/users/{owner}/contacts/users/{other}",
+            post(relations::add_contact).delete(relations::remove_contact),
+        )
+        .route("/{org}/{app}/users/{owner}/contacts/users", get(relations::contacts))
+        .route("/{org}/{app}/users/{owner}/blocks/users", get(relations::blocks).post(relations::block))
+        .route("/{org}/{app}/users/{owner}/blocks/users/{other}", delete(relations::unblock))
+        .route("/{org}/{app}/mutes", post(relations::set_mute).get(relations::all_mutes))
+        .route("/{org}/{app}/mutes/{owner}", get(relations::mutes_of))
         .route("/{org}/{app}/messages/users", post(messages::send_to_users))
         .route("/{org}/{app}/messages/chatgroups", post(messages::send_to_groups))
         .route("/{org}/{app}/messages/chatrooms", post(messages::send_to_rooms))

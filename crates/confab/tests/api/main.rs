@@ -8,6 +8,7 @@ mod gateway;
 mod groups;
 mod helpers;
 mod messages;
+mod relations;
 mod rooms;
 mod threads;
 mod users;

@@ -1,0 +1,238 @@
+//! A user's surroundings: contacts, the users they block, and app-wide
+//! ("global") mutes per kind of conversation.
+//!
+//! Blocks and mutes are checked on every send, so they are held in memory
+//! per app ([`Restrictions`]) and read again from storage at most every
+//! [`RESTRICTIONS_FRESH_FOR`]: a send costs no read, a change made on this
+//! node applies at once, and one made on another node of a cluster within
+//! that time.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::model::{AppId, ChatType, Username};
+use crate::Deps;
+
+/// The vendor's caps: contacts per user (its one-shot contact list returns
+/// at most this many) and block-list entries per user.
+pub const MAX_CONTACTS: usize = 3000;
+pub const MAX_BLOCKS: usize = 500;
+/// Longest global mute, in seconds (the vendor's Int maximum).
+pub const MAX_MUTE_SECS: i64 = i32::MAX as i64;
+/// How long a copy of an app's blocks and mutes is used before it is read again.
+pub const RESTRICTIONS_FRESH_FOR: Duration = Duration::from_secs(2);
+
+/// A relation one user keeps to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Relation {
+    /// Both ways: each user is in the other's list.
+    Contact,
+    /// One way: the owner does not hear from the other.
+    Block,
+}
+
+impl Relation {
+    pub fn code(self) -> i64 {
+        match self {
+            Relation::Contact => 0,
+            Relation::Block => 1,
+        }
+    }
+}
+
+/// A user muted app-wide in one kind of conversation until `until_ms`
+/// (`i64::MAX`: until unmuted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalMute {
+    pub username: Username,
+    pub kind: ChatType,
+    pub until_ms: i64,
+}
+
+/// The kinds of conversation a global mute names: one-to-one, groups
+/// (threads included) and chat rooms.
+pub const MUTABLE_KINDS: [ChatType; 3] = [ChatType::Chat, ChatType::GroupChat, ChatType::ChatRoom];
+
+fn mute_kind(kind: ChatType) -> ChatType {
+    match kind {
+        ChatType::Thread | ChatType::Channel => ChatType::GroupChat,
+        ChatType::Broadcast => ChatType::Chat,
+        other => other,
+    }
+}
+
+/// An app's blocks and mutes as the send check sees them.
+#[derive(Default)]
+struct Restrictions {
+    /// (blocker, blocked).
+    blocks: HashSet<(Username, Username)>,
+    muted_until: HashMap<(Username, ChatType), i64>,
+}
+
+/// Per app: its restrictions and when they were read.
+#[derive(Default)]
+pub(crate) struct RestrictionCache {
+    apps: Mutex<HashMap<AppId, (Arc<Restrictions>, Instant)>>,
+}
+
+impl RestrictionCache {
+    async fn get(&self, deps: &Deps, app: AppId) -> Result<Arc<Restrictions>> {
+        if let Some((cached, at)) = self.apps.lock().unwrap_or_else(|e| e.into_inner()).get(&app) {
+            if at.elapsed() < RESTRICTIONS_FRESH_FOR {
+                return Ok(cached.clone());
+            }
+        }
+        let blocks = deps.store.all_blocks(app).await?;
+        let mutes = deps.store.global_mutes(app).await?;
+        let loaded = Arc::new(Restrictions {
+            blocks: blocks.into_iter().collect(),
+            muted_until: mutes.into_iter().map(|m| ((m.username, m.kind), m.until_ms)).collect(),
+        });
+        self.apps.lock().unwrap_or_else(|e| e.into_inner()).insert(app, (loaded.clone(), Instant::now()));
+        Ok(loaded)
+    }
+
+    fn forget(&self, app: AppId) {
+        self.apps.lock().unwrap_or_else(|e| e.into_inner()).remove(&app);
+    }
+
+    /// Refuses a send by a user muted app-wide in this kind of conversation.
+    pub(crate) async fn check_sender(&self, deps: &Deps, app: AppId, from: &Username, kind: ChatType) -> Result<()> {
+        let restrictions = self.get(deps, app).await?;
+        let until = restrictions.muted_until.get(&(from.clone(), mute_kind(kind)));
+        if until.is_some_and(|until| *until > deps.clock.now_ms()) {
+            return Err(Error::Forbidden(format!(
+                "user {from} is muted in {} conversations",
+                mute_kind(kind).as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether `receiver` blocked `from`.
+    pub(crate) async fn blocked(&self, deps: &Deps, app: AppId, receiver: &Username, from: &Username) -> Result<bool> {
+        let restrictions = self.get(deps, app).await?;
+        Ok(!restrictions.blocks.is_empty() && restrictions.blocks.contains(&(receiver.clone(), from.clone())))
+    }
+}
+
+#[derive(Clone)]
+pub struct RelationService {
+    deps: Arc<Deps>,
+}
+
+impl RelationService {
+    pub(crate) fn new(deps: Arc<Deps>) -> RelationService {
+        RelationService { deps }
+    }
+
+    async fn require_user(&self, app: AppId, user: &Username) -> Result<()> {
+        match self.deps.store.user(app, user).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!("user {user} not found"))),
+        }
+    }
+
+    /// Makes two users each other's contact.
+    pub async fn add_contact(&self, app: AppId, owner: &Username, friend: &Username) -> Result<()> {
+        if owner == friend {
+            return Err(Error::InvalidArgument("a user cannot be their own contact".into()));
+        }
+        self.require_user(app, owner).await?;
+        self.require_user(app, friend).await?;
+        let now = self.deps.clock.now_ms();
+        let added = self
+            .deps
+            .store
+            .add_relations(app, Relation::Contact, owner, vec![friend.clone()], MAX_CONTACTS, now)
+            .await?;
+        if !added {
+            return Err(Error::LimitExceeded("user contact number exceed limit".into()));
+        }
+        Ok(())
+    }
+
+    pub async fn remove_contact(&self, app: AppId, owner: &Username, friend: &Username) -> Result<()> {
+        self.require_user(app, owner).await?;
+        self.require_user(app, friend).await?;
+        self.deps.store.remove_relation(app, Relation::Contact, owner, friend).await?;
+        Ok(())
+    }
+
+    /// The user's contacts or blocked users, newest first.
+    pub async fn list(&self, app: AppId, relation: Relation, owner: &Username) -> Result<Vec<Username>> {
+        self.require_user(app, owner).await?;
+        Ok(self.deps.store.relations(app, relation, owner).await?.into_iter().map(|(u, _)| u).collect())
+    }
+
+    /// Blocks users: their messages to `owner` are refused from now on.
+    pub async fn block(&self, app: AppId, owner: &Username, users: Vec<Username>) -> Result<Vec<Username>> {
+        self.require_user(app, owner).await?;
+        let mut unique: Vec<Username> = Vec::with_capacity(users.len());
+        for user in users {
+            if user != *owner && !unique.contains(&user) {
+                unique.push(user);
+            }
+        }
+        if unique.is_empty() {
+            return Err(Error::InvalidArgument("usernames must name at least one other user".into()));
+        }
+        let now = self.deps.clock.now_ms();
+        let added = self.deps.store.add_relations(app, Relation::Block, owner, unique.clone(), MAX_BLOCKS, now).await?;
+        self.deps.restrictions.forget(app);
+        if !added {
+            return Err(Error::LimitExceeded(format!("a block list holds at most {MAX_BLOCKS} users")));
+        }
+        Ok(unique)
+    }
+
+    pub async fn unblock(&self, app: AppId, owner: &Username, user: &Username) -> Result<()> {
+        self.require_user(app, owner).await?;
+        self.deps.store.remove_relation(app, Relation::Block, owner, user).await?;
+        self.deps.restrictions.forget(app);
+        Ok(())
+    }
+
+    /// Mutes (`Some(secs)`, -1 for ever) or unmutes (`Some(0)`) a user
+    /// app-wide, per kind; kinds left `None` stay as they are.
+    pub async fn set_global_mute(&self, app: AppId, user: &Username, secs: [(ChatType, Option<i64>); 3]) -> Result<()> {
+        for (_, value) in &secs {
+            if let Some(v) = value {
+                if *v < -1 || *v > MAX_MUTE_SECS {
+                    return Err(Error::InvalidArgument(format!("mute durations are -1, 0 or 1 to {MAX_MUTE_SECS}")));
+                }
+            }
+        }
+        self.require_user(app, user).await?;
+        let now = self.deps.clock.now_ms();
+        for (kind, value) in secs {
+            let until = match value {
+                None => continue,
+                Some(0) => None,
+                Some(-1) => Some(i64::MAX),
+                Some(s) => Some(now + s * 1000),
+            };
+            self.deps.store.set_global_mute(app, user, kind, until).await?;
+        }
+        self.deps.restrictions.forget(app);
+        Ok(())
+    }
+
+    /// The user's global mutes still in force.
+    pub async fn global_mutes_of(&self, app: AppId, user: &Username) -> Result<Vec<GlobalMute>> {
+        self.require_user(app, user).await?;
+        Ok(self.active_mutes(app).await?.into_iter().filter(|m| m.username == *user).collect())
+    }
+
+    /// Every global mute still in force, oldest user first.
+    pub async fn active_mutes(&self, app: AppId) -> Result<Vec<GlobalMute>> {
+        let now = self.deps.clock.now_ms();
+        Ok(self.deps.store.global_mutes(app).await?.into_iter().filter(|m| m.until_ms > now).collect())
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.deps.clock.now_ms()
+    }
+}
