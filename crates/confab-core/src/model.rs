@@ -109,8 +109,78 @@ pub struct User {
     pub credential_generation: i64,
     pub created_ms: i64,
     pub modified_ms: i64,
-    /// Profile fields by name (WildfireChat's `portrait`, `mobile`, …).
+    /// Profile attributes by name: Easemob's user attributes (`nickname`,
+    /// `avatarurl`, `phone`, …), which WildfireChat's profile fields map onto.
     pub attributes: BTreeMap<String, String>,
+    pub push: PushSettings,
+}
+
+/// How offline-push notices for a user look, and when they stay silent.
+/// Stored and returned; delivering pushes is not part of confab yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSettings {
+    /// 0: "you have a new message"; 1: with the sender and the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_style: Option<u8>,
+    /// Do not disturb, between two whole hours of the day (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_disturb: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_disturb_start: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_disturb_end: Option<u8>,
+}
+
+/// A change to a user's profile; what is `None` stays as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    pub nickname: Option<Option<String>>,
+    pub attributes: Option<AttributeChange>,
+    pub push: Option<PushSettings>,
+}
+
+/// How a profile change treats the attributes.
+#[derive(Debug, Clone)]
+pub enum AttributeChange {
+    /// These keys are set, the others kept; the result must serialise to at
+    /// most `max_bytes` of JSON.
+    Merge { set: BTreeMap<String, String>, max_bytes: usize },
+    /// These become the attributes, whatever was there.
+    Replace { set: BTreeMap<String, String>, max_bytes: usize },
+    /// All attributes removed.
+    Clear,
+}
+
+impl AttributeChange {
+    /// The attributes after the change, applied by the storage engine to
+    /// what it holds under the user's lock.
+    pub fn apply(&self, current: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+        match self {
+            AttributeChange::Clear => Ok(BTreeMap::new()),
+            AttributeChange::Merge { set, max_bytes } | AttributeChange::Replace { set, max_bytes } => {
+                let mut merged = match self {
+                    AttributeChange::Merge { .. } => current.clone(),
+                    _ => BTreeMap::new(),
+                };
+                merged.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let size = attributes_size(&merged);
+                if size > *max_bytes {
+                    return Err(Error::LimitExceeded(format!(
+                        "size of metadata for this single user exceeds the user defined limit, {max_bytes}Bytes"
+                    )));
+                }
+                Ok(merged)
+            }
+        }
+    }
+}
+
+/// Bytes the attributes take, counted as their JSON text (as the vendor does).
+pub fn attributes_size(attributes: &BTreeMap<String, String>) -> usize {
+    if attributes.is_empty() {
+        return 0;
+    }
+    serde_json::to_string(attributes).map_or(0, |s| s.len())
 }
 
 /// A stored user with its password hash; only the user service sees this.

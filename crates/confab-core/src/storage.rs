@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::ids::MessageId;
 use crate::model::{
     App, AppId, Body, ChatType, ConversationId, Group, GroupList, ListEntry, Member, Membership, Message, NewGroup,
-    NewMessage, Original, Role, RoomAttribute, SettingsPatch, User, UserRecord, Username,
+    NewMessage, Original, ProfileChange, Role, RoomAttribute, SettingsPatch, User, UserRecord, Username,
 };
 use crate::relations::{GlobalMute, Relation};
 
@@ -62,14 +62,17 @@ pub trait UserData: Send + Sync {
     async fn delete_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>>;
     /// Replaces the password hash and bumps the credential generation.
     async fn set_password(&self, app: AppId, username: &Username, hash: String, now_ms: i64) -> Result<Option<User>>;
-    /// Replaces a user's profile attributes.
-    async fn set_attributes(
+    /// Changes a user's profile under the user's lock (attributes merged into
+    /// what is stored, see [`crate::model::AttributeChange::apply`]).
+    async fn update_profile(
         &self,
         app: AppId,
         username: &Username,
-        attributes: BTreeMap<String, String>,
+        change: ProfileChange,
         now_ms: i64,
     ) -> Result<Option<User>>;
+    /// Bytes all users' attributes take, counted as [`crate::model::attributes_size`] does.
+    async fn attributes_capacity(&self, app: AppId) -> Result<u64>;
     async fn set_activated(
         &self,
         app: AppId,

@@ -7,7 +7,7 @@ use crate::apps::IssuedToken;
 use crate::auth::{self, Principal};
 use crate::error::{AuthFailure, Error, Result};
 use crate::fanout::{KickReason, LiveEvent};
-use crate::model::{App, AppId, User, UserRecord, Username};
+use crate::model::{App, AppId, ProfileChange, PushSettings, User, UserRecord, Username};
 use crate::storage::Page;
 use crate::Deps;
 
@@ -75,6 +75,7 @@ impl UserService {
                                 created_ms: now,
                                 modified_ms: now,
                                 attributes,
+                                push: PushSettings::default(),
                             },
                         })
                     })
@@ -134,16 +135,21 @@ impl UserService {
     }
 
     /// Deactivates (bans) a user: sessions close now, logins are refused.
-    /// Replaces the user's profile attributes (and nickname, when given).
-    pub async fn set_profile(
-        &self,
-        app: AppId,
-        username: &Username,
-        attributes: BTreeMap<String, String>,
-    ) -> Result<User> {
+    /// Changes the user's nickname, attributes or push settings.
+    pub async fn update_profile(&self, app: AppId, username: &Username, change: ProfileChange) -> Result<User> {
+        if let Some(Some(nickname)) = &change.nickname {
+            if nickname.chars().count() > MAX_NICKNAME_LEN {
+                return Err(Error::InvalidArgument(format!("nickname must be at most {MAX_NICKNAME_LEN} characters")));
+            }
+        }
         let now = self.deps.clock.now_ms();
-        let updated = self.deps.store.set_attributes(app, username, attributes, now).await?;
+        let updated = self.deps.store.update_profile(app, username, change, now).await?;
         updated.ok_or_else(|| Error::NotFound(format!("username {username} doesn't exist!")))
+    }
+
+    /// Bytes every user's attributes take together (E-meta-5).
+    pub async fn attributes_capacity(&self, app: AppId) -> Result<u64> {
+        self.deps.store.attributes_capacity(app).await
     }
 
     pub async fn deactivate(&self, app: AppId, username: &Username) -> Result<User> {
@@ -235,6 +241,7 @@ impl UserService {
                         created_ms: now,
                         modified_ms: now,
                         attributes: BTreeMap::new(),
+                        push: PushSettings::default(),
                     },
                 };
                 match self.deps.store.insert_users(app.id, vec![record]).await?.pop() {

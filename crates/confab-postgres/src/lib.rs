@@ -25,8 +25,8 @@ use tokio_postgres::{NoTls, Row};
 use confab_core::error::{Error, Result};
 use confab_core::ids::MessageId;
 use confab_core::model::{
-    App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, User,
-    UserRecord, Username,
+    App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, ProfileChange,
+    User, UserRecord, Username,
 };
 use confab_core::storage::{AppData, HiddenRange, MessageChange, MessageData, NewApp, Page, UserData};
 
@@ -191,7 +191,7 @@ fn app_row(row: &Row) -> Result<App> {
 }
 
 const USER_COLUMNS: &str =
-    "id, app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms, attributes";
+    "id, app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms, attributes, push";
 
 fn user_row(row: &Row) -> Result<(i64, UserRecord)> {
     let username: String = row.get(2);
@@ -208,6 +208,8 @@ fn user_row(row: &Row) -> Result<(i64, UserRecord)> {
             modified_ms: row.get(9),
             attributes: serde_json::from_str(row.get::<_, &str>(10))
                 .map_err(|e| Error::Storage(format!("bad user attributes: {e}")))?,
+            push: serde_json::from_str(row.get::<_, &str>(11))
+                .map_err(|e| Error::Storage(format!("bad push settings: {e}")))?,
         },
     };
     Ok((row.get(0), record))
@@ -390,21 +392,49 @@ impl UserData for PostgresStore {
         Ok(row.get::<_, i64>(0) as u64)
     }
 
-    async fn set_attributes(
+    async fn update_profile(
         &self,
         app: AppId,
         username: &Username,
-        attributes: BTreeMap<String, String>,
+        change: ProfileChange,
         now_ms: i64,
     ) -> Result<Option<User>> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND username = $2 FOR UPDATE");
+        let Some(row) = tx.query_opt(&sql, &[&app.0, &username.as_str()]).await.map_err(pg)? else {
+            return Ok(None);
+        };
+        let (_, record) = user_row(&row)?;
+        let user = record.user;
+        let nickname = change.nickname.unwrap_or(user.nickname);
+        let attributes = match &change.attributes {
+            Some(c) => c.apply(&user.attributes)?,
+            None => user.attributes,
+        };
+        let push = change.push.unwrap_or(user.push);
         let sql = format!(
-            "UPDATE users SET attributes = $3, modified_ms = $4 WHERE app_id = $1 AND username = $2 \
-             RETURNING {USER_COLUMNS}"
+            "UPDATE users SET nickname = $3, attributes = $4, push = $5, modified_ms = $6 \
+             WHERE app_id = $1 AND username = $2 RETURNING {USER_COLUMNS}"
         );
-        let row =
-            client.query_opt(&sql, &[&app.0, &username.as_str(), &json(&attributes)?, &now_ms]).await.map_err(pg)?;
-        Ok(row.as_ref().map(user_row).transpose()?.map(|(_, r)| r.user))
+        let row = tx
+            .query_one(&sql, &[&app.0, &username.as_str(), &nickname, &json(&attributes)?, &json(&push)?, &now_ms])
+            .await
+            .map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        Ok(Some(user_row(&row)?.1.user))
+    }
+
+    async fn attributes_capacity(&self, app: AppId) -> Result<u64> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT COALESCE(SUM(OCTET_LENGTH(attributes)), 0)::BIGINT FROM users WHERE app_id = $1 AND attributes <> '{}'",
+                &[&app.0],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     async fn list_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>> {

@@ -24,7 +24,7 @@ pub(crate) fn app(row: &Row<'_>) -> rusqlite::Result<App> {
 }
 
 pub(crate) const USER_COLUMNS: &str =
-    "id, app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms, attributes";
+    "id, app_id, username, uuid, password_hash, nickname, activated, generation, created_ms, modified_ms, attributes, push";
 
 /// A user row and its position (the paging cursor).
 pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<(i64, UserRecord)> {
@@ -42,6 +42,7 @@ pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<(i64, UserRecord)> {
             created_ms: row.get(8)?,
             modified_ms: row.get(9)?,
             attributes: serde_json::from_str(&row.get::<_, String>(10)?).map_err(|e| conversion(10, e))?,
+            push: serde_json::from_str(&row.get::<_, String>(11)?).map_err(|e| conversion(11, e))?,
         },
     };
     Ok((row.get(0)?, record))

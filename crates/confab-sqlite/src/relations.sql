@@ -1,5 +1,5 @@
 -- Version 6: contacts and block lists (kind 0 contact, 1 block; a contact is
--- stored both ways), and app-wide mutes per kind of conversation.
+-- stored both ways), app-wide mutes per kind of conversation, and users' push settings.
 CREATE TABLE relations (
     app_id     INTEGER NOT NULL,
     owner      TEXT NOT NULL,
@@ -18,3 +18,6 @@ CREATE TABLE global_mutes (
     until_ms  INTEGER NOT NULL,
     PRIMARY KEY (app_id, username, chat_type)
 ) WITHOUT ROWID;
+
+-- Users' offline-push settings (JSON), and a way to sum attributes' sizes.
+ALTER TABLE users ADD COLUMN push TEXT NOT NULL DEFAULT '{}';

@@ -8,8 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use confab_core::error::{Error, Result};
 use confab_core::ids::MessageId;
 use confab_core::model::{
-    App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, User,
-    UserRecord, Username,
+    App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, ProfileChange,
+    User, UserRecord, Username,
 };
 use confab_core::storage::{AppData, HiddenRange, MessageChange, MessageData, NewApp, Page, UserData};
 
@@ -178,22 +178,42 @@ impl UserData for SqliteStore {
         .await
     }
 
-    async fn set_attributes(
+    async fn update_profile(
         &self,
         app: AppId,
         username: &Username,
-        attributes: BTreeMap<String, String>,
+        change: ProfileChange,
         now_ms: i64,
     ) -> Result<Option<User>> {
         let username = username.clone();
-        let text = convert::json(&attributes)?;
         self.write(move |conn, _| {
+            let Some(record) = user_by_name(conn, app, &username)? else {
+                return Ok(None);
+            };
+            let user = record.user;
+            let nickname = change.nickname.unwrap_or(user.nickname);
+            let attributes = match &change.attributes {
+                Some(c) => c.apply(&user.attributes)?,
+                None => user.attributes,
+            };
+            let push = change.push.unwrap_or(user.push);
             conn.execute(
-                "UPDATE users SET attributes = ?3, modified_ms = ?4 WHERE app_id = ?1 AND username = ?2",
-                params![app.0, username.as_str(), text, now_ms],
+                "UPDATE users SET nickname = ?3, attributes = ?4, push = ?5, modified_ms = ?6 \
+                 WHERE app_id = ?1 AND username = ?2",
+                params![app.0, username.as_str(), nickname, convert::json(&attributes)?, convert::json(&push)?, now_ms],
             )
             .map_err(storage)?;
             Ok(user_by_name(conn, app, &username)?.map(|r| r.user))
+        })
+        .await
+    }
+
+    async fn attributes_capacity(&self, app: AppId) -> Result<u64> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT COALESCE(SUM(LENGTH(CAST(attributes AS BLOB))), 0) FROM users WHERE app_id = ?1 AND attributes <> '{}'")
+                .and_then(|mut s| s.query_row(params![app.0], |r| r.get::<_, i64>(0)))
+                .map(|n| n as u64)
+                .map_err(storage)
         })
         .await
     }

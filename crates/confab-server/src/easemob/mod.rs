@@ -8,6 +8,7 @@
 mod error;
 mod groups;
 mod messages;
+mod metadata;
 mod relations;
 mod threads;
 mod token;
@@ -46,7 +47,7 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/{org}/{app}/token", post(token::issue))
         .route("/{org}/{app}/users", post(users::register).get(users::list).delete(users::delete_batch))
         .route("/{org}/{app}/users/batch/status", post(users::batch_status))
-        .route("/{org}/{app}/users/{username}", get(users::get_one).delete(users::delete_one))
+        .route("/{org}/{app}/users/{username}", get(users::get_one).put(users::update).delete(users::delete_one))
         .route("/{org}/{app}/users/{username}/password", put(users::set_password))
         .route("/{org}/{app}/users/{username}/status", get(users::status))
         .route("/{org}/{app}/users/{username}/offline_msg_count", get(users::offline_count))
@@ -61,6 +62,12 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/{org}/{app}/users/{owner}/contacts/users", get(relations::contacts))
         .route("/{org}/{app}/users/{owner}/blocks/users", get(relations::blocks).post(relations::block))
         .route("/{org}/{app}/users/{owner}/blocks/users/{other}", delete(relations::unblock))
+        .route("/{org}/{app}/metadata/user/capacity", get(metadata::capacity))
+        .route("/{org}/{app}/metadata/user/get", post(metadata::get_many))
+        .route(
+            "/{org}/{app}/metadata/user/{username}",
+            put(metadata::set).get(metadata::get_one).delete(metadata::clear),
+        )
         .route("/{org}/{app}/mutes", post(relations::set_mute).get(relations::all_mutes))
         .route("/{org}/{app}/mutes/{owner}", get(relations::mutes_of))
         .route("/{org}/{app}/messages/users", post(messages::send_to_users))
@@ -179,6 +186,11 @@ impl Target {
         fields.insert("organization".into(), json!(self.app.org));
         fields.insert("applicationName".into(), json!(self.app.name));
         Envelope { fields, started: self.started }
+    }
+
+    /// Only `{data, timestamp, duration}`: the user-attribute endpoints' shape.
+    pub fn bare(&self) -> Envelope {
+        Envelope { fields: Map::new(), started: self.started }
     }
 
     /// The short form some endpoints use: `{action, timestamp, duration}`.
@@ -332,6 +344,20 @@ pub fn user_entity(user: &User) -> Value {
     });
     if let Some(nickname) = &user.nickname {
         entity["nickname"] = json!(nickname);
+    }
+    // Push settings appear once they have been set, as the vendor shows them.
+    let push = &user.push;
+    if let Some(style) = push.display_style {
+        entity["notification_display_style"] = json!(style);
+    }
+    if let Some(on) = push.no_disturb {
+        entity["notification_no_disturbing"] = json!(on);
+    }
+    if let Some(hour) = push.no_disturb_start {
+        entity["notification_no_disturbing_start"] = json!(hour);
+    }
+    if let Some(hour) = push.no_disturb_end {
+        entity["notification_no_disturbing_end"] = json!(hour);
     }
     entity
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use confab_core::error::Error;
 use confab_core::ids::MessageId;
 use confab_core::messages::DeliveryState;
-use confab_core::model::{User, Username};
+use confab_core::model::{ProfileChange, User, Username};
 use confab_core::storage::Page;
 use confab_core::users::NewUser;
 
@@ -301,4 +301,68 @@ fn paged(envelope: Envelope, page: &Page<User>, query: &HashMap<String, String>)
         Some(next) => envelope.with("cursor", json!(encode_cursor(next))),
         None => envelope,
     }
+}
+
+/// A whole hour of the day, sent as a number or a string ("8").
+fn hour(body: &Value, key: &str) -> Result<Option<u8>, EasemobError> {
+    let raw = match body.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        Some(v) => v.as_i64(),
+    };
+    match raw {
+        Some(h @ 0..=24) => Ok(Some(h as u8)),
+        _ => Err(EasemobError::illegal_argument(format!("{key} must be an hour from 0 to 24"))),
+    }
+}
+
+/// A 0/1 or true/false flag, sent as a number, a boolean or a string.
+fn flag(body: &Value, key: &str) -> Result<Option<bool>, EasemobError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(v) => match v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())) {
+            Some(0) => Ok(Some(false)),
+            Some(1) => Ok(Some(true)),
+            _ => Err(EasemobError::illegal_argument(format!("{key} must be 0 or 1"))),
+        },
+    }
+}
+
+/// E-push-1 to E-push-3: `PUT /users/{username}` sets the nickname shown in
+/// pushes, the notification style and do-not-disturb hours. Stored and
+/// returned in the user entity; pushes themselves are not sent yet.
+pub async fn update(
+    auth: AnyAuth,
+    Path(path): Path<UserPath>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    let username = path_user(&path.username)?;
+    auth.require_self_or_app(&username)?;
+    if !body.is_object() {
+        return Err(EasemobError::invalid_body("the body must be a JSON object"));
+    }
+    let target = &auth.0;
+    let current = target.core.users.get(target.app.id, &username).await?;
+    let nickname = match body.get("nickname") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(Some(s.clone())),
+        Some(_) => return Err(EasemobError::illegal_argument("nickname must be a string")),
+    };
+    let mut push = current.push.clone();
+    if let Some(style) = flag(&body, "notification_display_style")? {
+        push.display_style = Some(u8::from(style));
+    }
+    if let Some(on) = flag(&body, "notification_no_disturbing")? {
+        push.no_disturb = Some(on);
+        if on {
+            let (start, end) =
+                (hour(&body, "notification_no_disturbing_start")?, hour(&body, "notification_no_disturbing_end")?);
+            push.no_disturb_start = start.or(push.no_disturb_start);
+            push.no_disturb_end = end.or(push.no_disturb_end);
+        }
+    }
+    let change = ProfileChange { nickname, attributes: None, push: Some(push) };
+    let user = target.core.users.update_profile(target.app.id, &username, change).await?;
+    Ok(target.envelope("put", "/users").entities(vec![user_entity(&user)]).into_response())
 }

@@ -12,49 +12,53 @@ use serde_json::{json, Map, Value};
 
 use confab_core::auth;
 use confab_core::error::Error;
-use confab_core::model::{User, Username};
+use confab_core::model::{attributes_size, AttributeChange, ProfileChange, User, Username};
 use confab_core::users::NewUser;
 
 use super::error::WildfireError;
 use super::{ok, Admin};
 
-/// Text profile fields and the bits of `/admin/user/update`'s `flag` that select them.
-const TEXT_FIELDS: [(&str, u32); 9] = [
-    ("displayName", 0x01),
-    ("portrait", 0x02),
-    ("mobile", 0x08),
-    ("email", 0x10),
-    ("address", 0x20),
-    ("company", 0x40),
-    ("social", 0x80),
-    ("extra", 0x100),
-    ("name", 0x200),
+/// Text profile fields: the vendor's name, the attribute it is kept as (the
+/// Easemob dialect's user-attribute names where one means the same), and
+/// the bit of `/admin/user/update`'s `flag` that selects it.
+const TEXT_FIELDS: [(&str, &str, u32); 9] = [
+    ("displayName", "nickname", 0x01),
+    ("portrait", "avatarurl", 0x02),
+    ("mobile", "phone", 0x08),
+    ("email", "mail", 0x10),
+    ("address", "address", 0x20),
+    ("company", "company", 0x40),
+    ("social", "social", 0x80),
+    ("extra", "ext", 0x100),
+    ("name", "name", 0x200),
 ];
-/// Integer profile fields.
-const NUMBER_FIELDS: [(&str, u32); 2] = [("gender", 0x04), ("type", 0)];
+/// Integer profile fields (`type` cannot be changed by `update`).
+const NUMBER_FIELDS: [(&str, &str, u32); 2] = [("gender", "gender", 0x04), ("type", "type", 0)];
 /// Longest profile field accepted.
 const MAX_FIELD_CHARS: usize = 1024;
+/// Most bytes a profile may take (all fields at their longest fit).
+const MAX_PROFILE_BYTES: usize = 32 * 1024;
 
 /// The profile fields of a user-info object, as stored attributes.
 fn attributes(info: &Map<String, Value>, flag: u32) -> Result<BTreeMap<String, String>, WildfireError> {
     let mut out = BTreeMap::new();
-    for (key, bit) in TEXT_FIELDS {
+    for (key, stored, bit) in TEXT_FIELDS {
         match info.get(key) {
             Some(Value::String(v)) if flag & bit != 0 => {
                 if v.chars().count() > MAX_FIELD_CHARS {
                     return Err(WildfireError::invalid(format!("{key} must be at most {MAX_FIELD_CHARS} characters")));
                 }
-                out.insert(key.to_owned(), v.clone());
+                out.insert(stored.to_owned(), v.clone());
             }
             None | Some(Value::Null) | Some(Value::String(_)) => {}
             Some(_) => return Err(WildfireError::invalid(format!("{key} must be a string"))),
         }
     }
-    for (key, bit) in NUMBER_FIELDS {
+    for (key, stored, bit) in NUMBER_FIELDS {
         match info.get(key) {
             Some(Value::Number(n)) if bit == 0 || flag & bit != 0 => {
                 let n = n.as_i64().ok_or_else(|| WildfireError::invalid(format!("{key} must be an integer")))?;
-                out.insert(key.to_owned(), n.to_string());
+                out.insert(stored.to_owned(), n.to_string());
             }
             None | Some(Value::Null) | Some(Value::Number(_)) => {}
             Some(_) => return Err(WildfireError::invalid(format!("{key} must be an integer"))),
@@ -65,13 +69,24 @@ fn attributes(info: &Map<String, Value>, flag: u32) -> Result<BTreeMap<String, S
 
 fn info(user: &User) -> Value {
     let mut out = json!({"userId": user.username.as_str(), "updateDt": user.modified_ms});
-    for (key, _) in TEXT_FIELDS {
-        out[key] = json!(user.attributes.get(key).cloned().unwrap_or_default());
+    for (key, stored, _) in TEXT_FIELDS {
+        out[key] = json!(user.attributes.get(stored).cloned().unwrap_or_default());
     }
-    for (key, _) in NUMBER_FIELDS {
-        out[key] = json!(user.attributes.get(key).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+    for (key, stored, _) in NUMBER_FIELDS {
+        out[key] = json!(user.attributes.get(stored).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
     }
     out
+}
+
+/// A profile change that sets these attributes (and the nickname with `nickname`).
+fn profile_change(set: BTreeMap<String, String>, replace: bool) -> ProfileChange {
+    let nickname = set.get("nickname").cloned().map(Some);
+    let attributes = if replace {
+        AttributeChange::Replace { set, max_bytes: MAX_PROFILE_BYTES }
+    } else {
+        AttributeChange::Merge { set, max_bytes: MAX_PROFILE_BYTES }
+    };
+    ProfileChange { nickname, attributes: Some(attributes), push: None }
 }
 
 fn text<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -93,18 +108,21 @@ pub async fn create(Admin { core, app, body }: Admin<Map<String, Value>>) -> Res
         None => Username::parse(name).or_else(|_| Username::parse(&random_id()))?,
     };
     let mut profile = attributes(&body, u32::MAX)?;
-    profile.entry("displayName".into()).or_insert_with(|| name.to_owned());
+    profile.entry("nickname".into()).or_insert_with(|| name.to_owned());
+    if attributes_size(&profile) > MAX_PROFILE_BYTES {
+        return Err(WildfireError::invalid(format!("the profile must take at most {MAX_PROFILE_BYTES} bytes")));
+    }
     let password = text(&body, "password").map(str::to_owned);
     let new = NewUser {
         username: username.as_str().to_owned(),
         password: password.clone().unwrap_or_else(|| auth::random_token(24)),
-        nickname: profile.get("displayName").cloned(),
+        nickname: profile.get("nickname").cloned(),
         attributes: profile.clone(),
     };
     match core.users.register(app.id, vec![new]).await?.pop() {
         Some(Ok(_)) => {}
         Some(Err(Error::Duplicate(_))) => {
-            core.users.set_profile(app.id, &username, profile).await?;
+            core.users.update_profile(app.id, &username, profile_change(profile, true)).await?;
             if let Some(password) = password {
                 core.users.set_password(app.id, &username, password).await?;
             }
@@ -132,10 +150,8 @@ pub async fn update(Admin { core, app, body }: Admin<UpdateRequest>) -> Result<R
     let id =
         text(&body.user_info, "userId").ok_or_else(|| WildfireError::invalid("userInfo.userId must be provided"))?;
     let username = Username::parse(id).map_err(|e| WildfireError::invalid(e.to_string()))?;
-    let user = core.users.get(app.id, &username).await?;
-    let mut profile = user.attributes.clone();
-    profile.extend(attributes(&body.user_info, body.flag)?);
-    core.users.set_profile(app.id, &username, profile).await?;
+    let change = profile_change(attributes(&body.user_info, body.flag)?, false);
+    core.users.update_profile(app.id, &username, change).await?;
     Ok(ok(Value::Null))
 }
 

@@ -8,6 +8,7 @@ mod gateway;
 mod groups;
 mod helpers;
 mod messages;
+mod profiles;
 mod relations;
 mod rooms;
 mod threads;

@@ -137,7 +137,12 @@ async fn block_lists_page_and_hold_at_most_500() {
 async fn global_mutes_hold_per_kind_until_they_lapse() {
     let app = spawn_app().await;
     app.register(&["alice", "bob"]).await;
-    let (status, body) = app.post("/chatgroups", json!({"groupname": "g", "desc": "d", "public": true, "owner": "bob", "members": ["alice"]})).await;
+    let (status, body) = app
+        .post(
+            "/chatgroups",
+            json!({"groupname": "g", "desc": "d", "public": true, "owner": "bob", "members": ["alice"]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let group = body["data"]["groupid"].as_str().unwrap().to_owned();
 
