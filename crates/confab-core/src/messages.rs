@@ -385,6 +385,20 @@ impl MessageService {
         self.clear_for_user(app, user, conversation, 0, i64::MAX).await
     }
 
+    /// Marks everything in a conversation read by `user` (a conversation
+    /// deleted from their list without its messages: nothing is unread).
+    pub async fn mark_conversation_read(
+        &self,
+        app: AppId,
+        user: &Username,
+        conversation: ConversationId,
+    ) -> Result<()> {
+        if let Some(m) = self.deps.store.membership(app, user, conversation).await? {
+            self.deps.store.mark_read(app, user, conversation, m.last_seq).await?;
+        }
+        Ok(())
+    }
+
     /// When the newest message the user read in a conversation was sent (0: none).
     pub async fn read_until(&self, app: AppId, user: &Username, conversation: ConversationId) -> Result<i64> {
         let Some(membership) = self.deps.store.membership(app, user, conversation).await? else {

@@ -99,8 +99,13 @@ impl PostgresStore {
     }
 }
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("schema.sql"), include_str!("nodes.sql"), include_str!("groups.sql"), include_str!("edits.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("nodes.sql"),
+    include_str!("groups.sql"),
+    include_str!("edits.sql"),
+    include_str!("relations.sql"),
+];
 
 /// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).
 const MAX_NODE_ID: i32 = 1023;

@@ -1,4 +1,4 @@
-//! Rate limits, per app. Each dialect names its limits (`easemob.…`); the
+//! Rate limits and other per-app limits (recall window, history retention). Each dialect names its limits (`easemob.…`); the
 //! server configuration gives defaults and each app may override them
 //! (`confab app limit`). 0 means unlimited.
 
@@ -29,6 +29,11 @@ pub const EASEMOB_ROOM_MESSAGES_PER_SECOND: &str = "easemob.room_messages_per_se
 /// Every WildfireChat admin call of an app (the vendor's `HTTP_ADMIN_RATE_LIMIT`).
 pub const WILDFIRE_REQUESTS_PER_SECOND: &str = "wildfire.requests_per_second";
 
+/// How long after sending a message the Easemob dialect may recall it (0: recall is off).
+pub const EASEMOB_RECALL_WINDOW_SECS: &str = "easemob.recall_window_secs";
+/// Hours for which the Easemob dialect keeps hourly history files.
+pub const EASEMOB_HISTORY_RETENTION_HOURS: &str = "easemob.history_retention_hours";
+
 /// The vendors' documented defaults.
 pub fn vendor_defaults() -> BTreeMap<String, u32> {
     BTreeMap::from([
@@ -37,6 +42,8 @@ pub fn vendor_defaults() -> BTreeMap<String, u32> {
         (EASEMOB_GROUP_MESSAGES_PER_SECOND.to_owned(), 20),
         (EASEMOB_ROOM_MESSAGES_PER_SECOND.to_owned(), 100),
         (WILDFIRE_REQUESTS_PER_SECOND.to_owned(), 10_000),
+        (EASEMOB_RECALL_WINDOW_SECS.to_owned(), 120),
+        (EASEMOB_HISTORY_RETENTION_HOURS.to_owned(), 72),
     ])
 }
 
@@ -55,9 +62,14 @@ impl RateLimits {
         RateLimits { defaults, buckets: Mutex::default() }
     }
 
+    /// The app's setting `name` (its own, or the server's default; 0 when neither).
+    pub fn value(&self, app: &App, name: &str) -> u32 {
+        app.rate_limits.get(name).or_else(|| self.defaults.get(name)).copied().unwrap_or(0)
+    }
+
     /// Takes `n` units from the app's `name` bucket; false when over the limit.
     pub fn allow(&self, app: &App, name: &'static str, per: Per, n: u32) -> bool {
-        let limit = app.rate_limits.get(name).or_else(|| self.defaults.get(name)).copied().unwrap_or(0);
+        let limit = self.value(app, name);
         let Some(rate) = NonZeroU32::new(limit) else {
             return true;
         };

@@ -7,6 +7,7 @@
 
 mod error;
 mod groups;
+mod message_admin;
 mod messages;
 mod metadata;
 mod relations;
@@ -71,6 +72,8 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/{org}/{app}/mutes", post(relations::set_mute).get(relations::all_mutes))
         .route("/{org}/{app}/mutes/{owner}", get(relations::mutes_of))
         .route("/{org}/{app}/messages/users", post(messages::send_to_users))
+        .route("/{org}/{app}/messages/msg_recall", post(message_admin::recall))
+        .route("/{org}/{app}/users/{username}/user_channel", delete(message_admin::delete_conversation))
         .route("/{org}/{app}/messages/chatgroups", post(messages::send_to_groups))
         .route("/{org}/{app}/messages/chatrooms", post(messages::send_to_rooms))
         .merge(group_routes::<Groups>())

@@ -9,6 +9,7 @@ mod groups;
 mod helpers;
 mod messages;
 mod profiles;
+mod recall;
 mod relations;
 mod rooms;
 mod threads;
