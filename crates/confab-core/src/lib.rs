@@ -10,6 +10,7 @@ pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod fanout;
+pub mod files;
 pub mod gateway;
 pub mod groups;
 pub mod ids;
@@ -51,6 +52,7 @@ pub(crate) struct Deps {
     pub clock: Arc<dyn Clock>,
     pub config: CoreConfig,
     pub restrictions: relations::RestrictionCache,
+    pub blobs: Arc<dyn files::BlobStore>,
 }
 
 /// The domain core: one instance per server process.
@@ -60,6 +62,7 @@ pub struct Core {
     pub messages: messages::MessageService,
     pub groups: groups::GroupService,
     pub relations: relations::RelationService,
+    pub files: files::FileService,
     pub gateway: gateway::Gateway,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
@@ -71,6 +74,7 @@ impl Core {
     /// `hub` must be the same hub the fan-out delivers into.
     pub async fn new(
         store: Arc<dyn Storage>,
+        blobs: Arc<dyn files::BlobStore>,
         fanout: Arc<dyn Fanout>,
         hub: Arc<Hub>,
         clock: Arc<dyn Clock>,
@@ -79,14 +83,16 @@ impl Core {
         let floor = store.max_message_id().await?;
         let ids = IdGenerator::new(config.node_id, floor);
         let restrictions = relations::RestrictionCache::default();
-        let deps = Arc::new(Deps { store, fanout, hub: hub.clone(), ids, clock: clock.clone(), config, restrictions });
+        let deps =
+            Arc::new(Deps { store, fanout, hub: hub.clone(), ids, clock: clock.clone(), config, restrictions, blobs });
         let apps = apps::AppService::new(deps.clone());
         let users = users::UserService::new(deps.clone());
         let messages = messages::MessageService::new(deps.clone());
         let groups = groups::GroupService::new(deps.clone());
         let relations = relations::RelationService::new(deps.clone());
+        let files = files::FileService::new(deps.clone());
         let gateway = gateway::Gateway::new(deps, apps.clone(), users.clone(), messages.clone(), groups.clone());
-        Ok(Arc::new(Core { apps, users, messages, groups, relations, gateway, hub, clock }))
+        Ok(Arc::new(Core { apps, users, messages, groups, relations, files, gateway, hub, clock }))
     }
 
     /// The core's time, in Unix milliseconds (tests move it).

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::files::StoredFile;
 use crate::ids::MessageId;
 use crate::model::{
     App, AppId, Body, ChatType, ConversationId, Group, GroupList, ListEntry, Member, Membership, Message, NewGroup,
@@ -302,7 +303,14 @@ pub trait RelationData: Send + Sync {
     async fn global_mutes(&self, app: AppId) -> Result<Vec<GlobalMute>>;
 }
 
-/// Everything a storage engine provides.
-pub trait Storage: AppData + UserData + MessageData + GroupData + RelationData {}
+/// What is known about stored files (their bytes are in a [`crate::files::BlobStore`]).
+#[async_trait]
+pub trait FileData: Send + Sync {
+    async fn insert_file(&self, app: AppId, file: StoredFile) -> Result<()>;
+    async fn file(&self, app: AppId, uuid: &str) -> Result<Option<StoredFile>>;
+}
 
-impl<T: AppData + UserData + MessageData + GroupData + RelationData> Storage for T {}
+/// Everything a storage engine provides.
+pub trait Storage: AppData + UserData + MessageData + GroupData + RelationData + FileData {}
+
+impl<T: AppData + UserData + MessageData + GroupData + RelationData + FileData> Storage for T {}

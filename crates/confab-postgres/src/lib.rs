@@ -12,6 +12,7 @@
 //! sequence numbers are committed in order, across nodes. Conversations are
 //! locked in key order to rule out deadlocks.
 
+mod files;
 mod groups;
 mod relations;
 
@@ -105,6 +106,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("groups.sql"),
     include_str!("edits.sql"),
     include_str!("relations.sql"),
+    include_str!("files.sql"),
 ];
 
 /// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).

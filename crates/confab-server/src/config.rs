@@ -37,6 +37,40 @@ pub struct Config {
     /// `CONFAB_WILDFIRE_ADDR`: a second listener for the WildfireChat admin
     /// API (the vendor's port is 18080), besides `/admin/` on `http_addr`.
     pub wildfire_addr: Option<SocketAddr>,
+    /// Where file contents go: S3-compatible storage when `CONFAB_S3_BUCKET`
+    /// is set, else `files/` in the data folder.
+    pub s3: Option<S3Settings>,
+}
+
+/// `CONFAB_S3_BUCKET`, `CONFAB_S3_ENDPOINT`, `CONFAB_S3_REGION`,
+/// `CONFAB_S3_ACCESS_KEY_ID`, `CONFAB_S3_SECRET_ACCESS_KEY`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub bucket: String,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default = "default_region")]
+    pub region: String,
+    #[serde(default)]
+    pub access_key_id: String,
+    #[serde(default)]
+    pub secret_access_key: String,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+impl std::fmt::Debug for S3Settings {
+    // The secret key stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +118,7 @@ impl Default for Config {
             token_ttl_secs: 60 * 24 * 3600,
             rate_limits: crate::limits::vendor_defaults(),
             wildfire_addr: None,
+            s3: None,
         }
     }
 }
@@ -156,6 +191,15 @@ impl Config {
         }
         if let Some(v) = var("CONFAB_WILDFIRE_ADDR").filter(|v| !v.is_empty()) {
             self.wildfire_addr = Some(v.parse().map_err(|e| anyhow::anyhow!("CONFAB_WILDFIRE_ADDR={v}: {e}"))?);
+        }
+        if let Some(bucket) = var("CONFAB_S3_BUCKET").filter(|v| !v.is_empty()) {
+            self.s3 = Some(S3Settings {
+                bucket,
+                endpoint: var("CONFAB_S3_ENDPOINT").filter(|v| !v.is_empty()),
+                region: var("CONFAB_S3_REGION").filter(|v| !v.is_empty()).unwrap_or_else(default_region),
+                access_key_id: var("CONFAB_S3_ACCESS_KEY_ID").unwrap_or_default(),
+                secret_access_key: var("CONFAB_S3_SECRET_ACCESS_KEY").unwrap_or_default(),
+            });
         }
         if let Some(v) = var("CONFAB_SQLITE_SYNC") {
             self.sqlite_sync = match v.as_str() {

@@ -15,8 +15,10 @@ use tokio::task::AbortHandle;
 
 use confab_core::clock::Clock;
 use confab_core::fanout::{Fanout, Hub, LocalFanout};
+use confab_core::files::BlobStore;
 use confab_core::storage::Storage;
 use confab_core::{Core, CoreConfig};
+use confab_files::{ObjectFiles, S3Config};
 use confab_nats::NatsFanout;
 use confab_postgres::PostgresStore;
 use confab_sqlite::SqliteStore;
@@ -100,8 +102,22 @@ impl Node {
             Some(nats) => nats.clone(),
             None => Arc::new(LocalFanout::new(hub.clone())),
         };
+        let blobs: Arc<dyn BlobStore> = match &config.s3 {
+            Some(s3) => Arc::new(
+                ObjectFiles::s3(&S3Config {
+                    bucket: s3.bucket.clone(),
+                    endpoint: s3.endpoint.clone(),
+                    region: s3.region.clone(),
+                    access_key_id: s3.access_key_id.clone(),
+                    secret_access_key: s3.secret_access_key.clone(),
+                })
+                .map_err(|e| anyhow::anyhow!("cannot use S3 bucket {}: {e}", s3.bucket))?,
+            ),
+            None => Arc::new(ObjectFiles::local(&config.data_dir.join("files")).map_err(|e| anyhow::anyhow!("{e}"))?),
+        };
         let core_config = CoreConfig { default_token_ttl_secs: config.token_ttl_secs, node_id };
-        let core = Core::new(store, fanout, hub, clock, core_config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let core =
+            Core::new(store, blobs, fanout, hub, clock, core_config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if let Some(nats) = &nats {
             tracing::info!(node_id, peers = nats.peer_count(), "joined the cluster");
         }

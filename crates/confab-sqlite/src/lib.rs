@@ -14,6 +14,7 @@
 //! touch the apps table).
 
 mod convert;
+mod files;
 mod groups;
 mod relations;
 mod store;
@@ -285,6 +286,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("groups.sql"),
     include_str!("edits.sql"),
     include_str!("relations.sql"),
+    include_str!("files.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

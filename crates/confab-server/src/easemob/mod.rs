@@ -6,6 +6,7 @@
 //! entities|data, timestamp, duration, organization, applicationName}`.
 
 mod error;
+mod files;
 mod groups;
 mod message_admin;
 mod messages;
@@ -71,6 +72,11 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         )
         .route("/{org}/{app}/mutes", post(relations::set_mute).get(relations::all_mutes))
         .route("/{org}/{app}/mutes/{owner}", get(relations::mutes_of))
+        .route(
+            "/{org}/{app}/chatfiles",
+            post(files::upload).layer(axum::extract::DefaultBodyLimit::max(files::UPLOAD_BODY_LIMIT)),
+        )
+        .route("/{org}/{app}/chatfiles/{uuid}", get(files::download))
         .route("/{org}/{app}/messages/users", post(messages::send_to_users))
         .route("/{org}/{app}/messages/msg_recall", post(message_admin::recall))
         .route("/{org}/{app}/users/{username}/user_channel", delete(message_admin::delete_conversation))

@@ -40,7 +40,7 @@ pub struct Storage {
 }
 
 impl Storage {
-    async fn fresh() -> Storage {
+    pub async fn fresh() -> Storage {
         let data_dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let Some(base) = std::env::var("CONFAB_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
             return Storage { data_dir, database_url: None };
@@ -68,6 +68,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server on existing storage (to test restarts).
 pub async fn spawn_app_in(storage: Storage) -> TestApp {
+    spawn_app_with(storage, |_| {}).await
+}
+
+/// Starts a server with a configuration changed by `adjust`.
+pub async fn spawn_app_with(storage: Storage, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: PathBuf::from(storage.data_dir.path()),
@@ -83,6 +88,7 @@ pub async fn spawn_app_in(storage: Storage) -> TestApp {
     config.first_app.client_id = Some(CLIENT_ID.into());
     config.first_app.client_secret = Some(CLIENT_SECRET.into());
     config.first_app.wildfire_secret = Some(WILDFIRE_SECRET.into());
+    adjust(&mut config);
     let clock = Arc::new(ShiftedClock::default());
     let app = Application::build_with_clock(config, clock.clone()).await.expect("server builds");
     let addr = app.local_addr();
@@ -307,4 +313,50 @@ pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_err
     assert!(body["error_description"].is_string(), "{body}");
     assert!(body["exception"].is_string(), "{body}");
     assert!(body["timestamp"].is_i64(), "{body}");
+}
+
+/// An S3-compatible server for tests: `CONFAB_TEST_S3_ENDPOINT` if set, else
+/// a `moto_server` (PyPI's `moto[server]`, which `.ci/run` installs) that
+/// this test process starts once and stops when it exits.
+pub async fn s3_endpoint() -> String {
+    static ENDPOINT: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    ENDPOINT
+        .get_or_init(|| async {
+            if let Some(url) = std::env::var("CONFAB_TEST_S3_ENDPOINT").ok().filter(|u| !u.is_empty()) {
+                return url;
+            }
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            // A shell watches this process and stops the server once it is gone.
+            let script = format!(
+                "command -v moto_server >/dev/null || exit 1; moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+                 while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m",
+                std::process::id()
+            );
+            let mut watcher = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("sh starts");
+            std::thread::spawn(move || watcher.wait());
+            let url = format!("http://127.0.0.1:{port}");
+            for _ in 0..200 {
+                if reqwest::get(&url).await.is_ok() {
+                    return url;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("moto_server did not start on port {port} (pip install 'moto[server]'; see README: Tests)");
+        })
+        .await
+        .clone()
+}
+
+/// A new, empty bucket on the test S3 server.
+pub async fn s3_bucket() -> (String, String) {
+    let endpoint = s3_endpoint().await;
+    let bucket = format!("t{}", confab_core::auth::random_uuid().replace('-', ""));
+    let response = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.expect("create bucket");
+    assert!(response.status().is_success(), "create bucket: {}", response.status());
+    (endpoint, bucket)
 }
