@@ -76,6 +76,22 @@ fn sign(app: &App, claims: &Claims) -> String {
     format!("{PREFIX}{payload}.{tag}")
 }
 
+/// A signature that lets anyone holding a link fetch `resource` of `app`
+/// until `expires_s` (Unix seconds), with no other credential.
+pub fn sign_link(app: &App, resource: &str, expires_s: i64) -> String {
+    let mut mac = mac_for(app);
+    mac.update(b"link|");
+    mac.update(resource.as_bytes());
+    mac.update(format!("|{expires_s}").as_bytes());
+    B64.encode(mac.finalize().into_bytes())
+}
+
+/// Checks a [`sign_link`] signature (in constant time) and its expiry.
+pub fn verify_link(app: &App, resource: &str, expires_s: i64, signature: &str, now_ms: i64) -> bool {
+    let valid = secrets_equal(&sign_link(app, resource, expires_s), signature);
+    valid && now_ms < expires_s.saturating_mul(1000)
+}
+
 fn mac_for(app: &App) -> Hmac<Sha256> {
     Hmac::<Sha256>::new_from_slice(&app.signing_key).expect("HMAC takes keys of any length")
 }

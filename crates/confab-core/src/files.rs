@@ -132,6 +132,24 @@ impl FileService {
         self.deps.store.file(app, uuid).await?.ok_or_else(|| Error::NotFound(format!("file {uuid} not found")))
     }
 
+    /// Stores a file the server made itself (a history export) under `key`.
+    pub async fn put_made(&self, key: &str, body: ByteStream<'_>) -> Result<u64> {
+        self.deps.blobs.put(key, body, u64::MAX).await
+    }
+
+    /// A file the server made, if it exists.
+    pub async fn made(&self, key: &str) -> Result<Option<Blob>> {
+        self.deps.blobs.get(key, None).await
+    }
+
+    pub async fn made_exists(&self, key: &str) -> Result<bool> {
+        Ok(self.deps.blobs.get(key, Some(0..1)).await?.is_some())
+    }
+
+    pub async fn delete_made(&self, key: &str) -> Result<()> {
+        self.deps.blobs.delete(key).await
+    }
+
     /// Whether `given` opens the file: any caller for an unrestricted file,
     /// the right share secret (compared in constant time) otherwise.
     pub fn may_read(&self, file: &StoredFile, given: Option<&str>) -> bool {

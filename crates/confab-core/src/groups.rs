@@ -654,7 +654,7 @@ impl GroupService {
             return Err(Error::InvalidArgument(format!("params to's size can't exceed limit {cap}")));
         }
         let now = self.now();
-        if !send.by_app {
+        if !send.by_app && send.delivery.sent_at.is_none() {
             self.deps.restrictions.check_sender(&self.deps, app, &send.from, send.kind).await?;
         }
         let mut states = Vec::with_capacity(send.to.len());
@@ -692,7 +692,7 @@ impl GroupService {
                 to: state.group.id.clone(),
                 body: send.body.clone(),
                 ext: send.ext.clone(),
-                timestamp_ms: now,
+                timestamp_ms: send.delivery.sent_at.unwrap_or(now),
                 sync_sender: send.delivery.sync_sender,
                 origin_device: send.origin_device.clone(),
                 original: send.original.clone(),

@@ -108,7 +108,7 @@ impl MessageService {
             return Err(Error::InvalidArgument("param to can't be empty".into()));
         }
         let mut to = send.to.clone();
-        if send.from != Username::admin() {
+        if send.from != Username::admin() && send.delivery.sent_at.is_none() {
             self.deps.restrictions.check_sender(&self.deps, app, &send.from, ChatType::Chat).await?;
             let mut allowed = Vec::with_capacity(to.len());
             for receiver in to {
@@ -133,6 +133,7 @@ impl MessageService {
         };
 
         let now = self.deps.clock.now_ms();
+        let sent_at = send.delivery.sent_at.unwrap_or(now);
         let drafts = receivers
             .iter()
             .map(|to| NewMessage {
@@ -144,7 +145,7 @@ impl MessageService {
                 to: to.as_str().to_owned(),
                 body: send.body.clone(),
                 ext: send.ext.clone(),
-                timestamp_ms: now,
+                timestamp_ms: sent_at,
                 sync_sender: send.delivery.sync_sender,
                 origin_device: send.origin_device.clone(),
                 original: send.original.clone(),
@@ -385,6 +386,16 @@ impl MessageService {
         self.clear_for_user(app, user, conversation, 0, i64::MAX).await
     }
 
+    /// Marks a message read by all its receivers (imported history that was read).
+    pub async fn mark_read_by_receivers(&self, app: AppId, message: &Message) -> Result<()> {
+        for user in self.audience(app, message).await? {
+            if user != message.from {
+                self.deps.store.mark_read(app, &user, message.conversation, message.seq).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Marks everything in a conversation read by `user` (a conversation
     /// deleted from their list without its messages: nothing is unread).
     pub async fn mark_conversation_read(
@@ -409,6 +420,17 @@ impl MessageService {
         }
         let message = self.deps.store.message_at(app, conversation, membership.read_seq).await?;
         Ok(message.map_or(0, |m| m.timestamp_ms))
+    }
+
+    /// An app's messages sent within a time range, oldest first, a page at a time.
+    pub async fn sent_between(
+        &self,
+        app: AppId,
+        sent: std::ops::Range<i64>,
+        after: Option<(i64, MessageId)>,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        self.deps.store.messages_sent(app, sent, after, limit).await
     }
 
     /// When the newest message any of the user's devices received was sent (0: none).

@@ -353,6 +353,17 @@ pub enum Body {
 }
 
 impl Body {
+    /// The attachment's URL and secret, for bodies that carry a file.
+    pub fn attachment_mut(&mut self) -> Option<(&mut String, &mut Option<String>)> {
+        match self {
+            Body::Image { url, secret, .. }
+            | Body::Audio { url, secret, .. }
+            | Body::Video { url, secret, .. }
+            | Body::File { url, secret, .. } => Some((url, secret)),
+            _ => None,
+        }
+    }
+
     /// Maximum entries in a custom message's `customExts`.
     pub const MAX_CUSTOM_EXTS: usize = 16;
 
@@ -407,6 +418,10 @@ pub struct Delivery {
     pub sync_sender: bool,
     /// Only store and deliver when the receiver is connected.
     pub online_only: bool,
+    /// When it was sent, for imported history (now when `None`). Imported
+    /// history is not a new message from its sender: blocks and mutes do
+    /// not apply to it.
+    pub sent_at: Option<i64>,
 }
 
 /// A message's content as the dialect that took it received it, kept beside

@@ -122,6 +122,16 @@ pub trait MessageData: Send + Sync {
     async fn hide_messages(&self, app: AppId, user: &Username, range: HiddenRange) -> Result<()>;
     /// Every range of messages hidden from a user.
     async fn hidden_ranges(&self, app: AppId, user: &Username) -> Result<Vec<HiddenRange>>;
+    /// An app's messages sent within `sent` (Unix ms, half-open), in the
+    /// order they were sent (ties by ID), continuing after `after` (the
+    /// previous page's last message: its time and ID).
+    async fn messages_sent(
+        &self,
+        app: AppId,
+        sent: std::ops::Range<i64>,
+        after: Option<(i64, MessageId)>,
+        limit: usize,
+    ) -> Result<Vec<Message>>;
     /// When the newest message that any device of the user acknowledged was
     /// sent, over all their conversations.
     async fn delivered_until(&self, app: AppId, user: &Username) -> Result<Option<i64>>;

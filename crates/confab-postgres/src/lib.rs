@@ -684,6 +684,26 @@ impl MessageData for PostgresStore {
             .collect())
     }
 
+    async fn messages_sent(
+        &self,
+        app: AppId,
+        sent: std::ops::Range<i64>,
+        after: Option<(i64, MessageId)>,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let (after_ms, after_id) = after.map_or((i64::MIN, 0), |(ms, id)| (ms, id.0 as i64));
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = $1 AND created_ms >= $2 AND created_ms < $3 \
+             AND (created_ms, id) > ($4, $5) ORDER BY created_ms, id LIMIT $6"
+        );
+        let rows = client
+            .query(&sql, &[&app.0, &sent.start, &sent.end, &after_ms, &after_id, &(limit as i64)])
+            .await
+            .map_err(pg)?;
+        rows.iter().map(message_row).collect()
+    }
+
     async fn delivered_until(&self, app: AppId, user: &Username) -> Result<Option<i64>> {
         let client = self.client().await?;
         let row = client

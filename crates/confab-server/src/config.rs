@@ -37,6 +37,8 @@ pub struct Config {
     /// `CONFAB_WILDFIRE_ADDR`: a second listener for the WildfireChat admin
     /// API (the vendor's port is 18080), besides `/admin/` on `http_addr`.
     pub wildfire_addr: Option<SocketAddr>,
+    /// `CONFAB_HISTORY_EXPORT_SECS`: how often finished hours' history files are written.
+    pub history_export_secs: u64,
     /// Where file contents go: S3-compatible storage when `CONFAB_S3_BUCKET`
     /// is set, else `files/` in the data folder.
     pub s3: Option<S3Settings>,
@@ -118,6 +120,7 @@ impl Default for Config {
             token_ttl_secs: 60 * 24 * 3600,
             rate_limits: crate::limits::vendor_defaults(),
             wildfire_addr: None,
+            history_export_secs: 300,
             s3: None,
         }
     }
@@ -200,6 +203,13 @@ impl Config {
                 access_key_id: var("CONFAB_S3_ACCESS_KEY_ID").unwrap_or_default(),
                 secret_access_key: var("CONFAB_S3_SECRET_ACCESS_KEY").unwrap_or_default(),
             });
+        }
+        if let Some(v) = var("CONFAB_HISTORY_EXPORT_SECS") {
+            self.history_export_secs = v
+                .parse()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| anyhow::anyhow!("CONFAB_HISTORY_EXPORT_SECS={v}: not a positive number"))?;
         }
         if let Some(v) = var("CONFAB_SQLITE_SYNC") {
             self.sqlite_sync = match v.as_str() {

@@ -52,6 +52,8 @@ pub struct Application {
     local_addr: SocketAddr,
     created_app: Option<CreatedApp>,
     created_secret: Option<CreatedSecret>,
+    /// Background work that runs while the server does.
+    exports: (Arc<limits::RateLimits>, std::time::Duration),
 }
 
 impl Application {
@@ -72,6 +74,7 @@ impl Application {
         let local_addr = listener.local_addr()?;
         let limits = Arc::new(limits::RateLimits::new(config.rate_limits.clone()));
         let wildfire_router = wildfire::router(core.clone(), limits.clone());
+        let exports = (limits.clone(), std::time::Duration::from_secs(config.history_export_secs));
         let router = Router::new()
             .merge(easemob::router(core.clone(), limits))
             .merge(wildfire_router.clone())
@@ -85,7 +88,7 @@ impl Application {
             }
             None => None,
         };
-        Ok(Application { listener, router, wildfire, node, local_addr, created_app, created_secret })
+        Ok(Application { listener, router, wildfire, node, local_addr, created_app, created_secret, exports })
     }
 
     /// The bound address of `CONFAB_WILDFIRE_ADDR`'s listener, if there is one.
@@ -126,7 +129,8 @@ impl Application {
     /// requests in flight finish and leaves the cluster. Also stops, with an
     /// error, if the node loses its node-ID lease.
     pub async fn run_until(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let Application { listener, router, node, wildfire, .. } = self;
+        let Application { listener, router, node, wildfire, exports, .. } = self;
+        let exporter = tokio::spawn(easemob::run_exports(node.core.clone(), exports.0, exports.1));
         // The WildfireChat port stops with the main listener.
         let wildfire = wildfire.map(|(listener, router)| {
             let mut stop = shutdown.clone();
@@ -171,6 +175,7 @@ impl Application {
         if let Some(task) = wildfire {
             task.abort();
         }
+        exporter.abort();
         node.close().await;
         served?;
         if fenced_rx.await.is_ok() {

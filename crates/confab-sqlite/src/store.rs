@@ -619,6 +619,29 @@ impl MessageData for SqliteStore {
         .await
     }
 
+    async fn messages_sent(
+        &self,
+        app: AppId,
+        sent: std::ops::Range<i64>,
+        after: Option<(i64, MessageId)>,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        let (after_ms, after_id) = after.map_or((i64::MIN, 0), |(ms, id)| (ms, id.0 as i64));
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND created_ms >= ?2 AND created_ms < ?3 \
+                     AND (created_ms, id) > (?4, ?5) ORDER BY created_ms, id LIMIT ?6"
+                ))
+                .map_err(storage)?;
+            let rows = stmt
+                .query_map(params![app.0, sent.start, sent.end, after_ms, after_id, limit as i64], convert::message)
+                .map_err(storage)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
+        })
+        .await
+    }
+
     async fn delivered_until(&self, app: AppId, user: &Username) -> Result<Option<i64>> {
         let user = user.clone();
         self.read(move |conn| {

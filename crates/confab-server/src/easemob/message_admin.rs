@@ -1,16 +1,21 @@
 //! Changing what was said: recall (E-recall-1), one-sided conversation
-//! delete (E-conv-1). Shapes: docs/research/easemob-files-history-recall.md.
+//! delete (E-conv-1), importing history (E-import-1/2). Shapes:
+//! docs/research/easemob-files-history-recall.md.
 
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use confab_core::groups::GroupRef;
-use confab_core::ids::MessageId;
-use confab_core::model::{direct_conversation_key, ChatType, Username};
+use futures_util::TryStreamExt;
 
-use super::{path_user, AnyAuth, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT};
+use confab_core::files::{ByteStream, NewFile};
+use confab_core::groups::{GroupRef, GroupSend};
+use confab_core::ids::MessageId;
+use confab_core::messages::DirectSend;
+use confab_core::model::{direct_conversation_key, Body, ChatType, Delivery, Username};
+
+use super::{path_user, AnyAuth, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT, MESSAGE_BODY_LIMIT};
 use crate::limits::EASEMOB_RECALL_WINDOW_SECS;
 
 fn recall_error(status: StatusCode, description: &str) -> EasemobError {
@@ -130,4 +135,140 @@ pub async fn delete_conversation(
     }
     let path = format!("/users/{user}/user_channel");
     Ok(target.envelope("delete", &path).entities(Vec::new()).data(json!({"result": "ok"})).into_response())
+}
+
+/// How long fetching an imported message's attachment may take.
+const DOWNLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn import_error(description: &str) -> EasemobError {
+    EasemobError::illegal_argument(description)
+}
+
+/// E-import-1: one message into a one-to-one conversation's history.
+pub async fn import_to_user(
+    AppAuth(target): AppAuth,
+    JsonBody(body): JsonBody<MESSAGE_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    import(target, body, ChatType::Chat, "/messages/users/import").await
+}
+
+/// E-import-2: one message into a group's history.
+pub async fn import_to_group(
+    AppAuth(target): AppAuth,
+    JsonBody(body): JsonBody<MESSAGE_BODY_LIMIT>,
+) -> Result<Response, EasemobError> {
+    import(target, body, ChatType::GroupChat, "/messages/chatgroups/import").await
+}
+
+/// Stores a message with the time it was first sent (`msg_timestamp`), so
+/// history reads in its original order; `is_ack_read` marks it read;
+/// `need_download` copies its attachment into confab's file storage.
+async fn import(target: super::Target, body: Value, kind: ChatType, path: &str) -> Result<Response, EasemobError> {
+    let Value::Object(mut fields) = body else {
+        return Err(EasemobError::invalid_body("expected a JSON object"));
+    };
+    let content = match fields.remove("body") {
+        Some(Value::Object(map)) if !map.is_empty() => map,
+        _ => return Err(import_error("message body not allow empty")),
+    };
+    let type_name = match fields.remove("type") {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        _ => return Err(import_error("type not allow empty")),
+    };
+    let text = |fields: &serde_json::Map<String, Value>, key: &str| match fields.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(import_error(&format!("{key} not allow empty"))),
+    };
+    let from = Username::parse(&text(&fields, "from")?).map_err(|e| import_error(&e.to_string()))?;
+    let to = text(&fields, "target")?;
+    let flag = |key: &str| match fields.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(import_error(&format!("{key} must be true or false"))),
+    };
+    let (ack_read, need_download) = (flag("is_ack_read")?, flag("need_download")?);
+    let sent_at = match fields.get("msg_timestamp") {
+        None | Some(Value::Null) => target.core.now_ms(),
+        Some(v) => v.as_i64().filter(|t| *t > 0).ok_or_else(|| import_error("msg_timestamp must be a time in ms"))?,
+    };
+    let ext = match fields.remove("ext") {
+        None | Some(Value::Null) => None,
+        Some(ext @ Value::Object(_)) => Some(ext),
+        Some(_) => return Err(import_error("ext must be a JSON object")),
+    };
+    let mut content = super::messages::typed_body(&type_name, content)?;
+    content.validate().map_err(|e| import_error(&e.to_string()))?;
+    if need_download {
+        copy_attachment(&target, &mut content).await?;
+    }
+    let delivery = Delivery { sync_sender: false, online_only: false, sent_at: Some(sent_at) };
+    let app = target.app.id;
+    let message = if kind == ChatType::Chat {
+        let to = Username::parse(&to).map_err(|e| import_error(&e.to_string()))?;
+        let send = DirectSend {
+            from,
+            to: vec![to],
+            body: content,
+            ext,
+            delivery,
+            origin_device: None,
+            line: 0,
+            original: None,
+        };
+        target.core.messages.send_direct(app, send).await?.pop().map(|(_, m)| m)
+    } else {
+        let send = GroupSend {
+            from,
+            by_app: true,
+            kind,
+            to: vec![to],
+            body: content,
+            ext,
+            delivery,
+            origin_device: None,
+            original: None,
+            receivers: None,
+        };
+        target.core.groups.send(app, send).await.map_err(super::groups::group_error)?.pop().map(|(_, m)| m)
+    };
+    let message =
+        message.ok_or_else(|| EasemobError::from(confab_core::error::Error::Storage("nothing stored".into())))?;
+    if ack_read {
+        target.core.messages.mark_read_by_receivers(app, &message).await?;
+    }
+    let data = json!({"msg_id": message.id.to_string()});
+    Ok(target.envelope("post", path).entities(Vec::new()).data(data).into_response())
+}
+
+/// Fetches an attachment from its URL into confab's file storage (bounded
+/// in size and time) and points the body at the copy.
+async fn copy_attachment(target: &super::Target, content: &mut Body) -> Result<(), EasemobError> {
+    let Some((url, secret)) = content.attachment_mut() else {
+        return Ok(());
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(import_error(&format!("need_download: {url} is not an http(s) URL")));
+    }
+    let failed = |why: String| import_error(&format!("need_download: cannot fetch {url}: {why}"));
+    let client = reqwest::Client::builder().timeout(DOWNLOAD_TIMEOUT).build().map_err(|e| failed(e.to_string()))?;
+    let response = client.get(url.as_str()).send().await.map_err(|e| failed(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(failed(format!("the server answered {}", response.status())));
+    }
+    let content_type =
+        response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let filename = url.rsplit('/').next().and_then(|n| n.split('?').next()).unwrap_or("file").to_owned();
+    let body: ByteStream<'_> = Box::pin(response.bytes_stream().map_err(std::io::Error::other));
+    let new = NewFile { filename, content_type, restricted: secret.is_some() };
+    let file = match target.core.files.upload(target.app.id, new, body).await {
+        Ok(file) => file,
+        Err(confab_core::error::Error::TooLarge(m)) => return Err(failed(m)),
+        Err(confab_core::error::Error::InvalidArgument(m)) => return Err(failed(m)),
+        Err(e) => return Err(e.into()),
+    };
+    *url = format!("{}/chatfiles/{}", target.base_uri, file.uuid);
+    if secret.is_some() {
+        *secret = Some(file.secret);
+    }
+    Ok(())
 }

@@ -100,12 +100,12 @@ pub fn parse_send(request: Value, max_receivers: usize) -> Result<ParsedSend, Ea
     };
     let body = typed_body(&kind, body)?;
     body.validate().map_err(|e| EasemobError::send(e.to_string(), None))?;
-    Ok(ParsedSend { from, to, body, ext, delivery: Delivery { sync_sender, online_only } })
+    Ok(ParsedSend { from, to, body, ext, delivery: Delivery { sync_sender, online_only, sent_at: None } })
 }
 
 const TYPES: [&str; 8] = ["txt", "img", "audio", "video", "file", "loc", "cmd", "custom"];
 
-fn typed_body(kind: &str, mut body: Map<String, Value>) -> Result<Body, EasemobError> {
+pub fn typed_body(kind: &str, mut body: Map<String, Value>) -> Result<Body, EasemobError> {
     if !TYPES.contains(&kind) {
         return Err(EasemobError::send(format!("param type [{kind}] is not one of {}", TYPES.join(", ")), None));
     }

@@ -8,6 +8,7 @@
 mod error;
 mod files;
 mod groups;
+mod history;
 mod message_admin;
 mod messages;
 mod metadata;
@@ -34,6 +35,7 @@ use confab_core::Core;
 
 pub use error::EasemobError;
 use groups::{Groups, Kind, Rooms};
+pub use history::run_exports;
 
 use crate::limits::{Per, RateLimits, EASEMOB_REQUESTS_PER_SECOND};
 
@@ -77,8 +79,13 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
             post(files::upload).layer(axum::extract::DefaultBodyLimit::max(files::UPLOAD_BODY_LIMIT)),
         )
         .route("/{org}/{app}/chatfiles/{uuid}", get(files::download))
+        .route("/{org}/{app}/chatmessages", get(history::query))
+        .route("/{org}/{app}/chatmessages/{time}", get(history::export_link))
+        .route("/{org}/{app}/chatmessages/{time}/file", get(history::export_file))
         .route("/{org}/{app}/messages/users", post(messages::send_to_users))
         .route("/{org}/{app}/messages/msg_recall", post(message_admin::recall))
+        .route("/{org}/{app}/messages/users/import", post(message_admin::import_to_user))
+        .route("/{org}/{app}/messages/chatgroups/import", post(message_admin::import_to_group))
         .route("/{org}/{app}/users/{username}/user_channel", delete(message_admin::delete_conversation))
         .route("/{org}/{app}/messages/chatgroups", post(messages::send_to_groups))
         .route("/{org}/{app}/messages/chatrooms", post(messages::send_to_rooms))
@@ -407,6 +414,19 @@ pub fn echo_params(query: &std::collections::HashMap<String, String>) -> Value {
 /// Listing cursors are opaque to clients; inside they are a storage position.
 pub fn encode_cursor(position: i64) -> String {
     format!("cf{position:x}")
+}
+
+/// A cursor of two positions (a time and a message ID).
+pub fn encode_cursor_pair(ms: i64, id: confab_core::ids::MessageId) -> String {
+    format!("cf{ms:x}.{:x}", id.0)
+}
+
+pub fn decode_cursor_pair(raw: &str) -> Result<(i64, confab_core::ids::MessageId), EasemobError> {
+    let bad = || EasemobError::illegal_argument(format!("cursor [{raw}] is not valid"));
+    let (ms, id) = raw.strip_prefix("cf").and_then(|rest| rest.split_once('.')).ok_or_else(bad)?;
+    let ms = i64::from_str_radix(ms, 16).map_err(|_| bad())?;
+    let id = u64::from_str_radix(id, 16).map_err(|_| bad())?;
+    Ok((ms, confab_core::ids::MessageId(id)))
 }
 
 pub fn decode_cursor(raw: &str) -> Result<i64, EasemobError> {

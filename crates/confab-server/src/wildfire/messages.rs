@@ -50,7 +50,7 @@ pub async fn send(Admin { core, app, body }: Admin<SendRequest>) -> Result<Respo
     let from = user(&body.sender, "sender")?;
     let kind = body.conv.chat_type()?;
     let (content, original) = payload::parse(body.payload, body.conv.line)?;
-    let delivery = Delivery { sync_sender: true, online_only: false };
+    let delivery = Delivery { sync_sender: true, online_only: false, sent_at: None };
     let message = if kind == ChatType::Chat {
         let to = user(&body.conv.target, "conv.target")?;
         let send = DirectSend {

@@ -8,6 +8,7 @@ mod files;
 mod gateway;
 mod groups;
 mod helpers;
+mod history;
 mod messages;
 mod profiles;
 mod recall;

@@ -1,0 +1,281 @@
+//! E-hist-1 (hourly history files behind expiring links) and E-hist-2 (the
+//! legacy `ql` query). Record format: docs/research/easemob-files-history-recall.md.
+//!
+//! A background job writes each hour's file once the hour is over, for as
+//! many hours back as the app keeps history (`easemob.history_retention_hours`),
+//! and deletes older ones; a request for an hour whose file is missing makes
+//! it on the spot. Files are gzip-compressed JSON lines, one per message,
+//! kept in the file storage (the data folder or S3) and streamed in and out
+//! a page of messages at a time.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::{json, Value};
+
+use confab_core::auth;
+use confab_core::files::ByteStream;
+use confab_core::ids::MessageId;
+use confab_core::model::{App, ChatType, Message, MessageState};
+use confab_core::Core;
+
+use super::{decode_cursor_pair, encode_cursor_pair, page_limit, AppAuth, EasemobError, Target};
+use crate::limits::{RateLimits, EASEMOB_HISTORY_RETENTION_HOURS};
+
+const HOUR_MS: i64 = 3_600_000;
+/// How long a download link works (the vendor's 30 minutes).
+const LINK_LIFETIME_S: i64 = 30 * 60;
+/// Messages read from storage per page, when writing a file or answering a query.
+const EXPORT_PAGE: usize = 1000;
+/// Most records one `ql` query returns.
+const MAX_QUERY_LIMIT: usize = 1000;
+
+/// The vendor's record of one message.
+fn record(message: &Message) -> Value {
+    let chat_type = match message.chat_type {
+        ChatType::Chat | ChatType::Broadcast => "chat",
+        ChatType::GroupChat | ChatType::Thread | ChatType::Channel => "groupchat",
+        ChatType::ChatRoom => "chatroom",
+    };
+    let mut record = json!({
+        "msg_id": message.id.to_string(),
+        "timestamp": message.timestamp_ms,
+        "direction": "outgoing",
+        "to": message.to,
+        "from": message.from.as_str(),
+        "chat_type": chat_type,
+        "payload": {
+            "bodies": [message.body],
+            "ext": message.ext.clone().unwrap_or_else(|| json!({})),
+            "from": message.from.as_str(),
+            "to": message.to,
+        },
+    });
+    // confab's addition: history says which messages were recalled.
+    if matches!(message.state, MessageState::Recalled { .. }) {
+        record["recalled"] = json!(true);
+    }
+    record
+}
+
+/// `yyyyMMddHH` (UTC) to the hour's first millisecond.
+fn parse_hour(raw: &str) -> Option<i64> {
+    if raw.len() != 10 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let at = NaiveDateTime::parse_from_str(&format!("{raw}00"), "%Y%m%d%H%M").ok()?;
+    Some(at.and_utc().timestamp_millis())
+}
+
+fn format_hour(start_ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(start_ms).map(|t| t.format("%Y%m%d%H").to_string()).unwrap_or_default()
+}
+
+fn export_key(app: &App, hour: &str) -> String {
+    format!("exports/{}/{hour}.gz", app.id.0)
+}
+
+fn not_stored(app: &App, hour: &str) -> EasemobError {
+    EasemobError::illegal_argument(format!(
+        "illegal arguments: appkey: {}#{}, time: {hour}, maybe chat message history is expired or unstored",
+        app.org, app.name
+    ))
+}
+
+/// Writes one hour's file: every message sent in it, oldest first.
+async fn write_export(core: &Core, app: &App, hour_start: i64) -> confab_core::error::Result<()> {
+    struct Writer {
+        encoder: Option<GzEncoder<Vec<u8>>>,
+        after: Option<(i64, MessageId)>,
+    }
+    let hours = hour_start..hour_start + HOUR_MS;
+    let start = Writer { encoder: Some(GzEncoder::new(Vec::new(), Compression::default())), after: None };
+    // A page of messages at a time is compressed and handed to storage.
+    let pages = futures_util::stream::unfold(start, move |mut writer| {
+        let hours = hours.clone();
+        async move {
+            let mut encoder = writer.encoder.take()?;
+            let page = match core.messages.sent_between(app.id, hours, writer.after, EXPORT_PAGE).await {
+                Ok(page) => page,
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), writer)),
+            };
+            for message in &page {
+                let line = serde_json::to_vec(&record(message)).expect("records serialize");
+                if let Err(e) = encoder.write_all(&line).and_then(|()| encoder.write_all(b"\n")) {
+                    return Some((Err(e), writer));
+                }
+            }
+            if page.len() < EXPORT_PAGE {
+                return Some((encoder.finish().map(Into::into), writer));
+            }
+            writer.after = page.last().map(|m| (m.timestamp_ms, m.id));
+            let chunk = std::mem::take(encoder.get_mut());
+            writer.encoder = Some(encoder);
+            Some((Ok(chunk.into()), writer))
+        }
+    });
+    let body: ByteStream<'_> = Box::pin(pages);
+    core.files.put_made(&export_key(app, &format_hour(hour_start)), body).await?;
+    Ok(())
+}
+
+/// E-hist-1: a link (valid 30 minutes, no token needed) to the file of one
+/// hour's messages. 400 for an hour not over yet or past the app's retention.
+pub async fn export_link(
+    AppAuth(target): AppAuth,
+    Path(params): Path<HashMap<String, String>>,
+) -> Result<Response, EasemobError> {
+    let hour = super::param(&params, "time").to_owned();
+    let app = target.app.clone();
+    let Some(start) = parse_hour(&hour) else {
+        return Err(EasemobError::illegal_argument(format!(
+            "illegal arguments: appkey: {}#{}, time: {hour}",
+            app.org, app.name
+        )));
+    };
+    let now = target.core.now_ms();
+    let retention = i64::from(target.limits.value(&app, EASEMOB_HISTORY_RETENTION_HOURS));
+    if start + HOUR_MS > now || start < (now / HOUR_MS - retention) * HOUR_MS {
+        return Err(not_stored(&app, &hour));
+    }
+    let key = export_key(&app, &hour);
+    if !target.core.files.made_exists(&key).await? {
+        write_export(&target.core, &app, start).await?;
+    }
+    let expires = now / 1000 + LINK_LIFETIME_S;
+    let signature = auth::sign_link(&app, &key, expires);
+    let url = format!("{}/chatmessages/{hour}/file?Expires={expires}&Signature={signature}", target.base_uri);
+    let path = format!("/chatmessages/{hour}");
+    Ok(target.envelope("get", &path).data(json!([{"url": url}])).into_response())
+}
+
+/// The file behind an E-hist-1 link: a plain `GET`, checked by its signature.
+pub async fn export_file(
+    target: Target,
+    Path(params): Path<HashMap<String, String>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, EasemobError> {
+    let hour = super::param(&params, "time");
+    let app = target.app.clone();
+    let key = export_key(&app, hour);
+    let expires = query.get("Expires").and_then(|e| e.parse::<i64>().ok()).unwrap_or(0);
+    let signature = query.get("Signature").map(String::as_str).unwrap_or_default();
+    if !auth::verify_link(&app, &key, expires, signature, target.core.now_ms()) {
+        return Err(EasemobError::unauthorized("the link is not valid or has expired"));
+    }
+    let blob = target.core.files.made(&key).await?.ok_or_else(|| {
+        EasemobError::new(
+            StatusCode::NOT_FOUND,
+            "storage_object_not_found",
+            "StorageObjectNotFoundException",
+            format!(
+                "Failed to find chat message history download url for appkey: {}#{}, time: {hour}",
+                app.org, app.name
+            ),
+        )
+    })?;
+    let headers =
+        [(header::CONTENT_TYPE, "application/gzip".to_owned()), (header::CONTENT_LENGTH, blob.size.to_string())];
+    Ok((headers, Body::from_stream(blob.body)).into_response())
+}
+
+fn ql_pattern() -> &'static regex::Regex {
+    static PATTERN: OnceLock<regex::Regex> = OnceLock::new();
+    PATTERN.get_or_init(|| {
+        regex::Regex::new(r"(?i)^\s*select\s+\*\s+where\s+timestamp\s*([<>])\s*(\d{1,18})\s*$").expect("valid regex")
+    })
+}
+
+/// E-hist-2: `ql=select * where timestamp>T` (or `<T`), oldest first,
+/// `limit` (default 10, at most 1000) at a time with a `cursor`.
+pub async fn query(
+    AppAuth(target): AppAuth,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, EasemobError> {
+    let ql = query.get("ql").map(String::as_str).unwrap_or_default();
+    let captures = ql_pattern().captures(ql).ok_or_else(|| {
+        EasemobError::illegal_argument(format!("ql [{ql}] is not select * where timestamp>T or timestamp<T"))
+    })?;
+    let at: i64 = captures[2].parse().map_err(|_| EasemobError::illegal_argument("the timestamp is too large"))?;
+    let sent = if &captures[1] == ">" { at.saturating_add(1)..i64::MAX } else { i64::MIN..at };
+    let limit = page_limit(&query, "limit", 10, MAX_QUERY_LIMIT)?;
+    let after = match query.get("cursor").filter(|c| !c.is_empty()) {
+        Some(cursor) => Some(decode_cursor_pair(cursor)?),
+        None => None,
+    };
+    let mut page = target.core.messages.sent_between(target.app.id, sent, after, limit + 1).await?;
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let entities: Vec<Value> = page.iter().map(record).collect();
+    let mut envelope = target.envelope("get", "/chatmessages").with("count", json!(entities.len())).entities(entities);
+    if let (true, Some(last)) = (more, page.last()) {
+        envelope = envelope.with("cursor", json!(encode_cursor_pair(last.timestamp_ms, last.id)));
+    }
+    Ok(envelope.into_response())
+}
+
+/// Writes every app's finished hours that have no file yet (within the
+/// app's retention) and deletes files past it, every `every`.
+pub async fn run_exports(core: Arc<Core>, limits: Arc<RateLimits>, every: Duration) {
+    loop {
+        if let Err(e) = export_due(&core, &limits).await {
+            tracing::warn!("writing history files failed: {e}");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn export_due(core: &Core, limits: &RateLimits) -> confab_core::error::Result<()> {
+    let last_finished = (core.now_ms() / HOUR_MS - 1) * HOUR_MS;
+    for app in core.apps.all().await?.iter() {
+        let retention = i64::from(limits.value(app, EASEMOB_HISTORY_RETENTION_HOURS));
+        let first_kept = last_finished - (retention - 1) * HOUR_MS;
+        let first = first_kept.max(app.created_ms / HOUR_MS * HOUR_MS);
+        let mut hour = first;
+        while hour <= last_finished {
+            let key = export_key(app, &format_hour(hour));
+            if !core.files.made_exists(&key).await? {
+                write_export(core, app, hour).await?;
+            }
+            hour += HOUR_MS;
+        }
+        // A day's worth of hours past retention, in case the job was down a while.
+        let mut old = first_kept - 24 * HOUR_MS;
+        while old < first_kept {
+            core.files.delete_made(&export_key(app, &format_hour(old))).await?;
+            old += HOUR_MS;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_are_utc_and_strict() {
+        assert_eq!(parse_hour("2018112717"), Some(1_543_338_000_000));
+        assert_eq!(format_hour(1_543_338_000_000), "2018112717");
+        assert_eq!(parse_hour("2018113217"), None);
+        assert_eq!(parse_hour("201811271"), None);
+        assert_eq!(parse_hour("2018112725"), None);
+    }
+
+    #[test]
+    fn ql_accepts_only_the_timestamp_forms() {
+        assert!(ql_pattern().is_match("select * where timestamp>1403164734226"));
+        assert!(ql_pattern().is_match("SELECT * WHERE timestamp < 5"));
+        assert!(!ql_pattern().is_match("select * where timestamp>1 and from='a'"));
+        assert!(!ql_pattern().is_match("delete * where timestamp>1"));
+    }
+}
