@@ -141,6 +141,7 @@ impl AppService {
             None => app.rate_limits.remove(limit),
         };
         self.deps.store.set_rate_limits(app.id, app.rate_limits.clone()).await?;
+        *self.everyone.write().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(self.remember(app))
     }
 

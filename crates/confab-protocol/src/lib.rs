@@ -85,6 +85,10 @@ pub struct MessageFrame {
     pub ext: Option<serde_json::Value>,
     /// Unix milliseconds at which the server accepted it.
     pub timestamp: i64,
+    /// The content as the dialect that took it received it, when that
+    /// dialect's form says more than `body`: `{"wildfire": {"payload": {…}, "line": 0}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<serde_json::Value>,
 }
 
 /// A frame from the server.

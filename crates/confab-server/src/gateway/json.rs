@@ -364,6 +364,7 @@ fn message_fields(message: &Message) -> MessageFrame {
         body: serde_json::to_value(&message.body).unwrap_or_default(),
         ext: message.ext.clone(),
         timestamp: message.timestamp_ms,
+        original: message.original.as_ref().and_then(|o| serde_json::to_value(o).ok()),
     }
 }
 

@@ -79,6 +79,10 @@ fn app_commands_manage_tenants() {
     assert!(limited.contains("\"easemob.requests_per_second\": 7"), "{limited}");
     let cleared = run(&["app", "limit", "--org", "acme", "--app", "support", "--name", "easemob.requests_per_second"]);
     assert!(cleared.contains("{}"), "{cleared}");
+    let secret = run(&["app", "wildfire-secret", "--org", "acme", "--app", "support", "--secret", "wf-s3cret"]);
+    assert!(secret.contains("wildfire_secret: wf-s3cret"), "{secret}");
+    let made_up = run(&["app", "wildfire-secret", "--org", "acme", "--app", "support"]);
+    assert!(made_up.contains("wildfire_secret: ") && !made_up.contains("wf-s3cret"), "{made_up}");
 
     let duplicate = Command::new(BIN)
         .args(["app", "create", "--org", "acme", "--app", "support"])
@@ -150,4 +154,58 @@ async fn client_listen_joins_rooms_and_client_send_reaches_groups() {
     assert_eq!((line["chat_type"].as_str(), line["body"]["msg"].as_str()), (Some("chatroom"), Some("in the room")));
     let _ = listener.kill();
     let _ = listener.wait();
+}
+
+/// A new user's first start: the WildfireChat secret is made up and printed
+/// once, and the vendor's API answers on `CONFAB_WILDFIRE_ADDR` as well.
+#[tokio::test]
+async fn serve_prints_a_wildfire_secret_and_serves_the_vendors_port() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("serve")
+        .env("CONFAB_DATA_DIR", dir.path())
+        .env("CONFAB_HTTP_ADDR", "127.0.0.1:0")
+        .env("CONFAB_WILDFIRE_ADDR", "127.0.0.1:0")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let secret = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = out.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("WildfireChat admin secret of demo/chat: ") {
+                return rest.trim().to_owned();
+            }
+        }
+        panic!("no secret printed");
+    })
+    .await
+    .unwrap();
+    let addr = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if line.contains("WildfireChat admin API is listening") {
+                let addr = line.split("addr=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap();
+                return addr.parse::<std::net::SocketAddr>().unwrap();
+            }
+        }
+        panic!("the WildfireChat port was not opened");
+    })
+    .await
+    .unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({"userId": "carol", "name": "carol"});
+    let answer = crate::helpers::wildfire_call(&http, addr, "/admin/user/create", &body, "1", now, &secret).await;
+    assert_eq!(answer["code"], 0, "{answer}");
+    let wrong = crate::helpers::wildfire_call(&http, addr, "/admin/user/get_info", &body, "2", now, "guess").await;
+    assert_eq!(wrong["code"], 244);
+    // The vendor's port serves only the vendor's API; anything else is its "not implement".
+    let other: Value = http.get(format!("http://{addr}/demo/chat/users")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(other["code"], 254);
+    child.kill().await.unwrap();
 }

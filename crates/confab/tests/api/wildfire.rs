@@ -213,6 +213,7 @@ async fn a_sent_message_reaches_the_gateway_and_the_easemob_dialect_unchanged() 
     assert_eq!(got.msg_id, uid.to_string());
     assert_eq!((got.chat_type.as_str(), got.from.as_str(), got.to.as_str()), ("chat", "alice", "bob"));
     assert_eq!(got.body, json!({"type": "txt", "msg": "你好"}));
+    assert_eq!(got.original, Some(json!({"wildfire": {"payload": payload, "line": 0}})), "the payload, unchanged");
 
     // The vendor's view: the payload exactly as sent.
     let one = app.wildfire("/admin/message/get_one", json!({"messageUid": uid})).await;
@@ -222,9 +223,13 @@ async fn a_sent_message_reaches_the_gateway_and_the_easemob_dialect_unchanged() 
     assert_eq!(one["result"]["conv"], single("bob"));
     assert_eq!(one["result"]["messageId"], uid);
 
-    // The Easemob dialect sees the same message in the same conversation.
+    // The Easemob dialect sees the same message in the same conversation, and in its history.
     let (status, body) = app.get(&format!("/users/bob/offline_msg_status/{uid}")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, history) = app.get(&format!("/chatmessages?ql=select * where timestamp>{}", got.timestamp - 1)).await;
+    let record = &history["entities"][0];
+    assert_eq!(record["msg_id"], uid.to_string());
+    assert_eq!(record["payload"]["bodies"], json!([{"type": "txt", "msg": "你好"}]));
     let easemob_id = app.send_text("bob", "alice", "reply").await;
     let mut alice = connect(&app, "alice").await;
     let mine = backlog(&mut alice).await;
