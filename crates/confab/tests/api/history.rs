@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::groups::create_group;
 use crate::helpers::{assert_error, eventually, spawn_app, spawn_app_with, Storage, TestApp};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -61,14 +62,7 @@ async fn an_hours_file_holds_its_messages_behind_an_expiring_link() {
     let hour_start = to_next_hour(&app);
     let hour = hour_of(hour_start);
     let first = app.send_text("alice", "bob", "first").await;
-    let (status, body) = app
-        .post(
-            "/chatgroups",
-            json!({"groupname": "g", "desc": "d", "public": true, "owner": "alice", "members": ["bob"]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let group = body["data"]["groupid"].as_str().unwrap().to_owned();
+    let group = create_group(&app, "alice", &["bob"], json!({})).await;
     let in_group = json!({"from": "bob", "to": [group], "type": "txt", "body": {"msg": "to all"}, "ext": {"k": 1}});
     let (_, body) = app.post("/messages/chatgroups", in_group).await;
     let group_message = body["data"][&group].as_str().unwrap().to_owned();
@@ -284,13 +278,7 @@ async fn imports_keep_their_times_read_state_and_attachments() {
 async fn group_imports_land_in_the_groups_history() {
     let app = spawn_app().await;
     app.register(&["alice", "bob"]).await;
-    let (_, body) = app
-        .post(
-            "/chatgroups",
-            json!({"groupname": "g", "desc": "d", "public": true, "owner": "alice", "members": ["bob"]}),
-        )
-        .await;
-    let group = body["data"]["groupid"].as_str().unwrap().to_owned();
+    let group = create_group(&app, "alice", &["bob"], json!({})).await;
     let import = json!({"from": "bob", "target": group, "type": "txt", "body": {"msg": "old news"}, "msg_timestamp": 1_600_000_000_000i64});
     let (status, body) = app.post("/messages/chatgroups/import", import).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use confab_client::{ConnectOptions, Event};
 
+use crate::groups::create_group;
 use crate::helpers::{assert_error, backlog, eventually, next, next_message, spawn_app};
 
 fn recall_body(id: &str, to: &str, chat_type: &str, force: bool) -> serde_json::Value {
@@ -53,14 +54,7 @@ async fn recall_reaches_connected_receivers_and_spares_offline_ones() {
 async fn recall_keeps_to_its_window_unless_forced() {
     let app = spawn_app().await;
     app.register(&["alice", "bob"]).await;
-    let (status, body) = app
-        .post(
-            "/chatgroups",
-            json!({"groupname": "g", "desc": "d", "public": true, "owner": "alice", "members": ["bob"]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let group = body["data"]["groupid"].as_str().unwrap().to_owned();
+    let group = create_group(&app, "alice", &["bob"], json!({})).await;
     let (_, body) = app
         .post("/messages/chatgroups", json!({"from": "alice", "to": [group], "type": "txt", "body": {"msg": "hi"}}))
         .await;

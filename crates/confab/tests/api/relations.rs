@@ -4,6 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::groups::create_group;
 use crate::helpers::{assert_error, backlog, next_message, spawn_app};
 
 fn names(body: &serde_json::Value) -> Vec<String> {
@@ -137,14 +138,7 @@ async fn block_lists_page_and_hold_at_most_500() {
 async fn global_mutes_hold_per_kind_until_they_lapse() {
     let app = spawn_app().await;
     app.register(&["alice", "bob"]).await;
-    let (status, body) = app
-        .post(
-            "/chatgroups",
-            json!({"groupname": "g", "desc": "d", "public": true, "owner": "bob", "members": ["alice"]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let group = body["data"]["groupid"].as_str().unwrap().to_owned();
+    let group = create_group(&app, "bob", &["alice"], json!({})).await;
 
     let (status, body) = app.post("/mutes", json!({"username": "bob", "chat": 60, "chatroom": -1})).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -5,15 +5,8 @@ use serde_json::{json, Value};
 
 use confab_client::{Connection, Event, MessageFrame};
 
+use crate::groups::create_group;
 use crate::helpers::{assert_error, assert_quiet, backlog, next, next_message, spawn_app, TestApp};
-
-/// Creates a public group owned by `owner` with `members`; returns its ID.
-async fn create_group(app: &TestApp, owner: &str, members: &[&str]) -> String {
-    let body = json!({"groupname": "team", "description": "d", "public": true, "owner": owner, "members": members});
-    let (status, body) = app.post("/chatgroups", body).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["data"]["groupid"].as_str().expect("group id").to_owned()
-}
 
 /// Sends a text to a group over REST; returns the message ID.
 async fn group_message(app: &TestApp, from: &str, group: &str, text: &str) -> String {
@@ -95,8 +88,8 @@ fn assert_thread_message(message: &MessageFrame, thread: &str, from: &str, text:
 async fn a_thread_starts_from_a_group_message_and_is_renamed_and_deleted() {
     let app = spawn_app().await;
     app.register(&["o", "m", "outsider"]).await;
-    let group = create_group(&app, "o", &["m"]).await;
-    let other = create_group(&app, "o", &[]).await;
+    let group = create_group(&app, "o", &["m"], json!({})).await;
+    let other = create_group(&app, "o", &[], json!({})).await;
     let msg = group_message(&app, "o", &group, "let's discuss").await;
     let foreign = group_message(&app, "o", &other, "elsewhere").await;
 
@@ -177,7 +170,7 @@ async fn a_thread_starts_from_a_group_message_and_is_renamed_and_deleted() {
 async fn a_thread_cannot_start_from_a_message_that_does_not_exist() {
     let app = spawn_app().await;
     app.register(&["o"]).await;
-    let group = create_group(&app, "o", &[]).await;
+    let group = create_group(&app, "o", &[], json!({})).await;
     let real = group_message(&app, "o", &group, "root").await;
 
     // E-thr-4: 404 group_error "msg not exist.", not "msg not belong to group .".
@@ -192,7 +185,7 @@ async fn a_thread_cannot_start_from_a_message_that_does_not_exist() {
 async fn a_message_starts_at_most_one_thread() {
     let app = spawn_app().await;
     app.register(&["o"]).await;
-    let group = create_group(&app, "o", &[]).await;
+    let group = create_group(&app, "o", &[], json!({})).await;
     let msg = group_message(&app, "o", &group, "root").await;
     let (status, body) = try_create_thread(&app, &group, "first", "o", &msg).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -209,8 +202,8 @@ async fn a_message_starts_at_most_one_thread() {
 async fn threads_are_listed_for_the_app_a_user_and_a_group_in_pages() {
     let app = spawn_app().await;
     app.register(&["o", "m"]).await;
-    let g1 = create_group(&app, "o", &["m"]).await;
-    let g2 = create_group(&app, "o", &["m"]).await;
+    let g1 = create_group(&app, "o", &["m"], json!({})).await;
+    let g2 = create_group(&app, "o", &["m"], json!({})).await;
     let t1 = create_thread(&app, &g1, "t1", "o").await;
     let t2 = create_thread(&app, &g1, "t2", "m").await;
     let t3 = create_thread(&app, &g2, "t3", "o").await;
@@ -262,7 +255,7 @@ async fn thread_members_join_from_the_group_are_paged_and_kicked() {
     let refs: Vec<&str> = users.iter().map(String::as_str).collect();
     app.register(&refs).await;
     app.register(&["o", "outsider"]).await;
-    let group = create_group(&app, "o", &refs).await;
+    let group = create_group(&app, "o", &refs, json!({})).await;
     let thread = create_thread(&app, &group, "t", "o").await;
 
     // E-thr-8: both spellings of the path, ten users a call, group members only.
@@ -330,7 +323,7 @@ async fn thread_members_join_from_the_group_are_paged_and_kicked() {
 async fn thread_messages_reach_thread_members_only() {
     let app = spawn_app().await;
     app.register(&["o", "a", "b", "c", "d"]).await;
-    let group = create_group(&app, "o", &["a", "b", "c", "d"]).await;
+    let group = create_group(&app, "o", &["a", "b", "c", "d"], json!({})).await;
 
     // Everyone in the group hears that a thread started, not only its members.
     let mut c = connected(&app, "c").await;
