@@ -363,7 +363,11 @@ async fn io_loop(
                     ServerFrame::Synced => {
                         let _ = events.send(Event::Synced).await;
                     }
-                    ServerFrame::Kicked { reason } => {
+                    ServerFrame::Kicked { reason, detail } => {
+                        let reason = match detail {
+                            Some(detail) => format!("{reason}: {detail}"),
+                            None => reason,
+                        };
                         let _ = events.send(Event::Kicked { reason }).await;
                     }
                     ServerFrame::GroupEvent { chat_type, group, conv, event, users, .. } => {

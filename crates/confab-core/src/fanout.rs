@@ -34,17 +34,20 @@ pub enum KickReason {
     Shutdown,
     /// The same device logged in again elsewhere.
     Replaced,
+    /// The app's backend closed the session (LeanCloud's kick, with a reason).
+    KickedByApp,
 }
 
 impl KickReason {
     /// Every reason, for parsing [`KickReason::as_str`] back.
-    pub const ALL: [KickReason; 6] = [
+    pub const ALL: [KickReason; 7] = [
         KickReason::Deactivated,
         KickReason::Disconnected,
         KickReason::CredentialsChanged,
         KickReason::SlowConsumer,
         KickReason::Shutdown,
         KickReason::Replaced,
+        KickReason::KickedByApp,
     ];
 
     pub fn parse(name: &str) -> Option<KickReason> {
@@ -59,6 +62,7 @@ impl KickReason {
             KickReason::SlowConsumer => "slow_consumer",
             KickReason::Shutdown => "shutdown",
             KickReason::Replaced => "replaced",
+            KickReason::KickedByApp => "kicked_by_app",
         }
     }
 }
@@ -71,6 +75,11 @@ pub enum LiveEvent {
     Group(Arc<GroupEvent>),
     /// A message was edited, recalled or deleted.
     Update(Arc<MessageUpdate>),
+    /// A message for whoever is connected now: never stored, so it has no
+    /// place (`seq` 0) in its conversation's order.
+    Transient(Arc<Message>),
+    /// The app closed the user's sessions, saying why in its own words.
+    KickedByApp(Arc<str>),
     Kick(KickReason),
 }
 

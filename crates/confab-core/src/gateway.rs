@@ -114,6 +114,8 @@ impl Gateway {
         // From here on, dropping `session` unregisters it.
         self.deps.fanout.session_opened(session.app.id, &session.user, &session.device).await?;
         session.hidden = self.deps.store.hidden_ranges(session.app.id, &session.user).await?;
+        let now = self.deps.clock.now_ms();
+        self.deps.store.record_login(session.app.id, &session.user, now).await?;
         let memberships = self.deps.store.memberships(session.app.id, &session.user).await?;
         for m in memberships {
             // Chat rooms keep no offline queue: a device hears only what is
@@ -156,6 +158,8 @@ pub enum Outcome {
     Update(Arc<MessageUpdate>),
     /// Tell the device why, then close the connection.
     Close(KickReason),
+    /// The same, with the app's own words for why.
+    CloseWith(KickReason, Arc<str>),
 }
 
 /// One logged-in device.
@@ -234,6 +238,11 @@ impl Session {
         match wake {
             Wake::Closed(reason) => Ok(Outcome::Close(reason)),
             Wake::Event(LiveEvent::Kick(reason)) => Ok(Outcome::Close(reason)),
+            Wake::Event(LiveEvent::KickedByApp(why)) => Ok(Outcome::CloseWith(KickReason::KickedByApp, why)),
+            Wake::Event(LiveEvent::Transient(message)) => {
+                let mine = self.wants(&message);
+                Ok(Outcome::Deliver(if mine { vec![message] } else { Vec::new() }))
+            }
             Wake::Event(LiveEvent::Group(event)) => {
                 self.forget_if_left(&event);
                 Ok(Outcome::Notify(event))
@@ -367,6 +376,7 @@ impl Session {
     fn wants(&self, message: &Message) -> bool {
         message.is_for(&self.user, &self.device)
             && message.state.is_visible()
+            && !message.expired(self.deps.clock.now_ms())
             && !self.hidden.iter().any(|range| range.contains(message))
     }
 

@@ -21,7 +21,7 @@ use crate::fanout::LiveEvent;
 use crate::ids::MessageId;
 use crate::model::{
     AppId, Audience, Body, ChatType, ConversationId, Delivery, Group, GroupList, GroupSettings, ListEntry, Member,
-    Message, NewGroup, NewMessage, Original, Role, RoomAttribute, SettingsPatch, Username,
+    Message, MessageState, NewGroup, NewMessage, Original, Role, RoomAttribute, SettingsPatch, Username,
 };
 use crate::storage::{GroupChange, GroupChanged, Page};
 use crate::Deps;
@@ -152,6 +152,23 @@ type StateCache = Arc<Mutex<HashMap<(AppId, ConversationId), Arc<GroupState>>>>;
 pub struct GroupService {
     deps: Arc<Deps>,
     cache: StateCache,
+}
+
+/// What a list change must respect: Easemob's rules by default.
+#[derive(Debug, Clone, Copy)]
+pub struct ListRules {
+    /// Only members may be put on the list.
+    pub members_only: bool,
+    /// Entries the list may hold.
+    pub cap: usize,
+    /// Users one call may name.
+    pub batch: usize,
+}
+
+impl Default for ListRules {
+    fn default() -> Self {
+        ListRules { members_only: true, cap: limits::LIST_ENTRIES, batch: limits::LIST_BATCH }
+    }
 }
 
 /// How a caller names a group.
@@ -437,13 +454,26 @@ impl GroupService {
         users: Vec<Username>,
         duration_ms: Option<i64>,
     ) -> Result<GroupChanged> {
-        check_batch("usernames", users.len(), limits::LIST_BATCH)?;
+        self.add_to_list_with(app, target, list, users, duration_ms, ListRules::default()).await
+    }
+
+    /// [`GroupService::add_to_list`] with a dialect's own rules.
+    pub async fn add_to_list_with(
+        &self,
+        app: AppId,
+        target: GroupRef<'_>,
+        list: GroupList,
+        users: Vec<Username>,
+        duration_ms: Option<i64>,
+        rules: ListRules,
+    ) -> Result<GroupChanged> {
+        check_batch("usernames", users.len(), rules.batch)?;
         let group = self.get(app, target).await?;
         let state = self.state(app, group).await?;
         let (candidates, mut refused) = split_owner(&state.group, users);
         let mut users = Vec::with_capacity(candidates.len());
         for user in candidates {
-            if !state.roles.contains_key(&user) {
+            if rules.members_only && !state.roles.contains_key(&user) {
                 refused.push((user.clone(), format!("user: {user} doesn't exist in group: {}", target.id)));
             } else {
                 users.push(user);
@@ -453,8 +483,8 @@ impl GroupService {
         let present = self.deps.store.list_entries(app, state.group.conversation, list).await?;
         let live: HashSet<&Username> = present.iter().filter(|e| e.until_ms > now).map(|e| &e.username).collect();
         let new = users.iter().filter(|u| !live.contains(u)).count();
-        if live.len() + new > limits::LIST_ENTRIES {
-            return Err(Error::LimitExceeded(format!("the list may hold at most {} users", limits::LIST_ENTRIES)));
+        if live.len() + new > rules.cap {
+            return Err(Error::LimitExceeded(format!("the list may hold at most {} users", rules.cap)));
         }
         let until_ms = match duration_ms {
             Some(d) if d <= 0 => return Err(Error::InvalidArgument("mute_duration must be positive".into())),
@@ -715,6 +745,49 @@ impl GroupService {
             sent.push((state.group.id.clone(), message));
         }
         Ok(sent)
+    }
+
+    /// A message to one group, room or channel for whoever is connected
+    /// now: checked like [`GroupService::send`], never stored.
+    pub async fn send_transient(&self, app: AppId, send: GroupSend) -> Result<Arc<Message>> {
+        send.body.validate()?;
+        let [target] = send.to.as_slice() else {
+            return Err(Error::InvalidArgument("a transient message goes to one conversation".into()));
+        };
+        let now = self.now();
+        if !send.by_app {
+            self.deps.restrictions.check_sender(&self.deps, app, &send.from, send.kind).await?;
+        }
+        let state = self.state(app, self.get(app, GroupRef { kind: send.kind, id: target }).await?).await?;
+        if !send.by_app {
+            check_sender(&state, &send.from, now)?;
+        }
+        let message = Arc::new(Message {
+            id: self.deps.ids.next(now),
+            app,
+            conversation: state.group.conversation,
+            seq: 0,
+            chat_type: send.kind,
+            from: send.from.clone(),
+            to: state.group.id.clone(),
+            body: send.body,
+            ext: send.ext,
+            timestamp_ms: now,
+            sync_sender: send.delivery.sync_sender,
+            origin_device: send.origin_device,
+            original: send.original,
+            receivers: send.receivers.clone(),
+            state: MessageState::Normal,
+        });
+        let recipients: Vec<Username> = match send.receivers {
+            Some(mut users) => {
+                users.push(send.from);
+                users
+            }
+            None => state.recipients.to_vec(),
+        };
+        self.deps.fanout.publish(app, &recipients, LiveEvent::Transient(message.clone())).await;
+        Ok(message)
     }
 
     /// The group's state as of its current version: from the cache, or

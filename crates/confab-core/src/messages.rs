@@ -11,7 +11,7 @@ use crate::model::{
     broadcast_conversation_key, direct_conversation_key_on_line, AppId, Audience, Body, ChatType, ConversationId,
     Delivery, Message, MessageState, NewMessage, Original, Username,
 };
-use crate::storage::{HiddenRange, MessageChange};
+use crate::storage::{HiddenRange, MessageChange, MessageQuery};
 use crate::Deps;
 
 /// Most receivers of one multicast.
@@ -37,6 +37,9 @@ pub struct DirectSend {
 #[derive(Debug, Clone)]
 pub struct Multicast {
     pub from: Username,
+    /// Names the broadcast conversation instead of the sender and line (a
+    /// LeanCloud app-wide broadcast goes out under a service conversation).
+    pub channel: Option<String>,
     /// `None`: every user of the app.
     pub to: Option<Vec<Username>>,
     pub line: u32,
@@ -196,7 +199,7 @@ impl MessageService {
         let draft = NewMessage {
             id: self.deps.ids.next(now),
             chat_type: ChatType::Broadcast,
-            conversation_key: broadcast_conversation_key(&send.from, send.line),
+            conversation_key: send.channel.clone().unwrap_or_else(|| broadcast_conversation_key(&send.from, send.line)),
             members: vec![send.from.clone()],
             from: send.from.clone(),
             to: send.from.as_str().to_owned(),
@@ -420,6 +423,16 @@ impl MessageService {
         }
         let message = self.deps.store.message_at(app, conversation, membership.read_seq).await?;
         Ok(message.map_or(0, |m| m.timestamp_ms))
+    }
+
+    /// Messages by time for history queries (one conversation, one sender, or the whole app).
+    pub async fn query(&self, app: AppId, query: MessageQuery) -> Result<Vec<Message>> {
+        self.deps.store.query_messages(app, query).await
+    }
+
+    /// Messages from others the user has not read, in one conversation or all.
+    pub async fn unread_count(&self, app: AppId, user: &Username, conversation: Option<ConversationId>) -> Result<u64> {
+        self.deps.store.unread_count(app, user, conversation).await
     }
 
     /// An app's messages sent within a time range, oldest first, a page at a time.

@@ -432,6 +432,18 @@ pub struct Delivery {
 pub enum Original {
     /// A WildfireChat message payload and the conversation line it was sent on.
     Wildfire { payload: serde_json::Value, line: u32 },
+    /// A LeanCloud message: its `data` string as sent, who it mentions, and
+    /// (for an app-wide broadcast) until when it may still be delivered.
+    #[serde(rename = "leancloud")]
+    LeanCloud {
+        data: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        mention_all: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<Username>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        valid_till: Option<i64>,
+    },
 }
 
 /// What happened to a message after it was sent.
@@ -559,8 +571,13 @@ impl Message {
     pub fn line(&self) -> u32 {
         match &self.original {
             Some(Original::Wildfire { line, .. }) => *line,
-            None => 0,
+            Some(Original::LeanCloud { .. }) | None => 0,
         }
+    }
+
+    /// Whether it may no longer be delivered (an app-wide broadcast past its time).
+    pub fn expired(&self, now_ms: i64) -> bool {
+        matches!(&self.original, Some(Original::LeanCloud { valid_till: Some(till), .. }) if *till <= now_ms)
     }
 }
 
@@ -691,6 +708,8 @@ pub struct SettingsPatch {
     pub custom: Option<String>,
     pub announcement: Option<String>,
     pub avatar: Option<String>,
+    /// Dialect settings to set (a JSON `null` removes one); the others stay.
+    pub dialect: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 impl SettingsPatch {
@@ -710,6 +729,13 @@ impl SettingsPatch {
         set(&mut s.custom, &self.custom);
         set(&mut s.announcement, &self.announcement);
         set(&mut s.avatar, &self.avatar);
+        for (key, value) in self.dialect.iter().flatten() {
+            if value.is_null() {
+                s.dialect.remove(key);
+            } else {
+                s.dialect.insert(key.clone(), value.clone());
+            }
+        }
     }
 }
 

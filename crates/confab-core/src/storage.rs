@@ -55,6 +55,10 @@ pub trait UserData: Send + Sync {
     async fn insert_users(&self, app: AppId, users: Vec<UserRecord>) -> Result<Vec<Result<User>>>;
     async fn user(&self, app: AppId, username: &Username) -> Result<Option<UserRecord>>;
     async fn count_users(&self, app: AppId) -> Result<u64>;
+    /// Notes that a user's device logged in now.
+    async fn record_login(&self, app: AppId, username: &Username, now_ms: i64) -> Result<()>;
+    /// Users whose devices logged in since `since_ms`.
+    async fn active_since(&self, app: AppId, since_ms: i64) -> Result<u64>;
     /// Users in creation order, starting after `after`.
     async fn list_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>>;
     /// Returns the deleted user, if there was one.
@@ -132,9 +136,37 @@ pub trait MessageData: Send + Sync {
         after: Option<(i64, MessageId)>,
         limit: usize,
     ) -> Result<Vec<Message>>;
+    /// Messages by time (ties by ID), for history queries that page by time.
+    async fn query_messages(&self, app: AppId, query: MessageQuery) -> Result<Vec<Message>>;
+    /// Messages from others a user has not read (all conversations, or one),
+    /// leaving out what is not for them (recalled, deleted, hidden, addressed
+    /// to others) and chat rooms.
+    async fn unread_count(&self, app: AppId, user: &Username, conversation: Option<ConversationId>) -> Result<u64>;
     /// When the newest message that any device of the user acknowledged was
     /// sent, over all their conversations.
     async fn delivered_until(&self, app: AppId, user: &Username) -> Result<Option<i64>>;
+}
+
+/// Which messages a history query wants, in (time, ID) order.
+#[derive(Debug, Clone, Default)]
+pub struct MessageQuery {
+    pub conversation: Option<ConversationId>,
+    pub from: Option<Username>,
+    /// The earliest message (by time, and ID within the same millisecond).
+    pub after: Option<TimeBound>,
+    /// The latest message.
+    pub before: Option<TimeBound>,
+    pub newest_first: bool,
+    pub limit: usize,
+}
+
+/// A point in a conversation's history: a time, and a message at that time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBound {
+    pub ms: i64,
+    /// Without an ID, the bound is the instant itself.
+    pub id: Option<MessageId>,
+    pub inclusive: bool,
 }
 
 /// A change to a stored message.

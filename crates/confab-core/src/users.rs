@@ -178,6 +178,17 @@ impl UserService {
         Ok(())
     }
 
+    /// Closes the user's sessions on the app's word, telling them why.
+    pub async fn kick_by_app(&self, app: AppId, username: &Username, why: &str) {
+        let event = LiveEvent::KickedByApp(why.into());
+        self.deps.fanout.publish(app, std::slice::from_ref(username), event).await;
+    }
+
+    /// Users whose devices logged in since `since_ms`.
+    pub async fn active_since(&self, app: AppId, since_ms: i64) -> Result<u64> {
+        self.deps.store.active_since(app, since_ms).await
+    }
+
     async fn kick(&self, app: AppId, username: &Username, reason: KickReason) {
         self.deps.fanout.publish(app, std::slice::from_ref(username), LiveEvent::Kick(reason)).await;
     }

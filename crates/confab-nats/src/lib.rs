@@ -75,6 +75,12 @@ enum WireEvent {
     Update {
         update: MessageUpdate,
     },
+    Transient {
+        message: Message,
+    },
+    KickedByApp {
+        why: String,
+    },
 }
 
 /// Per user with sessions here: how many, and the task relaying their subject.
@@ -257,6 +263,8 @@ fn live_event(wire: WireEvent) -> Option<LiveEvent> {
     match wire {
         WireEvent::Message { message } => Some(LiveEvent::Message(Arc::new(message))),
         WireEvent::Update { update } => Some(LiveEvent::Update(Arc::new(update))),
+        WireEvent::Transient { message } => Some(LiveEvent::Transient(Arc::new(message))),
+        WireEvent::KickedByApp { why } => Some(LiveEvent::KickedByApp(why.into())),
         WireEvent::Kick { reason, .. } => match KickReason::parse(&reason) {
             Some(reason) => Some(LiveEvent::Kick(reason)),
             None => {
@@ -295,6 +303,8 @@ impl Fanout for NatsFanout {
             LiveEvent::Kick(reason) => WireEvent::Kick { reason: reason.as_str().to_owned(), device: None },
             LiveEvent::Group(event) => WireEvent::group(event),
             LiveEvent::Update(update) => WireEvent::Update { update: update.as_ref().clone() },
+            LiveEvent::Transient(message) => WireEvent::Transient { message: message.as_ref().clone() },
+            LiveEvent::KickedByApp(why) => WireEvent::KickedByApp { why: why.to_string() },
         };
         if recipients.len() > BROADCAST_ABOVE {
             let broadcast = Broadcast { app, recipients: recipients.to_vec(), event: wire };

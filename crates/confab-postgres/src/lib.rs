@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use confab_core::error::{Error, Result};
@@ -29,7 +30,9 @@ use confab_core::model::{
     App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, ProfileChange,
     User, UserRecord, Username,
 };
-use confab_core::storage::{AppData, HiddenRange, MessageChange, MessageData, NewApp, Page, UserData};
+use confab_core::storage::{
+    AppData, HiddenRange, MessageChange, MessageData, MessageQuery, NewApp, Page, UserData,
+};
 
 const POOL_SIZE: usize = 32;
 
@@ -107,6 +110,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("edits.sql"),
     include_str!("relations.sql"),
     include_str!("files.sql"),
+    include_str!("leancloud.sql"),
 ];
 
 /// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).
@@ -391,6 +395,27 @@ impl UserData for PostgresStore {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND username = $2");
         let row = client.query_opt(&sql, &[&app.0, &username.as_str()]).await.map_err(pg)?;
         Ok(row.as_ref().map(user_row).transpose()?.map(|(_, r)| r))
+    }
+
+    async fn record_login(&self, app: AppId, username: &Username, now_ms: i64) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE users SET last_login_ms = $3 WHERE app_id = $1 AND username = $2",
+                &[&app.0, &username.as_str(), &now_ms],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn active_since(&self, app: AppId, since_ms: i64) -> Result<u64> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT COUNT(*) FROM users WHERE app_id = $1 AND last_login_ms >= $2", &[&app.0, &since_ms])
+            .await
+            .map_err(pg)?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     async fn count_users(&self, app: AppId) -> Result<u64> {
@@ -702,6 +727,66 @@ impl MessageData for PostgresStore {
             .await
             .map_err(pg)?;
         rows.iter().map(message_row).collect()
+    }
+
+    async fn query_messages(&self, app: AppId, query: MessageQuery) -> Result<Vec<Message>> {
+        let client = self.client().await?;
+        let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = $1");
+        let mut values: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(app.0)];
+        // Adds a value and names its placeholder.
+        fn bind(values: &mut Vec<Box<dyn ToSql + Sync + Send>>, value: Box<dyn ToSql + Sync + Send>) -> String {
+            values.push(value);
+            format!("${}", values.len())
+        }
+        if let Some(conversation) = query.conversation {
+            let p = bind(&mut values, Box::new(conversation.0));
+            sql.push_str(&format!(" AND conv_id = {p}"));
+        }
+        if let Some(from) = &query.from {
+            let p = bind(&mut values, Box::new(from.as_str().to_owned()));
+            sql.push_str(&format!(" AND sender = {p}"));
+        }
+        for (bound, greater) in [(query.after, true), (query.before, false)] {
+            let Some(bound) = bound else { continue };
+            let op = match (greater, bound.inclusive) {
+                (true, true) => ">=",
+                (true, false) => ">",
+                (false, true) => "<=",
+                (false, false) => "<",
+            };
+            let ms = bind(&mut values, Box::new(bound.ms));
+            match bound.id {
+                Some(id) => {
+                    let id = bind(&mut values, Box::new(id.0 as i64));
+                    sql.push_str(&format!(" AND (created_ms, id) {op} ({ms}, {id})"));
+                }
+                None => sql.push_str(&format!(" AND created_ms {op} {ms}")),
+            }
+        }
+        let order = if query.newest_first { "DESC" } else { "ASC" };
+        let limit = bind(&mut values, Box::new(query.limit as i64));
+        sql.push_str(&format!(" ORDER BY created_ms {order}, id {order} LIMIT {limit}"));
+        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect();
+        let rows = client.query(&sql, &params).await.map_err(pg)?;
+        rows.iter().map(message_row).collect()
+    }
+
+    async fn unread_count(&self, app: AppId, user: &Username, conversation: Option<ConversationId>) -> Result<u64> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT COUNT(*) FROM members m JOIN conversations c ON c.id = m.conv_id \
+                 JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.read_seq \
+                 WHERE m.app_id = $1 AND m.username = $2 AND ($3::BIGINT IS NULL OR m.conv_id = $3) \
+                 AND g.sender <> $2 AND c.kind <> 2 AND g.state < 2 \
+                 AND (g.receivers IS NULL OR g.receivers ? $2) \
+                 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.app_id = $1 AND h.username = $2 \
+                     AND h.conv_id = g.conv_id AND g.id BETWEEN h.from_id AND h.to_id)",
+                &[&app.0, &user.as_str(), &conversation.map(|c| c.0)],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     async fn delivered_until(&self, app: AppId, user: &Username) -> Result<Option<i64>> {

@@ -89,6 +89,9 @@ pub struct MessageFrame {
     /// dialect's form says more than `body`: `{"wildfire": {"payload": {…}, "line": 0}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<serde_json::Value>,
+    /// Never stored: for whoever was connected when it was sent (`seq` is 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub transient: bool,
 }
 
 /// A frame from the server.
@@ -159,9 +162,12 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         msg: Option<MessageFrame>,
     },
-    /// The server is closing the connection; `reason` says why.
+    /// The server is closing the connection; `reason` says why (and
+    /// `detail`, the app's own words, when the app closed it).
     Kicked {
         reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
     Pong,
 }

@@ -287,6 +287,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("edits.sql"),
     include_str!("relations.sql"),
     include_str!("files.sql"),
+    include_str!("leancloud.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

@@ -11,7 +11,9 @@ use confab_core::model::{
     App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, ProfileChange,
     User, UserRecord, Username,
 };
-use confab_core::storage::{AppData, HiddenRange, MessageChange, MessageData, NewApp, Page, UserData};
+use confab_core::storage::{
+    AppData, HiddenRange, MessageChange, MessageData, MessageQuery, NewApp, Page, UserData,
+};
 
 use crate::convert::{self, APP_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS};
 use crate::{storage, CursorMove, SqliteStore, WriterCache};
@@ -166,6 +168,27 @@ impl UserData for SqliteStore {
     async fn user(&self, app: AppId, username: &Username) -> Result<Option<UserRecord>> {
         let username = username.clone();
         self.read(move |conn| user_by_name(conn, app, &username)).await
+    }
+
+    async fn record_login(&self, app: AppId, username: &Username, now_ms: i64) -> Result<()> {
+        let username = username.clone();
+        self.write(move |conn, _| {
+            conn.prepare_cached("UPDATE users SET last_login_ms = ?3 WHERE app_id = ?1 AND username = ?2")
+                .and_then(|mut s| s.execute(params![app.0, username.as_str(), now_ms]))
+                .map_err(storage)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn active_since(&self, app: AppId, since_ms: i64) -> Result<u64> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT COUNT(*) FROM users WHERE app_id = ?1 AND last_login_ms >= ?2")
+                .and_then(|mut s| s.query_row(params![app.0, since_ms], |r| r.get::<_, i64>(0)))
+                .map(|n| n as u64)
+                .map_err(storage)
+        })
+        .await
     }
 
     async fn count_users(&self, app: AppId) -> Result<u64> {
@@ -638,6 +661,69 @@ impl MessageData for SqliteStore {
                 .query_map(params![app.0, sent.start, sent.end, after_ms, after_id, limit as i64], convert::message)
                 .map_err(storage)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
+        })
+        .await
+    }
+
+    async fn query_messages(&self, app: AppId, query: MessageQuery) -> Result<Vec<Message>> {
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?");
+            let mut values: Vec<rusqlite::types::Value> = vec![app.0.into()];
+            if let Some(conversation) = query.conversation {
+                sql.push_str(" AND conv_id = ?");
+                values.push(conversation.0.into());
+            }
+            if let Some(from) = &query.from {
+                sql.push_str(" AND sender = ?");
+                values.push(from.as_str().to_owned().into());
+            }
+            for (bound, greater) in [(query.after, true), (query.before, false)] {
+                let Some(bound) = bound else { continue };
+                let op = match (greater, bound.inclusive) {
+                    (true, true) => ">=",
+                    (true, false) => ">",
+                    (false, true) => "<=",
+                    (false, false) => "<",
+                };
+                match bound.id {
+                    Some(id) => {
+                        sql.push_str(&format!(" AND (created_ms, id) {op} (?, ?)"));
+                        values.push(bound.ms.into());
+                        values.push((id.0 as i64).into());
+                    }
+                    None => {
+                        sql.push_str(&format!(" AND created_ms {op} ?"));
+                        values.push(bound.ms.into());
+                    }
+                }
+            }
+            let order = if query.newest_first { "DESC" } else { "ASC" };
+            sql.push_str(&format!(" ORDER BY created_ms {order}, id {order} LIMIT ?"));
+            values.push((query.limit as i64).into());
+            let mut stmt = conn.prepare(&sql).map_err(storage)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), convert::message).map_err(storage)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
+        })
+        .await
+    }
+
+    async fn unread_count(&self, app: AppId, user: &Username, conversation: Option<ConversationId>) -> Result<u64> {
+        let user = user.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT COUNT(*) FROM members m JOIN conversations c ON c.id = m.conv_id \
+                 JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.read_seq \
+                 WHERE m.app_id = ?1 AND m.username = ?2 AND (?3 IS NULL OR m.conv_id = ?3) \
+                 AND g.sender != ?2 AND c.kind <> 2 AND g.state < 2 \
+                 AND (g.receivers IS NULL OR EXISTS (SELECT 1 FROM json_each(g.receivers) r WHERE r.value = ?2)) \
+                 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.app_id = ?1 AND h.username = ?2 \
+                     AND h.conv_id = g.conv_id AND g.id BETWEEN h.from_id AND h.to_id)",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![app.0, user.as_str(), conversation.map(|c| c.0)], |r| r.get::<_, i64>(0))
+            })
+            .map(|n| n as u64)
+            .map_err(storage)
         })
         .await
     }

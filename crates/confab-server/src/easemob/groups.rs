@@ -436,6 +436,7 @@ pub async fn modify<K: Kind>(
         invite_need_confirm: bool_field(&body, "invite_need_confirm")?,
         public: bool_field(&body, "public")?,
         announcement: None,
+        dialect: None,
     };
     target.core.groups.update(target.app.id, group_ref::<K>(id), patch).await.map_err(group_error)?;
     // The vendor answers each field it was sent with `true`; a room's name

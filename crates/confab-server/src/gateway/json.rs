@@ -51,8 +51,9 @@ async fn serve(core: Arc<Core>, socket: WebSocket) {
         return;
     };
     let reason = run(session, &mut sink, &mut stream).await;
-    if let Some(reason) = reason {
-        let _ = send(&mut sink, &ServerFrame::Kicked { reason: reason.as_str().into() }).await;
+    if let Some((reason, detail)) = reason {
+        let detail = detail.map(|d| d.to_string());
+        let _ = send(&mut sink, &ServerFrame::Kicked { reason: reason.as_str().into(), detail }).await;
         let _ = sink
             .send(WsMessage::Close(Some(CloseFrame { code: 4000, reason: Utf8Bytes::from(reason.as_str()) })))
             .await;
@@ -119,7 +120,7 @@ fn login_error(e: &Error) -> (&'static str, &'static str) {
 
 /// Replays the backlog, then serves live traffic. Returns why the server
 /// ended the session, or `None` if the client left.
-async fn run(mut session: Session, sink: &mut Sink, stream: &mut Stream) -> Option<KickReason> {
+async fn run(mut session: Session, sink: &mut Sink, stream: &mut Stream) -> Option<(KickReason, Option<Arc<str>>)> {
     loop {
         match session.next_backlog_page().await {
             Ok(Some(page)) => {
@@ -130,7 +131,7 @@ async fn run(mut session: Session, sink: &mut Sink, stream: &mut Stream) -> Opti
             Ok(None) => break,
             Err(e) => {
                 tracing::warn!("backlog read failed: {e}");
-                return Some(KickReason::Shutdown);
+                return Some((KickReason::Shutdown, None));
             }
         }
     }
@@ -176,11 +177,15 @@ async fn run(mut session: Session, sink: &mut Sink, stream: &mut Stream) -> Opti
                         }
                         Ok(Outcome::Close(reason)) => {
                             sink.flush().await.ok()?;
-                            return Some(reason);
+                            return Some((reason, None));
+                        }
+                        Ok(Outcome::CloseWith(reason, detail)) => {
+                            sink.flush().await.ok()?;
+                            return Some((reason, Some(detail)));
                         }
                         Err(e) => {
                             tracing::warn!("session failed: {e}");
-                            return Some(KickReason::Shutdown);
+                            return Some((KickReason::Shutdown, None));
                         }
                     }
                     if written < MAX_FRAMES_PER_FLUSH {
@@ -365,6 +370,7 @@ fn message_fields(message: &Message) -> MessageFrame {
         ext: message.ext.clone(),
         timestamp: message.timestamp_ms,
         original: message.original.as_ref().and_then(|o| serde_json::to_value(o).ok()),
+        transient: message.seq == 0,
     }
 }
 
