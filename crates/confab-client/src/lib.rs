@@ -95,11 +95,13 @@ pub struct ConnectOptions {
     pub resume: HashMap<String, i64>,
     /// Acknowledge received messages automatically (batched per conversation).
     pub auto_ack: bool,
+    /// Log in with a LeanCloud login signature instead of a token.
+    pub leancloud: Option<confab_protocol::SignedLogin>,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        ConnectOptions { device: None, resume: HashMap::new(), auto_ack: true }
+        ConnectOptions { device: None, resume: HashMap::new(), auto_ack: true, leancloud: None }
     }
 }
 
@@ -183,6 +185,7 @@ impl Connection {
             .with_context(|| format!("cannot connect to {ws_url}"))?;
         let login = ClientFrame::Login {
             token: token.to_owned(),
+            leancloud: options.leancloud.clone(),
             device: options.device.clone(),
             resume: options.resume.clone(),
         };

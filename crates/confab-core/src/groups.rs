@@ -354,13 +354,24 @@ impl GroupService {
             }
         }
         self.require_users(app, &users).await?;
+        // A user may keep out of a conversation (LeanCloud's client blacklist).
+        let mut admitted = Vec::with_capacity(users.len());
+        let mut kept_out = Vec::new();
+        for user in users {
+            if crate::relations::keeps_out(&self.deps, app, &user, &group.id).await? {
+                kept_out.push((user.clone(), format!("user {user} keeps out of {}", group.id)));
+            } else {
+                admitted.push(user);
+            }
+        }
         let change = GroupChange::AddMembers {
-            users,
+            users: admitted,
             role: Role::Member,
             max_users: group.settings.max_users,
             now_ms: self.now(),
         };
-        let changed = self.change(app, &group, change).await?;
+        let mut changed = self.change(app, &group, change).await?;
+        changed.refused.extend(kept_out);
         self.notify(app, &changed.group, GroupEventKind::MembersAdded, changed.changed.clone(), &[]).await;
         Ok(changed)
     }

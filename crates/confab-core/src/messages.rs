@@ -37,15 +37,23 @@ pub struct DirectSend {
 #[derive(Debug, Clone)]
 pub struct Multicast {
     pub from: Username,
-    /// Names the broadcast conversation instead of the sender and line (a
-    /// LeanCloud app-wide broadcast goes out under a service conversation).
-    pub channel: Option<String>,
+    /// Sends under a conversation of the app's naming (LeanCloud's service
+    /// conversations) instead of the sender's own broadcast conversation.
+    pub channel: Option<Channel>,
     /// `None`: every user of the app.
     pub to: Option<Vec<Username>>,
     pub line: u32,
     pub body: Body,
     pub ext: Option<serde_json::Value>,
     pub original: Option<Original>,
+}
+
+/// A broadcast conversation named by the app: its key, and the name its
+/// messages are addressed to (`to`).
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub key: String,
+    pub name: String,
 }
 
 /// A message was edited, recalled or deleted: what sessions are told.
@@ -199,10 +207,13 @@ impl MessageService {
         let draft = NewMessage {
             id: self.deps.ids.next(now),
             chat_type: ChatType::Broadcast,
-            conversation_key: send.channel.clone().unwrap_or_else(|| broadcast_conversation_key(&send.from, send.line)),
+            conversation_key: match &send.channel {
+                Some(channel) => channel.key.clone(),
+                None => broadcast_conversation_key(&send.from, send.line),
+            },
             members: vec![send.from.clone()],
             from: send.from.clone(),
-            to: send.from.as_str().to_owned(),
+            to: send.channel.as_ref().map_or_else(|| send.from.as_str().to_owned(), |c| c.name.clone()),
             body: send.body,
             ext: send.ext,
             timestamp_ms: now,
@@ -289,6 +300,18 @@ impl MessageService {
     pub async fn delete(&self, app: AppId, id: MessageId, only: Option<Vec<Username>>) -> Result<Message> {
         let message = self.existing(app, id).await?;
         self.withdraw(app, message, UpdateKind::Deleted, None, only).await
+    }
+
+    /// The ranges of messages deleted or recalled for this user only.
+    pub async fn hidden_from(&self, app: AppId, user: &Username) -> Result<Vec<HiddenRange>> {
+        self.deps.store.hidden_ranges(app, user).await
+    }
+
+    /// Deletes a message in storage only: devices that have it are not told
+    /// (LeanCloud's server-side delete); those that do not never get it.
+    pub async fn delete_on_server(&self, app: AppId, id: MessageId) -> Result<Message> {
+        self.existing(app, id).await?;
+        self.change(app, id, MessageChange::Delete { at_ms: self.deps.clock.now_ms() }).await
     }
 
     async fn withdraw(

@@ -31,6 +31,9 @@ pub enum Relation {
     Contact,
     /// One way: the owner does not hear from the other.
     Block,
+    /// The owner may not be added to a conversation (`other` is its ID,
+    /// which fits the user-ID alphabet): LeanCloud's client blacklists.
+    ConversationBlock,
 }
 
 impl Relation {
@@ -38,6 +41,7 @@ impl Relation {
         match self {
             Relation::Contact => 0,
             Relation::Block => 1,
+            Relation::ConversationBlock => 2,
         }
     }
 }
@@ -232,7 +236,42 @@ impl RelationService {
         Ok(self.deps.store.global_mutes(app).await?.into_iter().filter(|m| m.until_ms > now).collect())
     }
 
+    /// Keeps `user` out of a conversation: nobody may add them to it.
+    pub async fn block_conversation(&self, app: AppId, user: &Username, conversation: &str) -> Result<()> {
+        let id = conversation_key(conversation)?;
+        let now = self.deps.clock.now_ms();
+        let added =
+            self.deps.store.add_relations(app, Relation::ConversationBlock, user, vec![id], MAX_BLOCKS, now).await?;
+        if !added {
+            return Err(Error::LimitExceeded(format!("a client may block at most {MAX_BLOCKS} conversations")));
+        }
+        Ok(())
+    }
+
+    pub async fn unblock_conversation(&self, app: AppId, user: &Username, conversation: &str) -> Result<()> {
+        let id = conversation_key(conversation)?;
+        self.deps.store.remove_relation(app, Relation::ConversationBlock, user, &id).await?;
+        Ok(())
+    }
+
+    /// The conversations `user` keeps out of, newest first.
+    pub async fn blocked_conversations(&self, app: AppId, user: &Username) -> Result<Vec<String>> {
+        let rows = self.deps.store.relations(app, Relation::ConversationBlock, user).await?;
+        Ok(rows.into_iter().map(|(id, _)| id.to_string()).collect())
+    }
+
     pub fn now_ms(&self) -> i64 {
         self.deps.clock.now_ms()
     }
+}
+
+/// A conversation ID as a relation's other side.
+fn conversation_key(id: &str) -> Result<Username> {
+    Username::parse(id).map_err(|_| Error::InvalidArgument(format!("conversation {id} cannot be blocked")))
+}
+
+/// Whether `user` keeps out of the conversation `id`.
+pub(crate) async fn keeps_out(deps: &Deps, app: AppId, user: &Username, id: &str) -> Result<bool> {
+    let rows = deps.store.relations(app, Relation::ConversationBlock, user).await?;
+    Ok(rows.iter().any(|(other, _)| other.as_str().eq_ignore_ascii_case(id)))
 }

@@ -136,7 +136,8 @@ pub trait MessageData: Send + Sync {
         after: Option<(i64, MessageId)>,
         limit: usize,
     ) -> Result<Vec<Message>>;
-    /// Messages by time (ties by ID), for history queries that page by time.
+    /// Messages by time (ties by ID), for history queries that page by time;
+    /// deleted messages are left out.
     async fn query_messages(&self, app: AppId, query: MessageQuery) -> Result<Vec<Message>>;
     /// Messages from others a user has not read (all conversations, or one),
     /// leaving out what is not for them (recalled, deleted, hidden, addressed

@@ -184,6 +184,22 @@ impl UserService {
         self.deps.fanout.publish(app, std::slice::from_ref(username), event).await;
     }
 
+    /// Users with at least one connected device, across the deployment
+    /// (asked in batches of 1,000 users).
+    pub async fn online_count(&self, app: AppId) -> Result<u64> {
+        let mut online = 0u64;
+        let mut after = None;
+        loop {
+            let page = self.deps.store.list_users(app, after, 1000).await?;
+            let names: Vec<Username> = page.items.into_iter().map(|u| u.username).collect();
+            online += self.deps.fanout.device_counts(app, &names).await.into_iter().filter(|n| *n > 0).count() as u64;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(online),
+            }
+        }
+    }
+
     /// Users whose devices logged in since `since_ms`.
     pub async fn active_since(&self, app: AppId, since_ms: i64) -> Result<u64> {
         self.deps.store.active_since(app, since_ms).await
@@ -239,27 +255,8 @@ impl UserService {
         let user = match self.deps.store.user(app.id, username).await? {
             Some(record) => record.user,
             None if auto_create => {
-                let now = self.deps.clock.now_ms();
-                let record = UserRecord {
-                    password_hash: String::new(),
-                    user: User {
-                        app: app.id,
-                        username: username.clone(),
-                        uuid: auth::random_uuid(),
-                        nickname: None,
-                        activated: true,
-                        credential_generation: 0,
-                        created_ms: now,
-                        modified_ms: now,
-                        attributes: BTreeMap::new(),
-                        push: PushSettings::default(),
-                    },
-                };
-                match self.deps.store.insert_users(app.id, vec![record]).await?.pop() {
-                    Some(Ok(user)) => user,
-                    // Created by a concurrent call a moment ago: use theirs.
-                    _ => self.get(app.id, username).await?,
-                }
+                self.ensure_exist(app.id, std::slice::from_ref(username)).await?;
+                self.get(app.id, username).await?
             }
             None => return Err(Error::NotFound("user not found".into())),
         };
@@ -268,6 +265,43 @@ impl UserService {
         }
         let token = auth::issue_user_token(app, &user, expires_at);
         Ok((IssuedToken { token, expires_in }, user))
+    }
+
+    /// Creates the users that do not exist yet, without a password (they
+    /// can never log in by password; the app issues their tokens). For
+    /// dialects whose clients need no registration.
+    pub async fn ensure_exist(&self, app: AppId, users: &[Username]) -> Result<()> {
+        let mut missing = Vec::new();
+        for user in users {
+            if self.deps.store.user(app, user).await?.is_none() {
+                missing.push(user.clone());
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let now = self.deps.clock.now_ms();
+        let records = missing
+            .into_iter()
+            .map(|username| UserRecord {
+                password_hash: String::new(),
+                user: User {
+                    app,
+                    username,
+                    uuid: auth::random_uuid(),
+                    nickname: None,
+                    activated: true,
+                    credential_generation: 0,
+                    created_ms: now,
+                    modified_ms: now,
+                    attributes: BTreeMap::new(),
+                    push: PushSettings::default(),
+                },
+            })
+            .collect();
+        // A user created by a concurrent call a moment ago is as good.
+        self.deps.store.insert_users(app, records).await?;
+        Ok(())
     }
 
     /// Checks a bearer token for `app`. User tokens are checked against the

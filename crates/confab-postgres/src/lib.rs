@@ -30,9 +30,7 @@ use confab_core::model::{
     App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, ProfileChange,
     User, UserRecord, Username,
 };
-use confab_core::storage::{
-    AppData, HiddenRange, MessageChange, MessageData, MessageQuery, NewApp, Page, UserData,
-};
+use confab_core::storage::{AppData, HiddenRange, MessageChange, MessageData, MessageQuery, NewApp, Page, UserData};
 
 const POOL_SIZE: usize = 32;
 
@@ -731,7 +729,7 @@ impl MessageData for PostgresStore {
 
     async fn query_messages(&self, app: AppId, query: MessageQuery) -> Result<Vec<Message>> {
         let client = self.client().await?;
-        let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = $1");
+        let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = $1 AND state <> 3");
         let mut values: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(app.0)];
         // Adds a value and names its placeholder.
         fn bind(values: &mut Vec<Box<dyn ToSql + Sync + Send>>, value: Box<dyn ToSql + Sync + Send>) -> String {

@@ -22,7 +22,12 @@ pub const MAX_CLIENT_FRAME: usize = 8 * 1024;
 pub enum ClientFrame {
     /// Must be the first frame.
     Login {
+        /// A user token; empty when `leancloud` signs the login instead.
+        #[serde(default)]
         token: String,
+        /// A LeanCloud login signature (`GET /1.2/rtm/clients/sign`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leancloud: Option<SignedLogin>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         device: Option<String>,
         /// Conversation ID → highest sequence this device already has.
@@ -68,6 +73,17 @@ pub enum ClientFrame {
         seq: i64,
     },
     Ping,
+}
+
+/// A login signed the LeanCloud way: `signature` is
+/// `HMAC-SHA1(master key, app_id:client_id::timestamp:nonce)` in hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedLogin {
+    pub app_id: String,
+    pub client_id: String,
+    pub timestamp: i64,
+    pub nonce: String,
+    pub signature: String,
 }
 
 /// A message as a device receives it.
@@ -181,7 +197,12 @@ mod tests {
         let login: ClientFrame = serde_json::from_str(r#"{"op":"login","token":"t","resume":{"7":3}}"#).unwrap();
         assert_eq!(
             login,
-            ClientFrame::Login { token: "t".into(), device: None, resume: HashMap::from([("7".into(), 3)]) }
+            ClientFrame::Login {
+                token: "t".into(),
+                leancloud: None,
+                device: None,
+                resume: HashMap::from([("7".into(), 3)])
+            }
         );
         let ok = ServerFrame::SendOk {
             reference: Some("1".into()),

@@ -88,6 +88,11 @@ pub struct FirstApp {
     pub client_secret: Option<String>,
     /// `CONFAB_WILDFIRE_SECRET`: the WildfireChat admin secret; generated when absent.
     pub wildfire_secret: Option<String>,
+    /// `CONFAB_LEANCLOUD_APP_ID`, `CONFAB_LEANCLOUD_APP_KEY`, `CONFAB_LEANCLOUD_MASTER_KEY`:
+    /// the LeanCloud credentials; generated when absent.
+    pub leancloud_app_id: Option<String>,
+    pub leancloud_app_key: Option<String>,
+    pub leancloud_master_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -128,7 +133,16 @@ impl Default for Config {
 
 impl Default for FirstApp {
     fn default() -> Self {
-        FirstApp { org: "demo".into(), app: "chat".into(), client_id: None, client_secret: None, wildfire_secret: None }
+        FirstApp {
+            org: "demo".into(),
+            app: "chat".into(),
+            client_id: None,
+            client_secret: None,
+            wildfire_secret: None,
+            leancloud_app_id: None,
+            leancloud_app_key: None,
+            leancloud_master_key: None,
+        }
     }
 }
 
@@ -191,6 +205,15 @@ impl Config {
         }
         if let Some(v) = var("CONFAB_WILDFIRE_SECRET").filter(|v| !v.is_empty()) {
             self.first_app.wildfire_secret = Some(v);
+        }
+        if let Some(v) = var("CONFAB_LEANCLOUD_APP_ID").filter(|v| !v.is_empty()) {
+            self.first_app.leancloud_app_id = Some(v);
+        }
+        if let Some(v) = var("CONFAB_LEANCLOUD_APP_KEY").filter(|v| !v.is_empty()) {
+            self.first_app.leancloud_app_key = Some(v);
+        }
+        if let Some(v) = var("CONFAB_LEANCLOUD_MASTER_KEY").filter(|v| !v.is_empty()) {
+            self.first_app.leancloud_master_key = Some(v);
         }
         if let Some(v) = var("CONFAB_WILDFIRE_ADDR").filter(|v| !v.is_empty()) {
             self.wildfire_addr = Some(v.parse().map_err(|e| anyhow::anyhow!("CONFAB_WILDFIRE_ADDR={v}: {e}"))?);

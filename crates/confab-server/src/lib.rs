@@ -4,6 +4,7 @@
 pub mod config;
 mod easemob;
 mod gateway;
+mod leancloud;
 pub mod limits;
 pub mod node;
 mod wildfire;
@@ -34,12 +35,13 @@ pub struct CreatedApp {
     pub client_secret: String,
 }
 
-/// The first app's WildfireChat admin secret, when this start made it up.
+/// The first app's dialect credentials this start made up, by name
+/// (`wildfire.secret`, `leancloud.app_id`, …), to be shown once.
 #[derive(Debug, Clone)]
 pub struct CreatedSecret {
     pub org: String,
     pub app: String,
-    pub secret: String,
+    pub values: Vec<(&'static str, String)>,
 }
 
 /// A built server: storage open, first app ensured, listener bound.
@@ -67,7 +69,7 @@ impl Application {
         let node = Arc::new(Node::open(&config, clock, Role::Server).await?);
         let core = node.core.clone();
         let created_app = ensure_first_app(&core, &config).await?;
-        let created_secret = ensure_wildfire_secret(&core, &config).await?;
+        let created_secret = ensure_dialect_credentials(&core, &config).await?;
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
@@ -76,8 +78,9 @@ impl Application {
         let wildfire_router = wildfire::router(core.clone(), limits.clone());
         let exports = (limits.clone(), std::time::Duration::from_secs(config.history_export_secs));
         let router = Router::new()
-            .merge(easemob::router(core.clone(), limits))
+            .merge(easemob::router(core.clone(), limits.clone()))
             .merge(wildfire_router.clone())
+            .merge(leancloud::router(core.clone(), limits.clone()))
             .merge(gateway::router(core.clone()))
             .route("/health", axum::routing::get(|| async { "ok" }));
         let wildfire = match config.wildfire_addr {
@@ -96,7 +99,7 @@ impl Application {
         self.wildfire.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
-    /// Set when this start made up the first app's WildfireChat admin secret.
+    /// Set when this start made up some of the first app's dialect credentials.
     pub fn created_secret(&self) -> Option<&CreatedSecret> {
         self.created_secret.as_ref()
     }
@@ -185,25 +188,41 @@ impl Application {
     }
 }
 
-/// Gives the first app its WildfireChat admin secret: the configured one,
-/// or, when it has none yet, a new one (returned, to be shown once).
-async fn ensure_wildfire_secret(core: &Core, config: &Config) -> anyhow::Result<Option<CreatedSecret>> {
+/// Gives the first app its dialects' credentials: the configured ones, or,
+/// where it has none yet, new ones (returned, to be shown once).
+async fn ensure_dialect_credentials(core: &Core, config: &Config) -> anyhow::Result<Option<CreatedSecret>> {
     let first = &config.first_app;
     let Some(app) = core.apps.by_name(&first.org, &first.app).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
         return Ok(None);
     };
-    let current = app.credentials.get(wildfire::SECRET_CREDENTIAL);
-    let (secret, created) = match (&first.wildfire_secret, current) {
-        (Some(wanted), Some(current)) if wanted == current => return Ok(None),
-        (Some(wanted), _) => (wanted.clone(), false),
-        (None, Some(_)) => return Ok(None),
-        (None, None) => (confab_core::auth::random_token(24), true),
-    };
-    core.apps
-        .set_credential(&first.org, &first.app, wildfire::SECRET_CREDENTIAL, Some(secret.clone()))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot set the WildfireChat secret: {e}"))?;
-    Ok(created.then(|| CreatedSecret { org: first.org.clone(), app: first.app.clone(), secret }))
+    let wanted = [
+        (wildfire::SECRET_CREDENTIAL, &first.wildfire_secret, 24),
+        (leancloud::APP_ID, &first.leancloud_app_id, 18),
+        (leancloud::APP_KEY, &first.leancloud_app_key, 18),
+        (leancloud::MASTER_KEY, &first.leancloud_master_key, 18),
+    ];
+    let mut created = Vec::new();
+    for (name, configured, bytes) in wanted {
+        let current = app.credentials.get(name);
+        let value = match (configured, current) {
+            (Some(wanted), Some(current)) if wanted == current => continue,
+            (Some(wanted), _) => wanted.clone(),
+            (None, Some(_)) => continue,
+            (None, None) => {
+                let made = confab_core::auth::random_token(bytes).replace(['-', '_'], "x");
+                created.push((name, made.clone()));
+                made
+            }
+        };
+        core.apps
+            .set_credential(&first.org, &first.app, name, Some(value))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot set {name}: {e}"))?;
+    }
+    if created.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(CreatedSecret { org: first.org.clone(), app: first.app.clone(), values: created }))
 }
 
 async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<Option<CreatedApp>> {

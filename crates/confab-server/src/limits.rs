@@ -15,6 +15,8 @@ use confab_core::model::{App, AppId};
 pub enum Per {
     Second,
     Minute,
+    /// A day's total, replenished evenly through the day.
+    Day,
 }
 
 /// Every Easemob REST call of an app.
@@ -28,6 +30,15 @@ pub const EASEMOB_ROOM_MESSAGES_PER_SECOND: &str = "easemob.room_messages_per_se
 
 /// Every WildfireChat admin call of an app (the vendor's `HTTP_ADMIN_RATE_LIMIT`).
 pub const WILDFIRE_REQUESTS_PER_SECOND: &str = "wildfire.requests_per_second";
+
+/// LeanCloud's message calls (send, edit, recall), per minute.
+pub const LEANCLOUD_MESSAGES_PER_MINUTE: &str = "leancloud.messages_per_minute";
+/// LeanCloud's messages to all of a service conversation's subscribers.
+pub const LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_MINUTE: &str = "leancloud.subscription_messages_per_minute";
+pub const LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_DAY: &str = "leancloud.subscription_messages_per_day";
+/// LeanCloud's app-wide broadcasts.
+pub const LEANCLOUD_BROADCASTS_PER_MINUTE: &str = "leancloud.broadcasts_per_minute";
+pub const LEANCLOUD_BROADCASTS_PER_DAY: &str = "leancloud.broadcasts_per_day";
 
 /// How long after sending a message the Easemob dialect may recall it (0: recall is off).
 pub const EASEMOB_RECALL_WINDOW_SECS: &str = "easemob.recall_window_secs";
@@ -43,6 +54,11 @@ pub fn vendor_defaults() -> BTreeMap<String, u32> {
         (EASEMOB_ROOM_MESSAGES_PER_SECOND.to_owned(), 100),
         (WILDFIRE_REQUESTS_PER_SECOND.to_owned(), 10_000),
         (EASEMOB_RECALL_WINDOW_SECS.to_owned(), 120),
+        (LEANCLOUD_MESSAGES_PER_MINUTE.to_owned(), 1800),
+        (LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_MINUTE.to_owned(), 30),
+        (LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_DAY.to_owned(), 1000),
+        (LEANCLOUD_BROADCASTS_PER_MINUTE.to_owned(), 10),
+        (LEANCLOUD_BROADCASTS_PER_DAY.to_owned(), 30),
         (EASEMOB_HISTORY_RETENTION_HOURS.to_owned(), 72),
     ])
 }
@@ -92,6 +108,9 @@ fn bucket(rate: NonZeroU32, per: Per) -> Limiter {
     let quota = match per {
         Per::Second => Quota::per_second(rate),
         Per::Minute => Quota::per_minute(rate),
+        Per::Day => Quota::with_period(std::time::Duration::from_secs(86_400) / rate.get())
+            .expect("a day divided by a positive count is positive")
+            .allow_burst(rate),
     };
     Arc::new(RateLimiter::direct(quota))
 }

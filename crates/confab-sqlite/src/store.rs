@@ -11,9 +11,7 @@ use confab_core::model::{
     App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, ProfileChange,
     User, UserRecord, Username,
 };
-use confab_core::storage::{
-    AppData, HiddenRange, MessageChange, MessageData, MessageQuery, NewApp, Page, UserData,
-};
+use confab_core::storage::{AppData, HiddenRange, MessageChange, MessageData, MessageQuery, NewApp, Page, UserData};
 
 use crate::convert::{self, APP_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS};
 use crate::{storage, CursorMove, SqliteStore, WriterCache};
@@ -667,7 +665,7 @@ impl MessageData for SqliteStore {
 
     async fn query_messages(&self, app: AppId, query: MessageQuery) -> Result<Vec<Message>> {
         self.read(move |conn| {
-            let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?");
+            let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ? AND state <> 3");
             let mut values: Vec<rusqlite::types::Value> = vec![app.0.into()];
             if let Some(conversation) = query.conversation {
                 sql.push_str(" AND conv_id = ?");

@@ -52,6 +52,20 @@ pub enum AppCommand {
         #[arg(long)]
         secret: Option<String>,
     },
+    /// Set an app's LeanCloud credentials (new random ones for those not
+    /// given) and print them.
+    LeancloudKeys {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        app_id: Option<String>,
+        #[arg(long)]
+        app_key: Option<String>,
+        #[arg(long)]
+        master_key: Option<String>,
+    },
     /// Print an app's credentials.
     Credentials {
         #[arg(long, env = "CONFAB_ORG", default_value = "demo")]
@@ -99,6 +113,26 @@ pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::R
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             print_credentials(&updated);
         }
+        AppCommand::LeancloudKeys { org, app, app_id, app_key, master_key } => {
+            let mut updated = None;
+            for (name, value) in
+                [("leancloud.app_id", app_id), ("leancloud.app_key", app_key), ("leancloud.master_key", master_key)]
+            {
+                let value = value.unwrap_or_else(|| confab_core::auth::random_token(18).replace(['-', '_'], "x"));
+                if value.is_empty() || value.chars().any(|c| c.is_control() || c == ',') {
+                    anyhow::bail!("{name} must be printable, without commas, and not empty");
+                }
+                updated = Some(
+                    core.apps
+                        .set_credential(&org, &app, name, Some(value))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                );
+            }
+            if let Some(updated) = updated {
+                print_credentials(&updated);
+            }
+        }
         AppCommand::Credentials { org, app } => {
             let found = core.apps.by_name(&org, &app).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let found = found.ok_or_else(|| anyhow::anyhow!("no app {org}/{app}"))?;
@@ -114,7 +148,14 @@ fn print_credentials(app: &confab_core::model::App) {
     println!("application:   {}", app.uuid);
     println!("client_id:     {}", app.client_id);
     println!("client_secret: {}", app.client_secret);
-    if let Some(secret) = app.credentials.get("wildfire.secret") {
-        println!("wildfire_secret: {secret}");
+    for (name, label) in [
+        ("wildfire.secret", "wildfire_secret"),
+        ("leancloud.app_id", "leancloud_app_id"),
+        ("leancloud.app_key", "leancloud_app_key"),
+        ("leancloud.master_key", "leancloud_master_key"),
+    ] {
+        if let Some(value) = app.credentials.get(name) {
+            println!("{label}: {value}");
+        }
     }
 }

@@ -72,8 +72,18 @@ async fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
         println!("(shown once; `confab app credentials --org {} --app {}` shows them again)", created.org, created.app);
     }
     if let Some(created) = app.created_secret() {
-        println!("WildfireChat admin secret of {}/{}: {}", created.org, created.app, created.secret);
-        println!("(set CONFAB_WILDFIRE_SECRET to choose it; `confab app credentials` shows it again)");
+        for (name, value) in &created.values {
+            let label = match *name {
+                "wildfire.secret" => "WildfireChat admin secret",
+                "leancloud.app_id" => "LeanCloud app ID",
+                "leancloud.app_key" => "LeanCloud app key",
+                _ => "LeanCloud master key",
+            };
+            println!("{label} of {}/{}: {value}", created.org, created.app);
+        }
+        println!(
+            "(CONFAB_WILDFIRE_SECRET and CONFAB_LEANCLOUD_* choose them; `confab app credentials` shows them again)"
+        );
     }
     tracing::info!(addr = %app.local_addr(), data_dir = %config.data_dir.display(), "confab is listening");
     if let Some(addr) = app.wildfire_addr() {

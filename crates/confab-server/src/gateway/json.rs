@@ -75,7 +75,7 @@ async fn login(core: &Core, sink: &mut Sink, stream: &mut Stream) -> Option<Sess
             return None;
         }
     };
-    let ClientFrame::Login { token, device, resume } = frame else {
+    let ClientFrame::Login { token, leancloud, device, resume } = frame else {
         let _ = send(sink, &error_frame(None, "login_required", "the first frame must be a login")).await;
         return None;
     };
@@ -88,6 +88,18 @@ async fn login(core: &Core, sink: &mut Sink, stream: &mut Stream) -> Option<Sess
         };
         cursors.insert(ConversationId(id), seq);
     }
+    // A LeanCloud-signed login stands for a user token (the signature is the credential).
+    let token = match leancloud {
+        Some(signed) => match crate::leancloud::token_for_signed_login(core, &signed).await {
+            Ok(token) => token,
+            Err(e) => {
+                let (code, message) = login_error(&e);
+                let _ = send(sink, &error_frame(None, code, message)).await;
+                return None;
+            }
+        },
+        None => token,
+    };
     match core.gateway.login(LoginRequest { token, device, resume: cursors }).await {
         Ok(session) => {
             let ok = ServerFrame::LoginOk {

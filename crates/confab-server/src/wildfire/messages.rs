@@ -146,8 +146,15 @@ pub async fn multicast(Admin { core, app, body }: Admin<MulticastRequest>) -> Re
     let from = user(&body.sender, "sender")?;
     let to = users(&body.targets, "targets")?;
     let (content, original) = payload::parse(body.payload, body.line)?;
-    let send =
-        Multicast { from, channel: None, to: Some(to), line: body.line, body: content, ext: None, original: Some(original) };
+    let send = Multicast {
+        from,
+        channel: None,
+        to: Some(to),
+        line: body.line,
+        body: content,
+        ext: None,
+        original: Some(original),
+    };
     let (message, _) = core.messages.multicast(app.id, send).await?;
     Ok(ok(sent(&message)))
 }
@@ -166,8 +173,15 @@ pub struct BroadcastRequest {
 pub async fn broadcast(Admin { core, app, body }: Admin<BroadcastRequest>) -> Result<Response, WildfireError> {
     let from = user(&body.sender, "sender")?;
     let (content, original) = payload::parse(body.payload, body.line)?;
-    let send =
-        Multicast { from, channel: None, to: None, line: body.line, body: content, ext: None, original: Some(original) };
+    let send = Multicast {
+        from,
+        channel: None,
+        to: None,
+        line: body.line,
+        body: content,
+        ext: None,
+        original: Some(original),
+    };
     let (message, count) = core.messages.multicast(app.id, send).await?;
     Ok(ok(json!({"messageUid": message.id.0, "count": count})))
 }

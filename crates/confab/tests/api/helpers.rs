@@ -18,6 +18,9 @@ pub const CLIENT_ID: &str = "test-client-id";
 pub const CLIENT_SECRET: &str = "test-client-secret";
 pub const PASSWORD: &str = "secret-1";
 pub const WILDFIRE_SECRET: &str = "test-wildfire-secret";
+pub const LC_APP_ID: &str = "test-lc-app-id";
+pub const LC_APP_KEY: &str = "test-lc-app-key";
+pub const LC_MASTER_KEY: &str = "test-lc-master-key";
 
 /// A running server and what tests need to talk to it.
 pub struct TestApp {
@@ -88,6 +91,9 @@ pub async fn spawn_app_with(storage: Storage, adjust: impl FnOnce(&mut Config)) 
     config.first_app.client_id = Some(CLIENT_ID.into());
     config.first_app.client_secret = Some(CLIENT_SECRET.into());
     config.first_app.wildfire_secret = Some(WILDFIRE_SECRET.into());
+    config.first_app.leancloud_app_id = Some(LC_APP_ID.into());
+    config.first_app.leancloud_app_key = Some(LC_APP_KEY.into());
+    config.first_app.leancloud_master_key = Some(LC_MASTER_KEY.into());
     adjust(&mut config);
     let clock = Arc::new(ShiftedClock::default());
     let app = Application::build_with_clock(config, clock.clone()).await.expect("server builds");
@@ -156,6 +162,34 @@ impl TestApp {
     /// A WildfireChat admin call with chosen signature parts.
     pub async fn wildfire_signed(&self, path: &str, body: &Value, nonce: &str, timestamp: i64, secret: &str) -> Value {
         wildfire_call(&self.http, self.addr, path, body, nonce, timestamp, secret).await
+    }
+
+    /// A LeanCloud call with the master key; returns status and body.
+    pub async fn leancloud(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let key = format!("{LC_MASTER_KEY},master");
+        self.leancloud_with(method, path, body, &[("X-LC-Id", LC_APP_ID), ("X-LC-Key", &key)]).await
+    }
+
+    /// A LeanCloud call with chosen headers.
+    pub async fn leancloud_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body read");
+        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status} body is not JSON: {text}"));
+        (status, value)
     }
 
     /// Registers users with the test password.

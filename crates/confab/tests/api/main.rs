@@ -9,6 +9,7 @@ mod gateway;
 mod groups;
 mod helpers;
 mod history;
+mod leancloud;
 mod messages;
 mod profiles;
 mod recall;

@@ -1,0 +1,208 @@
+//! Clients (L-cli-1 to L-cli-7): presence, unread counts, kicks, what a
+//! client subscribed to and sent, conversations a client keeps out of, and
+//! login signatures.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query};
+use axum::response::Response;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha1::Sha1;
+
+use confab_core::auth::{self, Principal};
+use confab_core::model::{ChatType, Username};
+
+use super::history::{self, HistoryParams};
+use super::{client, clients, ok, required, AnyKey, LcError, Master, APP_ID, MASTER_KEY};
+
+/// Most clients one presence check may name, and longest kick reason.
+const MAX_CHECKED: usize = 20;
+const MAX_REASON_CHARS: usize = 20;
+
+/// L-cli-1: which of these clients are connected (unknown ones are not).
+pub async fn check_online(target: Master, super::Body(body): super::Body) -> Result<Response, LcError> {
+    let users = clients(&body, "client_ids", MAX_CHECKED)?;
+    let online = target.core.users.online(target.app.id, &users).await;
+    let results: Vec<&str> = users.iter().zip(online).filter(|(_, on)| *on).map(|(u, _)| u.as_str()).collect();
+    Ok(ok(json!({"results": results})))
+}
+
+/// The conversation (of any LeanCloud kind) a `conv_id` names.
+async fn conversation_of(target: &Master, id: &str) -> Result<confab_core::model::ConversationId, LcError> {
+    for kind in [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel] {
+        let found = target.core.groups.get(target.app.id, confab_core::groups::GroupRef { kind, id }).await;
+        match found {
+            Ok(group) => return Ok(group.conversation),
+            Err(confab_core::error::Error::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(LcError::conversation_not_found(id))
+}
+
+/// L-cli-2: messages the client has not read (the gateway's `read` receipts
+/// move this), in one conversation or all. The app key is enough.
+pub async fn unread_count(
+    AnyKey(target): AnyKey,
+    Path(user): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, LcError> {
+    let user = client(&user, "client_id")?;
+    let conversation = match params.get("conv_id").filter(|c| !c.is_empty()) {
+        Some(id) => Some(conversation_of(&target, id).await?),
+        None => None,
+    };
+    let count = target.core.messages.unread_count(target.app.id, &user, conversation).await?;
+    Ok(ok(json!({"count": count})))
+}
+
+/// L-cli-3: closes the client's sessions, telling them why (at most 20 characters).
+pub async fn kick(
+    target: Master,
+    Path(user): Path<String>,
+    super::Body(body): super::Body,
+) -> Result<Response, LcError> {
+    let user = client(&user, "client_id")?;
+    let reason = match body.get("reason") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) if s.chars().count() <= MAX_REASON_CHARS => s.clone(),
+        Some(_) => {
+            return Err(LcError::invalid(format!("reason must be a string of at most {MAX_REASON_CHARS} characters")))
+        }
+    };
+    target.core.users.kick_by_app(target.app.id, &user, &reason).await;
+    Ok(ok(json!({})))
+}
+
+/// L-cli-4: the service conversations a client subscribed to, with when,
+/// `direction` new (oldest first, the default) or old, after `conv_id`+`timestamp`.
+pub async fn subscriptions(
+    target: Master,
+    Path(user): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, LcError> {
+    let user = client(&user, "client_id")?;
+    let limit = params.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|n| *n >= 1).unwrap_or(50);
+    let newest_first = match params.get("direction").map(String::as_str) {
+        None | Some("") | Some("new") => false,
+        Some("old") => true,
+        Some(other) => return Err(LcError::invalid(format!("direction must be old or new, not {other}"))),
+    };
+    let after_id = params.get("conv_id").filter(|c| !c.is_empty());
+    let after_ts = params.get("timestamp").and_then(|t| t.parse::<i64>().ok());
+    if after_id.is_some() && after_ts.is_none() {
+        return Err(LcError::invalid("conv_id needs the timestamp of its subscription"));
+    }
+    let channels = target.core.groups.joined(target.app.id, ChatType::Channel, &user).await?;
+    let mut subscribed = Vec::with_capacity(channels.len());
+    for channel in channels {
+        let reference = confab_core::groups::GroupRef { kind: ChatType::Channel, id: &channel.id };
+        let (_, members) = target.core.groups.members(target.app.id, reference).await?;
+        if let Some(me) = members.iter().find(|m| m.username == user) {
+            subscribed.push((me.joined_ms, channel.id.clone()));
+        }
+    }
+    subscribed.sort();
+    if newest_first {
+        subscribed.reverse();
+    }
+    let start = match (after_id, after_ts) {
+        (Some(id), Some(ts)) => subscribed.iter().position(|(at, c)| *at == ts && c == id).map_or(0, |p| p + 1),
+        _ => 0,
+    };
+    let page: Vec<Value> = subscribed
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|(at, id)| json!({"timestamp": at, "subscriber": user.as_str(), "conv_id": id}))
+        .collect();
+    Ok(ok(Value::Array(page)))
+}
+
+/// L-cli-5: what the client sent, in any conversation; history parameters.
+pub async fn sent_messages(
+    target: Master,
+    Path(user): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, LcError> {
+    let user = client(&user, "client_id")?;
+    let params = HistoryParams::parse(&params, target.core.now_ms())?;
+    let messages = history::read(&target.core, target.app.id, &[], Some(user), &params).await?;
+    Ok(ok(Value::Array(messages.iter().map(history::record).collect())))
+}
+
+/// L-cli-6: the client keeps out of a conversation: nobody may add them to it.
+pub async fn blacklist(
+    target: Master,
+    Path(user): Path<String>,
+    super::Body(body): super::Body,
+) -> Result<Response, LcError> {
+    let user = client(&user, "client_id")?;
+    let conversation = required(&body, "conv_id")?;
+    conversation_of(&target, conversation).await?;
+    target.core.relations.block_conversation(target.app.id, &user, conversation).await?;
+    Ok(ok(json!({})))
+}
+
+pub async fn unblacklist(
+    target: Master,
+    Path(user): Path<String>,
+    super::Body(body): super::Body,
+) -> Result<Response, LcError> {
+    let user = client(&user, "client_id")?;
+    target.core.relations.unblock_conversation(target.app.id, &user, required(&body, "conv_id")?).await?;
+    Ok(ok(json!({})))
+}
+
+pub async fn blacklists(
+    target: Master,
+    Path(user): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, LcError> {
+    let user = client(&user, "client_id")?;
+    let all = target.core.relations.blocked_conversations(target.app.id, &user).await?;
+    let limit = params.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|n| *n >= 1).unwrap_or(10);
+    let start = params.get("next").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0).min(all.len());
+    let end = (start + limit).min(all.len());
+    let mut answer = json!({"conv_ids": &all[start..end]});
+    if end < all.len() {
+        answer["next"] = json!(end.to_string());
+    }
+    Ok(ok(answer))
+}
+
+/// L-cli-7: a login signature for a user, given their session token. In
+/// confab the session token is the user's token (the Easemob dialect's
+/// user token, or one issued to the app for them); the signature is the
+/// vendor's `HMAC-SHA1(master key, appid:clientid::timestamp:nonce)`, which
+/// confab's gateway accepts as a login (docs/protocol.md).
+pub async fn sign(AnyKey(target): AnyKey, Query(params): Query<HashMap<String, String>>) -> Result<Response, LcError> {
+    let token = params
+        .get("session_token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| LcError::invalid("session_token is required"))?;
+    let user = match target.core.users.authenticate(&target.app, token).await {
+        Ok(Principal::User { username, .. }) => username,
+        _ => return Err(LcError::new(axum::http::StatusCode::BAD_REQUEST, 211, "Could not find user.")),
+    };
+    let timestamp = target.core.now_ms();
+    let nonce = auth::random_token(8).replace(['-', '_'], "x");
+    let signature = login_signature(&target.app, &user, timestamp, &nonce)?;
+    Ok(ok(json!({"signature": signature, "nonce": nonce, "client_id": user.as_str(), "timestamp": timestamp})))
+}
+
+/// `HMAC-SHA1(master key, appid:clientid::timestamp:nonce)`, hex.
+pub fn login_signature(
+    app: &confab_core::model::App,
+    user: &Username,
+    timestamp: i64,
+    nonce: &str,
+) -> Result<String, LcError> {
+    let (Some(app_id), Some(key)) = (app.credentials.get(APP_ID), app.credentials.get(MASTER_KEY)) else {
+        return Err(LcError::unauthorized());
+    };
+    let mut mac = Hmac::<Sha1>::new_from_slice(key.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(format!("{app_id}:{user}::{timestamp}:{nonce}").as_bytes());
+    Ok(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,334 @@
+//! The LeanCloud RTM REST dialect (`/1.2/rtm/…`, and the `/1.1/rtm/…` calls
+//! its server SDKs still make).
+//!
+//! Requests carry `X-LC-Id` and `X-LC-Key` (`<key>` or `<master key>,master`)
+//! or `X-LC-Sign` (`md5(timestamp + key),timestamp[,master]`); answers are
+//! bare JSON, errors `{code, error}` with an HTTP status. LeanCloud's clients
+//! need no registration, so a client ID named here becomes a confab user
+//! (without a password) when it is first used. Notes on the vendor:
+//! docs/research/leancloud-rtm.md.
+
+mod clients;
+mod conversations;
+mod error;
+mod global;
+mod history;
+mod query;
+mod service;
+mod v11;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use confab_core::auth;
+use confab_core::model::{App, Username};
+use confab_core::Core;
+
+pub use error::LcError;
+
+use crate::limits::RateLimits;
+use conversations::{Chatrooms, Conversations, Kind, Services};
+
+/// App credentials, by their name among an app's dialect credentials.
+pub const APP_ID: &str = "leancloud.app_id";
+pub const APP_KEY: &str = "leancloud.app_key";
+pub const MASTER_KEY: &str = "leancloud.master_key";
+/// How far an `X-LC-Sign` timestamp may be from now (the vendor documents none).
+const SIGN_WINDOW_MS: i64 = 60 * 60 * 1000;
+/// Largest request body: a message is at most 5 KB, but a list of 500
+/// client IDs is larger.
+const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct State {
+    pub core: Arc<Core>,
+    pub limits: Arc<RateLimits>,
+}
+
+pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
+    Router::new()
+        .merge(kind_routes::<Conversations>())
+        .merge(kind_routes::<Chatrooms>())
+        .merge(kind_routes::<Services>())
+        .route(
+            "/1.2/rtm/conversations/{id}/mutes",
+            get(conversations::mutes).post(conversations::mute).delete(conversations::unmute),
+        )
+        .route("/1.2/rtm/chatrooms/{id}/members", get(conversations::online_members))
+        .route("/1.2/rtm/chatrooms/{id}/members/online-count", get(conversations::online_count))
+        .route("/1.2/rtm/service-conversations/{id}/subscribers", get(service::subscribers).post(service::subscribe))
+        .route("/1.2/rtm/service-conversations/{id}/subscribers/count", get(service::subscriber_count))
+        .route("/1.2/rtm/service-conversations/{id}/subscribers/{client}", delete(service::unsubscribe))
+        .route("/1.2/rtm/service-conversations/{id}/broadcasts", post(service::broadcast))
+        .route("/1.2/rtm/service-conversations/{id}/subscribers/{client}/messages", get(service::received))
+        .route(
+            "/1.2/rtm/service-conversations/{id}/subscribers/{client}/messages/{message}",
+            delete(service::delete_for_subscriber),
+        )
+        .route("/1.2/rtm/clients/check-online", post(clients::check_online))
+        .route("/1.2/rtm/clients/sign", get(clients::sign))
+        .route("/1.2/rtm/clients/{client}/unread-count", get(clients::unread_count))
+        .route("/1.2/rtm/clients/{client}/kick", post(clients::kick))
+        .route("/1.2/rtm/clients/{client}/service-conversations", get(clients::subscriptions))
+        .route("/1.2/rtm/clients/{client}/messages", get(clients::sent_messages))
+        .route(
+            "/1.2/rtm/clients/{client}/blacklists",
+            get(clients::blacklists).post(clients::blacklist).delete(clients::unblacklist),
+        )
+        .route("/1.2/rtm/stats", get(global::stats))
+        .route("/1.2/rtm/all-conversations", get(global::all_conversations))
+        .route("/1.2/rtm/broadcasts", get(global::broadcasts).post(global::broadcast))
+        .route("/1.2/rtm/broadcasts/{message}", delete(global::delete_broadcast))
+        .route("/1.2/rtm/messages", get(global::history))
+        .route("/1.1/rtm/messages", post(v11::send))
+        .route("/1.1/rtm/broadcast", post(v11::broadcast))
+        .route("/1.1/rtm/messages/history", get(v11::history))
+        .with_state(State { core, limits })
+}
+
+/// The endpoints conversations, chat rooms and service conversations share.
+fn kind_routes<K: Kind>() -> Router<State> {
+    let base = format!("/1.2/rtm/{}", K::PATH);
+    let mut router = Router::new()
+        .route(&base, get(conversations::query::<K>).post(conversations::create::<K>))
+        .route(&format!("{base}/{{id}}"), put(conversations::update::<K>).delete(conversations::remove::<K>))
+        .route(&format!("{base}/{{id}}/messages"), get(conversations::history::<K>).post(conversations::send::<K>))
+        .route(
+            &format!("{base}/{{id}}/messages/{{message}}"),
+            put(conversations::edit::<K>).delete(conversations::delete_message::<K>),
+        )
+        .route(&format!("{base}/{{id}}/messages/{{message}}/recall"), put(conversations::recall::<K>))
+        .route(
+            &format!("{base}/{{id}}/blacklists"),
+            get(conversations::blacklist::<K>)
+                .post(conversations::add_blacklist::<K>)
+                .delete(conversations::remove_blacklist::<K>),
+        );
+    if K::MEMBER_LIST {
+        router = router.route(
+            &format!("{base}/{{id}}/members"),
+            get(conversations::members::<K>)
+                .post(conversations::add_members::<K>)
+                .delete(conversations::remove_members::<K>),
+        );
+    }
+    if K::ROLES {
+        router = router
+            .route(
+                &format!("{base}/{{id}}/temporary-silenceds"),
+                post(conversations::silence::<K>).delete(conversations::unsilence::<K>),
+            )
+            .route(
+                &format!("{base}/{{id}}/permanent-silenceds"),
+                get(conversations::silenced::<K>)
+                    .post(conversations::silence_for_ever::<K>)
+                    .delete(conversations::unsilence_for_ever::<K>),
+            )
+            .route(
+                &format!("{base}/{{id}}/member-infos"),
+                get(conversations::member_infos::<K>).post(conversations::set_role::<K>),
+            )
+            .route(
+                &format!("{base}/{{id}}/member-infos/{{info}}"),
+                put(conversations::update_role::<K>).delete(conversations::clear_role::<K>),
+            );
+    }
+    router
+}
+
+/// Which key a request was signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    App,
+    Master,
+}
+
+/// A request authenticated with the app's master key (the vendor's rule for
+/// almost every RTM call).
+pub struct Master {
+    pub core: Arc<Core>,
+    pub limits: Arc<RateLimits>,
+    pub app: Arc<App>,
+}
+
+/// A request authenticated with the app key or the master key.
+pub struct AnyKey(pub Master);
+
+impl FromRequestParts<State> for AnyKey {
+    type Rejection = LcError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
+        let (app, _) = authenticate(&state.core, &parts.headers).await?;
+        Ok(AnyKey(Master { core: state.core.clone(), limits: state.limits.clone(), app }))
+    }
+}
+
+impl FromRequestParts<State> for Master {
+    type Rejection = LcError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
+        let (app, kind) = authenticate(&state.core, &parts.headers).await?;
+        if kind != KeyKind::Master {
+            return Err(LcError::forbidden("This operation needs the master key."));
+        }
+        Ok(Master { core: state.core.clone(), limits: state.limits.clone(), app })
+    }
+}
+
+/// Finds the app by `X-LC-Id` and checks `X-LC-Key` or `X-LC-Sign`, in constant time.
+async fn authenticate(core: &Core, headers: &HeaderMap) -> Result<(Arc<App>, KeyKind), LcError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let app_id = header("x-lc-id").ok_or_else(LcError::unauthorized)?;
+    let apps = core.apps.all().await?;
+    let app = apps
+        .iter()
+        .find(|a| a.credentials.get(APP_ID).is_some_and(|id| auth::secrets_equal(id, app_id)))
+        .cloned()
+        .ok_or_else(LcError::unauthorized)?;
+    let key_of = |kind: KeyKind| {
+        let name = if kind == KeyKind::Master { MASTER_KEY } else { APP_KEY };
+        app.credentials.get(name).cloned().unwrap_or_default()
+    };
+    if let Some(given) = header("x-lc-key") {
+        let (key, kind) = match given.strip_suffix(",master") {
+            Some(key) => (key, KeyKind::Master),
+            None => (given, KeyKind::App),
+        };
+        let expected = key_of(kind);
+        if expected.is_empty() || !auth::secrets_equal(key, &expected) {
+            return Err(LcError::unauthorized());
+        }
+        return Ok((app, kind));
+    }
+    let sign = header("x-lc-sign").ok_or_else(LcError::unauthorized)?;
+    let mut parts = sign.split(',');
+    let (Some(digest), Some(timestamp)) = (parts.next(), parts.next()) else {
+        return Err(LcError::unauthorized());
+    };
+    let kind = match parts.next() {
+        None => KeyKind::App,
+        Some("master") => KeyKind::Master,
+        Some(_) => return Err(LcError::unauthorized()),
+    };
+    let sent_ms: i64 = timestamp.parse().map_err(|_| LcError::unauthorized())?;
+    if (core.now_ms() - sent_ms).abs() > SIGN_WINDOW_MS {
+        return Err(LcError::unauthorized());
+    }
+    let expected = key_of(kind);
+    if expected.is_empty() || !auth::secrets_equal(digest, &sign_digest(timestamp, &expected)) {
+        return Err(LcError::unauthorized());
+    }
+    Ok((app, kind))
+}
+
+/// `md5(timestamp + key)` in lower-case hex, as `X-LC-Sign` carries it.
+pub fn sign_digest(timestamp: &str, key: &str) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(format!("{timestamp}{key}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A JSON body read with a size limit; the vendor's 107 when it is not a JSON object.
+pub struct Body(pub serde_json::Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = LcError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes: Bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
+            .await
+            .map_err(|_| LcError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, 413, "Payload Too Large."))?;
+        if bytes.is_empty() {
+            return Ok(Body(serde_json::Map::new()));
+        }
+        match serde_json::from_slice(&bytes) {
+            Ok(Value::Object(map)) => Ok(Body(map)),
+            _ => Err(LcError::malformed()),
+        }
+    }
+}
+
+/// The vendor's time format: ISO 8601 in UTC with milliseconds.
+pub fn iso(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+/// A client ID: a confab user ID (LeanCloud's are case-sensitive; confab's are not).
+pub fn client(raw: &str, field: &str) -> Result<Username, LcError> {
+    Username::parse(raw).map_err(|e| LcError::invalid(format!("{field}: {e}")))
+}
+
+/// A text field that must be present.
+pub fn required<'a>(body: &'a serde_json::Map<String, Value>, key: &str) -> Result<&'a str, LcError> {
+    match body.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        _ => Err(LcError::invalid(format!("{key} is required"))),
+    }
+}
+
+/// A list of client IDs from `key`, at most `cap`.
+pub fn clients(body: &serde_json::Map<String, Value>, key: &str, cap: usize) -> Result<Vec<Username>, LcError> {
+    let Some(Value::Array(items)) = body.get(key) else {
+        return Err(LcError::invalid(format!("{key} must be an array of client IDs")));
+    };
+    if items.len() > cap {
+        return Err(LcError::invalid(format!("{key} may name at most {cap} clients")));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let name = item.as_str().ok_or_else(|| LcError::invalid(format!("{key} must hold strings")))?;
+        let user = client(name, key)?;
+        if !out.contains(&user) {
+            out.push(user);
+        }
+    }
+    Ok(out)
+}
+
+/// Makes sure these clients exist as confab users (created without a
+/// password, as LeanCloud's clients need no registration).
+pub async fn ensure_clients(core: &Core, app: &App, users: &[Username]) -> Result<(), LcError> {
+    Ok(core.users.ensure_exist(app.id, users).await?)
+}
+
+pub fn ok(value: Value) -> Response {
+    Json(value).into_response()
+}
+
+/// A user token for a login signed the LeanCloud way (the client is created
+/// if it is new, as the vendor's clients need no registration). The
+/// signature must match the app's master key and be at most an hour old.
+pub async fn token_for_signed_login(
+    core: &Core,
+    signed: &confab_protocol::SignedLogin,
+) -> confab_core::error::Result<String> {
+    use confab_core::error::{AuthFailure, Error};
+    let bad = || Error::Unauthenticated(AuthFailure::BadToken);
+    let apps = core.apps.all().await?;
+    let app = apps
+        .iter()
+        .find(|a| a.credentials.get(APP_ID).is_some_and(|id| auth::secrets_equal(id, &signed.app_id)))
+        .cloned()
+        .ok_or_else(bad)?;
+    if (core.now_ms() - signed.timestamp).abs() > SIGN_WINDOW_MS {
+        return Err(Error::Unauthenticated(AuthFailure::ExpiredToken));
+    }
+    let user = Username::parse(&signed.client_id).map_err(|_| bad())?;
+    let expected = clients::login_signature(&app, &user, signed.timestamp, &signed.nonce).map_err(|_| bad())?;
+    if !auth::secrets_equal(&expected, &signed.signature.to_ascii_lowercase()) {
+        return Err(bad());
+    }
+    // Good for this login only.
+    let (token, _) = core.users.issue_token_by_id(&app, &user, true, Some(60), &core.apps).await?;
+    Ok(token.token)
+}

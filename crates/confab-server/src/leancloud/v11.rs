@@ -1,0 +1,86 @@
+//! The v1.1 calls LeanCloud's server SDKs still make (`/1.1/rtm/messages`,
+//! `/1.1/rtm/broadcast`, `/1.1/rtm/messages/history`), mapped onto the same
+//! core as v1.2. Their differences: `from_peer` for the sender, `to_peers`
+//! for a service conversation's chosen receivers, `transient` true by
+//! default for a send, and the older `max_ts`.
+
+use std::collections::HashMap;
+
+use axum::extract::Query;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use confab_core::model::ChatType;
+
+use super::conversations::{find, outgoing, send_as_app, sent, Chatrooms, Conversations, Services};
+use super::history::{self, HistoryParams};
+use super::{client, ok, required, LcError, Master};
+use crate::limits::{Per, LEANCLOUD_MESSAGES_PER_MINUTE};
+
+/// The kind of conversation an ID names.
+async fn kind_of(target: &Master, id: &str) -> Result<ChatType, LcError> {
+    for kind in [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel] {
+        match target.core.groups.get(target.app.id, confab_core::groups::GroupRef { kind, id }).await {
+            Ok(_) => return Ok(kind),
+            Err(confab_core::error::Error::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(LcError::conversation_not_found(id))
+}
+
+/// `POST /1.1/rtm/messages`.
+pub async fn send(target: Master, super::Body(mut body): super::Body) -> Result<Response, LcError> {
+    if !target.limits.allow(&target.app, LEANCLOUD_MESSAGES_PER_MINUTE, Per::Minute, 1) {
+        return Err(LcError::too_many_requests());
+    }
+    let conv_id = required(&body, "conv_id")?.to_owned();
+    if let Some(from) = body.remove("from_peer") {
+        body.insert("from_client".into(), from);
+    }
+    // In v1.1 a message is transient unless it says otherwise.
+    body.entry("transient").or_insert(Value::Bool(true));
+    let kind = kind_of(&target, &conv_id).await?;
+    if let Some(peers) = body.remove("to_peers") {
+        if kind != ChatType::Channel {
+            return Err(LcError::invalid("to_peers is only for service conversations"));
+        }
+        body.insert("to_clients".into(), peers);
+        return super::service::send_to_some(target, conv_id, body).await;
+    }
+    let out = outgoing(&body, "from_client")?;
+    let message = match kind {
+        ChatType::ChatRoom => send_as_app::<Chatrooms>(&target.core, &target.app, &conv_id, out, None).await?,
+        ChatType::Channel => send_as_app::<Services>(&target.core, &target.app, &conv_id, out, None).await?,
+        _ => send_as_app::<Conversations>(&target.core, &target.app, &conv_id, out, None).await?,
+    };
+    Ok(sent(&message))
+}
+
+/// `POST /1.1/rtm/broadcast`.
+pub async fn broadcast(target: Master, super::Body(body): super::Body) -> Result<Response, LcError> {
+    let from = client(required(&body, "from_peer")?, "from_peer")?;
+    let conv_id = required(&body, "conv_id")?.to_owned();
+    find::<Services>(&target.core, target.app.id, &conv_id).await?;
+    let mut v12 = body.clone();
+    v12.insert("from_client".into(), json!(from.as_str()));
+    v12.remove("from_peer");
+    super::global::broadcast(target, super::Body(v12)).await
+}
+
+/// `GET /1.1/rtm/messages/history`: by conversation (`convid`), by sender
+/// (`from`), or the whole app.
+pub async fn history(target: Master, Query(params): Query<HashMap<String, String>>) -> Result<Response, LcError> {
+    let parsed = HistoryParams::parse(&params, target.core.now_ms())?;
+    let from = params.get("from").filter(|f| !f.is_empty()).map(|f| client(f, "from")).transpose()?;
+    let conversations = match params.get("convid").filter(|c| !c.is_empty()) {
+        Some(id) => {
+            let kind = kind_of(&target, id).await?;
+            let group = target.core.groups.get(target.app.id, confab_core::groups::GroupRef { kind, id }).await?;
+            vec![group.conversation]
+        }
+        None => Vec::new(),
+    };
+    let messages = history::read(&target.core, target.app.id, &conversations, from, &parsed).await?;
+    Ok(ok(Value::Array(messages.iter().map(history::record).collect())))
+}
