@@ -470,8 +470,29 @@ async fn chat_rooms_count_who_is_there() {
     assert_quiet(&mut ann).await;
     let history = ok(&app, Method::GET, &format!("/chatrooms/{room}/messages"), None).await;
     assert_eq!(history[0]["is-room"], true);
+    // Rooms take silences, roles and blacklists as conversations do, with blacklists of up to 10,000.
+    ok(
+        &app,
+        Method::POST,
+        &format!("/chatrooms/{room}/temporary-silenceds"),
+        Some(json!({"client_id": "ann", "ttl": 30})),
+    )
+    .await;
+    let refused = ann.send_to("chatroom", &room, json!({"type": "txt", "msg": "hi"}), None).await;
+    assert!(refused.unwrap_err().to_string().contains("forbidden"));
+    for start in [0, 5000] {
+        let batch: Vec<String> = (start..start + 5000).map(|i| format!("k{i}")).collect();
+        ok(&app, Method::POST, &format!("/chatrooms/{room}/blacklists"), Some(json!({"client_ids": batch}))).await;
+    }
+    let (status, body) =
+        lc(&app, Method::POST, &format!("/chatrooms/{room}/blacklists"), Some(json!({"client_ids": ["one-more"]})))
+            .await;
+    assert_lc_error(status, &body, 400, 4543);
     ok(&app, Method::PUT, &format!("/chatrooms/{room}"), Some(json!({"name": "Renamed"}))).await;
+    let found = ok(&app, Method::GET, "/chatrooms?where=%7B%22name%22%3A%22Renamed%22%7D", None).await;
+    assert_eq!(found["results"][0]["objectId"], room.as_str());
     ok(&app, Method::DELETE, &format!("/chatrooms/{room}"), None).await;
+    assert_eq!(ok(&app, Method::GET, "/chatrooms", None).await, json!({"results": []}));
 }
 
 #[tokio::test]
@@ -552,6 +573,15 @@ async fn service_conversations_reach_subscribers_and_chosen_clients() {
     ok(&app, Method::POST, &format!("{base}/subscribers"), Some(json!({"client_id": "ben"}))).await;
     assert_eq!(ok(&app, Method::GET, &format!("{base}/subscribers/count"), None).await, json!({"count": 1}));
     assert_eq!(ok(&app, Method::GET, &format!("{base}/blacklists"), None).await["client_ids"], json!(["ben"]));
+
+    // Found, changed and deleted like any conversation.
+    let found = ok(&app, Method::GET, "/service-conversations?where=%7B%22sys%22%3Atrue%7D", None).await;
+    assert_eq!(found["results"][0]["objectId"], svc.as_str());
+    ok(&app, Method::PUT, &base, Some(json!({"name": "Daily News"}))).await;
+    assert_eq!(ok(&app, Method::GET, "/service-conversations", None).await["results"][0]["name"], "Daily News");
+    ok(&app, Method::DELETE, &base, None).await;
+    let (status, body) = lc(&app, Method::GET, &format!("{base}/subscribers/count"), None).await;
+    assert_lc_error(status, &body, 404, 4303);
 }
 
 #[tokio::test]
