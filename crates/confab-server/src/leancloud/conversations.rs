@@ -181,9 +181,8 @@ pub async fn create<K: Kind>(target: Master, super::Body(body): super::Body) -> 
         everyone.push(creator.clone());
     }
     ensure_clients(&core, &app, &everyone).await?;
-    let now = core.now_ms();
+    // Until it changes, a conversation's `updatedAt` is its `createdAt`.
     let mut dialect = custom_fields(&body);
-    dialect.insert("updatedAt".into(), json!(now));
     let unique = K::CHAT_TYPE == ChatType::GroupChat && body.get("unique").and_then(Value::as_bool) == Some(true);
     let id = if unique {
         let (object_id, unique_id) = unique_ids(&everyone);
