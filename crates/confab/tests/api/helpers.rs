@@ -185,11 +185,7 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("request sent");
-        let status = response.status();
-        let text = response.text().await.expect("body read");
-        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status} body is not JSON: {text}"));
-        (status, value)
+        json_answer(request).await
     }
 
     /// Registers users with the test password.
@@ -284,6 +280,11 @@ pub async fn call_url(
     if let Some(body) = body {
         request = request.json(&body);
     }
+    json_answer(request).await
+}
+
+/// Sends a request; returns its status and JSON body.
+async fn json_answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let response = request.send().await.expect("request sent");
     let status = response.status();
     let text = response.text().await.expect("body read");
