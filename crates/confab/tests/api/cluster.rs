@@ -20,8 +20,8 @@ use confab_client::{ConnectOptions, Connection, Endpoint, Event};
 use confab_core::ids::MessageId;
 
 use crate::helpers::{
-    backlog, call_url, fresh_schema, next, next_message, next_nonce, wildfire_call, CLIENT_ID, CLIENT_SECRET, PASSWORD,
-    WILDFIRE_SECRET,
+    backlog, call_url, fresh_schema, next, next_message, next_nonce, wildfire_call, CLIENT_ID, CLIENT_SECRET,
+    LC_APP_ID, LC_MASTER_KEY, PASSWORD, WILDFIRE_SECRET,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_confab");
@@ -81,6 +81,8 @@ impl Cluster {
             .env("CONFAB_CLIENT_ID", CLIENT_ID)
             .env("CONFAB_CLIENT_SECRET", CLIENT_SECRET)
             .env("CONFAB_WILDFIRE_SECRET", WILDFIRE_SECRET)
+            .env("CONFAB_LEANCLOUD_APP_ID", LC_APP_ID)
+            .env("CONFAB_LEANCLOUD_MASTER_KEY", LC_MASTER_KEY)
             .env("CONFAB_RATE_LIMITS", "easemob.requests_per_second=0,easemob.message_receivers_per_minute=0")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -438,4 +440,43 @@ async fn recalls_and_broadcasts_cross_nodes() {
     // Alice, connecting to node 1 later, never gets the recalled broadcast.
     let mut alice = cluster.connect(1, "alice", ConnectOptions::default()).await;
     assert!(backlog(&mut alice).await.is_empty());
+}
+
+#[tokio::test]
+async fn transient_messages_and_app_kicks_cross_nodes() {
+    let cluster = Cluster::start(2).await;
+    cluster.register(&["alice", "bob"]).await;
+    let mut bob = cluster.connect(1, "bob", ConnectOptions::default()).await;
+    backlog(&mut bob).await;
+    let lc = |path: &str, body: Value| {
+        let url = format!("http://{}/1.2/rtm{path}", cluster.addr(0));
+        let request =
+            cluster.http.post(url).header("X-LC-Id", LC_APP_ID).header("X-LC-Key", format!("{LC_MASTER_KEY},master"));
+        async move {
+            let response = request.json(&body).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let conv = lc("/conversations", json!({"name": "x", "m": ["alice", "bob"]})).await["objectId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    lc(
+        &format!("/conversations/{conv}/messages"),
+        json!({"from_client": "alice", "message": "typing", "transient": true}),
+    )
+    .await;
+    loop {
+        match next(&mut bob).await {
+            Event::Message(m) => break assert!(m.transient && m.body["msg"] == "typing", "{m:?}"),
+            Event::Group { .. } => continue,
+            other => panic!("expected the transient message on the other node, got {other:?}"),
+        }
+    }
+    lc("/clients/bob/kick", json!({"reason": "bye"})).await;
+    match next(&mut bob).await {
+        Event::Kicked { reason } => assert_eq!(reason, "kicked_by_app: bye"),
+        other => panic!("expected the kick on the other node, got {other:?}"),
+    }
 }
