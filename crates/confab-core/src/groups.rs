@@ -1037,7 +1037,11 @@ fn check_name(name: &str, cap: usize) -> Result<()> {
 /// The rules every group's settings keep: lengths, and a member cap within
 /// the kind's range and not below the `members` it has.
 pub fn validate_settings(kind: ChatType, s: &GroupSettings, members: u64) -> Result<()> {
-    check_name(&s.name, limits::NAME_CHARS)?;
+    // A group may go unnamed (LeanCloud's and WildfireChat's may); a dialect
+    // that requires a name says so itself.
+    if s.name.chars().count() > limits::NAME_CHARS {
+        return Err(Error::InvalidArgument(format!("name must be at most {} characters", limits::NAME_CHARS)));
+    }
     let texts = [
         ("description", &s.description, limits::DESCRIPTION_CHARS),
         ("custom", &s.custom, limits::CUSTOM_CHARS),

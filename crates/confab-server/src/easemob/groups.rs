@@ -209,7 +209,9 @@ pub async fn create<K: Kind>(
         }
     }
     let settings = GroupSettings {
-        name: text_field(&body, name_key)?.ok_or_else(|| invalid_parameter(format!("{name_key} must be provided")))?,
+        name: text_field(&body, name_key)?
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| invalid_parameter(format!("{name_key} must be provided")))?,
         description,
         public,
         max_users: max_users_field(&body)?.unwrap_or(K::DEFAULT_MAX_USERS),
@@ -421,6 +423,9 @@ pub async fn modify<K: Kind>(
     }
     let name_key = if K::CHAT_TYPE == ChatType::ChatRoom { "name" } else { "groupname" };
     let name = text_field(&body, name_key)?;
+    if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(invalid_parameter(format!("{name_key} can't be empty")));
+    }
     let description = text_field(&body, "description")?;
     if K::CHAT_TYPE == ChatType::ChatRoom {
         room_limits(name.as_deref(), description.as_deref(), max_users_field(&body)?)?;

@@ -43,6 +43,8 @@ async fn a_group_is_created_shown_changed_listed_and_deleted() {
     let (status, body) = app.post("/chatgroups", json!({"groupname": "g", "owner": "owner"})).await;
     assert_error(status, &body, 400, "invalid_parameter");
     assert_eq!(body["error_description"], "group must contain public field!");
+    let (status, body) = app.post("/chatgroups", json!({"groupname": " ", "public": true, "owner": "owner"})).await;
+    assert_error(status, &body, 400, "invalid_parameter");
     let (status, body) = app.post("/chatgroups", json!({"groupname": "g", "public": true, "owner": "ghost"})).await;
     assert_error(status, &body, 404, "resource_not_found");
     assert_eq!(body["error_description"], "username ghost doesn't exist!");

@@ -214,6 +214,9 @@ async fn conversations_are_made_found_changed_and_deleted() {
     assert_eq!(ok(&app, Method::DELETE, &format!("/conversations/{third}"), None).await, json!({}));
     let (status, body) = lc(&app, Method::DELETE, &format!("/conversations/{third}"), None).await;
     assert_lc_error(status, &body, 404, 4303);
+    // Unnamed conversations are fine.
+    let unnamed = ok(&app, Method::POST, "/conversations", Some(json!({"m": ["ada", "zed"]}))).await;
+    assert_eq!(unnamed["name"], "");
     let too_many: Vec<String> = (0..501).map(|i| format!("u{i}")).collect();
     let (status, body) = lc(&app, Method::POST, "/conversations", Some(json!({"m": too_many}))).await;
     assert_lc_error(status, &body, 400, 1);
