@@ -351,8 +351,8 @@ pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_err
 }
 
 /// An S3-compatible server for tests: `CONFAB_TEST_S3_ENDPOINT` if set, else
-/// a `moto_server` (PyPI's `moto[server]`, which `.ci/run` installs) that
-/// this test process starts once and stops when it exits.
+/// moto's server (PyPI's `moto[server]`, which `.ci/run` installs) that this
+/// test process starts once and stops when it exits.
 pub async fn s3_endpoint() -> String {
     static ENDPOINT: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     ENDPOINT
@@ -363,7 +363,7 @@ pub async fn s3_endpoint() -> String {
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             // A shell watches this process and stops the server once it is gone.
             let script = format!(
-                "command -v moto_server >/dev/null || exit 1; moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+                "python3 -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
                  while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m",
                 std::process::id()
             );
