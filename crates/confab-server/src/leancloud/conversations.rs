@@ -100,6 +100,18 @@ pub async fn find<K: Kind>(core: &Core, app: confab_core::model::AppId, id: &str
     }
 }
 
+/// The conversation, chat room or service conversation an ID names.
+pub async fn find_any(core: &Core, app: confab_core::model::AppId, id: &str) -> Result<Group, LcError> {
+    for kind in [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel] {
+        match core.groups.get(app, GroupRef { kind, id }).await {
+            Ok(group) => return Ok(group),
+            Err(Error::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(LcError::conversation_not_found(id))
+}
+
 fn updated_ms(group: &Group) -> i64 {
     group.settings.dialect.get("updatedAt").and_then(Value::as_i64).unwrap_or(group.created_ms)
 }
@@ -589,7 +601,7 @@ pub async fn history<K: Kind>(
 }
 
 /// The message a path names, checked against the conversation, sender and time given.
-async fn owned_message<K: Kind>(
+pub async fn owned_message<K: Kind>(
     target: &Master,
     id: &str,
     message_id: &str,
@@ -653,10 +665,14 @@ pub async fn delete_message<K: Kind>(
     Path((id, message_id)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, LcError> {
-    let body: Map<String, Value> = params.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-    let message = owned_message::<K>(&target, &id, &message_id, &body).await?;
+    let message = owned_message::<K>(&target, &id, &message_id, &query_fields(params)).await?;
     target.core.messages.delete_on_server(target.app.id, message.id).await?;
     Ok(ok(json!({})))
+}
+
+/// Query parameters as the fields of a body (the vendor's deletes take them in the query).
+pub fn query_fields(params: HashMap<String, String>) -> Map<String, Value> {
+    params.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
 }
 
 fn list_error(e: Error, full_code: i64) -> LcError {
@@ -735,7 +751,7 @@ pub async fn unsilence_for_ever<K: Kind>(
 }
 
 /// A page of a list by `limit` (default 10) and `next` (where the previous page stopped).
-fn list_page(names: Vec<String>, params: &HashMap<String, String>, key: &str) -> Result<Response, LcError> {
+pub fn list_page(names: Vec<String>, params: &HashMap<String, String>, key: &str) -> Result<Response, LcError> {
     let limit = match params.get("limit") {
         None => 10,
         Some(raw) => raw

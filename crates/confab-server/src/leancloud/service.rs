@@ -13,7 +13,9 @@ use serde_json::{json, Map, Value};
 use confab_core::messages::{Channel, Multicast};
 use confab_core::model::{ConversationId, Original, Username};
 
-use super::conversations::{body_of, find, group_ref, history_conversations, outgoing, send_as_app, sent, Services};
+use super::conversations::{
+    body_of, find, group_ref, history_conversations, outgoing, owned_message, query_fields, send_as_app, sent, Services,
+};
 use super::history::{self, HistoryParams};
 use super::{client, clients, ensure_clients, ok, required, LcError, Master};
 use crate::limits::{Per, LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_DAY, LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_MINUTE};
@@ -161,17 +163,7 @@ pub async fn delete_for_subscriber(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, LcError> {
     let user = client(&user, "client_id")?;
-    let group = find::<Services>(&target.core, target.app.id, &id).await?;
-    let not_found = || LcError::message_not_found(&message_id);
-    let parsed = confab_core::ids::MessageId::parse(&message_id).ok_or_else(not_found)?;
-    let message = target.core.messages.get(target.app.id, parsed).await?.ok_or_else(not_found)?;
-    let conversations = history_conversations::<Services>(&target.core, target.app.id, &group).await?;
-    let from = params.get("from_client").map(|f| f.to_ascii_lowercase());
-    let timestamp = params.get("timestamp").and_then(|t| t.parse::<i64>().ok());
-    let matches = from.as_deref() == Some(message.from.as_str()) && timestamp == Some(message.timestamp_ms);
-    if !conversations.contains(&message.conversation) || !matches {
-        return Err(not_found());
-    }
+    let message = owned_message::<Services>(&target, &id, &message_id, &query_fields(params)).await?;
     target.core.messages.delete(target.app.id, message.id, Some(vec![user])).await?;
     Ok(ok(json!({})))
 }

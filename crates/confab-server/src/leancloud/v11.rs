@@ -12,22 +12,10 @@ use serde_json::{json, Value};
 
 use confab_core::model::ChatType;
 
-use super::conversations::{find, outgoing, send_as_app, sent, Chatrooms, Conversations, Services};
+use super::conversations::{find, find_any, outgoing, send_as_app, sent, Chatrooms, Conversations, Services};
 use super::history::{self, HistoryParams};
 use super::{client, ok, required, LcError, Master};
 use crate::limits::{Per, LEANCLOUD_MESSAGES_PER_MINUTE};
-
-/// The kind of conversation an ID names.
-async fn kind_of(target: &Master, id: &str) -> Result<ChatType, LcError> {
-    for kind in [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel] {
-        match target.core.groups.get(target.app.id, confab_core::groups::GroupRef { kind, id }).await {
-            Ok(_) => return Ok(kind),
-            Err(confab_core::error::Error::NotFound(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(LcError::conversation_not_found(id))
-}
 
 /// `POST /1.1/rtm/messages`.
 pub async fn send(target: Master, super::Body(mut body): super::Body) -> Result<Response, LcError> {
@@ -40,7 +28,7 @@ pub async fn send(target: Master, super::Body(mut body): super::Body) -> Result<
     }
     // In v1.1 a message is transient unless it says otherwise.
     body.entry("transient").or_insert(Value::Bool(true));
-    let kind = kind_of(&target, &conv_id).await?;
+    let kind = find_any(&target.core, target.app.id, &conv_id).await?.kind;
     if let Some(peers) = body.remove("to_peers") {
         if kind != ChatType::Channel {
             return Err(LcError::invalid("to_peers is only for service conversations"));
@@ -74,11 +62,7 @@ pub async fn history(target: Master, Query(params): Query<HashMap<String, String
     let parsed = HistoryParams::parse(&params, target.core.now_ms())?;
     let from = params.get("from").filter(|f| !f.is_empty()).map(|f| client(f, "from")).transpose()?;
     let conversations = match params.get("convid").filter(|c| !c.is_empty()) {
-        Some(id) => {
-            let kind = kind_of(&target, id).await?;
-            let group = target.core.groups.get(target.app.id, confab_core::groups::GroupRef { kind, id }).await?;
-            vec![group.conversation]
-        }
+        Some(id) => vec![find_any(&target.core, target.app.id, id).await?.conversation],
         None => Vec::new(),
     };
     let messages = history::read(&target.core, target.app.id, &conversations, from, &parsed).await?;
