@@ -185,6 +185,12 @@ pub fn random_token(bytes: usize) -> String {
     B64.encode(buf)
 }
 
+/// A random key of letters and digits only, for credentials that end up in
+/// headers, URLs and signed strings (where `-` and `_` could be mistaken).
+pub fn random_key(bytes: usize) -> String {
+    random_token(bytes).replace(['-', '_'], "x")
+}
+
 /// A random version-4 UUID in its usual text form.
 pub fn random_uuid() -> String {
     use rand::RngCore;

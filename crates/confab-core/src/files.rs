@@ -116,7 +116,7 @@ impl FileService {
                 .filter(|t| valid_content_type(t))
                 .unwrap_or_else(|| guess_type(&new.filename)),
             size: 0,
-            secret: auth::random_token(12).replace(['+', '/', '='], "x"),
+            secret: auth::random_key(12),
             restricted: new.restricted,
             created_ms: self.deps.clock.now_ms(),
         };

@@ -209,7 +209,7 @@ async fn ensure_dialect_credentials(core: &Core, config: &Config) -> anyhow::Res
             (Some(wanted), _) => wanted.clone(),
             (None, Some(_)) => continue,
             (None, None) => {
-                let made = confab_core::auth::random_token(bytes).replace(['-', '_'], "x");
+                let made = confab_core::auth::random_key(bytes);
                 created.push((name, made.clone()));
                 made
             }

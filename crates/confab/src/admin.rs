@@ -102,7 +102,7 @@ pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::R
             );
         }
         AppCommand::WildfireSecret { org, app, secret } => {
-            let secret = secret.unwrap_or_else(|| confab_core::auth::random_token(24));
+            let secret = secret.unwrap_or_else(|| confab_core::auth::random_key(24));
             if secret.is_empty() || secret.chars().any(char::is_control) {
                 anyhow::bail!("the secret must be printable and not empty");
             }
@@ -118,7 +118,7 @@ pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::R
             for (name, value) in
                 [("leancloud.app_id", app_id), ("leancloud.app_key", app_key), ("leancloud.master_key", master_key)]
             {
-                let value = value.unwrap_or_else(|| confab_core::auth::random_token(18).replace(['-', '_'], "x"));
+                let value = value.unwrap_or_else(|| confab_core::auth::random_key(18));
                 if value.is_empty() || value.chars().any(|c| c.is_control() || c == ',') {
                     anyhow::bail!("{name} must be printable, without commas, and not empty");
                 }

@@ -13,6 +13,7 @@ use sha1::Sha1;
 use confab_core::auth::{self, Principal};
 use confab_core::model::{ChatType, Username};
 
+use super::conversations::{find_any, list_page};
 use super::history::{self, HistoryParams};
 use super::{client, clients, ok, required, AnyKey, LcError, Master, APP_ID, MASTER_KEY};
 
@@ -28,19 +29,6 @@ pub async fn check_online(target: Master, super::Body(body): super::Body) -> Res
     Ok(ok(json!({"results": results})))
 }
 
-/// The conversation (of any LeanCloud kind) a `conv_id` names.
-async fn conversation_of(target: &Master, id: &str) -> Result<confab_core::model::ConversationId, LcError> {
-    for kind in [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel] {
-        let found = target.core.groups.get(target.app.id, confab_core::groups::GroupRef { kind, id }).await;
-        match found {
-            Ok(group) => return Ok(group.conversation),
-            Err(confab_core::error::Error::NotFound(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(LcError::conversation_not_found(id))
-}
-
 /// L-cli-2: messages the client has not read (the gateway's `read` receipts
 /// move this), in one conversation or all. The app key is enough.
 pub async fn unread_count(
@@ -50,7 +38,7 @@ pub async fn unread_count(
 ) -> Result<Response, LcError> {
     let user = client(&user, "client_id")?;
     let conversation = match params.get("conv_id").filter(|c| !c.is_empty()) {
-        Some(id) => Some(conversation_of(&target, id).await?),
+        Some(id) => Some(find_any(&target.core, target.app.id, id).await?.conversation),
         None => None,
     };
     let count = target.core.messages.unread_count(target.app.id, &user, conversation).await?;
@@ -140,7 +128,7 @@ pub async fn blacklist(
 ) -> Result<Response, LcError> {
     let user = client(&user, "client_id")?;
     let conversation = required(&body, "conv_id")?;
-    conversation_of(&target, conversation).await?;
+    find_any(&target.core, target.app.id, conversation).await?;
     target.core.relations.block_conversation(target.app.id, &user, conversation).await?;
     Ok(ok(json!({})))
 }
@@ -162,14 +150,7 @@ pub async fn blacklists(
 ) -> Result<Response, LcError> {
     let user = client(&user, "client_id")?;
     let all = target.core.relations.blocked_conversations(target.app.id, &user).await?;
-    let limit = params.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|n| *n >= 1).unwrap_or(10);
-    let start = params.get("next").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0).min(all.len());
-    let end = (start + limit).min(all.len());
-    let mut answer = json!({"conv_ids": &all[start..end]});
-    if end < all.len() {
-        answer["next"] = json!(end.to_string());
-    }
-    Ok(ok(answer))
+    list_page(all, &params, "conv_ids")
 }
 
 /// L-cli-7: a login signature for a user, given their session token. In
@@ -187,7 +168,7 @@ pub async fn sign(AnyKey(target): AnyKey, Query(params): Query<HashMap<String, S
         _ => return Err(LcError::new(axum::http::StatusCode::BAD_REQUEST, 211, "Could not find user.")),
     };
     let timestamp = target.core.now_ms();
-    let nonce = auth::random_token(8).replace(['-', '_'], "x");
+    let nonce = auth::random_key(8);
     let signature = login_signature(&target.app, &user, timestamp, &nonce)?;
     Ok(ok(json!({"signature": signature, "nonce": nonce, "client_id": user.as_str(), "timestamp": timestamp})))
 }

@@ -14,7 +14,7 @@ use confab_core::groups::GroupRef;
 use confab_core::model::{ChatType, Group, GroupSettings, Username};
 
 use super::error::WildfireError;
-use super::{ok, Admin};
+use super::{ok, user, Admin};
 
 /// Members a room or channel may have.
 const MAX_ROOM_MEMBERS: u32 = 10_000;
@@ -113,7 +113,7 @@ pub struct NewChannel {
 
 /// `/admin/channel/create` → `{targetId, secret}` (a secret is made up when none is given).
 pub async fn create_channel(Admin { core, app, body }: Admin<NewChannel>) -> Result<Response, WildfireError> {
-    let owner = Username::parse(&body.owner).map_err(|e| WildfireError::invalid(format!("owner: {e}")))?;
+    let owner = user(&body.owner, "owner")?;
     let secret = if body.secret.is_empty() { auth::random_token(12) } else { body.secret };
     let mut settings = settings(body.name, body.desc, body.portrait, body.extra, MAX_SUBSCRIBERS);
     settings.dialect.insert("secret".into(), json!(secret));
@@ -165,11 +165,11 @@ pub struct SubscribeRequest {
 
 /// `/admin/channel/subscribe` (`subscribe: 1`, or 0 to leave).
 pub async fn subscribe(Admin { core, app, body }: Admin<SubscribeRequest>) -> Result<Response, WildfireError> {
-    let user = Username::parse(&body.user_id).map_err(|e| WildfireError::invalid(format!("userId: {e}")))?;
+    let subscriber = user(&body.user_id, "userId")?;
     let target = channel(&body.channel_id);
     match body.subscribe {
-        1 => core.groups.add_members(app.id, target, vec![user]).await?,
-        0 => core.groups.remove_members(app.id, target, vec![user]).await?,
+        1 => core.groups.add_members(app.id, target, vec![subscriber]).await?,
+        0 => core.groups.remove_members(app.id, target, vec![subscriber]).await?,
         _ => return Err(WildfireError::invalid("subscribe must be 0 or 1")),
     };
     Ok(ok(Value::Null))

@@ -6,20 +6,16 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use confab_core::groups::GroupRef;
-use confab_core::model::{ChatType, Group, GroupSettings, Role, Username};
+use confab_core::model::{ChatType, Group, GroupSettings, Role};
 
 use super::error::{self, WildfireError};
-use super::{ok, Admin};
+use super::{ok, user, Admin};
 
 /// Members a group may have when `max_member_count` is not given.
 const DEFAULT_MAX_MEMBERS: u32 = 2000;
 /// Group settings only the vendor knows, kept as given and shown back.
 const VENDOR_SETTINGS: [&str; 6] =
     ["type", "join_type", "private_chat", "searchable", "history_message", "super_group"];
-
-fn user(raw: &str, field: &str) -> Result<Username, WildfireError> {
-    Username::parse(raw).map_err(|e| WildfireError::invalid(format!("{field}: {e}")))
-}
 
 fn group_ref(id: &str) -> GroupRef<'_> {
     GroupRef { kind: ChatType::GroupChat, id }

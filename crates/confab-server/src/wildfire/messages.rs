@@ -13,11 +13,7 @@ use confab_core::model::{
 
 use super::error::WildfireError;
 use super::payload::{self, Conversation};
-use super::{ok, Admin};
-
-fn user(raw: &str, field: &str) -> Result<Username, WildfireError> {
-    Username::parse(raw).map_err(|e| WildfireError::invalid(format!("{field}: {e}")))
-}
+use super::{ok, user, Admin};
 
 fn users(raw: &[String], field: &str) -> Result<Vec<Username>, WildfireError> {
     raw.iter().map(|u| user(u, field)).collect()

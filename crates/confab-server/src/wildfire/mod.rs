@@ -24,7 +24,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use confab_core::model::App;
+use confab_core::model::{App, Username};
 use confab_core::Core;
 
 pub use auth::SECRET_CREDENTIAL;
@@ -103,6 +103,11 @@ impl<T: DeserializeOwned> FromRequest<State> for Admin<T> {
             .map_err(|_| WildfireError::invalid(format!("the body must be at most {BODY_LIMIT} bytes")))?;
         Ok(Admin { core: state.core.clone(), app, body: parse(&bytes)? })
     }
+}
+
+/// A user ID from field `field`, or the vendor's "Invalid parameter" naming it.
+pub fn user(raw: &str, field: &str) -> Result<Username, WildfireError> {
+    Username::parse(raw).map_err(|e| WildfireError::invalid(format!("{field}: {e}")))
 }
 
 fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, WildfireError> {

@@ -16,7 +16,7 @@ use confab_core::model::{attributes_size, AttributeChange, ProfileChange, User, 
 use confab_core::users::NewUser;
 
 use super::error::WildfireError;
-use super::{ok, Admin};
+use super::{ok, user, Admin};
 
 /// Text profile fields: the vendor's name, the attribute it is kept as (the
 /// Easemob dialect's user-attribute names where one means the same), and
@@ -104,7 +104,7 @@ pub async fn create(Admin { core, app, body }: Admin<Map<String, Value>>) -> Res
         }
     }
     let username = match text(&body, "userId") {
-        Some(id) => Username::parse(id).map_err(|e| WildfireError::invalid(e.to_string()))?,
+        Some(id) => user(id, "userId")?,
         None => Username::parse(name).or_else(|_| Username::parse(&random_id()))?,
     };
     let mut profile = attributes(&body, u32::MAX)?;
@@ -135,7 +135,7 @@ pub async fn create(Admin { core, app, body }: Admin<Map<String, Value>>) -> Res
 
 /// A short made-up user ID, as the vendor makes them.
 fn random_id() -> String {
-    auth::random_token(8).to_ascii_lowercase().chars().filter(char::is_ascii_alphanumeric).collect()
+    auth::random_key(8).to_ascii_lowercase()
 }
 
 #[derive(Deserialize)]
@@ -149,7 +149,7 @@ pub struct UpdateRequest {
 pub async fn update(Admin { core, app, body }: Admin<UpdateRequest>) -> Result<Response, WildfireError> {
     let id =
         text(&body.user_info, "userId").ok_or_else(|| WildfireError::invalid("userInfo.userId must be provided"))?;
-    let username = Username::parse(id).map_err(|e| WildfireError::invalid(e.to_string()))?;
+    let username = user(id, "userInfo.userId")?;
     let change = profile_change(attributes(&body.user_info, body.flag)?, false);
     core.users.update_profile(app.id, &username, change).await?;
     Ok(ok(Value::Null))
@@ -181,7 +181,7 @@ pub struct TokenRequest {
 /// `/admin/user/get_token`: a user token for confab's gateway (`/ws`); the
 /// vendor's `clientId` becomes the device name.
 pub async fn get_token(Admin { core, app, body }: Admin<TokenRequest>) -> Result<Response, WildfireError> {
-    let username = Username::parse(&body.user_id).map_err(|e| WildfireError::invalid(e.to_string()))?;
+    let username = user(&body.user_id, "userId")?;
     let (token, _) = core.users.issue_token_by_id(&app, &username, false, None, &core.apps).await?;
     let mut result = json!({"userId": username.as_str(), "token": token.token});
     if !body.client_id.is_empty() {
@@ -198,7 +198,7 @@ pub struct DestroyRequest {
 
 /// `/admin/user/destroy`: deletes the user; their sessions are closed.
 pub async fn destroy(Admin { core, app, body }: Admin<DestroyRequest>) -> Result<Response, WildfireError> {
-    let username = Username::parse(&body.user_id).map_err(|e| WildfireError::invalid(e.to_string()))?;
+    let username = user(&body.user_id, "userId")?;
     core.users.delete(app.id, &username).await?;
     Ok(ok(Value::Null))
 }
