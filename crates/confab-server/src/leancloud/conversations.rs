@@ -547,6 +547,14 @@ pub async fn send_as_app<K: Kind>(
     }
 }
 
+/// Counts one call against the app's per-minute quota of message calls (sends, edits, recalls).
+pub fn message_quota(target: &Master) -> Result<(), LcError> {
+    if !target.limits.allow(&target.app, LEANCLOUD_MESSAGES_PER_MINUTE, Per::Minute, 1) {
+        return Err(LcError::too_many_requests());
+    }
+    Ok(())
+}
+
 pub fn sent(message: &Message) -> Response {
     ok(json!({"msg-id": message.id.to_string(), "timestamp": message.timestamp_ms}))
 }
@@ -557,9 +565,7 @@ pub async fn send<K: Kind>(
     Path(id): Path<String>,
     super::Body(body): super::Body,
 ) -> Result<Response, LcError> {
-    if !target.limits.allow(&target.app, LEANCLOUD_MESSAGES_PER_MINUTE, Per::Minute, 1) {
-        return Err(LcError::too_many_requests());
-    }
+    message_quota(&target)?;
     if K::CHAT_TYPE == ChatType::Channel {
         return super::service::send_to_some(target, id, body).await;
     }
@@ -632,9 +638,7 @@ pub async fn edit<K: Kind>(
     Path((id, message_id)): Path<(String, String)>,
     super::Body(body): super::Body,
 ) -> Result<Response, LcError> {
-    if !target.limits.allow(&target.app, LEANCLOUD_MESSAGES_PER_MINUTE, Per::Minute, 1) {
-        return Err(LcError::too_many_requests());
-    }
+    message_quota(&target)?;
     let message = owned_message::<K>(&target, &id, &message_id, &body).await?;
     let data = message_field(&body)?;
     let original =
@@ -649,9 +653,7 @@ pub async fn recall<K: Kind>(
     Path((id, message_id)): Path<(String, String)>,
     super::Body(body): super::Body,
 ) -> Result<Response, LcError> {
-    if !target.limits.allow(&target.app, LEANCLOUD_MESSAGES_PER_MINUTE, Per::Minute, 1) {
-        return Err(LcError::too_many_requests());
-    }
+    message_quota(&target)?;
     let message = owned_message::<K>(&target, &id, &message_id, &body).await?;
     if !matches!(message.state, MessageState::Recalled { .. }) {
         target.core.messages.recall(target.app.id, message.id, &message.from, None).await?;

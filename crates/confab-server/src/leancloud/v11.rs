@@ -12,16 +12,15 @@ use serde_json::{json, Value};
 
 use confab_core::model::ChatType;
 
-use super::conversations::{find, find_any, outgoing, send_as_app, sent, Chatrooms, Conversations, Services};
+use super::conversations::{
+    find, find_any, message_quota, outgoing, send_as_app, sent, Chatrooms, Conversations, Services,
+};
 use super::history::{self, HistoryParams};
 use super::{client, ok, required, LcError, Master};
-use crate::limits::{Per, LEANCLOUD_MESSAGES_PER_MINUTE};
 
 /// `POST /1.1/rtm/messages`.
 pub async fn send(target: Master, super::Body(mut body): super::Body) -> Result<Response, LcError> {
-    if !target.limits.allow(&target.app, LEANCLOUD_MESSAGES_PER_MINUTE, Per::Minute, 1) {
-        return Err(LcError::too_many_requests());
-    }
+    message_quota(&target)?;
     let conv_id = required(&body, "conv_id")?.to_owned();
     if let Some(from) = body.remove("from_peer") {
         body.insert("from_client".into(), from);
