@@ -857,6 +857,26 @@ async fn rate_limits_answer_429() {
     assert_lc_error(status, &body, 429, 429);
     let broadcast = json!({"from_client": "s", "conv_id": svc, "message": "x"});
     assert_eq!(lc(&app, Method::POST, "/broadcasts", Some(broadcast.clone())).await.0, StatusCode::OK);
-    let (status, body) = lc(&app, Method::POST, "/broadcasts", Some(broadcast)).await;
+    let (status, body) = lc(&app, Method::POST, "/broadcasts", Some(broadcast.clone())).await;
     assert_lc_error(status, &body, 429, 429);
+
+    // The other two: subscription messages per minute, broadcasts per day (0 lifts a limit).
+    let limits = [
+        ("leancloud.subscription_messages_per_day", 0),
+        ("leancloud.subscription_messages_per_minute", 2),
+        ("leancloud.broadcasts_per_minute", 0),
+        ("leancloud.broadcasts_per_day", 2),
+    ];
+    for (name, value) in limits {
+        app.core.apps.set_rate_limit("demo", "chat", name, Some(value)).await.unwrap();
+    }
+    for (path, body) in [
+        (format!("/service-conversations/{svc}/broadcasts"), json!({"from_client": "s", "message": "again"})),
+        ("/broadcasts".to_owned(), broadcast),
+    ] {
+        assert_eq!(lc(&app, Method::POST, &path, Some(body.clone())).await.0, StatusCode::OK, "{path}");
+        assert_eq!(lc(&app, Method::POST, &path, Some(body.clone())).await.0, StatusCode::OK, "{path}");
+        let (status, answer) = lc(&app, Method::POST, &path, Some(body)).await;
+        assert_lc_error(status, &answer, 429, 429);
+    }
 }
