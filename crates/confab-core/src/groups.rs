@@ -652,19 +652,7 @@ impl GroupService {
             return Err(Error::Duplicate("msg already create thread.not allow to create.".into()));
         }
         let now = self.now();
-        let settings = GroupSettings {
-            name,
-            description: String::new(),
-            public: false,
-            max_users: limits::THREAD_MAX_USERS,
-            allow_invites: true,
-            members_only: false,
-            invite_need_confirm: false,
-            custom: String::new(),
-            announcement: String::new(),
-            avatar: String::new(),
-            dialect: Default::default(),
-        };
+        let settings = GroupSettings { allow_invites: true, ..GroupSettings::named(name, limits::THREAD_MAX_USERS) };
         let thread = NewGroup {
             id: self.new_id(now),
             kind: ChatType::Thread,
@@ -1074,19 +1062,7 @@ mod tests {
             kind: ChatType::GroupChat,
             conversation: ConversationId(1),
             owner: user("o"),
-            settings: GroupSettings {
-                name: "g".into(),
-                description: String::new(),
-                public: true,
-                max_users: 10,
-                allow_invites: false,
-                members_only: false,
-                invite_need_confirm: false,
-                custom: String::new(),
-                announcement: String::new(),
-                avatar: String::new(),
-                dialect: Default::default(),
-            },
+            settings: GroupSettings { public: true, ..GroupSettings::named("g".into(), 10) },
             mute_all,
             parent: None,
             parent_message: None,

@@ -693,6 +693,26 @@ pub struct GroupSettings {
     pub dialect: BTreeMap<String, serde_json::Value>,
 }
 
+impl GroupSettings {
+    /// A private group with a name and a size and nothing else set; callers
+    /// change what their dialect sets with struct update syntax.
+    pub fn named(name: String, max_users: u32) -> GroupSettings {
+        GroupSettings {
+            name,
+            description: String::new(),
+            public: false,
+            max_users,
+            allow_invites: false,
+            members_only: false,
+            invite_need_confirm: false,
+            custom: String::new(),
+            announcement: String::new(),
+            avatar: String::new(),
+            dialect: BTreeMap::new(),
+        }
+    }
+}
+
 /// A change to some settings, the rest left as they are. Applied by the
 /// storage engine to the settings it holds under the group's lock, so two
 /// concurrent changes of different settings both take effect.

@@ -204,19 +204,8 @@ pub async fn create<K: Kind>(target: Master, super::Body(body): super::Body) -> 
     } else {
         None
     };
-    let settings = GroupSettings {
-        name,
-        description: String::new(),
-        public: true,
-        max_users: K::MAX_MEMBERS,
-        allow_invites: true,
-        members_only: false,
-        invite_need_confirm: false,
-        custom: String::new(),
-        announcement: String::new(),
-        avatar: String::new(),
-        dialect,
-    };
+    let settings =
+        GroupSettings { public: true, allow_invites: true, dialect, ..GroupSettings::named(name, K::MAX_MEMBERS) };
     let created = core.groups.create(app.id, K::CHAT_TYPE, id.clone(), creator, settings, members).await;
     let group = match (created, &id) {
         (Ok(group), _) => group,

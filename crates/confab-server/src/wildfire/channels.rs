@@ -21,19 +21,7 @@ const MAX_ROOM_MEMBERS: u32 = 10_000;
 const MAX_SUBSCRIBERS: u32 = 100_000;
 
 fn settings(name: String, description: String, avatar: String, custom: String, max_users: u32) -> GroupSettings {
-    GroupSettings {
-        name,
-        description,
-        public: true,
-        max_users,
-        allow_invites: false,
-        members_only: false,
-        invite_need_confirm: false,
-        custom,
-        announcement: String::new(),
-        avatar,
-        dialect: Default::default(),
-    }
+    GroupSettings { description, public: true, custom, avatar, ..GroupSettings::named(name, max_users) }
 }
 
 fn chosen_id(id: String) -> Option<String> {

@@ -68,18 +68,13 @@ pub async fn create(Admin { core, app, body }: Admin<CreateRequest>) -> Result<R
         .iter()
         .filter_map(|key| info.get(*key).filter(|v| v.is_number()).map(|v| ((*key).to_owned(), v.clone())))
         .collect();
+    let name = text(info, "name")?;
     let settings = GroupSettings {
-        name: text(info, "name")?,
-        description: String::new(),
-        public: false,
-        max_users,
         allow_invites: true,
-        members_only: false,
-        invite_need_confirm: false,
         custom: text(info, "extra")?,
-        announcement: String::new(),
         avatar: text(info, "portrait")?,
         dialect,
+        ..GroupSettings::named(name, max_users)
     };
     let mut members = Vec::with_capacity(body.group.members.len());
     let mut managers = Vec::new();
