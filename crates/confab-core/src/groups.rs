@@ -282,6 +282,15 @@ impl GroupService {
         self.deps.store.groups_of(app, kind, user).await
     }
 
+    /// [`GroupService::joined`] with when `user` joined each, in two reads
+    /// whatever the groups' sizes.
+    pub async fn joined_at(&self, app: AppId, kind: ChatType, user: &Username) -> Result<Vec<(Group, i64)>> {
+        let groups = self.deps.store.groups_of(app, kind, user).await?;
+        let joined: HashMap<ConversationId, i64> =
+            self.deps.store.memberships(app, user).await?.into_iter().map(|m| (m.conversation, m.joined_ms)).collect();
+        Ok(groups.into_iter().filter_map(|g| joined.get(&g.conversation).copied().map(|at| (g, at))).collect())
+    }
+
     pub async fn threads_of(&self, app: AppId, group: &str) -> Result<Vec<Group>> {
         self.deps.store.threads_of(app, group).await
     }

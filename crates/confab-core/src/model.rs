@@ -629,6 +629,8 @@ pub struct Membership {
     pub last_seq: i64,
     /// The sequence number the user joined at: nothing at or before it is theirs.
     pub joined_seq: i64,
+    /// When the user joined, in ms.
+    pub joined_ms: i64,
 }
 
 /// A member's standing in a group, chat room or thread.

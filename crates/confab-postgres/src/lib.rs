@@ -518,7 +518,8 @@ impl UserData for PostgresStore {
     }
 }
 
-const MEMBERSHIP_SELECT: &str = "SELECT m.conv_id, m.ack_seq, m.read_seq, c.last_seq, m.joined_seq, c.kind \
+const MEMBERSHIP_SELECT: &str =
+    "SELECT m.conv_id, m.ack_seq, m.read_seq, c.last_seq, m.joined_seq, c.kind, m.joined_ms \
      FROM members m JOIN conversations c ON c.id = m.conv_id \
      WHERE m.app_id = $1 AND m.username = $2";
 
@@ -530,6 +531,7 @@ fn membership_row(row: &Row) -> Membership {
         last_seq: row.get(3),
         joined_seq: row.get(4),
         chat_type: ChatType::from_code(row.get(5)).unwrap_or(ChatType::Chat),
+        joined_ms: row.get(6),
     }
 }
 

@@ -82,15 +82,8 @@ pub async fn subscriptions(
     if after_id.is_some() && after_ts.is_none() {
         return Err(LcError::invalid("conv_id needs the timestamp of its subscription"));
     }
-    let channels = target.core.groups.joined(target.app.id, ChatType::Channel, &user).await?;
-    let mut subscribed = Vec::with_capacity(channels.len());
-    for channel in channels {
-        let reference = confab_core::groups::GroupRef { kind: ChatType::Channel, id: &channel.id };
-        let (_, members) = target.core.groups.members(target.app.id, reference).await?;
-        if let Some(me) = members.iter().find(|m| m.username == user) {
-            subscribed.push((me.joined_ms, channel.id.clone()));
-        }
-    }
+    let channels = target.core.groups.joined_at(target.app.id, ChatType::Channel, &user).await?;
+    let mut subscribed: Vec<(i64, String)> = channels.into_iter().map(|(channel, at)| (at, channel.id)).collect();
     subscribed.sort();
     if newest_first {
         subscribed.reverse();

@@ -650,6 +650,14 @@ async fn clients_presence_unread_kicks_and_blacklists() {
     assert_eq!(ids, [services[0].as_str(), services[1].as_str()]);
     let newest_first = ok(&app, Method::GET, "/clients/bob/service-conversations?direction=old&limit=1", None).await;
     assert_eq!(newest_first[0]["conv_id"], services[1].as_str());
+    // Each carries when bob subscribed, which pages on from it.
+    let first = &newest_last[0];
+    assert!(first["timestamp"].as_i64().unwrap() <= newest_last[1]["timestamp"].as_i64().unwrap());
+    assert!(first["timestamp"].as_i64().unwrap() > 1_600_000_000_000, "a subscription time in ms: {first}");
+    let after = format!("/clients/bob/service-conversations?conv_id={}&timestamp={}", services[0], first["timestamp"]);
+    let rest = ok(&app, Method::GET, &after, None).await;
+    assert_eq!(rest.as_array().unwrap().len(), 1);
+    assert_eq!(rest[0]["conv_id"], services[1].as_str());
 
     // Kicked with a reason.
     ok(&app, Method::POST, "/clients/bob/kick", Some(json!({"reason": "maintenance"}))).await;
