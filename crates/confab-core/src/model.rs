@@ -57,18 +57,57 @@ pub fn validate_tenant_name(kind: &str, name: &str) -> Result<()> {
     }
 }
 
-/// A user ID: at most 64 characters of `a-z 0-9 _ - .`.
+/// A user ID exactly as the app named it.
 ///
-/// Easemob treats user IDs case-insensitively and stores them lower-cased,
-/// so `parse` lower-cases ASCII letters before checking.
+/// The core's rule is the loosest of the vendors' (LeanCloud client IDs): 1 to
+/// 64 characters, none of them a control character, kept case-sensitively, so
+/// `BillGates` and `billgates` are two users and e-mail addresses, phone
+/// numbers and CJK names are IDs. Control characters are refused because the
+/// core builds conversation keys with `\u{1f}` between IDs.
+///
+/// Dialects apply their vendor's stricter rules at the edge before calling
+/// the core: Easemob folds case and allows fewer characters
+/// ([`Username::easemob`]); LeanCloud and WildfireChat use [`Username::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Username(String);
 
+impl TryFrom<String> for Username {
+    type Error = Error;
+
+    fn try_from(raw: String) -> Result<Username> {
+        if Username::is_legal(&raw) {
+            Ok(Username(raw))
+        } else {
+            Err(Username::illegal(&raw))
+        }
+    }
+}
+
+impl From<Username> for String {
+    fn from(name: Username) -> String {
+        name.0
+    }
+}
+
 impl Username {
+    /// In characters, not bytes: a CJK name of 64 characters is legal.
     pub const MAX_LEN: usize = 64;
 
+    /// The core's rule, case-preserving (see the type's documentation).
     pub fn parse(raw: &str) -> Result<Username> {
+        if Self::is_legal(raw) {
+            Ok(Username(raw.to_owned()))
+        } else {
+            Err(Self::illegal(raw))
+        }
+    }
+
+    /// Easemob's rule: user IDs are case-insensitive and stored lower-cased,
+    /// at most 64 of `a-z 0-9 _ - .` once folded. A user another dialect
+    /// created with other characters (`BillGates`, `a@b.c`) cannot be named
+    /// through the Easemob dialect; it appears there as it is spelled.
+    pub fn easemob(raw: &str) -> Result<Username> {
         let lowered = raw.to_ascii_lowercase();
         let ok = !lowered.is_empty()
             && lowered.len() <= Self::MAX_LEN
@@ -76,8 +115,17 @@ impl Username {
         if ok {
             Ok(Username(lowered))
         } else {
-            Err(Error::InvalidArgument(format!("username [{raw}] is not legal")))
+            Err(Self::illegal(raw))
         }
+    }
+
+    fn is_legal(raw: &str) -> bool {
+        !raw.is_empty() && raw.chars().count() <= Self::MAX_LEN && !raw.chars().any(char::is_control)
+    }
+
+    fn illegal(raw: &str) -> Error {
+        // The ID may itself hold what makes it illegal: show it escaped.
+        Error::InvalidArgument(format!("username [{}] is not legal", raw.escape_debug()))
     }
 
     /// The pseudo-user that server-side sends come from when no sender is named.
@@ -857,12 +905,25 @@ mod tests {
 
     #[test]
     fn usernames_follow_the_vendor_rules() {
-        assert_eq!(Username::parse("User_1.a-b").unwrap().as_str(), "user_1.a-b");
-        assert!(Username::parse("").is_err());
-        assert!(Username::parse("has space").is_err());
-        assert!(Username::parse("中文").is_err());
-        assert!(Username::parse(&"a".repeat(64)).is_ok());
-        assert!(Username::parse(&"a".repeat(65)).is_err());
+        assert_eq!(Username::easemob("User_1.a-b").unwrap().as_str(), "user_1.a-b");
+        assert!(Username::easemob("").is_err());
+        assert!(Username::easemob("has space").is_err());
+        assert!(Username::easemob("中文").is_err());
+        assert!(Username::easemob("a@b.c").is_err());
+        assert!(Username::easemob(&"a".repeat(64)).is_ok());
+        assert!(Username::easemob(&"a".repeat(65)).is_err());
+        // The core keeps case and takes any character but control characters.
+        assert_eq!(Username::parse("BillGates").unwrap().as_str(), "BillGates");
+        assert_ne!(Username::parse("BillGates").unwrap(), Username::parse("billgates").unwrap());
+        for legal in ["Steve.Jobs@apple.com", "+86 138 0000 0000", "张三", "has space", &"中".repeat(64)] {
+            assert_eq!(Username::parse(legal).unwrap().as_str(), legal);
+        }
+        for illegal in ["", "a\u{1f}b", "tab\t", "new\nline", "nul\0", &"中".repeat(65)] {
+            assert!(Username::parse(illegal).is_err(), "{illegal:?}");
+        }
+        // Reading a name (a wire frame, a stored row) checks it as parse does.
+        assert!(serde_json::from_str::<Username>("\"a\\u0001\"").is_err());
+        assert_eq!(serde_json::from_str::<Username>("\"Bob\"").unwrap().as_str(), "Bob");
     }
 
     #[test]

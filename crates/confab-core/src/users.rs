@@ -11,10 +11,11 @@ use crate::model::{App, AppId, ProfileChange, PushSettings, User, UserRecord, Us
 use crate::storage::Page;
 use crate::Deps;
 
-/// A registration request, not yet validated.
+/// A registration request: the name is checked by the dialect's rule at the
+/// edge, the rest here.
 #[derive(Debug, Clone)]
 pub struct NewUser {
-    pub username: String,
+    pub username: Username,
     pub password: String,
     pub nickname: Option<String>,
     pub attributes: BTreeMap<String, String>,
@@ -50,7 +51,7 @@ impl UserService {
     pub async fn register(&self, app: AppId, batch: Vec<NewUser>) -> Result<Vec<Result<User>>> {
         let mut checked = Vec::with_capacity(batch.len());
         for new in batch {
-            let username = Username::parse(&new.username)?;
+            let username = new.username;
             check_password(&new.password)?;
             if new.nickname.as_ref().is_some_and(|n| n.chars().count() > MAX_NICKNAME_LEN) {
                 return Err(Error::InvalidArgument("NICKNAME_TOO_LONG".into()));
@@ -218,14 +219,13 @@ impl UserService {
     pub async fn issue_user_token(
         &self,
         app: &App,
-        username: &str,
+        username: &Username,
         password: &str,
         ttl_secs: Option<i64>,
         apps: &crate::apps::AppService,
     ) -> Result<(IssuedToken, User)> {
-        let username = Username::parse(username)?;
         let record =
-            self.deps.store.user(app.id, &username).await?.ok_or_else(|| Error::NotFound("user not found".into()))?;
+            self.deps.store.user(app.id, username).await?.ok_or_else(|| Error::NotFound("user not found".into()))?;
         let password = password.to_owned();
         let hash = record.password_hash.clone();
         let ok = self.hashing(move || auth::verify_password(&password, &hash)).await?;

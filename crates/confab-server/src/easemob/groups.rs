@@ -84,7 +84,7 @@ fn group_ref<K: Kind>(id: &str) -> GroupRef<'_> {
 
 /// A user ID from a path or body; the vendor answers unknown shapes as missing users.
 fn username(raw: &str) -> Result<Username, EasemobError> {
-    Username::parse(raw).map_err(|_| group_error(Error::NotFound(format!("username {raw} doesn't exist!"))))
+    Username::easemob(raw).map_err(|_| group_error(Error::NotFound(format!("username {raw} doesn't exist!"))))
 }
 
 /// Comma-separated user IDs from a path segment.

@@ -46,7 +46,7 @@ pub async fn recall(
     };
     let from = match body.get("from") {
         None | Some(Value::Null) => Username::admin(),
-        Some(Value::String(s)) => Username::parse(s).map_err(|e| EasemobError::illegal_argument(e.to_string()))?,
+        Some(Value::String(s)) => Username::easemob(s).map_err(|e| EasemobError::illegal_argument(e.to_string()))?,
         Some(_) => return Err(EasemobError::illegal_argument("from must be a string")),
     };
     let window_secs = target.limits.value(&target.app, EASEMOB_RECALL_WINDOW_SECS);
@@ -117,7 +117,7 @@ pub async fn delete_conversation(
     let app = target.app.id;
     let conversation = match kind {
         ChatType::Chat => {
-            let peer = Username::parse(channel).map_err(|e| field_error(&e.to_string()))?;
+            let peer = Username::easemob(channel).map_err(|e| field_error(&e.to_string()))?;
             target.core.messages.conversation(app, kind, &direct_conversation_key(&user, &peer)).await?
         }
         _ => match target.core.groups.get(app, GroupRef { kind, id: channel }).await {
@@ -179,7 +179,7 @@ async fn import(target: super::Target, body: Value, kind: ChatType, path: &str) 
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         _ => Err(import_error(&format!("{key} not allow empty"))),
     };
-    let from = Username::parse(&text(&fields, "from")?).map_err(|e| import_error(&e.to_string()))?;
+    let from = Username::easemob(&text(&fields, "from")?).map_err(|e| import_error(&e.to_string()))?;
     let to = text(&fields, "target")?;
     let flag = |key: &str| match fields.get(key) {
         None | Some(Value::Null) => Ok(false),
@@ -204,7 +204,7 @@ async fn import(target: super::Target, body: Value, kind: ChatType, path: &str) 
     let delivery = Delivery { sync_sender: false, online_only: false, sent_at: Some(sent_at) };
     let app = target.app.id;
     let message = if kind == ChatType::Chat {
-        let to = Username::parse(&to).map_err(|e| import_error(&e.to_string()))?;
+        let to = Username::easemob(&to).map_err(|e| import_error(&e.to_string()))?;
         let send = DirectSend {
             from,
             to: vec![to],

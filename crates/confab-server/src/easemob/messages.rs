@@ -40,7 +40,7 @@ pub fn parse_send(request: Value, max_receivers: usize) -> Result<ParsedSend, Ea
         Some(Value::String(s)) if s.is_empty() => {
             return Err(EasemobError::send("param from can't be empty", Some(14001)))
         }
-        Some(Value::String(s)) => Username::parse(&s)
+        Some(Value::String(s)) => Username::easemob(&s)
             .map_err(|_| EasemobError::send(format!("param from [{s}] is not a legal username"), None))?,
         Some(_) => return Err(EasemobError::invalid_body("from must be a string")),
     };
@@ -128,7 +128,7 @@ pub async fn send_to_users(
     let mut receivers = Vec::with_capacity(parsed.to.len());
     let mut seen = HashSet::with_capacity(parsed.to.len());
     for name in &parsed.to {
-        let user = Username::parse(name)
+        let user = Username::easemob(name)
             .map_err(|_| EasemobError::send(format!("param to [{name}] is not a legal username"), None))?;
         if seen.insert(user.clone()) {
             receivers.push(user);

@@ -107,7 +107,7 @@ pub async fn get_many(
     }
     let mut data = Map::new();
     for raw in &request.targets {
-        let Ok(username) = Username::parse(raw) else { continue };
+        let Ok(username) = Username::easemob(raw) else { continue };
         let user = match target.core.users.get(target.app.id, &username).await {
             Ok(user) => user,
             Err(Error::NotFound(_)) => continue,

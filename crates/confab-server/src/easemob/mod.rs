@@ -380,7 +380,7 @@ pub fn user_entity(user: &User) -> Value {
 
 /// Parses a user ID from a path, answering 404 for names that cannot exist.
 pub fn path_user(raw: &str) -> Result<Username, EasemobError> {
-    Username::parse(raw).map_err(|_| EasemobError::not_found())
+    Username::easemob(raw).map_err(|_| EasemobError::not_found())
 }
 
 /// A positive page size from the query parameter `name`, `default` when

@@ -111,7 +111,7 @@ pub async fn block(
     let users = request
         .usernames
         .iter()
-        .map(|u| Username::parse(u).map_err(|e| EasemobError::illegal_argument(e.to_string())))
+        .map(|u| Username::easemob(u).map_err(|e| EasemobError::illegal_argument(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     let target = &auth.0;
     let blocked = target.core.relations.block(target.app.id, &owner, users).await?;
@@ -161,7 +161,7 @@ pub async fn set_mute(
     JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
 ) -> Result<Response, EasemobError> {
     let name = body.get("username").and_then(Value::as_str).ok_or_else(no_such_user)?;
-    let user = Username::parse(name).map_err(|_| no_such_user())?;
+    let user = Username::easemob(name).map_err(|_| no_such_user())?;
     let mut durations = MUTABLE_KINDS.map(|kind| (kind, None));
     for (kind, value) in durations.iter_mut() {
         *value = match body.get(mute_field(*kind)) {
@@ -177,7 +177,7 @@ pub async fn set_mute(
 
 /// E-user-10: a user's remaining mute per kind, in seconds (0 none, -1 for ever).
 pub async fn mutes_of(AppAuth(target): AppAuth, Path(path): Path<OwnerPath>) -> Result<Response, EasemobError> {
-    let user = Username::parse(&path.owner).map_err(|_| no_such_user())?;
+    let user = Username::easemob(&path.owner).map_err(|_| no_such_user())?;
     let mutes = target.core.relations.global_mutes_of(target.app.id, &user).await.map_err(user_error)?;
     let now = target.core.relations.now_ms();
     let mut data = json!({"userid": format!("{}#{}_{}", target.app.org, target.app.name, user)});

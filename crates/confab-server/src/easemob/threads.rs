@@ -42,7 +42,7 @@ fn thread(id: &str) -> GroupRef<'_> {
 }
 
 fn username(raw: &str) -> Result<Username, EasemobError> {
-    Username::parse(raw).map_err(|_| thread_error(Error::NotFound(format!("username {raw} doesn't exist!"))))
+    Username::easemob(raw).map_err(|_| thread_error(Error::NotFound(format!("username {raw} doesn't exist!"))))
 }
 
 /// A string or a number (the vendor's examples send IDs as numbers).

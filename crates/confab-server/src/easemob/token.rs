@@ -57,7 +57,7 @@ pub async fn issue(
             .into_response())
         }
         "password" => {
-            let username = request.username.unwrap_or_default();
+            let username = Username::easemob(request.username.as_deref().unwrap_or_default())?;
             let password = request.password.unwrap_or_default();
             let result =
                 target.core.users.issue_user_token(&target.app, &username, &password, ttl, &target.core.apps).await;
@@ -69,7 +69,7 @@ pub async fn issue(
             let Principal::App = target.core.users.authenticate(&target.app, token).await? else {
                 return Err(Error::Unauthenticated(AuthFailure::WrongTokenKind).into());
             };
-            let username = Username::parse(request.username.as_deref().unwrap_or_default())?;
+            let username = Username::easemob(request.username.as_deref().unwrap_or_default())?;
             let result = target
                 .core
                 .users

@@ -70,7 +70,9 @@ pub async fn register(
     for entry in entries {
         let r: Registration = serde_json::from_value(entry).map_err(EasemobError::invalid_body)?;
         let username = match r.username {
-            Some(Value::String(s)) => s,
+            Some(Value::String(s)) => {
+                Username::easemob(&s).map_err(|e| EasemobError::illegal_argument(e.to_string()))?
+            }
             Some(other) => return Err(EasemobError::illegal_argument(format!("username [{other}] is not legal"))),
             None => return Err(EasemobError::illegal_argument("Entity user requires a property named username")),
         };
@@ -81,7 +83,7 @@ pub async fn register(
         };
         new_users.push(NewUser { username, password, nickname: r.nickname, attributes: Default::default() });
     }
-    let names: Vec<String> = new_users.iter().map(|u| u.username.to_ascii_lowercase()).collect();
+    let names: Vec<String> = new_users.iter().map(|u| u.username.to_string()).collect();
     let results = target.core.users.register(target.app.id, new_users).await?;
     let mut created = Vec::new();
     let mut failed = Vec::new();
@@ -172,7 +174,7 @@ pub async fn set_password(
             "User null not found",
         )
     };
-    let username = Username::parse(&path.username).map_err(|_| not_found())?;
+    let username = Username::easemob(&path.username).map_err(|_| not_found())?;
     auth.require_self_or_app(&username)?;
     let request: NewPassword = serde_json::from_value(body).map_err(EasemobError::invalid_body)?;
     let password = match request.newpassword {
@@ -214,7 +216,7 @@ pub async fn batch_status(
         )));
     }
     // Names that cannot be users are reported offline, as the vendor does.
-    let parsed: Vec<Option<Username>> = request.usernames.iter().map(|n| Username::parse(n).ok()).collect();
+    let parsed: Vec<Option<Username>> = request.usernames.iter().map(|n| Username::easemob(n).ok()).collect();
     let valid: Vec<Username> = parsed.iter().flatten().cloned().collect();
     let mut online = target.core.users.online(target.app.id, &valid).await.into_iter();
     let data: Vec<Value> = request

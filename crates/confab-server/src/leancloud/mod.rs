@@ -263,7 +263,8 @@ pub fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// A client ID: a confab user ID (LeanCloud's are case-sensitive; confab's are not).
+/// A client ID, exactly as given: LeanCloud's are case-sensitive strings of
+/// up to 64 characters, which is the core's own rule.
 pub fn client(raw: &str, field: &str) -> Result<Username, LcError> {
     Username::parse(raw).map_err(|e| LcError::invalid(format!("{field}: {e}")))
 }

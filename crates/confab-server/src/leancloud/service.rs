@@ -70,9 +70,7 @@ pub async fn subscribers(
         .min(MAX_SUBSCRIBER_PAGE);
     let all = subscriber_list(&target, &id).await?;
     let start = match params.get("client_id").filter(|c| !c.is_empty()) {
-        Some(after) => {
-            all.iter().position(|(u, _)| u.as_str() == after.to_ascii_lowercase()).map_or(all.len(), |p| p + 1)
-        }
+        Some(after) => all.iter().position(|(u, _)| u.as_str() == after.as_str()).map_or(all.len(), |p| p + 1),
         None => 0,
     };
     let page: Vec<Value> = all

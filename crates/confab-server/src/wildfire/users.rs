@@ -94,8 +94,8 @@ fn text<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 }
 
 /// `/admin/user/create`: creates a user, or overwrites one that exists (as
-/// the vendor does). Without `userId`, the `name` is the ID when it is a
-/// valid one, otherwise an ID is made up.
+/// the vendor does). Without `userId`, an ID is made up, as the vendor's
+/// `CreateUserAction` does.
 pub async fn create(Admin { core, app, body }: Admin<Map<String, Value>>) -> Result<Response, WildfireError> {
     let name = text(&body, "name").ok_or_else(|| WildfireError::invalid("name must be provided"))?;
     if let Some(kind) = body.get("type").and_then(Value::as_i64) {
@@ -105,7 +105,8 @@ pub async fn create(Admin { core, app, body }: Admin<Map<String, Value>>) -> Res
     }
     let username = match text(&body, "userId") {
         Some(id) => user(id, "userId")?,
-        None => Username::parse(name).or_else(|_| Username::parse(&random_id()))?,
+        // The vendor makes up an ID whenever none is given, whatever the name.
+        None => Username::parse(&random_id())?,
     };
     let mut profile = attributes(&body, u32::MAX)?;
     profile.entry("nickname".into()).or_insert_with(|| name.to_owned());
@@ -114,7 +115,7 @@ pub async fn create(Admin { core, app, body }: Admin<Map<String, Value>>) -> Res
     }
     let password = text(&body, "password").map(str::to_owned);
     let new = NewUser {
-        username: username.as_str().to_owned(),
+        username: username.clone(),
         password: password.clone().unwrap_or_else(|| auth::random_token(24)),
         nickname: profile.get("nickname").cloned(),
         attributes: profile.clone(),

@@ -121,7 +121,7 @@ async fn conversations_are_made_found_changed_and_deleted() {
     )
     .await;
     let id = created["objectId"].as_str().unwrap().to_owned();
-    assert_eq!(created["m"], json!(["billgates", "stevejobs"]), "client IDs are lower-cased, as every confab user ID");
+    assert_eq!(created["m"], json!(["BillGates", "SteveJobs"]), "client IDs are case-sensitive, kept as given");
     assert_eq!(created["unique"], true);
     assert!(created["uniqueId"].as_str().unwrap().len() == 32);
     assert!(created["createdAt"].as_str().unwrap().ends_with('Z'));
@@ -130,12 +130,22 @@ async fn conversations_are_made_found_changed_and_deleted() {
         &app,
         Method::POST,
         "/conversations",
-        Some(json!({"name": "again", "m": ["stevejobs", "billgates"], "unique": true})),
+        Some(json!({"name": "again", "m": ["SteveJobs", "BillGates"], "unique": true})),
     )
     .await;
     assert_eq!(again["objectId"], id.as_str());
+    // Other spellings are other clients, so another conversation.
+    let folded = ok(
+        &app,
+        Method::POST,
+        "/conversations",
+        Some(json!({"name": "folded", "m": ["stevejobs", "billgates"], "unique": true})),
+    )
+    .await;
+    assert_ne!(folded["objectId"], id.as_str());
+    ok(&app, Method::DELETE, &format!("/conversations/{}", folded["objectId"].as_str().unwrap()), None).await;
     let other =
-        create(&app, json!({"name": "second", "m": ["billgates", "ada"], "level": 5, "attr": {"type": "work"}})).await;
+        create(&app, json!({"name": "second", "m": ["BillGates", "ada"], "level": 5, "attr": {"type": "work"}})).await;
     assert_ne!(other, id);
     let third = create(&app, json!({"name": "third", "m": ["ada"], "level": 1})).await;
 
@@ -152,8 +162,9 @@ async fn conversations_are_made_found_changed_and_deleted() {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(find(json!({"m": "billgates"})).await, [id.clone(), other.clone()]);
-    assert_eq!(find(json!({"m": {"$all": ["billgates", "ada"]}})).await, [other.as_str()]);
+    assert_eq!(find(json!({"m": "BillGates"})).await, [id.clone(), other.clone()]);
+    assert!(find(json!({"m": "billgates"})).await.is_empty(), "client IDs are case-sensitive");
+    assert_eq!(find(json!({"m": {"$all": ["BillGates", "ada"]}})).await, [other.as_str()]);
     assert_eq!(find(json!({"level": {"$gte": 3}})).await, [id.clone(), other.clone()]);
     assert_eq!(find(json!({"level": {"$in": [1, 5]}})).await, [other.clone(), third.clone()]);
     assert_eq!(find(json!({"level": {"$nin": [1, 5]}})).await, [id.as_str()]);
@@ -186,8 +197,8 @@ async fn conversations_are_made_found_changed_and_deleted() {
         .await;
     let members = ok(&app, Method::GET, &format!("/conversations/{third}/members"), None).await;
     // Members who joined in the same millisecond are listed by ID.
-    assert_eq!(members, json!({"result": ["ada", "jerry", "tom"]}));
-    ok(&app, Method::DELETE, &format!("/conversations/{third}/members"), Some(json!({"client_ids": ["tom"]}))).await;
+    assert_eq!(members, json!({"result": ["ada", "Tom", "jerry"]}));
+    ok(&app, Method::DELETE, &format!("/conversations/{third}/members"), Some(json!({"client_ids": ["Tom"]}))).await;
     assert_eq!(
         ok(&app, Method::GET, &format!("/conversations/{third}/members"), None).await["result"],
         json!(["ada", "jerry"])
@@ -222,7 +233,7 @@ async fn conversations_are_made_found_changed_and_deleted() {
     assert_lc_error(status, &body, 400, 1);
 }
 
-fn urlencode(raw: &str) -> String {
+pub fn urlencode(raw: &str) -> String {
     raw.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

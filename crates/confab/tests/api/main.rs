@@ -9,6 +9,7 @@ mod gateway;
 mod groups;
 mod helpers;
 mod history;
+mod identities;
 mod leancloud;
 mod messages;
 mod profiles;

@@ -139,7 +139,7 @@ async fn bad_input_gets_the_vendors_error_codes() {
             "/admin/message/send",
             json!({"sender": "alice", "conv": single("bob"), "payload": {"searchableContent": "x"}}),
         ),
-        ("/admin/message/send", json!({"sender": "Not Valid!", "conv": single("bob"), "payload": text("x")})),
+        ("/admin/message/send", json!({"sender": "bell\u{7}", "conv": single("bob"), "payload": text("x")})),
         ("/admin/message/get_one", json!({"messageUid": 0})),
         ("/admin/message/get_one", json!({"messageUid": "abc"})),
         (
@@ -534,10 +534,21 @@ async fn users_are_created_read_updated_and_destroyed() {
     let created = app
         .wildfire("/admin/user/create", json!({"name": "zoe", "displayName": "Zoe", "mobile": "123", "gender": 2}))
         .await;
-    assert_eq!(created["result"], json!({"userId": "zoe", "name": "zoe"}));
+    // Without a userId, the vendor makes one up, whatever the name.
+    assert_eq!(created["result"]["name"], "zoe");
+    let zoe = created["result"]["userId"].as_str().unwrap().to_owned();
+    assert!(!zoe.is_empty() && zoe != "zoe" && zoe.chars().all(|c| c.is_ascii_alphanumeric()), "{created}");
     let generated = app.wildfire("/admin/user/create", json!({"name": "名字"})).await;
     let id = generated["result"]["userId"].as_str().unwrap().to_owned();
     assert!(!id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()), "{generated}");
+    // An explicit ID is kept as given.
+    let named = app
+        .wildfire(
+            "/admin/user/create",
+            json!({"userId": "zoe", "name": "zoe", "displayName": "Zoe", "mobile": "123", "gender": 2}),
+        )
+        .await;
+    assert_eq!(named["result"], json!({"userId": "zoe", "name": "zoe"}));
 
     let info = app.wildfire("/admin/user/get_info", json!({"userId": "zoe"})).await;
     assert_eq!(info["result"]["displayName"], "Zoe");
