@@ -692,7 +692,10 @@ pub async fn list_users<K: Kind>(AppAuth(target): AppAuth, Path(params): Params)
 /// Adds users named in the path (one, or several with commas) to a list.
 pub async fn list_add_path<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
     let raw = param(&params, "username");
-    let (changed, names) = list_add::<K>(&target, &params, path_users(raw)?).await?;
+    let users = path_users(raw)?;
+    // The answer names the user of the path, whether or not the list changed.
+    let named = users.first().cloned();
+    let (changed, names) = list_add::<K>(&target, &params, users).await?;
     let id = param(&params, "id");
     let path = format!("{}/{id}/{}/{raw}", K::PATH, names.segment);
     if raw.contains(',') {
@@ -702,7 +705,8 @@ pub async fn list_add_path<K: Kind>(AppAuth(target): AppAuth, Path(params): Para
     if let Some(e) = list_refusal::<K>(&changed) {
         return Err(e);
     }
-    let data = json!({"result": true, "action": names.add, "user": changed.changed[0].as_str(), K::LIST_ID_KEY: id});
+    let user = changed.changed.first().or(named.as_ref()).map(Username::as_str);
+    let data = json!({"result": true, "action": names.add, "user": user, K::LIST_ID_KEY: id});
     Ok(target.envelope("post", &path).data(data).into_response())
 }
 
@@ -742,6 +746,7 @@ pub async fn list_remove<K: Kind>(AppAuth(target): AppAuth, Path(params): Params
     let raw = param(&params, "username");
     let users = path_users(raw)?;
     check_count("usernames", users.len(), limits::LIST_BATCH)?;
+    let named = users.first().cloned();
     let changed = target
         .core
         .groups
@@ -750,8 +755,8 @@ pub async fn list_remove<K: Kind>(AppAuth(target): AppAuth, Path(params): Params
         .map_err(group_error)?;
     let path = format!("{}/{id}/{}/{raw}", K::PATH, names.segment);
     if names.list == GroupList::Block && !raw.contains(',') && changed.refused.is_empty() {
-        let data =
-            json!({"result": true, "action": names.remove, "user": changed.changed[0].as_str(), K::LIST_ID_KEY: id});
+        let user = changed.changed.first().or(named.as_ref()).map(Username::as_str);
+        let data = json!({"result": true, "action": names.remove, "user": user, K::LIST_ID_KEY: id});
         return Ok(target.envelope("delete", &path).data(data).into_response());
     }
     let data = Value::Array(results(&changed, K::LIST_ID_KEY, id, names.remove));

@@ -193,7 +193,7 @@ pub async fn set_password(
 pub async fn status(AppAuth(target): AppAuth, Path(path): Path<UserPath>) -> Result<Response, EasemobError> {
     let username = path_user(&path.username)?;
     target.core.users.get(target.app.id, &username).await?;
-    let online = target.core.users.online(target.app.id, std::slice::from_ref(&username)).await[0];
+    let online = target.core.users.online(target.app.id, std::slice::from_ref(&username)).await.first() == Some(&true);
     let mut data = serde_json::Map::new();
     data.insert(username.to_string(), json!(presence_word(online)));
     Ok(target.query(&format!("/users/{username}/status")).data(Value::Object(data)).into_response())

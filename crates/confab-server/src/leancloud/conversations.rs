@@ -520,10 +520,9 @@ pub async fn send_as_app<K: Kind>(
     let sent = if out.transient {
         core.groups.send_transient(app.id, send).await
     } else {
-        core.groups
-            .send(app.id, send)
-            .await
-            .map(|mut sent| sent.pop().map(|(_, m)| m).expect("one target, one message"))
+        core.groups.send(app.id, send).await.and_then(|mut sent| {
+            sent.pop().map(|(_, m)| m).ok_or_else(|| Error::Storage("a send stored nothing".into()))
+        })
     };
     match sent {
         Ok(message) => Ok(message),

@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod cluster;
 mod files;
+mod fuzz;
 mod gateway;
 mod groups;
 mod helpers;
