@@ -42,6 +42,14 @@ pub struct Config {
     /// Where file contents go: S3-compatible storage when `CONFAB_S3_BUCKET`
     /// is set, else `files/` in the data folder.
     pub s3: Option<S3Settings>,
+    /// `CONFAB_PUBLIC_URL`: where clients reach this server (`https://im.example.com`),
+    /// the start of every link confab writes; without it, `http://` and the
+    /// request's `Host`.
+    pub public_url: Option<String>,
+    /// `CONFAB_FETCH_ALLOW_PRIVATE`: private, loopback or link-local
+    /// addresses that server-side fetches may reach anyway: `all`, or CIDR
+    /// ranges separated by commas (see `fetch.rs`). None by default.
+    pub fetch_allow_private: crate::fetch::FetchPolicy,
 }
 
 /// `CONFAB_S3_BUCKET`, `CONFAB_S3_ENDPOINT`, `CONFAB_S3_REGION`,
@@ -127,6 +135,8 @@ impl Default for Config {
             wildfire_addr: None,
             history_export_secs: 300,
             s3: None,
+            public_url: None,
+            fetch_allow_private: crate::fetch::FetchPolicy::PublicOnly,
         }
     }
 }
@@ -249,6 +259,13 @@ impl Config {
                 let value = value.trim().parse().map_err(|e| anyhow::anyhow!("CONFAB_RATE_LIMITS: {pair}: {e}"))?;
                 self.rate_limits.insert(name.trim().to_owned(), value);
             }
+        }
+        if let Some(v) = var("CONFAB_PUBLIC_URL") {
+            self.public_url = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("CONFAB_FETCH_ALLOW_PRIVATE") {
+            self.fetch_allow_private = crate::fetch::FetchPolicy::parse(&v)
+                .map_err(|e| anyhow::anyhow!("CONFAB_FETCH_ALLOW_PRIVATE={v}: {e}"))?;
         }
         if let Some(v) = var("CONFAB_TOKEN_TTL_SECS") {
             self.token_ttl_secs = v.parse().map_err(|e| anyhow::anyhow!("CONFAB_TOKEN_TTL_SECS={v}: {e}"))?;

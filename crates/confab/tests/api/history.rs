@@ -191,7 +191,7 @@ async fn ql_queries_page_oldest_first() {
 }
 
 /// Serves `body` over plain HTTP/1.1 to every connection; returns its URL.
-async fn serve(body: Vec<u8>, content_type: &'static str) -> String {
+pub async fn serve(body: Vec<u8>, content_type: &'static str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -211,7 +211,11 @@ async fn serve(body: Vec<u8>, content_type: &'static str) -> String {
 
 #[tokio::test]
 async fn imports_keep_their_times_read_state_and_attachments() {
-    let app = spawn_app().await;
+    // The attachments are served from this host: the operator allows it.
+    let allow_loopback = |config: &mut confab_server::config::Config| {
+        config.fetch_allow_private = confab_server::fetch::FetchPolicy::parse("127.0.0.0/8").unwrap()
+    };
+    let app = spawn_app_with(Storage::fresh().await, allow_loopback).await;
     app.register(&["alice", "bob"]).await;
     use confab_core::clock::Clock;
     let now = app.clock.now_ms();

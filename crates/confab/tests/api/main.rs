@@ -9,6 +9,7 @@ mod gateway;
 mod groups;
 mod helpers;
 mod history;
+mod imports;
 mod leancloud;
 mod messages;
 mod profiles;
