@@ -30,6 +30,7 @@ use confab_core::Core;
 
 use super::{decode_cursor_pair, encode_cursor_pair, page_limit, AppAuth, EasemobError, Target};
 use crate::limits::{RateLimits, EASEMOB_HISTORY_RETENTION_HOURS};
+use crate::links::Origin;
 
 const HOUR_MS: i64 = 3_600_000;
 /// How long a download link works (the vendor's 30 minutes).
@@ -132,6 +133,7 @@ async fn write_export(core: &Core, app: &App, hour_start: i64) -> confab_core::e
 /// hour's messages. 400 for an hour not over yet or past the app's retention.
 pub async fn export_link(
     AppAuth(target): AppAuth,
+    Origin(origin): Origin,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, EasemobError> {
     let hour = super::param(&params, "time").to_owned();
@@ -153,7 +155,8 @@ pub async fn export_link(
     }
     let expires = now / 1000 + LINK_LIFETIME_S;
     let signature = auth::sign_link(&app, &key, expires);
-    let url = format!("{}/chatmessages/{hour}/file?Expires={expires}&Signature={signature}", target.base_uri);
+    let url =
+        format!("{origin}/{}/{}/chatmessages/{hour}/file?Expires={expires}&Signature={signature}", app.org, app.name);
     let path = format!("/chatmessages/{hour}");
     Ok(target.envelope("get", &path).data(json!([{"url": url}])).into_response())
 }

@@ -14,7 +14,7 @@ const HOUR_MS: i64 = 3_600_000;
 
 /// `yyyyMMddHH` in UTC (days since 1970 to a civil date, computed here so
 /// the test does not share the server's date code).
-fn hour_of(ms: i64) -> String {
+pub fn hour_of(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let hour = ms.rem_euclid(86_400_000) / HOUR_MS;
     let z = days + 719_468;
@@ -30,7 +30,7 @@ fn hour_of(ms: i64) -> String {
 }
 
 /// Fetches an export link with a plain client (no token) and reads its records.
-async fn records(url: &str) -> (StatusCode, Vec<Value>) {
+pub async fn records(url: &str) -> (StatusCode, Vec<Value>) {
     let response = reqwest::get(url).await.unwrap();
     let status = response.status();
     if status != StatusCode::OK {
@@ -47,7 +47,7 @@ async fn link(app: &TestApp, hour: &str) -> (StatusCode, Value) {
 }
 
 /// Moves the clock to just after the start of the next hour, and returns that hour's start.
-fn to_next_hour(app: &TestApp) -> i64 {
+pub fn to_next_hour(app: &TestApp) -> i64 {
     use confab_core::clock::Clock;
     let now = app.clock.now_ms();
     let next = (now / HOUR_MS + 1) * HOUR_MS;

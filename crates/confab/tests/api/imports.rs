@@ -123,3 +123,113 @@ async fn redirects_are_checked_hop_by_hop() {
     assert_eq!(allowed.hits.load(Ordering::SeqCst), 1);
     assert_eq!(stored_messages(&app).await, 1);
 }
+
+#[tokio::test]
+async fn links_start_with_the_public_url() {
+    let public = |config: &mut Config| {
+        config.fetch_allow_private = FetchPolicy::parse("127.0.0.1").unwrap();
+        config.public_url = Some("https://im.example.com/".into());
+    };
+    let app = spawn_app_with(Storage::fresh().await, public).await;
+    app.register(&["alice", "bob"]).await;
+    let picture = file_server("127.0.0.1").await;
+    let (status, body) = app.post("/messages/users/import", import_of(&picture.url)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = app.get("/chatmessages?ql=select * where timestamp>0").await;
+    let copied = body["entities"][0]["payload"]["bodies"][0]["url"].as_str().unwrap().to_owned();
+    assert!(copied.starts_with("https://im.example.com/demo/chat/chatfiles/"), "{copied}");
+
+    let hour = crate::history::hour_of(crate::history::to_next_hour(&app) - 3_600_000);
+    let (status, body) = app.get(&format!("/chatmessages/{hour}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let link = body["data"][0]["url"].as_str().unwrap().to_owned();
+    let path = format!("/demo/chat/chatmessages/{hour}/file?");
+    assert!(link.starts_with(&format!("https://im.example.com{path}")), "{link}");
+    // The link works once the proxy in front hands it to confab.
+    let inside = link.replace("https://im.example.com", &format!("http://{}", app.addr));
+    let (status, lines) = crate::history::records(&inside).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(lines.len(), 1);
+
+    // Without it, links keep naming the host the request came to.
+    let app = spawn_app_with(Storage::fresh().await, policy("127.0.0.1")).await;
+    app.register(&["alice", "bob"]).await;
+    app.post("/messages/users/import", import_of(&picture.url)).await;
+    let (_, body) = app.get("/chatmessages?ql=select * where timestamp>0").await;
+    let copied = body["entities"][0]["payload"]["bodies"][0]["url"].as_str().unwrap().to_owned();
+    assert!(copied.starts_with(&format!("http://{}/demo/chat/chatfiles/", app.addr)), "{copied}");
+}
+
+/// Bodies as the vendor's history records show them, every documented field set.
+fn vendor_bodies() -> Vec<Value> {
+    let file = "https://a1.easemob.com/easemob-demo/chatdemoui/chatfiles/65e54a4a-fd0b-11e3-b821-ebde7b50cc4b";
+    vec![
+        json!({"type": "txt", "msg": "hello from test2"}),
+        json!({"type": "img", "file_length": 128827, "filename": "test1.jpg", "secret": "DRGM8OZr", "size": {"height": 1325, "width": 746}, "url": file}),
+        json!({"type": "loc", "addr": "西城区西便门桥 ", "lat": 39.9053, "lng": 116.36302}),
+        json!({"type": "audio", "file_length": 6630, "filename": "test1.amr", "length": 10, "secret": "DRGM8OZr", "url": file}),
+        json!({"type": "video", "file_length": 58103, "filename": "1418105136313.mp4", "length": 10, "secret": "VfEpSmSv", "size": {"height": 480, "width": 360}, "thumb": file, "thumb_secret": "ZyebKn9p", "url": file}),
+        json!({"type": "file", "file_length": 3279, "filename": "record.md", "secret": "2RNXCgee", "url": file}),
+        json!({"type": "cmd", "action": "run"}),
+        json!({"type": "custom", "customEvent": "gift_1", "customExts": {"name": "flower", "size": "16", "price": "100"}}),
+    ]
+}
+
+/// Every record of the hour starting at `hour_start`, without its `msg_id`.
+async fn hour_records(app: &TestApp, hour_start: i64) -> Vec<Value> {
+    let hour = crate::history::hour_of(hour_start);
+    let (status, body) = app.get(&format!("/chatmessages/{hour}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, mut lines) = crate::history::records(body["data"][0]["url"].as_str().unwrap()).await;
+    for line in &mut lines {
+        line.as_object_mut().unwrap().remove("msg_id");
+    }
+    lines
+}
+
+#[tokio::test]
+async fn an_exported_hour_imports_again_into_another_app() {
+    use confab_core::clock::Clock;
+    let source = spawn_app_with(Storage::fresh().await, |_| {}).await;
+    source.register(&["alice", "bob"]).await;
+    let hour_start = crate::history::to_next_hour(&source);
+    for (i, body) in vendor_bodies().into_iter().enumerate() {
+        // Sends take every documented field, the history's own among them.
+        let kind = body["type"].clone();
+        let send = json!({"from": "alice", "to": ["bob"], "type": kind, "body": body, "ext": {"n": i}});
+        let (status, answer) = source.post("/messages/users", send).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        source.clock.advance_ms(5);
+    }
+    let group = crate::groups::create_group(&source, "alice", &["bob"], json!({})).await;
+    let in_group = json!({"from": "bob", "to": [group], "type": "txt", "body": {"msg": "to all"}});
+    assert_eq!(source.post("/messages/chatgroups", in_group).await.0, StatusCode::OK);
+    crate::history::to_next_hour(&source);
+    let exported = hour_records(&source, hour_start).await;
+    assert_eq!(exported.len(), 9);
+    for (record, body) in exported.iter().zip(vendor_bodies()) {
+        assert_eq!(record["payload"]["bodies"][0], body, "kept and returned as sent");
+    }
+
+    // Each record, as the export wrote it, into another app.
+    let target = spawn_app_with(Storage::fresh().await, |_| {}).await;
+    target.register(&["alice", "bob"]).await;
+    target.clock.advance_ms(source.clock.now_ms() - target.clock.now_ms());
+    let new_group = crate::groups::create_group(&target, "alice", &["bob"], json!({})).await;
+    for record in &exported {
+        let body = record["payload"]["bodies"][0].clone();
+        let (path, to) = match record["chat_type"].as_str().unwrap() {
+            "chat" => ("/messages/users/import", record["to"].clone()),
+            _ => ("/messages/chatgroups/import", json!(new_group)),
+        };
+        let import = json!({"from": record["from"], "target": to, "type": body["type"], "body": body, "ext": record["payload"]["ext"], "msg_timestamp": record["timestamp"]});
+        let (status, answer) = target.post(path, import).await;
+        assert_eq!(status, StatusCode::OK, "{record}: {answer}");
+    }
+    let mut imported = hour_records(&target, hour_start).await;
+    let last = imported.last_mut().unwrap();
+    assert_eq!(last["to"], new_group);
+    last["to"] = json!(group);
+    last["payload"]["to"] = json!(group);
+    assert_eq!(imported, exported, "the same history");
+}
