@@ -293,3 +293,35 @@ async fn group_imports_land_in_the_groups_history() {
     let (status, _) = app.post("/messages/chatgroups/import", missing).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_hours_file_shows_what_was_imported_into_it_and_recalled_later() {
+    let app = spawn_app().await;
+    app.register(&["alice", "bob"]).await;
+    let hour_start = to_next_hour(&app);
+    let hour = hour_of(hour_start);
+    let first = app.send_text("alice", "bob", "first").await;
+    to_next_hour(&app);
+    let (status, body) = link(&app, &hour).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let url = body["data"][0]["url"].as_str().unwrap().to_owned();
+    let (_, lines) = records(&url).await;
+    assert_eq!(lines.len(), 1);
+
+    // After the file was written: a message imported into the hour, and a recall.
+    let import = json!({"from": "bob", "target": "alice", "type": "txt", "body": {"msg": "imported"}, "msg_timestamp": hour_start + 10});
+    let (status, body) = app.post("/messages/users/import", import).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let imported = body["data"]["msg_id"].as_str().unwrap().to_owned();
+    let recall = json!({"msg_id": first, "to": "bob", "chat_type": "chat", "force": true});
+    assert_eq!(app.post("/messages/msg_recall", recall).await.0, StatusCode::OK);
+
+    // The link already handed out serves the hour as it is now, and so does a new one.
+    let (_, lines) = records(&url).await;
+    let ids: Vec<&str> = lines.iter().map(|r| r["msg_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [imported.as_str(), first.as_str()]);
+    assert_eq!(lines[1]["recalled"], true);
+    let (_, body) = link(&app, &hour).await;
+    let (_, again) = records(body["data"][0]["url"].as_str().unwrap()).await;
+    assert_eq!(again, lines);
+}
