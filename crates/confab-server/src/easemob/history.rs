@@ -42,13 +42,19 @@ const EXPORT_PAGE: usize = 1000;
 /// Most records one `ql` query returns.
 const MAX_QUERY_LIMIT: usize = 1000;
 
-/// The vendor's record of one message.
-fn record(message: &Message) -> Value {
-    let chat_type = match message.chat_type {
+/// The vendor's name for a message's chat type: it knows one-to-one chats,
+/// groups (threads are group messages to it) and chat rooms.
+pub(super) fn easemob_chat_type(kind: ChatType) -> &'static str {
+    match kind {
         ChatType::Chat | ChatType::Broadcast => "chat",
         ChatType::GroupChat | ChatType::Thread | ChatType::Channel => "groupchat",
         ChatType::ChatRoom => "chatroom",
-    };
+    }
+}
+
+/// The vendor's record of one message.
+fn record(message: &Message) -> Value {
+    let chat_type = easemob_chat_type(message.chat_type);
     let mut record = json!({
         "msg_id": message.id.to_string(),
         "timestamp": message.timestamp_ms,

@@ -68,7 +68,10 @@ pub async fn recall(
     if !message.state.is_visible() {
         return Err(not_found());
     }
-    if message.to != to || message.chat_type.as_str() != chat_type {
+    // The chat type as the history export names it (a thread's messages are
+    // `groupchat` there); confab's own name is accepted too.
+    let known_as = super::history::easemob_chat_type(message.chat_type);
+    if message.to != to || (known_as != chat_type && message.chat_type.as_str() != chat_type) {
         return Err(recall_error(StatusCode::BAD_REQUEST, "can't find msg to"));
     }
     let age_ms = target.core.now_ms() - message.timestamp_ms;
