@@ -315,5 +315,26 @@ mod tests {
         let mut config = Config::default();
         assert!(config.apply_env(|n| (n == "CONFAB_HTTP_ADDR").then(|| "nope".into())).is_err());
         assert!(config.apply_env(|n| (n == "CONFAB_SQLITE_SYNC").then(|| "sometimes".into())).is_err());
+        assert!(config.apply_env(|n| (n == "CONFAB_FETCH_ALLOW_PRIVATE").then(|| "localhost".into())).is_err());
+    }
+
+    #[test]
+    fn fetches_are_public_only_unless_the_operator_allows_more() {
+        let mut config = Config::default();
+        assert_eq!(config.fetch_allow_private, crate::fetch::FetchPolicy::PublicOnly);
+        assert_eq!(config.public_url, None);
+        config
+            .apply_env(|name| match name {
+                "CONFAB_FETCH_ALLOW_PRIVATE" => Some("10.0.0.0/8".into()),
+                "CONFAB_PUBLIC_URL" => Some("https://im.example.com".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(config.fetch_allow_private.permits("10.1.1.1".parse().unwrap()));
+        assert!(!config.fetch_allow_private.permits("127.0.0.1".parse().unwrap()));
+        assert_eq!(config.public_url.as_deref(), Some("https://im.example.com"));
+        let from_file: Config = toml::from_str("fetch_allow_private = \"all\"\npublic_url = \"https://x\"\n").unwrap();
+        assert_eq!(from_file.fetch_allow_private, crate::fetch::FetchPolicy::AllButMetadata);
+        assert!(toml::from_str::<Config>("fetch_allow_private = \"nonsense\"\n").is_err());
     }
 }

@@ -209,12 +209,11 @@ pub async fn create<K: Kind>(
         }
     }
     // A group's name is optional in the vendor's current documents (a chat
-    // room's is not).
+    // room's is not); one that is given must say something.
     let name = match (K::CHAT_TYPE, text_field(&body, name_key)?) {
-        (ChatType::ChatRoom, name) => {
-            name.filter(|n| !n.trim().is_empty()).ok_or_else(|| invalid_parameter("name must be provided"))?
-        }
-        (_, name) => name.unwrap_or_default(),
+        (_, Some(name)) if !name.trim().is_empty() => name,
+        (ChatType::GroupChat, None) => String::new(),
+        _ => return Err(invalid_parameter(format!("{name_key} must be provided"))),
     };
     let settings = GroupSettings {
         name,
