@@ -348,6 +348,11 @@ pub struct ImageSize {
 
 /// A message's content. Field names follow the Easemob vocabulary because it
 /// is the richest of the three clouds; other dialects map onto it.
+///
+/// Every field the vendor documents for a body, on sends or in its history
+/// records (`file_length` and the like), is a field here, kept and returned
+/// as given, so what an export wrote imports again. Fields it does not
+/// document are refused rather than silently dropped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum Body {
@@ -360,6 +365,9 @@ pub enum Body {
         secret: Option<String>,
         size: ImageSize,
         url: String,
+        /// Bytes of the attachment (history records carry it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file_length: Option<u64>,
     },
     #[serde(rename = "audio")]
     Audio {
@@ -368,6 +376,8 @@ pub enum Body {
         secret: Option<String>,
         length: u64,
         url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file_length: Option<u64>,
     },
     #[serde(rename = "video")]
     Video {
@@ -379,6 +389,11 @@ pub enum Body {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         thumb_secret: Option<String>,
         url: String,
+        /// The file's name and the thumbnail's size, which history records carry.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filename: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<ImageSize>,
     },
     #[serde(rename = "file")]
     File {
@@ -386,6 +401,8 @@ pub enum Body {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
         url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file_length: Option<u64>,
     },
     #[serde(rename = "loc")]
     Location { lat: Coordinate, lng: Coordinate, addr: String },

@@ -42,6 +42,14 @@ pub struct Config {
     /// Where file contents go: S3-compatible storage when `CONFAB_S3_BUCKET`
     /// is set, else `files/` in the data folder.
     pub s3: Option<S3Settings>,
+    /// `CONFAB_PUBLIC_URL`: where clients reach this server (`https://im.example.com`),
+    /// the start of every link confab writes; without it, `http://` and the
+    /// request's `Host`.
+    pub public_url: Option<String>,
+    /// `CONFAB_FETCH_ALLOW_PRIVATE`: private, loopback or link-local
+    /// addresses that server-side fetches may reach anyway: `all`, or CIDR
+    /// ranges separated by commas (see `fetch.rs`). None by default.
+    pub fetch_allow_private: crate::fetch::FetchPolicy,
 }
 
 /// `CONFAB_S3_BUCKET`, `CONFAB_S3_ENDPOINT`, `CONFAB_S3_REGION`,
@@ -127,6 +135,8 @@ impl Default for Config {
             wildfire_addr: None,
             history_export_secs: 300,
             s3: None,
+            public_url: None,
+            fetch_allow_private: crate::fetch::FetchPolicy::PublicOnly,
         }
     }
 }
@@ -250,6 +260,13 @@ impl Config {
                 self.rate_limits.insert(name.trim().to_owned(), value);
             }
         }
+        if let Some(v) = var("CONFAB_PUBLIC_URL") {
+            self.public_url = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("CONFAB_FETCH_ALLOW_PRIVATE") {
+            self.fetch_allow_private = crate::fetch::FetchPolicy::parse(&v)
+                .map_err(|e| anyhow::anyhow!("CONFAB_FETCH_ALLOW_PRIVATE={v}: {e}"))?;
+        }
         if let Some(v) = var("CONFAB_TOKEN_TTL_SECS") {
             self.token_ttl_secs = v.parse().map_err(|e| anyhow::anyhow!("CONFAB_TOKEN_TTL_SECS={v}: {e}"))?;
         }
@@ -298,5 +315,26 @@ mod tests {
         let mut config = Config::default();
         assert!(config.apply_env(|n| (n == "CONFAB_HTTP_ADDR").then(|| "nope".into())).is_err());
         assert!(config.apply_env(|n| (n == "CONFAB_SQLITE_SYNC").then(|| "sometimes".into())).is_err());
+        assert!(config.apply_env(|n| (n == "CONFAB_FETCH_ALLOW_PRIVATE").then(|| "localhost".into())).is_err());
+    }
+
+    #[test]
+    fn fetches_are_public_only_unless_the_operator_allows_more() {
+        let mut config = Config::default();
+        assert_eq!(config.fetch_allow_private, crate::fetch::FetchPolicy::PublicOnly);
+        assert_eq!(config.public_url, None);
+        config
+            .apply_env(|name| match name {
+                "CONFAB_FETCH_ALLOW_PRIVATE" => Some("10.0.0.0/8".into()),
+                "CONFAB_PUBLIC_URL" => Some("https://im.example.com".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(config.fetch_allow_private.permits("10.1.1.1".parse().unwrap()));
+        assert!(!config.fetch_allow_private.permits("127.0.0.1".parse().unwrap()));
+        assert_eq!(config.public_url.as_deref(), Some("https://im.example.com"));
+        let from_file: Config = toml::from_str("fetch_allow_private = \"all\"\npublic_url = \"https://x\"\n").unwrap();
+        assert_eq!(from_file.fetch_allow_private, crate::fetch::FetchPolicy::AllButMetadata);
+        assert!(toml::from_str::<Config>("fetch_allow_private = \"nonsense\"\n").is_err());
     }
 }

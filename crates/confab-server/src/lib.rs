@@ -3,9 +3,11 @@
 
 pub mod config;
 mod easemob;
+pub mod fetch;
 mod gateway;
 mod leancloud;
 pub mod limits;
+pub mod links;
 pub mod node;
 mod wildfire;
 
@@ -82,7 +84,10 @@ impl Application {
             .merge(wildfire_router.clone())
             .merge(leancloud::router(core.clone(), limits.clone()))
             .merge(gateway::router(core.clone()))
-            .route("/health", axum::routing::get(|| async { "ok" }));
+            .route("/health", axum::routing::get(|| async { "ok" }))
+            // What handlers that write links or fetch URLs need from the configuration.
+            .layer(axum::Extension(links::PublicUrl::parse(config.public_url.as_deref())?))
+            .layer(axum::Extension(Arc::new(fetch::Fetcher::new(config.fetch_allow_private.clone())?)));
         let wildfire = match config.wildfire_addr {
             Some(addr) => {
                 let listener =

@@ -208,10 +208,15 @@ pub async fn create<K: Kind>(
             break;
         }
     }
+    // A group's name is optional in the vendor's current documents (a chat
+    // room's is not); one that is given must say something.
+    let name = match (K::CHAT_TYPE, text_field(&body, name_key)?) {
+        (_, Some(name)) if !name.trim().is_empty() => name,
+        (ChatType::GroupChat, None) => String::new(),
+        _ => return Err(invalid_parameter(format!("{name_key} must be provided"))),
+    };
     let settings = GroupSettings {
-        name: text_field(&body, name_key)?
-            .filter(|n| !n.trim().is_empty())
-            .ok_or_else(|| invalid_parameter(format!("{name_key} must be provided")))?,
+        name,
         description,
         public,
         max_users: max_users_field(&body)?.unwrap_or(K::DEFAULT_MAX_USERS),

@@ -20,7 +20,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use futures_util::TryStreamExt as _;
 use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
 
 use confab_core::auth;
 use confab_core::files::ByteStream;
@@ -30,6 +32,7 @@ use confab_core::Core;
 
 use super::{decode_cursor_pair, encode_cursor_pair, page_limit, AppAuth, EasemobError, Target};
 use crate::limits::{RateLimits, EASEMOB_HISTORY_RETENTION_HOURS};
+use crate::links::Origin;
 
 const HOUR_MS: i64 = 3_600_000;
 /// How long a download link works (the vendor's 30 minutes).
@@ -39,13 +42,19 @@ const EXPORT_PAGE: usize = 1000;
 /// Most records one `ql` query returns.
 const MAX_QUERY_LIMIT: usize = 1000;
 
-/// The vendor's record of one message.
-fn record(message: &Message) -> Value {
-    let chat_type = match message.chat_type {
+/// The vendor's name for a message's chat type: it knows one-to-one chats,
+/// groups (threads are group messages to it) and chat rooms.
+pub(super) fn easemob_chat_type(kind: ChatType) -> &'static str {
+    match kind {
         ChatType::Chat | ChatType::Broadcast => "chat",
         ChatType::GroupChat | ChatType::Thread | ChatType::Channel => "groupchat",
         ChatType::ChatRoom => "chatroom",
-    };
+    }
+}
+
+/// The vendor's record of one message.
+fn record(message: &Message) -> Value {
+    let chat_type = easemob_chat_type(message.chat_type);
     let mut record = json!({
         "msg_id": message.id.to_string(),
         "timestamp": message.timestamp_ms,
@@ -91,17 +100,84 @@ fn not_stored(app: &App, hour: &str) -> EasemobError {
     ))
 }
 
-/// Writes one hour's file: every message sent in it, oldest first.
+/// Where the digest of what an hour's file holds is kept, beside the file.
+fn mark_key(app: &App, hour: &str) -> String {
+    format!("exports/{}/{hour}.mark", app.id.0)
+}
+
+/// A digest of an hour's messages as a file shows them: each one's ID, time
+/// and state. Messages imported into the hour later, and recalls, edits and
+/// deletes made after the file was written (through any dialect), change
+/// it; so the file is written again rather than served stale for ever.
+#[derive(Default)]
+struct Fingerprint(Sha256);
+
+impl Fingerprint {
+    fn add(&mut self, message: &Message) {
+        self.0.update(message.id.0.to_be_bytes());
+        self.0.update(message.timestamp_ms.to_be_bytes());
+        self.0.update(message.state.code().to_be_bytes());
+        self.0.update(message.state.at_ms().to_be_bytes());
+    }
+
+    fn finish(self) -> String {
+        self.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The digest of the hour's messages as storage holds them now.
+async fn fingerprint(core: &Core, app: &App, hour_start: i64) -> confab_core::error::Result<String> {
+    let mut digest = Fingerprint::default();
+    let mut after = None;
+    loop {
+        let page = core.messages.sent_between(app.id, hour_start..hour_start + HOUR_MS, after, EXPORT_PAGE).await?;
+        page.iter().for_each(|m| digest.add(m));
+        if page.len() < EXPORT_PAGE {
+            return Ok(digest.finish());
+        }
+        after = page.last().map(|m| (m.timestamp_ms, m.id));
+    }
+}
+
+/// The digest an hour's file was written with, if it has one.
+async fn written_mark(core: &Core, app: &App, hour: &str) -> confab_core::error::Result<Option<String>> {
+    let Some(blob) = core.files.made(&mark_key(app, hour)).await? else {
+        return Ok(None);
+    };
+    let bytes: Vec<bytes::Bytes> = blob
+        .body
+        .try_collect()
+        .await
+        .map_err(|e| confab_core::error::Error::Storage(format!("reading {}: {e}", mark_key(app, hour))))?;
+    Ok(Some(bytes.concat().iter().map(|b| *b as char).collect()))
+}
+
+/// Makes sure the hour's file holds what the hour holds now: written if
+/// missing, written again if its messages changed since.
+async fn ensure_current(core: &Core, app: &App, hour_start: i64) -> confab_core::error::Result<()> {
+    let hour = format_hour(hour_start);
+    let now = fingerprint(core, app, hour_start).await?;
+    let written = written_mark(core, app, &hour).await?;
+    if written.as_deref() == Some(now.as_str()) && core.files.made_exists(&export_key(app, &hour)).await? {
+        return Ok(());
+    }
+    write_export(core, app, hour_start).await
+}
+
+/// Writes one hour's file: every message sent in it, oldest first; then
+/// the digest of what it wrote.
 async fn write_export(core: &Core, app: &App, hour_start: i64) -> confab_core::error::Result<()> {
     struct Writer {
         encoder: Option<GzEncoder<Vec<u8>>>,
         after: Option<(i64, MessageId)>,
     }
     let hours = hour_start..hour_start + HOUR_MS;
+    let digest = std::sync::Mutex::new(Fingerprint::default());
     let start = Writer { encoder: Some(GzEncoder::new(Vec::new(), Compression::default())), after: None };
     // A page of messages at a time is compressed and handed to storage.
-    let pages = futures_util::stream::unfold(start, move |mut writer| {
+    let pages = futures_util::stream::unfold(start, |mut writer| {
         let hours = hours.clone();
+        let digest = &digest;
         async move {
             let mut encoder = writer.encoder.take()?;
             let page = match core.messages.sent_between(app.id, hours, writer.after, EXPORT_PAGE).await {
@@ -109,6 +185,7 @@ async fn write_export(core: &Core, app: &App, hour_start: i64) -> confab_core::e
                 Err(e) => return Some((Err(std::io::Error::other(e.to_string())), writer)),
             };
             for message in &page {
+                digest.lock().unwrap_or_else(|e| e.into_inner()).add(message);
                 let line = serde_json::to_vec(&record(message)).expect("records serialize");
                 if let Err(e) = encoder.write_all(&line).and_then(|()| encoder.write_all(b"\n")) {
                     return Some((Err(e), writer));
@@ -123,8 +200,12 @@ async fn write_export(core: &Core, app: &App, hour_start: i64) -> confab_core::e
             Some((Ok(chunk.into()), writer))
         }
     });
+    let hour = format_hour(hour_start);
     let body: ByteStream<'_> = Box::pin(pages);
-    core.files.put_made(&export_key(app, &format_hour(hour_start)), body).await?;
+    core.files.put_made(&export_key(app, &hour), body).await?;
+    let mark = digest.into_inner().unwrap_or_else(|e| e.into_inner()).finish();
+    let mark: ByteStream<'_> = Box::pin(futures_util::stream::once(async move { Ok(mark.into_bytes().into()) }));
+    core.files.put_made(&mark_key(app, &hour), mark).await?;
     Ok(())
 }
 
@@ -132,6 +213,7 @@ async fn write_export(core: &Core, app: &App, hour_start: i64) -> confab_core::e
 /// hour's messages. 400 for an hour not over yet or past the app's retention.
 pub async fn export_link(
     AppAuth(target): AppAuth,
+    Origin(origin): Origin,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, EasemobError> {
     let hour = super::param(&params, "time").to_owned();
@@ -148,12 +230,11 @@ pub async fn export_link(
         return Err(not_stored(&app, &hour));
     }
     let key = export_key(&app, &hour);
-    if !target.core.files.made_exists(&key).await? {
-        write_export(&target.core, &app, start).await?;
-    }
+    ensure_current(&target.core, &app, start).await?;
     let expires = now / 1000 + LINK_LIFETIME_S;
     let signature = auth::sign_link(&app, &key, expires);
-    let url = format!("{}/chatmessages/{hour}/file?Expires={expires}&Signature={signature}", target.base_uri);
+    let url =
+        format!("{origin}/{}/{}/chatmessages/{hour}/file?Expires={expires}&Signature={signature}", app.org, app.name);
     let path = format!("/chatmessages/{hour}");
     Ok(target.envelope("get", &path).data(json!([{"url": url}])).into_response())
 }
@@ -171,6 +252,13 @@ pub async fn export_file(
     let signature = query.get("Signature").map(String::as_str).unwrap_or_default();
     if !auth::verify_link(&app, &key, expires, signature, target.core.now_ms()) {
         return Err(EasemobError::unauthorized("the link is not valid or has expired"));
+    }
+    // What was imported into the hour or recalled since the link was made is in the file.
+    // (An hour whose file is gone, past retention, stays gone.)
+    if let Some(start) = parse_hour(hour) {
+        if target.core.files.made_exists(&key).await? {
+            ensure_current(&target.core, &app, start).await?;
+        }
     }
     let blob = target.core.files.made(&key).await?.ok_or_else(|| {
         EasemobError::new(
@@ -252,6 +340,7 @@ async fn export_due(core: &Core, limits: &RateLimits) -> confab_core::error::Res
         let mut old = first_kept - 24 * HOUR_MS;
         while old < first_kept {
             core.files.delete_made(&export_key(app, &format_hour(old))).await?;
+            core.files.delete_made(&mark_key(app, &format_hour(old))).await?;
             old += HOUR_MS;
         }
     }

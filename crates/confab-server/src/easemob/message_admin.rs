@@ -2,7 +2,10 @@
 //! delete (E-conv-1), importing history (E-import-1/2). Shapes:
 //! docs/research/easemob-files-history-recall.md.
 
-use axum::extract::Path;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -16,6 +19,7 @@ use confab_core::messages::DirectSend;
 use confab_core::model::{direct_conversation_key, Body, ChatType, Delivery, Username};
 
 use super::{path_user, AnyAuth, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT, MESSAGE_BODY_LIMIT};
+use crate::fetch::Fetcher;
 use crate::limits::EASEMOB_RECALL_WINDOW_SECS;
 
 fn recall_error(status: StatusCode, description: &str) -> EasemobError {
@@ -64,7 +68,10 @@ pub async fn recall(
     if !message.state.is_visible() {
         return Err(not_found());
     }
-    if message.to != to || message.chat_type.as_str() != chat_type {
+    // The chat type as the history export names it (a thread's messages are
+    // `groupchat` there); confab's own name is accepted too.
+    let known_as = super::history::easemob_chat_type(message.chat_type);
+    if message.to != to || (known_as != chat_type && message.chat_type.as_str() != chat_type) {
         return Err(recall_error(StatusCode::BAD_REQUEST, "can't find msg to"));
     }
     let age_ms = target.core.now_ms() - message.timestamp_ms;
@@ -137,9 +144,6 @@ pub async fn delete_conversation(
     Ok(target.envelope("delete", &path).entities(Vec::new()).data(json!({"result": "ok"})).into_response())
 }
 
-/// How long fetching an imported message's attachment may take.
-const DOWNLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 fn import_error(description: &str) -> EasemobError {
     EasemobError::illegal_argument(description)
 }
@@ -147,23 +151,49 @@ fn import_error(description: &str) -> EasemobError {
 /// E-import-1: one message into a one-to-one conversation's history.
 pub async fn import_to_user(
     AppAuth(target): AppAuth,
+    outbound: Outbound,
     JsonBody(body): JsonBody<MESSAGE_BODY_LIMIT>,
 ) -> Result<Response, EasemobError> {
-    import(target, body, ChatType::Chat, "/messages/users/import").await
+    import(target, outbound, body, ChatType::Chat, "/messages/users/import").await
 }
 
 /// E-import-2: one message into a group's history.
 pub async fn import_to_group(
     AppAuth(target): AppAuth,
+    outbound: Outbound,
     JsonBody(body): JsonBody<MESSAGE_BODY_LIMIT>,
 ) -> Result<Response, EasemobError> {
-    import(target, body, ChatType::GroupChat, "/messages/chatgroups/import").await
+    import(target, outbound, body, ChatType::GroupChat, "/messages/chatgroups/import").await
+}
+
+/// What an import needs to copy an attachment: the vetted fetcher and the
+/// start of the link it writes.
+pub struct Outbound {
+    fetcher: Arc<Fetcher>,
+    origin: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Outbound {
+    type Rejection = EasemobError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let fetcher = parts.extensions.get::<Arc<Fetcher>>().cloned().ok_or_else(|| {
+            EasemobError::from(confab_core::error::Error::Storage("the fetcher is not configured".into()))
+        })?;
+        Ok(Outbound { fetcher, origin: crate::links::origin(parts) })
+    }
 }
 
 /// Stores a message with the time it was first sent (`msg_timestamp`), so
 /// history reads in its original order; `is_ack_read` marks it read;
 /// `need_download` copies its attachment into confab's file storage.
-async fn import(target: super::Target, body: Value, kind: ChatType, path: &str) -> Result<Response, EasemobError> {
+async fn import(
+    target: super::Target,
+    outbound: Outbound,
+    body: Value,
+    kind: ChatType,
+    path: &str,
+) -> Result<Response, EasemobError> {
     let Value::Object(mut fields) = body else {
         return Err(EasemobError::invalid_body("expected a JSON object"));
     };
@@ -199,7 +229,7 @@ async fn import(target: super::Target, body: Value, kind: ChatType, path: &str) 
     let mut content = super::messages::typed_body(&type_name, content)?;
     content.validate().map_err(|e| import_error(&e.to_string()))?;
     if need_download {
-        copy_attachment(&target, &mut content).await?;
+        copy_attachment(&target, &outbound, &mut content).await?;
     }
     let delivery = Delivery { sync_sender: false, online_only: false, sent_at: Some(sent_at) };
     let app = target.app.id;
@@ -240,24 +270,22 @@ async fn import(target: super::Target, body: Value, kind: ChatType, path: &str) 
     Ok(target.envelope("post", path).entities(Vec::new()).data(data).into_response())
 }
 
-/// Fetches an attachment from its URL into confab's file storage (bounded
-/// in size and time) and points the body at the copy.
-async fn copy_attachment(target: &super::Target, content: &mut Body) -> Result<(), EasemobError> {
+/// Fetches an attachment from its URL into confab's file storage (only
+/// from addresses the fetch policy permits, bounded in size and time) and
+/// points the body at the copy.
+async fn copy_attachment(target: &super::Target, outbound: &Outbound, content: &mut Body) -> Result<(), EasemobError> {
     let Some((url, secret)) = content.attachment_mut() else {
         return Ok(());
     };
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(import_error(&format!("need_download: {url} is not an http(s) URL")));
-    }
     let failed = |why: String| import_error(&format!("need_download: cannot fetch {url}: {why}"));
-    let client = reqwest::Client::builder().timeout(DOWNLOAD_TIMEOUT).build().map_err(|e| failed(e.to_string()))?;
-    let response = client.get(url.as_str()).send().await.map_err(|e| failed(e.to_string()))?;
+    let response = outbound.fetcher.get(url).await.map_err(|e| failed(e.to_string()))?;
     if !response.status().is_success() {
         return Err(failed(format!("the server answered {}", response.status())));
     }
     let content_type =
         response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let filename = url.rsplit('/').next().and_then(|n| n.split('?').next()).unwrap_or("file").to_owned();
+    // The file store stops reading at its size cap (10 MB).
     let body: ByteStream<'_> = Box::pin(response.bytes_stream().map_err(std::io::Error::other));
     let new = NewFile { filename, content_type, restricted: secret.is_some() };
     let file = match target.core.files.upload(target.app.id, new, body).await {
@@ -266,7 +294,8 @@ async fn copy_attachment(target: &super::Target, content: &mut Body) -> Result<(
         Err(confab_core::error::Error::InvalidArgument(m)) => return Err(failed(m)),
         Err(e) => return Err(e.into()),
     };
-    *url = format!("{}/chatfiles/{}", target.base_uri, file.uuid);
+    let app = &target.app;
+    *url = format!("{}/{}/{}/chatfiles/{}", outbound.origin, app.org, app.name, file.uuid);
     if secret.is_some() {
         *secret = Some(file.secret);
     }

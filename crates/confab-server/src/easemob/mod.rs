@@ -50,7 +50,8 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
     Router::new()
         .route("/{org}/{app}/token", post(token::issue))
         .route("/{org}/{app}/users", post(users::register).get(users::list).delete(users::delete_batch))
-        .route("/{org}/{app}/users/batch/status", post(users::batch_status))
+        // The seed shows GET with a body (E-user-8); the current docs POST.
+        .route("/{org}/{app}/users/batch/status", post(users::batch_status).get(users::batch_status))
         .route("/{org}/{app}/users/{username}", get(users::get_one).put(users::update).delete(users::delete_one))
         .route("/{org}/{app}/users/{username}/password", put(users::set_password))
         .route("/{org}/{app}/users/{username}/status", get(users::status))
@@ -134,7 +135,7 @@ fn group_routes<K: Kind>() -> Router<State> {
             post(groups::list_add_path::<K>).delete(groups::list_remove::<K>),
         )
         .route(&format!("{base}/{{id}}/mute"), get(groups::mutes::<K>).post(groups::mute::<K>))
-        .route(&format!("{base}/{{id}}/mute/{{username}}"), delete(groups::unmute::<K>))
+        .route(&format!("{base}/{{id}}/mute/{{username}}"), unmute_route::<K>())
         .route(
             &format!("{base}/{{id}}/ban"),
             post(groups::mute_all::<K>).put(groups::unmute_all::<K>).delete(groups::unmute_all::<K>),
@@ -144,6 +145,16 @@ fn group_routes<K: Kind>() -> Router<State> {
             get(groups::announcement::<K>).post(groups::set_announcement::<K>).put(groups::set_announcement::<K>),
         )
         .route(&format!("/{{org}}/{{app}}/users/{{username}}/joined_{}", &K::PATH[1..]), get(groups::joined::<K>))
+}
+
+/// Unmuting one member: DELETE, and for groups also the seed's POST (E-grp-17);
+/// chat rooms have no POST there.
+fn unmute_route<K: groups::Kind>() -> axum::routing::MethodRouter<State> {
+    let route = delete(groups::unmute::<K>);
+    if K::CHAT_TYPE == confab_core::model::ChatType::GroupChat {
+        return route.post(groups::unmute::<K>);
+    }
+    route
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -185,8 +196,7 @@ impl FromRequestParts<State> for Target {
                 "This request has reached api limit",
             ));
         }
-        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        let base_uri = format!("http://{host}/{org}/{app_name}");
+        let base_uri = format!("{}/{org}/{app_name}", crate::links::origin(parts));
         Ok(Target { core: core.clone(), limits: state.limits.clone(), app, started, base_uri })
     }
 }

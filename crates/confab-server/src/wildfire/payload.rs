@@ -104,10 +104,15 @@ fn body_of(kind: i64, fields: &Map<String, Value>) -> Body {
             secret: None,
             size: ImageSize { width: 0.into(), height: 0.into() },
             url,
+            file_length: None,
         },
-        VOICE if !url.is_empty() => {
-            Body::Audio { filename: or(&searchable, "voice"), secret: None, length: number("duration"), url }
-        }
+        VOICE if !url.is_empty() => Body::Audio {
+            filename: or(&searchable, "voice"),
+            secret: None,
+            length: number("duration"),
+            url,
+            file_length: None,
+        },
         VIDEO if !url.is_empty() => Body::Video {
             thumb: String::new(),
             length: number("duration"),
@@ -115,8 +120,12 @@ fn body_of(kind: i64, fields: &Map<String, Value>) -> Body {
             file_length: 0,
             thumb_secret: None,
             url,
+            filename: None,
+            size: None,
         },
-        FILE if !url.is_empty() => Body::File { filename: or(&searchable, "file"), secret: None, url },
+        FILE if !url.is_empty() => {
+            Body::File { filename: or(&searchable, "file"), secret: None, url, file_length: None }
+        }
         LOCATION => match (content.get("lat"), content.get("long")) {
             (Some(Value::Number(lat)), Some(Value::Number(lng))) => Body::Location {
                 lat: Coordinate::Number(lat.clone()),

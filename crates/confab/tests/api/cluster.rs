@@ -454,8 +454,10 @@ async fn transient_messages_and_app_kicks_cross_nodes() {
             cluster.http.post(url).header("X-LC-Id", LC_APP_ID).header("X-LC-Key", format!("{LC_MASTER_KEY},master"));
         async move {
             let response = request.json(&body).send().await.unwrap();
-            assert_eq!(response.status(), StatusCode::OK);
-            response.json::<Value>().await.unwrap()
+            let status = response.status();
+            let answer = response.json::<Value>().await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            answer
         }
     };
     let conv = lc("/conversations", json!({"name": "x", "m": ["alice", "bob"]})).await["objectId"]

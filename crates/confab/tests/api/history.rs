@@ -14,7 +14,7 @@ const HOUR_MS: i64 = 3_600_000;
 
 /// `yyyyMMddHH` in UTC (days since 1970 to a civil date, computed here so
 /// the test does not share the server's date code).
-fn hour_of(ms: i64) -> String {
+pub fn hour_of(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let hour = ms.rem_euclid(86_400_000) / HOUR_MS;
     let z = days + 719_468;
@@ -30,7 +30,7 @@ fn hour_of(ms: i64) -> String {
 }
 
 /// Fetches an export link with a plain client (no token) and reads its records.
-async fn records(url: &str) -> (StatusCode, Vec<Value>) {
+pub async fn records(url: &str) -> (StatusCode, Vec<Value>) {
     let response = reqwest::get(url).await.unwrap();
     let status = response.status();
     if status != StatusCode::OK {
@@ -47,7 +47,7 @@ async fn link(app: &TestApp, hour: &str) -> (StatusCode, Value) {
 }
 
 /// Moves the clock to just after the start of the next hour, and returns that hour's start.
-fn to_next_hour(app: &TestApp) -> i64 {
+pub fn to_next_hour(app: &TestApp) -> i64 {
     use confab_core::clock::Clock;
     let now = app.clock.now_ms();
     let next = (now / HOUR_MS + 1) * HOUR_MS;
@@ -191,7 +191,7 @@ async fn ql_queries_page_oldest_first() {
 }
 
 /// Serves `body` over plain HTTP/1.1 to every connection; returns its URL.
-async fn serve(body: Vec<u8>, content_type: &'static str) -> String {
+pub async fn serve(body: Vec<u8>, content_type: &'static str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -211,7 +211,11 @@ async fn serve(body: Vec<u8>, content_type: &'static str) -> String {
 
 #[tokio::test]
 async fn imports_keep_their_times_read_state_and_attachments() {
-    let app = spawn_app().await;
+    // The attachments are served from this host: the operator allows it.
+    let allow_loopback = |config: &mut confab_server::config::Config| {
+        config.fetch_allow_private = confab_server::fetch::FetchPolicy::parse("127.0.0.0/8").unwrap()
+    };
+    let app = spawn_app_with(Storage::fresh().await, allow_loopback).await;
     app.register(&["alice", "bob"]).await;
     use confab_core::clock::Clock;
     let now = app.clock.now_ms();
@@ -233,9 +237,9 @@ async fn imports_keep_their_times_read_state_and_attachments() {
         .collect();
     assert_eq!(texts, ["first", "second", "third"]);
     assert_eq!(body["entities"][0]["timestamp"], now - 3_000);
-    // `is_ack_read` on the last one imported marks everything up to it read.
-    let (_, body) = app.get("/users/bob/offline_msg_count").await;
-    assert_eq!(body["data"]["bob"], 0);
+    // `is_ack_read` on the last one imported marks everything up to it read
+    // (cursor moves are written a batch at a time, so shortly after).
+    eventually(|| async { app.get("/users/bob/offline_msg_count").await.1["data"]["bob"] == 0 }).await;
 
     // An attachment fetched into confab's own storage.
     let picture = vec![9u8; 4096];
@@ -288,4 +292,36 @@ async fn group_imports_land_in_the_groups_history() {
     let missing = json!({"from": "bob", "target": "404", "type": "txt", "body": {"msg": "x"}});
     let (status, _) = app.post("/messages/chatgroups/import", missing).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_hours_file_shows_what_was_imported_into_it_and_recalled_later() {
+    let app = spawn_app().await;
+    app.register(&["alice", "bob"]).await;
+    let hour_start = to_next_hour(&app);
+    let hour = hour_of(hour_start);
+    let first = app.send_text("alice", "bob", "first").await;
+    to_next_hour(&app);
+    let (status, body) = link(&app, &hour).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let url = body["data"][0]["url"].as_str().unwrap().to_owned();
+    let (_, lines) = records(&url).await;
+    assert_eq!(lines.len(), 1);
+
+    // After the file was written: a message imported into the hour, and a recall.
+    let import = json!({"from": "bob", "target": "alice", "type": "txt", "body": {"msg": "imported"}, "msg_timestamp": hour_start + 10});
+    let (status, body) = app.post("/messages/users/import", import).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let imported = body["data"]["msg_id"].as_str().unwrap().to_owned();
+    let recall = json!({"msg_id": first, "to": "bob", "chat_type": "chat", "force": true});
+    assert_eq!(app.post("/messages/msg_recall", recall).await.0, StatusCode::OK);
+
+    // The link already handed out serves the hour as it is now, and so does a new one.
+    let (_, lines) = records(&url).await;
+    let ids: Vec<&str> = lines.iter().map(|r| r["msg_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [imported.as_str(), first.as_str()]);
+    assert_eq!(lines[1]["recalled"], true);
+    let (_, body) = link(&app, &hour).await;
+    let (_, again) = records(body["data"][0]["url"].as_str().unwrap()).await;
+    assert_eq!(again, lines);
 }

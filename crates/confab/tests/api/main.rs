@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod cluster;
+mod easemob_edges;
 mod files;
 mod fuzz;
 mod gateway;
@@ -11,6 +12,7 @@ mod groups;
 mod helpers;
 mod history;
 mod identities;
+mod imports;
 mod leancloud;
 mod messages;
 mod profiles;
