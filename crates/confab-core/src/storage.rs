@@ -59,6 +59,9 @@ pub trait UserData: Send + Sync {
     async fn record_login(&self, app: AppId, username: &Username, now_ms: i64) -> Result<()>;
     /// Users whose devices logged in since `since_ms`.
     async fn active_since(&self, app: AppId, since_ms: i64) -> Result<u64>;
+    /// Users whose profile attribute `key` is exactly `value`, oldest first,
+    /// at most `limit` (WildfireChat finds users by name, mobile or e-mail).
+    async fn users_with_attribute(&self, app: AppId, key: &str, value: &str, limit: usize) -> Result<Vec<User>>;
     /// Users in creation order, starting after `after`.
     async fn list_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>>;
     /// Returns the deleted user, if there was one.

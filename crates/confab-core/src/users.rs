@@ -95,6 +95,11 @@ impl UserService {
             .ok_or_else(|| Error::NotFound(format!("user {username} not found")))
     }
 
+    /// Users whose profile attribute `key` is `value`, oldest first.
+    pub async fn with_attribute(&self, app: AppId, key: &str, value: &str, limit: usize) -> Result<Vec<User>> {
+        self.deps.store.users_with_attribute(app, key, value, limit).await
+    }
+
     pub async fn list(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>> {
         self.deps.store.list_users(app, after, limit).await
     }

@@ -472,6 +472,16 @@ impl UserData for PostgresStore {
         users_page(&client, app, after, limit).await
     }
 
+    async fn users_with_attribute(&self, app: AppId, key: &str, value: &str, limit: usize) -> Result<Vec<User>> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND attributes <> '{{}}' \
+             AND (attributes::jsonb ->> $2) = $3 ORDER BY id LIMIT $4"
+        );
+        let rows = client.query(&sql, &[&app.0, &key, &value, &(limit as i64)]).await.map_err(pg)?;
+        rows.iter().map(|row| user_row(row).map(|(_, r)| r.user)).collect()
+    }
+
     async fn delete_user(&self, app: AppId, username: &Username) -> Result<Option<User>> {
         let client = self.client().await?;
         let sql = format!("DELETE FROM users WHERE app_id = $1 AND username = $2 RETURNING {USER_COLUMNS}");

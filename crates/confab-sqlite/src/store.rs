@@ -243,6 +243,27 @@ impl UserData for SqliteStore {
         self.read(move |conn| users_page(conn, app, after, limit)).await
     }
 
+    async fn users_with_attribute(&self, app: AppId, key: &str, value: &str, limit: usize) -> Result<Vec<User>> {
+        // A JSON path with the key quoted, so no key can change the path's meaning.
+        let path = format!("$.{}", serde_json::Value::String(key.to_owned()));
+        let value = value.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND attributes <> '{{}}' \
+                     AND json_extract(attributes, ?2) = ?3 ORDER BY id LIMIT ?4"
+                ))
+                .map_err(storage)?;
+            let rows = stmt
+                .query_map(params![app.0, path, value, limit as i64], convert::user)
+                .map_err(storage)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(storage)?;
+            Ok(rows.into_iter().map(|(_, r)| r.user).collect())
+        })
+        .await
+    }
+
     async fn delete_user(&self, app: AppId, username: &Username) -> Result<Option<User>> {
         let username = username.clone();
         self.write(move |conn, _| {

@@ -12,6 +12,7 @@ mod error;
 mod groups;
 mod messages;
 mod payload;
+mod user_admin;
 mod users;
 
 use std::sync::Arc;
@@ -66,6 +67,12 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/admin/user/get_info", post(users::get_info))
         .route("/admin/user/get_token", post(users::get_token))
         .route("/admin/user/destroy", post(users::destroy))
+        .route("/admin/user/update_block_status", post(user_admin::update_block_status))
+        .route("/admin/user/check_block_status", post(user_admin::check_block_status))
+        .route("/admin/user/get_blocked_list", post(user_admin::get_blocked_list))
+        .route("/admin/user/all", post(user_admin::all))
+        .route("/admin/user/get_info_by_email", post(user_admin::get_info_by_email))
+        .route("/admin/user/online_count", post(user_admin::online_count))
         .route("/admin/group/create", post(groups::create))
         .route("/admin/group/del", post(groups::dismiss))
         .route("/admin/group/get_info", post(groups::get_info))
@@ -111,6 +118,10 @@ pub fn user(raw: &str, field: &str) -> Result<Username, WildfireError> {
 }
 
 fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, WildfireError> {
+    // Calls that take no input may come with no body at all.
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return serde_json::from_slice(b"null").map_err(|_| WildfireError::invalid("a body is required"));
+    }
     serde_json::from_slice(bytes).map_err(|e| WildfireError::invalid(e.to_string()))
 }
 

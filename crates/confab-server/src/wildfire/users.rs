@@ -67,7 +67,7 @@ fn attributes(info: &Map<String, Value>, flag: u32) -> Result<BTreeMap<String, S
     Ok(out)
 }
 
-fn info(user: &User) -> Value {
+pub(super) fn info(user: &User) -> Value {
     let mut out = json!({"userId": user.username.as_str(), "updateDt": user.modified_ms});
     for (key, stored, _) in TEXT_FIELDS {
         out[key] = json!(user.attributes.get(stored).cloned().unwrap_or_default());
@@ -156,19 +156,23 @@ pub async fn update(Admin { core, app, body }: Admin<UpdateRequest>) -> Result<R
     Ok(ok(Value::Null))
 }
 
-/// `/admin/user/get_info`: by `userId`, or by `name` for users whose name is their ID.
+/// `/admin/user/get_info`: by `userId`, else by `name`, else by `mobile`, as
+/// the vendor's `GetUserAction` looks them up (the oldest user with that name
+/// or mobile number when several have it).
 pub async fn get_info(Admin { core, app, body }: Admin<Map<String, Value>>) -> Result<Response, WildfireError> {
-    let (id, by_name) = match (text(&body, "userId"), text(&body, "name")) {
-        (Some(id), _) => (id, false),
-        (None, Some(name)) => (name, true),
-        (None, None) => return Err(WildfireError::invalid("userId or name must be provided")),
-    };
-    let username = Username::parse(id).map_err(|_| WildfireError::not_exist(format!("user {id}")))?;
-    let user = core.users.get(app.id, &username).await?;
-    if by_name && user.attributes.get("name").map(String::as_str) != Some(id) {
-        return Err(WildfireError::not_exist(format!("user named {id}")));
+    if let Some(id) = text(&body, "userId") {
+        let username = Username::parse(id).map_err(|_| WildfireError::not_exist(format!("user {id}")))?;
+        let user = core.users.get(app.id, &username).await?;
+        return Ok(ok(info(&user)));
     }
-    Ok(ok(info(&user)))
+    let (field, stored, value) = match (text(&body, "name"), text(&body, "mobile")) {
+        (Some(name), _) => ("name", "name", name),
+        (None, Some(mobile)) => ("mobile", "phone", mobile),
+        (None, None) => return Err(WildfireError::invalid("userId, name or mobile must be provided")),
+    };
+    let found = core.users.with_attribute(app.id, stored, value, 1).await?;
+    let user = found.first().ok_or_else(|| WildfireError::not_exist(format!("user with {field} {value}")))?;
+    Ok(ok(info(user)))
 }
 
 #[derive(Deserialize)]

@@ -22,3 +22,4 @@ mod rooms;
 mod threads;
 mod users;
 mod wildfire;
+mod wildfire_admin;

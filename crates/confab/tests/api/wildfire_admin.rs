@@ -1,0 +1,145 @@
+//! The WildfireChat admin API beyond the seed's 16 IDs, as the vendor's
+//! server SDKs call it: user block status, listing and finding users,
+//! online counts.
+
+use serde_json::{json, Value};
+
+use confab_client::{ConnectOptions, Connection, Event};
+
+use crate::helpers::{backlog, next, spawn_app, TestApp};
+
+async fn call(app: &TestApp, path: &str, body: Value) -> Value {
+    let answer = app.wildfire(path, body).await;
+    assert_eq!(answer["code"], 0, "{path}: {answer}");
+    answer.get("result").cloned().unwrap_or(Value::Null)
+}
+
+async fn create(app: &TestApp, id: &str, fields: Value) {
+    let mut body = json!({"userId": id, "name": id});
+    if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), fields) {
+        body.extend(fields);
+    }
+    call(app, "/admin/user/create", body).await;
+}
+
+async fn token(app: &TestApp, id: &str) -> String {
+    let answer = call(app, "/admin/user/get_token", json!({"userId": id, "clientId": "c1", "platform": 5})).await;
+    answer["token"].as_str().expect("token").to_owned()
+}
+
+async fn connect(app: &TestApp, id: &str) -> anyhow::Result<Connection> {
+    let token = token(app, id).await;
+    Connection::connect(&app.endpoint().ws_url(), &token, ConnectOptions::default()).await
+}
+
+#[tokio::test]
+async fn block_status_forbids_mutes_and_restores_users_in_every_protocol() {
+    let app = spawn_app().await;
+    for id in ["alice", "bob", "carol"] {
+        create(&app, id, json!({})).await;
+    }
+    let mut alice = connect(&app, "alice").await.expect("alice logs in");
+    backlog(&mut alice).await;
+    assert_eq!(call(&app, "/admin/user/check_block_status", json!({"userId": "alice"})).await, json!({"status": 0}));
+
+    // Forbidden: kicked now, and no login afterwards, with old or new tokens.
+    let old_token = token(&app, "alice").await;
+    call(&app, "/admin/user/update_block_status", json!({"userId": "alice", "status": 2})).await;
+    loop {
+        match next(&mut alice).await {
+            Event::Kicked { .. } => break,
+            Event::Group { .. } | Event::Synced => continue,
+            other => panic!("expected a kick, got {other:?}"),
+        }
+    }
+    assert!(Connection::connect(&app.endpoint().ws_url(), &old_token, ConnectOptions::default()).await.is_err());
+    // confab refuses the token itself (the vendor issues one that its connect then refuses).
+    let refused = app.wildfire("/admin/user/get_token", json!({"userId": "alice", "clientId": "c1"})).await;
+    assert_eq!(refused["code"], 248, "{refused}");
+    let (status, body) = app.post("/token", json!({"grant_type": "inherit", "username": "alice"})).await;
+    assert!(status.is_client_error(), "nor does the Easemob dialect give one: {body}");
+    assert_eq!(call(&app, "/admin/user/check_block_status", json!({"userId": "alice"})).await, json!({"status": 2}));
+
+    // Muted: logs in, but cannot send.
+    call(&app, "/admin/user/update_block_status", json!({"userId": "bob", "status": 1})).await;
+    assert_eq!(call(&app, "/admin/user/check_block_status", json!({"userId": "bob"})).await, json!({"status": 1}));
+    let mut bob = connect(&app, "bob").await.expect("a muted user logs in");
+    backlog(&mut bob).await;
+    let refused = bob.send("carol", json!({"type": "txt", "msg": "hi"}), None).await;
+    assert!(refused.is_err(), "a muted user's send is refused");
+
+    let blocked = call(&app, "/admin/user/get_blocked_list", Value::Null).await;
+    let mut list: Vec<(String, i64)> = blocked["statusList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["userId"].as_str().unwrap().to_owned(), e["status"].as_i64().unwrap()))
+        .collect();
+    list.sort();
+    assert_eq!(list, [("alice".to_owned(), 2), ("bob".to_owned(), 1)]);
+
+    // Normal again: both log in and send.
+    for id in ["alice", "bob"] {
+        call(&app, "/admin/user/update_block_status", json!({"userId": id, "status": 0})).await;
+        let mut connection = connect(&app, id).await.expect("restored users log in");
+        backlog(&mut connection).await;
+        connection.send("carol", json!({"type": "txt", "msg": "back"}), None).await.expect("and send");
+    }
+    let empty = call(&app, "/admin/user/get_blocked_list", json!({})).await;
+    assert_eq!(empty["statusList"], json!([]));
+    // Unknown status codes and unknown users.
+    let bad = app.wildfire("/admin/user/update_block_status", json!({"userId": "alice", "status": 7})).await;
+    assert_eq!(bad["code"], 251, "{bad}");
+    let unknown = app.wildfire("/admin/user/update_block_status", json!({"userId": "nobody", "status": 2})).await;
+    assert_eq!(unknown["code"], 253, "{unknown}");
+    assert_eq!(call(&app, "/admin/user/check_block_status", json!({"userId": "nobody"})).await, json!({"status": 0}));
+}
+
+#[tokio::test]
+async fn users_are_listed_and_found_by_name_mobile_and_email() {
+    let app = spawn_app().await;
+    for (id, mobile, email) in
+        [("u1", "100", "a@x.com"), ("u2", "200", "b@x.com"), ("u3", "300", "a@x.com"), ("u4", "400", "c@x.com")]
+    {
+        create(&app, id, json!({"displayName": id.to_uppercase(), "mobile": mobile, "email": email})).await;
+    }
+    let page = call(&app, "/admin/user/all", json!({"count": 2, "offset": 1})).await;
+    let ids: Vec<&str> =
+        page["userInfoList"].as_array().unwrap().iter().map(|u| u["userId"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["u2", "u3"]);
+    assert_eq!(page["userInfoList"][0]["displayName"], "U2");
+    let rest = call(&app, "/admin/user/all", json!({"count": 10, "offset": 3})).await;
+    assert_eq!(rest["userInfoList"].as_array().unwrap().len(), 1);
+    let bad = app.wildfire("/admin/user/all", json!({"count": 0, "offset": 0})).await;
+    assert_eq!(bad["code"], 251, "{bad}");
+
+    // A user created without an ID is found by its name.
+    let made = call(&app, "/admin/user/create", json!({"name": "Zoe Name", "mobile": "555"})).await;
+    let zoe = made["userId"].as_str().unwrap();
+    let by_name = call(&app, "/admin/user/get_info", json!({"name": "Zoe Name"})).await;
+    assert_eq!(by_name["userId"], zoe);
+    let by_mobile = call(&app, "/admin/user/get_info", json!({"mobile": "200"})).await;
+    assert_eq!(by_mobile["userId"], "u2");
+    let missing = app.wildfire("/admin/user/get_info", json!({"mobile": "999"})).await;
+    assert_eq!(missing["code"], 253, "{missing}");
+
+    // The e-mail call's body is the address itself.
+    let by_email = call(&app, "/admin/user/get_info_by_email", json!("a@x.com")).await;
+    let ids: Vec<&str> =
+        by_email["userInfos"].as_array().unwrap().iter().map(|u| u["userId"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["u1", "u3"]);
+    let none = app.wildfire("/admin/user/get_info_by_email", json!("z@x.com")).await;
+    assert_eq!(none["code"], 253, "{none}");
+}
+
+#[tokio::test]
+async fn online_count_counts_connected_users() {
+    let app = spawn_app().await;
+    for id in ["alice", "bob"] {
+        create(&app, id, json!({})).await;
+    }
+    assert_eq!(call(&app, "/admin/user/online_count", Value::Null).await, json!([{"node": 1, "count": 0}]));
+    let mut alice = connect(&app, "alice").await.unwrap();
+    backlog(&mut alice).await;
+    assert_eq!(call(&app, "/admin/user/online_count", Value::Null).await, json!([{"node": 1, "count": 1}]));
+}
