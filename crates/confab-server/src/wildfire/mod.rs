@@ -12,6 +12,7 @@ mod error;
 mod groups;
 mod messages;
 mod payload;
+mod relations;
 mod user_admin;
 mod users;
 
@@ -73,6 +74,11 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/admin/user/all", post(user_admin::all))
         .route("/admin/user/get_info_by_email", post(user_admin::get_info_by_email))
         .route("/admin/user/online_count", post(user_admin::online_count))
+        .route("/admin/friend/status", post(relations::friend_status))
+        .route("/admin/friend/list", post(relations::friend_list))
+        .route("/admin/blacklist/status", post(relations::blacklist_status))
+        .route("/admin/blacklist/list", post(relations::blacklist_list))
+        .route("/admin/relation/get", post(relations::relation_get))
         .route("/admin/group/create", post(groups::create))
         .route("/admin/group/del", post(groups::dismiss))
         .route("/admin/group/get_info", post(groups::get_info))

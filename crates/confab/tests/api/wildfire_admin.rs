@@ -6,6 +6,8 @@ use serde_json::{json, Value};
 
 use confab_client::{ConnectOptions, Connection, Event};
 
+use confab_core::clock::Clock as _;
+
 use crate::helpers::{backlog, next, spawn_app, TestApp};
 
 async fn call(app: &TestApp, path: &str, body: Value) -> Value {
@@ -142,4 +144,52 @@ async fn online_count_counts_connected_users() {
     let mut alice = connect(&app, "alice").await.unwrap();
     backlog(&mut alice).await;
     assert_eq!(call(&app, "/admin/user/online_count", Value::Null).await, json!([{"node": 1, "count": 1}]));
+}
+
+#[tokio::test]
+async fn friends_and_blacklists_are_the_contacts_and_blocks_every_dialect_sees() {
+    let app = spawn_app().await;
+    for id in ["alice", "bob", "carol"] {
+        create(&app, id, json!({})).await;
+    }
+    call(&app, "/admin/friend/status", json!({"userId": "alice", "friendUid": "bob", "status": 0})).await;
+    app.clock.advance_ms(5);
+    call(&app, "/admin/friend/status", json!({"userId": "alice", "friendUid": "carol", "status": 0, "extra": "x"}))
+        .await;
+    // Oldest first, and both ways.
+    assert_eq!(call(&app, "/admin/friend/list", json!({"userId": "alice"})).await, json!({"list": ["bob", "carol"]}));
+    assert_eq!(call(&app, "/admin/friend/list", json!({"userId": "bob"})).await, json!({"list": ["alice"]}));
+    // The Easemob dialect sees the same contacts.
+    let (_, contacts) = app.get("/users/alice/contacts/users").await;
+    let mut names: Vec<&str> = contacts["data"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["bob", "carol"]);
+    call(&app, "/admin/friend/status", json!({"userId": "alice", "friendUid": "carol", "status": 1})).await;
+    assert_eq!(call(&app, "/admin/friend/list", json!({"userId": "carol"})).await, json!({"list": []}));
+
+    // A blacklisted user's messages to alice are refused over the gateway.
+    call(&app, "/admin/blacklist/status", json!({"userId": "alice", "targetUid": "carol", "status": 2})).await;
+    assert_eq!(call(&app, "/admin/blacklist/list", json!({"userId": "alice"})).await, json!({"list": ["carol"]}));
+    let mut carol = connect(&app, "carol").await.unwrap();
+    backlog(&mut carol).await;
+    assert!(carol.send("alice", json!({"type": "txt", "msg": "hi"}), None).await.is_err());
+    let relation = call(&app, "/admin/relation/get", json!({"first": "alice", "second": "carol"})).await;
+    assert_eq!(relation["isBlacked"], true);
+    assert_eq!(relation["isFriend"], false);
+    let relation = call(&app, "/admin/relation/get", json!({"first": "alice", "second": "bob"})).await;
+    assert_eq!((relation["isFriend"].clone(), relation["isBlacked"].clone()), (json!(true), json!(false)));
+    call(&app, "/admin/blacklist/status", json!({"userId": "alice", "targetUid": "carol", "status": 1})).await;
+    carol.send("alice", json!({"type": "txt", "msg": "hi again"}), None).await.expect("no longer blocked");
+
+    for (path, body) in [
+        ("/admin/friend/status", json!({"userId": "alice", "friendUid": "bob", "status": 5})),
+        ("/admin/blacklist/status", json!({"userId": "alice", "targetUid": "bob", "status": 0})),
+        ("/admin/friend/status", json!({"userId": "alice", "friendUid": "alice", "status": 0})),
+    ] {
+        let answer = app.wildfire(path, body).await;
+        assert_eq!(answer["code"], 251, "{path}: {answer}");
+    }
+    let unknown =
+        app.wildfire("/admin/friend/status", json!({"userId": "alice", "friendUid": "nobody", "status": 0})).await;
+    assert_eq!(unknown["code"], 253, "{unknown}");
 }
