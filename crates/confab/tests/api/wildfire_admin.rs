@@ -6,8 +6,6 @@ use serde_json::{json, Value};
 
 use confab_client::{ConnectOptions, Connection, Event};
 
-use confab_core::clock::Clock as _;
-
 use crate::helpers::{backlog, next, spawn_app, TestApp};
 
 async fn call(app: &TestApp, path: &str, body: Value) -> Value {
