@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use confab_core::groups::GroupRef;
-use confab_core::model::{ChatType, Group, GroupSettings, Role};
+use confab_core::model::{ChatType, Group, GroupSettings};
 
 use super::error::{self, WildfireError};
 use super::{ok, user, Admin};
@@ -17,7 +17,7 @@ const DEFAULT_MAX_MEMBERS: u32 = 2000;
 const VENDOR_SETTINGS: [&str; 6] =
     ["type", "join_type", "private_chat", "searchable", "history_message", "super_group"];
 
-fn group_ref(id: &str) -> GroupRef<'_> {
+pub(super) fn group_ref(id: &str) -> GroupRef<'_> {
     GroupRef { kind: ChatType::GroupChat, id }
 }
 
@@ -141,11 +141,7 @@ pub async fn members(Admin { core, app, body }: Admin<GroupIdRequest>) -> Result
     let members: Vec<Value> = members
         .iter()
         .map(|m| {
-            let kind = match m.role {
-                Role::Member => 0,
-                Role::Admin => 1,
-                Role::Owner => 2,
-            };
+            let kind = super::group_admin::member_type(m.role);
             json!({"member_id": m.username.as_str(), "type": kind, "createDt": m.joined_ms})
         })
         .collect();

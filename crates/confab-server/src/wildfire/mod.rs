@@ -9,6 +9,7 @@
 mod auth;
 mod channels;
 mod error;
+mod group_admin;
 mod groups;
 mod messages;
 mod payload;
@@ -85,6 +86,16 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/admin/group/member/list", post(groups::members))
         .route("/admin/group/member/add", post(groups::add_members))
         .route("/admin/group/member/del", post(groups::remove_members))
+        .route("/admin/group/transfer", post(group_admin::transfer))
+        .route("/admin/group/modify", post(group_admin::modify))
+        .route("/admin/group/member/get", post(group_admin::member))
+        .route("/admin/group/member/quit", post(group_admin::quit))
+        .route("/admin/group/manager/set", post(group_admin::set_manager))
+        .route("/admin/group/manager/mute", post(group_admin::mute))
+        .route("/admin/group/manager/allow", post(group_admin::allow))
+        .route("/admin/group/of_user", post(group_admin::of_user))
+        .route("/admin/group/of_user_by_type", post(group_admin::of_user))
+        .route("/admin/group/common_group", post(group_admin::common))
         .route("/admin/chatroom/create", post(channels::create_room))
         .route("/admin/chatroom/info", post(channels::room_info))
         .route("/admin/chatroom/del", post(channels::delete_room))

@@ -191,3 +191,82 @@ async fn friends_and_blacklists_are_the_contacts_and_blocks_every_dialect_sees()
         app.wildfire("/admin/friend/status", json!({"userId": "alice", "friendUid": "nobody", "status": 0})).await;
     assert_eq!(unknown["code"], 253, "{unknown}");
 }
+
+async fn group(app: &TestApp, id: &str, owner: &str, members: &[&str]) {
+    let members: Vec<Value> = members.iter().map(|m| json!({"member_id": m})).collect();
+    let body = json!({"operator": owner, "group": {"group_info": {"target_id": id, "name": id, "owner": owner, "type": 2}, "members": members}});
+    call(app, "/admin/group/create", body).await;
+}
+
+fn ids(value: &Value) -> Vec<String> {
+    let mut out: Vec<String> =
+        value["groupIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn groups_are_administered_as_the_vendors_sdk_does() {
+    let app = spawn_app().await;
+    for id in ["alice", "bob", "carol", "dave"] {
+        create(&app, id, json!({})).await;
+    }
+    group(&app, "g1", "alice", &["alice", "bob", "carol"]).await;
+    group(&app, "g2", "bob", &["bob", "carol"]).await;
+
+    // Modify by type; the Easemob dialect sees the same group.
+    call(&app, "/admin/group/modify", json!({"group_id": "g1", "type": 0, "value": "Renamed"})).await;
+    call(&app, "/admin/group/modify", json!({"group_id": "g1", "type": 2, "value": "extra!"})).await;
+    call(&app, "/admin/group/modify", json!({"group_id": "g1", "type": 6, "value": "1"})).await;
+    call(&app, "/admin/group/modify", json!({"group_id": "g1", "type": 8, "value": "50"})).await;
+    let info = call(&app, "/admin/group/get_info", json!({"groupId": "g1"})).await;
+    assert_eq!((info["name"].clone(), info["extra"].clone()), (json!("Renamed"), json!("extra!")));
+    assert_eq!((info["searchable"].clone(), info["max_member_count"].clone()), (json!(1), json!(50)));
+    let (_, easemob) = app.get("/chatgroups/g1").await;
+    assert_eq!(easemob["data"][0]["name"], "Renamed", "{easemob}");
+    call(&app, "/admin/group/modify", json!({"group_id": "g1", "type": 3, "value": "1"})).await;
+    assert_eq!(call(&app, "/admin/group/get_info", json!({"groupId": "g1"})).await["mute"], 1);
+    call(&app, "/admin/group/modify", json!({"group_id": "g1", "type": 3, "value": "0"})).await;
+    for bad in [json!({"group_id": "g1", "type": 42, "value": "1"}), json!({"group_id": "g1", "type": 8, "value": "x"})]
+    {
+        assert_eq!(app.wildfire("/admin/group/modify", bad.clone()).await["code"], 251, "{bad}");
+    }
+
+    // Managers, mutes and the allow list, and what they make of a member's types.
+    call(&app, "/admin/group/manager/set", json!({"group_id": "g1", "members": ["bob"], "is_manager": true})).await;
+    let bob = call(&app, "/admin/group/member/get", json!({"groupId": "g1", "memberId": "bob"})).await;
+    assert_eq!(bob["type"], 1, "{bob}");
+    call(&app, "/admin/group/manager/mute", json!({"group_id": "g1", "members": ["carol"], "is_manager": true})).await;
+    let mut carol = connect(&app, "carol").await.unwrap();
+    backlog(&mut carol).await;
+    assert!(carol.send_to("groupchat", "g1", json!({"type": "txt", "msg": "hi"}), None).await.is_err(), "muted");
+    let muted = call(&app, "/admin/group/of_user_by_type", json!({"userId": "carol", "groupMemberTypes": [3]})).await;
+    assert_eq!(ids(&muted), ["g1"]);
+    call(&app, "/admin/group/manager/mute", json!({"group_id": "g1", "members": ["carol"], "is_manager": false})).await;
+    carol.send_to("groupchat", "g1", json!({"type": "txt", "msg": "hi"}), None).await.expect("unmuted");
+    call(&app, "/admin/group/manager/allow", json!({"group_id": "g2", "members": ["carol"], "is_manager": true})).await;
+    let allowed = call(&app, "/admin/group/of_user_by_type", json!({"userId": "carol", "groupMemberTypes": [5]})).await;
+    assert_eq!(ids(&allowed), ["g2"]);
+    let managed =
+        call(&app, "/admin/group/of_user_by_type", json!({"userId": "bob", "groupMemberTypes": [1, 2]})).await;
+    assert_eq!(ids(&managed), ["g1", "g2"], "manager of g1, owner of g2");
+
+    assert_eq!(ids(&call(&app, "/admin/group/of_user", json!({"userId": "carol"})).await), ["g1", "g2"]);
+    assert_eq!(
+        ids(&call(&app, "/admin/group/common_group", json!({"first": "alice", "second": "carol"})).await),
+        ["g1"]
+    );
+
+    // Transfer, quit, and who cannot.
+    call(&app, "/admin/group/transfer", json!({"group_id": "g1", "new_owner": "bob"})).await;
+    assert_eq!(call(&app, "/admin/group/get_info", json!({"groupId": "g1"})).await["owner"], "bob");
+    call(&app, "/admin/group/member/quit", json!({"group_id": "g1", "operator": "alice"})).await;
+    let gone = app.wildfire("/admin/group/member/get", json!({"groupId": "g1", "memberId": "alice"})).await;
+    assert_eq!(gone["code"], 253, "{gone}");
+    let owner_quits = app.wildfire("/admin/group/member/quit", json!({"group_id": "g1", "operator": "bob"})).await;
+    assert_eq!(owner_quits["code"], 248, "{owner_quits}");
+    let stranger = app.wildfire("/admin/group/member/quit", json!({"group_id": "g1", "operator": "dave"})).await;
+    assert_eq!(stranger["code"], 253, "{stranger}");
+    let unknown = app.wildfire("/admin/group/transfer", json!({"group_id": "nope", "new_owner": "bob"})).await;
+    assert_eq!(unknown["code"], 253, "{unknown}");
+}
