@@ -14,6 +14,7 @@ mod groups;
 mod messages;
 mod payload;
 mod relations;
+mod room_admin;
 mod user_admin;
 mod users;
 
@@ -99,6 +100,14 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/admin/chatroom/create", post(channels::create_room))
         .route("/admin/chatroom/info", post(channels::room_info))
         .route("/admin/chatroom/del", post(channels::delete_room))
+        .route("/admin/chatroom/members", post(room_admin::members))
+        .route("/admin/chatroom/user_chatroom", post(room_admin::user_chatroom))
+        .route("/admin/chatroom/set_black_status", post(room_admin::set_black_status))
+        .route("/admin/chatroom/get_black_status", post(room_admin::get_black_status))
+        .route("/admin/chatroom/set_manager", post(room_admin::set_manager))
+        .route("/admin/chatroom/get_manager_list", post(room_admin::get_manager_list))
+        .route("/admin/chatroom/mute_all", post(room_admin::mute_all))
+        .route("/admin/channel/is_subscribed", post(room_admin::is_subscribed))
         .route("/admin/channel/create", post(channels::create_channel))
         .route("/admin/channel/get", post(channels::get_channel))
         .route("/admin/channel/destroy", post(channels::destroy_channel))

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use confab_client::{ConnectOptions, Connection, Event};
+use confab_core::clock::Clock as _;
 
 use crate::helpers::{backlog, next, spawn_app, TestApp};
 
@@ -269,4 +270,101 @@ async fn groups_are_administered_as_the_vendors_sdk_does() {
     assert_eq!(stranger["code"], 253, "{stranger}");
     let unknown = app.wildfire("/admin/group/transfer", json!({"group_id": "nope", "new_owner": "bob"})).await;
     assert_eq!(unknown["code"], 253, "{unknown}");
+}
+
+#[tokio::test]
+async fn chat_rooms_and_channels_are_administered_as_the_vendors_sdk_does() {
+    let app = spawn_app().await;
+    for id in ["alice", "bob", "carol", "host"] {
+        create(&app, id, json!({})).await;
+    }
+    call(&app, "/admin/chatroom/create", json!({"chatroomId": "lobby", "title": "Lobby"})).await;
+    let empty = app.wildfire("/admin/chatroom/members", json!({"chatroomId": "lobby"})).await;
+    assert_eq!(empty["code"], 253, "no one in the room is 253, as the vendor answers: {empty}");
+    let mut connections = Vec::new();
+    for id in ["alice", "bob", "carol"] {
+        let mut c = connect(&app, id).await.unwrap();
+        backlog(&mut c).await;
+        c.join_room("lobby").await.expect("joins the room");
+        connections.push(c);
+    }
+    let mut members: Vec<String> = call(&app, "/admin/chatroom/members", json!({"chatroomId": "lobby"})).await["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    members.sort();
+    assert_eq!(members, ["alice", "bob", "carol"]);
+    let whereabouts = call(&app, "/admin/chatroom/user_chatroom", json!({"userId": "bob"})).await;
+    assert_eq!(whereabouts["chatroomId"], "lobby", "{whereabouts}");
+    assert!(whereabouts["clientId"].as_str().is_some_and(|d| !d.is_empty()), "the device: {whereabouts}");
+    let nowhere = app.wildfire("/admin/chatroom/user_chatroom", json!({"userId": "host"})).await;
+    assert_eq!(nowhere["code"], 253, "{nowhere}");
+
+    // Muted for a while, banned for good; both listed; then lifted.
+    let until = app.clock.now_ms() + 60_000;
+    call(
+        &app,
+        "/admin/chatroom/set_black_status",
+        json!({"chatroomId": "lobby", "userId": "alice", "status": 1, "expiredTime": until}),
+    )
+    .await;
+    call(&app, "/admin/chatroom/set_black_status", json!({"chatroomId": "lobby", "userId": "bob", "status": 2})).await;
+    let black = call(&app, "/admin/chatroom/get_black_status", json!({"chatroomId": "lobby"})).await;
+    let mut infos: Vec<(String, i64, i64)> = black["infos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (i["userId"].as_str().unwrap().to_owned(), i["state"].as_i64().unwrap(), i["expiredTime"].as_i64().unwrap())
+        })
+        .collect();
+    infos.sort();
+    assert_eq!(infos.len(), 2, "{black}");
+    assert_eq!((infos[0].0.as_str(), infos[0].1), ("alice", 1));
+    assert!((infos[0].2 - until).abs() < 1000, "the mute ends when it was set to: {black}");
+    assert_eq!(infos[1], ("bob".to_owned(), 2, 0));
+    assert!(room_send(&connections[0]).await.is_err(), "alice is muted in the room");
+    assert!(connections[1].join_room("lobby").await.is_err(), "bob is banned and cannot rejoin");
+    call(&app, "/admin/chatroom/set_black_status", json!({"chatroomId": "lobby", "userId": "alice", "status": 0}))
+        .await;
+    room_send(&connections[0]).await.expect("alice may speak again");
+
+    // Managers and mute-all: managers still speak.
+    call(&app, "/admin/chatroom/set_manager", json!({"chatroomId": "lobby", "userId": "carol", "status": 1})).await;
+    assert_eq!(
+        call(&app, "/admin/chatroom/get_manager_list", json!({"chatroomId": "lobby"})).await,
+        json!({"list": ["carol"]})
+    );
+    call(&app, "/admin/chatroom/mute_all", json!({"chatroomId": "lobby", "status": 1})).await;
+    assert!(room_send(&connections[0]).await.is_err(), "everyone is muted");
+    room_send(&connections[2]).await.expect("but a manager");
+    call(&app, "/admin/chatroom/mute_all", json!({"chatroomId": "lobby", "status": 0})).await;
+    room_send(&connections[0]).await.expect("not muted any more");
+    call(&app, "/admin/chatroom/set_manager", json!({"chatroomId": "lobby", "userId": "carol", "status": 0})).await;
+    assert_eq!(
+        call(&app, "/admin/chatroom/get_manager_list", json!({"chatroomId": "lobby"})).await,
+        json!({"list": []})
+    );
+    for bad in [
+        ("/admin/chatroom/set_black_status", json!({"chatroomId": "lobby", "userId": "alice", "status": 9})),
+        ("/admin/chatroom/mute_all", json!({"chatroomId": "lobby", "status": 2})),
+        ("/admin/chatroom/set_manager", json!({"chatroomId": "lobby", "userId": "alice", "status": 3})),
+    ] {
+        assert_eq!(app.wildfire(bad.0, bad.1.clone()).await["code"], 251, "{bad:?}");
+    }
+    let missing = app.wildfire("/admin/chatroom/mute_all", json!({"chatroomId": "nope", "status": 1})).await;
+    assert_eq!(missing["code"], 253, "{missing}");
+
+    // Channels.
+    call(&app, "/admin/channel/create", json!({"owner": "host", "name": "News", "targetId": "news"})).await;
+    call(&app, "/admin/channel/subscribe", json!({"channelId": "news", "userId": "alice", "subscribe": 1})).await;
+    let yes = call(&app, "/admin/channel/is_subscribed", json!({"channelId": "news", "userId": "alice"})).await;
+    let no = call(&app, "/admin/channel/is_subscribed", json!({"channelId": "news", "userId": "bob"})).await;
+    assert_eq!((yes, no), (json!({"value": true}), json!({"value": false})));
+}
+
+async fn room_send(connection: &Connection) -> anyhow::Result<confab_client::SendOk> {
+    connection.send_to("chatroom", "lobby", json!({"type": "txt", "msg": "hi"}), None).await
 }
