@@ -42,6 +42,8 @@ pub struct Config {
     /// Where file contents go: S3-compatible storage when `CONFAB_S3_BUCKET`
     /// is set, else `files/` in the data folder.
     pub s3: Option<S3Settings>,
+    /// Connection and authentication-failure limits at the edge (`CONFAB_HEADER_READ_TIMEOUT_SECS`, …).
+    pub edge: EdgeSettings,
 }
 
 /// `CONFAB_S3_BUCKET`, `CONFAB_S3_ENDPOINT`, `CONFAB_S3_REGION`,
@@ -127,6 +129,7 @@ impl Default for Config {
             wildfire_addr: None,
             history_export_secs: 300,
             s3: None,
+            edge: EdgeSettings::default(),
         }
     }
 }
@@ -250,6 +253,7 @@ impl Config {
                 self.rate_limits.insert(name.trim().to_owned(), value);
             }
         }
+        self.edge.apply_env(&var)?;
         if let Some(v) = var("CONFAB_TOKEN_TTL_SECS") {
             self.token_ttl_secs = v.parse().map_err(|e| anyhow::anyhow!("CONFAB_TOKEN_TTL_SECS={v}: {e}"))?;
         }
@@ -258,6 +262,83 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("confab.db")
+    }
+}
+
+/// What a connection may cost the server before it is closed or refused:
+/// silent or slow clients must not hold descriptors, and failed
+/// authentications are throttled per address, never charged to an app.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeSettings {
+    /// `CONFAB_HEADER_READ_TIMEOUT_SECS`: a request's headers must arrive within this,
+    /// counted from the connection's start or, on a kept-alive one, from the previous answer.
+    pub header_read_timeout_secs: u64,
+    /// `CONFAB_BODY_READ_TIMEOUT_SECS`: longest wait for the next part of a request body.
+    pub body_read_timeout_secs: u64,
+    /// `CONFAB_IDLE_TIMEOUT_SECS`: an HTTP connection with no request being handled and no
+    /// byte moving either way for this long is closed (a stalled download, say).
+    pub idle_timeout_secs: u64,
+    /// `CONFAB_MAX_CONNECTIONS`: open connections (WebSocket sessions included); 0 means
+    /// the process's descriptor limit less 128 kept for storage and files.
+    pub max_connections: usize,
+    /// `CONFAB_MAX_CONNECTIONS_PER_IP`: open connections from one address (one /64 for
+    /// IPv6); 0 means half of `max_connections`.
+    pub max_connections_per_ip: usize,
+    /// `CONFAB_MAX_SESSIONS`: gateway sessions; 0 means `max_connections`.
+    pub max_sessions: usize,
+    /// `CONFAB_AUTH_FAILURES_PER_MINUTE`: failed authentications one address may make
+    /// (a burst of as many, refilled over the minute) before its calls get 429; 0 is unlimited.
+    pub auth_failures_per_minute: u32,
+}
+
+impl Default for EdgeSettings {
+    fn default() -> Self {
+        EdgeSettings {
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 0,
+            max_connections_per_ip: 0,
+            max_sessions: 0,
+            auth_failures_per_minute: 100,
+        }
+    }
+}
+
+impl EdgeSettings {
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn number<T: std::str::FromStr>(name: &str, v: &str) -> anyhow::Result<T> {
+            v.trim().parse().map_err(|_| anyhow::anyhow!("{name}={v}: not a whole number"))
+        }
+        fn positive(name: &str, v: &str) -> anyhow::Result<u64> {
+            Some(number::<u64>(name, v)?)
+                .filter(|n| *n > 0)
+                .ok_or_else(|| anyhow::anyhow!("{name}={v}: must be at least 1"))
+        }
+        let read = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = read("CONFAB_HEADER_READ_TIMEOUT_SECS") {
+            self.header_read_timeout_secs = positive("CONFAB_HEADER_READ_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = read("CONFAB_BODY_READ_TIMEOUT_SECS") {
+            self.body_read_timeout_secs = positive("CONFAB_BODY_READ_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = read("CONFAB_IDLE_TIMEOUT_SECS") {
+            self.idle_timeout_secs = positive("CONFAB_IDLE_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = read("CONFAB_MAX_CONNECTIONS") {
+            self.max_connections = number("CONFAB_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = read("CONFAB_MAX_CONNECTIONS_PER_IP") {
+            self.max_connections_per_ip = number("CONFAB_MAX_CONNECTIONS_PER_IP", &v)?;
+        }
+        if let Some(v) = read("CONFAB_MAX_SESSIONS") {
+            self.max_sessions = number("CONFAB_MAX_SESSIONS", &v)?;
+        }
+        if let Some(v) = read("CONFAB_AUTH_FAILURES_PER_MINUTE") {
+            self.auth_failures_per_minute = number("CONFAB_AUTH_FAILURES_PER_MINUTE", &v)?;
+        }
+        Ok(())
     }
 }
 

@@ -4,6 +4,8 @@
 mod auth;
 mod cli;
 mod cluster;
+mod edge;
+mod edge_connections;
 mod files;
 mod gateway;
 mod groups;
