@@ -278,6 +278,19 @@ fn prefix_of(path: &str) -> Option<Prefix> {
     }
 }
 
+/// Whether reading a request body failed because it stopped coming (the
+/// body-read timeout), rather than by being too large.
+pub(crate) fn body_timed_out(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// The address a request came from (set by the listener for every connection).
 pub(crate) fn peer_ip(extensions: &axum::http::Extensions) -> std::net::IpAddr {
     extensions

@@ -411,9 +411,16 @@ impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for JsonBody<LIMIT> {
         if let Some(len) = declared.filter(|len| *len > LIMIT) {
             return Err(EasemobError::too_large(len, LIMIT));
         }
-        let bytes: Bytes = axum::body::to_bytes(req.into_body(), LIMIT)
-            .await
-            .map_err(|_| EasemobError::too_large(LIMIT + 1, LIMIT))?;
+        let bytes: Bytes =
+            axum::body::to_bytes(req.into_body(), LIMIT).await.map_err(|e| match crate::body_timed_out(&e) {
+                true => EasemobError::new(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "RequestTimeoutException",
+                    "the request body did not arrive in time",
+                ),
+                false => EasemobError::too_large(LIMIT + 1, LIMIT),
+            })?;
         if bytes.is_empty() {
             return Err(EasemobError::invalid_body("the request body is empty"));
         }

@@ -268,9 +268,11 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = LcError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes: Bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
-            .await
-            .map_err(|_| LcError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, 413, "Payload Too Large."))?;
+        let bytes: Bytes =
+            axum::body::to_bytes(req.into_body(), BODY_LIMIT).await.map_err(|e| match crate::body_timed_out(&e) {
+                true => LcError::new(axum::http::StatusCode::REQUEST_TIMEOUT, 124, "Request timed out."),
+                false => LcError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, 413, "Payload Too Large."),
+            })?;
         if bytes.is_empty() {
             return Ok(Body(serde_json::Map::new()));
         }

@@ -125,9 +125,13 @@ impl<T: DeserializeOwned> FromRequest<State> for Admin<T> {
         if !state.limits.allow(&app, WILDFIRE_REQUESTS_PER_SECOND, Per::Second, 1) {
             return Err(WildfireError::new(error::OVER_FREQUENCY));
         }
-        let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
-            .await
-            .map_err(|_| WildfireError::invalid(format!("the body must be at most {BODY_LIMIT} bytes")))?;
+        let bytes =
+            axum::body::to_bytes(request.into_body(), BODY_LIMIT).await.map_err(|e| {
+                match crate::body_timed_out(&e) {
+                    true => WildfireError::invalid("the body did not arrive in time"),
+                    false => WildfireError::invalid(format!("the body must be at most {BODY_LIMIT} bytes")),
+                }
+            })?;
         Ok(Admin { core: state.core.clone(), app, body: parse(&bytes)? })
     }
 }

@@ -318,3 +318,29 @@ async fn a_wildfire_user_id_of_the_wrong_type_is_refused_not_replaced() {
     assert_eq!(body["code"], 0, "{body}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn gateway_sessions_are_capped() {
+    let app = spawn_app_with(Storage::fresh().await, |config| config.edge.max_sessions = 2).await;
+    app.register(&["alice", "bob", "carol"]).await;
+    let alice = app.connect("alice").await;
+    let bob = app.connect("bob").await;
+    let token = app.user_token("carol").await;
+    let url = app.endpoint().ws_url();
+    let refused = confab_client::Connection::connect(&url, &token, ConnectOptions::default()).await;
+    let error = refused.err().expect("a third session is refused");
+    assert!(format!("{error:#}").contains("503"), "{error:#}");
+    // A closed session gives its place back.
+    drop(alice);
+    let mut carol = None;
+    for _ in 0..50 {
+        if let Ok(connection) = confab_client::Connection::connect(&url, &token, ConnectOptions::default()).await {
+            carol = Some(connection);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(carol.is_some(), "carol connects once alice has left");
+    drop(bob);
+    app.stop().await;
+}

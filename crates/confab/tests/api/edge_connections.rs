@@ -187,5 +187,6 @@ async fn silent_and_slow_connections_are_closed_after_their_timeouts() {
     assert!(started.elapsed() >= Duration::from_millis(900), "answered after {:?}", started.elapsed());
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.contains("\"code\":251"), "{answer}");
+    assert!(answer.contains("did not arrive in time"), "{answer}");
     server.stop().await;
 }
