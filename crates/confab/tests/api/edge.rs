@@ -328,7 +328,7 @@ async fn gateway_sessions_are_capped() {
     let token = app.user_token("carol").await;
     let url = app.endpoint().ws_url();
     let refused = confab_client::Connection::connect(&url, &token, ConnectOptions::default()).await;
-    let error = refused.err().expect("a third session is refused");
+    let Err(error) = refused else { panic!("a third session is refused") };
     assert!(format!("{error:#}").contains("503"), "{error:#}");
     // A closed session gives its place back.
     drop(alice);
