@@ -375,6 +375,28 @@ mod tests {
     }
 
     #[test]
+    fn edge_settings_have_defaults_and_read_the_environment() {
+        let mut config = Config::default();
+        assert_eq!(config.edge.header_read_timeout_secs, 10);
+        assert_eq!(config.edge.auth_failures_per_minute, 100);
+        config
+            .apply_env(|n| match n {
+                "CONFAB_HEADER_READ_TIMEOUT_SECS" => Some("3".into()),
+                "CONFAB_MAX_CONNECTIONS" => Some("500".into()),
+                "CONFAB_AUTH_FAILURES_PER_MINUTE" => Some("0".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.edge.header_read_timeout_secs, 3);
+        assert_eq!(config.edge.max_connections, 500);
+        assert_eq!(config.edge.auth_failures_per_minute, 0);
+        assert!(config.apply_env(|n| (n == "CONFAB_BODY_READ_TIMEOUT_SECS").then(|| "0".into())).is_err());
+        assert!(config.apply_env(|n| (n == "CONFAB_MAX_SESSIONS").then(|| "many".into())).is_err());
+        let from_file: Config = toml::from_str("[edge]\nidle_timeout_secs = 5\n").unwrap();
+        assert_eq!(from_file.edge.idle_timeout_secs, 5);
+    }
+
+    #[test]
     fn bad_values_are_reported() {
         let mut config = Config::default();
         assert!(config.apply_env(|n| (n == "CONFAB_HTTP_ADDR").then(|| "nope".into())).is_err());

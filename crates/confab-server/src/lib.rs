@@ -352,3 +352,22 @@ async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<Option
     let app = app.as_ref().clone();
     Ok(Some(CreatedApp { org: app.org, app: app.name, client_id: app.client_id, client_secret: app.client_secret }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{prefix_of, Prefix};
+
+    #[test]
+    fn each_path_belongs_to_one_dialect_or_none() {
+        assert_eq!(prefix_of("/admin/user/create"), Some(Prefix::Wildfire));
+        assert_eq!(prefix_of("/admin"), Some(Prefix::Wildfire));
+        assert_eq!(prefix_of("/admin/x/users"), Some(Prefix::Wildfire));
+        assert_eq!(prefix_of("/1.2/rtm/users"), Some(Prefix::LeanCloud));
+        assert_eq!(prefix_of("/1.1/rtm/messages"), Some(Prefix::LeanCloud));
+        assert_eq!(prefix_of("/demo/chat/messages"), Some(Prefix::Easemob));
+        assert_eq!(prefix_of("/demo/chat/"), Some(Prefix::Easemob));
+        assert_eq!(prefix_of("/demo/chat"), None);
+        assert_eq!(prefix_of("/favicon.ico"), None);
+        assert_eq!(prefix_of("/"), None);
+    }
+}

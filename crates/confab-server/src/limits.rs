@@ -237,3 +237,35 @@ pub fn subject(addr: IpAddr) -> IpAddr {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{subject, AuthFailures};
+    use std::net::IpAddr;
+
+    #[test]
+    fn failures_block_an_address_after_its_budget_and_not_its_neighbours() {
+        let failures = AuthFailures::new(3);
+        let stranger: IpAddr = "10.0.0.1".parse().unwrap();
+        for _ in 0..3 {
+            assert!(!failures.record(stranger));
+        }
+        assert!(!failures.blocked(stranger));
+        assert!(failures.record(stranger), "the fourth failure goes over");
+        assert!(failures.blocked(stranger));
+        assert!(!failures.blocked("10.0.0.2".parse().unwrap()));
+        let unlimited = AuthFailures::new(0);
+        assert!((0..1000).all(|_| !unlimited.record(stranger)));
+    }
+
+    #[test]
+    fn an_ipv6_host_is_its_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(subject(a), subject(b));
+        assert_ne!(subject(a), subject(other));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(subject(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+}
