@@ -5,12 +5,12 @@
 //! address), must send its headers in time, may not stall its body, and is
 //! closed when idle; `accept` errors back off.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::EdgeSettings;
@@ -32,6 +32,8 @@ use crate::limits::subject;
 const RESERVED_DESCRIPTORS: usize = 128;
 /// Longest pause after failed `accept`s (the pause doubles from 10 ms).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// How long a connection over the cap waits for the place of one it evicted.
+const EVICTION_WAIT: Duration = Duration::from_millis(200);
 
 /// The settings with their automatic values worked out.
 #[derive(Debug, Clone, Copy)]
@@ -81,10 +83,17 @@ fn descriptor_limit() -> usize {
 }
 
 /// Admits connections: a permit from the global cap and a count for the address.
+///
+/// When every place is taken, a new connection evicts the oldest one that has
+/// not yet sent a whole request: otherwise silent connections from many
+/// addresses would shut everyone out until their header timeout, and come back.
 pub struct Gate {
     total: Arc<Semaphore>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     per_ip_cap: usize,
+    /// Connections that have not sent a whole request yet, oldest first.
+    silent: Mutex<BTreeMap<u64, Arc<Notify>>>,
+    next_id: AtomicU64,
 }
 
 impl Gate {
@@ -93,19 +102,38 @@ impl Gate {
             total: Arc::new(Semaphore::new(limits.max_connections)),
             per_ip: Mutex::default(),
             per_ip_cap: limits.max_connections_per_ip,
+            silent: Mutex::default(),
+            next_id: AtomicU64::new(0),
         })
     }
 
-    fn admit(self: &Arc<Self>, addr: IpAddr) -> Option<Admission> {
+    /// A place for a connection from `addr`, evicting the oldest silent
+    /// connection when all are taken; `None` when the address has its share.
+    async fn admit(self: &Arc<Self>, addr: IpAddr) -> Option<Admission> {
         let key = subject(addr);
-        let permit = self.total.clone().try_acquire_owned().ok()?;
+        if self.per_ip.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied().unwrap_or(0) >= self.per_ip_cap {
+            return None;
+        }
+        let permit = match self.total.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let oldest = self.silent.lock().unwrap_or_else(|e| e.into_inner()).pop_first();
+                let (_, evict) = oldest?;
+                evict.notify_one();
+                tokio::time::timeout(EVICTION_WAIT, self.total.clone().acquire_owned()).await.ok()?.ok()?
+            }
+        };
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let count = per_ip.entry(key).or_default();
         if *count >= self.per_ip_cap {
             return None;
         }
         *count += 1;
-        Some(Admission { gate: self.clone(), key, _permit: permit })
+        drop(per_ip);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let evicted = Arc::new(Notify::new());
+        self.silent.lock().unwrap_or_else(|e| e.into_inner()).insert(id, evicted.clone());
+        Some(Admission { gate: self.clone(), key, id, evicted, spoke: AtomicBool::new(false), _permit: permit })
     }
 }
 
@@ -114,11 +142,25 @@ impl Gate {
 struct Admission {
     gate: Arc<Gate>,
     key: IpAddr,
+    id: u64,
+    /// Told when a newer connection needs this one's place.
+    evicted: Arc<Notify>,
+    spoke: AtomicBool,
     _permit: OwnedSemaphorePermit,
+}
+
+impl Admission {
+    /// The connection sent a whole request: it is no longer one to evict.
+    fn spoke(&self) {
+        if !self.spoke.swap(true, Ordering::Relaxed) {
+            self.gate.silent.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        }
+    }
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
+        self.spoke();
         let mut per_ip = self.gate.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(count) = per_ip.get_mut(&self.key) {
             *count -= 1;
@@ -167,7 +209,7 @@ impl Drop for InFlight {
 struct Tracked {
     stream: TcpStream,
     activity: Arc<Activity>,
-    _admission: Admission,
+    _admission: Arc<Admission>,
 }
 
 impl AsyncRead for Tracked {
@@ -250,13 +292,16 @@ pub async fn serve(
                 }
             }
         };
-        let Some(admission) = gate.admit(peer.ip()) else {
-            // Closed at once: the descriptor is back before the next accept.
-            tracing::debug!(%peer, "connection refused: too many open connections");
-            continue;
-        };
         let _ = stream.set_nodelay(true);
-        connections.spawn(serve_connection(stream, peer, admission, router.clone(), limits, stop_rx.clone()));
+        let (gate, router, stop) = (gate.clone(), router.clone(), stop_rx.clone());
+        connections.spawn(async move {
+            let Some(admission) = gate.admit(peer.ip()).await else {
+                // Closed at once: the descriptor is back before long.
+                tracing::debug!(%peer, "connection refused: too many open connections");
+                return;
+            };
+            serve_connection(stream, peer, Arc::new(admission), router, limits, stop).await;
+        });
     }
     drop(listener);
     let _ = stop_tx.send(true);
@@ -267,18 +312,21 @@ pub async fn serve(
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    admission: Admission,
+    admission: Arc<Admission>,
     router: Router,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
     let activity =
         Arc::new(Activity { epoch: Instant::now(), last_io_ms: AtomicU64::new(0), in_flight: AtomicUsize::new(0) });
-    let io = TokioIo::new(Tracked { stream, activity: activity.clone(), _admission: admission });
+    let io = TokioIo::new(Tracked { stream, activity: activity.clone(), _admission: admission.clone() });
+    let evicted = admission.evicted.clone();
     let inner = TowerToHyperService::new(router);
     let body_timeout = limits.body_read_timeout;
     let requests = activity.clone();
+    let speaker = admission.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        speaker.spoke();
         let mut request =
             request.map(|body| axum::body::Body::new(tower_http::timeout::TimeoutBody::new(body_timeout, body)));
         request.extensions_mut().insert(ConnectInfo(peer));
@@ -312,6 +360,10 @@ async fn serve_connection(
                 if changed.is_ok() {
                     connection.as_mut().graceful_shutdown();
                 }
+            }
+            _ = evicted.notified() => {
+                tracing::debug!(%peer, "closing a silent connection for a newer one");
+                return;
             }
             _ = &mut idle_check => {
                 let idle = activity.idle_for();
