@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock as _, DefaultClock};
+use governor::clock::Clock as _;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use confab_core::model::{App, AppId, Username};
@@ -212,7 +212,7 @@ impl AuthFailures {
         let Err(not_until) = limiter.check_key(&key) else {
             return false;
         };
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let wait = not_until.wait_time_from(limiter.clock().now());
         let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
         if blocked.len() > ADDRESSES_KEPT {
             let now = Instant::now();
