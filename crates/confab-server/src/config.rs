@@ -50,6 +50,8 @@ pub struct Config {
     /// addresses that server-side fetches may reach anyway: `all`, or CIDR
     /// ranges separated by commas (see `fetch.rs`). None by default.
     pub fetch_allow_private: crate::fetch::FetchPolicy,
+    /// Connection and authentication-failure limits at the edge (`CONFAB_HEADER_READ_TIMEOUT_SECS`, …).
+    pub edge: EdgeSettings,
 }
 
 /// `CONFAB_S3_BUCKET`, `CONFAB_S3_ENDPOINT`, `CONFAB_S3_REGION`,
@@ -137,6 +139,7 @@ impl Default for Config {
             s3: None,
             public_url: None,
             fetch_allow_private: crate::fetch::FetchPolicy::PublicOnly,
+            edge: EdgeSettings::default(),
         }
     }
 }
@@ -267,6 +270,7 @@ impl Config {
             self.fetch_allow_private = crate::fetch::FetchPolicy::parse(&v)
                 .map_err(|e| anyhow::anyhow!("CONFAB_FETCH_ALLOW_PRIVATE={v}: {e}"))?;
         }
+        self.edge.apply_env(&var)?;
         if let Some(v) = var("CONFAB_TOKEN_TTL_SECS") {
             self.token_ttl_secs = v.parse().map_err(|e| anyhow::anyhow!("CONFAB_TOKEN_TTL_SECS={v}: {e}"))?;
         }
@@ -275,6 +279,83 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("confab.db")
+    }
+}
+
+/// What a connection may cost the server before it is closed or refused:
+/// silent or slow clients must not hold descriptors, and failed
+/// authentications are throttled per address, never charged to an app.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeSettings {
+    /// `CONFAB_HEADER_READ_TIMEOUT_SECS`: a request's headers must arrive within this,
+    /// counted from the connection's start or, on a kept-alive one, from the previous answer.
+    pub header_read_timeout_secs: u64,
+    /// `CONFAB_BODY_READ_TIMEOUT_SECS`: longest wait for the next part of a request body.
+    pub body_read_timeout_secs: u64,
+    /// `CONFAB_IDLE_TIMEOUT_SECS`: an HTTP connection with no request being handled and no
+    /// byte moving either way for this long is closed (a stalled download, say).
+    pub idle_timeout_secs: u64,
+    /// `CONFAB_MAX_CONNECTIONS`: open connections (WebSocket sessions included); 0 means
+    /// the process's descriptor limit less 128 kept for storage and files.
+    pub max_connections: usize,
+    /// `CONFAB_MAX_CONNECTIONS_PER_IP`: open connections from one address (one /64 for
+    /// IPv6); 0 means half of `max_connections`.
+    pub max_connections_per_ip: usize,
+    /// `CONFAB_MAX_SESSIONS`: gateway sessions; 0 means `max_connections`.
+    pub max_sessions: usize,
+    /// `CONFAB_AUTH_FAILURES_PER_MINUTE`: failed authentications one address may make
+    /// (a burst of as many, refilled over the minute) before its calls get 429; 0 is unlimited.
+    pub auth_failures_per_minute: u32,
+}
+
+impl Default for EdgeSettings {
+    fn default() -> Self {
+        EdgeSettings {
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 0,
+            max_connections_per_ip: 0,
+            max_sessions: 0,
+            auth_failures_per_minute: 100,
+        }
+    }
+}
+
+impl EdgeSettings {
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn number<T: std::str::FromStr>(name: &str, v: &str) -> anyhow::Result<T> {
+            v.trim().parse().map_err(|_| anyhow::anyhow!("{name}={v}: not a whole number"))
+        }
+        fn positive(name: &str, v: &str) -> anyhow::Result<u64> {
+            Some(number::<u64>(name, v)?)
+                .filter(|n| *n > 0)
+                .ok_or_else(|| anyhow::anyhow!("{name}={v}: must be at least 1"))
+        }
+        let read = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = read("CONFAB_HEADER_READ_TIMEOUT_SECS") {
+            self.header_read_timeout_secs = positive("CONFAB_HEADER_READ_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = read("CONFAB_BODY_READ_TIMEOUT_SECS") {
+            self.body_read_timeout_secs = positive("CONFAB_BODY_READ_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = read("CONFAB_IDLE_TIMEOUT_SECS") {
+            self.idle_timeout_secs = positive("CONFAB_IDLE_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = read("CONFAB_MAX_CONNECTIONS") {
+            self.max_connections = number("CONFAB_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = read("CONFAB_MAX_CONNECTIONS_PER_IP") {
+            self.max_connections_per_ip = number("CONFAB_MAX_CONNECTIONS_PER_IP", &v)?;
+        }
+        if let Some(v) = read("CONFAB_MAX_SESSIONS") {
+            self.max_sessions = number("CONFAB_MAX_SESSIONS", &v)?;
+        }
+        if let Some(v) = read("CONFAB_AUTH_FAILURES_PER_MINUTE") {
+            self.auth_failures_per_minute = number("CONFAB_AUTH_FAILURES_PER_MINUTE", &v)?;
+        }
+        Ok(())
     }
 }
 
@@ -308,6 +389,28 @@ mod tests {
         assert_eq!(config.rate_limits["easemob.requests_per_second"], 0);
         assert_eq!(config.rate_limits["x"], 5);
         assert!(config.apply_env(|n| (n == "CONFAB_RATE_LIMITS").then(|| "nonsense".into())).is_err());
+    }
+
+    #[test]
+    fn edge_settings_have_defaults_and_read_the_environment() {
+        let mut config = Config::default();
+        assert_eq!(config.edge.header_read_timeout_secs, 10);
+        assert_eq!(config.edge.auth_failures_per_minute, 100);
+        config
+            .apply_env(|n| match n {
+                "CONFAB_HEADER_READ_TIMEOUT_SECS" => Some("3".into()),
+                "CONFAB_MAX_CONNECTIONS" => Some("500".into()),
+                "CONFAB_AUTH_FAILURES_PER_MINUTE" => Some("0".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.edge.header_read_timeout_secs, 3);
+        assert_eq!(config.edge.max_connections, 500);
+        assert_eq!(config.edge.auth_failures_per_minute, 0);
+        assert!(config.apply_env(|n| (n == "CONFAB_BODY_READ_TIMEOUT_SECS").then(|| "0".into())).is_err());
+        assert!(config.apply_env(|n| (n == "CONFAB_MAX_SESSIONS").then(|| "many".into())).is_err());
+        let from_file: Config = toml::from_str("[edge]\nidle_timeout_secs = 5\n").unwrap();
+        assert_eq!(from_file.edge.idle_timeout_secs, 5);
     }
 
     #[test]

@@ -9,13 +9,16 @@ mod leancloud;
 pub mod limits;
 pub mod links;
 pub mod node;
+mod serve;
 mod wildfire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
+use axum::extract::ConnectInfo;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -58,6 +61,8 @@ pub struct Application {
     created_secret: Option<CreatedSecret>,
     /// Background work that runs while the server does.
     exports: (Arc<limits::RateLimits>, std::time::Duration),
+    /// Timeouts and caps for connections.
+    connections: serve::Limits,
 }
 
 impl Application {
@@ -76,27 +81,44 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
         let local_addr = listener.local_addr()?;
-        let limits = Arc::new(limits::RateLimits::new(config.rate_limits.clone()));
-        let wildfire_router = wildfire::router(core.clone(), limits.clone());
+        let limits =
+            Arc::new(limits::RateLimits::new(config.rate_limits.clone(), config.edge.auth_failures_per_minute));
+        let connections = serve::Limits::from_settings(&config.edge);
+        let dialects = Dialects {
+            easemob: easemob::router(core.clone(), limits.clone()),
+            wildfire: wildfire::router(core.clone(), limits.clone()),
+            leancloud: leancloud::router(core.clone(), limits.clone()),
+        };
         let exports = (limits.clone(), std::time::Duration::from_secs(config.history_export_secs));
-        let router = Router::new()
-            .merge(easemob::router(core.clone(), limits.clone()))
-            .merge(wildfire_router.clone())
-            .merge(leancloud::router(core.clone(), limits.clone()))
-            .merge(gateway::router(core.clone()))
+        // What handlers that write links or fetch URLs need from the configuration.
+        let public_url = axum::Extension(links::PublicUrl::parse(config.public_url.as_deref())?);
+        let fetcher = axum::Extension(Arc::new(fetch::Fetcher::new(config.fetch_allow_private.clone())?));
+        let router = gateway::router(core.clone(), limits.clone(), connections.max_sessions)
             .route("/health", axum::routing::get(|| async { "ok" }))
-            // What handlers that write links or fetch URLs need from the configuration.
-            .layer(axum::Extension(links::PublicUrl::parse(config.public_url.as_deref())?))
-            .layer(axum::Extension(Arc::new(fetch::Fetcher::new(config.fetch_allow_private.clone())?)));
+            .fallback(dispatcher(dialects.clone(), Served::Every))
+            .layer(public_url.clone())
+            .layer(fetcher.clone());
         let wildfire = match config.wildfire_addr {
             Some(addr) => {
                 let listener =
                     TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (wildfire)"))?;
-                Some((listener, wildfire_router))
+                let router =
+                    Router::new().fallback(dispatcher(dialects, Served::WildfireOnly)).layer(public_url).layer(fetcher);
+                Some((listener, router))
             }
             None => None,
         };
-        Ok(Application { listener, router, wildfire, node, local_addr, created_app, created_secret, exports })
+        Ok(Application {
+            listener,
+            router,
+            wildfire,
+            node,
+            local_addr,
+            created_app,
+            created_secret,
+            exports,
+            connections,
+        })
     }
 
     /// The bound address of `CONFAB_WILDFIRE_ADDR`'s listener, if there is one.
@@ -137,11 +159,14 @@ impl Application {
     /// requests in flight finish and leaves the cluster. Also stops, with an
     /// error, if the node loses its node-ID lease.
     pub async fn run_until(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let Application { listener, router, node, wildfire, exports, .. } = self;
+        let Application { listener, router, node, wildfire, exports, connections, .. } = self;
+        // One budget for both listeners: descriptors are the process's.
+        let gate = serve::Gate::new(&connections);
         let exporter = tokio::spawn(easemob::run_exports(node.core.clone(), exports.0, exports.1));
         // The WildfireChat port stops with the main listener.
         let wildfire = wildfire.map(|(listener, router)| {
             let mut stop = shutdown.clone();
+            let gate = gate.clone();
             tokio::spawn(async move {
                 let stopped = async move {
                     while !*stop.borrow() {
@@ -150,7 +175,7 @@ impl Application {
                         }
                     }
                 };
-                axum::serve(listener, router).with_graceful_shutdown(stopped).await
+                serve::serve(listener, router, connections, gate, stopped).await
             })
         });
         let (fenced_tx, fenced_rx) = tokio::sync::oneshot::channel::<()>();
@@ -171,15 +196,7 @@ impl Application {
                 node.core.hub().kick_all(KickReason::Shutdown);
             }
         };
-        // Small frames must leave at once: without TCP_NODELAY, Nagle's
-        // algorithm holds a frame until the previous one is acknowledged.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(stop)
-            .await
-            .context("server failed");
+        let served = serve::serve(listener, router, connections, gate, stop).await.context("server failed");
         if let Some(task) = wildfire {
             task.abort();
         }
@@ -191,6 +208,104 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// The dialects' routers. Each answers everything under its own prefix,
+/// unknown paths included, in its own error shape; what is under no prefix
+/// is a plain 404. (One merged router has one fallback, which answered every
+/// dialect's unknown paths in WildfireChat's shape, with HTTP 200.)
+#[derive(Clone)]
+struct Dialects {
+    easemob: Router,
+    wildfire: Router,
+    leancloud: Router,
+}
+
+/// Which dialects a listener serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Served {
+    Every,
+    /// `CONFAB_WILDFIRE_ADDR`'s listener: `/admin/…` only.
+    WildfireOnly,
+}
+
+/// The main router's fallback: hands a request to the dialect that owns its
+/// path's prefix (WildfireChat `/admin/…`, LeanCloud `/1.1/…` and `/1.2/…`,
+/// Easemob `/{org}/{app}/…`). Routed by prefix rather than merged so that an
+/// unknown path never lands in another dialect's route with parameters
+/// (`/1.2/rtm/users` is not Easemob's `/{org}/{app}/users`).
+fn dispatcher(
+    dialects: Dialects,
+    served: Served,
+) -> impl Fn(
+    axum::extract::Request,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = axum::response::Response> + Send>>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    move |request: axum::extract::Request| {
+        let router = match (prefix_of(request.uri().path()), served) {
+            (Some(Prefix::Wildfire), _) => Some(dialects.wildfire.clone()),
+            (Some(Prefix::LeanCloud), Served::Every) => Some(dialects.leancloud.clone()),
+            (Some(Prefix::Easemob), Served::Every) => Some(dialects.easemob.clone()),
+            _ => None,
+        };
+        Box::pin(async move {
+            use tower::ServiceExt as _;
+            match router {
+                Some(router) => match router.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prefix {
+    Wildfire,
+    LeanCloud,
+    Easemob,
+}
+
+fn prefix_of(path: &str) -> Option<Prefix> {
+    let mut segments = path.trim_start_matches('/').split('/');
+    let first = segments.next().unwrap_or_default();
+    match first {
+        "admin" => Some(Prefix::Wildfire),
+        "1.1" | "1.2" => Some(Prefix::LeanCloud),
+        "" => None,
+        // `/{org}/{app}/…`: at least one segment after the app.
+        _ => {
+            let app = segments.next().unwrap_or_default();
+            let rest = segments.next();
+            (!app.is_empty() && rest.is_some()).then_some(Prefix::Easemob)
+        }
+    }
+}
+
+/// Whether reading a request body failed because it stopped coming (the
+/// body-read timeout), rather than by being too large.
+pub(crate) fn body_timed_out(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// The address a request came from (set by the listener for every connection).
+pub(crate) fn peer_ip(extensions: &axum::http::Extensions) -> std::net::IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
 /// Gives the first app its dialects' credentials: the configured ones, or,
@@ -245,4 +360,23 @@ async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<Option
     tracing::info!(org = %app.org, app = %app.name, "created the first app");
     let app = app.as_ref().clone();
     Ok(Some(CreatedApp { org: app.org, app: app.name, client_id: app.client_id, client_secret: app.client_secret }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{prefix_of, Prefix};
+
+    #[test]
+    fn each_path_belongs_to_one_dialect_or_none() {
+        assert_eq!(prefix_of("/admin/user/create"), Some(Prefix::Wildfire));
+        assert_eq!(prefix_of("/admin"), Some(Prefix::Wildfire));
+        assert_eq!(prefix_of("/admin/x/users"), Some(Prefix::Wildfire));
+        assert_eq!(prefix_of("/1.2/rtm/users"), Some(Prefix::LeanCloud));
+        assert_eq!(prefix_of("/1.1/rtm/messages"), Some(Prefix::LeanCloud));
+        assert_eq!(prefix_of("/demo/chat/messages"), Some(Prefix::Easemob));
+        assert_eq!(prefix_of("/demo/chat/"), Some(Prefix::Easemob));
+        assert_eq!(prefix_of("/demo/chat"), None);
+        assert_eq!(prefix_of("/favicon.ico"), None);
+        assert_eq!(prefix_of("/"), None);
+    }
 }

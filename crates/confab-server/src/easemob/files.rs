@@ -92,7 +92,9 @@ pub async fn download(
         headers.get("thumbnail").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if thumbnail {
         let (content_type, bytes) = target.core.files.thumbnail(target.app.id, &file).await?;
-        return Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response());
+        let mut response = ([(header::CONTENT_TYPE, content_type.clone())], bytes).into_response();
+        guard_content(response.headers_mut(), &content_type, &file.filename);
+        return Ok(response);
     }
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         None => None,
@@ -112,12 +114,54 @@ pub async fn download(
     if let Ok(value) = HeaderValue::from_str(&file.content_type) {
         headers.insert(header::CONTENT_TYPE, value);
     }
+    guard_content(headers, &file.content_type, &file.filename);
     if range.is_some() {
         let value = format!("bytes {}-{}/{}", blob.range.start, blob.range.end.saturating_sub(1), blob.size);
         headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).expect("ASCII header"));
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
     Ok(response)
+}
+
+/// Types a browser shows inline without running anything: pictures (not
+/// SVG, which is a document with scripts), sound, video and plain text.
+fn passive(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let (kind, subtype) = essence.split_once('/').unwrap_or((essence.as_str(), ""));
+    match kind {
+        "image" => !subtype.contains("svg") && !subtype.contains("xml"),
+        "audio" | "video" => true,
+        "text" => subtype == "plain",
+        _ => essence == "application/octet-stream",
+    }
+}
+
+/// Uploaded content is the uploader's: a browser must never sniff it into
+/// something else, and anything that could run in this origin (HTML, SVG,
+/// XML, scripts, and every type not known to be passive) is a download, not
+/// a page.
+fn guard_content(headers: &mut HeaderMap, content_type: &str, filename: &str) {
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if passive(content_type) {
+        return;
+    }
+    let disposition = format!("attachment; filename*=UTF-8''{}", encode_filename(filename));
+    let value = HeaderValue::from_str(&disposition).unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    headers.insert(header::CONTENT_DISPOSITION, value);
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
+}
+
+/// RFC 5987 `filename*` value: every byte outside its few plain characters percent-encoded.
+fn encode_filename(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// One `bytes=` range of a file of `size` bytes, as a half-open range.
@@ -150,6 +194,17 @@ fn parse_range(raw: &str, size: u64) -> Result<Option<Range<u64>>, ()> {
 #[cfg(test)]
 mod tests {
     use super::parse_range;
+
+    #[test]
+    fn only_passive_types_are_shown_inline() {
+        for passive_type in ["image/png", "image/jpeg; x=1", "audio/mpeg", "video/mp4", "text/plain; charset=utf-8"] {
+            assert!(super::passive(passive_type), "{passive_type}");
+        }
+        for active in ["text/html", "image/svg+xml", "application/xml", "text/javascript", "application/pdf", ""] {
+            assert!(!super::passive(active), "{active}");
+        }
+        assert_eq!(super::encode_filename("a b/ü.svg"), "a%20b%2F%C3%BC.svg");
+    }
 
     #[test]
     fn ranges_follow_the_http_rules() {

@@ -17,6 +17,7 @@ mod threads;
 mod token;
 mod users;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,8 +48,12 @@ pub struct State {
 }
 
 pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
+    let state = State { core, limits };
     Router::new()
-        .route("/{org}/{app}/token", post(token::issue))
+        .route(
+            "/{org}/{app}/token",
+            post(token::issue).layer(axum::middleware::from_fn_with_state(state.clone(), self_checked)),
+        )
         .route("/{org}/{app}/users", post(users::register).get(users::list).delete(users::delete_batch))
         // The seed shows GET with a body (E-user-8); the current docs POST.
         .route("/{org}/{app}/users/batch/status", post(users::batch_status).get(users::batch_status))
@@ -82,7 +87,10 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/{org}/{app}/chatfiles/{uuid}", get(files::download))
         .route("/{org}/{app}/chatmessages", get(history::query))
         .route("/{org}/{app}/chatmessages/{time}", get(history::export_link))
-        .route("/{org}/{app}/chatmessages/{time}/file", get(history::export_file))
+        .route(
+            "/{org}/{app}/chatmessages/{time}/file",
+            get(history::export_file).layer(axum::middleware::from_fn_with_state(state.clone(), self_checked)),
+        )
         .route("/{org}/{app}/messages/users", post(messages::send_to_users))
         .route("/{org}/{app}/messages/msg_recall", post(message_admin::recall))
         .route("/{org}/{app}/messages/users/import", post(message_admin::import_to_user))
@@ -110,7 +118,60 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/{org}/{app}/threads/{id}/users", post(threads::join).delete(threads::kick))
         .route("/{org}/{app}/threads/user/{username}", get(threads::of_user))
         .route("/{org}/{app}/threads/chatgroups/{group}/user/{username}", get(threads::of_user_in_group))
-        .with_state(State { core, limits })
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// An unknown path under `/{org}/{app}/`: the vendor's 404 for a resource it does not have.
+async fn not_found(uri: axum::http::Uri) -> EasemobError {
+    let mut e = EasemobError::not_found();
+    e.description = format!("Service resource not found: {}", uri.path());
+    e
+}
+
+/// A known path with a method it does not take.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> EasemobError {
+    EasemobError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "unsupported_service_operation",
+        "org.apache.usergrid.services.exceptions.UnsupportedServiceOperationException",
+        format!("{method} is not supported on {}", uri.path()),
+    )
+}
+
+/// For the calls whose handlers check their own credentials (a token request's
+/// client secret or password, a signed download link): an address that failed
+/// too often is refused before the check, a refusal counts against the
+/// address, and only a success is charged to the app.
+async fn self_checked(
+    axum::extract::State(state): axum::extract::State<State>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = crate::peer_ip(request.extensions());
+    if state.limits.failures.blocked(peer) {
+        return reach_limit().into_response();
+    }
+    let mut segments = request.uri().path().split('/').skip(1);
+    let (org, app) = (segments.next().unwrap_or_default().to_owned(), segments.next().unwrap_or_default().to_owned());
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_client_error() && status != axum::http::StatusCode::TOO_MANY_REQUESTS {
+        state.limits.failures.record(peer);
+        return response;
+    }
+    if !status.is_success() {
+        return response;
+    }
+    let app = match state.core.apps.by_name(&org, &app).await {
+        Ok(Some(app)) => app,
+        _ => return response,
+    };
+    if !state.limits.allow(&app, EASEMOB_REQUESTS_PER_SECOND, Per::Second, 1) {
+        return reach_limit().into_response();
+    }
+    response
 }
 
 /// The endpoints groups and chat rooms share, under `/chatgroups` or `/chatrooms`.
@@ -162,6 +223,8 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// The app a request addresses, found from its path, before authentication.
+/// Nothing is charged to the app here: its budget is spent only by calls
+/// that authenticated (`AppAuth`, `AnyAuth`, [`Target::authenticated`]).
 pub struct Target {
     pub core: Arc<Core>,
     pub limits: Arc<RateLimits>,
@@ -169,6 +232,8 @@ pub struct Target {
     started: Instant,
     /// `http://host/org/app`, the prefix of the envelope's `uri`.
     base_uri: String,
+    /// Where the request came from: failed authentications are counted by it.
+    peer: IpAddr,
 }
 
 impl FromRequestParts<State> for Target {
@@ -188,17 +253,20 @@ impl FromRequestParts<State> for Target {
             }
         }
         let app = core.apps.by_name(org, app_name).await?.ok_or_else(|| EasemobError::app_not_found(org, app_name))?;
-        if !state.limits.allow(&app, EASEMOB_REQUESTS_PER_SECOND, Per::Second, 1) {
-            return Err(EasemobError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "reach_limit",
-                "ReachLimitException",
-                "This request has reached api limit",
-            ));
-        }
         let base_uri = format!("{}/{org}/{app_name}", crate::links::origin(parts));
-        Ok(Target { core: core.clone(), limits: state.limits.clone(), app, started, base_uri })
+        let peer = crate::peer_ip(&parts.extensions);
+        Ok(Target { core: core.clone(), limits: state.limits.clone(), app, started, base_uri, peer })
     }
+}
+
+/// The vendor's answer to a call over the rate limit.
+pub fn reach_limit() -> EasemobError {
+    EasemobError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "reach_limit",
+        "ReachLimitException",
+        "This request has reached api limit",
+    )
 }
 
 impl Target {
@@ -237,17 +305,52 @@ impl Target {
         Envelope { fields, started: self.started }
     }
 
-    /// Checks the bearer token and returns who it speaks for.
-    async fn principal(&self, parts: &Parts) -> Result<Principal, EasemobError> {
-        let token = bearer(&parts.headers)?;
-        Ok(self.core.users.authenticate(&self.app, token).await?)
+    /// Checks the bearer token and returns who it speaks for, then charges the app for the call.
+    async fn principal(&self, headers: &axum::http::HeaderMap) -> Result<Principal, EasemobError> {
+        let checked = self
+            .authenticated(async {
+                let token = bearer_token(headers)?;
+                self.core.users.authenticate(&self.app, token).await
+            })
+            .await?;
+        Ok(checked?)
+    }
+
+    /// Runs an authentication: refused at once (outer error) for an address
+    /// that failed too often; a failure is counted against the address; a
+    /// success charges the app's request budget (outer error when it is
+    /// spent). The order matters: a stranger's failures must never spend the
+    /// app's budget. The inner result is the check's own.
+    pub async fn authenticated<T>(
+        &self,
+        check: impl std::future::Future<Output = confab_core::error::Result<T>>,
+    ) -> Result<confab_core::error::Result<T>, EasemobError> {
+        if self.limits.failures.blocked(self.peer) {
+            return Err(reach_limit());
+        }
+        let checked = check.await;
+        match &checked {
+            Ok(_) if !self.limits.allow(&self.app, EASEMOB_REQUESTS_PER_SECOND, Per::Second, 1) => {
+                return Err(reach_limit())
+            }
+            Ok(_) => {}
+            Err(confab_core::error::Error::Unauthenticated(_)) => {
+                self.limits.failures.record(self.peer);
+            }
+            Err(_) => {}
+        }
+        Ok(checked)
     }
 }
 
-fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, EasemobError> {
-    let missing = || {
-        EasemobError::from(confab_core::error::Error::Unauthenticated(confab_core::error::AuthFailure::MissingToken))
-    };
+/// The bearer token of a request, or the vendor's 401.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, EasemobError> {
+    Ok(bearer_token(headers)?)
+}
+
+/// The bearer token of a request.
+fn bearer_token(headers: &axum::http::HeaderMap) -> confab_core::error::Result<&str> {
+    let missing = || confab_core::error::Error::Unauthenticated(confab_core::error::AuthFailure::MissingToken);
     let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
     let value = value.to_str().map_err(|_| missing())?;
     let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or_else(missing)?;
@@ -262,7 +365,7 @@ impl FromRequestParts<State> for AppAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
         let target = Target::from_request_parts(parts, state).await?;
-        match target.principal(parts).await? {
+        match target.principal(&parts.headers).await? {
             Principal::App => Ok(AppAuth(target)),
             Principal::User { .. } => {
                 Err(confab_core::error::Error::Unauthenticated(confab_core::error::AuthFailure::WrongTokenKind).into())
@@ -279,7 +382,7 @@ impl FromRequestParts<State> for AnyAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
         let target = Target::from_request_parts(parts, state).await?;
-        let principal = target.principal(parts).await?;
+        let principal = target.principal(&parts.headers).await?;
         Ok(AnyAuth(target, principal))
     }
 }
@@ -318,9 +421,16 @@ impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for JsonBody<LIMIT> {
         if let Some(len) = declared.filter(|len| *len > LIMIT) {
             return Err(EasemobError::too_large(len, LIMIT));
         }
-        let bytes: Bytes = axum::body::to_bytes(req.into_body(), LIMIT)
-            .await
-            .map_err(|_| EasemobError::too_large(LIMIT + 1, LIMIT))?;
+        let bytes: Bytes =
+            axum::body::to_bytes(req.into_body(), LIMIT).await.map_err(|e| match crate::body_timed_out(&e) {
+                true => EasemobError::new(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "RequestTimeoutException",
+                    "the request body did not arrive in time",
+                ),
+                false => EasemobError::too_large(LIMIT + 1, LIMIT),
+            })?;
         if bytes.is_empty() {
             return Err(EasemobError::invalid_body("the request body is empty"));
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
@@ -19,6 +19,8 @@ use confab_core::messages::{MessageUpdate, UpdateKind};
 use confab_core::model::{Body, ChatType, ConversationId, Message, Username};
 use confab_core::Core;
 use confab_protocol::{ClientFrame, MessageFrame, ServerFrame, HEARTBEAT_SECS, MAX_CLIENT_FRAME};
+
+use crate::limits::{Per, RateLimits, GATEWAY_APP_MESSAGES_PER_SECOND, GATEWAY_USER_MESSAGES_PER_SECOND};
 
 /// Most frames written before a flush, so one busy session cannot hold its
 /// socket's buffer (and its own task) for long.
@@ -34,23 +36,33 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(3 * HEARTBEAT_SECS);
 /// CPU when fanning out to a large group. Client frames are at most 8 KiB.
 const READ_BUFFER: usize = 4 * 1024;
 
-pub async fn upgrade(State(core): State<Arc<Core>>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_CLIENT_FRAME)
-        .max_frame_size(MAX_CLIENT_FRAME)
-        .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| serve(core, socket))
+/// Opens a session, or answers 503 when `max_sessions` are open (before the
+/// upgrade: a refused client costs no WebSocket).
+pub async fn upgrade(State(state): State<super::State>, ws: WebSocketUpgrade) -> Response {
+    let Ok(permit) = state.sessions.clone().try_acquire_owned() else {
+        let headers = [(axum::http::header::RETRY_AFTER, "5")];
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, headers, "too many sessions; try again later")
+            .into_response();
+    };
+    let limits = state.limits.clone();
+    ws.max_message_size(MAX_CLIENT_FRAME).max_frame_size(MAX_CLIENT_FRAME).read_buffer_size(READ_BUFFER).on_upgrade(
+        move |socket| async move {
+            serve(state.core, limits, socket).await;
+            drop(permit);
+        },
+    )
 }
 
 type Sink = SplitSink<WebSocket, WsMessage>;
 type Stream = SplitStream<WebSocket>;
 
-async fn serve(core: Arc<Core>, socket: WebSocket) {
+async fn serve(core: Arc<Core>, limits: Arc<RateLimits>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let Some(session) = login(&core, &mut sink, &mut stream).await else {
         let _ = sink.close().await;
         return;
     };
-    let reason = run(session, &mut sink, &mut stream).await;
+    let reason = run(session, Budget { core: &core, limits: &limits }, &mut sink, &mut stream).await;
     if let Some((reason, detail)) = reason {
         let detail = detail.map(|d| d.to_string());
         let _ = send(&mut sink, &ServerFrame::Kicked { reason: reason.as_str().into(), detail }).await;
@@ -132,7 +144,19 @@ fn login_error(e: &Error) -> (&'static str, &'static str) {
 
 /// Replays the backlog, then serves live traffic. Returns why the server
 /// ended the session, or `None` if the client left.
-async fn run(mut session: Session, sink: &mut Sink, stream: &mut Stream) -> Option<(KickReason, Option<Arc<str>>)> {
+/// What a session's sends are charged to.
+#[derive(Clone, Copy)]
+struct Budget<'a> {
+    core: &'a Core,
+    limits: &'a RateLimits,
+}
+
+async fn run(
+    mut session: Session,
+    budget: Budget<'_>,
+    sink: &mut Sink,
+    stream: &mut Stream,
+) -> Option<(KickReason, Option<Arc<str>>)> {
     loop {
         match session.next_backlog_page().await {
             Ok(Some(page)) => {
@@ -158,7 +182,7 @@ async fn run(mut session: Session, sink: &mut Sink, stream: &mut Stream) -> Opti
             incoming = stream.next() => {
                 idle.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
                 match incoming {
-                    Some(Ok(WsMessage::Text(text))) => handle_text(&session, sink, &text).await.ok()?,
+                    Some(Ok(WsMessage::Text(text))) => handle_text(&session, budget, sink, &text).await.ok()?,
                     Some(Ok(WsMessage::Binary(_))) => {
                         send(sink, &error_frame(None, "bad_frame", "frames are JSON text")).await.ok()?;
                     }
@@ -213,7 +237,7 @@ async fn run(mut session: Session, sink: &mut Sink, stream: &mut Stream) -> Opti
     }
 }
 
-async fn handle_text(session: &Session, sink: &mut Sink, text: &str) -> Result<(), axum::Error> {
+async fn handle_text(session: &Session, budget: Budget<'_>, sink: &mut Sink, text: &str) -> Result<(), axum::Error> {
     let frame = match serde_json::from_str::<ClientFrame>(text) {
         Ok(frame) => frame,
         Err(e) => return send(sink, &error_frame(None, "bad_frame", &e.to_string())).await,
@@ -246,6 +270,9 @@ async fn handle_text(session: &Session, sink: &mut Sink, text: &str) -> Result<(
         ClientFrame::Ack { conv, seq } => cursor_frame(session, sink, &conv, seq, false).await,
         ClientFrame::Read { conv, seq } => cursor_frame(session, sink, &conv, seq, true).await,
         ClientFrame::Send { reference, chat_type, to, body, ext } => {
+            if let Some(refusal) = over_send_limit(session, budget).await {
+                return send(sink, &error_frame(reference, "rate_limited", refusal)).await;
+            }
             let reply = match send_message(session, chat_type.as_deref(), &to, body, ext).await {
                 Ok(message) => ServerFrame::SendOk {
                     reference,
@@ -274,6 +301,22 @@ async fn cursor_frame(session: &Session, sink: &mut Sink, conv: &str, seq: i64, 
         tracing::warn!("storing a cursor failed: {e}");
     }
     Ok(())
+}
+
+/// Charges a send to its user's budget, then to the app's; says which is spent.
+/// (A send refused by the user's limit does not spend the app's.) The app is
+/// read again (from the apps' cache) so that `confab app limit` reaches
+/// sessions opened before it.
+async fn over_send_limit(session: &Session, budget: Budget<'_>) -> Option<&'static str> {
+    let current = budget.core.apps.by_name(&session.app.org, &session.app.name).await.ok().flatten();
+    let app = current.as_ref().unwrap_or(&session.app);
+    if !budget.limits.allow_user(app, GATEWAY_USER_MESSAGES_PER_SECOND, Per::Second, &session.user) {
+        return Some("this user sends too many messages a second; nothing was sent");
+    }
+    if !budget.limits.allow(app, GATEWAY_APP_MESSAGES_PER_SECOND, Per::Second, 1) {
+        return Some("this app's users send too many messages a second; nothing was sent");
+    }
+    None
 }
 
 async fn send_message(

@@ -92,6 +92,16 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/1.1/rtm/messages", post(v11::send))
         .route("/1.1/rtm/broadcast", post(v11::broadcast))
         .route("/1.1/rtm/messages/history", get(v11::history))
+        .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+            LcError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                405,
+                format!("{method} is not allowed on {}.", uri.path()),
+            )
+        })
+        .fallback(|uri: axum::http::Uri| async move {
+            LcError::new(axum::http::StatusCode::NOT_FOUND, 404, format!("Not Found: {}.", uri.path()))
+        })
         .with_state(State { core, limits })
 }
 
@@ -167,7 +177,7 @@ impl FromRequestParts<State> for AnyKey {
     type Rejection = LcError;
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
-        let (app, _) = authenticate(&state.core, &parts.headers).await?;
+        let (app, _) = authenticate_counted(state, parts).await?;
         Ok(AnyKey(Master { core: state.core.clone(), limits: state.limits.clone(), app }))
     }
 }
@@ -176,12 +186,27 @@ impl FromRequestParts<State> for Master {
     type Rejection = LcError;
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
-        let (app, kind) = authenticate(&state.core, &parts.headers).await?;
+        let (app, kind) = authenticate_counted(state, parts).await?;
         if kind != KeyKind::Master {
             return Err(LcError::forbidden("This operation needs the master key."));
         }
         Ok(Master { core: state.core.clone(), limits: state.limits.clone(), app })
     }
+}
+
+/// Authenticates a request; an address that failed too often gets the
+/// vendor's 429 before its keys are looked at, and each failure counts
+/// against it. (The app's own quotas are charged by the handlers, after this.)
+async fn authenticate_counted(state: &State, parts: &Parts) -> Result<(Arc<App>, KeyKind), LcError> {
+    let peer = crate::peer_ip(&parts.extensions);
+    if state.limits.failures.blocked(peer) {
+        return Err(LcError::too_many_requests());
+    }
+    let authenticated = authenticate(&state.core, &parts.headers).await;
+    if authenticated.is_err() {
+        state.limits.failures.record(peer);
+    }
+    authenticated
 }
 
 /// Finds the app by `X-LC-Id` and checks `X-LC-Key` or `X-LC-Sign`, in constant time.
@@ -243,9 +268,11 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = LcError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes: Bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
-            .await
-            .map_err(|_| LcError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, 413, "Payload Too Large."))?;
+        let bytes: Bytes =
+            axum::body::to_bytes(req.into_body(), BODY_LIMIT).await.map_err(|e| match crate::body_timed_out(&e) {
+                true => LcError::new(axum::http::StatusCode::REQUEST_TIMEOUT, 124, "Request timed out."),
+                false => LcError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, 413, "Payload Too Large."),
+            })?;
         if bytes.is_empty() {
             return Ok(Body(serde_json::Map::new()));
         }

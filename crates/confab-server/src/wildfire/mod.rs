@@ -112,8 +112,23 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/admin/channel/get", post(channels::get_channel))
         .route("/admin/channel/destroy", post(channels::destroy_channel))
         .route("/admin/channel/subscribe", post(channels::subscribe))
-        .fallback(|| async { WildfireError::new(error::NOT_IMPLEMENT) })
+        .method_not_allowed_fallback(unknown_call)
+        .fallback(unknown_call)
         .with_state(state)
+}
+
+/// An admin path the vendor does not have, or a method it does not take
+/// there. The vendor's server answers these with an empty HTTP 500
+/// (`UnknownErrorAction`), which its SDKs take as a failure; confab answers
+/// 404 (405 for a wrong method) with the vendor's `{code, msg}` and its code
+/// 254, so a client sees a failure and why, and nothing is mistaken for success.
+async fn unknown_call(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let error::Code(code, msg) = error::NOT_IMPLEMENT;
+    let status = match method {
+        axum::http::Method::POST => axum::http::StatusCode::NOT_FOUND,
+        _ => axum::http::StatusCode::METHOD_NOT_ALLOWED,
+    };
+    (status, Json(json!({"code": code, "msg": format!("{msg}: {method} {}", uri.path())}))).into_response()
 }
 
 /// A signed admin request: the app whose secret signed it and the parsed body.
@@ -127,13 +142,29 @@ impl<T: DeserializeOwned> FromRequest<State> for Admin<T> {
     type Rejection = WildfireError;
 
     async fn from_request(request: Request, state: &State) -> Result<Self, Self::Rejection> {
-        let app = auth::authenticate(&state.core, &state.nonces, request.headers()).await?;
+        // Authenticated first, then charged: a stranger's bad signatures are
+        // counted against their address, never against the app's budget.
+        let peer = crate::peer_ip(request.extensions());
+        if state.limits.failures.blocked(peer) {
+            return Err(WildfireError::new(error::OVER_FREQUENCY));
+        }
+        let app = match auth::authenticate(&state.core, &state.nonces, request.headers()).await {
+            Ok(app) => app,
+            Err(e) => {
+                state.limits.failures.record(peer);
+                return Err(e);
+            }
+        };
         if !state.limits.allow(&app, WILDFIRE_REQUESTS_PER_SECOND, Per::Second, 1) {
             return Err(WildfireError::new(error::OVER_FREQUENCY));
         }
-        let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
-            .await
-            .map_err(|_| WildfireError::invalid(format!("the body must be at most {BODY_LIMIT} bytes")))?;
+        let bytes =
+            axum::body::to_bytes(request.into_body(), BODY_LIMIT).await.map_err(|e| {
+                match crate::body_timed_out(&e) {
+                    true => WildfireError::invalid("the body did not arrive in time"),
+                    false => WildfireError::invalid(format!("the body must be at most {BODY_LIMIT} bytes")),
+                }
+            })?;
         Ok(Admin { core: state.core.clone(), app, body: parse(&bytes)? })
     }
 }
@@ -148,7 +179,36 @@ fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, WildfireError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return serde_json::from_slice(b"null").map_err(|_| WildfireError::invalid("a body is required"));
     }
-    serde_json::from_slice(bytes).map_err(|e| WildfireError::invalid(e.to_string()))
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| WildfireError::invalid(e.to_string()))?;
+    check_user_ids(&value)?;
+    serde_json::from_value(value).map_err(|e| WildfireError::invalid(e.to_string()))
+}
+
+/// Refuses a `userId` anywhere in a body that is not a string (or null, the
+/// vendor's "absent"): a handler reading it as optional text would otherwise
+/// take a number, list or object for a missing ID and act on another user
+/// (`user/create` made one up).
+fn check_user_ids(value: &Value) -> Result<(), WildfireError> {
+    match value {
+        Value::Object(fields) => {
+            for (key, field) in fields {
+                let given = match field {
+                    Value::String(_) | Value::Null => None,
+                    Value::Number(_) => Some("a number"),
+                    Value::Bool(_) => Some("a boolean"),
+                    Value::Array(_) => Some("a list"),
+                    Value::Object(_) => Some("an object"),
+                };
+                if let (true, Some(given)) = (key == "userId", given) {
+                    return Err(WildfireError::invalid(format!("userId must be a string, not {given}")));
+                }
+                check_user_ids(field)?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(check_user_ids),
+        _ => Ok(()),
+    }
 }
 
 /// A success answer; `result` is left out when there is none, as the vendor does.

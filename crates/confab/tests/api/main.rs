@@ -5,6 +5,8 @@ mod auth;
 mod cli;
 mod cluster;
 mod easemob_edges;
+mod edge;
+mod edge_connections;
 mod files;
 mod fuzz;
 mod gateway;

@@ -170,8 +170,18 @@ async fn bad_input_gets_the_vendors_error_codes() {
         json!({"sender": "alice", "conv": {"type": 1, "target": "nope"}, "payload": text("x")}),
     );
     assert_eq!(no_group.await["code"], 253);
-    let unknown = app.wildfire("/admin/nothing/here", json!({})).await;
-    assert_eq!(unknown["code"], 254, "{unknown}");
+    // An unknown action fails as a transport error would (the vendor's is an empty 500), saying why.
+    let (status, unknown) = crate::edge::wildfire_raw(
+        &app.http,
+        app.addr,
+        reqwest::Method::POST,
+        "/admin/nothing/here",
+        &json!({}),
+        WILDFIRE_SECRET,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
+    assert_eq!(serde_json::from_str::<Value>(&unknown).unwrap()["code"], 254, "{unknown}");
     // The body limit: a payload may carry a thumbnail, but not megabytes.
     let huge =
         json!({"sender": "alice", "conv": single("bob"), "payload": {"type": 1, "base64edData": "A".repeat(70_000)}});
