@@ -42,6 +42,10 @@ pub struct Config {
     /// Where file contents go: S3-compatible storage when `CONFAB_S3_BUCKET`
     /// is set, else `files/` in the data folder.
     pub s3: Option<S3Settings>,
+    /// `CONFAB_MAX_TOKEN_TTL_SECS`: the longest any token lives, in
+    /// seconds (default one year); an Easemob `ttl: 0` ("never expires")
+    /// gets this.
+    pub max_token_ttl_secs: i64,
 }
 
 /// `CONFAB_S3_BUCKET`, `CONFAB_S3_ENDPOINT`, `CONFAB_S3_REGION`,
@@ -127,6 +131,7 @@ impl Default for Config {
             wildfire_addr: None,
             history_export_secs: 300,
             s3: None,
+            max_token_ttl_secs: 365 * 24 * 3600,
         }
     }
 }
@@ -252,6 +257,13 @@ impl Config {
         }
         if let Some(v) = var("CONFAB_TOKEN_TTL_SECS") {
             self.token_ttl_secs = v.parse().map_err(|e| anyhow::anyhow!("CONFAB_TOKEN_TTL_SECS={v}: {e}"))?;
+        }
+        if let Some(v) = var("CONFAB_MAX_TOKEN_TTL_SECS") {
+            self.max_token_ttl_secs = v
+                .parse()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| anyhow::anyhow!("CONFAB_MAX_TOKEN_TTL_SECS={v}: not a positive number"))?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod cluster;
+mod credentials;
 mod files;
 mod gateway;
 mod groups;
