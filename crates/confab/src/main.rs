@@ -134,7 +134,8 @@ async fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     app.run_until(stopped).await
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
