@@ -180,6 +180,8 @@ impl UserService {
 
     /// Closes the user's sessions on the app's word, telling them why.
     pub async fn kick_by_app(&self, app: AppId, username: &Username, why: &str) {
+        // The app's reason is its own text, so it stays out of the log.
+        tracing::info!(app = app.0, user = %username, reason = KickReason::KickedByApp.as_str(), "kicked a user");
         let event = LiveEvent::KickedByApp(why.into());
         self.deps.fanout.publish(app, std::slice::from_ref(username), event).await;
     }
@@ -206,6 +208,7 @@ impl UserService {
     }
 
     async fn kick(&self, app: AppId, username: &Username, reason: KickReason) {
+        tracing::info!(app = app.0, user = %username, reason = reason.as_str(), "kicked a user");
         self.deps.fanout.publish(app, std::slice::from_ref(username), LiveEvent::Kick(reason)).await;
     }
 
@@ -224,17 +227,25 @@ impl UserService {
         apps: &crate::apps::AppService,
     ) -> Result<(IssuedToken, User)> {
         let username = Username::parse(username)?;
-        let record =
-            self.deps.store.user(app.id, &username).await?.ok_or_else(|| Error::NotFound("user not found".into()))?;
+        // Logins and failed logins are what an operator looks for first;
+        // the password never reaches the log.
+        let failed = |why: &str| tracing::info!(app = %app.name, user = %username, why, "failed login");
+        let Some(record) = self.deps.store.user(app.id, &username).await? else {
+            failed("no such user");
+            return Err(Error::NotFound("user not found".into()));
+        };
         let password = password.to_owned();
         let hash = record.password_hash.clone();
         let ok = self.hashing(move || auth::verify_password(&password, &hash)).await?;
         if !ok {
+            failed("wrong password");
             return Err(Error::Unauthenticated(AuthFailure::BadPassword));
         }
         if !record.user.activated {
+            failed("deactivated");
             return Err(Error::Deactivated("user not activated".into()));
         }
+        tracing::info!(app = %app.name, user = %username, "login");
         let (expires_at, expires_in) = apps.expiry(ttl_secs)?;
         let token = auth::issue_user_token(app, &record.user, expires_at);
         Ok((IssuedToken { token, expires_in }, record.user))

@@ -253,7 +253,7 @@ async fn configured_credentials_replace_stored_ones_on_every_start() {
     let http = reqwest::Client::new();
     let url = format!("http://{}/demo/chat/token", second.addr);
     let body = json!({"grant_type": "client_credentials", "client_id": "demo-id", "client_secret": "demo-secret-1"});
-    let (status, reply) = call_url(&http, Method::POST, &url, None, Some(body)).await;
+    let (status, reply) = call_url(&http, Method::POST, &url, None, Some(body.clone())).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let answer = wildfire_call(
@@ -271,6 +271,29 @@ async fn configured_credentials_replace_stored_ones_on_every_start() {
     // The same values again: nothing replaced, nothing said.
     let third = serve(&storage, &configured).await;
     assert!(!third.log.contains("replaced the stored"), "{}", third.log);
+    // Issue 21: a log written to a file has no colour codes, and a restart on
+    // PostgreSQL does not report `relation "confab_schema" already exists`.
+    assert!(!third.log.contains('\u{1b}'), "{}", third.log);
+    assert!(!third.log.contains("already exists"), "{}", third.log);
+
+    // What an operator looks for is at the default level: logins, failed
+    // logins and kicks, without passwords.
+    let base = format!("http://{}/demo/chat", third.addr);
+    let (_, reply) = call_url(&http, Method::POST, &format!("{base}/token"), None, Some(body)).await;
+    let token = reply["access_token"].as_str().unwrap().to_owned();
+    let user = json!({"username": "alice", "password": "pw-alice-1"});
+    let (status, _) = call_url(&http, Method::POST, &format!("{base}/users"), Some(&token), Some(user)).await;
+    assert_eq!(status, StatusCode::OK);
+    for password in ["wrong-pw-1", "pw-alice-1"] {
+        let login = json!({"grant_type": "password", "username": "alice", "password": password});
+        call_url(&http, Method::POST, &format!("{base}/token"), None, Some(login)).await;
+    }
+    call_url(&http, Method::GET, &format!("{base}/users/alice/disconnect"), Some(&token), None).await;
+    let log = third.stop_and_read_log().await;
+    for wanted in ["failed login", "wrong password", "login", "kicked a user", "disconnected"] {
+        assert!(log.contains(wanted), "{wanted} missing: {log}");
+    }
+    assert!(!log.contains("pw-alice-1") && !log.contains("wrong-pw-1"), "{log}");
 }
 
 /// A `confab serve` run until it listens: what it printed and logged so far.
@@ -279,6 +302,8 @@ struct Served {
     stdout: String,
     log: String,
     child: tokio::process::Child,
+    /// What it logs after listening, once it stops.
+    rest: tokio::sync::oneshot::Receiver<String>,
 }
 
 async fn serve(storage: &Storage, env: &[(&str, &str)]) -> Served {
@@ -311,7 +336,15 @@ async fn serve(storage: &Storage, env: &[(&str, &str)]) -> Served {
     })
     .await
     .unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = log_lines.next_line().await {} });
+    let (rest_tx, rest) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = log_lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        let _ = rest_tx.send(rest);
+    });
     // stdout is written before the listening line is logged.
     let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
     let mut stdout = String::new();
@@ -323,11 +356,19 @@ async fn serve(storage: &Storage, env: &[(&str, &str)]) -> Served {
         stdout.push_str(&line);
         line.clear();
     }
-    Served { addr, stdout, log, child }
+    Served { addr, stdout, log, child, rest }
 }
 
 impl Served {
     async fn stop(mut self) {
         self.child.kill().await.unwrap();
+    }
+
+    /// Stops the server and returns everything it logged.
+    async fn stop_and_read_log(mut self) -> String {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.child.kill().await.unwrap();
+        let rest = self.rest.await.unwrap_or_default();
+        format!("{}{rest}", self.log)
     }
 }
