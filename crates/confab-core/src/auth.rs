@@ -170,10 +170,19 @@ pub fn verify_password(password: &str, stored_hash: &str) -> bool {
     hasher().verify_password(password.as_bytes(), &parsed).is_ok()
 }
 
+/// Argon2id's memory per hash, in KiB: 19 MiB.
+const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+/// Passes over that memory.
+const ARGON2_PASSES: u32 = 2;
+
+/// New hashes use OWASP's first Argon2id profile, m=19 MiB, t=2, p=1 (see
+/// ARCHITECTURE.md, Passwords). Its five profiles cost the defender about
+/// the same time (m×t is about constant); the one with the most memory
+/// costs an attacker with GPUs or ASICs the most per guess. p=1 because
+/// logins already run one per core. Checking a stored hash uses the
+/// parameters it carries, so hashes made with earlier ones still verify.
 fn hasher() -> argon2::Argon2<'static> {
-    // OWASP's "m=7 MiB, t=5, p=1" Argon2id profile: a few milliseconds per
-    // login on a small machine, while still memory-hard.
-    let params = argon2::Params::new(7 * 1024, 5, 1, None).expect("valid argon2 params");
+    let params = argon2::Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, 1, None).expect("valid argon2 params");
     argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
 }
 
@@ -241,6 +250,22 @@ mod tests {
         assert!(verify_password("pw", &h));
         assert!(!verify_password("pW", &h));
         assert!(!verify_password("pw", "not-a-hash"));
+    }
+
+    #[test]
+    fn hashes_use_the_chosen_parameters_and_older_ones_still_verify() {
+        let h = hash_password("pw").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        // Made with the parameters confab used before (m=7 MiB, t=5).
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let old_params = argon2::Params::new(7 * 1024, 5, 1, None).unwrap();
+        let old = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, old_params)
+            .hash_password(b"pw", &SaltString::from_b64("c2FsdHNhbHRzYWx0").unwrap())
+            .unwrap()
+            .to_string();
+        assert!(old.contains("m=7168,t=5,p=1"), "{old}");
+        assert!(verify_password("pw", &old));
+        assert!(!verify_password("pW", &old));
     }
 
     #[test]

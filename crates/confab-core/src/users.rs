@@ -45,12 +45,17 @@ impl UserService {
     }
 
     /// Registers users in order. The batch is checked whole first (a bad
-    /// name or password fails it all); a name that already exists fails only
-    /// its own entry.
+    /// name or password, or a name given twice, fails it all, before any
+    /// password is hashed: hashing is the expensive part); a name that
+    /// already exists fails only its own entry.
     pub async fn register(&self, app: AppId, batch: Vec<NewUser>) -> Result<Vec<Result<User>>> {
         let mut checked = Vec::with_capacity(batch.len());
+        let mut seen = std::collections::HashSet::with_capacity(batch.len());
         for new in batch {
             let username = Username::parse(&new.username)?;
+            if !seen.insert(username.clone()) {
+                return Err(Error::InvalidArgument(format!("user {username} appears twice in the batch")));
+            }
             check_password(&new.password)?;
             if new.nickname.as_ref().is_some_and(|n| n.chars().count() > MAX_NICKNAME_LEN) {
                 return Err(Error::InvalidArgument("NICKNAME_TOO_LONG".into()));

@@ -8,12 +8,15 @@
 //! 3. the server's resident memory per idle WebSocket connection;
 //! 4. fan-out to a large group with every member connected: one message at a
 //!    time (from acceptance to the last member), then a burst (deliveries per
-//!    second).
+//!    second);
+//! 5. registrations and password logins per second (Argon2id hashing).
 //!
 //! With `--nodes 1,3 --postgres URL --nats URL` it measures a single node and
 //! then a three-node cluster in the same run. In a cluster, requests are
 //! spread over the nodes and every message is sent through a node other than
 //! the one its receiver is connected to.
+
+mod logins;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -62,6 +65,10 @@ pub struct BenchArgs {
     /// Messages sent to the large group one at a time, and again in a burst.
     #[arg(long, default_value_t = 50)]
     group_messages: usize,
+    /// Users registered, then logged in by password for the duration (0
+    /// skips the phase).
+    #[arg(long, default_value_t = 300)]
+    login_users: usize,
     /// Internal: be the writing side of the socket floor (see `socket_floor`),
     /// a process of its own as confab's server is.
     #[arg(long, hide = true)]
@@ -253,6 +260,24 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         latency.answered_p50_ms, latency.answered_p99_ms
     );
 
+    if args.login_users > 0 {
+        let cpu_before = servers.cpu_seconds()?;
+        let started = Instant::now();
+        let logins =
+            logins::logins(&http, &servers.endpoints, &app_token, args.login_users, args.concurrency, duration).await?;
+        let server_cpu = servers.cpu_seconds()? - cpu_before;
+        println!(
+            "password hashing (Argon2id): {:.0} registrations/s ({} users in batches of 60), {:.0} logins/s \
+             ({} concurrent); server CPU {:.0}% of one core over the phase ({:.0}s){}",
+            logins.registrations_per_sec,
+            args.login_users,
+            logins.logins_per_sec,
+            args.concurrency,
+            server_cpu * 100.0 / started.elapsed().as_secs_f64(),
+            started.elapsed().as_secs_f64(),
+            if logins.failures > 0 { format!(", {} failed", logins.failures) } else { String::new() }
+        );
+    }
     if args.idle_connections > 0 {
         let pid = servers.processes[0].child.id();
         let endpoint = &servers.endpoints[0];

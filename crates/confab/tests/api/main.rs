@@ -12,6 +12,7 @@ mod helpers;
 mod history;
 mod leancloud;
 mod messages;
+mod passwords;
 mod profiles;
 mod recall;
 mod relations;
