@@ -14,39 +14,47 @@ use confab_client::Endpoint;
 
 use super::{register, PASSWORD};
 
-pub(super) struct Logins {
-    pub registrations_per_sec: f64,
-    pub logins_per_sec: f64,
+/// A closed loop's outcome.
+pub(super) struct Rate {
+    pub done: u64,
+    pub per_sec: f64,
     pub failures: u64,
 }
 
-/// Registers `users` users (in batches of 60), then logs them in by
-/// password from `concurrency` workers for `duration`.
-pub(super) async fn logins(
+/// Registers `users` users in batches of 60 (each password hashed once).
+pub(super) async fn register_users(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    token: &str,
+    users: usize,
+) -> anyhow::Result<Rate> {
+    let names: Vec<String> = (0..users).map(|i| format!("login-{i}")).collect();
+    let started = Instant::now();
+    register(http, endpoint, token, &names).await?;
+    Ok(Rate { done: users as u64, per_sec: users as f64 / started.elapsed().as_secs_f64(), failures: 0 })
+}
+
+/// Logs the users [`register_users`] made in by password, from
+/// `concurrency` workers for `duration` (each login verifies one hash).
+pub(super) async fn log_in(
     http: &reqwest::Client,
     endpoints: &[Endpoint],
-    token: &str,
     users: usize,
     concurrency: usize,
     duration: Duration,
-) -> anyhow::Result<Logins> {
-    let names: Vec<String> = (0..users).map(|i| format!("login-{i}")).collect();
-    let started = Instant::now();
-    register(http, &endpoints[0], token, &names).await?;
-    let registrations_per_sec = users as f64 / started.elapsed().as_secs_f64();
-
+) -> anyhow::Result<Rate> {
     let ok = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
-    let names = Arc::new(names);
     let started = Instant::now();
     let mut workers = JoinSet::new();
     for worker in 0..concurrency {
         let url = format!("{}/token", endpoints[worker % endpoints.len()].http_base());
-        let (http, names, ok, failures) = (http.clone(), names.clone(), ok.clone(), failures.clone());
+        let (http, ok, failures) = (http.clone(), ok.clone(), failures.clone());
         workers.spawn(async move {
             let mut n = worker;
             while started.elapsed() < duration {
-                let body = json!({"grant_type": "password", "username": names[n % names.len()], "password": PASSWORD});
+                let body =
+                    json!({"grant_type": "password", "username": format!("login-{}", n % users), "password": PASSWORD});
                 n += concurrency;
                 match http.post(&url).json(&body).send().await {
                     Ok(r) if r.status().is_success() => ok.fetch_add(1, Ordering::Relaxed),
@@ -56,6 +64,10 @@ pub(super) async fn logins(
         });
     }
     while workers.join_next().await.is_some() {}
-    let logins_per_sec = ok.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    Ok(Logins { registrations_per_sec, logins_per_sec, failures: failures.load(Ordering::Relaxed) })
+    let done = ok.load(Ordering::Relaxed);
+    Ok(Rate {
+        done,
+        per_sec: done as f64 / started.elapsed().as_secs_f64(),
+        failures: failures.load(Ordering::Relaxed),
+    })
 }
