@@ -372,3 +372,51 @@ impl Served {
         format!("{}{rest}", self.log)
     }
 }
+
+/// The migration that makes credentials unique finds data written before
+/// it, where two apps may share one: the oldest app keeps it, the later one
+/// loses it (its dialect refuses calls until an operator gives it its own),
+/// and from then on the database itself refuses a shared value.
+///
+/// It winds the schema back by one version, so it assumes `credentials.sql`
+/// is the newest migration of each engine.
+#[tokio::test]
+async fn the_migration_leaves_a_shared_credential_with_the_oldest_app() {
+    let app = spawn_app().await;
+    app.core.apps.create("acme", "other", Default::default()).await.unwrap();
+    let storage = app.stop().await;
+    let shared = "UPDATE apps SET credentials = (SELECT credentials FROM apps WHERE org = 'demo') WHERE org = 'acme'";
+    match &storage.database_url {
+        None => {
+            let db = rusqlite::Connection::open(storage.data_dir.path().join("confab.db")).unwrap();
+            let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+            db.execute_batch(&format!("DROP TABLE app_credentials; {shared}; PRAGMA user_version = {}", version - 1))
+                .unwrap();
+        }
+        Some(url) => {
+            let (db, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            db.batch_execute(&format!(
+                "DROP TABLE app_credentials; {shared};
+                 DELETE FROM confab_schema WHERE version = (SELECT MAX(version) FROM confab_schema)"
+            ))
+            .await
+            .unwrap();
+        }
+    }
+
+    let app = crate::helpers::spawn_app_in(storage).await;
+    let other = app.core.apps.by_name("acme", "other").await.unwrap().unwrap();
+    assert!(other.credentials.is_empty(), "the later app lost the shared values: {:?}", other.credentials.keys());
+    let first = app.core.apps.by_name("demo", "chat").await.unwrap().unwrap();
+    assert_eq!(first.credentials["wildfire.secret"], WILDFIRE_SECRET);
+    let created = app.wildfire("/admin/user/create", json!({"userId": "w1", "name": "w"})).await;
+    assert_eq!(created["code"], 0, "{created}");
+    assert!(app.core.users.get(first.id, &confab_core::model::Username::parse("w1").unwrap()).await.is_ok());
+    let change = confab_core::storage::CredentialChange {
+        replace: [("wildfire.secret".to_owned(), WILDFIRE_SECRET.to_owned())].into(),
+        ..Default::default()
+    };
+    let refused = app.core.apps.change_credentials("acme", "other", change).await;
+    assert!(matches!(refused, Err(confab_core::error::Error::Duplicate(_))), "{refused:?}");
+}
