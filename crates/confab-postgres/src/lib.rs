@@ -65,6 +65,17 @@ impl PostgresStore {
     /// Connects and brings the schema up to date. Nodes starting together
     /// take an advisory lock, so each migration runs once.
     pub async fn connect(url: &str) -> Result<PostgresStore> {
+        Self::open(url, IfEmpty::Create).await
+    }
+
+    /// Connects to a database confab has already set up (`confab app …`,
+    /// which must not turn a wrong database into a new empty one): fails
+    /// with `NotFound` if it has no confab schema.
+    pub async fn connect_existing(url: &str) -> Result<PostgresStore> {
+        Self::open(url, IfEmpty::Refuse).await
+    }
+
+    async fn open(url: &str, if_empty: IfEmpty) -> Result<PostgresStore> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| Error::Storage(format!("bad database url: {e}")))?;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
@@ -72,6 +83,13 @@ impl PostgresStore {
         let (appends, queue) = mpsc::channel(8192);
         let (cursors, cursor_queue) = mpsc::channel(65_536);
         let store = PostgresStore { pool: pool.clone(), appends, cursors };
+        if if_empty == IfEmpty::Refuse {
+            let client = store.client().await?;
+            let row = client.query_one("SELECT to_regclass('confab_schema') IS NOT NULL", &[]).await.map_err(pg)?;
+            if !row.get::<_, bool>(0) {
+                return Err(Error::NotFound("no confab data in this database (or schema)".into()));
+            }
+        }
         store.migrate().await?;
         tokio::spawn(run_cursor_writer(pool.clone(), cursor_queue));
         tokio::spawn(run_batcher(pool.clone(), queue));
@@ -101,6 +119,13 @@ impl PostgresStore {
         }
         tx.commit().await.map_err(pg)
     }
+}
+
+/// What opening a database without confab's schema does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfEmpty {
+    Create,
+    Refuse,
 }
 
 const MIGRATIONS: &[&str] = &[

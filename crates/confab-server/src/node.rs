@@ -76,11 +76,11 @@ impl Node {
         let hub = Arc::new(Hub::default());
         let (store, lease): (Arc<dyn Storage>, Option<TakenLease>) = match &config.database_url {
             Some(url) => {
-                let store = Arc::new(
-                    PostgresStore::connect(url)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL database: {e}"))?,
-                );
+                let opened = match role {
+                    Role::Admin => PostgresStore::connect_existing(url).await,
+                    Role::Server | Role::AdminCreating => PostgresStore::connect(url).await,
+                };
+                let store = Arc::new(opened.map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL database: {e}"))?);
                 let lease = match role {
                     Role::Server => Some(Lease::take(store.clone()).await?),
                     Role::Admin | Role::AdminCreating => None,

@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod client;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -112,14 +113,15 @@ async fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     // Shown once, on stdout only, so the operator can copy them; never logged.
     // The values are those stored, which on a cluster starting together are
     // the same on every node (one node makes them up).
+    let mut out = std::io::stdout();
     if first.created {
-        println!("Created app {org}/{name}");
+        writeln!(out, "Created app {org}/{name}")?;
     }
     for (label, value) in &first.made_up {
-        println!("{label} of {org}/{name}: {value}");
+        writeln!(out, "{label} of {org}/{name}: {value}")?;
     }
     if !first.made_up.is_empty() {
-        println!("(shown once; `confab app credentials --org {org} --app {name}` shows them again)");
+        writeln!(out, "(shown once; `confab app credentials --org {org} --app {name}` shows them again)")?;
     }
     tracing::info!(addr = %app.local_addr(), data_dir = %config.data_dir.display(), "confab is listening");
     if let Some(addr) = app.wildfire_addr() {

@@ -301,6 +301,9 @@ async fn app_commands_say_where_they_look_and_create_nothing() {
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1/postgres".into());
     let url = crate::helpers::fresh_schema(&base).await;
+    let empty = run(&["app", "list"], &[("CONFAB_DATABASE_URL", &url)]);
+    assert!(!empty.status.success(), "a database without confab's tables is not made one by a read");
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no confab data in this database"));
     let created = run(&["app", "create", "--org", "acme", "--app", "pg"], &[("CONFAB_DATABASE_URL", &url)]);
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     assert!(String::from_utf8_lossy(&created.stderr).contains("using the PostgreSQL database postgres://"));
