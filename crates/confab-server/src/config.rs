@@ -306,6 +306,17 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_token_lifetime_is_configurable() {
+        let mut config = Config::default();
+        assert_eq!(config.max_token_ttl_secs, 365 * 24 * 3600);
+        config.apply_env(|n| (n == "CONFAB_MAX_TOKEN_TTL_SECS").then(|| "3600".into())).unwrap();
+        assert_eq!(config.max_token_ttl_secs, 3600);
+        assert!(config.apply_env(|n| (n == "CONFAB_MAX_TOKEN_TTL_SECS").then(|| "0".into())).is_err());
+        let file: Config = toml::from_str("max_token_ttl_secs = 60").unwrap();
+        assert_eq!(file.max_token_ttl_secs, 60);
+    }
+
+    #[test]
     fn bad_values_are_reported() {
         let mut config = Config::default();
         assert!(config.apply_env(|n| (n == "CONFAB_HTTP_ADDR").then(|| "nope".into())).is_err());

@@ -179,8 +179,9 @@ impl Application {
 /// The first app's credentials the configuration can set: the stored name
 /// (`client_id` and `client_secret` are the app's own columns), the
 /// variable that sets it, the label it is printed with, and how many random
-/// bytes a made-up one has.
-pub const FIRST_APP_CREDENTIALS: [(&str, &str, &str, usize); 6] = [
+/// bytes a made-up one has (for the dialects' ones; the core makes the
+/// app's own).
+const FIRST_APP_CREDENTIALS: [(&str, &str, &str, usize); 6] = [
     ("client_id", "CONFAB_CLIENT_ID", "client_id", 18),
     ("client_secret", "CONFAB_CLIENT_SECRET", "client_secret", 24),
     (wildfire::SECRET_CREDENTIAL, "CONFAB_WILDFIRE_SECRET", "WildfireChat admin secret", 24),
