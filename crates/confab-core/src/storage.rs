@@ -17,8 +17,8 @@ use crate::model::{
 };
 use crate::relations::{GlobalMute, Relation};
 
-/// An app to be created.
-#[derive(Debug, Clone)]
+/// An app to be created. Not `Debug`: it holds secrets.
+#[derive(Clone)]
 pub struct NewApp {
     pub uuid: String,
     pub org: String,

@@ -26,8 +26,9 @@ use confab_core::Core;
 use config::Config;
 use node::{Node, Role};
 
-/// What this start found or made of the first app.
-#[derive(Debug, Clone)]
+/// What this start found or made of the first app. Not `Debug`: it holds
+/// secrets, which must never reach a log.
+#[derive(Clone)]
 pub struct FirstStart {
     /// Whether this start created the app (on a cluster, one node does).
     pub created: bool,
