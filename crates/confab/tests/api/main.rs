@@ -11,6 +11,7 @@ mod groups;
 mod helpers;
 mod history;
 mod leancloud;
+mod logs;
 mod messages;
 mod passwords;
 mod profiles;
