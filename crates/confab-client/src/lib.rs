@@ -291,6 +291,15 @@ impl Connection {
             .map_err(|_| anyhow!("connection closed"))
     }
 
+    /// Closes the connection after every frame queued so far (acks, reads)
+    /// has been written, so a client that stops does not lose its last
+    /// acknowledgements; events not yet taken are dropped.
+    pub async fn close(self) {
+        let Connection { outgoing, mut events, .. } = self;
+        drop(outgoing);
+        while !matches!(events.recv().await, Some(Event::Closed) | None) {}
+    }
+
     /// Per conversation, the highest sequence received: pass it as
     /// `resume` when reconnecting to continue without gaps or duplicates.
     pub fn cursors(&self) -> HashMap<String, i64> {
@@ -383,7 +392,11 @@ async fn io_loop(
                 }
             }
             frame = outgoing.recv() => {
-                let Some(frame) = frame else { break };
+                let Some(frame) = frame else {
+                    // `Connection::close`: everything queued is written.
+                    let _ = sink.send(WsMessage::Close(None)).await;
+                    break;
+                };
                 let text = serde_json::to_string(&frame).expect("frames serialize");
                 if sink.send(WsMessage::Text(text.into())).await.is_err() {
                     break;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::auth;
 use crate::error::{AuthFailure, Error, Result};
 use crate::model::{validate_tenant_name, App};
-use crate::storage::NewApp;
+use crate::storage::{CredentialChange, NewApp, Provisioned};
 use crate::Deps;
 
 /// A freshly issued token.
@@ -53,20 +53,47 @@ impl AppService {
     }
 
     pub async fn create(&self, org: &str, name: &str, credentials: AppCredentials) -> Result<Arc<App>> {
+        let app = self.new_app(org, name, credentials, Default::default())?;
+        let app = self.deps.store.create_app(app).await?;
+        self.forget_all();
+        Ok(self.remember(app))
+    }
+
+    /// Creates the app `org/name`, or applies `change` to it if it exists,
+    /// as one step however many nodes start at once (see
+    /// [`crate::storage::AppData::provision_app`]). A new app takes the
+    /// change's values, and made-up ones where it has none.
+    pub async fn provision(&self, org: &str, name: &str, change: CredentialChange) -> Result<Provisioned> {
+        let credentials =
+            AppCredentials { client_id: change.client_id.clone(), client_secret: change.client_secret.clone() };
+        let mut dialect = change.fill.clone();
+        dialect.extend(change.replace.clone());
+        let new = self.new_app(org, name, credentials, dialect)?;
+        let provisioned = self.deps.store.provision_app(new, change).await?;
+        self.forget_all();
+        self.remember(provisioned.after.clone());
+        Ok(provisioned)
+    }
+
+    fn new_app(
+        &self,
+        org: &str,
+        name: &str,
+        credentials: AppCredentials,
+        dialect: std::collections::BTreeMap<String, String>,
+    ) -> Result<NewApp> {
         validate_tenant_name("org", org)?;
         validate_tenant_name("app", name)?;
-        let app = NewApp {
+        Ok(NewApp {
             uuid: auth::random_uuid(),
             org: org.to_owned(),
             name: name.to_owned(),
             client_id: credentials.client_id.unwrap_or_else(|| format!("CF{}", auth::random_token(18))),
             client_secret: credentials.client_secret.unwrap_or_else(|| format!("CF{}", auth::random_token(24))),
-            signing_key: auth::random_token(32).into_bytes(),
+            signing_key: new_signing_key(),
             created_ms: self.deps.clock.now_ms(),
-        };
-        let app = self.deps.store.create_app(app).await?;
-        *self.everyone.write().unwrap_or_else(|e| e.into_inner()) = None;
-        Ok(self.remember(app))
+            credentials: dialect,
+        })
     }
 
     pub async fn list(&self) -> Result<Vec<App>> {
@@ -112,17 +139,17 @@ impl AppService {
         Ok(apps)
     }
 
-    /// Sets (or, with `None`, removes) one of an app's dialect credentials.
-    pub async fn set_credential(&self, org: &str, name: &str, key: &str, value: Option<String>) -> Result<Arc<App>> {
-        let not_found = || Error::NotFound(format!("no app {org}/{name}"));
-        let mut app = self.deps.store.app_by_name(org, name).await?.ok_or_else(not_found)?;
-        match value {
-            Some(v) => app.credentials.insert(key.to_owned(), v),
-            None => app.credentials.remove(key),
-        };
-        self.deps.store.set_credentials(app.id, app.credentials.clone()).await?;
-        *self.everyone.write().unwrap_or_else(|e| e.into_inner()) = None;
+    /// Changes an app's credentials (rotation, or values an operator
+    /// chose). Refused with `Duplicate` when another app holds a new value.
+    /// Other processes see the change within [`CACHE_FOR`].
+    pub async fn change_credentials(&self, org: &str, name: &str, change: CredentialChange) -> Result<Arc<App>> {
+        let app = self.deps.store.change_credentials(org, name, change).await?;
+        self.forget_all();
         Ok(self.remember(app))
+    }
+
+    fn forget_all(&self) {
+        *self.everyone.write().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     fn remember(&self, app: App) -> Arc<App> {
@@ -141,7 +168,7 @@ impl AppService {
             None => app.rate_limits.remove(limit),
         };
         self.deps.store.set_rate_limits(app.id, app.rate_limits.clone()).await?;
-        *self.everyone.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.forget_all();
         Ok(self.remember(app))
     }
 
@@ -165,18 +192,25 @@ impl AppService {
     }
 
     /// Converts a requested lifetime into (expiry instant, seconds).
+    ///
+    /// The vendor's `ttl: 0` ("never expires") and anything longer than
+    /// the configured maximum get the maximum: a leaked token must stop
+    /// working some day without the operator rotating the signing key.
     pub(crate) fn expiry(&self, ttl_secs: Option<i64>) -> Result<(i64, i64)> {
         let ttl = ttl_secs.unwrap_or(self.deps.config.default_token_ttl_secs);
         if ttl < 0 {
             return Err(Error::InvalidArgument("ttl must not be negative".into()));
         }
-        if ttl == 0 {
-            return Ok((0, 0));
-        }
-        // Capped at ten years so the expiry instant cannot overflow.
-        let ttl = ttl.min(10 * 365 * 24 * 3600);
+        // Also capped at ten years so the expiry instant cannot overflow.
+        let max = self.deps.config.max_token_ttl_secs.clamp(1, 10 * 365 * 24 * 3600);
+        let ttl = if ttl == 0 { max } else { ttl.min(max) };
         Ok((self.deps.clock.now_ms() + ttl * 1000, ttl))
     }
+}
+
+/// A new random key to sign an app's tokens with.
+pub fn new_signing_key() -> Vec<u8> {
+    auth::random_token(32).into_bytes()
 }
 
 /// Lets the cache, keyed by owned `(org, name)`, be searched with borrowed

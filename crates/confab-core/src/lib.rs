@@ -32,6 +32,9 @@ use storage::Storage;
 pub struct CoreConfig {
     /// Lifetime of tokens when the caller asks for none, in seconds.
     pub default_token_ttl_secs: i64,
+    /// Longest lifetime of any token, in seconds; `ttl: 0` ("never
+    /// expires") gets this.
+    pub max_token_ttl_secs: i64,
     /// This node's ID in message IDs (0 on a single node).
     pub node_id: u16,
 }
@@ -39,7 +42,7 @@ pub struct CoreConfig {
 impl Default for CoreConfig {
     fn default() -> Self {
         // The vendor's default: 60 days.
-        CoreConfig { default_token_ttl_secs: 60 * 24 * 3600, node_id: 0 }
+        CoreConfig { default_token_ttl_secs: 60 * 24 * 3600, max_token_ttl_secs: 365 * 24 * 3600, node_id: 0 }
     }
 }
 

@@ -17,8 +17,8 @@ use crate::model::{
 };
 use crate::relations::{GlobalMute, Relation};
 
-/// An app to be created.
-#[derive(Debug, Clone)]
+/// An app to be created. Not `Debug`: it holds secrets.
+#[derive(Clone)]
 pub struct NewApp {
     pub uuid: String,
     pub org: String,
@@ -27,6 +27,57 @@ pub struct NewApp {
     pub client_secret: String,
     pub signing_key: Vec<u8>,
     pub created_ms: i64,
+    /// Dialect credentials it starts with (such as `wildfire.secret`).
+    pub credentials: BTreeMap<String, String>,
+}
+
+/// A change to an app's credentials. Engines apply it in one transaction
+/// that first checks that no other app holds any of the new values: a
+/// credential names its tenant (WildfireChat finds the app by its secret,
+/// LeanCloud by its app ID), so two apps sharing one would let one act as
+/// the other.
+#[derive(Clone, Default)]
+pub struct CredentialChange {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// A new token signing key: every token signed with the old one fails.
+    pub signing_key: Option<Vec<u8>>,
+    /// Dialect credentials to store, replacing what the app has.
+    pub replace: BTreeMap<String, String>,
+    /// Dialect credentials to store only where the app has none yet (values
+    /// made up at first start, which must not overwrite another node's).
+    pub fill: BTreeMap<String, String>,
+}
+
+impl CredentialChange {
+    /// `app` as it is after the change.
+    pub fn applied_to(&self, app: &App) -> App {
+        let mut changed = app.clone();
+        if let Some(id) = &self.client_id {
+            changed.client_id = id.clone();
+        }
+        if let Some(secret) = &self.client_secret {
+            changed.client_secret = secret.clone();
+        }
+        if let Some(key) = &self.signing_key {
+            changed.signing_key = key.clone();
+        }
+        for (name, value) in &self.replace {
+            changed.credentials.insert(name.clone(), value.clone());
+        }
+        for (name, value) in &self.fill {
+            changed.credentials.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        changed
+    }
+}
+
+/// What provisioning found and left.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    /// The app as it was; `None` when this call created it.
+    pub before: Option<App>,
+    pub after: App,
 }
 
 /// One page of a listing. `next` is an engine-made position to continue from.
@@ -45,8 +96,15 @@ pub trait AppData: Send + Sync {
     async fn app_by_uuid(&self, uuid: &str) -> Result<Option<App>>;
     /// Replaces an app's rate-limit overrides.
     async fn set_rate_limits(&self, app: AppId, limits: BTreeMap<String, u32>) -> Result<()>;
-    /// Replaces an app's dialect credentials (such as `wildfire.secret`).
-    async fn set_credentials(&self, app: AppId, credentials: BTreeMap<String, String>) -> Result<()>;
+    /// Applies `change` to the app `org/name` and answers it as stored.
+    /// `NotFound` without such an app; `Duplicate` (changing nothing) when
+    /// another app holds one of the new values.
+    async fn change_credentials(&self, org: &str, name: &str, change: CredentialChange) -> Result<App>;
+    /// Creates `new`, or, when its org/name exists, applies `change` to it:
+    /// one transaction, one caller at a time across every process on the
+    /// database, so nodes starting together provision the app once and all
+    /// see the same credentials.
+    async fn provision_app(&self, new: NewApp, change: CredentialChange) -> Result<Provisioned>;
 }
 
 #[async_trait]

@@ -46,12 +46,17 @@ impl UserService {
     }
 
     /// Registers users in order. The batch is checked whole first (a bad
-    /// name or password fails it all); a name that already exists fails only
-    /// its own entry.
+    /// name or password, or a name given twice, fails it all, before any
+    /// password is hashed: hashing is the expensive part); a name that
+    /// already exists fails only its own entry.
     pub async fn register(&self, app: AppId, batch: Vec<NewUser>) -> Result<Vec<Result<User>>> {
         let mut checked = Vec::with_capacity(batch.len());
+        let mut seen = std::collections::HashSet::with_capacity(batch.len());
         for new in batch {
             let username = new.username;
+            if !seen.insert(username.clone()) {
+                return Err(Error::InvalidArgument(format!("user {username} appears twice in the batch")));
+            }
             check_password(&new.password)?;
             if new.nickname.as_ref().is_some_and(|n| n.chars().count() > MAX_NICKNAME_LEN) {
                 return Err(Error::InvalidArgument("NICKNAME_TOO_LONG".into()));
@@ -186,6 +191,8 @@ impl UserService {
 
     /// Closes the user's sessions on the app's word, telling them why.
     pub async fn kick_by_app(&self, app: AppId, username: &Username, why: &str) {
+        // The app's reason is its own text, so it stays out of the log.
+        tracing::info!(app = app.0, user = %username, reason = KickReason::KickedByApp.as_str(), "kicked a user");
         let event = LiveEvent::KickedByApp(why.into());
         self.deps.fanout.publish(app, std::slice::from_ref(username), event).await;
     }
@@ -212,6 +219,7 @@ impl UserService {
     }
 
     async fn kick(&self, app: AppId, username: &Username, reason: KickReason) {
+        tracing::info!(app = app.0, user = %username, reason = reason.as_str(), "kicked a user");
         self.deps.fanout.publish(app, std::slice::from_ref(username), LiveEvent::Kick(reason)).await;
     }
 
@@ -229,17 +237,25 @@ impl UserService {
         ttl_secs: Option<i64>,
         apps: &crate::apps::AppService,
     ) -> Result<(IssuedToken, User)> {
-        let record =
-            self.deps.store.user(app.id, username).await?.ok_or_else(|| Error::NotFound("user not found".into()))?;
+        // Logins and failed logins are what an operator looks for first;
+        // the password never reaches the log.
+        let failed = |why: &str| tracing::info!(app = %app.name, user = %username, why, "failed login");
+        let Some(record) = self.deps.store.user(app.id, username).await? else {
+            failed("no such user");
+            return Err(Error::NotFound("user not found".into()));
+        };
         let password = password.to_owned();
         let hash = record.password_hash.clone();
         let ok = self.hashing(move || auth::verify_password(&password, &hash)).await?;
         if !ok {
+            failed("wrong password");
             return Err(Error::Unauthenticated(AuthFailure::BadPassword));
         }
         if !record.user.activated {
+            failed("deactivated");
             return Err(Error::Deactivated("user not activated".into()));
         }
+        tracing::info!(app = %app.name, user = %username, "login");
         let (expires_at, expires_in) = apps.expiry(ttl_secs)?;
         let token = auth::issue_user_token(app, &record.user, expires_at);
         Ok((IssuedToken { token, expires_in }, record.user))

@@ -203,9 +203,9 @@ impl Inner {
     }
 
     fn live_peers(&self) -> usize {
-        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        peers.retain(|_, seen| seen.elapsed() < PEER_EXPIRY);
-        peers.len()
+        // Counted, not removed: `listen_to_peers` forgets (and logs) the dead.
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers.values().filter(|seen| seen.elapsed() < PEER_EXPIRY).count()
     }
 
     async fn publish_event(&self, app: AppId, user: &Username, payload: &bytes::Bytes) {
@@ -446,8 +446,21 @@ async fn listen_to_peers(
     mut heartbeats: async_nats::Subscriber,
     mut leaves: async_nats::Subscriber,
 ) {
+    // A node that died sends no goodbye: it is logged as gone once its
+    // heartbeats stop for PEER_EXPIRY.
+    let mut check = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
+            _ = check.tick() => {
+                let mut peers = inner.peers.lock().unwrap_or_else(|e| e.into_inner());
+                peers.retain(|node, seen| {
+                    let alive = seen.elapsed() < PEER_EXPIRY;
+                    if !alive {
+                        tracing::warn!(node, "a node is gone (no heartbeat for {PEER_EXPIRY:?})");
+                    }
+                    alive
+                });
+            }
             Some(beat) = heartbeats.next() => {
                 let Some(node) = origin_node(&beat) else { continue };
                 if node == inner.node {

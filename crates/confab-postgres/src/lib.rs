@@ -12,6 +12,7 @@
 //! sequence numbers are committed in order, across nodes. Conversations are
 //! locked in key order to rule out deadlocks.
 
+mod apps;
 mod files;
 mod groups;
 mod relations;
@@ -30,7 +31,7 @@ use confab_core::model::{
     App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, ProfileChange,
     User, UserRecord, Username,
 };
-use confab_core::storage::{AppData, HiddenRange, MessageChange, MessageData, MessageQuery, NewApp, Page, UserData};
+use confab_core::storage::{HiddenRange, MessageChange, MessageData, MessageQuery, Page, UserData};
 
 const POOL_SIZE: usize = 32;
 
@@ -64,6 +65,17 @@ impl PostgresStore {
     /// Connects and brings the schema up to date. Nodes starting together
     /// take an advisory lock, so each migration runs once.
     pub async fn connect(url: &str) -> Result<PostgresStore> {
+        Self::open(url, IfEmpty::Create).await
+    }
+
+    /// Connects to a database confab has already set up (`confab app …`,
+    /// which must not turn a wrong database into a new empty one): fails
+    /// with `NotFound` if it has no confab schema.
+    pub async fn connect_existing(url: &str) -> Result<PostgresStore> {
+        Self::open(url, IfEmpty::Refuse).await
+    }
+
+    async fn open(url: &str, if_empty: IfEmpty) -> Result<PostgresStore> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| Error::Storage(format!("bad database url: {e}")))?;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
@@ -71,6 +83,13 @@ impl PostgresStore {
         let (appends, queue) = mpsc::channel(8192);
         let (cursors, cursor_queue) = mpsc::channel(65_536);
         let store = PostgresStore { pool: pool.clone(), appends, cursors };
+        if if_empty == IfEmpty::Refuse {
+            let client = store.client().await?;
+            let row = client.query_one("SELECT to_regclass('confab_schema') IS NOT NULL", &[]).await.map_err(pg)?;
+            if !row.get::<_, bool>(0) {
+                return Err(Error::NotFound("no confab data in this database (or schema)".into()));
+            }
+        }
         store.migrate().await?;
         tokio::spawn(run_cursor_writer(pool.clone(), cursor_queue));
         tokio::spawn(run_batcher(pool.clone(), queue));
@@ -86,6 +105,7 @@ impl PostgresStore {
         let tx = client.transaction().await.map_err(pg)?;
         tx.batch_execute(
             "SELECT pg_advisory_xact_lock(7220417);
+             SET LOCAL client_min_messages TO warning;
              CREATE TABLE IF NOT EXISTS confab_schema (version BIGINT NOT NULL)",
         )
         .await
@@ -101,6 +121,13 @@ impl PostgresStore {
     }
 }
 
+/// What opening a database without confab's schema does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfEmpty {
+    Create,
+    Refuse,
+}
+
 const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("nodes.sql"),
@@ -109,6 +136,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("relations.sql"),
     include_str!("files.sql"),
     include_str!("leancloud.sql"),
+    include_str!("credentials.sql"),
 ];
 
 /// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).
@@ -179,10 +207,10 @@ pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
 
-const APP_COLUMNS: &str =
+pub(crate) const APP_COLUMNS: &str =
     "id, uuid, org, name, client_id, client_secret, signing_key, created_ms, rate_limits, credentials";
 
-fn app_row(row: &Row) -> Result<App> {
+pub(crate) fn app_row(row: &Row) -> Result<App> {
     let limits: String = row.get(8);
     Ok(App {
         id: AppId(row.get(0)),
@@ -260,74 +288,6 @@ fn message_row(row: &Row) -> Result<Message> {
 
 pub(crate) fn json(value: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Storage(format!("cannot encode: {e}")))
-}
-
-#[async_trait]
-impl AppData for PostgresStore {
-    async fn create_app(&self, app: NewApp) -> Result<App> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                &format!(
-                    "INSERT INTO apps (uuid, org, name, client_id, client_secret, signing_key, created_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {APP_COLUMNS}"
-                ),
-                &[
-                    &app.uuid,
-                    &app.org,
-                    &app.name,
-                    &app.client_id,
-                    &app.client_secret,
-                    &app.signing_key,
-                    &app.created_ms,
-                ],
-            )
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::Duplicate(format!("app {}/{} or its client id already exists", app.org, app.name))
-                } else {
-                    pg(e)
-                }
-            })?;
-        app_row(&row)
-    }
-
-    async fn apps(&self) -> Result<Vec<App>> {
-        let client = self.client().await?;
-        let rows = client.query(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY id"), &[]).await.map_err(pg)?;
-        rows.iter().map(app_row).collect()
-    }
-
-    async fn app_by_name(&self, org: &str, name: &str) -> Result<Option<App>> {
-        let client = self.client().await?;
-        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE org = $1 AND name = $2");
-        client.query_opt(&sql, &[&org, &name]).await.map_err(pg)?.as_ref().map(app_row).transpose()
-    }
-
-    async fn app_by_uuid(&self, uuid: &str) -> Result<Option<App>> {
-        let client = self.client().await?;
-        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE uuid = $1");
-        client.query_opt(&sql, &[&uuid]).await.map_err(pg)?.as_ref().map(app_row).transpose()
-    }
-
-    async fn set_credentials(&self, app: AppId, credentials: BTreeMap<String, String>) -> Result<()> {
-        let client = self.client().await?;
-        client
-            .execute("UPDATE apps SET credentials = $2 WHERE id = $1", &[&app.0, &json(&credentials)?])
-            .await
-            .map_err(pg)?;
-        Ok(())
-    }
-
-    async fn set_rate_limits(&self, app: AppId, limits: BTreeMap<String, u32>) -> Result<()> {
-        let client = self.client().await?;
-        client
-            .execute("UPDATE apps SET rate_limits = $2 WHERE id = $1", &[&app.0, &json(&limits)?])
-            .await
-            .map_err(pg)?;
-        Ok(())
-    }
 }
 
 async fn users_page(

@@ -108,6 +108,7 @@ async fn new_app(store: &PostgresStore) -> confab_core::error::Result<AppId> {
             client_secret: "secret".into(),
             signing_key: vec![1; 32],
             created_ms: 1,
+            credentials: Default::default(),
         })
         .await?;
     Ok(app.id)

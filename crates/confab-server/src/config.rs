@@ -52,6 +52,10 @@ pub struct Config {
     pub fetch_allow_private: crate::fetch::FetchPolicy,
     /// Connection and authentication-failure limits at the edge (`CONFAB_HEADER_READ_TIMEOUT_SECS`, …).
     pub edge: EdgeSettings,
+    /// `CONFAB_MAX_TOKEN_TTL_SECS`: the longest any token lives, in
+    /// seconds (default one year); an Easemob `ttl: 0` ("never expires")
+    /// gets this.
+    pub max_token_ttl_secs: i64,
 }
 
 /// `CONFAB_S3_BUCKET`, `CONFAB_S3_ENDPOINT`, `CONFAB_S3_REGION`,
@@ -140,6 +144,7 @@ impl Default for Config {
             public_url: None,
             fetch_allow_private: crate::fetch::FetchPolicy::PublicOnly,
             edge: EdgeSettings::default(),
+            max_token_ttl_secs: 365 * 24 * 3600,
         }
     }
 }
@@ -273,6 +278,13 @@ impl Config {
         self.edge.apply_env(&var)?;
         if let Some(v) = var("CONFAB_TOKEN_TTL_SECS") {
             self.token_ttl_secs = v.parse().map_err(|e| anyhow::anyhow!("CONFAB_TOKEN_TTL_SECS={v}: {e}"))?;
+        }
+        if let Some(v) = var("CONFAB_MAX_TOKEN_TTL_SECS") {
+            self.max_token_ttl_secs = v
+                .parse()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| anyhow::anyhow!("CONFAB_MAX_TOKEN_TTL_SECS={v}: not a positive number"))?;
         }
         Ok(())
     }
@@ -411,6 +423,17 @@ mod tests {
         assert!(config.apply_env(|n| (n == "CONFAB_MAX_SESSIONS").then(|| "many".into())).is_err());
         let from_file: Config = toml::from_str("[edge]\nidle_timeout_secs = 5\n").unwrap();
         assert_eq!(from_file.edge.idle_timeout_secs, 5);
+    }
+
+    #[test]
+    fn the_longest_token_lifetime_is_configurable() {
+        let mut config = Config::default();
+        assert_eq!(config.max_token_ttl_secs, 365 * 24 * 3600);
+        config.apply_env(|n| (n == "CONFAB_MAX_TOKEN_TTL_SECS").then(|| "3600".into())).unwrap();
+        assert_eq!(config.max_token_ttl_secs, 3600);
+        assert!(config.apply_env(|n| (n == "CONFAB_MAX_TOKEN_TTL_SECS").then(|| "0".into())).is_err());
+        let file: Config = toml::from_str("max_token_ttl_secs = 60").unwrap();
+        assert_eq!(file.max_token_ttl_secs, 60);
     }
 
     #[test]

@@ -23,30 +23,25 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use confab_core::apps::AppCredentials;
 use confab_core::clock::{Clock, SystemClock};
 use confab_core::fanout::KickReason;
+use confab_core::storage::{CredentialChange, Provisioned};
 use confab_core::Core;
 
 use config::Config;
 use node::{Node, Role};
 
-/// Credentials of the first app, when this start created it.
-#[derive(Debug, Clone)]
-pub struct CreatedApp {
-    pub org: String,
-    pub app: String,
-    pub client_id: String,
-    pub client_secret: String,
-}
-
-/// The first app's dialect credentials this start made up, by name
-/// (`wildfire.secret`, `leancloud.app_id`, …), to be shown once.
-#[derive(Debug, Clone)]
-pub struct CreatedSecret {
-    pub org: String,
-    pub app: String,
-    pub values: Vec<(&'static str, String)>,
+/// What this start found or made of the first app. Not `Debug`: it holds
+/// secrets, which must never reach a log.
+#[derive(Clone)]
+pub struct FirstStart {
+    /// Whether this start created the app (on a cluster, one node does).
+    pub created: bool,
+    /// Credentials this start made up and stored, by label, to be shown
+    /// once: the values as stored, so every node shows what works.
+    pub made_up: Vec<(&'static str, String)>,
+    /// The app as stored after this start.
+    pub app: confab_core::model::App,
 }
 
 /// A built server: storage open, first app ensured, listener bound.
@@ -57,8 +52,7 @@ pub struct Application {
     wildfire: Option<(TcpListener, Router)>,
     node: Arc<Node>,
     local_addr: SocketAddr,
-    created_app: Option<CreatedApp>,
-    created_secret: Option<CreatedSecret>,
+    first_start: FirstStart,
     /// Background work that runs while the server does.
     exports: (Arc<limits::RateLimits>, std::time::Duration),
     /// Timeouts and caps for connections.
@@ -75,8 +69,7 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         let node = Arc::new(Node::open(&config, clock, Role::Server).await?);
         let core = node.core.clone();
-        let created_app = ensure_first_app(&core, &config).await?;
-        let created_secret = ensure_dialect_credentials(&core, &config).await?;
+        let first_start = ensure_first_app(&core, &config).await?;
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
@@ -108,17 +101,7 @@ impl Application {
             }
             None => None,
         };
-        Ok(Application {
-            listener,
-            router,
-            wildfire,
-            node,
-            local_addr,
-            created_app,
-            created_secret,
-            exports,
-            connections,
-        })
+        Ok(Application { listener, router, wildfire, node, local_addr, first_start, exports, connections })
     }
 
     /// The bound address of `CONFAB_WILDFIRE_ADDR`'s listener, if there is one.
@@ -126,9 +109,10 @@ impl Application {
         self.wildfire.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
-    /// Set when this start made up some of the first app's dialect credentials.
-    pub fn created_secret(&self) -> Option<&CreatedSecret> {
-        self.created_secret.as_ref()
+    /// What this start found or made of the first app (its credentials as
+    /// stored, and which of them this start made up).
+    pub fn first_start(&self) -> &FirstStart {
+        &self.first_start
     }
 
     /// The bound address (useful when the configured port was 0).
@@ -148,11 +132,6 @@ impl Application {
     /// This node's ID in message IDs: 0 alone on SQLite, leased on PostgreSQL.
     pub fn node_id(&self) -> u16 {
         self.node.node_id
-    }
-
-    /// Set when this start created the first app, so its secret can be shown once.
-    pub fn created_app(&self) -> Option<&CreatedApp> {
-        self.created_app.as_ref()
     }
 
     /// Serves until `shutdown` turns true, then closes every session, lets
@@ -308,58 +287,77 @@ pub(crate) fn peer_ip(extensions: &axum::http::Extensions) -> std::net::IpAddr {
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
-/// Gives the first app its dialects' credentials: the configured ones, or,
-/// where it has none yet, new ones (returned, to be shown once).
-async fn ensure_dialect_credentials(core: &Core, config: &Config) -> anyhow::Result<Option<CreatedSecret>> {
-    let first = &config.first_app;
-    let Some(app) = core.apps.by_name(&first.org, &first.app).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
-        return Ok(None);
-    };
-    let wanted = [
-        (wildfire::SECRET_CREDENTIAL, &first.wildfire_secret, 24),
-        (leancloud::APP_ID, &first.leancloud_app_id, 18),
-        (leancloud::APP_KEY, &first.leancloud_app_key, 18),
-        (leancloud::MASTER_KEY, &first.leancloud_master_key, 18),
-    ];
-    let mut created = Vec::new();
-    for (name, configured, bytes) in wanted {
-        let current = app.credentials.get(name);
-        let value = match (configured, current) {
-            (Some(wanted), Some(current)) if wanted == current => continue,
-            (Some(wanted), _) => wanted.clone(),
-            (None, Some(_)) => continue,
-            (None, None) => {
-                let made = confab_core::auth::random_key(bytes);
-                created.push((name, made.clone()));
-                made
-            }
-        };
-        core.apps
-            .set_credential(&first.org, &first.app, name, Some(value))
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot set {name}: {e}"))?;
-    }
-    if created.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(CreatedSecret { org: first.org.clone(), app: first.app.clone(), values: created }))
-}
+/// The first app's credentials the configuration can set: the stored name
+/// (`client_id` and `client_secret` are the app's own columns), the
+/// variable that sets it, the label it is printed with, and how many random
+/// bytes a made-up one has (for the dialects' ones; the core makes the
+/// app's own).
+const FIRST_APP_CREDENTIALS: [(&str, &str, &str, usize); 6] = [
+    ("client_id", "CONFAB_CLIENT_ID", "client_id", 18),
+    ("client_secret", "CONFAB_CLIENT_SECRET", "client_secret", 24),
+    (wildfire::SECRET_CREDENTIAL, "CONFAB_WILDFIRE_SECRET", "WildfireChat admin secret", 24),
+    (leancloud::APP_ID, "CONFAB_LEANCLOUD_APP_ID", "LeanCloud app ID", 18),
+    (leancloud::APP_KEY, "CONFAB_LEANCLOUD_APP_KEY", "LeanCloud app key", 18),
+    (leancloud::MASTER_KEY, "CONFAB_LEANCLOUD_MASTER_KEY", "LeanCloud master key", 18),
+];
 
-async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<Option<CreatedApp>> {
+/// Makes sure the first app exists with the configured credentials, in one
+/// storage step (nodes starting together on one database provision it once):
+/// configured values are applied on every start, replacing stored ones (a
+/// startup line says so, without the values); credentials neither configured
+/// nor stored are made up, and returned to be shown once.
+async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<FirstStart> {
     let first = &config.first_app;
-    if core.apps.by_name(&first.org, &first.app).await.map_err(|e| anyhow::anyhow!("{e}"))?.is_some() {
-        return Ok(None);
-    }
-    let credentials = AppCredentials { client_id: first.client_id.clone(), client_secret: first.client_secret.clone() };
-    let app = match core.apps.create(&first.org, &first.app, credentials).await {
-        Ok(app) => app,
-        // Another node of the cluster created it at the same moment.
-        Err(confab_core::error::Error::Duplicate(_)) => return Ok(None),
-        Err(e) => anyhow::bail!("cannot create app {}/{}: {e}", first.org, first.app),
+    let configured = [
+        &first.client_id,
+        &first.client_secret,
+        &first.wildfire_secret,
+        &first.leancloud_app_id,
+        &first.leancloud_app_key,
+        &first.leancloud_master_key,
+    ];
+    let mut change = CredentialChange {
+        client_id: first.client_id.clone(),
+        client_secret: first.client_secret.clone(),
+        ..CredentialChange::default()
     };
-    tracing::info!(org = %app.org, app = %app.name, "created the first app");
-    let app = app.as_ref().clone();
-    Ok(Some(CreatedApp { org: app.org, app: app.name, client_id: app.client_id, client_secret: app.client_secret }))
+    for ((name, _, _, bytes), value) in FIRST_APP_CREDENTIALS.iter().zip(configured).skip(2) {
+        match value {
+            Some(value) => change.replace.insert(name.to_string(), value.clone()),
+            None => change.fill.insert(name.to_string(), confab_core::auth::random_key(*bytes)),
+        };
+    }
+    let Provisioned { before, after } = core
+        .apps
+        .provision(&first.org, &first.app, change)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot provision app {}/{}: {e}", first.org, first.app))?;
+    let stored = |app: &confab_core::model::App, name: &str| match name {
+        "client_id" => Some(app.client_id.clone()),
+        "client_secret" => Some(app.client_secret.clone()),
+        _ => app.credentials.get(name).cloned(),
+    };
+    let mut made_up = Vec::new();
+    for ((name, variable, label, _), value) in FIRST_APP_CREDENTIALS.iter().zip(configured) {
+        let old = before.as_ref().and_then(|b| stored(b, name));
+        let new = stored(&after, name);
+        match (value, old) {
+            (Some(_), Some(old)) if Some(&old) != new.as_ref() => tracing::info!(
+                org = %after.org, app = %after.name, credential = name,
+                "{variable} replaced the stored {label} (the old one no longer works)"
+            ),
+            (None, None) => {
+                if let Some(new) = new {
+                    made_up.push((*label, new));
+                }
+            }
+            _ => {}
+        }
+    }
+    if before.is_none() {
+        tracing::info!(org = %after.org, app = %after.name, "created the first app");
+    }
+    Ok(FirstStart { created: before.is_none(), made_up, app: after })
 }
 
 #[cfg(test)]

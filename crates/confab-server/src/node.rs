@@ -38,8 +38,15 @@ const FENCE_AFTER: Duration = Duration::from_secs(20);
 /// administers the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// Serves clients; creates the data folder and database if needed.
     Server,
+    /// `confab app …` on an existing database: it never creates a data
+    /// folder (run from the wrong folder, it says so instead of answering
+    /// "no app" from a new empty database), and never touches file contents.
     Admin,
+    /// `confab app create`: like `Admin`, but may create the data folder
+    /// and database, since the app it makes is their first content.
+    AdminCreating,
 }
 
 pub struct Node {
@@ -69,21 +76,28 @@ impl Node {
         let hub = Arc::new(Hub::default());
         let (store, lease): (Arc<dyn Storage>, Option<TakenLease>) = match &config.database_url {
             Some(url) => {
-                let store = Arc::new(
-                    PostgresStore::connect(url)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL database: {e}"))?,
-                );
+                let opened = match role {
+                    Role::Admin => PostgresStore::connect_existing(url).await,
+                    Role::Server | Role::AdminCreating => PostgresStore::connect(url).await,
+                };
+                let store = Arc::new(opened.map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL database: {e}"))?);
                 let lease = match role {
                     Role::Server => Some(Lease::take(store.clone()).await?),
-                    Role::Admin => None,
+                    Role::Admin | Role::AdminCreating => None,
                 };
                 (store, lease)
             }
             None => {
+                let path = config.database_path();
+                if role == Role::Admin && !path.exists() {
+                    anyhow::bail!(
+                        "no confab database in the data folder {} (set CONFAB_DATA_DIR or --config to the server's, \
+                         or run from the folder where `confab serve` runs)",
+                        config.data_dir.display()
+                    );
+                }
                 std::fs::create_dir_all(&config.data_dir)
                     .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
-                let path = config.database_path();
                 let store = SqliteStore::open(&path, config.sqlite_sync.into())
                     .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
                 (Arc::new(store), None)
@@ -103,6 +117,7 @@ impl Node {
             None => Arc::new(LocalFanout::new(hub.clone())),
         };
         let blobs: Arc<dyn BlobStore> = match &config.s3 {
+            _ if role != Role::Server => Arc::new(NoFiles),
             Some(s3) => Arc::new(
                 ObjectFiles::s3(&S3Config {
                     bucket: s3.bucket.clone(),
@@ -115,7 +130,11 @@ impl Node {
             ),
             None => Arc::new(ObjectFiles::local(&config.data_dir.join("files")).map_err(|e| anyhow::anyhow!("{e}"))?),
         };
-        let core_config = CoreConfig { default_token_ttl_secs: config.token_ttl_secs, node_id };
+        let core_config = CoreConfig {
+            default_token_ttl_secs: config.token_ttl_secs,
+            max_token_ttl_secs: config.max_token_ttl_secs,
+            node_id,
+        };
         let core =
             Core::new(store, blobs, fanout, hub, clock, core_config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         if let Some(nats) = &nats {
@@ -184,5 +203,28 @@ async fn keep_lease(store: Arc<PostgresStore>, node_id: u16, holder: String, los
             let _ = lost.send(true);
             return;
         }
+    }
+}
+
+/// File contents for `confab app …`, which never reads or writes them: no
+/// folder is created and no bucket is contacted.
+struct NoFiles;
+
+#[async_trait::async_trait]
+impl BlobStore for NoFiles {
+    async fn put(&self, _: &str, _: confab_core::files::ByteStream<'_>, _: u64) -> confab_core::error::Result<u64> {
+        Err(confab_core::error::Error::Unavailable)
+    }
+
+    async fn get(
+        &self,
+        _: &str,
+        _: Option<std::ops::Range<u64>>,
+    ) -> confab_core::error::Result<Option<confab_core::files::Blob>> {
+        Err(confab_core::error::Error::Unavailable)
+    }
+
+    async fn delete(&self, _: &str) -> confab_core::error::Result<()> {
+        Err(confab_core::error::Error::Unavailable)
     }
 }

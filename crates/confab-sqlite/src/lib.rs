@@ -13,6 +13,7 @@
 //! must have only one writing confab process (the `confab app` commands only
 //! touch the apps table).
 
+mod apps;
 mod convert;
 mod files;
 mod groups;
@@ -288,6 +289,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("relations.sql"),
     include_str!("files.sql"),
     include_str!("leancloud.sql"),
+    include_str!("credentials.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

@@ -1,105 +1,18 @@
 //! The storage traits, implemented with SQL.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use confab_core::error::{Error, Result};
 use confab_core::ids::MessageId;
 use confab_core::model::{
-    App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, ProfileChange,
+    AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, ProfileChange,
     User, UserRecord, Username,
 };
-use confab_core::storage::{AppData, HiddenRange, MessageChange, MessageData, MessageQuery, NewApp, Page, UserData};
+use confab_core::storage::{HiddenRange, MessageChange, MessageData, MessageQuery, Page, UserData};
 
-use crate::convert::{self, APP_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS};
+use crate::convert::{self, MESSAGE_COLUMNS, USER_COLUMNS};
 use crate::{storage, CursorMove, SqliteStore, WriterCache};
-
-#[async_trait]
-impl AppData for SqliteStore {
-    async fn create_app(&self, app: NewApp) -> Result<App> {
-        self.write(move |conn, _| {
-            let taken: bool = conn
-                .query_row(
-                    "SELECT EXISTS(SELECT 1 FROM apps WHERE (org = ?1 AND name = ?2) OR client_id = ?3)",
-                    params![app.org, app.name, app.client_id],
-                    |r| r.get(0),
-                )
-                .map_err(storage)?;
-            if taken {
-                return Err(Error::Duplicate(format!("app {}/{} or its client id already exists", app.org, app.name)));
-            }
-            conn.execute(
-                "INSERT INTO apps (uuid, org, name, client_id, client_secret, signing_key, created_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![app.uuid, app.org, app.name, app.client_id, app.client_secret, app.signing_key, app.created_ms],
-            )
-            .map_err(storage)?;
-            Ok(App {
-                id: AppId(conn.last_insert_rowid()),
-                uuid: app.uuid,
-                org: app.org,
-                name: app.name,
-                client_id: app.client_id,
-                client_secret: app.client_secret,
-                signing_key: app.signing_key,
-                created_ms: app.created_ms,
-                rate_limits: Default::default(),
-                credentials: Default::default(),
-            })
-        })
-        .await
-    }
-
-    async fn apps(&self) -> Result<Vec<App>> {
-        self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY id")).map_err(storage)?;
-            let rows = stmt.query_map([], convert::app).map_err(storage)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
-        })
-        .await
-    }
-
-    async fn app_by_name(&self, org: &str, name: &str) -> Result<Option<App>> {
-        let (org, name) = (org.to_owned(), name.to_owned());
-        self.read(move |conn| {
-            conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE org = ?1 AND name = ?2"))
-                .and_then(|mut s| s.query_row(params![org, name], convert::app).optional())
-                .map_err(storage)
-        })
-        .await
-    }
-
-    async fn set_credentials(&self, app: AppId, credentials: BTreeMap<String, String>) -> Result<()> {
-        let text = convert::json(&credentials)?;
-        self.write(move |conn, _| {
-            conn.execute("UPDATE apps SET credentials = ?2 WHERE id = ?1", params![app.0, text]).map_err(storage)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn set_rate_limits(&self, app: AppId, limits: BTreeMap<String, u32>) -> Result<()> {
-        let text = convert::json(&limits)?;
-        self.write(move |conn, _| {
-            conn.execute("UPDATE apps SET rate_limits = ?2 WHERE id = ?1", params![app.0, text]).map_err(storage)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn app_by_uuid(&self, uuid: &str) -> Result<Option<App>> {
-        let uuid = uuid.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE uuid = ?1"))
-                .and_then(|mut s| s.query_row(params![uuid], convert::app).optional())
-                .map_err(storage)
-        })
-        .await
-    }
-}
 
 fn user_by_name(conn: &Connection, app: AppId, username: &Username) -> Result<Option<UserRecord>> {
     conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND username = ?2"))

@@ -1,24 +1,39 @@
 //! `confab app …`: apps (tenants) from the command line. Works on the same
-//! data folder as the server, and while it runs.
+//! data folder or database as the server, and while it runs.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::Subcommand;
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Subcommand, ValueEnum};
 
-use confab_core::apps::AppCredentials;
+use confab_core::apps::{new_signing_key, AppCredentials};
 use confab_core::clock::SystemClock;
+use confab_core::storage::CredentialChange;
 use confab_server::config::Config;
 use confab_server::node::{Node, Role};
 
+/// Which app a command acts on. Every command defaults the same way: to the
+/// server's first app (`CONFAB_ORG`/`CONFAB_APP` or the config file, else
+/// demo/chat).
+#[derive(Args)]
+pub struct AppName {
+    /// The app's org [default: the server's first app's, CONFAB_ORG, else demo]
+    #[arg(long)]
+    org: Option<String>,
+    /// The app's name [default: the server's first app's, CONFAB_APP, else chat]
+    #[arg(long)]
+    app: Option<String>,
+}
+
 #[derive(Subcommand)]
 pub enum AppCommand {
-    /// Create an app and print its credentials.
+    /// Create an app and print its credentials (creates the data folder or
+    /// database if there is none yet).
     Create {
-        #[arg(long)]
-        org: String,
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        name: AppName,
         /// Use this client ID instead of a generated one.
         #[arg(long)]
         client_id: Option<String>,
@@ -28,134 +43,226 @@ pub enum AppCommand {
     },
     /// List apps (without secrets).
     List,
-    /// Set or clear one of an app's rate limits (0 = unlimited), overriding
-    /// the server's default. Names: easemob.requests_per_second,
-    /// easemob.message_receivers_per_minute.
+    /// Set or clear one of an app's limits (0 = unlimited), overriding the
+    /// server's default.
     Limit {
-        #[arg(long)]
-        org: String,
-        #[arg(long)]
-        app: String,
-        #[arg(long)]
-        name: String,
+        #[command(flatten)]
+        name: AppName,
+        /// Which limit (the list below is every one the server knows).
+        #[arg(long = "name", value_parser = limit_names())]
+        limit: String,
         /// The new value; leave out to go back to the server's default.
         #[arg(long)]
         value: Option<u32>,
     },
-    /// Set an app's WildfireChat admin secret (a new random one without
-    /// --secret) and print it.
+    /// Set an app's WildfireChat admin secret to a chosen value (a new random
+    /// one without --secret) and print it. Refused if another app has it.
     WildfireSecret {
-        #[arg(long)]
-        org: String,
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        name: AppName,
+        /// The secret; printable and not empty.
         #[arg(long)]
         secret: Option<String>,
     },
-    /// Set an app's LeanCloud credentials (new random ones for those not
-    /// given) and print them.
+    /// Set an app's LeanCloud credentials to chosen values (new random ones
+    /// for those not given) and print them. Refused if another app has one.
     LeancloudKeys {
-        #[arg(long)]
-        org: String,
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        name: AppName,
+        /// The LeanCloud app ID (X-LC-Id).
         #[arg(long)]
         app_id: Option<String>,
+        /// The app key (X-LC-Key without `,master`).
         #[arg(long)]
         app_key: Option<String>,
+        /// The master key (X-LC-Key with `,master`).
         #[arg(long)]
         master_key: Option<String>,
     },
+    /// Replace one of an app's credentials with a new random one and print
+    /// it once. The old one stops working (running servers notice within
+    /// 5 seconds).
+    Rotate {
+        #[command(flatten)]
+        name: AppName,
+        /// Which credential.
+        #[arg(long, value_enum)]
+        what: Rotated,
+    },
     /// Print an app's credentials.
     Credentials {
-        #[arg(long, env = "CONFAB_ORG", default_value = "demo")]
-        org: String,
-        #[arg(long, env = "CONFAB_APP", default_value = "chat")]
-        app: String,
+        #[command(flatten)]
+        name: AppName,
     },
+}
+
+/// A credential `confab app rotate` replaces.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Rotated {
+    /// The Easemob client secret (app tokens already issued keep working
+    /// until they expire; rotate the signing key to end them too).
+    ClientSecret,
+    /// The WildfireChat admin secret.
+    WildfireSecret,
+    /// The LeanCloud app key and master key (the app ID, which ships in
+    /// client apps, stays).
+    LeancloudKeys,
+    /// The key that signs the app's tokens: every token issued so far (app
+    /// and user tokens, file links) is refused afterwards.
+    SigningKey,
+}
+
+const WILDFIRE_SECRET: &str = "wildfire.secret";
+const LEANCLOUD_APP_ID: &str = "leancloud.app_id";
+const LEANCLOUD_APP_KEY: &str = "leancloud.app_key";
+const LEANCLOUD_MASTER_KEY: &str = "leancloud.master_key";
+
+/// Every limit name the server knows; `--help` lists them and anything else
+/// is refused (a misspelt name would be stored and never read).
+fn limit_names() -> PossibleValuesParser {
+    // clap keeps names as `&'static str`; this runs once per command line.
+    let names = confab_server::limits::vendor_defaults().into_keys().map(|name| &*String::leak(name));
+    PossibleValuesParser::new(names)
 }
 
 pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::Result<()> {
     let config = Config::load(config_file.as_deref())?;
-    let node = Node::open(&config, Arc::new(SystemClock), Role::Admin).await?;
-    let core = node.core.clone();
+    // Said first, so an answer such as "no app" can be read against it.
+    match &config.database_url {
+        Some(url) => eprintln!("confab: using the PostgreSQL database {}", without_password(url)),
+        None => eprintln!("confab: using the data folder {}", config.data_dir.display()),
+    }
+    let role = match command {
+        AppCommand::Create { .. } => Role::AdminCreating,
+        _ => Role::Admin,
+    };
+    let node = Node::open(&config, Arc::new(SystemClock), role).await?;
+    let apps = &node.core.apps;
+    let first = &config.first_app;
+    let named =
+        |name: AppName| (name.org.unwrap_or_else(|| first.org.clone()), name.app.unwrap_or_else(|| first.app.clone()));
+    let mut out = std::io::stdout().lock();
     match command {
-        AppCommand::Create { org, app, client_id, client_secret } => {
-            let created = core
-                .apps
+        AppCommand::Create { name, client_id, client_secret } => {
+            let (org, app) = named(name);
+            let created = apps
                 .create(&org, &app, AppCredentials { client_id, client_secret })
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create app {org}/{app}: {e}"))?;
-            print_credentials(&created);
+            print_credentials(&mut out, &created)?;
         }
         AppCommand::List => {
-            for app in core.apps.list().await.map_err(|e| anyhow::anyhow!("{e}"))? {
-                println!("{}/{}\tapplication={}\tclient_id={}", app.org, app.name, app.uuid, app.client_id);
+            for app in apps.list().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                writeln!(out, "{}/{}\tapplication={}\tclient_id={}", app.org, app.name, app.uuid, app.client_id)?;
             }
         }
-        AppCommand::Limit { org, app, name, value } => {
-            let updated =
-                core.apps.set_rate_limit(&org, &app, &name, value).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!(
+        AppCommand::Limit { name, limit, value } => {
+            let (org, app) = named(name);
+            let updated = apps.set_rate_limit(&org, &app, &limit, value).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            writeln!(
+                out,
                 "{}/{} rate limits: {:?} (others: server defaults)",
                 updated.org, updated.name, updated.rate_limits
-            );
+            )?;
         }
-        AppCommand::WildfireSecret { org, app, secret } => {
+        AppCommand::WildfireSecret { name, secret } => {
+            let (org, app) = named(name);
             let secret = secret.unwrap_or_else(|| confab_core::auth::random_key(24));
             if secret.is_empty() || secret.chars().any(char::is_control) {
                 anyhow::bail!("the secret must be printable and not empty");
             }
-            let updated = core
-                .apps
-                .set_credential(&org, &app, "wildfire.secret", Some(secret))
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            print_credentials(&updated);
+            let change = CredentialChange { replace: [(WILDFIRE_SECRET.into(), secret)].into(), ..Default::default() };
+            let updated = apps.change_credentials(&org, &app, change).await.map_err(|e| refused(&org, &app, e))?;
+            print_credentials(&mut out, &updated)?;
         }
-        AppCommand::LeancloudKeys { org, app, app_id, app_key, master_key } => {
-            let mut updated = None;
+        AppCommand::LeancloudKeys { name, app_id, app_key, master_key } => {
+            let (org, app) = named(name);
+            let mut change = CredentialChange::default();
             for (name, value) in
-                [("leancloud.app_id", app_id), ("leancloud.app_key", app_key), ("leancloud.master_key", master_key)]
+                [(LEANCLOUD_APP_ID, app_id), (LEANCLOUD_APP_KEY, app_key), (LEANCLOUD_MASTER_KEY, master_key)]
             {
                 let value = value.unwrap_or_else(|| confab_core::auth::random_key(18));
                 if value.is_empty() || value.chars().any(|c| c.is_control() || c == ',') {
                     anyhow::bail!("{name} must be printable, without commas, and not empty");
                 }
-                updated = Some(
-                    core.apps
-                        .set_credential(&org, &app, name, Some(value))
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?,
-                );
+                change.replace.insert(name.into(), value);
             }
-            if let Some(updated) = updated {
-                print_credentials(&updated);
+            let updated = apps.change_credentials(&org, &app, change).await.map_err(|e| refused(&org, &app, e))?;
+            print_credentials(&mut out, &updated)?;
+        }
+        AppCommand::Rotate { name, what } => {
+            let (org, app) = named(name);
+            let mut change = CredentialChange::default();
+            match what {
+                Rotated::ClientSecret => {
+                    change.client_secret = Some(format!("CF{}", confab_core::auth::random_token(24)))
+                }
+                Rotated::WildfireSecret => {
+                    change.replace.insert(WILDFIRE_SECRET.into(), confab_core::auth::random_key(24));
+                }
+                Rotated::LeancloudKeys => {
+                    change.replace.insert(LEANCLOUD_APP_KEY.into(), confab_core::auth::random_key(18));
+                    change.replace.insert(LEANCLOUD_MASTER_KEY.into(), confab_core::auth::random_key(18));
+                }
+                Rotated::SigningKey => change.signing_key = Some(new_signing_key()),
+            }
+            let updated =
+                apps.change_credentials(&org, &app, change.clone()).await.map_err(|e| refused(&org, &app, e))?;
+            writeln!(out, "org:           {}", updated.org)?;
+            writeln!(out, "app:           {}", updated.name)?;
+            if change.client_secret.is_some() {
+                writeln!(out, "client_secret: {}", updated.client_secret)?;
+            }
+            for name in change.replace.keys() {
+                writeln!(out, "{}: {}", label(name), updated.credentials.get(name).map_or("", String::as_str))?;
+            }
+            if change.signing_key.is_some() {
+                // The key itself never leaves the server.
+                writeln!(out, "signing key replaced: every token issued before is refused")?;
             }
         }
-        AppCommand::Credentials { org, app } => {
-            let found = core.apps.by_name(&org, &app).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let found = found.ok_or_else(|| anyhow::anyhow!("no app {org}/{app}"))?;
-            print_credentials(&found);
+        AppCommand::Credentials { name } => {
+            let (org, app) = named(name);
+            let found = apps.by_name(&org, &app).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let found = found.ok_or_else(|| anyhow::anyhow!("no app {org}/{app} in this database"))?;
+            print_credentials(&mut out, &found)?;
         }
     }
     Ok(())
 }
 
-fn print_credentials(app: &confab_core::model::App) {
-    println!("org:           {}", app.org);
-    println!("app:           {}", app.name);
-    println!("application:   {}", app.uuid);
-    println!("client_id:     {}", app.client_id);
-    println!("client_secret: {}", app.client_secret);
-    for (name, label) in [
-        ("wildfire.secret", "wildfire_secret"),
-        ("leancloud.app_id", "leancloud_app_id"),
-        ("leancloud.app_key", "leancloud_app_key"),
-        ("leancloud.master_key", "leancloud_master_key"),
-    ] {
+fn refused(org: &str, app: &str, e: confab_core::error::Error) -> anyhow::Error {
+    anyhow::anyhow!("cannot change the credentials of {org}/{app}: {e}")
+}
+
+fn label(name: &str) -> &str {
+    match name {
+        WILDFIRE_SECRET => "wildfire_secret",
+        LEANCLOUD_APP_ID => "leancloud_app_id",
+        LEANCLOUD_APP_KEY => "leancloud_app_key",
+        LEANCLOUD_MASTER_KEY => "leancloud_master_key",
+        other => other,
+    }
+}
+
+/// A database URL as it may be shown: without its password.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((user_info, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    let user = user_info.split(':').next().unwrap_or_default();
+    format!("{scheme}://{user}@{host}")
+}
+
+fn print_credentials(out: &mut impl std::io::Write, app: &confab_core::model::App) -> std::io::Result<()> {
+    writeln!(out, "org:           {}", app.org)?;
+    writeln!(out, "app:           {}", app.name)?;
+    writeln!(out, "application:   {}", app.uuid)?;
+    writeln!(out, "client_id:     {}", app.client_id)?;
+    writeln!(out, "client_secret: {}", app.client_secret)?;
+    for name in [WILDFIRE_SECRET, LEANCLOUD_APP_ID, LEANCLOUD_APP_KEY, LEANCLOUD_MASTER_KEY] {
         if let Some(value) = app.credentials.get(name) {
-            println!("{label}: {value}");
+            writeln!(out, "{}: {value}", label(name))?;
         }
     }
+    Ok(())
 }

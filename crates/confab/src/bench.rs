@@ -8,12 +8,15 @@
 //! 3. the server's resident memory per idle WebSocket connection;
 //! 4. fan-out to a large group with every member connected: one message at a
 //!    time (from acceptance to the last member), then a burst (deliveries per
-//!    second).
+//!    second);
+//! 5. registrations and password logins per second (Argon2id hashing).
 //!
 //! With `--nodes 1,3 --postgres URL --nats URL` it measures a single node and
 //! then a three-node cluster in the same run. In a cluster, requests are
 //! spread over the nodes and every message is sent through a node other than
 //! the one its receiver is connected to.
+
+mod logins;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -62,6 +65,10 @@ pub struct BenchArgs {
     /// Messages sent to the large group one at a time, and again in a burst.
     #[arg(long, default_value_t = 50)]
     group_messages: usize,
+    /// Users registered, then logged in by password for the duration (0
+    /// skips the phase).
+    #[arg(long, default_value_t = 300)]
+    login_users: usize,
     /// Internal: be the writing side of the socket floor (see `socket_floor`),
     /// a process of its own as confab's server is.
     #[arg(long, hide = true)]
@@ -253,6 +260,29 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         latency.answered_p50_ms, latency.answered_p99_ms
     );
 
+    if args.login_users > 0 {
+        // Server CPU per hash is the figure that travels: on a busy machine
+        // the rates say as much about the neighbours as about confab.
+        let cpu_before = servers.cpu_seconds()?;
+        let made = logins::register_users(&http, &servers.endpoints[0], &app_token, args.login_users).await?;
+        let cpu_between = servers.cpu_seconds()?;
+        let logins = logins::log_in(&http, &servers.endpoints, args.login_users, args.concurrency, duration).await?;
+        let cpu_after = servers.cpu_seconds()?;
+        let per_registration_ms = (cpu_between - cpu_before) * 1e3 / made.done.max(1) as f64;
+        let per_login_ms = (cpu_after - cpu_between) * 1e3 / logins.done.max(1) as f64;
+        println!(
+            "password hashing (Argon2id): {:.0} registrations/s ({} users, batches of 60), server CPU {:.1} ms each; \
+             {:.0} logins/s ({} concurrent), server CPU {:.1} ms each (≈ {:.0} logins/s on 2 cores for the server alone){}",
+            made.per_sec,
+            args.login_users,
+            per_registration_ms,
+            logins.per_sec,
+            args.concurrency,
+            per_login_ms,
+            2e3 / per_login_ms,
+            if logins.failures > 0 { format!(", {} failed", logins.failures) } else { String::new() }
+        );
+    }
     if args.idle_connections > 0 {
         let pid = servers.processes[0].child.id();
         let endpoint = &servers.endpoints[0];

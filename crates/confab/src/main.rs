@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod client;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
+    #[command(long_about = SERVE_HELP)]
     Serve,
     /// Manage apps (tenants).
     #[command(subcommand)]
@@ -42,48 +44,84 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+/// `confab serve --help`: where the data lives and what configures it.
+const SERVE_HELP: &str = "Run the server.
+
+Data folder: ./confab-data (CONFAB_DATA_DIR) holds the SQLite database (confab.db) and uploaded files \
+(files/). The first start creates it, and the first app, printing its generated credentials once.
+
+Configuration: ./confab.toml (or --config FILE), then these environment variables, which override the file \
+(README.md, Configuration, describes each):
+  CONFAB_HTTP_ADDR (127.0.0.1:8080)       REST and WebSocket listener
+  CONFAB_DATA_DIR (./confab-data)         data folder
+  CONFAB_DATABASE_URL                     postgres://… instead of SQLite (needed for a cluster)
+  CONFAB_NATS_URL, CONFAB_CLUSTER         join a cluster over NATS
+  CONFAB_ORG, CONFAB_APP (demo, chat)     the first app
+  CONFAB_CLIENT_ID, CONFAB_CLIENT_SECRET  its Easemob credentials (applied on every start)
+  CONFAB_WILDFIRE_SECRET, CONFAB_WILDFIRE_ADDR
+  CONFAB_LEANCLOUD_APP_ID, CONFAB_LEANCLOUD_APP_KEY, CONFAB_LEANCLOUD_MASTER_KEY
+  CONFAB_TOKEN_TTL_SECS, CONFAB_MAX_TOKEN_TTL_SECS   token lifetimes
+  CONFAB_RATE_LIMITS (name=value,…)       default limits (see `confab app limit --help`)
+  CONFAB_SQLITE_SYNC (full|normal), CONFAB_HISTORY_EXPORT_SECS
+  CONFAB_S3_BUCKET, CONFAB_S3_ENDPOINT, CONFAB_S3_REGION, CONFAB_S3_ACCESS_KEY_ID, CONFAB_S3_SECRET_ACCESS_KEY
+  RUST_LOG (info)                         log filter; NO_COLOR turns colours off";
+
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    use std::io::IsTerminal as _;
+    // Colour escape codes only for a person at a terminal, never in a file.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,confab=info".into()),
         )
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
-        match cli.command {
-            Command::Serve => serve(cli.config).await,
-            Command::App(command) => admin::run(cli.config, command).await,
-            Command::Client(command) => client::run(command).await,
-            Command::Bench(args) => bench::run(args).await,
+    let outcome = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|runtime| {
+        runtime.block_on(async move {
+            match cli.command {
+                Command::Serve => serve(cli.config).await,
+                Command::App(command) => admin::run(cli.config, command).await,
+                Command::Client(command) => client::run(command).await,
+                Command::Bench(args) => bench::run(args).await,
+            }
+        })
+    });
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader went away (`confab app list | head`): nothing to say.
+        Err(e) if is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
         }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
 async fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let config = confab_server::config::Config::load(config_file.as_deref())?;
     let app = confab_server::Application::build(config.clone()).await?;
-    if let Some(created) = app.created_app() {
-        // Shown once, on stdout only, so the operator can copy it; never logged.
-        println!("Created app {}/{}", created.org, created.app);
-        println!("  client_id:     {}", created.client_id);
-        println!("  client_secret: {}", created.client_secret);
-        println!("(shown once; `confab app credentials --org {} --app {}` shows them again)", created.org, created.app);
+    let first = app.first_start();
+    let (org, name) = (&first.app.org, &first.app.name);
+    // Shown once, on stdout only, so the operator can copy them; never logged.
+    // The values are those stored, which on a cluster starting together are
+    // the same on every node (one node makes them up).
+    let mut out = std::io::stdout();
+    if first.created {
+        writeln!(out, "Created app {org}/{name}")?;
     }
-    if let Some(created) = app.created_secret() {
-        for (name, value) in &created.values {
-            let label = match *name {
-                "wildfire.secret" => "WildfireChat admin secret",
-                "leancloud.app_id" => "LeanCloud app ID",
-                "leancloud.app_key" => "LeanCloud app key",
-                _ => "LeanCloud master key",
-            };
-            println!("{label} of {}/{}: {value}", created.org, created.app);
-        }
-        println!(
-            "(CONFAB_WILDFIRE_SECRET and CONFAB_LEANCLOUD_* choose them; `confab app credentials` shows them again)"
-        );
+    for (label, value) in &first.made_up {
+        writeln!(out, "{label} of {org}/{name}: {value}")?;
+    }
+    if !first.made_up.is_empty() {
+        writeln!(out, "(shown once; `confab app credentials --org {org} --app {name}` shows them again)")?;
     }
     tracing::info!(addr = %app.local_addr(), data_dir = %config.data_dir.display(), "confab is listening");
     if let Some(addr) = app.wildfire_addr() {
@@ -98,7 +136,8 @@ async fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     app.run_until(stopped).await
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, PASSWORD};
 
 const BIN: &str = env!("CARGO_BIN_EXE_confab");
 
@@ -101,10 +101,15 @@ fn app_commands_manage_tenants() {
 /// Starts `confab client listen` as bob, with `extra` arguments; its stdout
 /// lines arrive on the receiver.
 fn listen(app: &TestApp, extra: &[&str]) -> (std::process::Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    listen_at(&app.addr.to_string(), extra)
+}
+
+/// `listen` at the server addresses `addrs` (comma-separated).
+fn listen_at(addrs: &str, extra: &[&str]) -> (std::process::Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let mut listener = Command::new(BIN)
         .args(["client", "listen", "--user", "bob", "--password", PASSWORD])
         .args(extra)
-        .env("CONFAB_HTTP_ADDR", app.addr.to_string())
+        .env("CONFAB_HTTP_ADDR", addrs)
         .env("CONFAB_ORG", "demo")
         .env("CONFAB_APP", "chat")
         .stdout(Stdio::piped())
@@ -122,7 +127,11 @@ fn listen(app: &TestApp, extra: &[&str]) -> (std::process::Child, tokio::sync::m
 }
 
 async fn read(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Value {
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.recv()).await.unwrap().unwrap();
+    read_timeout(lines, 10).await
+}
+
+async fn read_timeout(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>, secs: u64) -> Value {
+    let line = tokio::time::timeout(Duration::from_secs(secs), lines.recv()).await.unwrap().unwrap();
     serde_json::from_str(&line).unwrap()
 }
 
@@ -208,4 +217,147 @@ async fn serve_prints_a_wildfire_secret_and_serves_the_vendors_port() {
     let other = http.get(format!("http://{addr}/demo/chat/users")).send().await.unwrap();
     assert_eq!(other.status(), reqwest::StatusCode::NOT_FOUND);
     child.kill().await.unwrap();
+}
+
+/// Issue 13: a listener stopped within 250 ms of a message left it counted
+/// as offline. It acknowledges what it printed before it exits.
+#[tokio::test]
+async fn client_listen_acknowledges_what_it_printed_when_stopped() {
+    let app = spawn_app().await;
+    app.register(&["alice", "bob"]).await;
+    let (mut listener, mut lines) = listen(&app, &[]);
+    assert_eq!(read(&mut lines).await["event"], "synced");
+    app.send_text("alice", "bob", "just in time").await;
+    assert_eq!(read(&mut lines).await["body"]["msg"], "just in time");
+    let stopped = Command::new("kill").args(["-TERM", &listener.id().to_string()]).status().unwrap();
+    assert!(stopped.success());
+    let status = tokio::task::spawn_blocking(move || listener.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "{status:?}");
+    // The ack was written before the listener closed; storing it is the server's.
+    crate::helpers::eventually(|| async { app.get("/users/bob/offline_msg_count").await.1["data"]["bob"] == 0 }).await;
+}
+
+/// Issue 21: `confab client listen` exited when its node died or the
+/// server restarted. It resumes from what it printed, on the next address.
+#[tokio::test]
+async fn client_listen_resumes_when_its_server_goes_away() {
+    let first = spawn_app().await;
+    first.register(&["alice", "bob"]).await;
+    // A free port for the server that takes over.
+    let second_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addrs = format!("{},{second_addr}", first.addr);
+    let (mut listener, mut lines) = listen_at(&addrs, &[]);
+    assert_eq!(read(&mut lines).await["event"], "synced");
+    first.send_text("alice", "bob", "before").await;
+    assert_eq!(read(&mut lines).await["body"]["msg"], "before");
+
+    let storage = first.stop().await;
+    // The stopping server says so (kicked: shutdown), then the connection closes.
+    while read(&mut lines).await["event"] != "closed" {}
+    let second = spawn_app_with(storage, |c| c.http_addr = second_addr).await;
+    second.send_text("alice", "bob", "after").await;
+    let resumed = read_timeout(&mut lines, 20).await;
+    assert_eq!(
+        (resumed["event"].as_str(), resumed["addr"].as_str()),
+        (Some("resumed"), Some(second_addr.to_string().as_str()))
+    );
+    let mut next = read(&mut lines).await;
+    if next["event"] == "synced" {
+        next = read(&mut lines).await;
+    }
+    assert_eq!(next["body"]["msg"], "after", "nothing printed twice: {next}");
+    let _ = listener.kill();
+    let _ = listener.wait();
+}
+
+/// Issue 21: `confab app …` from another folder created a new empty
+/// database and answered "no app"; with CONFAB_DATABASE_URL it still made
+/// ./confab-data/files. Each says what it uses; only `create` creates.
+#[tokio::test]
+async fn app_commands_say_where_they_look_and_create_nothing() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(elsewhere.path())
+            .env_remove("CONFAB_DATA_DIR")
+            .env_remove("CONFAB_DATABASE_URL")
+            .env_remove("CONFAB_CONFIG")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    for args in [&["app", "list"][..], &["app", "credentials"], &["app", "rotate", "--what", "signing-key"]] {
+        let out = run(args, &[]);
+        assert!(!out.status.success(), "{args:?}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("using the data folder ./confab-data"), "{said}");
+        assert!(said.contains("no confab database in the data folder ./confab-data"), "{said}");
+        assert!(!elsewhere.path().join("confab-data").exists(), "{args:?} created a data folder");
+    }
+
+    let base = std::env::var("CONFAB_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1/postgres".into());
+    let url = crate::helpers::fresh_schema(&base).await;
+    let empty = run(&["app", "list"], &[("CONFAB_DATABASE_URL", &url)]);
+    assert!(!empty.status.success(), "a database without confab's tables is not made one by a read");
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no confab data in this database"));
+    let created = run(&["app", "create", "--org", "acme", "--app", "pg"], &[("CONFAB_DATABASE_URL", &url)]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stderr).contains("using the PostgreSQL database postgres://"));
+    let listed = run(&["app", "list"], &[("CONFAB_DATABASE_URL", &url)]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("acme/pg"));
+    assert!(!elsewhere.path().join("confab-data").exists(), "nothing made in the current folder");
+}
+
+#[test]
+fn app_limit_takes_only_known_names_and_lists_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| Command::new(BIN).args(args).env("CONFAB_DATA_DIR", dir.path()).output().unwrap();
+    assert!(run(&["app", "create"]).status.success(), "--org/--app default to the first app's");
+    let bogus = run(&["app", "limit", "--name", "bogus.limit", "--value", "1"]);
+    assert!(!bogus.status.success());
+    assert!(String::from_utf8_lossy(&bogus.stderr).contains("bogus.limit"));
+    let shown = String::from_utf8(run(&["app", "credentials"]).stdout).unwrap();
+    assert!(shown.contains("org:           demo") && shown.contains("app:           chat"), "{shown}");
+    let known = run(&["app", "limit", "--name", "leancloud.broadcasts_per_day", "--value", "3"]);
+    assert!(known.status.success(), "{}", String::from_utf8_lossy(&known.stderr));
+    let help = String::from_utf8(run(&["app", "limit", "--help"]).stdout).unwrap();
+    for name in confab_server::limits::vendor_defaults().keys() {
+        assert!(help.contains(name.as_str()), "{name} missing from {help}");
+    }
+    let serve = String::from_utf8(run(&["serve", "--help"]).stdout).unwrap();
+    for variable in
+        ["CONFAB_DATA_DIR", "CONFAB_DATABASE_URL", "CONFAB_HTTP_ADDR", "CONFAB_MAX_TOKEN_TTL_SECS", "./confab-data"]
+    {
+        assert!(serve.contains(variable), "{variable} missing from {serve}");
+    }
+}
+
+/// Issue 13: `confab app list | head` panicked on the broken pipe.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    for n in 0..3 {
+        let out = Command::new(BIN)
+            .args(["app", "create", "--org", "acme", "--app", &format!("a{n}")])
+            .env("CONFAB_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let mut child = Command::new(BIN)
+        .args(["app", "list"])
+        .env("CONFAB_DATA_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before the first line is written, as `head` is after its lines.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !said.contains("panicked"), "{:?}: {said}", out.status);
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod cluster;
+mod credentials;
 mod easemob_edges;
 mod edge;
 mod edge_connections;
@@ -16,7 +17,9 @@ mod history;
 mod identities;
 mod imports;
 mod leancloud;
+mod logs;
 mod messages;
+mod passwords;
 mod profiles;
 mod recall;
 mod relations;
