@@ -280,6 +280,23 @@ impl MessageService {
         Ok(edited)
     }
 
+    /// Replaces a message's content and tells only `only` of its receivers
+    /// (LeanCloud's edit of a service message for chosen clients): the others
+    /// are not told, and read the new content whenever they next read it.
+    pub async fn edit_telling(
+        &self,
+        app: AppId,
+        id: MessageId,
+        body: Body,
+        original: Option<Original>,
+        only: Vec<Username>,
+    ) -> Result<Message> {
+        let edited = self.edit(app, id, body, original, false).await?;
+        let only: Vec<Username> = only.into_iter().filter(|u| edited.is_addressed_to(u) && *u != edited.from).collect();
+        self.tell(app, &edited, UpdateKind::Edited, None, Some(only)).await?;
+        Ok(edited)
+    }
+
     /// Recalls a message, for everyone or (`only`) for some receivers.
     /// Connected receivers are told; the others never get it.
     pub async fn recall(
@@ -300,6 +317,19 @@ impl MessageService {
     pub async fn delete(&self, app: AppId, id: MessageId, only: Option<Vec<Username>>) -> Result<Message> {
         let message = self.existing(app, id).await?;
         self.withdraw(app, message, UpdateKind::Deleted, None, only).await
+    }
+
+    /// [`MessageService::delete`] naming who deleted it (WildfireChat's
+    /// `operator`), which receivers are told.
+    pub async fn delete_by(
+        &self,
+        app: AppId,
+        id: MessageId,
+        by: &Username,
+        only: Option<Vec<Username>>,
+    ) -> Result<Message> {
+        let message = self.existing(app, id).await?;
+        self.withdraw(app, message, UpdateKind::Deleted, Some(by.clone()), only).await
     }
 
     /// The ranges of messages deleted or recalled for this user only.

@@ -83,9 +83,16 @@ const MAX_SILENCE_SECS: i64 = 24 * 3600;
 const MAX_MENTIONS: usize = 20;
 /// Largest message, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 5 * 1024;
-/// Fields the server keeps itself; the rest of a conversation's fields are the app's.
+/// The vendor's own fields; the rest of a conversation's fields are the app's.
 const BUILT_IN: [&str; 12] =
     ["objectId", "name", "m", "c", "mu", "tr", "sys", "unique", "uniqueId", "createdAt", "updatedAt", "lm"];
+/// Fields the server alone sets: an update naming one is refused, not ignored.
+const SERVER_KEPT: [&str; 3] = ["objectId", "createdAt", "updatedAt"];
+/// Built-in fields stored as given (after a type check) and returned in queries.
+const FLAGS: [&str; 3] = ["tr", "sys", "unique"];
+/// Dialect settings whose names start with this are confab's own
+/// bookkeeping (temporary silences), never shown as fields.
+const PRIVATE: char = '\u{1f}';
 
 pub fn group_ref<K: Kind>(id: &str) -> GroupRef<'_> {
     GroupRef { kind: K::CHAT_TYPE, id }
@@ -120,7 +127,8 @@ fn updated_ms(group: &Group) -> i64 {
 pub fn document(group: &Group, members: Option<&[Username]>) -> Map<String, Value> {
     let mut doc = Map::new();
     for (key, value) in &group.settings.dialect {
-        if !BUILT_IN.contains(&key.as_str()) {
+        let hidden = key.starts_with(PRIVATE) || ["m", "name"].contains(&key.as_str());
+        if !hidden && !SERVER_KEPT.contains(&key.as_str()) {
             doc.insert(key.clone(), value.clone());
         }
     }
@@ -128,20 +136,18 @@ pub fn document(group: &Group, members: Option<&[Username]>) -> Map<String, Valu
     doc.insert("name".into(), json!(group.settings.name));
     doc.insert("createdAt".into(), json!(iso(group.created_ms)));
     doc.insert("updatedAt".into(), json!(iso(updated_ms(group))));
-    if group.owner != Username::admin() {
+    // A `c` the app set to a client outside the conversation is kept as
+    // given; otherwise the creator is whoever owns it now.
+    if !doc.contains_key("c") && group.owner != Username::admin() {
         doc.insert("c".into(), json!(group.owner.as_str()));
     }
-    for key in ["unique", "uniqueId", "mu"] {
-        if let Some(value) = group.settings.dialect.get(key) {
-            doc.insert(key.into(), value.clone());
-        }
-    }
+    // Until the app sets them, `tr` and `sys` say what the conversation is.
     match group.kind {
         ChatType::ChatRoom => {
-            doc.insert("tr".into(), json!(true));
+            doc.entry("tr").or_insert(json!(true));
         }
         ChatType::Channel => {
-            doc.insert("sys".into(), json!(true));
+            doc.entry("sys").or_insert(json!(true));
         }
         _ => {}
     }
@@ -167,7 +173,49 @@ fn changed(group: &Group) -> Response {
 
 /// The conversation's own fields, kept as given (everything but the built-in ones).
 fn custom_fields(body: &Map<String, Value>) -> BTreeMap<String, Value> {
-    body.iter().filter(|(k, _)| !BUILT_IN.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+    body.iter()
+        .filter(|(k, _)| !BUILT_IN.contains(&k.as_str()) && !k.starts_with(PRIVATE))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The built-in fields a request may set besides `name`, `m` and `c`, checked
+/// and kept as given: `tr`, `sys`, `unique` (true or false), `uniqueId` (a
+/// string), `lm` (any value), `mu` (client IDs: the clients who turned the
+/// conversation's notifications off, the list `…/mutes` changes). `null`
+/// removes one.
+fn built_in_fields<K: Kind>(body: &Map<String, Value>) -> Result<BTreeMap<String, Value>, LcError> {
+    let mut fields = BTreeMap::new();
+    for key in FLAGS {
+        match body.get(key) {
+            None => {}
+            Some(value @ (Value::Bool(_) | Value::Null)) => {
+                fields.insert(key.to_owned(), value.clone());
+            }
+            Some(_) => return Err(LcError::invalid(format!("{key} must be true or false"))),
+        }
+    }
+    match body.get("uniqueId") {
+        None => {}
+        Some(value @ (Value::String(_) | Value::Null)) => {
+            fields.insert("uniqueId".to_owned(), value.clone());
+        }
+        Some(_) => return Err(LcError::invalid("uniqueId must be a string")),
+    }
+    if let Some(value) = body.get("lm") {
+        fields.insert("lm".to_owned(), value.clone());
+    }
+    match body.get("mu") {
+        None => {}
+        Some(Value::Null) => {
+            fields.insert("mu".to_owned(), Value::Null);
+        }
+        Some(_) => {
+            let muted = clients(body, "mu", K::MAX_MEMBERS as usize)?;
+            fields.insert("mu".to_owned(), json!(muted.iter().map(Username::as_str).collect::<Vec<_>>()));
+        }
+    }
+    Ok(fields)
 }
 
 /// L-conv-1, L-room-1, L-svc-1: creates a conversation. With `unique: true`
@@ -195,6 +243,7 @@ pub async fn create<K: Kind>(target: Master, super::Body(body): super::Body) -> 
     ensure_clients(&core, &app, &everyone).await?;
     // Until it changes, a conversation's `updatedAt` is its `createdAt`.
     let mut dialect = custom_fields(&body);
+    dialect.extend(built_in_fields::<K>(&body)?.into_iter().filter(|(_, v)| !v.is_null()));
     let unique = K::CHAT_TYPE == ChatType::GroupChat && body.get("unique").and_then(Value::as_bool) == Some(true);
     let id = if unique {
         let (object_id, unique_id) = unique_ids(&everyone);
@@ -301,7 +350,9 @@ pub async fn find_documents(
     Ok(docs.into_iter().skip(skip.unwrap_or(0)).take(limit).map(Value::Object).collect())
 }
 
-/// L-conv-3: changes anything but the members.
+/// L-conv-3: changes any field but the members (`m`) and what the server
+/// keeps (`objectId`, `createdAt`, `updatedAt`), as the vendor's
+/// `_Conversation` table allows.
 pub async fn update<K: Kind>(
     target: Master,
     Path(id): Path<String>,
@@ -310,6 +361,9 @@ pub async fn update<K: Kind>(
     if body.contains_key("m") {
         return Err(LcError::invalid("m cannot be changed here; use the members endpoints"));
     }
+    if let Some(key) = SERVER_KEPT.iter().find(|k| body.contains_key(**k)) {
+        return Err(LcError::invalid(format!("{key} is set by the server and cannot be changed")));
+    }
     let group = find::<K>(&target.core, target.app.id, &id).await?;
     let name = match body.get("name") {
         None => None,
@@ -317,10 +371,40 @@ pub async fn update<K: Kind>(
         Some(_) => return Err(LcError::invalid("name must be a string")),
     };
     let mut dialect = custom_fields(&body);
+    dialect.extend(built_in_fields::<K>(&body)?);
+    if let Some(c) = body.get("c") {
+        let creator = match c {
+            Value::String(raw) => Some(client(raw, "c")?),
+            Value::Null => None,
+            _ => return Err(LcError::invalid("c must be a client ID")),
+        };
+        dialect.insert("c".into(), set_creator::<K>(&target, &group, creator).await?);
+    }
     dialect.insert("updatedAt".into(), json!(target.core.now_ms()));
     let patch = SettingsPatch { name, dialect: Some(dialect), ..SettingsPatch::default() };
     let group = target.core.groups.update(target.app.id, group_ref::<K>(&group.id), patch).await?;
     Ok(changed(&group))
+}
+
+/// A new creator (`c`): a member of a conversation with roles becomes its
+/// Owner (the vendor's Owner is the creator); anyone else is kept as the
+/// conversation's `c` as given. Returns the stored `c` (`null`: the owner).
+async fn set_creator<K: Kind>(target: &Master, group: &Group, creator: Option<Username>) -> Result<Value, LcError> {
+    let Some(creator) = creator else {
+        return Ok(Value::Null);
+    };
+    if creator == group.owner {
+        return Ok(Value::Null);
+    }
+    if K::ROLES {
+        let reference = group_ref::<K>(&group.id);
+        let (_, members) = target.core.groups.members(target.app.id, reference).await?;
+        if members.iter().any(|m| m.username == creator) {
+            target.core.groups.transfer_owner(target.app.id, reference, creator).await?;
+            return Ok(Value::Null);
+        }
+    }
+    Ok(json!(creator.as_str()))
 }
 
 /// L-conv-4: deletes the conversation (its messages stay in history).
@@ -346,7 +430,9 @@ pub async fn add_members<K: Kind>(
     let users = clients(&body, "client_ids", K::MAX_MEMBERS as usize)?;
     find::<K>(&target.core, target.app.id, &id).await?;
     ensure_clients(&target.core, &target.app, &users).await?;
-    let added = target.core.groups.add_members(target.app.id, group_ref::<K>(&id), users).await;
+    // The vendor documents no limit per call but the conversation's size.
+    let per_call = K::MAX_MEMBERS as usize;
+    let added = target.core.groups.add_members_up_to(target.app.id, group_ref::<K>(&id), users, per_call).await;
     if let Err(Error::LimitExceeded(m)) = added {
         return Err(LcError::new(axum::http::StatusCode::BAD_REQUEST, error::CONVERSATION_FULL, m));
     }
@@ -362,7 +448,8 @@ pub async fn remove_members<K: Kind>(
 ) -> Result<Response, LcError> {
     let users = clients(&body, "client_ids", K::MAX_MEMBERS as usize)?;
     find::<K>(&target.core, target.app.id, &id).await?;
-    target.core.groups.remove_members(target.app.id, group_ref::<K>(&id), users).await?;
+    let per_call = K::MAX_MEMBERS as usize;
+    target.core.groups.remove_members_up_to(target.app.id, group_ref::<K>(&id), users, per_call).await?;
     Ok(changed(&touch::<K>(&target.core, target.app.id, &id).await?))
 }
 
@@ -606,7 +693,14 @@ pub async fn owned_message<K: Kind>(
     let not_found = || LcError::message_not_found(message_id);
     let parsed = MessageId::parse(message_id).ok_or_else(not_found)?;
     let message = target.core.messages.get(target.app.id, parsed).await?.ok_or_else(not_found)?;
-    let conversations = history_conversations::<K>(&target.core, target.app.id, &group).await?;
+    let mut conversations = history_conversations::<K>(&target.core, target.app.id, &group).await?;
+    if K::CHAT_TYPE == ChatType::Channel {
+        // The app-wide broadcasts sent under it are edited here too (the seed's "修改广播消息").
+        let key = super::global::broadcast_key(&group.id);
+        if let Some(broadcasts) = target.core.messages.conversation(target.app.id, ChatType::Broadcast, &key).await? {
+            conversations.push(broadcasts);
+        }
+    }
     if !conversations.contains(&message.conversation) || matches!(message.state, MessageState::Deleted { .. }) {
         return Err(not_found());
     }
@@ -621,7 +715,23 @@ pub async fn owned_message<K: Kind>(
     Ok(message)
 }
 
-/// L-msg-3: new content; connected receivers are told.
+/// `to_clients` of an edit or recall of a service conversation's message:
+/// the subscribers it is for (at most 20).
+fn chosen_clients<K: Kind>(body: &Map<String, Value>) -> Result<Option<Vec<Username>>, LcError> {
+    if K::CHAT_TYPE != ChatType::Channel || !body.contains_key("to_clients") {
+        return Ok(None);
+    }
+    let to = clients(body, "to_clients", super::service::MAX_TO_CLIENTS)?;
+    if to.is_empty() {
+        return Err(LcError::invalid("to_clients must name at least one client"));
+    }
+    Ok(Some(to))
+}
+
+/// L-msg-3: new content; connected receivers are told. With `to_clients`
+/// (service conversations) only those are told. An app-wide broadcast keeps
+/// its expiry and, as the vendor's, reaches only devices that have not
+/// received it yet.
 pub async fn edit<K: Kind>(
     target: Master,
     Path((id, message_id)): Path<(String, String)>,
@@ -630,13 +740,23 @@ pub async fn edit<K: Kind>(
     message_quota(&target)?;
     let message = owned_message::<K>(&target, &id, &message_id, &body).await?;
     let data = message_field(&body)?;
-    let original =
-        Original::LeanCloud { data: data.clone(), mention_all: false, mentions: Vec::new(), valid_till: None };
-    target.core.messages.edit(target.app.id, message.id, body_of(&data), Some(original), true).await?;
+    let to = chosen_clients::<K>(&body)?;
+    let valid_till = match &message.original {
+        Some(Original::LeanCloud { valid_till, .. }) => *valid_till,
+        _ => None,
+    };
+    let original = Original::LeanCloud { data: data.clone(), mention_all: false, mentions: Vec::new(), valid_till };
+    let (app, messages, content) = (target.app.id, &target.core.messages, body_of(&data));
+    match (to, valid_till) {
+        (Some(to), _) => messages.edit_telling(app, message.id, content, Some(original), to).await?,
+        (None, Some(_)) => messages.edit(app, message.id, content, Some(original), false).await?,
+        (None, None) => messages.edit(app, message.id, content, Some(original), true).await?,
+    };
     Ok(ok(json!({})))
 }
 
-/// L-msg-4: recalls a message (the vendor sets no time limit here).
+/// L-msg-4: recalls a message (the vendor sets no time limit here); with
+/// `to_clients` (service conversations), for those clients only.
 pub async fn recall<K: Kind>(
     target: Master,
     Path((id, message_id)): Path<(String, String)>,
@@ -644,8 +764,9 @@ pub async fn recall<K: Kind>(
 ) -> Result<Response, LcError> {
     message_quota(&target)?;
     let message = owned_message::<K>(&target, &id, &message_id, &body).await?;
+    let to = chosen_clients::<K>(&body)?;
     if !matches!(message.state, MessageState::Recalled { .. }) {
-        target.core.messages.recall(target.app.id, message.id, &message.from, None).await?;
+        target.core.messages.recall(target.app.id, message.id, &message.from, to).await?;
     }
     Ok(ok(json!({})))
 }
@@ -685,16 +806,55 @@ pub async fn silence<K: Kind>(
         return Err(LcError::invalid(format!("ttl must be 1 to {MAX_SILENCE_SECS} seconds")));
     }
     find::<K>(&target.core, target.app.id, &id).await?;
-    let rules = ListRules { members_only: false, cap: MAX_SILENCED, batch: 1 };
-    target
-        .core
-        .groups
-        .add_to_list_with(target.app.id, group_ref::<K>(&id), GroupList::Mute, vec![user], Some(ttl * 1000), rules)
-        .await
-        .map_err(|e| list_error(e, error::SILENCED_LIST_FULL))?;
+    let app = target.app.id;
+    let until = target.core.now_ms().saturating_add(ttl * 1000);
+    // A permanent silence outlasts the temporary one: the mute list keeps it.
+    if !permanently_silenced::<K>(&target.core, app, &id, &user).await? {
+        let rules = ListRules { members_only: false, cap: MAX_SILENCED, batch: 1 };
+        let mute = vec![user.clone()];
+        target
+            .core
+            .groups
+            .add_to_list_with(app, group_ref::<K>(&id), GroupList::Mute, mute, Some(ttl * 1000), rules)
+            .await
+            .map_err(|e| list_error(e, error::SILENCED_LIST_FULL))?;
+    }
+    set_temporary_silence::<K>(&target.core, app, &id, &user, json!(until)).await?;
     Ok(ok(json!({})))
 }
 
+/// The vendor keeps temporary and permanent silences apart, and confab's
+/// mute list holds one entry per member (the longer one); when the member's
+/// temporary silence ends is kept beside it, under a private dialect key
+/// (one per member, so concurrent changes do not overwrite each other).
+fn temporary_silence_key(user: &Username) -> String {
+    format!("{PRIVATE}silenced{PRIVATE}{user}")
+}
+
+async fn set_temporary_silence<K: Kind>(
+    core: &Core,
+    app: confab_core::model::AppId,
+    id: &str,
+    user: &Username,
+    until: Value,
+) -> Result<(), LcError> {
+    let dialect = BTreeMap::from([(temporary_silence_key(user), until)]);
+    let patch = SettingsPatch { dialect: Some(dialect), ..SettingsPatch::default() };
+    core.groups.update(app, group_ref::<K>(id), patch).await?;
+    Ok(())
+}
+
+async fn permanently_silenced<K: Kind>(
+    core: &Core,
+    app: confab_core::model::AppId,
+    id: &str,
+    user: &Username,
+) -> Result<bool, LcError> {
+    let entries = core.groups.list_entries(app, group_ref::<K>(id), GroupList::Mute).await?;
+    Ok(entries.iter().any(|e| e.username == *user && e.until_ms == i64::MAX))
+}
+
+/// Ends a temporary silence; a permanent one stays.
 pub async fn unsilence<K: Kind>(
     target: Master,
     Path(id): Path<String>,
@@ -702,7 +862,11 @@ pub async fn unsilence<K: Kind>(
 ) -> Result<Response, LcError> {
     let user = client(params.get("client_id").map(String::as_str).unwrap_or_default(), "client_id")?;
     find::<K>(&target.core, target.app.id, &id).await?;
-    target.core.groups.remove_from_list(target.app.id, group_ref::<K>(&id), GroupList::Mute, vec![user]).await?;
+    let app = target.app.id;
+    set_temporary_silence::<K>(&target.core, app, &id, &user, Value::Null).await?;
+    if !permanently_silenced::<K>(&target.core, app, &id, &user).await? {
+        target.core.groups.remove_from_list(app, group_ref::<K>(&id), GroupList::Mute, vec![user]).await?;
+    }
     Ok(ok(json!({})))
 }
 
@@ -730,19 +894,36 @@ pub async fn unsilence_for_ever<K: Kind>(
     super::Body(body): super::Body,
 ) -> Result<Response, LcError> {
     let users = clients(&body, "client_ids", MAX_SILENCED)?;
-    find::<K>(&target.core, target.app.id, &id).await?;
-    for chunk in users.chunks(50) {
-        target
-            .core
-            .groups
-            .remove_from_list(target.app.id, group_ref::<K>(&id), GroupList::Mute, chunk.to_vec())
-            .await?;
+    let group = find::<K>(&target.core, target.app.id, &id).await?;
+    let (app, now) = (target.app.id, target.core.now_ms());
+    let mut lift = Vec::with_capacity(users.len());
+    for user in users {
+        let temporary = group.settings.dialect.get(&temporary_silence_key(&user)).and_then(Value::as_i64);
+        match temporary.filter(|until| *until > now) {
+            // Still silenced for a while: back to the temporary silence.
+            Some(until) => {
+                let rules = ListRules { members_only: false, cap: MAX_SILENCED, batch: 1 };
+                target
+                    .core
+                    .groups
+                    .add_to_list_with(app, group_ref::<K>(&id), GroupList::Mute, vec![user], Some(until - now), rules)
+                    .await
+                    .map_err(|e| list_error(e, error::SILENCED_LIST_FULL))?;
+            }
+            None => lift.push(user),
+        }
+    }
+    for chunk in lift.chunks(50) {
+        target.core.groups.remove_from_list(app, group_ref::<K>(&id), GroupList::Mute, chunk.to_vec()).await?;
     }
     Ok(ok(json!({})))
 }
 
-/// A page of a list by `limit` (default 10) and `next` (where the previous page stopped).
-pub fn list_page(names: Vec<String>, params: &HashMap<String, String>, key: &str) -> Result<Response, LcError> {
+/// A page of a list by `limit` (default 10) and `next`: the last entry of
+/// the previous page (the vendor's `next` is opaque). Entries are in
+/// byte order, so a page continues after where `next` is or would be, even
+/// when that entry was removed meanwhile.
+pub fn list_page(mut names: Vec<String>, params: &HashMap<String, String>, key: &str) -> Result<Response, LcError> {
     let limit = match params.get("limit") {
         None => 10,
         Some(raw) => raw
@@ -751,15 +932,17 @@ pub fn list_page(names: Vec<String>, params: &HashMap<String, String>, key: &str
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| LcError::invalid("limit must be 1 to 1000"))?,
     };
+    names.sort_unstable();
+    names.dedup();
     let start = match params.get("next").filter(|n| !n.is_empty()) {
         None => 0,
-        Some(raw) => raw.parse::<usize>().map_err(|_| LcError::invalid("next is not valid"))?,
+        Some(after) => names.partition_point(|name| name.as_str() <= after.as_str()),
     };
     let end = (start + limit).min(names.len());
-    let page = names.get(start.min(names.len())..end).unwrap_or_default();
+    let page = names.get(start..end).unwrap_or_default();
     let mut answer = json!({ key: page });
-    if end < names.len() {
-        answer["next"] = json!(end.to_string());
+    if let (true, Some(last)) = (end < names.len(), page.last()) {
+        answer["next"] = json!(last);
     }
     Ok(ok(answer))
 }
@@ -790,6 +973,12 @@ async fn apply_role<K: Kind>(target: &Master, id: &str, user: Username, role: &s
     match role {
         "Owner" => {
             target.core.groups.transfer_owner(app, reference, user.clone()).await?;
+            // The Owner is the creator: a `c` the app set before gives way.
+            let patch = SettingsPatch {
+                dialect: Some(BTreeMap::from([("c".to_owned(), Value::Null)])),
+                ..SettingsPatch::default()
+            };
+            target.core.groups.update(app, reference, patch).await?;
         }
         "Manager" => {
             target.core.groups.set_admin(app, reference, user.clone(), true).await?;
@@ -844,8 +1033,15 @@ pub async fn update_role<K: Kind>(
     super::Body(body): super::Body,
 ) -> Result<Response, LcError> {
     let user = client(&info, "info-id")?;
-    let role = body.get("role").and_then(Value::as_str).unwrap_or("Member").to_owned();
-    apply_role::<K>(&target, &id, user, &role).await
+    match body.get("role") {
+        None | Some(Value::Null) => {
+            // `role` is optional here: without it nothing changes.
+            let group = find::<K>(&target.core, target.app.id, &id).await?;
+            Ok(ok(json!({"updatedAt": iso(updated_ms(&group)), "objectId": user.as_str()})))
+        }
+        Some(Value::String(role)) => apply_role::<K>(&target, &id, user, role).await,
+        Some(_) => Err(LcError::invalid("role must be Owner, Manager or Member")),
+    }
 }
 
 pub async fn clear_role<K: Kind>(
@@ -867,9 +1063,11 @@ pub async fn member_infos<K: Kind>(
     let wanted = params.get("role").map(String::as_str);
     let skip = params.get("skip").and_then(|s| s.parse().ok()).unwrap_or(0);
     let limit = params.get("limit").and_then(|s| s.parse().ok()).filter(|n| (1..=1000).contains(n)).unwrap_or(100);
+    // Every member has a role, Member included; the app itself (owner of
+    // what the master key made without a creator) is not a member to show.
     let results: Vec<Value> = members
         .iter()
-        .filter(|m| m.role != Role::Member)
+        .filter(|m| m.username != Username::admin())
         .filter(|m| wanted.is_none_or(|w| w == role_name(m.role)))
         .skip(skip)
         .take(limit)

@@ -124,7 +124,7 @@ async fn all_users(target: &Master) -> Result<Vec<Username>, LcError> {
 }
 
 /// The conversation that holds the app-wide broadcasts sent under a service conversation.
-fn broadcast_key(conv_id: &str) -> String {
+pub fn broadcast_key(conv_id: &str) -> String {
     format!("broadcast\u{1f}{conv_id}")
 }
 
