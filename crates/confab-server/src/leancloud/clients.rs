@@ -13,8 +13,9 @@ use sha1::Sha1;
 use confab_core::auth::{self, Principal};
 use confab_core::model::{ChatType, Username};
 
-use super::conversations::{find_any, list_page};
+use super::conversations::find_any;
 use super::history::{self, HistoryParams};
+use super::permissions::list_page;
 use super::{client, clients, ok, required, AnyKey, LcError, Master, APP_ID, MASTER_KEY};
 
 /// Most clients one presence check may name, and longest kick reason.

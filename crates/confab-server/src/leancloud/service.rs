@@ -13,10 +13,11 @@ use serde_json::{json, Map, Value};
 use confab_core::messages::{Channel, Multicast};
 use confab_core::model::{ConversationId, Original, Username};
 
-use super::conversations::{
-    body_of, find, group_ref, history_conversations, outgoing, owned_message, query_fields, send_as_app, sent, Services,
-};
+use super::conversations::{find, group_ref, Services};
 use super::history::{self, HistoryParams};
+use super::messages::{
+    body_of, history_conversations, outgoing, owned_message, query_fields, send_as_app, sent, Broadcasts,
+};
 use super::{client, clients, ensure_clients, ok, required, LcError, Master};
 use crate::limits::{Per, LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_DAY, LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_MINUTE};
 
@@ -166,7 +167,9 @@ pub async fn delete_for_subscriber(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, LcError> {
     let user = client(&user, "client_id")?;
-    let message = owned_message::<Services>(&target, &id, &message_id, &query_fields(params)).await?;
+    // The seed: app-wide broadcasts are deleted at `/broadcasts/{id}`, never here.
+    let fields = query_fields(params);
+    let message = owned_message::<Services>(&target, &id, &message_id, &fields, Broadcasts::Excluded).await?;
     target.core.messages.delete(target.app.id, message.id, Some(vec![user])).await?;
     Ok(ok(json!({})))
 }

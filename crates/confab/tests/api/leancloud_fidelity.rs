@@ -216,7 +216,10 @@ async fn app_wide_broadcasts_are_edited_where_the_seed_says() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].msg_id, id);
     assert_eq!(got[0].original.as_ref().unwrap()["leancloud"]["data"], "hello all, edited", "{:?}", got[0]);
-    // Still deletable as a broadcast after the edit.
+    // Deleted at `/broadcasts/{id}` only, as the seed says; still a broadcast after the edit.
+    let elsewhere = format!("/service-conversations/{svc}/messages/{id}?from_client=sys&timestamp={ts}");
+    let (status, body) = lc(&app, Method::DELETE, &elsewhere, None).await;
+    assert_lc_error(status, &body, 404, 4404);
     ok(&app, Method::DELETE, &format!("/broadcasts/{id}"), None).await;
 }
 
