@@ -357,6 +357,11 @@ pub async fn update<K: Kind>(
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(LcError::invalid("name must be a string")),
     };
+    // Checked before anything is written: a new creator takes effect at once.
+    let name_cap = confab_core::groups::limits::NAME_CHARS;
+    if name.as_ref().is_some_and(|n| n.chars().count() > name_cap) {
+        return Err(LcError::invalid(format!("name must be at most {name_cap} characters")));
+    }
     let mut dialect = custom_fields(&body);
     dialect.extend(built_in_fields::<K>(&body)?);
     if let Some(c) = body.get("c") {

@@ -90,6 +90,10 @@ async fn conversation_updates_keep_every_field_but_m() {
     ok(&app, Method::POST, &format!("{path}/mutes"), Some(json!({"client_ids": ["alice"]}))).await;
     assert_eq!(found(&app, "conversations", &conv).await["mu"], json!(["bob", "alice"]));
 
+    // A refused update changes nothing, not even the creator.
+    let (status, body) = lc(&app, Method::PUT, &path, Some(json!({"c": "bob", "name": "n".repeat(129)}))).await;
+    assert_lc_error(status, &body, 400, 1);
+    assert_eq!(found(&app, "conversations", &conv).await["c"], "alice");
     // A member named creator owns the conversation (the Owner is the creator)...
     ok(&app, Method::PUT, &path, Some(json!({"c": "bob"}))).await;
     assert_eq!(found(&app, "conversations", &conv).await["c"], "bob");
