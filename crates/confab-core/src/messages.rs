@@ -292,7 +292,7 @@ impl MessageService {
         only: Vec<Username>,
     ) -> Result<Message> {
         let edited = self.edit(app, id, body, original, false).await?;
-        let only: Vec<Username> = only.into_iter().filter(|u| edited.is_addressed_to(u) && *u != edited.from).collect();
+        let only = self.receivers_among(app, &edited, only).await?;
         self.tell(app, &edited, UpdateKind::Edited, None, Some(only)).await?;
         Ok(edited)
     }
@@ -362,14 +362,23 @@ impl MessageService {
             self.tell(app, &changed, kind, by, None).await?;
             return Ok(changed);
         };
-        let only: Vec<Username> =
-            only.into_iter().filter(|u| message.is_addressed_to(u) && *u != message.from).collect();
+        let only = self.receivers_among(app, &message, only).await?;
         let range = HiddenRange { conversation: message.conversation, from: message.id, to: message.id };
         for user in &only {
             self.deps.store.hide_messages(app, user, range).await?;
         }
         self.tell(app, &message, kind, by, Some(only)).await?;
         Ok(message)
+    }
+
+    /// Those of `users` who received the message (not its sender): a change
+    /// for some receivers never reaches, or hides anything from, anyone else.
+    async fn receivers_among(&self, app: AppId, message: &Message, users: Vec<Username>) -> Result<Vec<Username>> {
+        let audience = match &message.receivers {
+            Some(receivers) => receivers.clone(),
+            None => self.audience(app, message).await?,
+        };
+        Ok(users.into_iter().filter(|u| audience.contains(u) && *u != message.from).collect())
     }
 
     async fn change(&self, app: AppId, id: MessageId, change: MessageChange) -> Result<Message> {

@@ -58,6 +58,17 @@ async fn next_update(connection: &mut Connection) -> (String, String) {
     }
 }
 
+/// The next message's ID, past any group events.
+async fn next_message_id(connection: &mut Connection) -> String {
+    loop {
+        match next(connection).await {
+            Event::Message(m) => return m.msg_id,
+            Event::Group { .. } | Event::Synced => continue,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn conversation_updates_keep_every_field_but_m() {
     let app = spawn_app().await;
@@ -184,6 +195,24 @@ async fn service_edits_and_recalls_reach_only_the_chosen_clients() {
     };
     assert_eq!(received("ann").await[0]["msg-id"], id.as_str(), "ann keeps it");
     assert_eq!(received("ben").await, json!([]), "recalled for ben only");
+
+    // A subscriber-wide message: only subscribers named are told.
+    for user in ["ann", "ben"] {
+        ok(&app, Method::POST, &format!("{base}/subscribers"), Some(json!({"client_id": user}))).await;
+    }
+    let mut cat = connect(&app, "cat").await;
+    let body = json!({"from_client": "sys", "message": "to all"});
+    let all = ok(&app, Method::POST, &format!("{base}/broadcasts"), Some(body)).await;
+    let (all_id, all_ts) = (all["msg-id"].as_str().unwrap().to_owned(), all["timestamp"].as_i64().unwrap());
+    for connection in [&mut ann, &mut ben] {
+        assert_eq!(next_message_id(connection).await, all_id);
+    }
+    let edit =
+        json!({"from_client": "sys", "message": "to all, edited", "timestamp": all_ts, "to_clients": ["ben", "cat"]});
+    ok(&app, Method::PUT, &format!("{base}/messages/{all_id}"), Some(edit)).await;
+    assert_eq!(next_update(&mut ben).await, ("edited".to_owned(), all_id.clone()));
+    assert_quiet(&mut ann).await;
+    assert_quiet(&mut cat).await;
 
     let (status, body) = lc(
         &app,
