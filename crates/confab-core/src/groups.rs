@@ -352,7 +352,19 @@ impl GroupService {
 
     /// Adds members; returns who was added and who was refused (blocked).
     pub async fn add_members(&self, app: AppId, target: GroupRef<'_>, users: Vec<Username>) -> Result<GroupChanged> {
-        check_batch("usernames", users.len(), batch_cap(target.kind))?;
+        self.add_members_up_to(app, target, users, batch_cap(target.kind)).await
+    }
+
+    /// [`GroupService::add_members`] with a dialect's own limit on users per
+    /// call (LeanCloud has none but the conversation's size).
+    pub async fn add_members_up_to(
+        &self,
+        app: AppId,
+        target: GroupRef<'_>,
+        users: Vec<Username>,
+        per_call: usize,
+    ) -> Result<GroupChanged> {
+        check_batch("usernames", users.len(), per_call)?;
         let group = self.get(app, target).await?;
         if let Some(parent) = &group.parent {
             // Only members of a thread's group may join the thread.
@@ -387,7 +399,18 @@ impl GroupService {
 
     /// Removes members (never the owner); removed users hear of it too.
     pub async fn remove_members(&self, app: AppId, target: GroupRef<'_>, users: Vec<Username>) -> Result<GroupChanged> {
-        check_batch("usernames", users.len(), batch_cap(target.kind))?;
+        self.remove_members_up_to(app, target, users, batch_cap(target.kind)).await
+    }
+
+    /// [`GroupService::remove_members`] with a dialect's own limit on users per call.
+    pub async fn remove_members_up_to(
+        &self,
+        app: AppId,
+        target: GroupRef<'_>,
+        users: Vec<Username>,
+        per_call: usize,
+    ) -> Result<GroupChanged> {
+        check_batch("usernames", users.len(), per_call)?;
         let group = self.get(app, target).await?;
         let (keep, refused) = split_owner(&group, users);
         let mut changed = self.change(app, &group, GroupChange::RemoveMembers { users: keep }).await?;

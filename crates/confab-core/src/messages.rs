@@ -280,6 +280,23 @@ impl MessageService {
         Ok(edited)
     }
 
+    /// Replaces a message's content and tells only `only` of its receivers
+    /// (LeanCloud's edit of a service message for chosen clients): the others
+    /// are not told, and read the new content whenever they next read it.
+    pub async fn edit_telling(
+        &self,
+        app: AppId,
+        id: MessageId,
+        body: Body,
+        original: Option<Original>,
+        only: Vec<Username>,
+    ) -> Result<Message> {
+        let edited = self.edit(app, id, body, original, false).await?;
+        let only = self.receivers_among(app, &edited, only).await?;
+        self.tell(app, &edited, UpdateKind::Edited, None, Some(only)).await?;
+        Ok(edited)
+    }
+
     /// Recalls a message, for everyone or (`only`) for some receivers.
     /// Connected receivers are told; the others never get it.
     pub async fn recall(
@@ -300,6 +317,19 @@ impl MessageService {
     pub async fn delete(&self, app: AppId, id: MessageId, only: Option<Vec<Username>>) -> Result<Message> {
         let message = self.existing(app, id).await?;
         self.withdraw(app, message, UpdateKind::Deleted, None, only).await
+    }
+
+    /// [`MessageService::delete`] naming who deleted it (WildfireChat's
+    /// `operator`), which receivers are told.
+    pub async fn delete_by(
+        &self,
+        app: AppId,
+        id: MessageId,
+        by: &Username,
+        only: Option<Vec<Username>>,
+    ) -> Result<Message> {
+        let message = self.existing(app, id).await?;
+        self.withdraw(app, message, UpdateKind::Deleted, Some(by.clone()), only).await
     }
 
     /// The ranges of messages deleted or recalled for this user only.
@@ -332,14 +362,23 @@ impl MessageService {
             self.tell(app, &changed, kind, by, None).await?;
             return Ok(changed);
         };
-        let only: Vec<Username> =
-            only.into_iter().filter(|u| message.is_addressed_to(u) && *u != message.from).collect();
+        let only = self.receivers_among(app, &message, only).await?;
         let range = HiddenRange { conversation: message.conversation, from: message.id, to: message.id };
         for user in &only {
             self.deps.store.hide_messages(app, user, range).await?;
         }
         self.tell(app, &message, kind, by, Some(only)).await?;
         Ok(message)
+    }
+
+    /// Those of `users` who received the message (not its sender): a change
+    /// for some receivers never reaches, or hides anything from, anyone else.
+    async fn receivers_among(&self, app: AppId, message: &Message, users: Vec<Username>) -> Result<Vec<Username>> {
+        let audience = match &message.receivers {
+            Some(receivers) => receivers.clone(),
+            None => self.audience(app, message).await?,
+        };
+        Ok(users.into_iter().filter(|u| audience.contains(u) && *u != message.from).collect())
     }
 
     async fn change(&self, app: AppId, id: MessageId, change: MessageChange) -> Result<Message> {

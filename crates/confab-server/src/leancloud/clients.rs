@@ -13,8 +13,9 @@ use sha1::Sha1;
 use confab_core::auth::{self, Principal};
 use confab_core::model::{ChatType, Username};
 
-use super::conversations::{find_any, list_page};
+use super::conversations::find_any;
 use super::history::{self, HistoryParams};
+use super::permissions::list_page;
 use super::{client, clients, ok, required, AnyKey, LcError, Master, APP_ID, MASTER_KEY};
 
 /// Most clients one presence check may name, and longest kick reason.
@@ -88,8 +89,17 @@ pub async fn subscriptions(
     if newest_first {
         subscribed.reverse();
     }
+    // After where the cursor is or would be: a subscription that ended
+    // meanwhile neither restarts the list nor ends it.
     let start = match (after_id, after_ts) {
-        (Some(id), Some(ts)) => subscribed.iter().position(|(at, c)| *at == ts && c == id).map_or(0, |p| p + 1),
+        (Some(id), Some(ts)) => {
+            let cursor = (ts, id.as_str());
+            if newest_first {
+                subscribed.partition_point(|(at, c)| (*at, c.as_str()) >= cursor)
+            } else {
+                subscribed.partition_point(|(at, c)| (*at, c.as_str()) <= cursor)
+            }
+        }
         _ => 0,
     };
     let page: Vec<Value> = subscribed

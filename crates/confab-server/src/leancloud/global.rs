@@ -12,8 +12,9 @@ use confab_core::messages::{Channel, Multicast};
 use confab_core::model::{ChatType, Delivery, Original, Username};
 use confab_core::storage::MessageQuery;
 
-use super::conversations::{body_of, find, find_documents, message_field, Services};
+use super::conversations::{find, find_documents, Services};
 use super::history::{self, HistoryParams};
+use super::messages::{body_of, message_field};
 use super::{client, ensure_clients, ok, required, LcError, Master};
 use crate::limits::{Per, LEANCLOUD_BROADCASTS_PER_DAY, LEANCLOUD_BROADCASTS_PER_MINUTE};
 
@@ -124,7 +125,7 @@ async fn all_users(target: &Master) -> Result<Vec<Username>, LcError> {
 }
 
 /// The conversation that holds the app-wide broadcasts sent under a service conversation.
-fn broadcast_key(conv_id: &str) -> String {
+pub fn broadcast_key(conv_id: &str) -> String {
     format!("broadcast\u{1f}{conv_id}")
 }
 

@@ -13,6 +13,8 @@ mod conversations;
 mod error;
 mod global;
 mod history;
+mod messages;
+mod permissions;
 mod query;
 mod service;
 mod v11;
@@ -111,17 +113,17 @@ fn kind_routes<K: Kind>() -> Router<State> {
     let mut router = Router::new()
         .route(&base, get(conversations::query::<K>).post(conversations::create::<K>))
         .route(&format!("{base}/{{id}}"), put(conversations::update::<K>).delete(conversations::remove::<K>))
-        .route(&format!("{base}/{{id}}/messages"), get(conversations::history::<K>).post(conversations::send::<K>))
+        .route(&format!("{base}/{{id}}/messages"), get(messages::history::<K>).post(messages::send::<K>))
         .route(
             &format!("{base}/{{id}}/messages/{{message}}"),
-            put(conversations::edit::<K>).delete(conversations::delete_message::<K>),
+            put(messages::edit::<K>).delete(messages::delete_message::<K>),
         )
-        .route(&format!("{base}/{{id}}/messages/{{message}}/recall"), put(conversations::recall::<K>))
+        .route(&format!("{base}/{{id}}/messages/{{message}}/recall"), put(messages::recall::<K>))
         .route(
             &format!("{base}/{{id}}/blacklists"),
-            get(conversations::blacklist::<K>)
-                .post(conversations::add_blacklist::<K>)
-                .delete(conversations::remove_blacklist::<K>),
+            get(permissions::blacklist::<K>)
+                .post(permissions::add_blacklist::<K>)
+                .delete(permissions::remove_blacklist::<K>),
         );
     if K::MEMBER_LIST {
         router = router.route(
@@ -135,21 +137,21 @@ fn kind_routes<K: Kind>() -> Router<State> {
         router = router
             .route(
                 &format!("{base}/{{id}}/temporary-silenceds"),
-                post(conversations::silence::<K>).delete(conversations::unsilence::<K>),
+                post(permissions::silence::<K>).delete(permissions::unsilence::<K>),
             )
             .route(
                 &format!("{base}/{{id}}/permanent-silenceds"),
-                get(conversations::silenced::<K>)
-                    .post(conversations::silence_for_ever::<K>)
-                    .delete(conversations::unsilence_for_ever::<K>),
+                get(permissions::silenced::<K>)
+                    .post(permissions::silence_for_ever::<K>)
+                    .delete(permissions::unsilence_for_ever::<K>),
             )
             .route(
                 &format!("{base}/{{id}}/member-infos"),
-                get(conversations::member_infos::<K>).post(conversations::set_role::<K>),
+                get(permissions::member_infos::<K>).post(permissions::set_role::<K>),
             )
             .route(
                 &format!("{base}/{{id}}/member-infos/{{info}}"),
-                put(conversations::update_role::<K>).delete(conversations::clear_role::<K>),
+                put(permissions::update_role::<K>).delete(permissions::clear_role::<K>),
             );
     }
     router

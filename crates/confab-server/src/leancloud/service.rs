@@ -13,15 +13,16 @@ use serde_json::{json, Map, Value};
 use confab_core::messages::{Channel, Multicast};
 use confab_core::model::{ConversationId, Original, Username};
 
-use super::conversations::{
-    body_of, find, group_ref, history_conversations, outgoing, owned_message, query_fields, send_as_app, sent, Services,
-};
+use super::conversations::{find, group_ref, Services};
 use super::history::{self, HistoryParams};
+use super::messages::{
+    body_of, history_conversations, outgoing, owned_message, query_fields, send_as_app, sent, Broadcasts,
+};
 use super::{client, clients, ensure_clients, ok, required, LcError, Master};
 use crate::limits::{Per, LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_DAY, LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_MINUTE};
 
-/// Most subscribers one message may name, and one page of subscribers.
-const MAX_TO_CLIENTS: usize = 20;
+/// Most subscribers one message (or its edit or recall) may name, and one page of subscribers.
+pub const MAX_TO_CLIENTS: usize = 20;
 const MAX_SUBSCRIBER_PAGE: usize = 50;
 
 /// The conversation that holds a service conversation's messages to chosen subscribers.
@@ -49,14 +50,19 @@ pub async fn unsubscribe(target: Master, Path((id, user)): Path<(String, String)
     Ok(ok(json!({})))
 }
 
-/// Subscribers with when they subscribed, in that order.
+/// Subscribers with when they subscribed, by client ID (byte order).
 async fn subscriber_list(target: &Master, id: &str) -> Result<Vec<(Username, i64)>, LcError> {
     find::<Services>(&target.core, target.app.id, id).await?;
     let (_, members) = target.core.groups.members(target.app.id, group_ref::<Services>(id)).await?;
-    Ok(members.into_iter().filter(|m| m.username != Username::admin()).map(|m| (m.username, m.joined_ms)).collect())
+    let mut all: Vec<(Username, i64)> =
+        members.into_iter().filter(|m| m.username != Username::admin()).map(|m| (m.username, m.joined_ms)).collect();
+    all.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    Ok(all)
 }
 
 /// L-svc-2: subscribers a page at a time (`limit` ≤ 50), after `client_id`.
+/// Paged by client ID, so a page continues after where `client_id` is or
+/// would be, even if that client unsubscribed meanwhile.
 pub async fn subscribers(
     target: Master,
     Path(id): Path<String>,
@@ -70,7 +76,7 @@ pub async fn subscribers(
         .min(MAX_SUBSCRIBER_PAGE);
     let all = subscriber_list(&target, &id).await?;
     let start = match params.get("client_id").filter(|c| !c.is_empty()) {
-        Some(after) => all.iter().position(|(u, _)| u.as_str() == after.as_str()).map_or(all.len(), |p| p + 1),
+        Some(after) => all.partition_point(|(u, _)| u.as_str() <= after.as_str()),
         None => 0,
     };
     let page: Vec<Value> = all
@@ -161,7 +167,9 @@ pub async fn delete_for_subscriber(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, LcError> {
     let user = client(&user, "client_id")?;
-    let message = owned_message::<Services>(&target, &id, &message_id, &query_fields(params)).await?;
+    // The seed: app-wide broadcasts are deleted at `/broadcasts/{id}`, never here.
+    let fields = query_fields(params);
+    let message = owned_message::<Services>(&target, &id, &message_id, &fields, Broadcasts::Excluded).await?;
     target.core.messages.delete(target.app.id, message.id, Some(vec![user])).await?;
     Ok(ok(json!({})))
 }

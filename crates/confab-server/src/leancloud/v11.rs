@@ -12,10 +12,9 @@ use serde_json::{json, Value};
 
 use confab_core::model::ChatType;
 
-use super::conversations::{
-    find, find_any, message_quota, outgoing, send_as_app, sent, Chatrooms, Conversations, Services,
-};
+use super::conversations::{find, find_any, Chatrooms, Conversations, Services};
 use super::history::{self, HistoryParams};
+use super::messages::{message_quota, outgoing, send_as_app, sent};
 use super::{client, ok, required, LcError, Master};
 
 /// `POST /1.1/rtm/messages`.

@@ -313,6 +313,8 @@ async fn recall_cast(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteCastRequest {
+    /// Who deletes it (the seed's field, as for recalls): receivers are told.
+    operator: String,
     message_uid: i64,
     #[serde(default)]
     receivers: Option<Vec<String>>,
@@ -334,9 +336,10 @@ async fn delete_cast(
     body: DeleteCastRequest,
     multi: bool,
 ) -> Result<Response, WildfireError> {
+    let operator = user(&body.operator, "operator")?;
     let message = cast(&core, &app, body.message_uid, multi).await?;
     let only = body.receivers.as_deref().map(|r| users(r, "receivers")).transpose()?;
-    core.messages.delete(app.id, message.id, only).await?;
+    core.messages.delete_by(app.id, message.id, &operator, only).await?;
     Ok(ok(Value::Null))
 }
 

@@ -422,7 +422,7 @@ async fn silences_roles_and_blacklists_are_enforced() {
     let infos = ok(&app, Method::GET, &format!("{base}/member-infos?role=Manager"), None).await;
     assert_eq!(infos["results"], json!([{"clientId": "ben", "objectId": "ben", "role": "Manager"}]));
     let all = ok(&app, Method::GET, &format!("{base}/member-infos"), None).await;
-    assert_eq!(all["results"].as_array().unwrap().len(), 2, "the owner and the manager");
+    assert_eq!(all["results"].as_array().unwrap().len(), 3, "the owner, the manager and the member");
     let (status, body) =
         lc(&app, Method::POST, &format!("{base}/member-infos"), Some(json!({"clientId": "ben", "role": "King"}))).await;
     assert_lc_error(status, &body, 400, 4321);

@@ -1,0 +1,314 @@
+//! Messages of conversations, chat rooms and service conversations
+//! (L-msg, L-room-4, and the service conversations' edits and recalls):
+//! parsing a send once for every endpoint that sends, history, and the
+//! changes to a sent message, generic over a [`Kind`].
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query};
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use confab_core::error::Error;
+use confab_core::groups::GroupSend;
+use confab_core::ids::MessageId;
+use confab_core::model::{Body, ChatType, ConversationId, Delivery, Group, Message, MessageState, Original, Username};
+use confab_core::Core;
+
+use super::conversations::{find, Kind};
+use super::error::{self, LcError};
+use super::history::{self, HistoryParams};
+use super::{client, clients, ensure_clients, ok, required, Master};
+use crate::limits::{Per, LEANCLOUD_MESSAGES_PER_MINUTE};
+
+/// Most clients one message may mention.
+const MAX_MENTIONS: usize = 20;
+/// Largest message, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 5 * 1024;
+
+/// The text other dialects see for a LeanCloud message: a rich-media
+/// message's `_lctext`, otherwise the string itself.
+pub fn body_of(data: &str) -> Body {
+    let text = match serde_json::from_str::<Value>(data) {
+        Ok(Value::Object(rich)) if rich.contains_key("_lctype") => {
+            rich.get("_lctext").and_then(Value::as_str).unwrap_or_default().to_owned()
+        }
+        _ => data.to_owned(),
+    };
+    Body::Text { msg: text }
+}
+
+/// The `message` field: a string of at most 5 KB.
+pub fn message_field(body: &Map<String, Value>) -> Result<String, LcError> {
+    let message = match body.get("message") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        // The vendor's SDKs send an object when given one: kept as its JSON text.
+        Some(value @ Value::Object(_)) => value.to_string(),
+        _ => return Err(LcError::invalid("message is required")),
+    };
+    if message.len() > MAX_MESSAGE_BYTES {
+        return Err(LcError::new(axum::http::StatusCode::BAD_REQUEST, 4109, "message is larger than 5 KB"));
+    }
+    Ok(message)
+}
+
+fn flag(body: &Map<String, Value>, key: &str) -> Result<bool, LcError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(LcError::invalid(format!("{key} must be true or false"))),
+    }
+}
+
+/// What a send asks for, parsed once for every endpoint that sends.
+pub struct Outgoing {
+    pub from: Username,
+    pub data: String,
+    pub transient: bool,
+    pub no_sync: bool,
+    pub mention_all: bool,
+    pub mentions: Vec<Username>,
+}
+
+pub fn outgoing(body: &Map<String, Value>, from_key: &str) -> Result<Outgoing, LcError> {
+    let from = client(required(body, from_key)?, from_key)?;
+    let data = message_field(body)?;
+    let mentions = if body.contains_key("mention_client_ids") {
+        clients(body, "mention_client_ids", MAX_MENTIONS)?
+    } else {
+        Vec::new()
+    };
+    if let Some(priority) = body.get("priority").and_then(Value::as_str) {
+        if !["high", "normal", "low"].contains(&priority.to_ascii_lowercase().as_str()) {
+            return Err(LcError::invalid("priority must be high, normal or low"));
+        }
+    }
+    Ok(Outgoing {
+        from,
+        data,
+        transient: flag(body, "transient")?,
+        no_sync: flag(body, "no_sync")?,
+        mention_all: flag(body, "mention_all")?,
+        mentions,
+    })
+}
+
+/// Sends to a conversation of this kind as the app (membership is not
+/// checked, as the vendor does); returns the message.
+pub async fn send_as_app<K: Kind>(
+    core: &Core,
+    app: &confab_core::model::App,
+    id: &str,
+    out: Outgoing,
+    receivers: Option<Vec<Username>>,
+) -> Result<std::sync::Arc<Message>, LcError> {
+    ensure_clients(core, app, std::slice::from_ref(&out.from)).await?;
+    let original = Original::LeanCloud {
+        data: out.data.clone(),
+        mention_all: out.mention_all,
+        mentions: out.mentions,
+        valid_till: None,
+    };
+    let send = GroupSend {
+        from: out.from,
+        by_app: true,
+        kind: K::CHAT_TYPE,
+        to: vec![id.to_owned()],
+        body: body_of(&out.data),
+        ext: None,
+        delivery: Delivery { sync_sender: K::SYNC_SENDER && !out.no_sync, online_only: false, sent_at: None },
+        origin_device: None,
+        original: Some(original),
+        receivers,
+    };
+    let sent = if out.transient {
+        core.groups.send_transient(app.id, send).await
+    } else {
+        core.groups.send(app.id, send).await.and_then(|mut sent| {
+            sent.pop().map(|(_, m)| m).ok_or_else(|| Error::Storage("a send stored nothing".into()))
+        })
+    };
+    match sent {
+        Ok(message) => Ok(message),
+        Err(Error::NotFound(_)) => Err(LcError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            error::INVALID_MESSAGING_TARGET,
+            format!("Conversation {id} not found."),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Counts one call against the app's per-minute quota of message calls (sends, edits, recalls).
+pub fn message_quota(target: &Master) -> Result<(), LcError> {
+    if !target.limits.allow(&target.app, LEANCLOUD_MESSAGES_PER_MINUTE, Per::Minute, 1) {
+        return Err(LcError::too_many_requests());
+    }
+    Ok(())
+}
+
+pub fn sent(message: &Message) -> Response {
+    ok(json!({"msg-id": message.id.to_string(), "timestamp": message.timestamp_ms}))
+}
+
+/// L-msg-1 (and L-room-4): sends a message; `transient` ones reach only who is connected.
+pub async fn send<K: Kind>(
+    target: Master,
+    Path(id): Path<String>,
+    super::Body(body): super::Body,
+) -> Result<Response, LcError> {
+    message_quota(&target)?;
+    if K::CHAT_TYPE == ChatType::Channel {
+        return super::service::send_to_some(target, id, body).await;
+    }
+    let out = outgoing(&body, "from_client")?;
+    let message = send_as_app::<K>(&target.core, &target.app, &id, out, None).await?;
+    Ok(sent(&message))
+}
+
+/// The conversations whose messages a conversation's history holds: its
+/// own, and for a service conversation, what it sent to chosen subscribers.
+pub async fn history_conversations<K: Kind>(
+    core: &Core,
+    app: confab_core::model::AppId,
+    group: &Group,
+) -> Result<Vec<ConversationId>, LcError> {
+    let mut conversations = vec![group.conversation];
+    if K::CHAT_TYPE == ChatType::Channel {
+        if let Some(private) =
+            core.messages.conversation(app, ChatType::Broadcast, &super::service::private_key(&group.id)).await?
+        {
+            conversations.push(private);
+        }
+    }
+    Ok(conversations)
+}
+
+/// L-msg-2: history, by the seed's rules for `timestamp`/`msgid`,
+/// `till_timestamp`/`till_msgid`, `include_start`/`include_stop`, `reversed`, `limit`.
+pub async fn history<K: Kind>(
+    target: Master,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, LcError> {
+    let group = find::<K>(&target.core, target.app.id, &id).await?;
+    let params = HistoryParams::parse(&params, target.core.now_ms())?;
+    let conversations = history_conversations::<K>(&target.core, target.app.id, &group).await?;
+    let messages = history::read(&target.core, target.app.id, &conversations, None, &params).await?;
+    Ok(ok(Value::Array(messages.iter().map(history::record).collect())))
+}
+
+/// Whether a service conversation's app-wide broadcasts are among the
+/// messages a path may name: they are edited and recalled under the service
+/// conversation (the seed's "修改广播消息"), but deleted only at `/broadcasts/{id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broadcasts {
+    Included,
+    Excluded,
+}
+
+/// The message a path names, checked against the conversation, sender and time given.
+pub async fn owned_message<K: Kind>(
+    target: &Master,
+    id: &str,
+    message_id: &str,
+    body: &Map<String, Value>,
+    broadcasts: Broadcasts,
+) -> Result<Message, LcError> {
+    let group = find::<K>(&target.core, target.app.id, id).await?;
+    let not_found = || LcError::message_not_found(message_id);
+    let parsed = MessageId::parse(message_id).ok_or_else(not_found)?;
+    let message = target.core.messages.get(target.app.id, parsed).await?.ok_or_else(not_found)?;
+    let mut conversations = history_conversations::<K>(&target.core, target.app.id, &group).await?;
+    if K::CHAT_TYPE == ChatType::Channel && broadcasts == Broadcasts::Included {
+        let key = super::global::broadcast_key(&group.id);
+        if let Some(broadcasts) = target.core.messages.conversation(target.app.id, ChatType::Broadcast, &key).await? {
+            conversations.push(broadcasts);
+        }
+    }
+    if !conversations.contains(&message.conversation) || matches!(message.state, MessageState::Deleted { .. }) {
+        return Err(not_found());
+    }
+    let from = client(required(body, "from_client")?, "from_client")?;
+    let timestamp = body.get("timestamp").and_then(|t| t.as_i64().or_else(|| t.as_str().and_then(|s| s.parse().ok())));
+    let Some(timestamp) = timestamp else {
+        return Err(LcError::invalid("timestamp is required"));
+    };
+    if message.from != from || message.timestamp_ms != timestamp {
+        return Err(not_found());
+    }
+    Ok(message)
+}
+
+/// `to_clients` of an edit or recall of a service conversation's message:
+/// the subscribers it is for (at most 20).
+fn chosen_clients<K: Kind>(body: &Map<String, Value>) -> Result<Option<Vec<Username>>, LcError> {
+    if K::CHAT_TYPE != ChatType::Channel || !body.contains_key("to_clients") {
+        return Ok(None);
+    }
+    let to = clients(body, "to_clients", super::service::MAX_TO_CLIENTS)?;
+    if to.is_empty() {
+        return Err(LcError::invalid("to_clients must name at least one client"));
+    }
+    Ok(Some(to))
+}
+
+/// L-msg-3: new content; connected receivers are told. With `to_clients`
+/// (service conversations) only those are told. An app-wide broadcast keeps
+/// its expiry and, as the vendor's, reaches only devices that have not
+/// received it yet.
+pub async fn edit<K: Kind>(
+    target: Master,
+    Path((id, message_id)): Path<(String, String)>,
+    super::Body(body): super::Body,
+) -> Result<Response, LcError> {
+    message_quota(&target)?;
+    let message = owned_message::<K>(&target, &id, &message_id, &body, Broadcasts::Included).await?;
+    let data = message_field(&body)?;
+    let to = chosen_clients::<K>(&body)?;
+    let valid_till = match &message.original {
+        Some(Original::LeanCloud { valid_till, .. }) => *valid_till,
+        _ => None,
+    };
+    let original = Original::LeanCloud { data: data.clone(), mention_all: false, mentions: Vec::new(), valid_till };
+    let (app, messages, content) = (target.app.id, &target.core.messages, body_of(&data));
+    match (to, valid_till) {
+        (Some(to), _) => messages.edit_telling(app, message.id, content, Some(original), to).await?,
+        (None, Some(_)) => messages.edit(app, message.id, content, Some(original), false).await?,
+        (None, None) => messages.edit(app, message.id, content, Some(original), true).await?,
+    };
+    Ok(ok(json!({})))
+}
+
+/// L-msg-4: recalls a message (the vendor sets no time limit here); with
+/// `to_clients` (service conversations), for those clients only.
+pub async fn recall<K: Kind>(
+    target: Master,
+    Path((id, message_id)): Path<(String, String)>,
+    super::Body(body): super::Body,
+) -> Result<Response, LcError> {
+    message_quota(&target)?;
+    let message = owned_message::<K>(&target, &id, &message_id, &body, Broadcasts::Included).await?;
+    let to = chosen_clients::<K>(&body)?;
+    if !matches!(message.state, MessageState::Recalled { .. }) {
+        target.core.messages.recall(target.app.id, message.id, &message.from, to).await?;
+    }
+    Ok(ok(json!({})))
+}
+
+/// L-msg-5: deletes a message on the server only (devices keep their copy).
+pub async fn delete_message<K: Kind>(
+    target: Master,
+    Path((id, message_id)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, LcError> {
+    let fields = query_fields(params);
+    let message = owned_message::<K>(&target, &id, &message_id, &fields, Broadcasts::Excluded).await?;
+    target.core.messages.delete_on_server(target.app.id, message.id).await?;
+    Ok(ok(json!({})))
+}
+
+/// Query parameters as the fields of a body (the vendor's deletes take them in the query).
+pub fn query_fields(params: HashMap<String, String>) -> Map<String, Value> {
+    params.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
+}
