@@ -738,13 +738,27 @@ impl GroupService {
             }
             states.push(state);
         }
-        let audience = match &send.receivers {
-            Some(users) => Audience::Only(users.clone()),
-            None => Audience::Members,
-        };
+        // Who each message is for: the named receivers, or, for an online-only
+        // send to groups (Easemob's `ROUTE_ONLINE`), each group's members
+        // connected now, found before anything is stored so that the whole
+        // send stays one commit.
+        let mut receivers = Vec::with_capacity(states.len());
+        for state in &states {
+            let chosen = match &send.receivers {
+                Some(users) => Some(users.clone()),
+                None if send.delivery.online_only && send.kind != ChatType::ChatRoom => {
+                    let others: Vec<Username> = state.recipients.iter().filter(|u| **u != send.from).cloned().collect();
+                    let devices = self.deps.fanout.device_counts(app, &others).await;
+                    Some(others.into_iter().zip(devices).filter(|(_, n)| *n > 0).map(|(u, _)| u).collect())
+                }
+                None => None,
+            };
+            receivers.push(chosen);
+        }
         let drafts = states
             .iter()
-            .map(|state| NewMessage {
+            .zip(&receivers)
+            .map(|(state, chosen)| NewMessage {
                 id: self.deps.ids.next(now),
                 chat_type: send.kind,
                 conversation_key: state.group.id.clone(),
@@ -757,15 +771,18 @@ impl GroupService {
                 sync_sender: send.delivery.sync_sender,
                 origin_device: send.origin_device.clone(),
                 original: send.original.clone(),
-                audience: audience.clone(),
+                audience: match chosen {
+                    Some(users) => Audience::Only(users.clone()),
+                    None => Audience::Members,
+                },
             })
             .collect();
         let stored = self.deps.store.append(app, drafts).await?;
         let mut sent = Vec::with_capacity(stored.len());
-        for (state, message) in states.into_iter().zip(stored) {
+        for ((state, message), chosen) in states.into_iter().zip(stored).zip(receivers) {
             let message = Arc::new(message);
             let event = LiveEvent::Message(message.clone());
-            match &send.receivers {
+            match &chosen {
                 Some(users) => {
                     let mut chosen = users.clone();
                     chosen.push(send.from.clone());

@@ -9,7 +9,7 @@ use crate::limits::{
 };
 use serde_json::{Map, Value};
 
-use confab_core::groups::{limits, GroupRef, GroupSend};
+use confab_core::groups::{limits, GroupSend};
 use confab_core::messages::DirectSend;
 use confab_core::model::{Body, ChatType, Delivery, Username};
 
@@ -207,46 +207,12 @@ async fn send_to_many(target: super::Target, request: Value, kind: ChatType) -> 
         original: None,
         receivers: None,
     };
-    let sent = if send.delivery.online_only && kind == ChatType::GroupChat {
-        send_to_online_members(&target, send).await?
-    } else {
-        target.core.groups.send(target.app.id, send).await.map_err(super::groups::group_error)?
-    };
+    // `routetype: ROUTE_ONLINE` reaches only the members connected now and
+    // queues nothing for the others; the core does it within the one commit.
+    let sent = target.core.groups.send(target.app.id, send).await.map_err(super::groups::group_error)?;
     let mut data = Map::new();
     for (id, message) in sent {
         data.insert(id, Value::String(message.id.to_string()));
     }
     Ok(target.envelope("post", path).data(Value::Object(data)).into_response())
-}
-
-/// `routetype: ROUTE_ONLINE` to groups: only the members connected now get
-/// the message; nothing waits for the others (it is stored for history,
-/// addressed to the members who were online). Each group has its own online
-/// members, so each gets its own send; every group is looked up first, so
-/// a group that does not exist refuses the whole call before anything is
-/// stored.
-async fn send_to_online_members(
-    target: &super::Target,
-    send: GroupSend,
-) -> Result<Vec<(String, std::sync::Arc<confab_core::model::Message>)>, EasemobError> {
-    let app = target.app.id;
-    let mut audiences = Vec::with_capacity(send.to.len());
-    for id in &send.to {
-        let (_, members) = target
-            .core
-            .groups
-            .members(app, GroupRef { kind: send.kind, id })
-            .await
-            .map_err(super::groups::group_error)?;
-        let others: Vec<Username> = members.into_iter().map(|m| m.username).filter(|u| *u != send.from).collect();
-        let online = target.core.users.online(app, &others).await;
-        let connected: Vec<Username> = others.into_iter().zip(online).filter(|(_, on)| *on).map(|(u, _)| u).collect();
-        audiences.push((id.clone(), connected));
-    }
-    let mut sent = Vec::with_capacity(audiences.len());
-    for (id, connected) in audiences {
-        let one = GroupSend { to: vec![id], receivers: Some(connected), ..send.clone() };
-        sent.extend(target.core.groups.send(app, one).await.map_err(super::groups::group_error)?);
-    }
-    Ok(sent)
 }

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::groups::create_group;
-use crate::helpers::{assert_quiet, backlog, next_message, spawn_app};
+use crate::helpers::{assert_quiet, backlog, next, next_message, spawn_app};
 
 #[tokio::test]
 async fn thread_messages_are_recalled_by_the_chat_type_the_export_gives_them() {
@@ -69,6 +69,19 @@ async fn route_online_group_messages_reach_only_members_connected_now() {
     let send = json!({"from": "owner", "to": [group, "404"], "type": "txt", "body": {"msg": "x"}, "routetype": "ROUTE_ONLINE"});
     assert_eq!(app.post("/messages/chatgroups", send).await.0, StatusCode::NOT_FOUND);
     assert_quiet(&mut here).await;
+
+    // Nor does a group where the sender may not speak, after one where it may:
+    // the send is one commit, so the first group gets nothing either.
+    let other = create_group(&app, "away", &["here"], json!({})).await;
+    assert!(matches!(next(&mut here).await, confab_client::Event::Group { .. }), "told of the new group");
+    let send = json!({"from": "owner", "to": [group, other], "type": "txt", "body": {"msg": "x"}, "routetype": "ROUTE_ONLINE"});
+    let (status, body) = app.post("/messages/chatgroups", send).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "owner is not in the second group: {body}");
+    assert_quiet(&mut here).await;
+    let (_, history) = app.get("/chatmessages?ql=select * where timestamp>0&limit=100").await;
+    let bodies: Vec<&Value> =
+        history["entities"].as_array().unwrap().iter().map(|r| &r["payload"]["bodies"][0]["msg"]).collect();
+    assert!(!bodies.contains(&&json!("x")), "nothing was stored: {history}");
 }
 
 #[tokio::test]
