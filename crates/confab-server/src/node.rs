@@ -116,6 +116,14 @@ impl Node {
             Some(nats) => nats.clone(),
             None => Arc::new(LocalFanout::new(hub.clone())),
         };
+        if config.s3.is_none() && config.database_url.is_some() && matches!(role, Role::Server) {
+            // Nodes sharing a database must share file contents too: a file
+            // uploaded through one node would be missing on the others.
+            tracing::warn!(
+                "file contents are kept in this node's data folder; nodes of a cluster need shared storage \
+                 (set CONFAB_S3_BUCKET)"
+            );
+        }
         let blobs: Arc<dyn BlobStore> = match &config.s3 {
             _ if role != Role::Server => Arc::new(NoFiles),
             Some(s3) => Arc::new(

@@ -114,6 +114,8 @@ async fn login(core: &Core, sink: &mut Sink, stream: &mut Stream) -> Option<Sess
     };
     match core.gateway.login(LoginRequest { token, device, resume: cursors }).await {
         Ok(session) => {
+            // What an operator looks for first; never the token.
+            tracing::info!(user = %session.user, device = %session.device, "gateway login");
             let ok = ServerFrame::LoginOk {
                 user: session.user.to_string(),
                 device: session.device.clone(),
@@ -125,6 +127,7 @@ async fn login(core: &Core, sink: &mut Sink, stream: &mut Stream) -> Option<Sess
         }
         Err(e) => {
             let (code, message) = login_error(&e);
+            tracing::info!(why = code, "failed gateway login");
             let _ = send(sink, &error_frame(None, code, message)).await;
             None
         }

@@ -361,3 +361,26 @@ fn output_into_a_closed_pipe_ends_quietly() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && !said.contains("panicked"), "{:?}: {said}", out.status);
 }
+
+/// README.md's walk-through, run as written by `tools/walkthrough.sh` in a
+/// fresh folder with this build's `confab` on PATH (issue 21: a newcomer's
+/// first hour must go as the README says).
+#[tokio::test]
+async fn the_readme_walkthrough_runs_as_written() {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_confab")).parent().unwrap().to_owned();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let run = tokio::process::Command::new("bash")
+        .arg(root.join("tools/walkthrough.sh"))
+        .arg(root.join("README.md"))
+        .env("PATH", path)
+        // The walk-through sets its own; the suite's must not leak in.
+        .env_remove("CONFAB_DATABASE_URL")
+        .env_remove("CONFAB_NATS_URL")
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), run).await.expect("done in time").unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("every step worked"), "{stdout}");
+}
