@@ -232,6 +232,9 @@ pub struct TimeBound {
 }
 
 /// A change to a stored message.
+// One is made per edit, recall or delete and consumed at once; boxing the
+// edit's body would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum MessageChange {
     /// New content; the message keeps its ID and place.
