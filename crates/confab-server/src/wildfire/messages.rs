@@ -19,6 +19,24 @@ fn users(raw: &[String], field: &str) -> Result<Vec<Username>, WildfireError> {
     raw.iter().map(|u| user(u, field)).collect()
 }
 
+/// A `messageUid` as a number or a numeric string: the vendor's JSON library
+/// takes both, and JavaScript callers must send the string (the IDs pass
+/// 2^53). Anything else is still refused.
+fn number_or_numeric_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(i64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Number(n) => Ok(n),
+        Raw::Text(s) => {
+            s.trim().parse().map_err(|_| serde::de::Error::custom(format!("messageUid {s:?} is not a number")))
+        }
+    }
+}
+
 fn uid(raw: i64) -> Result<MessageId, WildfireError> {
     if raw <= 0 {
         return Err(WildfireError::invalid("messageUid must be a positive number"));
@@ -83,6 +101,7 @@ pub async fn send(Admin { core, app, body }: Admin<SendRequest>) -> Result<Respo
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateRequest {
+    #[serde(deserialize_with = "number_or_numeric_string")]
     message_uid: i64,
     payload: Value,
     #[serde(default)]
@@ -103,6 +122,7 @@ pub async fn update(Admin { core, app, body }: Admin<UpdateRequest>) -> Result<R
 #[serde(rename_all = "camelCase")]
 pub struct RecallRequest {
     operator: String,
+    #[serde(deserialize_with = "number_or_numeric_string")]
     message_uid: i64,
     #[serde(default)]
     receivers: Option<Vec<String>>,
@@ -185,6 +205,7 @@ pub async fn broadcast(Admin { core, app, body }: Admin<BroadcastRequest>) -> Re
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UidRequest {
+    #[serde(deserialize_with = "number_or_numeric_string")]
     message_uid: i64,
 }
 
@@ -315,6 +336,7 @@ async fn recall_cast(
 pub struct DeleteCastRequest {
     /// Who deletes it (the seed's field, as for recalls): receivers are told.
     operator: String,
+    #[serde(deserialize_with = "number_or_numeric_string")]
     message_uid: i64,
     #[serde(default)]
     receivers: Option<Vec<String>>,

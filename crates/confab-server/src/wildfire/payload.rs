@@ -36,7 +36,9 @@ impl ConvType {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversation {
-    #[serde(rename = "type")]
+    /// `conversationType` where the vendor's input flattens a conversation
+    /// (`InputGetConvReadTime`, which its SDKs send to `message/conv_read`).
+    #[serde(rename = "type", alias = "conversationType")]
     pub kind: ConvType,
     pub target: String,
     #[serde(default)]

@@ -368,3 +368,44 @@ async fn chat_rooms_and_channels_are_administered_as_the_vendors_sdk_does() {
 async fn room_send(connection: &Connection) -> anyhow::Result<confab_client::SendOk> {
     connection.send_to("chatroom", "lobby", json!({"type": "txt", "msg": "hi"}), None).await
 }
+
+#[tokio::test]
+async fn fields_are_taken_as_the_vendors_sdks_send_them() {
+    let app = spawn_app().await;
+    for id in ["alice", "bob"] {
+        create(&app, id, json!({})).await;
+    }
+    let sent = call(
+        &app,
+        "/admin/message/send",
+        json!({"sender": "alice", "conv": {"type": 0, "target": "bob", "line": 0},
+               "payload": {"type": 1, "searchableContent": "hi"}, "someFutureField": {"x": 1}}),
+    )
+    .await;
+    let uid = sent["messageUid"].as_i64().unwrap();
+    // JavaScript callers send the ID as a string: it passes 2^53.
+    let one = call(&app, "/admin/message/get_one", json!({"messageUid": uid.to_string()})).await;
+    assert_eq!(one["messageId"], uid);
+    let one = call(&app, "/admin/message/get_one", json!({"messageUid": uid})).await;
+    assert_eq!(one["messageId"], uid);
+    for bad in [json!("12x"), json!([1]), json!({"n": 1}), json!(true)] {
+        let answer = app.wildfire("/admin/message/get_one", json!({"messageUid": bad})).await;
+        assert_eq!(answer["code"], 251, "{bad}: {answer}");
+    }
+    // conv_read as the SDK sends it: InputGetConvReadTime has conversationType.
+    let read = call(
+        &app,
+        "/admin/message/conv_read",
+        json!({"userId": "bob", "conversationType": 0, "target": "alice", "line": 0}),
+    )
+    .await;
+    assert_eq!(read["timestamp"], 0);
+    // clear_by_user as the SDK sends it (InputClearUserMessages).
+    call(
+        &app,
+        "/admin/message/clear_by_user",
+        json!({"userId": "bob", "conversation": {"type": 0, "target": "alice", "line": 0}, "startTime": 0, "endTime": i64::MAX / 2}),
+    )
+    .await;
+    call(&app, "/admin/message/recall", json!({"operator": "alice", "messageUid": uid.to_string()})).await;
+}
