@@ -111,15 +111,28 @@ pub async fn silence_for_ever<K: Kind>(
     Path(id): Path<String>,
     super::Body(body): super::Body,
 ) -> Result<Response, LcError> {
-    let users = clients(&body, "client_ids", MAX_SILENCED)?;
-    find::<K>(&target.core, target.app.id, &id).await?;
-    let rules = ListRules { members_only: false, cap: MAX_SILENCED, batch: MAX_SILENCED };
+    add_to_list::<K>(&target, &id, &body, GroupList::Mute, MAX_SILENCED, error::SILENCED_LIST_FULL).await
+}
+
+/// Puts the body's `client_ids` on one of the conversation's lists, which
+/// holds at most `cap` (LeanCloud answers `full_code` past it).
+async fn add_to_list<K: Kind>(
+    target: &Master,
+    id: &str,
+    body: &serde_json::Map<String, Value>,
+    list: GroupList,
+    cap: usize,
+    full_code: i64,
+) -> Result<Response, LcError> {
+    let users = clients(body, "client_ids", cap)?;
+    find::<K>(&target.core, target.app.id, id).await?;
+    let rules = ListRules { members_only: false, cap, batch: cap };
     target
         .core
         .groups
-        .add_to_list_with(target.app.id, group_ref::<K>(&id), GroupList::Mute, users, None, rules)
+        .add_to_list_with(target.app.id, group_ref::<K>(id), list, users, None, rules)
         .await
-        .map_err(|e| list_error(e, error::SILENCED_LIST_FULL))?;
+        .map_err(|e| list_error(e, full_code))?;
     Ok(ok(json!({})))
 }
 
@@ -318,16 +331,7 @@ pub async fn add_blacklist<K: Kind>(
     Path(id): Path<String>,
     super::Body(body): super::Body,
 ) -> Result<Response, LcError> {
-    let users = clients(&body, "client_ids", K::BLACKLIST_CAP)?;
-    find::<K>(&target.core, target.app.id, &id).await?;
-    let rules = ListRules { members_only: false, cap: K::BLACKLIST_CAP, batch: K::BLACKLIST_CAP };
-    target
-        .core
-        .groups
-        .add_to_list_with(target.app.id, group_ref::<K>(&id), GroupList::Block, users, None, rules)
-        .await
-        .map_err(|e| list_error(e, error::BLACKLIST_FULL))?;
-    Ok(ok(json!({})))
+    add_to_list::<K>(&target, &id, &body, GroupList::Block, K::BLACKLIST_CAP, error::BLACKLIST_FULL).await
 }
 
 pub async fn remove_blacklist<K: Kind>(
