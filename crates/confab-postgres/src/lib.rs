@@ -137,6 +137,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("files.sql"),
     include_str!("leancloud.sql"),
     include_str!("credentials.sql"),
+    include_str!("broadcasts.sql"),
 ];
 
 /// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).
@@ -795,13 +796,15 @@ impl MessageData for PostgresStore {
         Ok(())
     }
 
+    // `chat_type = 4` (broadcast) is written out, not bound, so the
+    // partial index `app_wide_broadcasts` applies.
     async fn app_wide_broadcasts(&self, app: AppId, since_ms: i64) -> Result<Vec<Message>> {
         let client = self.client().await?;
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = $1 AND created_ms >= $2 \
-             AND chat_type = $3 AND receivers IS NULL AND state < 2 ORDER BY conv_id, seq"
+             AND chat_type = 4 AND receivers IS NULL AND state < 2 ORDER BY conv_id, seq"
         );
-        let rows = client.query(&sql, &[&app.0, &since_ms, &ChatType::Broadcast.code()]).await.map_err(pg)?;
+        let rows = client.query(&sql, &[&app.0, &since_ms]).await.map_err(pg)?;
         rows.iter().map(message_row).collect()
     }
 }

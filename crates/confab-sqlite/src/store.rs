@@ -699,17 +699,17 @@ impl MessageData for SqliteStore {
         .await
     }
 
+    // `chat_type = 4` (broadcast) is written out, not bound, so the
+    // partial index `app_wide_broadcasts` applies.
     async fn app_wide_broadcasts(&self, app: AppId, since_ms: i64) -> Result<Vec<Message>> {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND created_ms >= ?2 \
-                     AND chat_type = ?3 AND receivers IS NULL AND state < 2 ORDER BY conv_id, seq"
+                     AND chat_type = 4 AND receivers IS NULL AND state < 2 ORDER BY conv_id, seq"
                 ))
                 .map_err(storage)?;
-            let rows = stmt
-                .query_map(params![app.0, since_ms, ChatType::Broadcast.code()], convert::message)
-                .map_err(storage)?;
+            let rows = stmt.query_map(params![app.0, since_ms], convert::message).map_err(storage)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
         })
         .await
