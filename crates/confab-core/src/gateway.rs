@@ -28,6 +28,7 @@ use crate::auth::{self, Principal};
 use crate::error::{AuthFailure, Error, Result};
 use crate::fanout::{KickReason, LiveEvent};
 use crate::groups::{GroupEvent, GroupEventKind, GroupSend, GroupService};
+use crate::lasting::Joined;
 use crate::messages::{DirectSend, MessageService, MessageUpdate};
 use crate::model::{App, Body, ChatType, ConversationId, Delivery, Message, Username};
 use crate::storage::HiddenRange;
@@ -116,7 +117,13 @@ impl Gateway {
         session.hidden = self.deps.store.hidden_ranges(session.app.id, &session.user).await?;
         let now = self.deps.clock.now_ms();
         self.deps.store.record_login(session.app.id, &session.user, now).await?;
-        let memberships = self.deps.store.memberships(session.app.id, &session.user).await?;
+        let mut memberships = self.deps.store.memberships(session.app.id, &session.user).await?;
+        // A user first seen after a broadcast that is still deliverable
+        // joins its conversation now, before the backlog is planned.
+        let joined = self.deps.lasting.join_missing(&self.deps, session.app.id, &session.user, &memberships).await?;
+        if joined == Joined::Some {
+            memberships = self.deps.store.memberships(session.app.id, &session.user).await?;
+        }
         for m in memberships {
             // Chat rooms keep no offline queue: a device hears only what is
             // said while it is connected.

@@ -14,6 +14,7 @@ pub mod files;
 pub mod gateway;
 pub mod groups;
 pub mod ids;
+pub mod lasting;
 pub mod messages;
 pub mod model;
 pub mod relations;
@@ -55,6 +56,7 @@ pub(crate) struct Deps {
     pub clock: Arc<dyn Clock>,
     pub config: CoreConfig,
     pub restrictions: relations::RestrictionCache,
+    pub lasting: lasting::LastingCache,
     pub blobs: Arc<dyn files::BlobStore>,
 }
 
@@ -86,8 +88,18 @@ impl Core {
         let floor = store.max_message_id().await?;
         let ids = IdGenerator::new(config.node_id, floor);
         let restrictions = relations::RestrictionCache::default();
-        let deps =
-            Arc::new(Deps { store, fanout, hub: hub.clone(), ids, clock: clock.clone(), config, restrictions, blobs });
+        let lasting = lasting::LastingCache::default();
+        let deps = Arc::new(Deps {
+            store,
+            fanout,
+            hub: hub.clone(),
+            ids,
+            clock: clock.clone(),
+            config,
+            restrictions,
+            lasting,
+            blobs,
+        });
         let apps = apps::AppService::new(deps.clone());
         let users = users::UserService::new(deps.clone());
         let messages = messages::MessageService::new(deps.clone());

@@ -222,8 +222,12 @@ impl MessageService {
             original: send.original,
             audience,
         };
+        let app_wide = draft.audience == Audience::AllUsers;
         let message = self.deps.store.append(app, vec![draft]).await?.pop();
         let message = Arc::new(message.ok_or_else(|| Error::Storage("send stored nothing".into()))?);
+        if app_wide {
+            self.deps.lasting.forget(app);
+        }
         let recipients = self.audience(app, &message).await?;
         let receivers = recipients.iter().filter(|u| **u != message.from).count() as u64;
         self.deps.fanout.publish(app, &recipients, LiveEvent::Message(message.clone())).await;
@@ -383,7 +387,13 @@ impl MessageService {
 
     async fn change(&self, app: AppId, id: MessageId, change: MessageChange) -> Result<Message> {
         let changed = self.deps.store.change_message(app, id, change).await?;
-        changed.ok_or_else(|| Error::NotFound(format!("message {id} not found")))
+        let changed = changed.ok_or_else(|| Error::NotFound(format!("message {id} not found")))?;
+        if changed.chat_type == ChatType::Broadcast && changed.receivers.is_none() {
+            // It may be a broadcast that stays deliverable: new users must
+            // now join from another message, or get the new content.
+            self.deps.lasting.forget(app);
+        }
+        Ok(changed)
     }
 
     async fn tell(

@@ -642,7 +642,16 @@ impl Message {
 
     /// Whether it may no longer be delivered (an app-wide broadcast past its time).
     pub fn expired(&self, now_ms: i64) -> bool {
-        matches!(&self.original, Some(Original::LeanCloud { valid_till: Some(till), .. }) if *till <= now_ms)
+        self.deliverable_until().is_some_and(|till| till <= now_ms)
+    }
+
+    /// Until when it may still be delivered, when that is limited (a
+    /// LeanCloud app-wide broadcast's `valid_till`).
+    pub fn deliverable_until(&self) -> Option<i64> {
+        match &self.original {
+            Some(Original::LeanCloud { valid_till, .. }) => *valid_till,
+            Some(Original::Wildfire { .. }) | None => None,
+        }
     }
 }
 

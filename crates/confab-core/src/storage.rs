@@ -207,6 +207,22 @@ pub trait MessageData: Send + Sync {
     /// When the newest message that any device of the user acknowledged was
     /// sent, over all their conversations.
     async fn delivered_until(&self, app: AppId, user: &Username) -> Result<Option<i64>>;
+    /// Makes users members of a conversation from the message at `seq` on
+    /// (every cursor just before it), in one commit. A user who is already
+    /// a member keeps the membership as it is, so nothing they acknowledged
+    /// comes back.
+    async fn join_from(
+        &self,
+        app: AppId,
+        users: Vec<Username>,
+        conversation: ConversationId,
+        seq: i64,
+        now_ms: i64,
+    ) -> Result<()>;
+    /// Broadcast-conversation messages to every member (no chosen receivers),
+    /// not recalled or deleted, sent at or after `since_ms`, by conversation
+    /// and sequence: the candidates for [`crate::lasting`].
+    async fn app_wide_broadcasts(&self, app: AppId, since_ms: i64) -> Result<Vec<Message>>;
 }
 
 /// Which messages a history query wants, in (time, ID) order.

@@ -88,7 +88,10 @@ impl UserService {
                     .collect()
             })
             .await??;
-        self.deps.store.insert_users(app, records).await
+        let created = self.deps.store.insert_users(app, records).await?;
+        let new: Vec<Username> = created.iter().filter_map(|r| r.as_ref().ok()).map(|u| u.username.clone()).collect();
+        self.deps.lasting.join_new(&self.deps, app, &new).await?;
+        Ok(created)
     }
 
     pub async fn get(&self, app: AppId, username: &Username) -> Result<User> {
@@ -321,8 +324,9 @@ impl UserService {
             })
             .collect();
         // A user created by a concurrent call a moment ago is as good.
-        self.deps.store.insert_users(app, records).await?;
-        Ok(())
+        let created = self.deps.store.insert_users(app, records).await?;
+        let new: Vec<Username> = created.into_iter().filter_map(|r| r.ok()).map(|u| u.username).collect();
+        self.deps.lasting.join_new(&self.deps, app, &new).await
     }
 
     /// Checks a bearer token for `app`. User tokens are checked against the

@@ -137,6 +137,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("files.sql"),
     include_str!("leancloud.sql"),
     include_str!("credentials.sql"),
+    include_str!("broadcasts.sql"),
 ];
 
 /// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).
@@ -771,6 +772,40 @@ impl MessageData for PostgresStore {
             .await
             .map_err(pg)?;
         Ok(row.get(0))
+    }
+
+    async fn join_from(
+        &self,
+        app: AppId,
+        users: Vec<Username>,
+        conversation: ConversationId,
+        seq: i64,
+        now_ms: i64,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        let names: Vec<&str> = users.iter().map(Username::as_str).collect();
+        client
+            .execute(
+                "INSERT INTO members (app_id, username, conv_id, ack_seq, read_seq, joined_seq, joined_ms) \
+                 SELECT $1, username, $3, $4, $4, $4, $5 FROM UNNEST($2::TEXT[]) AS u(username) \
+                 ON CONFLICT DO NOTHING",
+                &[&app.0, &names, &conversation.0, &(seq - 1), &now_ms],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    // `chat_type = 4` (broadcast) is written out, not bound, so the
+    // partial index `app_wide_broadcasts` applies.
+    async fn app_wide_broadcasts(&self, app: AppId, since_ms: i64) -> Result<Vec<Message>> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = $1 AND created_ms >= $2 \
+             AND chat_type = 4 AND receivers IS NULL AND state < 2 ORDER BY conv_id, seq"
+        );
+        let rows = client.query(&sql, &[&app.0, &since_ms]).await.map_err(pg)?;
+        rows.iter().map(message_row).collect()
     }
 }
 

@@ -290,6 +290,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("files.sql"),
     include_str!("leancloud.sql"),
     include_str!("credentials.sql"),
+    include_str!("broadcasts.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

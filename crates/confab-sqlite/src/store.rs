@@ -675,6 +675,45 @@ impl MessageData for SqliteStore {
         })
         .await
     }
+
+    async fn join_from(
+        &self,
+        app: AppId,
+        users: Vec<Username>,
+        conversation: ConversationId,
+        seq: i64,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.write(move |conn, _| {
+            let mut join = conn
+                .prepare_cached(
+                    "INSERT INTO members (app_id, username, conv_id, ack_seq, read_seq, joined_seq, joined_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?4, ?4, ?5) ON CONFLICT DO NOTHING",
+                )
+                .map_err(storage)?;
+            for user in &users {
+                join.execute(params![app.0, user.as_str(), conversation.0, seq - 1, now_ms]).map_err(storage)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    // `chat_type = 4` (broadcast) is written out, not bound, so the
+    // partial index `app_wide_broadcasts` applies.
+    async fn app_wide_broadcasts(&self, app: AppId, since_ms: i64) -> Result<Vec<Message>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND created_ms >= ?2 \
+                     AND chat_type = 4 AND receivers IS NULL AND state < 2 ORDER BY conv_id, seq"
+                ))
+                .map_err(storage)?;
+            let rows = stmt.query_map(params![app.0, since_ms], convert::message).map_err(storage)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
+        })
+        .await
+    }
 }
 
 /// Writes a batch of cursor moves (the highest per user and conversation),

@@ -20,7 +20,7 @@ use crate::limits::{Per, LEANCLOUD_BROADCASTS_PER_DAY, LEANCLOUD_BROADCASTS_PER_
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 /// How long a broadcast may stay deliverable, and its default (one month).
-const MAX_VALID_MS: i64 = 31 * DAY_MS;
+const MAX_VALID_MS: i64 = confab_core::lasting::LONGEST_DELIVERABLE_MS;
 
 /// L-glob-1: clients connected now, and clients that logged in today (UTC).
 pub async fn stats(target: Master) -> Result<Response, LcError> {

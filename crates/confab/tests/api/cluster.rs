@@ -482,3 +482,55 @@ async fn transient_messages_and_app_kicks_cross_nodes() {
         other => panic!("expected the kick on the other node, got {other:?}"),
     }
 }
+
+/// A user token from the Easemob inherit grant on one node, creating the user.
+async fn token_on(cluster: &Cluster, node: usize, user: &str) -> String {
+    let body = json!({"grant_type": "inherit", "username": user, "autoCreateUser": true});
+    let (status, body) = cluster.call(node, Method::POST, "/token", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A LeanCloud REST call with the master key to one node.
+async fn lc_master(cluster: &Cluster, node: usize, path: &str, body: Value) -> Value {
+    let url = format!("http://{}/1.2/rtm{path}", cluster.addr(node));
+    let request =
+        cluster.http.post(url).header("X-LC-Id", LC_APP_ID).header("X-LC-Key", format!("{LC_MASTER_KEY},master"));
+    let response = request.json(&body).send().await.unwrap();
+    let status = response.status();
+    let answer = response.json::<Value>().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+#[tokio::test]
+async fn a_client_first_seen_on_a_node_that_missed_a_broadcast_gets_it_at_login() {
+    let cluster = Cluster::start(2).await;
+    let svc = lc_master(&cluster, 0, "/service-conversations", json!({"name": "sys"})).await;
+    let svc = svc["objectId"].as_str().unwrap().to_owned();
+    // Node 1 reads which broadcasts are deliverable (none yet) when "early"
+    // is created; node 0 then takes a broadcast, and "late", created on
+    // node 1 right after, may be created from node 1's copy read before it.
+    token_on(&cluster, 1, "early").await;
+    let now = confab_core::clock::Clock::now_ms(&confab_core::clock::SystemClock);
+    let body = json!({"from_client": "sys", "conv_id": svc, "message": "hello all", "valid_till": now + 3_600_000});
+    let id = lc_master(&cluster, 0, "/broadcasts", body).await["msg-id"].as_str().unwrap().to_owned();
+    let token = token_on(&cluster, 1, "late").await;
+    // Logging in on node 1 once its copy is stale joins "late" all the same, once.
+    tokio::time::sleep(confab_core::lasting::LASTING_FRESH_FOR).await;
+    for round in 0..2 {
+        let mut late =
+            Connection::connect(&cluster.endpoint(1).ws_url(), &token, ConnectOptions::default()).await.unwrap();
+        let got: Vec<String> = backlog(&mut late).await.into_iter().map(|m| m.msg_id).collect();
+        let want: &[&str] = if round == 0 { &[id.as_str()] } else { &[] };
+        assert_eq!(got, want, "round {round}");
+        // The device acknowledged it before the next login.
+        crate::helpers::eventually(|| async {
+            let (_, body) = cluster.call(1, Method::GET, "/users/late/offline_msg_count", None).await;
+            body["data"]["late"] == 0
+        })
+        .await;
+        late.close().await;
+    }
+    cluster.finish().await;
+}

@@ -389,16 +389,19 @@ async fn the_migration_leaves_a_shared_credential_with_the_oldest_app() {
     match &storage.database_url {
         None => {
             let db = rusqlite::Connection::open(storage.data_dir.path().join("confab.db")).unwrap();
-            let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-            db.execute_batch(&format!("DROP TABLE app_credentials; {shared}; PRAGMA user_version = {}", version - 1))
-                .unwrap();
+            // Back to before the credentials migration (version 9), undoing
+            // the later ones, so it runs again on a database that had shared values.
+            db.execute_batch(&format!(
+                "DROP TABLE app_credentials; DROP INDEX app_wide_broadcasts; {shared}; PRAGMA user_version = 8"
+            ))
+            .unwrap();
         }
         Some(url) => {
             let (db, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(connection);
             db.batch_execute(&format!(
-                "DROP TABLE app_credentials; {shared};
-                 DELETE FROM confab_schema WHERE version = (SELECT MAX(version) FROM confab_schema)"
+                "DROP TABLE app_credentials; DROP INDEX app_wide_broadcasts; {shared};
+                 DELETE FROM confab_schema WHERE version >= 8"
             ))
             .await
             .unwrap();

@@ -4,10 +4,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use confab_client::{Connection, Event};
+use confab_client::{ConnectOptions, Connection, Event};
 use confab_core::clock::Clock;
 
-use crate::helpers::{assert_quiet, backlog, next, spawn_app, TestApp};
+use crate::helpers::{assert_quiet, backlog, eventually, next, spawn_app, TestApp, LC_APP_ID, LC_MASTER_KEY};
 
 async fn lc(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     app.leancloud(method, &format!("/1.2/rtm{path}"), body).await
@@ -395,4 +395,91 @@ async fn clients_need_no_creation_to_send_or_be_sent_to() {
     let options = confab_client::ConnectOptions::default();
     let mut newcomer = Connection::connect(&app.endpoint().ws_url(), &token, options).await.unwrap();
     assert_eq!(backlog(&mut newcomer).await.iter().map(|m| m.msg_id.clone()).collect::<Vec<_>>(), [id]);
+}
+
+/// A login signature for a client ID, made with the master key as an app's
+/// backend makes it (the client ID need not exist).
+fn signed_login(app: &TestApp, client: &str) -> confab_protocol::SignedLogin {
+    use hmac::Mac;
+    let (timestamp, nonce) = (app.clock.now_ms(), crate::helpers::next_nonce());
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(LC_MASTER_KEY.as_bytes()).unwrap();
+    mac.update(format!("{LC_APP_ID}:{client}::{timestamp}:{nonce}").as_bytes());
+    let signature = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    confab_protocol::SignedLogin { app_id: LC_APP_ID.into(), client_id: client.into(), timestamp, nonce, signature }
+}
+
+/// Logs a client in by a LeanCloud signature; answers its backlog's message IDs.
+async fn signed_backlog(app: &TestApp, client: &str) -> (Connection, Vec<String>) {
+    let options = ConnectOptions { leancloud: Some(signed_login(app, client)), ..Default::default() };
+    let mut connection = Connection::connect(&app.endpoint().ws_url(), "", options).await.expect("signed login");
+    let got = backlog(&mut connection).await.into_iter().map(|m| m.msg_id).collect();
+    (connection, got)
+}
+
+/// Logs a user in with a token from the Easemob inherit grant (creating it);
+/// answers its backlog's message IDs.
+async fn inherit_backlog(app: &TestApp, user: &str) -> Vec<String> {
+    let token = app.token_by_id(user).await;
+    let mut connection =
+        Connection::connect(&app.endpoint().ws_url(), &token, ConnectOptions::default()).await.unwrap();
+    backlog(&mut connection).await.into_iter().map(|m| m.msg_id).collect()
+}
+
+async fn offline_count(app: &TestApp, user: &str) -> Value {
+    app.get(&format!("/users/{user}/offline_msg_count")).await.1["data"][user].clone()
+}
+
+async fn send_broadcast(app: &TestApp, svc: &str, text: &str, valid_for_ms: i64) -> String {
+    let valid_till = app.clock.now_ms() + valid_for_ms;
+    let body = json!({"from_client": "sys", "conv_id": svc, "message": text, "valid_till": valid_till});
+    ok(app, Method::POST, "/broadcasts", Some(body)).await["msg-id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn app_wide_broadcasts_reach_clients_first_seen_before_they_lapse_once() {
+    let app = spawn_app().await;
+    let svc = ok(&app, Method::POST, "/service-conversations", Some(json!({"name": "sys"}))).await;
+    let svc = svc["objectId"].as_str().unwrap().to_owned();
+    let id = send_broadcast(&app, &svc, "hello all", 3_600_000).await;
+
+    // A client ID never seen before, logging in by a LeanCloud signature:
+    // it gets the broadcast, and once only.
+    let (carol, got) = signed_backlog(&app, "carol").await;
+    assert_eq!(got, [id.as_str()]);
+    eventually(|| async { offline_count(&app, "carol").await == 0 }).await;
+    carol.close().await;
+    let (_carol, got) = signed_backlog(&app, "carol").await;
+    assert!(got.is_empty(), "delivered twice: {got:?}");
+
+    // A user first seen through the Easemob inherit grant has it waiting
+    // from creation on.
+    app.token_by_id("dave").await;
+    assert_eq!(offline_count(&app, "dave").await, 1);
+    assert_eq!(inherit_backlog(&app, "dave").await, [id.as_str()]);
+
+    // After `valid_till`, a new client gets nothing.
+    app.clock.advance_ms(3_600_000);
+    assert!(signed_backlog(&app, "erin").await.1.is_empty());
+    assert_eq!(offline_count(&app, "erin").await, 0);
+}
+
+#[tokio::test]
+async fn new_clients_get_only_broadcasts_still_deliverable_and_not_deleted() {
+    let app = spawn_app().await;
+    let svc = ok(&app, Method::POST, "/service-conversations", Some(json!({"name": "sys"}))).await;
+    let svc = svc["objectId"].as_str().unwrap().to_owned();
+    let short = send_broadcast(&app, &svc, "for ten minutes", 600_000).await;
+    let deleted = send_broadcast(&app, &svc, "oops", 3_600_000).await;
+    let kept = send_broadcast(&app, &svc, "for an hour", 3_600_000).await;
+    ok(&app, Method::DELETE, &format!("/broadcasts/{deleted}"), None).await;
+    assert_eq!(inherit_backlog(&app, "frank").await, [short.as_str(), kept.as_str()]);
+
+    // The first has lapsed: a new client joins from the one still deliverable.
+    app.clock.advance_ms(600_000);
+    let (_gina, got) = signed_backlog(&app, "gina").await;
+    assert_eq!(got, [kept.as_str()]);
+    // The one left deleted too: nothing for anyone new, nothing again for those who have it.
+    ok(&app, Method::DELETE, &format!("/broadcasts/{kept}"), None).await;
+    assert!(inherit_backlog(&app, "hank").await.is_empty());
+    assert_eq!(offline_count(&app, "hank").await, 0);
 }
