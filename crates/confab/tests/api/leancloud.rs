@@ -11,17 +11,17 @@ use confab_core::clock::Clock;
 
 use crate::helpers::{assert_quiet, backlog, next, spawn_app, TestApp, LC_APP_ID, LC_APP_KEY, LC_MASTER_KEY};
 
-async fn lc(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+pub(crate) async fn lc(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     app.leancloud(method, &format!("/1.2/rtm{path}"), body).await
 }
 
-async fn ok(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
+pub(crate) async fn ok(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
     let (status, body) = lc(app, method, path, body).await;
     assert_eq!(status, StatusCode::OK, "{path}: {body}");
     body
 }
 
-fn assert_lc_error(status: StatusCode, body: &Value, want_status: u16, want_code: i64) {
+pub(crate) fn assert_lc_error(status: StatusCode, body: &Value, want_status: u16, want_code: i64) {
     assert_eq!(status.as_u16(), want_status, "{body}");
     assert_eq!(body["code"], want_code, "{body}");
     assert!(body["error"].is_string(), "{body}");
@@ -32,7 +32,7 @@ async fn create(app: &TestApp, body: Value) -> String {
     created["objectId"].as_str().unwrap().to_owned()
 }
 
-async fn connect(app: &TestApp, name: &str) -> Connection {
+pub(crate) async fn connect(app: &TestApp, name: &str) -> Connection {
     let token = app.token_by_id(name).await;
     let mut connection =
         Connection::connect(&app.endpoint().ws_url(), &token, ConnectOptions::default()).await.unwrap();

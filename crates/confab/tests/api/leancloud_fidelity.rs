@@ -1,33 +1,14 @@
 //! LeanCloud round-trips (issue 13 §4): what a migrated backend sends to the
 //! RTM REST API comes back as the vendor's would, over real HTTP and WebSocket.
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use confab_client::{ConnectOptions, Connection, Event};
 use confab_core::clock::Clock;
 
 use crate::helpers::{assert_quiet, backlog, eventually, next, spawn_app, TestApp, LC_APP_ID, LC_MASTER_KEY};
-
-async fn lc(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    app.leancloud(method, &format!("/1.2/rtm{path}"), body).await
-}
-
-async fn ok(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (status, body) = lc(app, method, path, body).await;
-    assert_eq!(status, StatusCode::OK, "{path}: {body}");
-    body
-}
-
-fn assert_lc_error(status: StatusCode, body: &Value, want_status: u16, want_code: i64) {
-    assert_eq!(status.as_u16(), want_status, "{body}");
-    assert_eq!(body["code"], want_code, "{body}");
-    assert!(body["error"].is_string(), "{body}");
-}
-
-fn urlencode(raw: &str) -> String {
-    crate::leancloud::urlencode(raw)
-}
+use crate::leancloud::{assert_lc_error, connect, lc, ok, urlencode};
 
 /// The one conversation of a kind whose `objectId` is `id`, as queries show it.
 async fn found(app: &TestApp, kind: &str, id: &str) -> Value {
@@ -35,16 +16,6 @@ async fn found(app: &TestApp, kind: &str, id: &str) -> Value {
     let results = ok(app, Method::GET, &format!("/{kind}?where={query}"), None).await;
     assert_eq!(results["results"].as_array().unwrap().len(), 1, "{results}");
     results["results"][0].clone()
-}
-
-/// Client IDs are given lower-case here: the test users are made through the
-/// Easemob dialect, which folds case.
-async fn connect(app: &TestApp, name: &str) -> Connection {
-    let token = app.token_by_id(name).await;
-    let options = confab_client::ConnectOptions::default();
-    let mut connection = Connection::connect(&app.endpoint().ws_url(), &token, options).await.unwrap();
-    backlog(&mut connection).await;
-    connection
 }
 
 /// The next update event, past any group events.
