@@ -195,12 +195,19 @@ async fn bad_input_gets_the_vendors_error_codes() {
 async fn calls_over_the_rate_limit_are_refused() {
     let app = spawn_app().await;
     app.core.apps.set_rate_limit("demo", "chat", "wildfire.requests_per_second", Some(3)).await.unwrap();
-    let mut codes = Vec::new();
-    for _ in 0..6 {
-        codes.push(app.wildfire("/admin/message/delivery", json!({"userId": "a"})).await["code"].as_i64().unwrap());
+    // Twelve calls at once: a burst of 3 passes, and the bucket refills 3 a
+    // second while the calls are served (a loaded machine serves them slowly).
+    let started = std::time::Instant::now();
+    let calls = (0..12).map(|_| app.wildfire("/admin/message/delivery", json!({"userId": "a"})));
+    let codes: Vec<i64> =
+        futures_util::future::join_all(calls).await.iter().map(|a| a["code"].as_i64().unwrap()).collect();
+    let refilled = (started.elapsed().as_secs_f64() * 3.0).ceil() as usize;
+    let passed = codes.iter().filter(|c| **c == 0).count();
+    assert!((3..=3 + refilled).contains(&passed), "{passed} passed, {refilled} refilled: {codes:?}");
+    assert!(codes.iter().all(|c| *c == 0 || *c == 250), "{codes:?}");
+    if 3 + refilled < 12 {
+        assert!(codes.contains(&250), "{codes:?}");
     }
-    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 3, "{codes:?}");
-    assert!(codes.iter().skip(3).all(|c| *c == 250), "{codes:?}");
 }
 
 #[tokio::test]
