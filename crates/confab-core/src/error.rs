@@ -24,10 +24,28 @@ pub enum Error {
     Deactivated(String),
     /// `ROUTE_ONLINE` delivery was asked for and the receiver is not connected.
     ReceiverOffline(String),
+    /// A rule of the app refused the request; dialects word each refusal
+    /// their vendor's way.
+    Refused(Refusal),
     /// Storage or the bus between nodes failed; the operation had no effect.
     Storage(String),
     /// The server is shutting down.
     Unavailable,
+}
+
+/// Why a rule refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A user's own message contains one of the app's sensitive words.
+    SensitiveWords,
+}
+
+impl Refusal {
+    fn describe(self) -> &'static str {
+        match self {
+            Refusal::SensitiveWords => "the message contains a sensitive word",
+        }
+    }
 }
 
 /// Why authentication failed; dialects report these differently.
@@ -55,6 +73,7 @@ impl fmt::Display for Error {
             | Error::ReceiverOffline(m)
             | Error::Storage(m) => f.write_str(m),
             Error::Unauthenticated(why) => write!(f, "unauthenticated: {why:?}"),
+            Error::Refused(why) => f.write_str(why.describe()),
             Error::Unavailable => f.write_str("server is shutting down"),
         }
     }

@@ -190,6 +190,11 @@ impl Hub {
         shard.get(&(app, user.clone())).map_or_else(Vec::new, |s| s.iter().map(|s| s.device.clone()).collect())
     }
 
+    /// Devices on this node for each user, in order.
+    pub fn devices_of(&self, app: AppId, users: &[Username]) -> Vec<Vec<String>> {
+        users.iter().map(|u| self.devices(app, u)).collect()
+    }
+
     /// Number of sessions on this node.
     pub fn session_count(&self) -> usize {
         self.shards
@@ -219,6 +224,10 @@ pub trait Fanout: Send + Sync {
     async fn publish(&self, app: AppId, recipients: &[Username], event: LiveEvent);
     /// Connected devices per user, across the whole deployment.
     async fn device_counts(&self, app: AppId, users: &[Username]) -> Vec<usize>;
+    /// The names of each user's connected devices, across the whole deployment.
+    async fn devices(&self, app: AppId, users: &[Username]) -> Vec<Vec<String>>;
+    /// Closes one device's sessions wherever they are connected.
+    async fn kick_device(&self, app: AppId, user: &Username, device: &str, reason: KickReason);
     /// A session of `user` is now in this node's hub and has not yet read its
     /// backlog. Once this returns, events published on any node reach it, so
     /// nothing committed after the backlog snapshot can be missed. Sessions of
@@ -250,6 +259,14 @@ impl Fanout for LocalFanout {
 
     async fn device_counts(&self, app: AppId, users: &[Username]) -> Vec<usize> {
         self.hub.device_counts(app, users)
+    }
+
+    async fn devices(&self, app: AppId, users: &[Username]) -> Vec<Vec<String>> {
+        self.hub.devices_of(app, users)
+    }
+
+    async fn kick_device(&self, app: AppId, user: &Username, device: &str, reason: KickReason) {
+        self.hub.kick_device(app, user, device, reason);
     }
 
     async fn session_opened(&self, _app: AppId, _user: &Username, _device: &str) -> Result<()> {

@@ -25,12 +25,13 @@ use tokio::time::Instant;
 
 use crate::apps::AppService;
 use crate::auth::{self, Principal};
-use crate::error::{AuthFailure, Error, Result};
+use crate::error::{AuthFailure, Error, Refusal, Result};
 use crate::fanout::{KickReason, LiveEvent};
 use crate::groups::{GroupEvent, GroupEventKind, GroupSend, GroupService};
 use crate::lasting::Joined;
 use crate::messages::{DirectSend, MessageService, MessageUpdate};
 use crate::model::{App, Body, ChatType, ConversationId, Delivery, Message, Username};
+use crate::moderation::{ModerationService, Screened};
 use crate::storage::HiddenRange;
 use crate::users::UserService;
 use crate::Deps;
@@ -55,6 +56,16 @@ pub struct LoginRequest {
     pub resume: HashMap<ConversationId, i64>,
 }
 
+/// The services a session works through.
+#[derive(Clone)]
+pub(crate) struct Services {
+    pub apps: AppService,
+    pub users: UserService,
+    pub messages: MessageService,
+    pub groups: GroupService,
+    pub moderation: ModerationService,
+}
+
 #[derive(Clone)]
 pub struct Gateway {
     deps: Arc<Deps>,
@@ -62,17 +73,13 @@ pub struct Gateway {
     users: UserService,
     messages: MessageService,
     groups: GroupService,
+    moderation: ModerationService,
 }
 
 impl Gateway {
-    pub(crate) fn new(
-        deps: Arc<Deps>,
-        apps: AppService,
-        users: UserService,
-        messages: MessageService,
-        groups: GroupService,
-    ) -> Gateway {
-        Gateway { deps, apps, users, messages, groups }
+    pub(crate) fn new(deps: Arc<Deps>, services: Services) -> Gateway {
+        let Services { apps, users, messages, groups, moderation } = services;
+        Gateway { deps, apps, users, messages, groups, moderation }
     }
 
     /// Authenticates a device and opens its session. The session is
@@ -99,6 +106,7 @@ impl Gateway {
             deps: self.deps.clone(),
             messages: self.messages.clone(),
             groups: self.groups.clone(),
+            moderation: self.moderation.clone(),
             app,
             user: username,
             device,
@@ -174,6 +182,7 @@ pub struct Session {
     deps: Arc<Deps>,
     messages: MessageService,
     groups: GroupService,
+    moderation: ModerationService,
     pub app: Arc<App>,
     pub user: Username,
     pub device: String,
@@ -397,6 +406,7 @@ impl Session {
         body: Body,
         ext: Option<serde_json::Value>,
     ) -> Result<Arc<Message>> {
+        let body = self.screen(body).await?;
         if kind != ChatType::Chat {
             let send = GroupSend {
                 from: self.user.clone(),
@@ -428,6 +438,20 @@ impl Session {
         let mut sent = self.messages.send_direct(self.app.id, send).await?;
         let (_, message) = sent.pop().ok_or_else(|| Error::Storage("send stored nothing".into()))?;
         Ok(message)
+    }
+
+    /// Applies the app's sensitive words to a text the user sends. This
+    /// protocol acknowledges only what it stored, so a dropped message is
+    /// refused here like a refused one.
+    async fn screen(&self, body: Body) -> Result<Body> {
+        let Body::Text { msg } = &body else {
+            return Ok(body);
+        };
+        match self.moderation.screen(self.app.id, msg).await? {
+            Screened::Clean => Ok(body),
+            Screened::Refused | Screened::Dropped => Err(Error::Refused(Refusal::SensitiveWords)),
+            Screened::Replaced(msg) => Ok(Body::Text { msg }),
+        }
     }
 
     /// Enters a chat room as this device's user; returns its conversation.

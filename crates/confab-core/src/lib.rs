@@ -17,7 +17,9 @@ pub mod ids;
 pub mod lasting;
 pub mod messages;
 pub mod model;
+pub mod moderation;
 pub mod relations;
+pub mod settings;
 pub mod storage;
 pub mod users;
 
@@ -68,6 +70,8 @@ pub struct Core {
     pub groups: groups::GroupService,
     pub relations: relations::RelationService,
     pub files: files::FileService,
+    pub settings: settings::SettingService,
+    pub moderation: moderation::ModerationService,
     pub gateway: gateway::Gateway,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
@@ -106,8 +110,29 @@ impl Core {
         let groups = groups::GroupService::new(deps.clone());
         let relations = relations::RelationService::new(deps.clone());
         let files = files::FileService::new(deps.clone());
-        let gateway = gateway::Gateway::new(deps, apps.clone(), users.clone(), messages.clone(), groups.clone());
-        Ok(Arc::new(Core { apps, users, messages, groups, relations, files, gateway, hub, clock }))
+        let settings = settings::SettingService::new(deps.clone());
+        let moderation = moderation::ModerationService::new(settings.clone());
+        let services = gateway::Services {
+            apps: apps.clone(),
+            users: users.clone(),
+            messages: messages.clone(),
+            groups: groups.clone(),
+            moderation: moderation.clone(),
+        };
+        let gateway = gateway::Gateway::new(deps, services);
+        Ok(Arc::new(Core {
+            apps,
+            users,
+            messages,
+            groups,
+            relations,
+            files,
+            settings,
+            moderation,
+            gateway,
+            hub,
+            clock,
+        }))
     }
 
     /// The core's time, in Unix milliseconds (tests move it).

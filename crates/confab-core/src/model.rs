@@ -969,3 +969,30 @@ mod tests {
         assert!(long.validate().is_err());
     }
 }
+
+/// One entry of an app's key-value settings: state a dialect or a feature
+/// keeps that no other part interprets (WildfireChat's user settings and
+/// aliases, robots' owners and callbacks, sensitive words). `namespace`
+/// says whose it is; `owner` is the user, group or `""` it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub namespace: String,
+    pub owner: String,
+    pub key: String,
+    pub value: String,
+    pub updated_ms: i64,
+}
+
+/// Where one setting lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SettingKey {
+    pub namespace: String,
+    pub owner: String,
+    pub key: String,
+}
+
+impl SettingKey {
+    pub fn new(namespace: &str, owner: &str, key: &str) -> SettingKey {
+        SettingKey { namespace: namespace.to_owned(), owner: owner.to_owned(), key: key.to_owned() }
+    }
+}

@@ -13,7 +13,8 @@ use crate::files::StoredFile;
 use crate::ids::MessageId;
 use crate::model::{
     App, AppId, Body, ChatType, ConversationId, Group, GroupList, ListEntry, Member, Membership, Message, NewGroup,
-    NewMessage, Original, ProfileChange, Role, RoomAttribute, SettingsPatch, User, UserRecord, Username,
+    NewMessage, Original, ProfileChange, Role, RoomAttribute, Setting, SettingKey, SettingsPatch, User, UserRecord,
+    Username,
 };
 use crate::relations::{GlobalMute, Relation};
 
@@ -433,7 +434,20 @@ pub trait FileData: Send + Sync {
     async fn file(&self, app: AppId, uuid: &str) -> Result<Option<StoredFile>>;
 }
 
-/// Everything a storage engine provides.
-pub trait Storage: AppData + UserData + MessageData + GroupData + RelationData + FileData {}
+/// An app's key-value settings (see [`crate::settings`]).
+#[async_trait]
+pub trait SettingData: Send + Sync {
+    /// Writes every setting (replacing those with the same key) in one transaction.
+    async fn put_settings(&self, app: AppId, settings: Vec<Setting>) -> Result<()>;
+    /// Removes settings; how many there were.
+    async fn remove_settings(&self, app: AppId, keys: Vec<SettingKey>) -> Result<u64>;
+    async fn setting(&self, app: AppId, key: SettingKey) -> Result<Option<Setting>>;
+    /// A namespace's settings, of one owner or (`None`) of all, by owner and
+    /// key, at most `limit`.
+    async fn settings(&self, app: AppId, namespace: &str, owner: Option<&str>, limit: usize) -> Result<Vec<Setting>>;
+}
 
-impl<T: AppData + UserData + MessageData + GroupData + RelationData + FileData> Storage for T {}
+/// Everything a storage engine provides.
+pub trait Storage: AppData + UserData + MessageData + GroupData + RelationData + FileData + SettingData {}
+
+impl<T: AppData + UserData + MessageData + GroupData + RelationData + FileData + SettingData> Storage for T {}

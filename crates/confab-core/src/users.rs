@@ -192,6 +192,54 @@ impl UserService {
         Ok(())
     }
 
+    /// Closes one device's sessions; false if it was not connected.
+    pub async fn disconnect_device(&self, app: AppId, username: &Username, device: &str) -> Result<bool> {
+        self.get(app, username).await?;
+        let devices = self.devices(app, username).await;
+        if !devices.iter().any(|d| d == device) {
+            return Ok(false);
+        }
+        tracing::info!(app = app.0, user = %username, device, "disconnected a device");
+        self.deps.fanout.kick_device(app, username, device, KickReason::Disconnected).await;
+        Ok(true)
+    }
+
+    /// The user's connected devices, across the deployment.
+    pub async fn devices(&self, app: AppId, username: &Username) -> Vec<String> {
+        let mut devices = self.deps.fanout.devices(app, std::slice::from_ref(username)).await;
+        let mut mine = devices.pop().unwrap_or_default();
+        mine.sort();
+        mine
+    }
+
+    /// Connected (user, device) pairs, by user, skipping `offset` and
+    /// returning at most `limit`, with the total of pairs. Walks every user,
+    /// so it is for operators, not for hot paths.
+    pub async fn online_devices(
+        &self,
+        app: AppId,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<(Username, String)>, usize)> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.deps.store.list_users(app, after, 1000).await?;
+            let names: Vec<Username> = page.items.into_iter().map(|u| u.username).collect();
+            let devices = self.deps.fanout.devices(app, &names).await;
+            for (name, mut theirs) in names.into_iter().zip(devices) {
+                theirs.sort();
+                all.extend(theirs.into_iter().map(|d| (name.clone(), d)));
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let total = all.len();
+        Ok((all.into_iter().skip(offset).take(limit).collect(), total))
+    }
+
     /// Closes the user's sessions on the app's word, telling them why.
     pub async fn kick_by_app(&self, app: AppId, username: &Username, why: &str) {
         // The app's reason is its own text, so it stays out of the log.

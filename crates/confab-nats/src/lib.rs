@@ -116,12 +116,18 @@ struct Broadcast {
 struct PresenceQuery {
     app: AppId,
     users: Vec<Username>,
+    /// Asks for the devices' names too (nodes before this field answer counts only).
+    #[serde(default)]
+    devices: bool,
 }
 
 #[derive(Serialize, Deserialize)]
 struct PresenceAnswer {
     node: u16,
     counts: Vec<usize>,
+    /// Per user, the devices' names, when asked for.
+    #[serde(default)]
+    devices: Vec<Vec<String>>,
 }
 
 /// The fan-out of one node in a NATS-connected cluster.
@@ -206,6 +212,49 @@ impl Inner {
         // Counted, not removed: `listen_to_peers` forgets (and logs) the dead.
         let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         peers.values().filter(|seen| seen.elapsed() < PEER_EXPIRY).count()
+    }
+
+    /// Asks every other node about users' devices; the answers that came in
+    /// time (a node that does not answer has no devices to count).
+    async fn ask_presence(&self, app: AppId, users: &[Username], devices: bool) -> Vec<PresenceAnswer> {
+        let expected = self.live_peers();
+        let mut heard: Vec<PresenceAnswer> = Vec::new();
+        if expected == 0 {
+            return heard;
+        }
+        let asked = async {
+            let inbox = self.client.new_inbox();
+            let mut answers = self.client.subscribe(inbox.clone()).await.map_err(nats)?;
+            let query = serde_json::to_vec(&PresenceQuery { app, users: users.to_vec(), devices })
+                .map_err(|e| Error::Storage(e.to_string()))?;
+            self.client
+                .publish_with_reply_and_headers(self.subjects.presence(), inbox, self.origin(), query.into())
+                .await
+                .map_err(nats)?;
+            let deadline = tokio::time::sleep(PRESENCE_TIMEOUT);
+            tokio::pin!(deadline);
+            while heard.len() < expected {
+                let answer = tokio::select! {
+                    answer = answers.next() => answer,
+                    _ = &mut deadline => break,
+                };
+                let Some(answer) = answer else { break };
+                let Ok(answer) = serde_json::from_slice::<PresenceAnswer>(&answer.payload) else { continue };
+                let complete = answer.counts.len() == users.len() && (!devices || answer.devices.len() == users.len());
+                if !complete || heard.iter().any(|h| h.node == answer.node) {
+                    continue;
+                }
+                heard.push(answer);
+            }
+            if heard.len() < expected {
+                tracing::warn!(expected, answered = heard.len(), "some nodes did not answer a presence query");
+            }
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = asked.await {
+            tracing::warn!(error = %e, "presence query failed; counting this node only");
+        }
+        heard
     }
 
     async fn publish_event(&self, app: AppId, user: &Username, payload: &bytes::Bytes) {
@@ -328,49 +377,32 @@ impl Fanout for NatsFanout {
     }
 
     async fn device_counts(&self, app: AppId, users: &[Username]) -> Vec<usize> {
-        let inner = &self.inner;
-        let mut counts = inner.hub.device_counts(app, users);
-        let expected = inner.live_peers();
-        if expected == 0 {
-            return counts;
-        }
-        let asked = async {
-            let inbox = inner.client.new_inbox();
-            let mut answers = inner.client.subscribe(inbox.clone()).await.map_err(nats)?;
-            let query = serde_json::to_vec(&PresenceQuery { app, users: users.to_vec() })
-                .map_err(|e| Error::Storage(e.to_string()))?;
-            inner
-                .client
-                .publish_with_reply_and_headers(inner.subjects.presence(), inbox, inner.origin(), query.into())
-                .await
-                .map_err(nats)?;
-            let mut heard = Vec::new();
-            let deadline = tokio::time::sleep(PRESENCE_TIMEOUT);
-            tokio::pin!(deadline);
-            while heard.len() < expected {
-                let answer = tokio::select! {
-                    answer = answers.next() => answer,
-                    _ = &mut deadline => break,
-                };
-                let Some(answer) = answer else { break };
-                let Ok(answer) = serde_json::from_slice::<PresenceAnswer>(&answer.payload) else { continue };
-                if answer.counts.len() != counts.len() || heard.contains(&answer.node) {
-                    continue;
-                }
-                heard.push(answer.node);
-                for (total, n) in counts.iter_mut().zip(answer.counts) {
-                    *total += n;
-                }
+        let mut counts = self.inner.hub.device_counts(app, users);
+        for answer in self.inner.ask_presence(app, users, false).await {
+            for (total, n) in counts.iter_mut().zip(answer.counts) {
+                *total += n;
             }
-            if heard.len() < expected {
-                tracing::warn!(expected, answered = heard.len(), "some nodes did not answer a presence query");
-            }
-            Ok::<_, Error>(())
-        };
-        if let Err(e) = asked.await {
-            tracing::warn!(error = %e, "presence query failed; counting this node only");
         }
         counts
+    }
+
+    async fn devices(&self, app: AppId, users: &[Username]) -> Vec<Vec<String>> {
+        let mut devices = self.inner.hub.devices_of(app, users);
+        for answer in self.inner.ask_presence(app, users, true).await {
+            for (all, theirs) in devices.iter_mut().zip(answer.devices) {
+                all.extend(theirs);
+            }
+        }
+        devices
+    }
+
+    async fn kick_device(&self, app: AppId, user: &Username, device: &str, reason: KickReason) {
+        self.inner.hub.kick_device(app, user, device, reason);
+        let kick = WireEvent::Kick { reason: reason.as_str().to_owned(), device: Some(device.to_owned()) };
+        match serde_json::to_vec(&kick) {
+            Ok(payload) => self.inner.publish_event(app, user, &payload.into()).await,
+            Err(e) => tracing::error!(error = %e, "cannot encode a kick"),
+        }
     }
 
     async fn session_opened(&self, app: AppId, user: &Username, device: &str) -> Result<()> {
@@ -491,7 +523,12 @@ async fn answer_presence(inner: Arc<Inner>, mut queries: async_nats::Subscriber)
         let (Some(reply), Ok(asked)) = (query.reply, serde_json::from_slice::<PresenceQuery>(&query.payload)) else {
             continue;
         };
-        let answer = PresenceAnswer { node: inner.node, counts: inner.hub.device_counts(asked.app, &asked.users) };
+        let devices = match asked.devices {
+            true => inner.hub.devices_of(asked.app, &asked.users),
+            false => Vec::new(),
+        };
+        let answer =
+            PresenceAnswer { node: inner.node, counts: inner.hub.device_counts(asked.app, &asked.users), devices };
         let Ok(payload) = serde_json::to_vec(&answer) else { continue };
         let _ = inner.client.publish(reply, payload.into()).await;
     }

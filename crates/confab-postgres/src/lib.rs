@@ -16,6 +16,7 @@ mod apps;
 mod files;
 mod groups;
 mod relations;
+mod settings;
 
 use std::collections::BTreeMap;
 
@@ -138,6 +139,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("leancloud.sql"),
     include_str!("credentials.sql"),
     include_str!("broadcasts.sql"),
+    include_str!("settings.sql"),
 ];
 
 /// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).

@@ -18,6 +18,7 @@ mod convert;
 mod files;
 mod groups;
 mod relations;
+mod settings;
 mod store;
 
 use std::collections::HashMap;
@@ -291,6 +292,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("leancloud.sql"),
     include_str!("credentials.sql"),
     include_str!("broadcasts.sql"),
+    include_str!("settings.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

@@ -131,6 +131,9 @@ impl From<Error> for EasemobError {
                 }
             },
             Error::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden_op", "EasemobForbiddenOpException", m),
+            e @ Error::Refused(_) => {
+                Self::new(StatusCode::FORBIDDEN, "forbidden_op", "EasemobForbiddenOpException", e.to_string())
+            }
             Error::LimitExceeded(m) => Self::new(StatusCode::FORBIDDEN, "exceed_limit", "ExceedLimitException", m),
             Error::Deactivated(m) => Self::unauthorized(m),
             Error::ReceiverOffline(m) => Self::send(m, None),

@@ -11,7 +11,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 
-use confab_core::error::{AuthFailure, Error};
+use confab_core::error::{AuthFailure, Error, Refusal};
 use confab_core::fanout::KickReason;
 use confab_core::gateway::{LoginRequest, Outcome, Session};
 use confab_core::groups::GroupEvent;
@@ -358,6 +358,7 @@ fn request_error(e: Error) -> (&'static str, String) {
         Error::InvalidArgument(m) => ("bad_frame", m),
         Error::NotFound(m) => ("not_found", m),
         Error::Forbidden(m) => ("forbidden", m),
+        e @ Error::Refused(Refusal::SensitiveWords) => ("sensitive_words", e.to_string()),
         Error::LimitExceeded(m) => ("limit_exceeded", m),
         other => {
             tracing::warn!("gateway request failed: {other}");

@@ -74,6 +74,7 @@ impl From<Error> for LcError {
             Error::NotFound(m) => LcError::new(StatusCode::NOT_FOUND, 101, m),
             Error::Duplicate(m) => LcError::new(StatusCode::BAD_REQUEST, 137, m),
             Error::Forbidden(m) => LcError::new(StatusCode::FORBIDDEN, SILENCED, m),
+            e @ Error::Refused(_) => LcError::forbidden(e.to_string()),
             Error::LimitExceeded(m) => LcError::new(StatusCode::BAD_REQUEST, CONVERSATION_FULL, m),
             Error::Deactivated(m) => LcError::forbidden(m),
             Error::ReceiverOffline(m) => LcError::invalid(m),

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use confab_core::error::Error;
+use confab_core::error::{Error, Refusal};
 
 /// A vendor error code and its message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +14,9 @@ pub struct Code(pub i64, pub &'static str);
 pub const SERVER_ERROR: Code = Code(4, "server error");
 pub const INVALID_MESSAGE: Code = Code(10, "invalid message");
 pub const GROUP_ALREADY_EXIST: Code = Code(11, "group already exist");
+pub const ALREADY_FRIENDS: Code = Code(23, "already friends");
+pub const SENSITIVE_MATCHED: Code = Code(242, "sensitive matched");
+pub const IN_BLACK_LIST: Code = Code(246, "user in black list");
 pub const API_NOT_SIGNED: Code = Code(239, "api not signed or sign parameter not completion");
 pub const GROUP_EXCEED_MAX_MEMBER_COUNT: Code = Code(240, "group exceed max member count");
 pub const SIGN_EXPIRED: Code = Code(243, "sign expired");
@@ -69,6 +72,7 @@ impl From<Error> for WildfireError {
                 tracing::warn!("wildfire call failed: {m}");
                 (SERVER_ERROR, String::new())
             }
+            Error::Refused(Refusal::SensitiveWords) => (SENSITIVE_MATCHED, String::new()),
             Error::Unavailable => (SERVER_ERROR, String::new()),
         };
         WildfireError { code, detail: (!detail.is_empty()).then_some(detail) }
