@@ -268,6 +268,16 @@ impl Fetcher {
     }
 }
 
+impl Fetcher {
+    /// `POST`s a JSON body to `url` after checking it; the status and body
+    /// are the caller's to judge.
+    pub async fn post_json(&self, url: &str, body: &serde_json::Value) -> Result<reqwest::Response, FetchRefused> {
+        let parsed = Url::parse(url).map_err(|e| FetchRefused(format!("{url} is not a URL: {e}")))?;
+        check_url(&self.policy, &parsed)?;
+        self.client.post(parsed).json(body).send().await.map_err(|e| FetchRefused(describe(&e)))
+    }
+}
+
 /// A reqwest error with its causes, so "refused: 127.0.0.1 is not …" is not
 /// hidden behind "error sending request".
 fn describe(error: &reqwest::Error) -> String {

@@ -77,15 +77,16 @@ impl Application {
         let limits =
             Arc::new(limits::RateLimits::new(config.rate_limits.clone(), config.edge.auth_failures_per_minute));
         let connections = serve::Limits::from_settings(&config.edge);
+        let fetcher = Arc::new(fetch::Fetcher::new(config.fetch_allow_private.clone())?);
         let dialects = Dialects {
             easemob: easemob::router(core.clone(), limits.clone()),
-            wildfire: wildfire::router(core.clone(), limits.clone()),
+            wildfire: wildfire::router(core.clone(), limits.clone(), fetcher.clone()),
             leancloud: leancloud::router(core.clone(), limits.clone()),
         };
         let exports = (limits.clone(), std::time::Duration::from_secs(config.history_export_secs));
         // What handlers that write links or fetch URLs need from the configuration.
         let public_url = axum::Extension(links::PublicUrl::parse(config.public_url.as_deref())?);
-        let fetcher = axum::Extension(Arc::new(fetch::Fetcher::new(config.fetch_allow_private.clone())?));
+        let fetcher = axum::Extension(fetcher);
         let router = gateway::router(core.clone(), limits.clone(), connections.max_sessions)
             .route("/health", axum::routing::get(|| async { "ok" }))
             .fallback(dispatcher(dialects.clone(), Served::Every))

@@ -10,6 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use confab_core::apps::{new_signing_key, AppCredentials};
 use confab_core::clock::SystemClock;
+use confab_core::moderation::Strategy;
 use confab_core::storage::CredentialChange;
 use confab_server::config::Config;
 use confab_server::node::{Node, Role};
@@ -54,6 +55,16 @@ pub enum AppCommand {
         /// The new value; leave out to go back to the server's default.
         #[arg(long)]
         value: Option<u32>,
+    },
+    /// Say what happens to a user's own message (a client's or a robot's
+    /// send) that contains one of the app's sensitive words: refuse it (the
+    /// default), drop it (accepted, never delivered; WildfireChat's robot
+    /// API only) or replace each word with ***. Without --strategy, print it.
+    SensitiveStrategy {
+        #[command(flatten)]
+        name: AppName,
+        #[arg(long, value_parser = ["refuse", "drop", "replace"])]
+        strategy: Option<String>,
     },
     /// Set an app's WildfireChat admin secret to a chosen value (a new random
     /// one without --secret) and print it. Refused if another app has it.
@@ -164,6 +175,20 @@ pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::R
                 "{}/{} rate limits: {:?} (others: server defaults)",
                 updated.org, updated.name, updated.rate_limits
             )?;
+        }
+        AppCommand::SensitiveStrategy { name, strategy } => {
+            let (org, app) = named(name);
+            let found = apps
+                .by_name(&org, &app)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .ok_or_else(|| anyhow::anyhow!("there is no app {org}/{app}"))?;
+            let moderation = &node.core.moderation;
+            if let Some(strategy) = strategy.as_deref().and_then(Strategy::parse) {
+                moderation.set_strategy(found.id, strategy).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            let now = moderation.strategy(found.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            writeln!(out, "{org}/{app} sensitive words: {}", now.as_str())?;
         }
         AppCommand::WildfireSecret { name, secret } => {
             let (org, app) = named(name);

@@ -4,13 +4,15 @@
 //! `GetUserGroupsByTypeAction`, `GetCommonGroupsAction`), over the core's
 //! groups: the Easemob dialect sees every change made here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use confab_core::model::{ChatType, Group, GroupList, Member, Role, SettingsPatch, Username};
+use confab_core::error::Error;
+use confab_core::model::{AppId, ChatType, Group, GroupList, Member, Role, SettingKey, SettingsPatch, Username};
+use confab_core::Core;
 
 use super::error::{self, WildfireError};
 use super::groups::group_ref;
@@ -107,8 +109,7 @@ pub struct MemberRequest {
     member_id: String,
 }
 
-/// `/admin/group/member/get`: one member; not a member is 253. confab keeps
-/// no alias or extra per member yet: both are empty.
+/// `/admin/group/member/get`: one member; not a member is 253.
 pub async fn member(Admin { core, app, body }: Admin<MemberRequest>) -> Result<Response, WildfireError> {
     let wanted = user(&body.member_id, "memberId")?;
     let (_, members) = core.groups.members(app.id, group_ref(&body.group_id)).await?;
@@ -116,11 +117,13 @@ pub async fn member(Admin { core, app, body }: Admin<MemberRequest>) -> Result<R
         .iter()
         .find(|m| m.username == wanted)
         .ok_or_else(|| WildfireError::not_exist(format!("member {wanted} of group {}", body.group_id)))?;
+    let notes = member_notes(&core, app.id, &body.group_id).await?;
+    let (alias, extra) = notes.get(found.username.as_str()).cloned().unwrap_or_default();
     Ok(ok(json!({
         "member_id": found.username.as_str(),
-        "alias": "",
+        "alias": alias,
         "type": member_type(found.role),
-        "extra": "",
+        "extra": extra,
         "createDt": found.joined_ms,
     })))
 }
@@ -143,6 +146,7 @@ pub async fn quit(Admin { core, app, body }: Admin<QuitRequest>) -> Result<Respo
     if !changed.changed.contains(&leaving) {
         return Err(WildfireError::not_exist(format!("member {leaving} of group {}", body.group_id)));
     }
+    forget_member_notes(&core, app.id, &body.group_id, Some(&changed.changed)).await?;
     Ok(ok(Value::Null))
 }
 
@@ -260,4 +264,122 @@ pub async fn common(Admin { core, app, body }: Admin<PairRequest>) -> Result<Res
         .map(|g| g.id)
         .collect();
     Ok(ok(json!({"groupIds": ids})))
+}
+
+/// Settings namespace of members' aliases and extras in a group (owner: the
+/// group; key: `alias:<member>` or `extra:<member>`).
+const MEMBER_NOTES: &str = "wildfire.member";
+
+/// Each member's alias and extra in a group, by member.
+pub(super) async fn member_notes(
+    core: &Core,
+    app: AppId,
+    group_id: &str,
+) -> Result<HashMap<String, (String, String)>, WildfireError> {
+    let mut notes: HashMap<String, (String, String)> = HashMap::new();
+    for s in core.settings.of(app, MEMBER_NOTES, group_id).await? {
+        if let Some(member) = s.key.strip_prefix("alias:") {
+            notes.entry(member.to_owned()).or_default().0 = s.value;
+        } else if let Some(member) = s.key.strip_prefix("extra:") {
+            notes.entry(member.to_owned()).or_default().1 = s.value;
+        }
+    }
+    Ok(notes)
+}
+
+/// Forgets what was noted about members of a group (dismissed, or members gone).
+pub(super) async fn forget_member_notes(
+    core: &Core,
+    app: AppId,
+    group_id: &str,
+    members: Option<&[Username]>,
+) -> Result<(), WildfireError> {
+    let keys: Vec<SettingKey> = match members {
+        Some(members) => members
+            .iter()
+            .flat_map(|m| ["alias", "extra"].map(|k| SettingKey::new(MEMBER_NOTES, group_id, &format!("{k}:{m}"))))
+            .collect(),
+        None => core
+            .settings
+            .of(app, MEMBER_NOTES, group_id)
+            .await?
+            .into_iter()
+            .map(|s| SettingKey::new(MEMBER_NOTES, group_id, &s.key))
+            .collect(),
+    };
+    if !keys.is_empty() {
+        core.settings.remove(app, keys).await?;
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberNoteRequest {
+    #[serde(rename = "group_id")]
+    group_id: String,
+    member_id: String,
+    #[serde(default)]
+    alias: Option<String>,
+    #[serde(default)]
+    extra: Option<String>,
+}
+
+/// Most bytes of a member's alias or extra.
+const MAX_NOTE: usize = 1024;
+
+async fn note_member(
+    core: &Core,
+    app: AppId,
+    body: &MemberNoteRequest,
+    which: &str,
+    value: Option<&str>,
+) -> Result<Response, WildfireError> {
+    let member = user(&body.member_id, "memberId")?;
+    let value = value.unwrap_or_default();
+    if value.len() > MAX_NOTE {
+        return Err(WildfireError::invalid(format!("{which} is at most {MAX_NOTE} bytes")));
+    }
+    let (_, members) = core.groups.members(app, group_ref(&body.group_id)).await?;
+    if !members.iter().any(|m| m.username == member) {
+        return Err(WildfireError::not_exist(format!("member {member} of group {}", body.group_id)));
+    }
+    let key = SettingKey::new(MEMBER_NOTES, &body.group_id, &format!("{which}:{member}"));
+    match value.is_empty() {
+        true => {
+            core.settings.remove(app, vec![key]).await?;
+        }
+        false => core.settings.put(app, vec![(key, value.to_owned())]).await?,
+    }
+    Ok(ok(Value::Null))
+}
+
+/// `/admin/group/member/set_alias`: the member's name in this group (empty: none).
+pub async fn set_member_alias(Admin { core, app, body }: Admin<MemberNoteRequest>) -> Result<Response, WildfireError> {
+    note_member(&core, app.id, &body, "alias", body.alias.as_deref()).await
+}
+
+/// `/admin/group/member/set_extra`: what the app keeps about the member in this group.
+pub async fn set_member_extra(Admin { core, app, body }: Admin<MemberNoteRequest>) -> Result<Response, WildfireError> {
+    note_member(&core, app.id, &body, "extra", body.extra.as_deref()).await
+}
+
+/// Most groups one `batch_infos` call names.
+const MAX_BATCH: usize = 500;
+
+/// `/admin/group/batch_infos`: the body is a list of group IDs; the groups
+/// of those that exist, in the order asked.
+pub async fn batch_infos(Admin { core, app, body }: Admin<Vec<String>>) -> Result<Response, WildfireError> {
+    if body.len() > MAX_BATCH {
+        return Err(WildfireError::invalid(format!("at most {MAX_BATCH} groups")));
+    }
+    let mut infos = Vec::with_capacity(body.len());
+    for id in &body {
+        match core.groups.get(app.id, group_ref(id)).await {
+            Ok(group) => infos.push(super::groups::info(&group)),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(ok(json!({"groupInfos": infos})))
 }

@@ -11,7 +11,8 @@ use confab_core::model::{ChatType, Group, GroupSettings};
 use super::error::{self, WildfireError};
 use super::{ok, user, Admin};
 
-/// Members a group may have when `max_member_count` is not given.
+/// Members a group may have when `max_member_count` is not given and the
+/// app has no system setting 1.
 const DEFAULT_MAX_MEMBERS: u32 = 2000;
 /// Group settings only the vendor knows, kept as given and shown back.
 const VENDOR_SETTINGS: [&str; 6] =
@@ -62,7 +63,10 @@ pub async fn create(Admin { core, app, body }: Admin<CreateRequest>) -> Result<R
     let owner = user(&owner, "group_info.owner")?;
     let max_users = match info.get("max_member_count").and_then(Value::as_u64) {
         Some(n) if n > 0 => u32::try_from(n).map_err(|_| WildfireError::invalid("max_member_count is too large"))?,
-        _ => DEFAULT_MAX_MEMBERS,
+        _ => {
+            let set = super::system::value_of(&core, app.id, super::system::GROUP_MAX_MEMBER_COUNT).await?;
+            set.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_MEMBERS)
+        }
     };
     let dialect = VENDOR_SETTINGS
         .iter()
@@ -101,6 +105,7 @@ pub struct GroupRequest {
 /// `/admin/group/del`: dismisses a group.
 pub async fn dismiss(Admin { core, app, body }: Admin<GroupRequest>) -> Result<Response, WildfireError> {
     core.groups.delete(app.id, group_ref(&body.group_id)).await?;
+    super::group_admin::forget_member_notes(&core, app.id, &body.group_id, None).await?;
     Ok(ok(Value::Null))
 }
 
@@ -116,7 +121,7 @@ pub async fn get_info(Admin { core, app, body }: Admin<GroupIdRequest>) -> Resul
     Ok(ok(info(&group)))
 }
 
-fn info(group: &Group) -> Value {
+pub(super) fn info(group: &Group) -> Value {
     let s = &group.settings;
     let mut out = json!({
         "target_id": group.id,
@@ -138,11 +143,17 @@ fn info(group: &Group) -> Value {
 /// `/admin/group/member/list` (also `groupId`): `{members: [{member_id, type}]}`.
 pub async fn members(Admin { core, app, body }: Admin<GroupIdRequest>) -> Result<Response, WildfireError> {
     let (_, members) = core.groups.members(app.id, group_ref(&body.group_id)).await?;
+    let notes = super::group_admin::member_notes(&core, app.id, &body.group_id).await?;
     let members: Vec<Value> = members
         .iter()
         .map(|m| {
             let kind = super::group_admin::member_type(m.role);
-            json!({"member_id": m.username.as_str(), "type": kind, "createDt": m.joined_ms})
+            let mut member = json!({"member_id": m.username.as_str(), "type": kind, "createDt": m.joined_ms});
+            if let Some((alias, extra)) = notes.get(m.username.as_str()) {
+                member["alias"] = json!(alias);
+                member["extra"] = json!(extra);
+            }
+            member
         })
         .collect();
     Ok(ok(json!({"members": members})))
@@ -189,6 +200,7 @@ pub async fn remove_members(Admin { core, app, body }: Admin<RemoveRequest>) -> 
     if users.contains(&group.owner) {
         return Err(WildfireError { code: error::NOT_RIGHT, detail: Some("the owner cannot be removed".into()) });
     }
-    core.groups.remove_members(app.id, group_ref(&body.group_id), users).await?;
+    let removed = core.groups.remove_members(app.id, group_ref(&body.group_id), users).await?;
+    super::group_admin::forget_member_notes(&core, app.id, &body.group_id, Some(&removed.changed)).await?;
     Ok(ok(Value::Null))
 }

@@ -14,7 +14,9 @@ mod groups;
 mod messages;
 mod payload;
 mod relations;
+mod robots;
 mod room_admin;
+mod system;
 mod user_admin;
 mod users;
 
@@ -46,7 +48,16 @@ pub struct State {
     nonces: Arc<auth::NonceCache>,
 }
 
-pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
+pub fn router(core: Arc<Core>, limits: Arc<RateLimits>, fetcher: Arc<crate::fetch::Fetcher>) -> Router {
+    let relays = robots::Relays::new(fetcher);
+    {
+        let (relays, core) = (relays.clone(), core.clone());
+        tokio::spawn(async move {
+            if let Err(e) = relays.start_all(&core).await {
+                tracing::error!(error = %e, "cannot start the robots' callback relays");
+            }
+        });
+    }
     let state = State { core, limits, nonces: Arc::new(auth::NonceCache::default()) };
     Router::new()
         .route("/admin/health", post(|| async { ok(Value::Null) }).get(|| async { ok(Value::Null) }))
@@ -76,11 +87,26 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/admin/user/all", post(user_admin::all))
         .route("/admin/user/get_info_by_email", post(user_admin::get_info_by_email))
         .route("/admin/user/online_count", post(user_admin::online_count))
+        .route("/admin/user/onlinestatus", post(user_admin::online_status))
+        .route("/admin/user/kickoff_client", post(user_admin::kickoff_client))
+        .route("/admin/user/online_list", post(user_admin::online_list))
+        .route("/admin/user/session_list", post(user_admin::session_list))
+        .route("/admin/user/batch_get_infos", post(user_admin::batch_get_infos))
+        .route("/admin/user/put_setting", post(user_admin::put_setting))
+        .route("/admin/user/get_setting", post(user_admin::get_setting))
+        .route("/admin/robot/create", post(robots::create))
+        .route("/admin/user/get_robot_info", post(robots::get_info))
+        .route("/admin/user/get_user_robots", post(robots::of_user))
         .route("/admin/friend/status", post(relations::friend_status))
         .route("/admin/friend/list", post(relations::friend_list))
         .route("/admin/blacklist/status", post(relations::blacklist_status))
         .route("/admin/blacklist/list", post(relations::blacklist_list))
         .route("/admin/relation/get", post(relations::relation_get))
+        .route("/admin/friend/send_request", post(relations::send_request))
+        .route("/admin/friend/get_requests", post(relations::get_requests))
+        .route("/admin/friend/set_alias", post(relations::set_alias))
+        .route("/admin/friend/get_alias", post(relations::get_alias))
+        .route("/admin/friend/set_extra", post(relations::set_extra))
         .route("/admin/group/create", post(groups::create))
         .route("/admin/group/del", post(groups::dismiss))
         .route("/admin/group/get_info", post(groups::get_info))
@@ -97,6 +123,14 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .route("/admin/group/of_user", post(group_admin::of_user))
         .route("/admin/group/of_user_by_type", post(group_admin::of_user))
         .route("/admin/group/common_group", post(group_admin::common))
+        .route("/admin/group/member/set_alias", post(group_admin::set_member_alias))
+        .route("/admin/group/member/set_extra", post(group_admin::set_member_extra))
+        .route("/admin/group/batch_infos", post(group_admin::batch_infos))
+        .route("/admin/sensitive/add", post(system::add))
+        .route("/admin/sensitive/del", post(system::remove))
+        .route("/admin/sensitive/query", post(system::query))
+        .route("/admin/system/get_setting", post(system::get_setting))
+        .route("/admin/system/put_setting", post(system::put_setting))
         .route("/admin/chatroom/create", post(channels::create_room))
         .route("/admin/chatroom/info", post(channels::room_info))
         .route("/admin/chatroom/del", post(channels::delete_room))
@@ -115,6 +149,7 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .method_not_allowed_fallback(unknown_call)
         .fallback(unknown_call)
         .with_state(state)
+        .layer(axum::Extension(relays))
 }
 
 /// An admin path the vendor does not have, or a method it does not take

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use confab_core::error::Error;
-use confab_core::model::{AppId, ChatType, Username};
+use confab_core::model::{AppId, ChatType, SettingKey, Username};
 use confab_core::relations::GlobalMute;
 use confab_core::Core;
 
@@ -196,4 +196,163 @@ pub async fn get_info_by_email(Admin { core, app, body }: Admin<String>) -> Resu
 pub async fn online_count(Admin { core, app, .. }: Admin<Value>) -> Result<Response, WildfireError> {
     let count = core.users.online_count(app.id).await?;
     Ok(ok(json!([{"node": 1, "count": count}])))
+}
+
+/// The vendor's platform for a device confab cannot place (its clients
+/// speak confab's own protocols, which do not say).
+const PLATFORM_UNSET: i64 = 0;
+
+/// `/admin/user/onlinestatus`: each connected device (`clientId`) of the
+/// user, with status 0 (online). confab keeps no record of devices that are
+/// gone, so there are no status-1 entries.
+pub async fn online_status(Admin { core, app, body }: Admin<UserIdRequest>) -> Result<Response, WildfireError> {
+    let username = user(&body.user_id, "userId")?;
+    let now = core.now_ms();
+    let sessions: Vec<Value> = core
+        .users
+        .devices(app.id, &username)
+        .await
+        .into_iter()
+        .map(|device| {
+            json!({"clientId": device, "userId": username.as_str(), "platform": PLATFORM_UNSET, "status": 0,
+                   "lastSeen": now, "packageName": ""})
+        })
+        .collect();
+    Ok(ok(json!({"sessions": sessions})))
+}
+
+#[derive(Deserialize)]
+pub struct KickoffRequest {
+    first: String,
+    #[serde(default)]
+    second: Option<String>,
+}
+
+/// `/admin/user/kickoff_client`: `first` is the user, `second` the device
+/// (`clientId`); without one, every device of the user.
+pub async fn kickoff_client(Admin { core, app, body }: Admin<KickoffRequest>) -> Result<Response, WildfireError> {
+    let username = user(&body.first, "first")?;
+    match body.second.as_deref().filter(|d| !d.is_empty()) {
+        Some(device) => {
+            core.users.disconnect_device(app.id, &username, device).await?;
+        }
+        None => core.users.disconnect(app.id, &username).await?,
+    }
+    Ok(ok(Value::Null))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnlineListRequest {
+    node_id: i64,
+    #[serde(default)]
+    offset: i64,
+    count: i64,
+}
+
+/// `/admin/user/online_list`: connected devices of node 1 (confab answers
+/// for the whole cluster as node 1, as `online_count` does), `count` from `offset`.
+pub async fn online_list(Admin { core, app, body }: Admin<OnlineListRequest>) -> Result<Response, WildfireError> {
+    if body.node_id != 1 {
+        return Err(WildfireError::invalid("nodeId must be 1 (confab answers for its whole cluster as node 1)"));
+    }
+    if body.count <= 0 || body.offset < 0 {
+        return Err(WildfireError::invalid("count must be positive and offset not negative"));
+    }
+    let count = body.count.min(MAX_ALL_COUNT) as usize;
+    let (page, total) = core.users.online_devices(app.id, body.offset as usize, count).await?;
+    let clients: Vec<Value> = page
+        .into_iter()
+        .map(|(user, device)| json!({"userId": user.as_str(), "clientId": device, "platform": PLATFORM_UNSET}))
+        .collect();
+    Ok(ok(json!({"userClients": clients, "totalCount": total})))
+}
+
+/// `/admin/user/session_list`: the user's sessions. confab's sessions are
+/// its connected devices; push tokens are not kept yet, so they are empty.
+pub async fn session_list(Admin { core, app, body }: Admin<UserIdRequest>) -> Result<Response, WildfireError> {
+    let username = user(&body.user_id, "userId")?;
+    core.users.get(app.id, &username).await?;
+    let sessions: Vec<Value> = core
+        .users
+        .devices(app.id, &username)
+        .await
+        .into_iter()
+        .map(|device| {
+            json!({"userId": username.as_str(), "clientId": device, "platform": PLATFORM_UNSET, "pushType": 0,
+                   "deviceToken": "", "deviceVoipToken": "", "isOnline": true})
+        })
+        .collect();
+    Ok(ok(json!({"userSessions": sessions})))
+}
+
+#[derive(Deserialize)]
+pub struct BatchRequest {
+    list: Vec<String>,
+}
+
+/// Most users one `batch_get_infos` call names.
+const MAX_BATCH: usize = 500;
+
+/// `/admin/user/batch_get_infos`: the profiles of the users named in
+/// `list` that exist, in the order asked.
+pub async fn batch_get_infos(Admin { core, app, body }: Admin<BatchRequest>) -> Result<Response, WildfireError> {
+    if body.list.len() > MAX_BATCH {
+        return Err(WildfireError::invalid(format!("list names at most {MAX_BATCH} users")));
+    }
+    let mut infos = Vec::with_capacity(body.list.len());
+    for id in &body.list {
+        let Ok(username) = Username::parse(id) else { continue };
+        match core.users.get(app.id, &username).await {
+            Ok(found) => infos.push(info(&found)),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(ok(json!({"userInfos": infos})))
+}
+
+/// Settings namespace of users' settings; the owner is the user, the key
+/// `<scope>:<key>`.
+const USER_SETTINGS: &str = "wildfire.user";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSettingRequest {
+    user_id: String,
+    scope: i64,
+    key: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+fn setting_key(username: &Username, scope: i64, key: &str) -> SettingKey {
+    SettingKey::new(USER_SETTINGS, username.as_str(), &format!("{scope}:{key}"))
+}
+
+/// `/admin/user/put_setting`: one of the user's settings (conversation top,
+/// group remarks, favourites…: the scope says which). Kept as given; the
+/// vendor's clients read them back through their own protocol.
+pub async fn put_setting(Admin { core, app, body }: Admin<UserSettingRequest>) -> Result<Response, WildfireError> {
+    let username = user(&body.user_id, "userId")?;
+    core.users.get(app.id, &username).await?;
+    let value = body.value.unwrap_or_default();
+    core.settings.put(app.id, vec![(setting_key(&username, body.scope, &body.key), value)]).await?;
+    Ok(ok(Value::Null))
+}
+
+/// `/admin/user/get_setting`: one setting, 253 when it was never set.
+pub async fn get_setting(Admin { core, app, body }: Admin<UserSettingRequest>) -> Result<Response, WildfireError> {
+    let username = user(&body.user_id, "userId")?;
+    let stored = core.settings.get(app.id, setting_key(&username, body.scope, &body.key)).await?;
+    let Some(stored) = stored else {
+        return Err(WildfireError::not_exist(format!("setting {}:{} of {username}", body.scope, body.key)));
+    };
+    Ok(ok(json!({
+        "userId": username.as_str(),
+        "scope": body.scope,
+        "key": body.key,
+        "value": stored.value,
+        "updateDt": stored.updated_ms,
+    })))
 }

@@ -12,8 +12,9 @@ use serde_json::{json, Map, Value};
 
 use confab_core::auth;
 use confab_core::error::Error;
-use confab_core::model::{attributes_size, AttributeChange, ProfileChange, User, Username};
+use confab_core::model::{attributes_size, AppId, AttributeChange, ProfileChange, User, Username};
 use confab_core::users::NewUser;
+use confab_core::Core;
 
 use super::error::WildfireError;
 use super::{ok, user, Admin};
@@ -97,12 +98,25 @@ fn text<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 /// the vendor does). Without `userId`, an ID is made up, as the vendor's
 /// `CreateUserAction` does.
 pub async fn create(Admin { core, app, body }: Admin<Map<String, Value>>) -> Result<Response, WildfireError> {
-    let name = text(&body, "name").ok_or_else(|| WildfireError::invalid("name must be provided"))?;
     if let Some(kind) = body.get("type").and_then(Value::as_i64) {
         if ![0, 3, 100].contains(&kind) {
             return Err(WildfireError::invalid("type must be 0, 3 or 100 (robots have their own call)"));
         }
     }
+    let (username, name) = upsert(&core, app.id, body).await?;
+    Ok(ok(json!({"userId": username.as_str(), "name": name})))
+}
+
+/// The vendor's user type of a robot.
+pub(super) const ROBOT_TYPE: i64 = 1;
+
+/// Creates or overwrites the user a user-info object describes; its ID and name.
+pub(super) async fn upsert(
+    core: &Core,
+    app: AppId,
+    body: Map<String, Value>,
+) -> Result<(Username, String), WildfireError> {
+    let name = text(&body, "name").ok_or_else(|| WildfireError::invalid("name must be provided"))?.to_owned();
     let username = match text(&body, "userId") {
         Some(id) => user(id, "userId")?,
         // The vendor makes up an ID whenever none is given, whatever the name.
@@ -120,18 +134,18 @@ pub async fn create(Admin { core, app, body }: Admin<Map<String, Value>>) -> Res
         nickname: profile.get("nickname").cloned(),
         attributes: profile.clone(),
     };
-    match core.users.register(app.id, vec![new]).await?.pop() {
+    match core.users.register(app, vec![new]).await?.pop() {
         Some(Ok(_)) => {}
         Some(Err(Error::Duplicate(_))) => {
-            core.users.update_profile(app.id, &username, profile_change(profile, true)).await?;
+            core.users.update_profile(app, &username, profile_change(profile, true)).await?;
             if let Some(password) = password {
-                core.users.set_password(app.id, &username, password).await?;
+                core.users.set_password(app, &username, password).await?;
             }
         }
         Some(Err(e)) => return Err(e.into()),
         None => return Err(WildfireError::new(super::error::SERVER_ERROR)),
     }
-    Ok(ok(json!({"userId": username.as_str(), "name": name})))
+    Ok((username, name))
 }
 
 /// A short made-up user ID, as the vendor makes them.
@@ -205,5 +219,6 @@ pub struct DestroyRequest {
 pub async fn destroy(Admin { core, app, body }: Admin<DestroyRequest>) -> Result<Response, WildfireError> {
     let username = user(&body.user_id, "userId")?;
     core.users.delete(app.id, &username).await?;
+    super::robots::forget(&core, app.id, &username).await?;
     Ok(ok(Value::Null))
 }

@@ -30,3 +30,4 @@ mod users;
 mod wildfire;
 mod wildfire_admin;
 mod wildfire_fidelity;
+mod wildfire_more;
