@@ -227,6 +227,8 @@ fn dispatcher(
     move |request: axum::extract::Request| {
         let router = match (prefix_of(request.uri().path()), served) {
             (Some(Prefix::Wildfire), _) => Some(dialects.wildfire.clone()),
+            // The vendor serves its robot and channel APIs on its public port only.
+            (Some(Prefix::WildfireServices), Served::Every) => Some(dialects.wildfire.clone()),
             (Some(Prefix::LeanCloud), Served::Every) => Some(dialects.leancloud.clone()),
             (Some(Prefix::Easemob), Served::Every) => Some(dialects.easemob.clone()),
             _ => None,
@@ -247,6 +249,8 @@ fn dispatcher(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Prefix {
     Wildfire,
+    /// WildfireChat's robot and channel APIs (`/robot/…`, `/channel/…`).
+    WildfireServices,
     LeanCloud,
     Easemob,
 }
@@ -256,6 +260,7 @@ fn prefix_of(path: &str) -> Option<Prefix> {
     let first = segments.next().unwrap_or_default();
     match first {
         "admin" => Some(Prefix::Wildfire),
+        "robot" | "channel" => Some(Prefix::WildfireServices),
         "1.1" | "1.2" => Some(Prefix::LeanCloud),
         "" => None,
         // `/{org}/{app}/…`: at least one segment after the app.
@@ -370,6 +375,8 @@ mod tests {
         assert_eq!(prefix_of("/admin/user/create"), Some(Prefix::Wildfire));
         assert_eq!(prefix_of("/admin"), Some(Prefix::Wildfire));
         assert_eq!(prefix_of("/admin/x/users"), Some(Prefix::Wildfire));
+        assert_eq!(prefix_of("/robot/message/send"), Some(Prefix::WildfireServices));
+        assert_eq!(prefix_of("/channel/subscribe"), Some(Prefix::WildfireServices));
         assert_eq!(prefix_of("/1.2/rtm/users"), Some(Prefix::LeanCloud));
         assert_eq!(prefix_of("/1.1/rtm/messages"), Some(Prefix::LeanCloud));
         assert_eq!(prefix_of("/demo/chat/messages"), Some(Prefix::Easemob));

@@ -30,19 +30,46 @@ const WINDOW_MS: i64 = 2 * 60 * 60 * 1000;
 /// second, sustained for two hours, and some 100 MB.
 const MAX_REMEMBERED: usize = 4_000_000;
 
-/// Finds the app whose admin secret signed the request.
-pub async fn authenticate(core: &Core, nonces: &NonceCache, headers: &HeaderMap) -> Result<Arc<App>, WildfireError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
-    let (Some(nonce), Some(timestamp), Some(sign)) = (header("nonce"), header("timestamp"), header("sign")) else {
+/// A request's signature headers, present and within the time window.
+pub struct Signed<'a> {
+    pub nonce: &'a str,
+    pub timestamp: &'a str,
+    pub sign: &'a str,
+    pub sent_ms: i64,
+}
+
+impl Signed<'_> {
+    /// Whether `secret` made this signature (in constant time).
+    pub fn by(&self, secret: &str) -> bool {
+        secrets_equal(&signature(self.nonce, secret, self.timestamp), self.sign)
+    }
+}
+
+/// A header's text, if present and not empty.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
+}
+
+/// Reads the signature headers and checks their time.
+pub fn signed<'a>(core: &Core, headers: &'a HeaderMap) -> Result<Signed<'a>, WildfireError> {
+    let (Some(nonce), Some(timestamp), Some(sign)) =
+        (header(headers, "nonce"), header(headers, "timestamp"), header(headers, "sign"))
+    else {
         return Err(WildfireError::new(error::API_NOT_SIGNED));
     };
     let Ok(sent_ms) = timestamp.parse::<i64>() else {
         return Err(WildfireError::new(error::API_NOT_SIGNED));
     };
-    let now = core.now_ms();
-    if (now - sent_ms).abs() > WINDOW_MS {
+    if (core.now_ms() - sent_ms).abs() > WINDOW_MS {
         return Err(WildfireError::new(error::SIGN_EXPIRED));
     }
+    Ok(Signed { nonce, timestamp, sign, sent_ms })
+}
+
+/// Finds the app whose admin secret signed the request.
+pub async fn authenticate(core: &Core, nonces: &NonceCache, headers: &HeaderMap) -> Result<Arc<App>, WildfireError> {
+    let Signed { nonce, timestamp, sign, sent_ms } = signed(core, headers)?;
+    let now = core.now_ms();
     let apps = core.apps.all().await?;
     // Every app's signature is computed and compared, so the time taken
     // tells nothing about which app, if any, matched.
@@ -80,7 +107,7 @@ struct Seen {
 
 impl NonceCache {
     /// Records a signature; refuses one seen before, or any while too many are remembered.
-    fn first_use(&self, app: &App, nonce: &str, sent_ms: i64, now: i64) -> Result<(), WildfireError> {
+    pub fn first_use(&self, app: &App, nonce: &str, sent_ms: i64, now: i64) -> Result<(), WildfireError> {
         let hash = self.hasher.hash_one((app.id, nonce, sent_ms));
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         let Seen { hashes, by_expiry } = &mut *seen;

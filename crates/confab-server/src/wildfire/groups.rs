@@ -13,7 +13,7 @@ use super::{ok, user, Admin};
 
 /// Members a group may have when `max_member_count` is not given and the
 /// app has no system setting 1.
-const DEFAULT_MAX_MEMBERS: u32 = 2000;
+pub(super) const DEFAULT_MAX_MEMBERS: u32 = 2000;
 /// Group settings only the vendor knows, kept as given and shown back.
 const VENDOR_SETTINGS: [&str; 6] =
     ["type", "join_type", "private_chat", "searchable", "history_message", "super_group"];
@@ -90,6 +90,10 @@ pub async fn create(Admin { core, app, body }: Admin<CreateRequest>) -> Result<R
         members.push(member);
     }
     let id = Some(text(info, "target_id")?).filter(|id| !id.is_empty());
+    // The vendor's server takes members (and owners) it never heard of.
+    let mut named = members.clone();
+    named.push(owner.clone());
+    core.users.ensure_exist(app.id, &named).await?;
     let group = core.groups.create(app.id, ChatType::GroupChat, id, owner, settings, members).await?;
     for manager in managers {
         core.groups.set_admin(app.id, group_ref(&group.id), manager, true).await?;
@@ -177,6 +181,7 @@ pub async fn add_members(Admin { core, app, body }: Admin<AddRequest>) -> Result
     if users.is_empty() {
         return Err(WildfireError::invalid("members must not be empty"));
     }
+    core.users.ensure_exist(app.id, &users).await?;
     core.groups.add_members(app.id, group_ref(&body.group_id), users).await?;
     for m in body.members.iter().filter(|m| m.kind == 1) {
         core.groups.set_admin(app.id, group_ref(&body.group_id), user(&m.member_id, "member_id")?, true).await?;

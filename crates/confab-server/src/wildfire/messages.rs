@@ -1,5 +1,7 @@
 //! W-1 to W-15: sending, changing and reading messages.
 
+use std::sync::Arc;
+
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -22,7 +24,7 @@ fn users(raw: &[String], field: &str) -> Result<Vec<Username>, WildfireError> {
 /// A `messageUid` as a number or a numeric string: the vendor's JSON library
 /// takes both, and JavaScript callers must send the string (the IDs pass
 /// 2^53). Anything else is still refused.
-fn number_or_numeric_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+pub(super) fn number_or_numeric_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -44,7 +46,7 @@ fn uid(raw: i64) -> Result<MessageId, WildfireError> {
     Ok(MessageId(raw as u64))
 }
 
-fn sent(message: &Message) -> Value {
+pub(super) fn sent(message: &Message) -> Value {
     json!({"messageUid": message.id.0, "timestamp": message.timestamp_ms})
 }
 
@@ -58,15 +60,38 @@ pub struct SendRequest {
     to_users: Option<Vec<String>>,
 }
 
+/// Who a send speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Speaker {
+    /// The admin API: the app itself; membership and mutes do not apply.
+    App,
+    /// A robot or channel through its service API: a user like any other.
+    User,
+}
+
 /// W-1: one message to a user, group or chat room. The admin API speaks for
 /// the app: membership and mutes do not apply, as with the vendor.
 pub async fn send(Admin { core, app, body }: Admin<SendRequest>) -> Result<Response, WildfireError> {
+    let message = deliver(&core, &app, body, Speaker::App).await?;
+    Ok(ok(sent(&message)))
+}
+
+/// Sends what a `SendMessageData` describes.
+pub(super) async fn deliver(
+    core: &confab_core::Core,
+    app: &confab_core::model::App,
+    body: SendRequest,
+    speaker: Speaker,
+) -> Result<Arc<Message>, WildfireError> {
+    let by_app = speaker == Speaker::App;
     let from = user(&body.sender, "sender")?;
     let kind = body.conv.chat_type()?;
     let (content, original) = payload::parse(body.payload, body.conv.line)?;
     let delivery = Delivery { sync_sender: true, online_only: false, sent_at: None };
     let message = if kind == ChatType::Chat {
         let to = user(&body.conv.target, "conv.target")?;
+        // The vendor's server sends between users it never heard of.
+        core.users.ensure_exist(app.id, &[from.clone(), to.clone()]).await?;
         let send = DirectSend {
             from,
             to: vec![to],
@@ -82,7 +107,7 @@ pub async fn send(Admin { core, app, body }: Admin<SendRequest>) -> Result<Respo
         let receivers = body.to_users.as_deref().map(|u| users(u, "toUsers")).transpose()?;
         let send = GroupSend {
             from,
-            by_app: true,
+            by_app,
             kind,
             to: vec![body.conv.target],
             body: content,
@@ -94,8 +119,7 @@ pub async fn send(Admin { core, app, body }: Admin<SendRequest>) -> Result<Respo
         };
         core.groups.send(app.id, send).await?.pop().map(|(_, m)| m)
     };
-    let message = message.ok_or_else(|| WildfireError::new(super::error::SERVER_ERROR))?;
-    Ok(ok(sent(&message)))
+    message.ok_or_else(|| WildfireError::new(super::error::SERVER_ERROR))
 }
 
 #[derive(Deserialize)]
@@ -162,6 +186,7 @@ pub async fn multicast(Admin { core, app, body }: Admin<MulticastRequest>) -> Re
     let from = user(&body.sender, "sender")?;
     let to = users(&body.targets, "targets")?;
     let (content, original) = payload::parse(body.payload, body.line)?;
+    core.users.ensure_exist(app.id, &to).await?;
     let send = Multicast {
         from,
         channel: None,

@@ -16,6 +16,7 @@ mod payload;
 mod relations;
 mod robots;
 mod room_admin;
+mod services;
 mod system;
 mod user_admin;
 mod users;
@@ -146,6 +147,37 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>, fetcher: Arc<crate::fetc
         .route("/admin/channel/get", post(channels::get_channel))
         .route("/admin/channel/destroy", post(channels::destroy_channel))
         .route("/admin/channel/subscribe", post(channels::subscribe))
+        .route("/robot/message/send", post(services::robot_send))
+        .route("/robot/message/recall", post(services::robot_recall))
+        .route("/robot/message/update", post(services::robot_update))
+        .route("/robot/user_info", post(services::user_info))
+        .route("/robot/profile", post(services::robot_profile))
+        .route("/robot/update_profile", post(services::robot_update_profile))
+        .route("/robot/set_callback", post(services::robot_set_callback))
+        .route("/robot/get_callback", post(services::robot_get_callback))
+        .route("/robot/delete_callback", post(services::robot_delete_callback))
+        .route("/robot/group/create", post(services::robot_group_create))
+        .route("/robot/group/del", post(services::robot_group_dismiss))
+        .route("/robot/group/get_info", post(services::robot_group_info))
+        .route("/robot/group/member/list", post(services::robot_group_members))
+        .route("/robot/group/member/get", post(services::robot_group_member))
+        .route("/robot/group/member/add", post(services::robot_group_add))
+        .route("/robot/group/member/del", post(services::robot_group_kick))
+        .route("/robot/group/member/quit", post(services::robot_group_quit))
+        .route("/robot/group/member/set_alias", post(services::robot_group_member_alias))
+        .route("/robot/group/member/set_extra", post(services::robot_group_member_extra))
+        .route("/robot/group/modify", post(services::robot_group_modify))
+        .route("/robot/group/transfer", post(services::robot_group_transfer))
+        .route("/robot/group/manager/set", post(services::robot_group_set_manager))
+        .route("/robot/group/manager/mute", post(services::robot_group_mute))
+        .route("/robot/group/manager/allow", post(services::robot_group_allow))
+        .route("/channel/user_info", post(services::user_info))
+        .route("/channel/get_profile", post(services::channel_profile))
+        .route("/channel/update_profile", post(services::channel_update))
+        .route("/channel/message/send", post(services::channel_send))
+        .route("/channel/subscribe", post(services::channel_subscribe))
+        .route("/channel/subscriber_list", post(services::channel_subscribers))
+        .route("/channel/is_subscriber", post(services::channel_is_subscriber))
         .method_not_allowed_fallback(unknown_call)
         .fallback(unknown_call)
         .with_state(state)

@@ -10,8 +10,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use confab_core::groups::GroupRef;
-use confab_core::model::{ChatType, GroupList, Role, Username};
+use confab_core::groups::{GroupRef, ListRules};
+use confab_core::model::{ChatType, GroupList, Role, SettingKey, Username};
 
 use super::error::WildfireError;
 use super::{ok, user, Admin};
@@ -90,14 +90,19 @@ pub async fn set_black_status(Admin { core, app, body }: Admin<BlackStatusReques
                 t if t > now => Some(t - now),
                 _ => return Err(WildfireError::invalid("expiredTime must be 0 or in the future")),
             };
-            core.groups.add_to_list(app.id, target, GroupList::Mute, vec![member], duration).await?;
+            core.groups.add_to_list_with(app.id, target, GroupList::Mute, vec![member], duration, anyone()).await?;
         }
         2 => {
-            core.groups.add_to_list(app.id, target, GroupList::Block, vec![member], None).await?;
+            core.groups.add_to_list_with(app.id, target, GroupList::Block, vec![member], None, anyone()).await?;
         }
         _ => return Err(WildfireError::invalid("status must be 0, 1 (muted) or 2 (banned)")),
     }
     Ok(ok(Value::Null))
+}
+
+/// The vendor's room blacklist names anyone, in the room now or not.
+fn anyone() -> ListRules {
+    ListRules { members_only: false, ..ListRules::default() }
 }
 
 /// `/admin/chatroom/get_black_status`: `{infos: [{userId, state, expiredTime}]}`.
@@ -125,7 +130,15 @@ pub struct ManagerRequest {
     status: i64,
 }
 
-/// `/admin/chatroom/set_manager`: 1 makes the member a manager, 0 undoes it.
+/// Settings namespace of room managers named while not in the room (owner:
+/// the room; key: the user). The vendor keeps its room managers apart from
+/// who is present; confab's managers are members, so these wait here.
+const NAMED_MANAGERS: &str = "wildfire.room_manager";
+
+/// `/admin/chatroom/set_manager`: 1 makes the user a manager, 0 undoes it.
+/// A member becomes the room's admin in every dialect; a user not in the
+/// room is listed as the vendor lists them, and gets a manager's rights when
+/// named again once in the room.
 pub async fn set_manager(Admin { core, app, body }: Admin<ManagerRequest>) -> Result<Response, WildfireError> {
     let member = user(&body.user_id, "userId")?;
     let manager = match body.status {
@@ -133,14 +146,34 @@ pub async fn set_manager(Admin { core, app, body }: Admin<ManagerRequest>) -> Re
         0 => false,
         _ => return Err(WildfireError::invalid("status must be 0 or 1")),
     };
-    core.groups.set_admin(app.id, room(&body.chatroom_id), member, manager).await?;
+    let target = room(&body.chatroom_id);
+    let (found, members) = core.groups.members(app.id, target).await?;
+    let key = SettingKey::new(NAMED_MANAGERS, &found.id, member.as_str());
+    if members.iter().any(|m| m.username == member) {
+        core.groups.set_admin(app.id, target, member, manager).await?;
+        core.settings.remove(app.id, vec![key]).await?;
+        return Ok(ok(Value::Null));
+    }
+    match manager {
+        true => core.settings.put(app.id, vec![(key, String::new())]).await?,
+        false => {
+            core.settings.remove(app.id, vec![key]).await?;
+        }
+    }
     Ok(ok(Value::Null))
 }
 
-/// `/admin/chatroom/get_manager_list`.
+/// `/admin/chatroom/get_manager_list`: the room's admins and the managers
+/// named while not in it.
 pub async fn get_manager_list(Admin { core, app, body }: Admin<RoomRequest>) -> Result<Response, WildfireError> {
-    let (_, members) = core.groups.members(app.id, room(&body.chatroom_id)).await?;
-    let list: Vec<&str> = members.iter().filter(|m| m.role == Role::Admin).map(|m| m.username.as_str()).collect();
+    let (found, members) = core.groups.members(app.id, room(&body.chatroom_id)).await?;
+    let mut list: Vec<String> =
+        members.iter().filter(|m| m.role == Role::Admin).map(|m| m.username.as_str().to_owned()).collect();
+    for named in core.settings.of(app.id, NAMED_MANAGERS, &found.id).await? {
+        if !list.contains(&named.key) {
+            list.push(named.key);
+        }
+    }
     Ok(ok(json!({"list": list})))
 }
 

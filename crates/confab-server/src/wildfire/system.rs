@@ -77,10 +77,16 @@ pub async fn value_of(core: &Core, app: AppId, id: i64) -> Result<Option<String>
     Ok(stored(core, app, id).await?.map(|s| s.value))
 }
 
-/// `/admin/system/get_setting`: `{id, value, desc}`; 253 when never set.
+/// `/admin/system/get_setting`: `{id, value, desc}`; 253 when never set,
+/// except setting 1, which has the default cap until set (the vendor's
+/// database comes with it).
 pub async fn get_setting(Admin { core, app, body }: Admin<SettingRequest>) -> Result<Response, WildfireError> {
-    let Some(found) = stored(&core, app.id, body.id).await? else {
-        return Err(WildfireError::not_exist(format!("system setting {}", body.id)));
+    let found = match stored(&core, app.id, body.id).await? {
+        Some(found) => found,
+        None if body.id == GROUP_MAX_MEMBER_COUNT => {
+            Stored { value: super::groups::DEFAULT_MAX_MEMBERS.to_string(), desc: String::new() }
+        }
+        None => return Err(WildfireError::not_exist(format!("system setting {}", body.id))),
     };
     Ok(ok(json!({"id": body.id, "value": found.value, "desc": found.desc})))
 }

@@ -215,10 +215,14 @@ pub struct DestroyRequest {
     user_id: String,
 }
 
-/// `/admin/user/destroy`: deletes the user; their sessions are closed.
+/// `/admin/user/destroy`: deletes the user; their sessions are closed. A
+/// user that does not exist is no failure, as on the vendor's server.
 pub async fn destroy(Admin { core, app, body }: Admin<DestroyRequest>) -> Result<Response, WildfireError> {
     let username = user(&body.user_id, "userId")?;
-    core.users.delete(app.id, &username).await?;
+    match core.users.delete(app.id, &username).await {
+        Ok(_) | Err(Error::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
     super::robots::forget(&core, app.id, &username).await?;
     Ok(ok(Value::Null))
 }

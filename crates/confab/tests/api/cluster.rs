@@ -274,6 +274,34 @@ async fn kicks_reach_the_node_that_holds_the_connection() {
 }
 
 #[tokio::test]
+async fn devices_are_listed_and_kicked_across_nodes() {
+    let cluster = Cluster::start(2).await;
+    cluster.register(&["ivy"]).await;
+    let device = |name: &str| ConnectOptions { device: Some(name.into()), ..Default::default() };
+    let mut phone = cluster.connect(1, "ivy", device("phone")).await;
+    backlog(&mut phone).await;
+    let mut pad = cluster.connect(0, "ivy", device("pad")).await;
+    backlog(&mut pad).await;
+
+    // Node 0 lists the device connected to node 1 too.
+    let status = cluster.wildfire(0, "/admin/user/onlinestatus", json!({"userId": "ivy"})).await;
+    let mut clients: Vec<&str> =
+        status["result"]["sessions"].as_array().unwrap().iter().map(|s| s["clientId"].as_str().unwrap()).collect();
+    clients.sort();
+    assert_eq!(clients, ["pad", "phone"], "{status}");
+    // A kick of one device through node 0 closes it on node 1, and only it.
+    let kicked = cluster.wildfire(0, "/admin/user/kickoff_client", json!({"first": "ivy", "second": "phone"})).await;
+    assert_eq!(kicked["code"], 0, "{kicked}");
+    assert_eq!(next(&mut phone).await, Event::Kicked { reason: "disconnected".into() });
+    let status = cluster.wildfire(1, "/admin/user/onlinestatus", json!({"userId": "ivy"})).await;
+    let sessions = status["result"]["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{status}");
+    assert_eq!(sessions[0]["clientId"], "pad");
+    drop(pad);
+    cluster.finish().await;
+}
+
+#[tokio::test]
 async fn a_killed_node_loses_nothing_and_its_clients_resume_elsewhere() {
     let mut cluster = Cluster::start(3).await;
     cluster.register(&["frank", "grace"]).await;

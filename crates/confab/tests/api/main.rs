@@ -31,3 +31,4 @@ mod wildfire;
 mod wildfire_admin;
 mod wildfire_fidelity;
 mod wildfire_more;
+mod wildfire_sdk;

@@ -205,9 +205,13 @@ async fn group_members_aliases_and_extras_show_in_member_calls() {
     let user3 = list["members"].as_array().unwrap().iter().find(|m| m["member_id"] == "user3").unwrap().clone();
     assert_eq!(user3["alias"], "test user3");
 
-    // Not a member: 253. A member who leaves loses the alias.
+    // Someone not in the group may have one (the vendor keeps what was noted
+    // about members who left); a group that does not exist is 253. A member
+    // who leaves through this dialect loses theirs.
     let stranger = json!({"operator": "user1", "group_id": "groupId1", "memberId": "nobody", "alias": "x"});
-    assert_eq!(code(&app, "/admin/group/member/set_alias", stranger).await, 253);
+    assert_eq!(code(&app, "/admin/group/member/set_alias", stranger).await, 0);
+    let no_group = json!({"operator": "user1", "group_id": "nope", "memberId": "user1", "alias": "x"});
+    assert_eq!(code(&app, "/admin/group/member/set_alias", no_group).await, 253);
     call(&app, "/admin/group/member/quit", json!({"operator": "user3", "group_id": "groupId1"})).await;
     call(
         &app,
@@ -257,7 +261,9 @@ async fn sensitive_words_screen_users_own_sends_as_the_app_says() {
 async fn system_settings_are_kept_and_set_new_groups_size() {
     let app = spawn_app().await;
     create(&app, "user1").await;
-    assert_eq!(code(&app, "/admin/system/get_setting", json!({"id": 1})).await, 253);
+    // Setting 1 has the default cap before anyone sets it; others are 253.
+    assert_eq!(call(&app, "/admin/system/get_setting", json!({"id": 1})).await["value"], "2000");
+    assert_eq!(code(&app, "/admin/system/get_setting", json!({"id": 7})).await, 253);
     call(&app, "/admin/system/put_setting", json!({"id": 1, "value": "3", "desc": "最大群人数为3"})).await;
     let got = call(&app, "/admin/system/get_setting", json!({"id": 1})).await;
     assert_eq!(got, json!({"id": 1, "value": "3", "desc": "最大群人数为3"}));
@@ -370,4 +376,102 @@ async fn robots_have_owners_and_their_callbacks_hear_every_message_once() {
     call(&app, "/admin/user/destroy", json!({"userId": "robot1"})).await;
     assert_eq!(code(&app, "/admin/user/get_robot_info", json!({"robotId": "robot1"})).await, 253);
     assert_eq!(call(&app, "/admin/user/get_user_robots", json!({"userId": "owner1"})).await, json!({"list": []}));
+}
+
+/// A robot or channel API call signed with `secret`; the envelope.
+async fn service(app: &TestApp, id_header: &str, id: &str, secret: &str, path: &str, body: Value) -> Value {
+    use sha1::Digest;
+    let nonce = crate::helpers::next_nonce();
+    let timestamp = confab_core::clock::Clock::now_ms(app.clock.as_ref()).to_string();
+    let digest = sha1::Sha1::digest(format!("{nonce}|{secret}|{timestamp}").as_bytes());
+    let sign: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let response = app
+        .http
+        .post(format!("http://{}{path}", app.addr))
+        .header(id_header, id)
+        .header("nonce", nonce)
+        .header("timestamp", timestamp)
+        .header("sign", sign)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn robot_and_channel_apis_act_as_their_caller_and_nothing_more() {
+    let app = spawn_app().await;
+    for id in ["ann", "bob"] {
+        create(&app, id).await;
+    }
+    call(&app, "/admin/robot/create", json!({"userId": "bot", "name": "bot", "secret": "s3cret", "owner": "ann"}))
+        .await;
+    let robot = |path: &'static str, body: Value| service(&app, "rid", "bot", "s3cret", path, body);
+
+    // Signatures: a wrong secret is 244, an unknown robot 253, none 239.
+    assert_eq!(service(&app, "rid", "bot", "wrong", "/robot/profile", Value::Null).await["code"], 244);
+    assert_eq!(service(&app, "rid", "ghost", "s3cret", "/robot/profile", Value::Null).await["code"], 253);
+    let unsigned = app.http.post(format!("http://{}/robot/profile", app.addr)).send().await.unwrap();
+    assert_eq!(unsigned.json::<Value>().await.unwrap()["code"], 239);
+    // The profile leaves the secret out.
+    let profile = robot("/robot/profile", Value::Null).await;
+    assert_eq!(profile["result"]["owner"], "ann", "{profile}");
+    assert!(profile["result"].get("secret").is_none(), "{profile}");
+
+    // It sends as itself, whatever `sender` says, and a client sees it.
+    let mut bob = connect_as(&app, "bob", "phone").await;
+    let send = json!({"sender": "ann", "conv": {"type": 0, "target": "bob", "line": 0}, "payload": {"type": 1, "searchableContent": "beep"}});
+    assert_eq!(robot("/robot/message/send", send.clone()).await["code"], 0);
+    let got = next_message(&mut bob).await;
+    assert_eq!((got.from.as_str(), got.body["msg"].as_str()), ("bot", Some("beep")));
+    // Its sends are a user's: sensitive words apply (the admin API's do not).
+    call(&app, "/admin/sensitive/add", json!({"words": ["beep"]})).await;
+    assert_eq!(robot("/robot/message/send", send).await["code"], 242);
+    // In a group it does not own it may read but not dismiss; in one it is
+    // not in, it may do nothing.
+    let group =
+        json!({"group_info": {"target_id": "g", "owner": "ann", "name": "g"}, "members": [{"member_id": "bot"}]});
+    call(&app, "/admin/group/create", json!({"operator": "ann", "group": group})).await;
+    assert_eq!(robot("/robot/group/get_info", json!({"groupId": "g"})).await["code"], 0);
+    assert_eq!(robot("/robot/group/del", json!({"group_id": "g"})).await["code"], 248);
+    assert_eq!(robot("/robot/group/member/del", json!({"group_id": "g", "members": ["ann"]})).await["code"], 248);
+    let other = json!({"group_info": {"target_id": "h", "owner": "ann", "name": "h"}, "members": []});
+    call(&app, "/admin/group/create", json!({"operator": "ann", "group": other})).await;
+    assert_eq!(robot("/robot/group/get_info", json!({"groupId": "h"})).await["code"], 248);
+    // It recalls only its own messages.
+    let conv = json!({"type": 0, "target": "bob", "line": 0});
+    let anns = call(
+        &app,
+        "/admin/message/send",
+        json!({"sender": "ann", "conv": conv, "payload": {"type": 1, "searchableContent": "hi"}}),
+    )
+    .await;
+    assert_eq!(robot("/robot/message/recall", json!({"messageUid": anns["messageUid"]})).await["code"], 248);
+    assert_eq!(next_message(&mut bob).await.body["msg"], "hi");
+
+    // A channel sends as its owner to its subscribers; its secret is its own.
+    let made = json!({"name": "news", "owner": "ann", "secret": "chsecret", "targetId": "news"});
+    call(&app, "/admin/channel/create", made).await;
+    let channel = |path: &'static str, body: Value| service(&app, "cid", "news", "chsecret", path, body);
+    assert_eq!(service(&app, "cid", "news", "s3cret", "/channel/get_profile", Value::Null).await["code"], 244);
+    assert_eq!(channel("/channel/subscribe", json!({"target": "bob", "subscribe": 1})).await["code"], 0);
+    assert_eq!(channel("/channel/is_subscriber", json!({"userId": "bob"})).await["result"], true);
+    assert_eq!(channel("/channel/is_subscriber", json!({"userId": "ann"})).await["result"], false);
+    let sent = channel("/channel/message/send", json!({"payload": {"type": 1, "searchableContent": "extra!"}})).await;
+    assert_eq!(sent["code"], 0, "{sent}");
+    let got = loop {
+        match next(&mut bob).await {
+            Event::Message(m) => break m,
+            Event::Group { .. } => continue,
+            other => panic!("expected the channel's message, got {other:?}"),
+        }
+    };
+    assert_eq!((got.from.as_str(), got.to.as_str(), got.chat_type.as_str()), ("ann", "news", "channel"));
+    assert_eq!(channel("/channel/update_profile", json!({"type": 4, "value": "newsecret"})).await["code"], 0);
+    assert_eq!(channel("/channel/get_profile", Value::Null).await["code"], 244, "the old secret no longer signs");
+    // Robots and channels are not served on the admin-only listener's paths
+    // under /admin, and unknown service paths are the dialect's 254.
+    let unknown = service(&app, "rid", "bot", "s3cret", "/robot/no_such_call", Value::Null).await;
+    assert_eq!(unknown["code"], 254);
 }
