@@ -336,6 +336,21 @@ fn app_limit_takes_only_known_names_and_lists_them() {
     }
 }
 
+#[test]
+fn app_sensitive_strategy_is_set_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| Command::new(BIN).args(args).env("CONFAB_DATA_DIR", dir.path()).output().unwrap();
+    assert!(run(&["app", "create"]).status.success());
+    let shown = String::from_utf8(run(&["app", "sensitive-strategy"]).stdout).unwrap();
+    assert!(shown.contains("demo/chat sensitive words: refuse"), "the default: {shown}");
+    let set = run(&["app", "sensitive-strategy", "--strategy", "replace"]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let shown = String::from_utf8(run(&["app", "sensitive-strategy"]).stdout).unwrap();
+    assert!(shown.contains("sensitive words: replace"), "{shown}");
+    assert!(!run(&["app", "sensitive-strategy", "--strategy", "shout"]).status.success());
+    assert!(!run(&["app", "sensitive-strategy", "--org", "nobody"]).status.success());
+}
+
 /// Issue 13: `confab app list | head` panicked on the broken pipe.
 #[test]
 fn output_into_a_closed_pipe_ends_quietly() {
