@@ -72,10 +72,13 @@ struct Filter {
     strategy: Strategy,
 }
 
+/// Per app: its compiled filter and when it was read.
+type FilterCache = Mutex<HashMap<AppId, (Arc<Filter>, Instant)>>;
+
 #[derive(Clone)]
 pub struct ModerationService {
     settings: SettingService,
-    cache: Arc<Mutex<HashMap<AppId, (Arc<Filter>, Instant)>>>,
+    cache: Arc<FilterCache>,
 }
 
 impl ModerationService {

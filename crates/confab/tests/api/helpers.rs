@@ -240,21 +240,51 @@ pub async fn wildfire_call(
     timestamp: i64,
     secret: &str,
 ) -> Value {
+    let response = wildfire_post(http, addr, path, body, (nonce, timestamp, secret), None).await;
+    assert_eq!(response.status(), StatusCode::OK, "the vendor answers every call with HTTP 200");
+    response.json().await.expect("JSON body")
+}
+
+/// A WildfireChat robot (`rid`) or channel (`cid`) API call to a server at
+/// `addr`, signed with that robot's or channel's secret; the envelope (an
+/// unknown path's is HTTP 404, the others 200).
+pub async fn wildfire_service_call(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    id_header: &str,
+    id: &str,
+    secret: &str,
+    path: &str,
+    body: &Value,
+) -> Value {
+    let now = confab_core::clock::Clock::now_ms(&confab_core::clock::SystemClock);
+    let response = wildfire_post(http, addr, path, body, (&next_nonce(), now, secret), Some((id_header, id))).await;
+    response.json().await.expect("JSON body")
+}
+
+/// A `POST` signed the vendor's way: `sign` = SHA-1 of `nonce|secret|timestamp`.
+async fn wildfire_post(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    path: &str,
+    body: &Value,
+    (nonce, timestamp, secret): (&str, i64, &str),
+    caller: Option<(&str, &str)>,
+) -> reqwest::Response {
     use sha1::Digest;
     let timestamp = timestamp.to_string();
     let digest = sha1::Sha1::digest(format!("{nonce}|{secret}|{timestamp}").as_bytes());
     let sign: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let response = http
+    let mut request = http
         .post(format!("http://{addr}{path}"))
         .header("nonce", nonce)
         .header("timestamp", &timestamp)
         .header("sign", sign)
-        .json(body)
-        .send()
-        .await
-        .expect("request sent");
-    assert_eq!(response.status(), StatusCode::OK, "the vendor answers every call with HTTP 200");
-    response.json().await.expect("JSON body")
+        .json(body);
+    if let Some((header, id)) = caller {
+        request = request.header(header, id);
+    }
+    request.send().await.expect("request sent")
 }
 
 /// A nonce for a signed call, unique within a test run.

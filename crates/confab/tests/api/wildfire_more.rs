@@ -380,23 +380,7 @@ async fn robots_have_owners_and_their_callbacks_hear_every_message_once() {
 
 /// A robot or channel API call signed with `secret`; the envelope.
 async fn service(app: &TestApp, id_header: &str, id: &str, secret: &str, path: &str, body: Value) -> Value {
-    use sha1::Digest;
-    let nonce = crate::helpers::next_nonce();
-    let timestamp = confab_core::clock::Clock::now_ms(app.clock.as_ref()).to_string();
-    let digest = sha1::Sha1::digest(format!("{nonce}|{secret}|{timestamp}").as_bytes());
-    let sign: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let response = app
-        .http
-        .post(format!("http://{}{path}", app.addr))
-        .header(id_header, id)
-        .header("nonce", nonce)
-        .header("timestamp", timestamp)
-        .header("sign", sign)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    response.json().await.unwrap()
+    crate::helpers::wildfire_service_call(&app.http, app.addr, id_header, id, secret, path, &body).await
 }
 
 #[tokio::test]

@@ -9,11 +9,10 @@
 //! conference and device calls are not served.
 
 use serde_json::{json, Value};
-use sha1::Digest;
 
 use confab_core::clock::Clock as _;
 
-use crate::helpers::{next_nonce, spawn_app, wildfire_call, TestApp, WILDFIRE_SECRET};
+use crate::helpers::{next_nonce, spawn_app, wildfire_call, wildfire_service_call, TestApp, WILDFIRE_SECRET};
 
 /// The vendor's codes the checker accepts besides success.
 const ALREADY_FRIENDS: i64 = 23;
@@ -40,26 +39,10 @@ impl Sdk<'_> {
         answer.get("result").cloned().unwrap_or(Value::Null)
     }
 
-    /// A robot (`rid`) or channel (`cid`) call, signed with its own secret.
+    /// A robot (`rid`) or channel (`cid`) call, signed with its own secret,
+    /// that the checker expects to succeed; its result.
     async fn service(&self, step: &str, id_header: &str, id: &str, secret: &str, path: &str, body: Value) -> Value {
-        let nonce = next_nonce();
-        let timestamp = self.app.clock.now_ms().to_string();
-        let digest = sha1::Sha1::digest(format!("{nonce}|{secret}|{timestamp}").as_bytes());
-        let sign: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        let response = self
-            .app
-            .http
-            .post(format!("http://{}{path}", self.app.addr))
-            .header(id_header, id)
-            .header("nonce", nonce)
-            .header("timestamp", timestamp)
-            .header("sign", sign)
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(response.status(), 200, "{step}: the vendor answers every call with HTTP 200");
-        let answer: Value = response.json().await.expect("JSON");
+        let answer = wildfire_service_call(&self.app.http, self.app.addr, id_header, id, secret, path, &body).await;
         assert_eq!(answer["code"], 0, "{step} ({path}): {answer}");
         answer.get("result").cloned().unwrap_or(Value::Null)
     }
@@ -443,23 +426,7 @@ async fn sdk_service_code(sdk: &Sdk<'_>, path: &str, body: Value) -> Option<i64>
 
 /// A service call's code, whatever it is.
 async fn sdk_code(sdk: &Sdk<'_>, id_header: &str, id: &str, secret: &str, path: &str, body: Value) -> Option<i64> {
-    let nonce = next_nonce();
-    let timestamp = sdk.app.clock.now_ms().to_string();
-    let digest = sha1::Sha1::digest(format!("{nonce}|{secret}|{timestamp}").as_bytes());
-    let sign: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let response = sdk
-        .app
-        .http
-        .post(format!("http://{}{path}", sdk.app.addr))
-        .header(id_header, id)
-        .header("nonce", nonce)
-        .header("timestamp", timestamp)
-        .header("sign", sign)
-        .json(&body)
-        .send()
-        .await
-        .ok()?;
-    let answer: Value = response.json().await.ok()?;
+    let answer = wildfire_service_call(&sdk.app.http, sdk.app.addr, id_header, id, secret, path, &body).await;
     answer["code"].as_i64()
 }
 
