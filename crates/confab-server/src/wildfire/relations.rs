@@ -20,6 +20,9 @@ pub struct FriendStatusRequest {
     user_id: String,
     friend_uid: String,
     status: i64,
+    /// What the app keeps about the friendship (`friend/set_extra`'s).
+    #[serde(default)]
+    extra: Option<String>,
 }
 
 /// `/admin/friend/status`: 0 makes the two users friends, 1 ends it (the
@@ -31,6 +34,9 @@ pub async fn friend_status(Admin { core, app, body }: Admin<FriendStatusRequest>
         0 => {
             core.relations.add_contact(app.id, &owner, &friend).await?;
             accept_requests(&core, app.id, &owner, &friend).await?;
+            if let Some(extra) = body.extra.filter(|e| !e.is_empty()) {
+                annotate(&core, app.id, &owner, Annotation::Extra, &friend, Some(extra)).await?;
+            }
         }
         1 => core.relations.remove_contact(app.id, &owner, &friend).await?,
         _ => return Err(WildfireError::invalid("status must be 0 (friends) or 1 (not friends)")),

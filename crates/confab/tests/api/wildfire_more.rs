@@ -154,7 +154,14 @@ async fn friend_requests_aliases_and_extras_follow_the_relation() {
     assert_eq!(requests["requests"][0]["reason"], "hello");
     assert_eq!(requests["requests"][0]["status"], 0);
 
-    call(&app, "/admin/friend/status", json!({"userId": "ff1", "friendUid": "ff2", "status": 0})).await;
+    call(
+        &app,
+        "/admin/friend/status",
+        json!({"userId": "ff1", "friendUid": "ff2", "status": 0, "extra": "{\"from\":0}"}),
+    )
+    .await;
+    let relation = call(&app, "/admin/relation/get", json!({"first": "ff1", "second": "ff2"})).await;
+    assert_eq!(relation["extra"], "{\"from\":0}", "friend/status keeps its extra: {relation}");
     let requests = call(&app, "/admin/friend/get_requests", json!({"userId": "ff2"})).await;
     assert_eq!(requests["requests"][0]["status"], 1, "accepted once they are friends: {requests}");
     // Friends already: 23; blacklisted by the one asked: 246.
