@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use crate::apps::AppService;
 use crate::auth::{self, Principal};
-use crate::error::{AuthFailure, Error, Refusal, Result};
+use crate::error::{AuthFailure, Error, Refusal, Refused, Result};
 use crate::fanout::{KickReason, LiveEvent};
 use crate::groups::{GroupEvent, GroupEventKind, GroupSend, GroupService};
 use crate::lasting::Joined;
@@ -449,7 +449,7 @@ impl Session {
         };
         match self.moderation.screen(self.app.id, msg).await? {
             Screened::Clean => Ok(body),
-            Screened::Refused | Screened::Dropped => Err(Error::Refused(Refusal::SensitiveWords)),
+            Screened::Refused | Screened::Dropped => Err(Refused::new(Refusal::SensitiveWords).into()),
             Screened::Replaced(msg) => Ok(Body::Text { msg }),
         }
     }

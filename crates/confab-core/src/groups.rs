@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Refused, Result};
 use crate::fanout::LiveEvent;
 use crate::ids::MessageId;
 use crate::model::{
@@ -312,12 +312,12 @@ impl GroupService {
     pub async fn transfer_owner(&self, app: AppId, target: GroupRef<'_>, to: Username) -> Result<Group> {
         let group = self.get(app, target).await?;
         if group.owner == to {
-            return Err(Error::Forbidden(format!("user {to} is already the owner")));
+            return Err(Refused::of(Refusal::AlreadyOwner, &to).into());
         }
         self.require_users(app, std::slice::from_ref(&to)).await?;
         let state = self.state(app, group).await?;
         if !state.roles.contains_key(&to) {
-            return Err(Error::Forbidden(format!("user {to} is not a member of {}", target.id)));
+            return Err(Refused::of(Refusal::NotMember, &to).at(target.id).into());
         }
         let changed = self.change(app, &state.group, GroupChange::TransferOwner { to: to.clone() }).await?;
         self.notify(app, &changed.group, GroupEventKind::OwnerChanged, vec![to], &[]).await;
@@ -371,7 +371,7 @@ impl GroupService {
             let parent_state =
                 self.state(app, self.get(app, GroupRef { kind: ChatType::GroupChat, id: parent }).await?).await?;
             if let Some(outsider) = users.iter().find(|u| !parent_state.roles.contains_key(u)) {
-                return Err(Error::Forbidden(format!("user {outsider} is not a member of group {parent}")));
+                return Err(Refused::of(Refusal::NotMember, outsider).at(format!("group {parent}")).into());
             }
         }
         self.require_users(app, &users).await?;
@@ -380,7 +380,7 @@ impl GroupService {
         let mut kept_out = Vec::new();
         for user in users {
             if crate::relations::keeps_out(&self.deps, app, &user, &group.id).await? {
-                kept_out.push((user.clone(), format!("user {user} keeps out of {}", group.id)));
+                kept_out.push((user.clone(), Refusal::KeepsOut));
             } else {
                 admitted.push(user);
             }
@@ -436,9 +436,7 @@ impl GroupService {
         let target = GroupRef { kind: ChatType::ChatRoom, id: room };
         let changed = self.add_members(app, target, vec![user.clone()]).await?;
         match changed.refused.first() {
-            Some((_, why)) if why.contains("blocked") => {
-                Err(Error::Forbidden(format!("user {user} is blocked in {room}")))
-            }
+            Some((_, Refusal::Blocked)) => Err(Refused::of(Refusal::Blocked, user).at(room).into()),
             _ => Ok(changed.group),
         }
     }
@@ -448,7 +446,7 @@ impl GroupService {
         let target = GroupRef { kind: ChatType::ChatRoom, id: room };
         let changed = self.remove_members(app, target, vec![user.clone()]).await?;
         match changed.refused.first() {
-            Some((_, why)) => Err(Error::Forbidden(why.clone())),
+            Some((who, why)) => Err(Refused::of(*why, who).into()),
             None => Ok(()),
         }
     }
@@ -463,10 +461,10 @@ impl GroupService {
         let group = self.get(app, target).await?;
         let state = self.state(app, group).await?;
         match state.roles.get(&user) {
-            None => return Err(Error::Forbidden(format!("user {user} is not a member of {}", target.id))),
-            Some(Role::Owner) => return Err(Error::Forbidden(format!("user {user} is the owner"))),
-            Some(Role::Admin) if admin => return Err(Error::Forbidden(format!("user {user} is already an admin"))),
-            Some(Role::Member) if !admin => return Err(Error::Forbidden(format!("user {user} is not an admin"))),
+            None => return Err(Refused::of(Refusal::NotMember, &user).at(target.id).into()),
+            Some(Role::Owner) => return Err(Refused::of(Refusal::IsOwner, &user).into()),
+            Some(Role::Admin) if admin => return Err(Refused::of(Refusal::AlreadyAdmin, &user).into()),
+            Some(Role::Member) if !admin => return Err(Refused::of(Refusal::NotAdmin, &user).into()),
             _ => {}
         }
         if admin && state.roles.values().filter(|r| **r == Role::Admin).count() >= limits::ADMINS {
@@ -517,7 +515,7 @@ impl GroupService {
         let mut users = Vec::with_capacity(candidates.len());
         for user in candidates {
             if rules.members_only && !state.roles.contains_key(&user) {
-                refused.push((user.clone(), format!("user: {user} doesn't exist in group: {}", target.id)));
+                refused.push((user.clone(), Refusal::NotMember));
             } else {
                 users.push(user);
             }
@@ -615,7 +613,7 @@ impl GroupService {
         let group = self.get(app, GroupRef { kind: ChatType::ChatRoom, id: room }).await?;
         let state = self.state(app, group).await?;
         if !state.roles.contains_key(user) {
-            return Err(Error::Forbidden(format!("user {user} is not a member of chat room {room}")));
+            return Err(Refused::of(Refusal::NotMember, user).at(format!("chat room {room}")).into());
         }
         let attributes = values
             .into_iter()
@@ -645,7 +643,7 @@ impl GroupService {
         let group = self.get(app, GroupRef { kind: ChatType::ChatRoom, id: room }).await?;
         let state = self.state(app, group).await?;
         if !state.roles.contains_key(user) {
-            return Err(Error::Forbidden(format!("user {user} is not a member of chat room {room}")));
+            return Err(Refused::of(Refusal::NotMember, user).at(format!("chat room {room}")).into());
         }
         let group = &state.group;
         let refused = self.deps.store.remove_room_attributes(app, group.conversation, user, keys, force).await?;
@@ -672,7 +670,7 @@ impl GroupService {
         let group = self.get(app, GroupRef { kind: ChatType::GroupChat, id: group_id }).await?;
         let state = self.state(app, group).await?;
         if !state.roles.contains_key(&owner) {
-            return Err(Error::Forbidden(format!("user {owner} is not a member of group {group_id}")));
+            return Err(Refused::of(Refusal::NotMember, owner).at(format!("group {group_id}")).into());
         }
         let parent = self.deps.store.message(app, message).await?;
         let parent = parent.ok_or_else(|| Error::NotFound("msg not exist.".into()))?;
@@ -730,7 +728,7 @@ impl GroupService {
                 let parent = GroupRef { kind: ChatType::GroupChat, id: parent };
                 let parent = self.state(app, self.get(app, parent).await?).await?;
                 if parent.muted_until.get(&send.from).is_some_and(|until| *until > now) {
-                    return Err(Error::Forbidden(format!("user {} is muted in {}", send.from, parent.group.id)));
+                    return Err(Refused::of(Refusal::Muted, &send.from).at(&parent.group.id).into());
                 }
             }
             if let Some(outsider) = send.receivers.iter().flatten().find(|u| !state.roles.contains_key(*u)) {
@@ -905,7 +903,7 @@ impl GroupService {
 }
 
 /// Users a group change refused, with the reason.
-pub type RefusedUsers = Vec<(Username, String)>;
+pub type RefusedUsers = Vec<(Username, Refusal)>;
 
 /// The rules of a join, for the storage engines to apply under the group's
 /// lock, given which of the named users are members already and which are
@@ -922,9 +920,9 @@ pub fn members_to_add(
     let mut refused = Vec::new();
     for user in users {
         if adding.contains(&user) || members.contains(user.as_str()) {
-            refused.push((user.clone(), format!("user {user} is already a member")));
+            refused.push((user.clone(), Refusal::AlreadyMember));
         } else if blocked.contains(user.as_str()) {
-            refused.push((user.clone(), format!("user {user} is blocked")));
+            refused.push((user.clone(), Refusal::Blocked));
         } else {
             adding.push(user);
         }
@@ -1021,24 +1019,24 @@ fn not_found(target: GroupRef<'_>) -> Error {
 fn check_sender(state: &GroupState, from: &Username, now: i64) -> Result<()> {
     let id = &state.group.id;
     let Some(role) = state.roles.get(from) else {
-        return Err(Error::Forbidden(format!("user {from} is not a member of {id}")));
+        return Err(Refused::of(Refusal::NotMember, from).at(id).into());
     };
     if state.muted_until.get(from).is_some_and(|until| *until > now) {
-        return Err(Error::Forbidden(format!("user {from} is muted in {id}")));
+        return Err(Refused::of(Refusal::Muted, from).at(id).into());
     }
     if state.group.mute_all && *role == Role::Member && !state.allowed.contains(from) {
-        return Err(Error::Forbidden(format!("all members of {id} are muted")));
+        return Err(Refused::new(Refusal::AllMuted).at(id).into());
     }
     if state.group.kind == ChatType::Channel && *role == Role::Member {
-        return Err(Error::Forbidden(format!("only the owner of channel {id} speaks in it")));
+        return Err(Refused::new(Refusal::OwnerSpeaksOnly).at(id).into());
     }
     Ok(())
 }
 
 /// Keeps the owner out of a batch that must not touch them.
-fn split_owner(group: &Group, users: Vec<Username>) -> (Vec<Username>, Vec<(Username, String)>) {
+fn split_owner(group: &Group, users: Vec<Username>) -> (Vec<Username>, RefusedUsers) {
     let (owner, rest): (Vec<Username>, Vec<Username>) = users.into_iter().partition(|u| *u == group.owner);
-    let refused = owner.into_iter().map(|u| (u.clone(), format!("user {u} is the owner"))).collect();
+    let refused = owner.into_iter().map(|u| (u.clone(), Refusal::IsOwner)).collect();
     (rest, refused)
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Refused, Result};
 use crate::fanout::LiveEvent;
 use crate::ids::MessageId;
 use crate::model::{
@@ -128,7 +128,7 @@ impl MessageService {
                 }
             }
             if allowed.is_empty() {
-                return Err(Error::Forbidden(format!("user {} is blocked by the receiver", send.from)));
+                return Err(Refused::of(Refusal::BlockedByReceiver, &send.from).into());
             }
             to = allowed;
         }

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Refused, Result};
 use crate::model::{AppId, ChatType, Username};
 use crate::Deps;
 
@@ -107,10 +107,7 @@ impl RestrictionCache {
         let restrictions = self.get(deps, app).await?;
         let until = restrictions.muted_until.get(&(from.clone(), mute_kind(kind)));
         if until.is_some_and(|until| *until > deps.clock.now_ms()) {
-            return Err(Error::Forbidden(format!(
-                "user {from} is muted in {} conversations",
-                mute_kind(kind).as_str()
-            )));
+            return Err(Refused::of(Refusal::MutedGlobally, from).at(mute_kind(kind).as_str()).into());
         }
         Ok(())
     }

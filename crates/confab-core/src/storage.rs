@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
+use crate::error::{Refusal, Result};
 use crate::files::StoredFile;
 use crate::ids::MessageId;
 use crate::model::{
@@ -339,7 +339,7 @@ pub enum GroupChange {
 pub struct GroupChanged {
     pub group: Group,
     pub changed: Vec<Username>,
-    pub refused: Vec<(Username, String)>,
+    pub refused: Vec<(Username, Refusal)>,
 }
 
 /// Groups, chat rooms and threads. Each is a conversation (`kind`, key = its

@@ -20,7 +20,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use confab_core::error::{Error, Result};
+use confab_core::error::{Error, Refusal, Refused, Result};
 use confab_core::groups::{attributes_to_remove, attributes_to_set, members_to_add, validate_settings};
 use confab_core::ids::MessageId;
 use confab_core::model::{
@@ -129,22 +129,17 @@ async fn delete_members(
 fn take_hits(
     users: Vec<Username>,
     mut hit: HashSet<String>,
-    refusal: impl Fn(&Username) -> String,
-) -> (Vec<Username>, Vec<(Username, String)>) {
+    refusal: Refusal,
+) -> (Vec<Username>, Vec<(Username, Refusal)>) {
     let (mut changed, mut refused) = (Vec::new(), Vec::new());
     for user in users {
         if hit.remove(user.as_str()) {
             changed.push(user);
         } else {
-            let reason = refusal(&user);
-            refused.push((user, reason));
+            refused.push((user, refusal));
         }
     }
     (changed, refused)
-}
-
-fn not_member(user: &Username) -> String {
-    format!("user {user} is not a member")
 }
 
 /// Applies `change` to `group`, whose row the transaction holds locked, and
@@ -154,7 +149,7 @@ async fn apply(
     app: AppId,
     group: &Group,
     change: GroupChange,
-) -> Result<(Vec<Username>, Vec<(Username, String)>)> {
+) -> Result<(Vec<Username>, Vec<(Username, Refusal)>)> {
     let conv = group.conversation.0;
     let mut changed = Vec::new();
     let mut refused = Vec::new();
@@ -202,7 +197,7 @@ async fn apply(
         }
         GroupChange::RemoveMembers { users } => {
             let removed = delete_members(client, app, conv, &names(&users)).await?;
-            (changed, refused) = take_hits(users, removed, not_member);
+            (changed, refused) = take_hits(users, removed, Refusal::NotMember);
         }
         GroupChange::SetRole { users, role } => {
             let rows = query(
@@ -226,8 +221,7 @@ async fn apply(
                     // The owner changes only by a transfer, so a group
                     // always has exactly one.
                     Some(Role::Owner) | None => {
-                        let reason = not_member(&user);
-                        refused.push((user, reason));
+                        refused.push((user, Refusal::NotMember));
                     }
                 }
             }
@@ -249,7 +243,7 @@ async fn apply(
             .await?
             .is_empty();
             if !is_member {
-                return Err(Error::Forbidden(format!("user: {to} doesn't exist in group: {}", group.id)));
+                return Err(Refused::of(Refusal::NotMember, to).at(&group.id).into());
             }
             // One statement demotes the old owner and promotes the new one;
             // the new owner's case comes first, so a transfer to the current
@@ -305,7 +299,7 @@ async fn apply(
                 )
                 .await?,
             );
-            (changed, refused) = take_hits(users, removed, |user| format!("user {user} is not on the list"));
+            (changed, refused) = take_hits(users, removed, Refusal::NotOnList);
         }
     }
     Ok((changed, refused))

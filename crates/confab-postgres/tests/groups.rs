@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use confab_core::error::Error;
+use confab_core::error::{Error, Refusal, Refused};
 use confab_core::ids::MessageId;
 use confab_core::model::{
     AppId, Body, ChatType, ConversationId, GroupList, GroupSettings, NewGroup, NewMessage, Role, RoomAttribute,
@@ -114,8 +114,10 @@ async fn new_app(store: &PostgresStore) -> confab_core::error::Result<AppId> {
     Ok(app.id)
 }
 
-fn refused_names(refused: &[(Username, String)]) -> Vec<(&str, &str)> {
-    refused.iter().map(|(u, r)| (u.as_str(), r.as_str())).collect()
+/// Who was refused, with the core's wording of why.
+fn refused_names(refused: &[(Username, Refusal)]) -> Vec<(&str, &str)> {
+    let words = |u: &Username, r: &Refusal| &*Box::leak(Refused::of(*r, u).to_string().into_boxed_str());
+    refused.iter().map(|(u, r)| (u.as_str(), words(u, r))).collect()
 }
 
 fn names(list: &[Username]) -> Vec<&str> {
@@ -198,7 +200,13 @@ async fn groups_lifecycle() {
         assert_eq!(order, [("alice", Role::Owner, 1_000), ("carol", Role::Admin, 5), ("bob", Role::Member, 1_000)]);
 
         match store.change_group(app, conv, GroupChange::TransferOwner { to: user("zed") }).await {
-            Err(Error::Forbidden(m)) => assert_eq!(m, "user: zed doesn't exist in group: 100"),
+            // The engine says why, who and where; the dialects word it.
+            Err(Error::Refused(r)) => {
+                assert_eq!(
+                    (r.why, r.user.as_deref(), r.place.as_deref()),
+                    (Refusal::NotMember, Some("zed"), Some("100"))
+                )
+            }
             other => panic!("expected a refusal, got {other:?}"),
         }
         let changed = store.change_group(app, conv, GroupChange::TransferOwner { to: user("bob") }).await.unwrap();

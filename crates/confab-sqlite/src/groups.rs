@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use confab_core::error::{Error, Result};
+use confab_core::error::{Error, Refusal, Refused, Result};
 use confab_core::groups::{attributes_to_remove, attributes_to_set, members_to_add, validate_settings};
 use confab_core::ids::MessageId;
 use confab_core::model::{
@@ -106,15 +106,15 @@ fn delete_member(conn: &Connection, app: AppId, conversation: i64, user: &Userna
     Ok(true)
 }
 
-fn not_member(user: &Username) -> (Username, String) {
-    (user.clone(), format!("user {user} is not a member"))
+fn not_member(user: &Username) -> (Username, Refusal) {
+    (user.clone(), Refusal::NotMember)
 }
 
 /// Who a change changed, and who it refused and why.
 #[derive(Default)]
 struct Applied {
     changed: Vec<Username>,
-    refused: Vec<(Username, String)>,
+    refused: Vec<(Username, Refusal)>,
 }
 
 /// Applies `change` to `group` (loaded under the writer) and returns what it did.
@@ -176,7 +176,7 @@ fn apply(
         }
         GroupChange::TransferOwner { to } => {
             if role_of(conn, app, conv, &to)?.is_none() {
-                return Err(Error::Forbidden(format!("user: {to} doesn't exist in group: {}", group.id)));
+                return Err(Refused::of(Refusal::NotMember, to).at(&group.id).into());
             }
             let mut set_role = conn
                 .prepare_cached("UPDATE members SET role = ?4 WHERE app_id = ?1 AND username = ?2 AND conv_id = ?3")
@@ -224,7 +224,7 @@ fn apply(
                 if removed == 1 {
                     changed.push(user);
                 } else {
-                    refused.push((user.clone(), format!("user {user} is not on the list")));
+                    refused.push((user.clone(), Refusal::NotOnList));
                 }
             }
         }

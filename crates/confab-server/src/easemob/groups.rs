@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use confab_core::error::Error;
+use confab_core::error::{Error, Refusal, Refused};
 use confab_core::groups::{limits, GroupRef};
 use confab_core::model::{App, ChatType, Group, GroupList, GroupSettings, Member, Role, SettingsPatch, Username};
 use confab_core::storage::GroupChanged;
@@ -402,7 +402,7 @@ pub async fn modify<K: Kind>(
         let owner = username(&owner)?;
         match target.core.groups.transfer_owner(target.app.id, group_ref::<K>(id), owner).await {
             Ok(_) => {}
-            Err(Error::Forbidden(m)) if m.contains("already the owner") => {
+            Err(Error::Refused(r)) if r.why == Refusal::AlreadyOwner => {
                 return Err(forbidden(StatusCode::FORBIDDEN, "new owner and old owner are the same"))
             }
             Err(e) => return Err(group_error(e)),
@@ -523,13 +523,20 @@ pub async fn add_member<K: Kind>(AppAuth(target): AppAuth, Path(params): Params)
     Ok(target.envelope("post", &format!("{}/{id}/users/{user}", K::PATH)).data(data).into_response())
 }
 
-fn join_refused(user: &Username, id: &str, why: &str) -> EasemobError {
-    let reason = if why.contains("already") {
-        format!("user: {user} already in group: {id}")
-    } else {
-        format!("user: {user} is blocked in group: {id}")
+fn join_refused(user: &Username, id: &str, why: &Refusal) -> EasemobError {
+    let reason = match why {
+        Refusal::AlreadyMember => format!("user: {user} already in group: {id}"),
+        _ => format!("user: {user} is blocked in group: {id}"),
     };
     forbidden(StatusCode::FORBIDDEN, format!("can not join this group, reason:{reason}\n"))
+}
+
+/// The vendor's words for why one user of a batch was refused.
+fn reason(user: &Username, why: Refusal, id: &str) -> String {
+    match why {
+        Refusal::NotMember => format!("user: {user} doesn't exist in group: {id}"),
+        other => Refused::of(other, user).at(id).to_string(),
+    }
 }
 
 /// E-grp-9 / E-room-9: add up to 60 members.
@@ -564,7 +571,7 @@ fn results(changed: &GroupChanged, id_key: &str, id: &str, action: &str) -> Vec<
         changed
             .refused
             .iter()
-            .map(|(u, why)| json!({"result": false, "action": action, "reason": why, "user": u.as_str(), id_key: id})),
+            .map(|(u, why)| json!({"result": false, "action": action, "reason": reason(u, *why, id), "user": u.as_str(), id_key: id})),
     );
     out
 }
@@ -620,7 +627,7 @@ pub async fn add_admin<K: Kind>(
     let user = username(user)?;
     match target.core.groups.set_admin(target.app.id, group_ref::<K>(id), user.clone(), true).await {
         Ok(_) => {}
-        Err(Error::Forbidden(m)) if m.contains("not a member") => {
+        Err(Error::Refused(r)) if r.why == Refusal::NotMember => {
             return Err(group_error(Error::NotFound(format!("user: {user} doesn't exist in group: {id}"))))
         }
         Err(e) => return Err(group_error(e)),
@@ -635,7 +642,7 @@ pub async fn remove_admin<K: Kind>(AppAuth(target): AppAuth, Path(params): Param
     let user = username(param(&params, "username"))?;
     match target.core.groups.set_admin(target.app.id, group_ref::<K>(id), user.clone(), false).await {
         Ok(_) => {}
-        Err(Error::Forbidden(_)) => {
+        Err(Error::Refused(_)) => {
             return Err(forbidden(StatusCode::FORBIDDEN, format!("user:{user} is not admin of group:{id}")))
         }
         Err(e) => return Err(group_error(e)),
@@ -839,7 +846,12 @@ pub async fn unmute<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> 
         .await
         .map_err(group_error)?;
     let mut data: Vec<Value> = changed.changed.iter().map(|u| json!({"result": true, "user": u.as_str()})).collect();
-    data.extend(changed.refused.iter().map(|(u, why)| json!({"result": false, "user": u.as_str(), "reason": why})));
+    data.extend(
+        changed
+            .refused
+            .iter()
+            .map(|(u, why)| json!({"result": false, "user": u.as_str(), "reason": reason(u, *why, id)})),
+    );
     Ok(target.envelope("delete", &format!("{}/{id}/mute/{raw}", K::PATH)).data(Value::Array(data)).into_response())
 }
 
@@ -1005,7 +1017,7 @@ pub async fn remove_room_attributes(
 /// Attribute calls answer a non-member with 401 `MetadataException`, as documented.
 fn attribute_error(e: Error) -> EasemobError {
     match e {
-        Error::Forbidden(_) => EasemobError::new(
+        Error::Refused(_) => EasemobError::new(
             StatusCode::UNAUTHORIZED,
             "metadata_error",
             "MetadataException",

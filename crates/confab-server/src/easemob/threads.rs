@@ -27,6 +27,7 @@ fn thread_error(e: Error) -> EasemobError {
     let (status, text) = match e {
         Error::NotFound(m) => (StatusCode::NOT_FOUND, m),
         Error::Forbidden(m) | Error::LimitExceeded(m) => (StatusCode::FORBIDDEN, m),
+        Error::Refused(refused) => (StatusCode::FORBIDDEN, refused.to_string()),
         Error::InvalidArgument(m) => (StatusCode::BAD_REQUEST, m),
         other => return other.into(),
     };
@@ -175,7 +176,7 @@ pub async fn create(
     let created = target.core.groups.create_thread(target.app.id, &group, name.to_owned(), owner, message).await;
     let thread = created.map_err(|e| match e {
         Error::NotFound(m) if m.starts_with("grpID") => thread_error(Error::NotFound("group not found.".into())),
-        Error::Forbidden(_) => thread_error(Error::NotFound("user not in group.".into())),
+        Error::Refused(_) => thread_error(Error::NotFound("user not in group.".into())),
         // A second thread from one message: the vendor refuses it as forbidden.
         Error::Duplicate(m) => thread_error(Error::Forbidden(m)),
         other => thread_error(other),
@@ -253,7 +254,7 @@ pub async fn join(
     let users = body_users(&body)?;
     let added = target.core.groups.add_members(target.app.id, thread(id), users).await;
     added.map_err(|e| match e {
-        Error::Forbidden(_) => thread_error(Error::NotFound("user not in group.".into())),
+        Error::Refused(_) => thread_error(Error::NotFound("user not in group.".into())),
         other => thread_error(other),
     })?;
     Ok(target.envelope("post", &format!("/thread/{id}/joined_thread")).data(json!({"status": "ok"})).into_response())

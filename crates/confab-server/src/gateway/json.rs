@@ -358,7 +358,8 @@ fn request_error(e: Error) -> (&'static str, String) {
         Error::InvalidArgument(m) => ("bad_frame", m),
         Error::NotFound(m) => ("not_found", m),
         Error::Forbidden(m) => ("forbidden", m),
-        e @ Error::Refused(Refusal::SensitiveWords) => ("sensitive_words", e.to_string()),
+        Error::Refused(r) if r.why == Refusal::SensitiveWords => ("sensitive_words", r.to_string()),
+        Error::Refused(r) => ("forbidden", r.to_string()),
         Error::LimitExceeded(m) => ("limit_exceeded", m),
         other => {
             tracing::warn!("gateway request failed: {other}");

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use confab_core::error::Error;
+use confab_core::error::{Error, Refusal};
 
 #[derive(Debug)]
 pub struct LcError {
@@ -74,7 +74,8 @@ impl From<Error> for LcError {
             Error::NotFound(m) => LcError::new(StatusCode::NOT_FOUND, 101, m),
             Error::Duplicate(m) => LcError::new(StatusCode::BAD_REQUEST, 137, m),
             Error::Forbidden(m) => LcError::new(StatusCode::FORBIDDEN, SILENCED, m),
-            e @ Error::Refused(_) => LcError::forbidden(e.to_string()),
+            Error::Refused(r) if r.why == Refusal::SensitiveWords => LcError::forbidden(r.to_string()),
+            Error::Refused(r) => LcError::new(StatusCode::FORBIDDEN, SILENCED, r.to_string()),
             Error::LimitExceeded(m) => LcError::new(StatusCode::BAD_REQUEST, CONVERSATION_FULL, m),
             Error::Deactivated(m) => LcError::forbidden(m),
             Error::ReceiverOffline(m) => LcError::invalid(m),

@@ -72,7 +72,8 @@ impl From<Error> for WildfireError {
                 tracing::warn!("wildfire call failed: {m}");
                 (SERVER_ERROR, String::new())
             }
-            Error::Refused(Refusal::SensitiveWords) => (SENSITIVE_MATCHED, String::new()),
+            Error::Refused(r) if r.why == Refusal::SensitiveWords => (SENSITIVE_MATCHED, String::new()),
+            Error::Refused(r) => (NOT_RIGHT, r.to_string()),
             Error::Unavailable => (SERVER_ERROR, String::new()),
         };
         WildfireError { code, detail: (!detail.is_empty()).then_some(detail) }
