@@ -5,10 +5,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::auth;
+use crate::deps::Deps;
 use crate::error::{AuthFailure, Error, Result};
 use crate::model::{validate_tenant_name, App};
 use crate::storage::{CredentialChange, NewApp, Provisioned};
-use crate::Deps;
 
 /// A freshly issued token.
 #[derive(Debug, Clone)]

@@ -15,73 +15,8 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
 
 use crate::error::Result;
-use crate::groups::GroupEvent;
-use crate::messages::MessageUpdate;
-use crate::model::{AppId, Message, Username};
-
-/// Why a session is being closed by the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KickReason {
-    /// The account was deactivated (E-user-14).
-    Deactivated,
-    /// An operator forced the user offline (E-user-16).
-    Disconnected,
-    /// The password changed or the user was deleted: the token is void.
-    CredentialsChanged,
-    /// The session fell too far behind; it may reconnect and resume.
-    SlowConsumer,
-    /// The server is stopping.
-    Shutdown,
-    /// The same device logged in again elsewhere.
-    Replaced,
-    /// The app's backend closed the session (LeanCloud's kick, with a reason).
-    KickedByApp,
-}
-
-impl KickReason {
-    /// Every reason, for parsing [`KickReason::as_str`] back.
-    pub const ALL: [KickReason; 7] = [
-        KickReason::Deactivated,
-        KickReason::Disconnected,
-        KickReason::CredentialsChanged,
-        KickReason::SlowConsumer,
-        KickReason::Shutdown,
-        KickReason::Replaced,
-        KickReason::KickedByApp,
-    ];
-
-    pub fn parse(name: &str) -> Option<KickReason> {
-        Self::ALL.into_iter().find(|r| r.as_str() == name)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KickReason::Deactivated => "deactivated",
-            KickReason::Disconnected => "disconnected",
-            KickReason::CredentialsChanged => "credentials_changed",
-            KickReason::SlowConsumer => "slow_consumer",
-            KickReason::Shutdown => "shutdown",
-            KickReason::Replaced => "replaced",
-            KickReason::KickedByApp => "kicked_by_app",
-        }
-    }
-}
-
-/// Something that happened which connected sessions must hear about.
-#[derive(Debug, Clone)]
-pub enum LiveEvent {
-    Message(Arc<Message>),
-    /// A group, room or thread changed (not stored; live only).
-    Group(Arc<GroupEvent>),
-    /// A message was edited, recalled or deleted.
-    Update(Arc<MessageUpdate>),
-    /// A message for whoever is connected now: never stored, so it has no
-    /// place (`seq` 0) in its conversation's order.
-    Transient(Arc<Message>),
-    /// The app closed the user's sessions, saying why in its own words.
-    KickedByApp(Arc<str>),
-    Kick(KickReason),
-}
+use crate::events::{KickReason, LiveEvent};
+use crate::model::{AppId, Username};
 
 /// How many live events a session may have queued before it is closed as
 /// too slow. Nothing is lost when that happens: the client resumes from

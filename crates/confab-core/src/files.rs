@@ -6,20 +6,15 @@
 //! the database ([`crate::storage::FileData`]).
 
 use std::ops::Range;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
 
 use crate::auth;
+pub use crate::blobs::{Blob, BlobStore, ByteStream};
+use crate::deps::Deps;
 use crate::error::{Error, Result};
-use crate::model::AppId;
-use crate::Deps;
-
-/// Bytes arriving or leaving a piece at a time.
-pub type ByteStream<'a> = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send + 'a>>;
+use crate::model::{AppId, StoredFile};
 
 /// Largest file accepted (the vendor's default).
 pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
@@ -32,50 +27,6 @@ const OWN_THUMBNAIL_BYTES: u64 = 10 * 1024;
 /// refused before it is decoded.
 const MAX_IMAGE_SIDE: u32 = 12_000;
 const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
-
-/// Where file contents live. One implementation over the `object_store`
-/// crate serves both the local folder and S3-compatible storage.
-#[async_trait]
-pub trait BlobStore: Send + Sync {
-    /// Writes `body` under `key`. Once more than `max_bytes` have arrived it
-    /// stops, keeps nothing and fails with `TooLarge`. Returns the size.
-    async fn put(&self, key: &str, body: ByteStream<'_>, max_bytes: u64) -> Result<u64>;
-    /// The blob's total size and the requested part of it (all without `range`).
-    async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<Option<Blob>>;
-    async fn delete(&self, key: &str) -> Result<()>;
-}
-
-/// Part of a stored blob.
-pub struct Blob {
-    pub size: u64,
-    pub range: Range<u64>,
-    pub body: ByteStream<'static>,
-}
-
-impl Blob {
-    /// Reads the whole part into memory (callers bound the size).
-    pub async fn bytes(mut self) -> Result<Bytes> {
-        let mut out = Vec::with_capacity((self.range.end - self.range.start) as usize);
-        while let Some(chunk) = self.body.next().await {
-            out.extend_from_slice(&chunk.map_err(|e| Error::Storage(format!("reading a file: {e}")))?);
-        }
-        Ok(out.into())
-    }
-}
-
-/// What is known about a stored file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredFile {
-    pub uuid: String,
-    /// The name the uploader gave; shown, never used as a path.
-    pub filename: String,
-    pub content_type: String,
-    pub size: u64,
-    /// Needed to download it when `restricted`.
-    pub secret: String,
-    pub restricted: bool,
-    pub created_ms: i64,
-}
 
 impl StoredFile {
     fn key(&self, app: AppId) -> String {

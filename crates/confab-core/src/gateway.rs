@@ -25,16 +25,18 @@ use tokio::time::Instant;
 
 use crate::apps::AppService;
 use crate::auth::{self, Principal};
+use crate::deps::Deps;
 use crate::error::{AuthFailure, Error, Refusal, Refused, Result};
-use crate::fanout::{KickReason, LiveEvent};
-use crate::groups::{GroupEvent, GroupEventKind, GroupSend, GroupService};
+use crate::events::MessageUpdate;
+use crate::events::{GroupEvent, GroupEventKind};
+use crate::events::{KickReason, LiveEvent};
+use crate::groups::{GroupSend, GroupService};
 use crate::lasting::Joined;
-use crate::messages::{DirectSend, MessageService, MessageUpdate};
+use crate::messages::{DirectSend, MessageService};
 use crate::model::{App, Body, ChatType, ConversationId, Delivery, Message, Username};
 use crate::moderation::{ModerationService, Screened};
 use crate::storage::HiddenRange;
 use crate::users::UserService;
-use crate::Deps;
 
 /// How long an out-of-order event waits for the ones before it before the
 /// session reads them from storage.
@@ -128,7 +130,7 @@ impl Gateway {
         let mut memberships = self.deps.store.memberships(session.app.id, &session.user).await?;
         // A user first seen after a broadcast that is still deliverable
         // joins its conversation now, before the backlog is planned.
-        let joined = self.deps.lasting.join_missing(&self.deps, session.app.id, &session.user, &memberships).await?;
+        let joined = self.deps.lasting.join_missing(session.app.id, &session.user, &memberships).await?;
         if joined == Joined::Some {
             memberships = self.deps.store.memberships(session.app.id, &session.user).await?;
         }

@@ -16,15 +16,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use crate::deps::Deps;
 use crate::error::{Error, Refusal, Refused, Result};
-use crate::fanout::LiveEvent;
+use crate::events::{GroupEvent, GroupEventKind, LiveEvent};
 use crate::ids::MessageId;
 use crate::model::{
     AppId, Audience, Body, ChatType, ConversationId, Delivery, Group, GroupList, GroupSettings, ListEntry, Member,
     Message, MessageState, NewGroup, NewMessage, Original, Role, RoomAttribute, SettingsPatch, Username,
 };
 use crate::storage::{GroupChange, GroupChanged, Page};
-use crate::Deps;
 
 /// The clouds' documented limits.
 pub mod limits {
@@ -61,57 +61,6 @@ pub mod limits {
     pub const THREAD_NAME_CHARS: usize = 64;
     pub const THREAD_BATCH_USERS: usize = 10;
     pub const THREAD_MAX_USERS: u32 = 100_000;
-}
-
-/// Something that happened to a group which its connected members hear of.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GroupEvent {
-    pub kind: ChatType,
-    pub group: String,
-    pub conversation: ConversationId,
-    pub event: GroupEventKind,
-    /// The users the event is about (added, removed, muted, …).
-    pub users: Vec<Username>,
-    pub timestamp_ms: i64,
-}
-
-macro_rules! event_kinds {
-    ($($variant:ident => $name:literal),* $(,)?) => {
-        /// What happened, named on the wire by [`GroupEventKind::as_str`].
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum GroupEventKind { $($variant),* }
-
-        impl GroupEventKind {
-            pub fn as_str(self) -> &'static str {
-                match self { $(GroupEventKind::$variant => $name),* }
-            }
-
-            pub fn parse(name: &str) -> Option<GroupEventKind> {
-                match name { $($name => Some(GroupEventKind::$variant),)* _ => None }
-            }
-        }
-    };
-}
-
-event_kinds! {
-    Created => "created",
-    Updated => "updated",
-    Destroyed => "destroyed",
-    MembersAdded => "members_added",
-    MembersRemoved => "members_removed",
-    AdminsAdded => "admins_added",
-    AdminsRemoved => "admins_removed",
-    OwnerChanged => "owner_changed",
-    Blocked => "blocked",
-    Unblocked => "unblocked",
-    AllowListed => "allow_listed",
-    AllowListRemoved => "allow_list_removed",
-    Muted => "muted",
-    Unmuted => "unmuted",
-    AllMuted => "all_muted",
-    AllUnmuted => "all_unmuted",
-    AttributesChanged => "attributes_changed",
-    AttributesRemoved => "attributes_removed",
 }
 
 /// A send to groups, rooms or threads: one message per target.
@@ -379,7 +328,7 @@ impl GroupService {
         let mut admitted = Vec::with_capacity(users.len());
         let mut kept_out = Vec::new();
         for user in users {
-            if crate::relations::keeps_out(&self.deps, app, &user, &group.id).await? {
+            if crate::restrictions::keeps_out(&*self.deps.store, app, &user, &group.id).await? {
                 kept_out.push((user.clone(), Refusal::KeepsOut));
             } else {
                 admitted.push(user);
@@ -714,7 +663,7 @@ impl GroupService {
         }
         let now = self.now();
         if !send.by_app && send.delivery.sent_at.is_none() {
-            self.deps.restrictions.check_sender(&self.deps, app, &send.from, send.kind).await?;
+            self.deps.restrictions.check_sender(app, &send.from, send.kind).await?;
         }
         let mut states = Vec::with_capacity(send.to.len());
         for target in &send.to {
@@ -802,7 +751,7 @@ impl GroupService {
         };
         let now = self.now();
         if !send.by_app {
-            self.deps.restrictions.check_sender(&self.deps, app, &send.from, send.kind).await?;
+            self.deps.restrictions.check_sender(app, &send.from, send.kind).await?;
         }
         let state = self.state(app, self.get(app, GroupRef { kind: send.kind, id: target }).await?).await?;
         if !send.by_app {

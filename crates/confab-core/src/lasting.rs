@@ -16,9 +16,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::model::{AppId, ConversationId, Membership, Message, Username};
-use crate::Deps;
+use crate::storage::Storage;
 
 /// Longest time a broadcast may stay deliverable: older messages are never
 /// candidates (LeanCloud allows a month; 31 days covers every month).
@@ -46,21 +47,26 @@ struct Loaded {
 }
 
 /// Per app: the conversations with broadcasts deliverable now.
-#[derive(Default)]
 pub(crate) struct LastingCache {
+    store: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
     apps: Mutex<HashMap<AppId, Loaded>>,
 }
 
 impl LastingCache {
+    pub(crate) fn new(store: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> LastingCache {
+        LastingCache { store, clock, apps: Mutex::default() }
+    }
+
     /// The app's list as of now.
-    pub(crate) async fn get(&self, deps: &Deps, app: AppId) -> Result<Arc<Vec<Lasting>>> {
-        let now = deps.clock.now_ms();
+    pub(crate) async fn get(&self, app: AppId) -> Result<Arc<Vec<Lasting>>> {
+        let now = self.clock.now_ms();
         if let Some(loaded) = self.apps.lock().unwrap_or_else(|e| e.into_inner()).get(&app) {
             if loaded.read_at.elapsed() < LASTING_FRESH_FOR && now < loaded.lapses_at {
                 return Ok(loaded.entries.clone());
             }
         }
-        let candidates = deps.store.app_wide_broadcasts(app, now - LONGEST_DELIVERABLE_MS).await?;
+        let candidates = self.store.app_wide_broadcasts(app, now - LONGEST_DELIVERABLE_MS).await?;
         let entries = Arc::new(oldest_deliverable(&candidates, now));
         let lapses_at = entries.iter().map(|e| e.until_ms).min().unwrap_or(i64::MAX);
         let loaded = Loaded { entries: entries.clone(), read_at: Instant::now(), lapses_at };
@@ -75,14 +81,14 @@ impl LastingCache {
 
     /// Makes new users members of every conversation with a broadcast
     /// deliverable now, from its oldest such message on.
-    pub(crate) async fn join_new(&self, deps: &Deps, app: AppId, users: &[Username]) -> Result<()> {
+    pub(crate) async fn join_new(&self, app: AppId, users: &[Username]) -> Result<()> {
         if users.is_empty() {
             return Ok(());
         }
-        let entries = self.get(deps, app).await?;
-        let now = deps.clock.now_ms();
+        let entries = self.get(app).await?;
+        let now = self.clock.now_ms();
         for entry in entries.iter() {
-            deps.store.join_from(app, users.to_vec(), entry.conversation, entry.seq, now).await?;
+            self.store.join_from(app, users.to_vec(), entry.conversation, entry.seq, now).await?;
         }
         Ok(())
     }
@@ -90,19 +96,13 @@ impl LastingCache {
     /// Joins a user logging in to the conversations of `entries` they are not
     /// a member of, and answers whether any was joined (their memberships
     /// must then be read again). Members are left as they are.
-    pub(crate) async fn join_missing(
-        &self,
-        deps: &Deps,
-        app: AppId,
-        user: &Username,
-        memberships: &[Membership],
-    ) -> Result<Joined> {
-        let entries = self.get(deps, app).await?;
+    pub(crate) async fn join_missing(&self, app: AppId, user: &Username, memberships: &[Membership]) -> Result<Joined> {
+        let entries = self.get(app).await?;
         let missing = entries.iter().filter(|e| !memberships.iter().any(|m| m.conversation == e.conversation));
-        let now = deps.clock.now_ms();
+        let now = self.clock.now_ms();
         let mut joined = Joined::Nothing;
         for entry in missing {
-            deps.store.join_from(app, vec![user.clone()], entry.conversation, entry.seq, now).await?;
+            self.store.join_from(app, vec![user.clone()], entry.conversation, entry.seq, now).await?;
             joined = Joined::Some;
         }
         Ok(joined)

@@ -7,8 +7,11 @@
 
 pub mod apps;
 pub mod auth;
+pub mod blobs;
 pub mod clock;
+mod deps;
 pub mod error;
+pub mod events;
 pub mod fanout;
 pub mod files;
 pub mod gateway;
@@ -19,11 +22,14 @@ pub mod messages;
 pub mod model;
 pub mod moderation;
 pub mod relations;
+mod restrictions;
 pub mod settings;
 pub mod storage;
 pub mod users;
 
 use std::sync::Arc;
+
+use deps::Deps;
 
 use clock::Clock;
 use fanout::{Fanout, Hub};
@@ -49,19 +55,6 @@ impl Default for CoreConfig {
     }
 }
 
-/// What every service shares.
-pub(crate) struct Deps {
-    pub store: Arc<dyn Storage>,
-    pub fanout: Arc<dyn Fanout>,
-    pub hub: Arc<Hub>,
-    pub ids: IdGenerator,
-    pub clock: Arc<dyn Clock>,
-    pub config: CoreConfig,
-    pub restrictions: relations::RestrictionCache,
-    pub lasting: lasting::LastingCache,
-    pub blobs: Arc<dyn files::BlobStore>,
-}
-
 /// The domain core: one instance per server process.
 pub struct Core {
     pub apps: apps::AppService,
@@ -83,7 +76,7 @@ impl Core {
     /// `hub` must be the same hub the fan-out delivers into.
     pub async fn new(
         store: Arc<dyn Storage>,
-        blobs: Arc<dyn files::BlobStore>,
+        blobs: Arc<dyn blobs::BlobStore>,
         fanout: Arc<dyn Fanout>,
         hub: Arc<Hub>,
         clock: Arc<dyn Clock>,
@@ -91,8 +84,8 @@ impl Core {
     ) -> error::Result<Arc<Core>> {
         let floor = store.max_message_id().await?;
         let ids = IdGenerator::new(config.node_id, floor);
-        let restrictions = relations::RestrictionCache::default();
-        let lasting = lasting::LastingCache::default();
+        let restrictions = restrictions::RestrictionCache::new(store.clone(), clock.clone());
+        let lasting = lasting::LastingCache::new(store.clone(), clock.clone());
         let deps = Arc::new(Deps {
             store,
             fanout,

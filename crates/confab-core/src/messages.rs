@@ -2,17 +2,15 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
+use crate::deps::Deps;
 use crate::error::{Error, Refusal, Refused, Result};
-use crate::fanout::LiveEvent;
+use crate::events::{LiveEvent, MessageUpdate, UpdateKind};
 use crate::ids::MessageId;
 use crate::model::{
     broadcast_conversation_key, direct_conversation_key_on_line, AppId, Audience, Body, ChatType, ConversationId,
     Delivery, Message, MessageState, NewMessage, Original, Username,
 };
 use crate::storage::{HiddenRange, MessageChange, MessageQuery};
-use crate::Deps;
 
 /// Most receivers of one multicast.
 pub const MULTICAST_RECEIVERS: usize = 1000;
@@ -56,39 +54,6 @@ pub struct Channel {
     pub name: String,
 }
 
-/// A message was edited, recalled or deleted: what sessions are told.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MessageUpdate {
-    /// The message as it is now (for a change for some receivers only, as
-    /// it was: the others keep it).
-    pub message: Message,
-    pub change: UpdateKind,
-    /// Who changed it, when a user did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub by: Option<Username>,
-    /// When it changed for these receivers only: who.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub only: Option<Vec<Username>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UpdateKind {
-    Edited,
-    Recalled,
-    Deleted,
-}
-
-impl UpdateKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpdateKind::Edited => "edited",
-            UpdateKind::Recalled => "recalled",
-            UpdateKind::Deleted => "deleted",
-        }
-    }
-}
-
 /// Whether a receiver has the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
@@ -120,10 +85,10 @@ impl MessageService {
         }
         let mut to = send.to.clone();
         if send.from != Username::admin() && send.delivery.sent_at.is_none() {
-            self.deps.restrictions.check_sender(&self.deps, app, &send.from, ChatType::Chat).await?;
+            self.deps.restrictions.check_sender(app, &send.from, ChatType::Chat).await?;
             let mut allowed = Vec::with_capacity(to.len());
             for receiver in to {
-                if !self.deps.restrictions.blocked(&self.deps, app, &receiver, &send.from).await? {
+                if !self.deps.restrictions.blocked(app, &receiver, &send.from).await? {
                     allowed.push(receiver);
                 }
             }

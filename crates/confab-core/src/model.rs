@@ -996,3 +996,48 @@ impl SettingKey {
         SettingKey { namespace: namespace.to_owned(), owner: owner.to_owned(), key: key.to_owned() }
     }
 }
+
+/// A relation one user keeps to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Relation {
+    /// Both ways: each user is in the other's list.
+    Contact,
+    /// One way: the owner does not hear from the other.
+    Block,
+    /// The owner may not be added to a conversation (`other` is its ID,
+    /// which fits the user-ID alphabet): LeanCloud's client blacklists.
+    ConversationBlock,
+}
+
+impl Relation {
+    pub fn code(self) -> i64 {
+        match self {
+            Relation::Contact => 0,
+            Relation::Block => 1,
+            Relation::ConversationBlock => 2,
+        }
+    }
+}
+
+/// A user muted app-wide in one kind of conversation until `until_ms`
+/// (`i64::MAX`: until unmuted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalMute {
+    pub username: Username,
+    pub kind: ChatType,
+    pub until_ms: i64,
+}
+
+/// What is known about a stored file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    pub uuid: String,
+    /// The name the uploader gave; shown, never used as a path.
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    /// Needed to download it when `restricted`.
+    pub secret: String,
+    pub restricted: bool,
+    pub created_ms: i64,
+}

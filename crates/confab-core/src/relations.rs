@@ -1,19 +1,14 @@
 //! A user's surroundings: contacts, the users they block, and app-wide
 //! ("global") mutes per kind of conversation.
 //!
-//! Blocks and mutes are checked on every send, so they are held in memory
-//! per app ([`Restrictions`]) and read again from storage at most every
-//! [`RESTRICTIONS_FRESH_FOR`]: a send costs no read, a change made on this
-//! node applies at once, and one made on another node of a cluster within
-//! that time.
+//! Blocks and mutes are checked on every send through the per-app copy in
+//! [`crate::restrictions`].
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use crate::error::{Error, Refusal, Refused, Result};
-use crate::model::{AppId, ChatType, Username};
-use crate::Deps;
+use crate::deps::Deps;
+use crate::error::{Error, Result};
+use crate::model::{AppId, ChatType, GlobalMute, Relation, Username};
 
 /// The vendor's caps: contacts per user (its one-shot contact list returns
 /// at most this many) and block-list entries per user.
@@ -21,103 +16,10 @@ pub const MAX_CONTACTS: usize = 3000;
 pub const MAX_BLOCKS: usize = 500;
 /// Longest global mute, in seconds (the vendor's Int maximum).
 pub const MAX_MUTE_SECS: i64 = i32::MAX as i64;
-/// How long a copy of an app's blocks and mutes is used before it is read again.
-pub const RESTRICTIONS_FRESH_FOR: Duration = Duration::from_secs(2);
-
-/// A relation one user keeps to another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Relation {
-    /// Both ways: each user is in the other's list.
-    Contact,
-    /// One way: the owner does not hear from the other.
-    Block,
-    /// The owner may not be added to a conversation (`other` is its ID,
-    /// which fits the user-ID alphabet): LeanCloud's client blacklists.
-    ConversationBlock,
-}
-
-impl Relation {
-    pub fn code(self) -> i64 {
-        match self {
-            Relation::Contact => 0,
-            Relation::Block => 1,
-            Relation::ConversationBlock => 2,
-        }
-    }
-}
-
-/// A user muted app-wide in one kind of conversation until `until_ms`
-/// (`i64::MAX`: until unmuted).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GlobalMute {
-    pub username: Username,
-    pub kind: ChatType,
-    pub until_ms: i64,
-}
 
 /// The kinds of conversation a global mute names: one-to-one, groups
 /// (threads included) and chat rooms.
 pub const MUTABLE_KINDS: [ChatType; 3] = [ChatType::Chat, ChatType::GroupChat, ChatType::ChatRoom];
-
-fn mute_kind(kind: ChatType) -> ChatType {
-    match kind {
-        ChatType::Thread | ChatType::Channel => ChatType::GroupChat,
-        ChatType::Broadcast => ChatType::Chat,
-        other => other,
-    }
-}
-
-/// An app's blocks and mutes as the send check sees them.
-#[derive(Default)]
-struct Restrictions {
-    /// (blocker, blocked).
-    blocks: HashSet<(Username, Username)>,
-    muted_until: HashMap<(Username, ChatType), i64>,
-}
-
-/// Per app: its restrictions and when they were read.
-#[derive(Default)]
-pub(crate) struct RestrictionCache {
-    apps: Mutex<HashMap<AppId, (Arc<Restrictions>, Instant)>>,
-}
-
-impl RestrictionCache {
-    async fn get(&self, deps: &Deps, app: AppId) -> Result<Arc<Restrictions>> {
-        if let Some((cached, at)) = self.apps.lock().unwrap_or_else(|e| e.into_inner()).get(&app) {
-            if at.elapsed() < RESTRICTIONS_FRESH_FOR {
-                return Ok(cached.clone());
-            }
-        }
-        let blocks = deps.store.all_blocks(app).await?;
-        let mutes = deps.store.global_mutes(app).await?;
-        let loaded = Arc::new(Restrictions {
-            blocks: blocks.into_iter().collect(),
-            muted_until: mutes.into_iter().map(|m| ((m.username, m.kind), m.until_ms)).collect(),
-        });
-        self.apps.lock().unwrap_or_else(|e| e.into_inner()).insert(app, (loaded.clone(), Instant::now()));
-        Ok(loaded)
-    }
-
-    fn forget(&self, app: AppId) {
-        self.apps.lock().unwrap_or_else(|e| e.into_inner()).remove(&app);
-    }
-
-    /// Refuses a send by a user muted app-wide in this kind of conversation.
-    pub(crate) async fn check_sender(&self, deps: &Deps, app: AppId, from: &Username, kind: ChatType) -> Result<()> {
-        let restrictions = self.get(deps, app).await?;
-        let until = restrictions.muted_until.get(&(from.clone(), mute_kind(kind)));
-        if until.is_some_and(|until| *until > deps.clock.now_ms()) {
-            return Err(Refused::of(Refusal::MutedGlobally, from).at(mute_kind(kind).as_str()).into());
-        }
-        Ok(())
-    }
-
-    /// Whether `receiver` blocked `from`.
-    pub(crate) async fn blocked(&self, deps: &Deps, app: AppId, receiver: &Username, from: &Username) -> Result<bool> {
-        let restrictions = self.get(deps, app).await?;
-        Ok(!restrictions.blocks.is_empty() && restrictions.blocks.contains(&(receiver.clone(), from.clone())))
-    }
-}
 
 #[derive(Clone)]
 pub struct RelationService {
@@ -265,10 +167,4 @@ impl RelationService {
 /// A conversation ID as a relation's other side.
 fn conversation_key(id: &str) -> Result<Username> {
     Username::parse(id).map_err(|_| Error::InvalidArgument(format!("conversation {id} cannot be blocked")))
-}
-
-/// Whether `user` keeps out of the conversation `id`.
-pub(crate) async fn keeps_out(deps: &Deps, app: AppId, user: &Username, id: &str) -> Result<bool> {
-    let rows = deps.store.relations(app, Relation::ConversationBlock, user).await?;
-    Ok(rows.iter().any(|(other, _)| other.as_str().eq_ignore_ascii_case(id)))
 }

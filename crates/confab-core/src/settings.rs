@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
+use crate::deps::Deps;
 use crate::error::{Error, Result};
 use crate::model::{AppId, Setting, SettingKey};
-use crate::Deps;
 
 /// Longest namespace, owner or key.
 pub const MAX_KEY_LEN: usize = 256;

@@ -9,14 +9,14 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use crate::error::{Refusal, Result};
-use crate::files::StoredFile;
 use crate::ids::MessageId;
+use crate::model::StoredFile;
 use crate::model::{
     App, AppId, Body, ChatType, ConversationId, Group, GroupList, ListEntry, Member, Membership, Message, NewGroup,
     NewMessage, Original, ProfileChange, Role, RoomAttribute, Setting, SettingKey, SettingsPatch, User, UserRecord,
     Username,
 };
-use crate::relations::{GlobalMute, Relation};
+use crate::model::{GlobalMute, Relation};
 
 /// An app to be created. Not `Debug`: it holds secrets.
 #[derive(Clone)]

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use crate::apps::IssuedToken;
 use crate::auth::{self, Principal};
+use crate::deps::Deps;
 use crate::error::{AuthFailure, Error, Result};
-use crate::fanout::{KickReason, LiveEvent};
+use crate::events::{KickReason, LiveEvent};
 use crate::model::{App, AppId, ProfileChange, PushSettings, User, UserRecord, Username};
 use crate::storage::Page;
-use crate::Deps;
 
 /// A registration request: the name is checked by the dialect's rule at the
 /// edge, the rest here.
@@ -90,7 +90,7 @@ impl UserService {
             .await??;
         let created = self.deps.store.insert_users(app, records).await?;
         let new: Vec<Username> = created.iter().filter_map(|r| r.as_ref().ok()).map(|u| u.username.clone()).collect();
-        self.deps.lasting.join_new(&self.deps, app, &new).await?;
+        self.deps.lasting.join_new(app, &new).await?;
         Ok(created)
     }
 
@@ -374,7 +374,7 @@ impl UserService {
         // A user created by a concurrent call a moment ago is as good.
         let created = self.deps.store.insert_users(app, records).await?;
         let new: Vec<Username> = created.into_iter().filter_map(|r| r.ok()).map(|u| u.username).collect();
-        self.deps.lasting.join_new(&self.deps, app, &new).await
+        self.deps.lasting.join_new(app, &new).await
     }
 
     /// Checks a bearer token for `app`. User tokens are checked against the

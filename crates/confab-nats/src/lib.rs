@@ -39,9 +39,10 @@ use tokio::sync::OnceCell;
 use tokio::task::AbortHandle;
 
 use confab_core::error::{Error, Result};
-use confab_core::fanout::{Fanout, Hub, KickReason, LiveEvent};
-use confab_core::groups::{GroupEvent, GroupEventKind};
-use confab_core::messages::MessageUpdate;
+use confab_core::events::MessageUpdate;
+use confab_core::events::{GroupEvent, GroupEventKind};
+use confab_core::events::{KickReason, LiveEvent};
+use confab_core::fanout::{Fanout, Hub};
 use confab_core::model::{AppId, ChatType, ConversationId, Message, Username};
 
 /// How often a node announces itself.

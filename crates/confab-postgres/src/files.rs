@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use confab_core::error::Result;
-use confab_core::files::StoredFile;
 use confab_core::model::AppId;
+use confab_core::model::StoredFile;
 use confab_core::storage::FileData;
 
 use crate::{pg, PostgresStore};

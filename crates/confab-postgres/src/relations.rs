@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use confab_core::error::{Error, Result};
 use confab_core::model::{AppId, ChatType, Username};
-use confab_core::relations::{GlobalMute, Relation};
+use confab_core::model::{GlobalMute, Relation};
 use confab_core::storage::RelationData;
 
 use crate::{pg, PostgresStore};

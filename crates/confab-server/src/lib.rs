@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use confab_core::clock::{Clock, SystemClock};
-use confab_core::fanout::KickReason;
+use confab_core::events::KickReason;
 use confab_core::storage::{CredentialChange, Provisioned};
 use confab_core::Core;
 

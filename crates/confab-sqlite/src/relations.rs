@@ -5,7 +5,7 @@ use rusqlite::{params, Connection};
 
 use confab_core::error::{Error, Result};
 use confab_core::model::{AppId, ChatType, Username};
-use confab_core::relations::{GlobalMute, Relation};
+use confab_core::model::{GlobalMute, Relation};
 use confab_core::storage::RelationData;
 
 use crate::{storage, SqliteStore};

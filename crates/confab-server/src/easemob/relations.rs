@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use confab_core::model::Relation;
 use confab_core::model::{ChatType, Username};
-use confab_core::relations::{Relation, MUTABLE_KINDS};
+use confab_core::relations::MUTABLE_KINDS;
 
 use super::{
     decode_cursor, encode_cursor, page_limit, path_user, user_entity, AnyAuth, AppAuth, EasemobError, JsonBody,

@@ -12,10 +12,10 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 
 use confab_core::error::{AuthFailure, Error, Refusal};
-use confab_core::fanout::KickReason;
+use confab_core::events::GroupEvent;
+use confab_core::events::KickReason;
+use confab_core::events::{MessageUpdate, UpdateKind};
 use confab_core::gateway::{LoginRequest, Outcome, Session};
-use confab_core::groups::GroupEvent;
-use confab_core::messages::{MessageUpdate, UpdateKind};
 use confab_core::model::{Body, ChatType, ConversationId, Message, Username};
 use confab_core::Core;
 use confab_protocol::{ClientFrame, MessageFrame, ServerFrame, HEARTBEAT_SECS, MAX_CLIENT_FRAME};

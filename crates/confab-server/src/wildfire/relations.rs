@@ -7,8 +7,8 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use confab_core::model::Relation;
 use confab_core::model::{AppId, SettingKey, Username};
-use confab_core::relations::Relation;
 use confab_core::Core;
 
 use super::error::{self, WildfireError};

@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 use tokio::task::AbortHandle;
 
 use confab_core::error::Error;
-use confab_core::fanout::KickReason;
+use confab_core::events::KickReason;
 use confab_core::gateway::{LoginRequest, Outcome, Session};
 use confab_core::model::{App, AppId, Message, SettingKey, Username};
 use confab_core::Core;

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use confab_core::error::Error;
+use confab_core::model::GlobalMute;
 use confab_core::model::{AppId, ChatType, SettingKey, Username};
-use confab_core::relations::GlobalMute;
 use confab_core::Core;
 
 use super::error::WildfireError;
