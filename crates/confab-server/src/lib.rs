@@ -10,6 +10,7 @@ pub mod limits;
 pub mod links;
 pub mod node;
 mod serve;
+mod signed_login;
 mod wildfire;
 
 use std::net::SocketAddr;

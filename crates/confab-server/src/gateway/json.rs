@@ -102,7 +102,7 @@ async fn login(core: &Core, sink: &mut Sink, stream: &mut Stream) -> Option<Sess
     }
     // A LeanCloud-signed login stands for a user token (the signature is the credential).
     let token = match leancloud {
-        Some(signed) => match crate::leancloud::token_for_signed_login(core, &signed).await {
+        Some(signed) => match crate::signed_login::token_for_signed_login(core, &signed).await {
             Ok(token) => token,
             Err(e) => {
                 let (code, message) = login_error(&e);

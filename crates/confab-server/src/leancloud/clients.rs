@@ -6,17 +6,16 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query};
 use axum::response::Response;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha1::Sha1;
 
 use confab_core::auth::{self, Principal};
-use confab_core::model::{ChatType, Username};
+use confab_core::model::ChatType;
 
 use super::conversations::find_any;
 use super::history::{self, HistoryParams};
 use super::permissions::list_page;
-use super::{client, clients, ok, required, AnyKey, LcError, Master, APP_ID, MASTER_KEY};
+use super::{client, clients, ok, required, AnyKey, LcError, Master};
+use crate::signed_login::login_signature;
 
 /// Most clients one presence check may name, and longest kick reason.
 const MAX_CHECKED: usize = 20;
@@ -172,21 +171,6 @@ pub async fn sign(AnyKey(target): AnyKey, Query(params): Query<HashMap<String, S
     };
     let timestamp = target.core.now_ms();
     let nonce = auth::random_key(8);
-    let signature = login_signature(&target.app, &user, timestamp, &nonce)?;
+    let signature = login_signature(&target.app, &user, timestamp, &nonce).ok_or_else(LcError::unauthorized)?;
     Ok(ok(json!({"signature": signature, "nonce": nonce, "client_id": user.as_str(), "timestamp": timestamp})))
-}
-
-/// `HMAC-SHA1(master key, appid:clientid::timestamp:nonce)`, hex.
-pub fn login_signature(
-    app: &confab_core::model::App,
-    user: &Username,
-    timestamp: i64,
-    nonce: &str,
-) -> Result<String, LcError> {
-    let (Some(app_id), Some(key)) = (app.credentials.get(APP_ID), app.credentials.get(MASTER_KEY)) else {
-        return Err(LcError::unauthorized());
-    };
-    let mut mac = Hmac::<Sha1>::new_from_slice(key.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(format!("{app_id}:{user}::{timestamp}:{nonce}").as_bytes());
-    Ok(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
 }

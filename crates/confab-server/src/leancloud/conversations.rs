@@ -35,6 +35,22 @@ pub trait Kind: Send + Sync + 'static {
     const SYNC_SENDER: bool;
 }
 
+/// Keys of the conversations behind a kind's own ones.
+pub mod keys {
+    /// Most subscribers one message (or its edit or recall) may name, and one page of subscribers.
+    pub const MAX_TO_CLIENTS: usize = 20;
+
+    /// The conversation that holds a service conversation's messages to chosen subscribers.
+    pub fn private_key(id: &str) -> String {
+        format!("service\u{1f}{id}")
+    }
+
+    /// The conversation that holds the app-wide broadcasts sent under a service conversation.
+    pub fn broadcast_key(conv_id: &str) -> String {
+        format!("broadcast\u{1f}{conv_id}")
+    }
+}
+
 pub struct Conversations;
 pub struct Chatrooms;
 pub struct Services;

@@ -12,6 +12,7 @@ use confab_core::messages::{Channel, Multicast};
 use confab_core::model::{ChatType, Delivery, Original, Username};
 use confab_core::storage::MessageQuery;
 
+use super::conversations::keys::broadcast_key;
 use super::conversations::{find, find_documents, Services};
 use super::history::{self, HistoryParams};
 use super::messages::{body_of, message_field};
@@ -122,11 +123,6 @@ async fn all_users(target: &Master) -> Result<Vec<Username>, LcError> {
             None => return Ok(users),
         }
     }
-}
-
-/// The conversation that holds the app-wide broadcasts sent under a service conversation.
-pub fn broadcast_key(conv_id: &str) -> String {
-    format!("broadcast\u{1f}{conv_id}")
 }
 
 /// L-glob-3: deletes a broadcast: clients that have not received it never will.

@@ -158,9 +158,6 @@ pub async fn send<K: Kind>(
     super::Body(body): super::Body,
 ) -> Result<Response, LcError> {
     message_quota(&target)?;
-    if K::CHAT_TYPE == ChatType::Channel {
-        return super::service::send_to_some(target, id, body).await;
-    }
     let out = outgoing(&body, "from_client")?;
     let message = send_as_app::<K>(&target.core, &target.app, &id, out, None).await?;
     Ok(sent(&message))
@@ -175,8 +172,10 @@ pub async fn history_conversations<K: Kind>(
 ) -> Result<Vec<ConversationId>, LcError> {
     let mut conversations = vec![group.conversation];
     if K::CHAT_TYPE == ChatType::Channel {
-        if let Some(private) =
-            core.messages.conversation(app, ChatType::Broadcast, &super::service::private_key(&group.id)).await?
+        if let Some(private) = core
+            .messages
+            .conversation(app, ChatType::Broadcast, &super::conversations::keys::private_key(&group.id))
+            .await?
         {
             conversations.push(private);
         }
@@ -221,7 +220,7 @@ pub async fn owned_message<K: Kind>(
     let message = target.core.messages.get(target.app.id, parsed).await?.ok_or_else(not_found)?;
     let mut conversations = history_conversations::<K>(&target.core, target.app.id, &group).await?;
     if K::CHAT_TYPE == ChatType::Channel && broadcasts == Broadcasts::Included {
-        let key = super::global::broadcast_key(&group.id);
+        let key = super::conversations::keys::broadcast_key(&group.id);
         if let Some(broadcasts) = target.core.messages.conversation(target.app.id, ChatType::Broadcast, &key).await? {
             conversations.push(broadcasts);
         }
@@ -246,7 +245,7 @@ fn chosen_clients<K: Kind>(body: &Map<String, Value>) -> Result<Option<Vec<Usern
     if K::CHAT_TYPE != ChatType::Channel || !body.contains_key("to_clients") {
         return Ok(None);
     }
-    let to = clients(body, "to_clients", super::service::MAX_TO_CLIENTS)?;
+    let to = clients(body, "to_clients", super::conversations::keys::MAX_TO_CLIENTS)?;
     if to.is_empty() {
         return Err(LcError::invalid("to_clients must name at least one client"));
     }

@@ -40,12 +40,7 @@ pub use error::LcError;
 use crate::limits::RateLimits;
 use conversations::{Chatrooms, Conversations, Kind, Services};
 
-/// App credentials, by their name among an app's dialect credentials.
-pub const APP_ID: &str = "leancloud.app_id";
-pub const APP_KEY: &str = "leancloud.app_key";
-pub const MASTER_KEY: &str = "leancloud.master_key";
-/// How far an `X-LC-Sign` timestamp may be from now (the vendor documents none).
-const SIGN_WINDOW_MS: i64 = 60 * 60 * 1000;
+pub use crate::signed_login::{APP_ID, APP_KEY, MASTER_KEY, SIGN_WINDOW_MS};
 /// Largest request body: a message is at most 5 KB, but a list of 500
 /// client IDs is larger.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -107,13 +102,22 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .with_state(State { core, limits })
 }
 
+/// How a kind's messages are sent: a service conversation's go to chosen
+/// subscribers, through its own module.
+fn message_send<K: Kind>() -> axum::routing::MethodRouter<State> {
+    match K::CHAT_TYPE {
+        confab_core::model::ChatType::Channel => post(service::send),
+        _ => post(messages::send::<K>),
+    }
+}
+
 /// The endpoints conversations, chat rooms and service conversations share.
 fn kind_routes<K: Kind>() -> Router<State> {
     let base = format!("/1.2/rtm/{}", K::PATH);
     let mut router = Router::new()
         .route(&base, get(conversations::query::<K>).post(conversations::create::<K>))
         .route(&format!("{base}/{{id}}"), put(conversations::update::<K>).delete(conversations::remove::<K>))
-        .route(&format!("{base}/{{id}}/messages"), get(messages::history::<K>).post(messages::send::<K>))
+        .route(&format!("{base}/{{id}}/messages"), get(messages::history::<K>).merge(message_send::<K>()))
         .route(
             &format!("{base}/{{id}}/messages/{{message}}"),
             put(messages::edit::<K>).delete(messages::delete_message::<K>),
@@ -333,32 +337,4 @@ pub async fn ensure_clients(core: &Core, app: &App, users: &[Username]) -> Resul
 
 pub fn ok(value: Value) -> Response {
     Json(value).into_response()
-}
-
-/// A user token for a login signed the LeanCloud way (the client is created
-/// if it is new, as the vendor's clients need no registration). The
-/// signature must match the app's master key and be at most an hour old.
-pub async fn token_for_signed_login(
-    core: &Core,
-    signed: &confab_protocol::SignedLogin,
-) -> confab_core::error::Result<String> {
-    use confab_core::error::{AuthFailure, Error};
-    let bad = || Error::Unauthenticated(AuthFailure::BadToken);
-    let apps = core.apps.all().await?;
-    let app = apps
-        .iter()
-        .find(|a| a.credentials.get(APP_ID).is_some_and(|id| auth::secrets_equal(id, &signed.app_id)))
-        .cloned()
-        .ok_or_else(bad)?;
-    if (core.now_ms() - signed.timestamp).abs() > SIGN_WINDOW_MS {
-        return Err(Error::Unauthenticated(AuthFailure::ExpiredToken));
-    }
-    let user = Username::parse(&signed.client_id).map_err(|_| bad())?;
-    let expected = clients::login_signature(&app, &user, signed.timestamp, &signed.nonce).map_err(|_| bad())?;
-    if !auth::secrets_equal(&expected, &signed.signature.to_ascii_lowercase()) {
-        return Err(bad());
-    }
-    // Good for this login only.
-    let (token, _) = core.users.issue_token_by_id(&app, &user, true, Some(60), &core.apps).await?;
-    Ok(token.token)
 }

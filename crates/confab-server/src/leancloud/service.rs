@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use confab_core::messages::{Channel, Multicast};
 use confab_core::model::{ConversationId, Original, Username};
 
+use super::conversations::keys::{private_key, MAX_TO_CLIENTS};
 use super::conversations::{find, group_ref, Services};
 use super::history::{self, HistoryParams};
 use super::messages::{
@@ -21,14 +22,7 @@ use super::messages::{
 use super::{client, clients, ensure_clients, ok, required, LcError, Master};
 use crate::limits::{Per, LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_DAY, LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_MINUTE};
 
-/// Most subscribers one message (or its edit or recall) may name, and one page of subscribers.
-pub const MAX_TO_CLIENTS: usize = 20;
 const MAX_SUBSCRIBER_PAGE: usize = 50;
-
-/// The conversation that holds a service conversation's messages to chosen subscribers.
-pub fn private_key(id: &str) -> String {
-    format!("service\u{1f}{id}")
-}
 
 /// L-svc-2: subscribes a client.
 pub async fn subscribe(
@@ -109,6 +103,13 @@ pub async fn broadcast(
 }
 
 /// L-svc-4: a message to chosen clients (at most 20), stored once.
+/// L-svc-4: a service conversation's message to chosen subscribers
+/// (`to_clients`), which only they see.
+pub async fn send(target: Master, Path(id): Path<String>, super::Body(body): super::Body) -> Result<Response, LcError> {
+    super::messages::message_quota(&target)?;
+    send_to_some(target, id, body).await
+}
+
 pub async fn send_to_some(target: Master, id: String, body: Map<String, Value>) -> Result<Response, LcError> {
     let group = find::<Services>(&target.core, target.app.id, &id).await?;
     let to = clients(&body, "to_clients", MAX_TO_CLIENTS)?;

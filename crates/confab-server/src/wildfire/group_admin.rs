@@ -4,34 +4,19 @@
 //! `GetUserGroupsByTypeAction`, `GetCommonGroupsAction`), over the core's
 //! groups: the Easemob dialect sees every change made here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use confab_core::error::Error;
-use confab_core::model::{AppId, ChatType, Group, GroupList, Member, Role, SettingKey, SettingsPatch, Username};
-use confab_core::Core;
+use confab_core::model::{ChatType, Group, GroupList, Member, SettingsPatch, Username};
 
 use super::error::{self, WildfireError};
-use super::groups::group_ref;
+use super::groups::{group_ref, member_type, MEMBER_ALLOWED, MEMBER_SILENT};
+use super::member_notes::{forget_member_notes, member_notes, note_member};
 use super::{ok, user, Admin};
-
-/// The vendor's `GroupMemberType`s that confab keeps.
-const MEMBER_NORMAL: i64 = 0;
-const MEMBER_MANAGER: i64 = 1;
-const MEMBER_OWNER: i64 = 2;
-const MEMBER_SILENT: i64 = 3;
-const MEMBER_ALLOWED: i64 = 5;
-
-pub(super) fn member_type(role: Role) -> i64 {
-    match role {
-        Role::Member => MEMBER_NORMAL,
-        Role::Admin => MEMBER_MANAGER,
-        Role::Owner => MEMBER_OWNER,
-    }
-}
 
 #[derive(Deserialize)]
 pub struct TransferRequest {
@@ -264,53 +249,6 @@ pub async fn common(Admin { core, app, body }: Admin<PairRequest>) -> Result<Res
     Ok(ok(json!({"groupIds": ids})))
 }
 
-/// Settings namespace of members' aliases and extras in a group (owner: the
-/// group; key: `alias:<member>` or `extra:<member>`).
-const MEMBER_NOTES: &str = "wildfire.member";
-
-/// Each member's alias and extra in a group, by member.
-pub(super) async fn member_notes(
-    core: &Core,
-    app: AppId,
-    group_id: &str,
-) -> Result<HashMap<String, (String, String)>, WildfireError> {
-    let mut notes: HashMap<String, (String, String)> = HashMap::new();
-    for s in core.settings.of(app, MEMBER_NOTES, group_id).await? {
-        if let Some(member) = s.key.strip_prefix("alias:") {
-            notes.entry(member.to_owned()).or_default().0 = s.value;
-        } else if let Some(member) = s.key.strip_prefix("extra:") {
-            notes.entry(member.to_owned()).or_default().1 = s.value;
-        }
-    }
-    Ok(notes)
-}
-
-/// Forgets what was noted about members of a group (dismissed, or members gone).
-pub(super) async fn forget_member_notes(
-    core: &Core,
-    app: AppId,
-    group_id: &str,
-    members: Option<&[Username]>,
-) -> Result<(), WildfireError> {
-    let keys: Vec<SettingKey> = match members {
-        Some(members) => members
-            .iter()
-            .flat_map(|m| ["alias", "extra"].map(|k| SettingKey::new(MEMBER_NOTES, group_id, &format!("{k}:{m}"))))
-            .collect(),
-        None => core
-            .settings
-            .of(app, MEMBER_NOTES, group_id)
-            .await?
-            .into_iter()
-            .map(|s| SettingKey::new(MEMBER_NOTES, group_id, &s.key))
-            .collect(),
-    };
-    if !keys.is_empty() {
-        core.settings.remove(app, keys).await?;
-    }
-    Ok(())
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberNoteRequest {
@@ -323,43 +261,14 @@ pub struct MemberNoteRequest {
     extra: Option<String>,
 }
 
-/// Most bytes of a member's alias or extra.
-const MAX_NOTE: usize = 1024;
-
-async fn note_member(
-    core: &Core,
-    app: AppId,
-    body: &MemberNoteRequest,
-    which: &str,
-    value: Option<&str>,
-) -> Result<Response, WildfireError> {
-    let member = user(&body.member_id, "memberId")?;
-    let value = value.unwrap_or_default();
-    if value.len() > MAX_NOTE {
-        return Err(WildfireError::invalid(format!("{which} is at most {MAX_NOTE} bytes")));
-    }
-    // The group must exist; the member need not be in it now: the vendor
-    // keeps what was noted about members who left (its checker sets an
-    // alias for one it just removed).
-    core.groups.get(app, group_ref(&body.group_id)).await?;
-    let key = SettingKey::new(MEMBER_NOTES, &body.group_id, &format!("{which}:{member}"));
-    match value.is_empty() {
-        true => {
-            core.settings.remove(app, vec![key]).await?;
-        }
-        false => core.settings.put(app, vec![(key, value.to_owned())]).await?,
-    }
-    Ok(ok(Value::Null))
-}
-
 /// `/admin/group/member/set_alias`: the member's name in this group (empty: none).
 pub async fn set_member_alias(Admin { core, app, body }: Admin<MemberNoteRequest>) -> Result<Response, WildfireError> {
-    note_member(&core, app.id, &body, "alias", body.alias.as_deref()).await
+    note_member(&core, app.id, &body.group_id, &body.member_id, "alias", body.alias.as_deref()).await
 }
 
 /// `/admin/group/member/set_extra`: what the app keeps about the member in this group.
 pub async fn set_member_extra(Admin { core, app, body }: Admin<MemberNoteRequest>) -> Result<Response, WildfireError> {
-    note_member(&core, app.id, &body, "extra", body.extra.as_deref()).await
+    note_member(&core, app.id, &body.group_id, &body.member_id, "extra", body.extra.as_deref()).await
 }
 
 /// Most groups one `batch_infos` call names.

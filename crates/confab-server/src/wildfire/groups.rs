@@ -6,17 +6,29 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use confab_core::groups::GroupRef;
-use confab_core::model::{ChatType, Group, GroupSettings};
+use confab_core::model::{ChatType, Group, GroupSettings, Role};
 
 use super::error::{self, WildfireError};
 use super::{ok, user, Admin};
 
-/// Members a group may have when `max_member_count` is not given and the
-/// app has no system setting 1.
-pub(super) const DEFAULT_MAX_MEMBERS: u32 = 2000;
 /// Group settings only the vendor knows, kept as given and shown back.
 const VENDOR_SETTINGS: [&str; 6] =
     ["type", "join_type", "private_chat", "searchable", "history_message", "super_group"];
+
+/// The vendor's `GroupMemberType`s that confab keeps.
+pub(super) const MEMBER_NORMAL: i64 = 0;
+pub(super) const MEMBER_MANAGER: i64 = 1;
+pub(super) const MEMBER_OWNER: i64 = 2;
+pub(super) const MEMBER_SILENT: i64 = 3;
+pub(super) const MEMBER_ALLOWED: i64 = 5;
+
+pub(super) fn member_type(role: Role) -> i64 {
+    match role {
+        Role::Member => MEMBER_NORMAL,
+        Role::Admin => MEMBER_MANAGER,
+        Role::Owner => MEMBER_OWNER,
+    }
+}
 
 pub(super) fn group_ref(id: &str) -> GroupRef<'_> {
     GroupRef { kind: ChatType::GroupChat, id }
@@ -65,7 +77,7 @@ pub async fn create(Admin { core, app, body }: Admin<CreateRequest>) -> Result<R
         Some(n) if n > 0 => u32::try_from(n).map_err(|_| WildfireError::invalid("max_member_count is too large"))?,
         _ => {
             let set = super::system::value_of(&core, app.id, super::system::GROUP_MAX_MEMBER_COUNT).await?;
-            set.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_MEMBERS)
+            set.and_then(|v| v.parse().ok()).unwrap_or(super::system::DEFAULT_MAX_MEMBERS)
         }
     };
     let dialect = VENDOR_SETTINGS
@@ -109,7 +121,7 @@ pub struct GroupRequest {
 /// `/admin/group/del`: dismisses a group.
 pub async fn dismiss(Admin { core, app, body }: Admin<GroupRequest>) -> Result<Response, WildfireError> {
     core.groups.delete(app.id, group_ref(&body.group_id)).await?;
-    super::group_admin::forget_member_notes(&core, app.id, &body.group_id, None).await?;
+    super::member_notes::forget_member_notes(&core, app.id, &body.group_id, None).await?;
     Ok(ok(Value::Null))
 }
 
@@ -147,11 +159,11 @@ pub(super) fn info(group: &Group) -> Value {
 /// `/admin/group/member/list` (also `groupId`): `{members: [{member_id, type}]}`.
 pub async fn members(Admin { core, app, body }: Admin<GroupIdRequest>) -> Result<Response, WildfireError> {
     let (_, members) = core.groups.members(app.id, group_ref(&body.group_id)).await?;
-    let notes = super::group_admin::member_notes(&core, app.id, &body.group_id).await?;
+    let notes = super::member_notes::member_notes(&core, app.id, &body.group_id).await?;
     let members: Vec<Value> = members
         .iter()
         .map(|m| {
-            let kind = super::group_admin::member_type(m.role);
+            let kind = member_type(m.role);
             let mut member = json!({"member_id": m.username.as_str(), "type": kind, "createDt": m.joined_ms});
             if let Some((alias, extra)) = notes.get(m.username.as_str()) {
                 member["alias"] = json!(alias);
@@ -206,6 +218,6 @@ pub async fn remove_members(Admin { core, app, body }: Admin<RemoveRequest>) -> 
         return Err(WildfireError { code: error::NOT_RIGHT, detail: Some("the owner cannot be removed".into()) });
     }
     let removed = core.groups.remove_members(app.id, group_ref(&body.group_id), users).await?;
-    super::group_admin::forget_member_notes(&core, app.id, &body.group_id, Some(&removed.changed)).await?;
+    super::member_notes::forget_member_notes(&core, app.id, &body.group_id, Some(&removed.changed)).await?;
     Ok(ok(Value::Null))
 }

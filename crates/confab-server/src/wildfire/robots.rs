@@ -29,7 +29,7 @@ use confab_core::Core;
 
 use super::error::WildfireError;
 use super::payload::{self, Conversation};
-use super::users::{info, upsert, ROBOT_TYPE};
+use super::profile::{info, upsert, ROBOT_TYPE};
 use super::{ok, user, Admin};
 use crate::fetch::Fetcher;
 

@@ -51,6 +51,9 @@ const SYSTEM: &str = "wildfire.system";
 /// The vendor's `SystemSettingType.Group_Max_Member_Count`: members a new
 /// group may have when its creator does not say.
 pub const GROUP_MAX_MEMBER_COUNT: i64 = 1;
+/// Members a group may have when `max_member_count` is not given and the
+/// app has no system setting 1 (the vendor's database comes with 2000).
+pub const DEFAULT_MAX_MEMBERS: u32 = 2000;
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -84,7 +87,7 @@ pub async fn get_setting(Admin { core, app, body }: Admin<SettingRequest>) -> Re
     let found = match stored(&core, app.id, body.id).await? {
         Some(found) => found,
         None if body.id == GROUP_MAX_MEMBER_COUNT => {
-            Stored { value: super::groups::DEFAULT_MAX_MEMBERS.to_string(), desc: String::new() }
+            Stored { value: DEFAULT_MAX_MEMBERS.to_string(), desc: String::new() }
         }
         None => return Err(WildfireError::not_exist(format!("system setting {}", body.id))),
     };

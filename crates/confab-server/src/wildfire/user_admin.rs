@@ -19,7 +19,7 @@ use confab_core::model::{AppId, ChatType, SettingKey, Username};
 use confab_core::Core;
 
 use super::error::WildfireError;
-use super::users::info;
+use super::profile::info;
 use super::{ok, user, Admin};
 
 /// The vendor's `ProtoConstants.UserStatus`.

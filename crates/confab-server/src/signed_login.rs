@@ -1,0 +1,53 @@
+//! LeanCloud's signed client login (`_rtmClientSign`): a client proves who it
+//! is with `HMAC-SHA1(master key, appid:clientid::timestamp:nonce)` made by
+//! the app's backend. The LeanCloud dialect signs (`clients/sign`) and every
+//! gateway protocol accepts such logins, so this lives beside both rather
+//! than in either.
+
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+
+use confab_core::auth;
+use confab_core::error::{AuthFailure, Error, Result};
+use confab_core::model::{App, Username};
+use confab_core::Core;
+
+/// LeanCloud's app credentials, by their name among an app's dialect credentials.
+pub const APP_ID: &str = "leancloud.app_id";
+pub const APP_KEY: &str = "leancloud.app_key";
+pub const MASTER_KEY: &str = "leancloud.master_key";
+/// How far a signature's timestamp may be from now (the vendor documents none).
+pub const SIGN_WINDOW_MS: i64 = 60 * 60 * 1000;
+
+/// `HMAC-SHA1(master key, appid:clientid::timestamp:nonce)`, hex; `None`
+/// when the app has no LeanCloud keys.
+pub fn login_signature(app: &App, user: &Username, timestamp: i64, nonce: &str) -> Option<String> {
+    let (app_id, key) = (app.credentials.get(APP_ID)?, app.credentials.get(MASTER_KEY)?);
+    let mut mac = Hmac::<Sha1>::new_from_slice(key.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(format!("{app_id}:{user}::{timestamp}:{nonce}").as_bytes());
+    Some(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A user token for a signed login (the client is created if it is new, as
+/// the vendor's clients need no registration). The signature must match the
+/// app's master key and be at most [`SIGN_WINDOW_MS`] old.
+pub async fn token_for_signed_login(core: &Core, signed: &confab_protocol::SignedLogin) -> Result<String> {
+    let bad = || Error::Unauthenticated(AuthFailure::BadToken);
+    let apps = core.apps.all().await?;
+    let app = apps
+        .iter()
+        .find(|a| a.credentials.get(APP_ID).is_some_and(|id| auth::secrets_equal(id, &signed.app_id)))
+        .cloned()
+        .ok_or_else(bad)?;
+    if (core.now_ms() - signed.timestamp).abs() > SIGN_WINDOW_MS {
+        return Err(Error::Unauthenticated(AuthFailure::ExpiredToken));
+    }
+    let user = Username::parse(&signed.client_id).map_err(|_| bad())?;
+    let expected = login_signature(&app, &user, signed.timestamp, &signed.nonce).ok_or_else(bad)?;
+    if !auth::secrets_equal(&expected, &signed.signature.to_ascii_lowercase()) {
+        return Err(bad());
+    }
+    // Good for this login only.
+    let (token, _) = core.users.issue_token_by_id(&app, &user, true, Some(60), &core.apps).await?;
+    Ok(token.token)
+}
