@@ -1,6 +1,7 @@
 //! Integration tests: a real server on port 0 with a fresh data folder per
 //! test, driven over real HTTP and WebSocket connections.
 
+mod architecture;
 mod auth;
 mod cli;
 mod cluster;
