@@ -13,12 +13,11 @@
 //! device). An event at or below that is a duplicate; one above the next
 //! expected number waits briefly for the missing ones and, if they do not
 //! come (events from different senders may overtake each other on their way
-//! here), the gap is filled from storage.
+//! here), the gap is filled from storage. The bookkeeping is `order.rs`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -35,12 +34,10 @@ use crate::lasting::Joined;
 use crate::messages::{DirectSend, MessageService};
 use crate::model::{App, Body, ChatType, ConversationId, Delivery, Message, Username};
 use crate::moderation::{ModerationService, Screened};
+use crate::order::{Offered, Order};
 use crate::storage::HiddenRange;
 use crate::users::UserService;
 
-/// How long an out-of-order event waits for the ones before it before the
-/// session reads them from storage.
-const GAP_WAIT: Duration = Duration::from_millis(100);
 /// Messages read from storage per backlog page.
 const BACKLOG_PAGE: usize = 200;
 /// Longest device name a client may choose.
@@ -115,9 +112,7 @@ impl Gateway {
             id: registration.session_id,
             events: registration.events,
             overflowed: registration.overflowed,
-            processed: HashMap::new(),
-            pending: HashMap::new(),
-            gap_deadline: None,
+            order: Order::default(),
             backlog: VecDeque::new(),
             resume: request.resume,
             hidden: Vec::new(),
@@ -138,7 +133,7 @@ impl Gateway {
             // Chat rooms keep no offline queue: a device hears only what is
             // said while it is connected.
             if m.chat_type == ChatType::ChatRoom {
-                session.processed.insert(m.conversation, m.last_seq);
+                session.order.start(m.conversation, m.last_seq);
                 continue;
             }
             // Never before the user's joining point: a device's cursor from an
@@ -148,7 +143,7 @@ impl Gateway {
             if from < m.last_seq {
                 session.backlog.push_back((m.conversation, from, m.last_seq));
             }
-            session.processed.insert(m.conversation, m.last_seq);
+            session.order.start(m.conversation, m.last_seq);
         }
         Ok(session)
     }
@@ -191,9 +186,7 @@ pub struct Session {
     pub id: u64,
     events: mpsc::Receiver<LiveEvent>,
     overflowed: Arc<AtomicBool>,
-    processed: HashMap<ConversationId, i64>,
-    pending: HashMap<ConversationId, BTreeMap<i64, Arc<Message>>>,
-    gap_deadline: Option<Instant>,
+    order: Order,
     /// (conversation, after, up to) ranges still to replay.
     backlog: VecDeque<(ConversationId, i64, i64)>,
     resume: HashMap<ConversationId, i64>,
@@ -232,7 +225,7 @@ impl Session {
         if self.overflowed.load(Ordering::Acquire) {
             return Wake::Closed(KickReason::SlowConsumer);
         }
-        let deadline = self.gap_deadline;
+        let deadline = self.order.gap_deadline();
         tokio::select! {
             event = self.events.recv() => match event {
                 Some(event) => Wake::Event(event),
@@ -287,88 +280,40 @@ impl Session {
 
     async fn accept(&mut self, message: Arc<Message>) -> Result<Vec<Arc<Message>>> {
         let conversation = message.conversation;
-        let processed = match self.processed.get(&conversation) {
-            Some(seq) => *seq,
-            None => {
-                // The user joined this conversation after login, so all of it
-                // since joining is new to this device. Not `ack_seq`: another
-                // device may already have acknowledged what this one has not seen.
-                let membership = self.deps.store.membership(self.app.id, &self.user, conversation).await?;
-                // A message can race the user's removal from a group (it was
-                // fanned out to the member list of a moment before): not theirs.
-                let Some(membership) = membership else {
-                    return Ok(Vec::new());
-                };
-                let joined = membership.joined_seq;
-                let start = self.resume.get(&conversation).map_or(joined, |seq| (*seq).max(joined));
-                self.processed.insert(conversation, start);
-                start
-            }
-        };
-        if message.seq <= processed {
-            return Ok(Vec::new());
+        if self.order.position(conversation).is_none() {
+            // The user joined this conversation after login, so all of it
+            // since joining is new to this device. Not `ack_seq`: another
+            // device may already have acknowledged what this one has not seen.
+            let membership = self.deps.store.membership(self.app.id, &self.user, conversation).await?;
+            // A message can race the user's removal from a group (it was
+            // fanned out to the member list of a moment before): not theirs.
+            let Some(membership) = membership else {
+                return Ok(Vec::new());
+            };
+            let joined = membership.joined_seq;
+            let start = self.resume.get(&conversation).map_or(joined, |seq| (*seq).max(joined));
+            self.order.start(conversation, start);
         }
-        if message.seq > processed + 1 {
-            self.pending.entry(conversation).or_default().insert(message.seq, message);
-            self.gap_deadline.get_or_insert_with(|| Instant::now() + GAP_WAIT);
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::new();
-        self.advance(conversation, message, &mut out);
-        self.drain_pending(conversation, &mut out);
-        Ok(out)
-    }
-
-    /// Marks `message` processed, keeping it if it is for this device.
-    fn advance(&mut self, conversation: ConversationId, message: Arc<Message>, out: &mut Vec<Arc<Message>>) {
-        self.processed.insert(conversation, message.seq);
-        if self.wants(&message) {
-            out.push(message);
-        }
-    }
-
-    /// Releases waiting events that are now next in line.
-    fn drain_pending(&mut self, conversation: ConversationId, out: &mut Vec<Arc<Message>>) {
-        let Some(waiting) = self.pending.get_mut(&conversation) else {
-            return;
-        };
-        let mut next = self.processed[&conversation] + 1;
-        let mut ready = Vec::new();
-        while let Some(message) = waiting.remove(&next) {
-            ready.push(message);
-            next += 1;
-        }
-        if waiting.is_empty() {
-            self.pending.remove(&conversation);
-        }
-        for message in ready {
-            self.advance(conversation, message, out);
-        }
-        if self.pending.is_empty() {
-            self.gap_deadline = None;
+        match self.order.offer(message, Instant::now()) {
+            Offered::Ready(ready) => Ok(ready.into_iter().filter(|m| self.wants(m)).collect()),
+            Offered::Duplicate | Offered::Waiting => Ok(Vec::new()),
         }
     }
 
     /// Reads from storage whatever the waiting events are still missing.
     async fn fill_gaps(&mut self) -> Result<Vec<Arc<Message>>> {
-        self.gap_deadline = None;
         let mut out = Vec::new();
-        let waiting: Vec<(ConversationId, i64)> =
-            self.pending.iter().filter_map(|(c, w)| w.keys().next_back().map(|max| (*c, *max))).collect();
-        for (conversation, up_to) in waiting {
-            let mut after = self.processed[&conversation];
+        for (conversation, mut after, up_to) in self.order.take_gaps() {
             while after < up_to {
                 let page =
                     self.deps.store.messages_between(self.app.id, conversation, after, up_to, BACKLOG_PAGE).await?;
                 let Some(last) = page.last().map(|m| m.seq) else {
                     break;
                 };
-                for message in page {
-                    self.advance(conversation, Arc::new(message), &mut out);
-                }
+                out.extend(page.into_iter().map(Arc::new).filter(|m| self.wants(m)));
                 after = last;
             }
-            self.pending.remove(&conversation);
+            self.order.start(conversation, after);
         }
         Ok(out)
     }
@@ -383,8 +328,7 @@ impl Session {
             _ => false,
         };
         if left {
-            self.processed.remove(&event.conversation);
-            self.pending.remove(&event.conversation);
+            self.order.forget(event.conversation);
             self.resume.remove(&event.conversation);
         }
     }

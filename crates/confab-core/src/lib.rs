@@ -21,6 +21,7 @@ pub mod lasting;
 pub mod messages;
 pub mod model;
 pub mod moderation;
+pub mod order;
 pub mod relations;
 mod restrictions;
 pub mod settings;
