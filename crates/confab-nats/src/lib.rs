@@ -88,6 +88,18 @@ enum WireEvent {
 type Relays = HashMap<(AppId, Username), (usize, Arc<OnceCell<AbortHandle>>)>;
 
 impl WireEvent {
+    /// The wire form of a live event.
+    fn of(event: &LiveEvent) -> WireEvent {
+        match event {
+            LiveEvent::Message(message) => WireEvent::Message { message: message.as_ref().clone() },
+            LiveEvent::Kick(reason) => WireEvent::Kick { reason: reason.as_str().to_owned(), device: None },
+            LiveEvent::Group(event) => WireEvent::group(event),
+            LiveEvent::Update(update) => WireEvent::Update { update: update.as_ref().clone() },
+            LiveEvent::Transient(message) => WireEvent::Transient { message: message.as_ref().clone() },
+            LiveEvent::KickedByApp(why) => WireEvent::KickedByApp { why: why.to_string() },
+        }
+    }
+
     fn group(e: &GroupEvent) -> WireEvent {
         WireEvent::Group {
             chat_type: e.kind,
@@ -348,14 +360,7 @@ impl Fanout for NatsFanout {
         for user in recipients {
             inner.hub.deliver(app, user, &event);
         }
-        let wire = match &event {
-            LiveEvent::Message(message) => WireEvent::Message { message: message.as_ref().clone() },
-            LiveEvent::Kick(reason) => WireEvent::Kick { reason: reason.as_str().to_owned(), device: None },
-            LiveEvent::Group(event) => WireEvent::group(event),
-            LiveEvent::Update(update) => WireEvent::Update { update: update.as_ref().clone() },
-            LiveEvent::Transient(message) => WireEvent::Transient { message: message.as_ref().clone() },
-            LiveEvent::KickedByApp(why) => WireEvent::KickedByApp { why: why.to_string() },
-        };
+        let wire = WireEvent::of(&event);
         if recipients.len() > BROADCAST_ABOVE {
             let broadcast = Broadcast { app, recipients: recipients.to_vec(), event: wire };
             let payload: bytes::Bytes = match serde_json::to_vec(&broadcast) {
@@ -606,6 +611,80 @@ fn nats(e: impl std::fmt::Display) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use confab_core::events::{GroupEvent, GroupEventKind, MessageUpdate, UpdateKind};
+    use confab_core::ids::MessageId;
+    use confab_core::model::{Body, MessageState};
+
+    fn message() -> Message {
+        Message {
+            id: MessageId(1234),
+            app: AppId(7),
+            conversation: ConversationId(42),
+            seq: 3,
+            chat_type: ChatType::Chat,
+            from: Username::parse("Ann").unwrap(),
+            to: "bob".into(),
+            body: Body::Text { msg: "hi".into() },
+            ext: Some(serde_json::json!({"k": 1})),
+            timestamp_ms: 1_700_000_000_000,
+            sync_sender: true,
+            origin_device: Some("phone".into()),
+            original: None,
+            receivers: None,
+            state: MessageState::Normal,
+        }
+    }
+
+    /// The events nodes exchange, exactly as they travel. A node of the
+    /// next version must read these, so a change here is a change of the
+    /// protocol between nodes: it needs a version of its own, not an edit.
+    const GOLDEN: [&str; 4] = [
+        r#"{"kind":"message","message":{"id":"1234","app":7,"conversation":42,"seq":3,"chat_type":"chat","from":"Ann","to":"bob","body":{"type":"txt","msg":"hi"},"ext":{"k":1},"timestamp_ms":1700000000000,"sync_sender":true,"origin_device":"phone"}}"#,
+        r#"{"kind":"kick","reason":"disconnected","device":null}"#,
+        r#"{"kind":"group","chat_type":"groupchat","group":"g1","conversation":42,"event":"members_added","users":["Ann"],"timestamp_ms":5}"#,
+        r#"{"kind":"update","update":{"message":{"id":"1234","app":7,"conversation":42,"seq":3,"chat_type":"chat","from":"Ann","to":"bob","body":{"type":"txt","msg":"hi"},"ext":{"k":1},"timestamp_ms":1700000000000,"sync_sender":true,"origin_device":"phone"},"change":"recalled","by":"Ann"}}"#,
+    ];
+
+    fn events() -> [LiveEvent; 4] {
+        let ann = Username::parse("Ann").unwrap();
+        [
+            LiveEvent::Message(Arc::new(message())),
+            LiveEvent::Kick(KickReason::Disconnected),
+            LiveEvent::Group(Arc::new(GroupEvent {
+                kind: ChatType::GroupChat,
+                group: "g1".into(),
+                conversation: ConversationId(42),
+                event: GroupEventKind::MembersAdded,
+                users: vec![ann.clone()],
+                timestamp_ms: 5,
+            })),
+            LiveEvent::Update(Arc::new(MessageUpdate {
+                message: message(),
+                change: UpdateKind::Recalled,
+                by: Some(ann),
+                only: None,
+            })),
+        ]
+    }
+
+    #[test]
+    fn events_travel_in_the_golden_shape() {
+        for (event, golden) in events().iter().zip(GOLDEN) {
+            let encoded = serde_json::to_string(&WireEvent::of(event)).unwrap();
+            let (got, want): (serde_json::Value, serde_json::Value) =
+                (serde_json::from_str(&encoded).unwrap(), serde_json::from_str(golden).unwrap());
+            assert_eq!(got, want, "the wire shape changed: {encoded}");
+        }
+    }
+
+    #[test]
+    fn golden_events_read_back_as_what_was_sent() {
+        for (event, golden) in events().iter().zip(GOLDEN) {
+            let read = live_event(serde_json::from_str(golden).unwrap()).expect("a known event");
+            assert_eq!(format!("{read:?}"), format!("{event:?}"));
+        }
+    }
 
     #[test]
     fn user_subjects_are_single_tokens() {
