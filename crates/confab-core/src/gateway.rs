@@ -84,6 +84,7 @@ impl Gateway {
     /// Authenticates a device and opens its session. The session is
     /// registered for live events before the backlog is read, so nothing
     /// committed in between can fall through the crack.
+    #[tracing::instrument(level = "debug", skip_all, fields(device = request.device.as_deref()))]
     pub async fn login(&self, request: LoginRequest) -> Result<Session> {
         let app_uuid = auth::claimed_app(&request.token)?;
         let app = self.apps.by_uuid(&app_uuid).await?.ok_or(Error::Unauthenticated(AuthFailure::BadToken))?;
@@ -345,6 +346,7 @@ impl Session {
     /// Sends a message as this device's user to a user (`Chat`) or to a
     /// group, chat room or thread by ID. Returns once it is committed; the
     /// device's other sessions and the receivers get it live.
+    #[tracing::instrument(level = "debug", skip_all, fields(app = self.app.id.0, user = %self.user, device = %self.device, to))]
     pub async fn send(
         &self,
         kind: ChatType,

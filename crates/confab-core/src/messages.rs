@@ -78,6 +78,7 @@ impl MessageService {
     ///
     /// With `online_only`, receivers with no connected device get no message;
     /// if none is connected the send fails and nothing is stored.
+    #[tracing::instrument(level = "debug", skip_all, fields(app = app.0, from = %send.from, receivers = send.to.len()))]
     pub async fn send_direct(&self, app: AppId, send: DirectSend) -> Result<Vec<(Username, Arc<Message>)>> {
         send.body.validate()?;
         if send.to.is_empty() {
@@ -145,6 +146,7 @@ impl MessageService {
 
     /// Sends one message to many users, or to every user of the app, storing
     /// it once. Returns it with the number of receivers.
+    #[tracing::instrument(level = "debug", skip_all, fields(app = app.0, from = %send.from))]
     pub async fn multicast(&self, app: AppId, send: Multicast) -> Result<(Arc<Message>, u64)> {
         send.body.validate()?;
         let audience = match send.to {

@@ -92,13 +92,17 @@ impl Application {
             .route("/health", axum::routing::get(|| async { "ok" }))
             .fallback(dispatcher(dialects.clone(), Served::Every))
             .layer(public_url.clone())
-            .layer(fetcher.clone());
+            .layer(fetcher.clone())
+            .layer(request_trace());
         let wildfire = match config.wildfire_addr {
             Some(addr) => {
                 let listener =
                     TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (wildfire)"))?;
-                let router =
-                    Router::new().fallback(dispatcher(dialects, Served::WildfireOnly)).layer(public_url).layer(fetcher);
+                let router = Router::new()
+                    .fallback(dispatcher(dialects, Served::WildfireOnly))
+                    .layer(public_url)
+                    .layer(fetcher)
+                    .layer(request_trace());
                 Some((listener, router))
             }
             None => None,
@@ -189,6 +193,21 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// A span per request (`request`, with a request ID unique in this process,
+/// the method and the path, never the query, which may carry keys), in which
+/// every log line of the request is written, and its status and latency at
+/// debug level. Exporters (the operating issue) read these spans.
+fn request_trace() -> tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&axum::http::Request<axum::body::Body>) -> tracing::Span + Clone,
+> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<axum::body::Body>| {
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info_span!("request", request_id = id, method = %request.method(), path = %request.uri().path())
+    })
 }
 
 /// The dialects' routers. Each answers everything under its own prefix,

@@ -30,6 +30,7 @@ impl GroupService {
     /// checked first (it exists; the sender is a member who may speak now),
     /// then every message is committed together, then fanned out. Returns
     /// `(target, message)` pairs in the order of `to`.
+    #[tracing::instrument(level = "debug", skip_all, fields(app = app.0, from = %send.from, targets = send.to.len()))]
     pub async fn send(&self, app: AppId, send: GroupSend) -> Result<Vec<(String, Arc<Message>)>> {
         send.body.validate()?;
         let cap = if send.kind == ChatType::ChatRoom { limits::SEND_ROOMS } else { limits::SEND_GROUPS };

@@ -46,9 +46,23 @@ pub async fn upgrade(State(state): State<super::State>, ws: WebSocketUpgrade) ->
     };
     let limits = state.limits.clone();
     ws.max_message_size(MAX_CLIENT_FRAME).max_frame_size(MAX_CLIENT_FRAME).read_buffer_size(READ_BUFFER).on_upgrade(
-        move |socket| async move {
-            serve(state.core, limits, socket).await;
-            drop(permit);
+        move |socket| {
+            // The session's span outlives the upgrade request's: every log
+            // line of the connection names it, and login fills in who it is.
+            let span = tracing::info_span!(
+                "session",
+                protocol = "json",
+                app = tracing::field::Empty,
+                user = tracing::field::Empty,
+                device = tracing::field::Empty
+            );
+            tracing::Instrument::instrument(
+                async move {
+                    serve(state.core, limits, socket).await;
+                    drop(permit);
+                },
+                span,
+            )
         },
     )
 }
@@ -62,6 +76,10 @@ async fn serve(core: Arc<Core>, limits: Arc<RateLimits>, socket: WebSocket) {
         let _ = sink.close().await;
         return;
     };
+    let span = tracing::Span::current();
+    span.record("app", session.app.id.0);
+    span.record("user", tracing::field::display(&session.user));
+    span.record("device", session.device.as_str());
     let reason = run(session, Budget { core: &core, limits: &limits }, &mut sink, &mut stream).await;
     if let Some((reason, detail)) = reason {
         let detail = detail.map(|d| d.to_string());
