@@ -1,4 +1,10 @@
 //! Domain types shared by every dialect and every storage engine.
+//!
+//! Over 600 lines, and kept whole for now: it is plain data (types, their
+//! parsing and validation), read by type rather than top to bottom. Its seam
+//! is known (identities, bodies and messages, groups, profiles and
+//! settings); splitting it comes with the wire DTOs of issue 20, which
+//! remove the serde shapes that make up much of it.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -26,6 +26,9 @@
 //! NATS reports it too slow, events may have been missed, so every session
 //! here is closed as a slow consumer: its client reconnects and resumes
 //! from storage, which has everything.
+//!
+//! Over 600 lines with its golden wire tests (the code is about 600). The
+//! wire types move to their own module with the DTOs of issue 20.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,9 @@
 //! `confab bench`: the load generator.
 //!
+//! Over 600 lines on purpose: one tool whose phases run in the order they
+//! are written, each short, sharing the server it started and the figures
+//! it prints; split, a reader would hop between files to follow one run.
+//!
 //! It starts its own server (this binary's `serve`, as a child process with a
 //! fresh data folder), then measures in one run:
 //! 1. persisted REST sends per second (`POST /messages/users`, each answered
