@@ -197,8 +197,10 @@ impl Application {
 
 /// A span per request (`request`, with a request ID unique in this process,
 /// the method and the path, never the query, which may carry keys), in which
-/// every log line of the request is written, and its status and latency at
-/// debug level. Exporters (the operating issue) read these spans.
+/// every log line of the request is written, and its status and latency.
+/// Debug level: at info, an enabled span per request cost about a sixth of
+/// the persisted sends per second in an A/B run (docs/benchmarks.md), so it
+/// is there for `RUST_LOG=debug` and for exporters that ask for it.
 fn request_trace() -> tower_http::trace::TraceLayer<
     tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
     impl Fn(&axum::http::Request<axum::body::Body>) -> tracing::Span + Clone,
@@ -206,7 +208,7 @@ fn request_trace() -> tower_http::trace::TraceLayer<
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<axum::body::Body>| {
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::info_span!("request", request_id = id, method = %request.method(), path = %request.uri().path())
+        tracing::debug_span!("request", request_id = id, method = %request.method(), path = %request.uri().path())
     })
 }
 
