@@ -195,23 +195,28 @@ async fn own_message(core: &Core, app: &App, id: &Username, uid: i64) -> Result<
 }
 
 /// `/robot/message/recall`: the robot's own messages only.
-pub async fn robot_recall(Service { core, app, caller, body }: Service<Value>) -> Result<Response, WildfireError> {
-    let (id, _) = robot_of(&caller)?;
-    let uid: UidRequest = serde_json::from_value(body.clone()).map_err(|e| WildfireError::invalid(e.to_string()))?;
-    own_message(&core, &app, id, uid.message_uid).await?;
-    let mut body = body;
-    body["operator"] = json!(id.as_str());
-    as_admin(core, app, body, messages::recall).await
+pub async fn robot_recall(service: Service<Value>) -> Result<Response, WildfireError> {
+    on_own_message(service, messages::recall).await
 }
 
 /// `/robot/message/update`: the robot's own messages only.
-pub async fn robot_update(Service { core, app, caller, body }: Service<Value>) -> Result<Response, WildfireError> {
+pub async fn robot_update(service: Service<Value>) -> Result<Response, WildfireError> {
+    on_own_message(service, messages::update).await
+}
+
+/// Runs an admin call on one of the robot's own messages, as the robot.
+async fn on_own_message<T, F, Fut>(service: Service<Value>, call: F) -> Result<Response, WildfireError>
+where
+    T: DeserializeOwned,
+    F: FnOnce(Admin<T>) -> Fut,
+    Fut: Future<Output = Result<Response, WildfireError>>,
+{
+    let Service { core, app, caller, mut body } = service;
     let (id, _) = robot_of(&caller)?;
     let uid: UidRequest = serde_json::from_value(body.clone()).map_err(|e| WildfireError::invalid(e.to_string()))?;
     own_message(&core, &app, id, uid.message_uid).await?;
-    let mut body = body;
     body["operator"] = json!(id.as_str());
-    as_admin(core, app, body, messages::update).await
+    as_admin(core, app, body, call).await
 }
 
 /// `/robot/user_info` and `/channel/user_info`: a user by ID, name or mobile.
