@@ -311,6 +311,17 @@ impl GroupData for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         let kind = group.kind.code();
+        // A deleted group's conversation keeps its messages under a retired
+        // key (a negative kind no lookup asks for, a key made unique by the
+        // row's ID), so the ID can name a new group.
+        execute(
+            &tx,
+            "UPDATE conversations c SET kind = -1 - c.kind, key = c.id || ':' || c.key \
+             WHERE c.app_id = $1 AND c.kind = $2 AND c.key = $3 \
+             AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.conv_id = c.id)",
+            &[&app.0, &kind, &group.id],
+        )
+        .await?;
         // DO NOTHING rather than a check first: a concurrent create of the
         // same ID waits for the other to commit and then finds it taken,
         // without aborting this transaction with a unique violation.

@@ -253,20 +253,33 @@ fn attribute_holders(conn: &Connection, conversation: i64, keys: &[&str]) -> Res
     Ok(holders)
 }
 
+/// Moves a deleted group's conversation out of the way of its ID: a negative
+/// kind no lookup asks for and a key made unique by the row's own ID.
+const RETIRE_CONVERSATION: &str = "UPDATE conversations SET kind = -1 - kind, key = id || ':' || key WHERE id = ?1";
+
 #[async_trait]
 impl GroupData for SqliteStore {
     async fn create_group(&self, app: AppId, group: NewGroup) -> Result<Group> {
         self.write(move |conn, cache| {
             let kind = group.kind.code();
-            let taken: bool = conn
+            let existing: Option<(i64, bool)> = conn
                 .query_row(
-                    "SELECT EXISTS(SELECT 1 FROM conversations WHERE app_id = ?1 AND kind = ?2 AND key = ?3)",
+                    "SELECT c.id, EXISTS(SELECT 1 FROM groups g WHERE g.conv_id = c.id) \
+                     FROM conversations c WHERE c.app_id = ?1 AND c.kind = ?2 AND c.key = ?3",
                     params![app.0, kind, group.id],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
+                .optional()
                 .map_err(storage)?;
-            if taken {
-                return Err(Error::Duplicate(format!("group ID {} already exists!", group.id)));
+            match existing {
+                Some((_, true)) => return Err(Error::Duplicate(format!("group ID {} already exists!", group.id))),
+                // A deleted group's conversation keeps its messages under a
+                // retired key, so the ID can name a new group.
+                Some((old, false)) => {
+                    conn.execute(RETIRE_CONVERSATION, params![old]).map_err(storage)?;
+                    cache.conversations.remove(&(app.0, kind, group.id.clone()));
+                }
+                None => {}
             }
             conn.execute(
                 "INSERT INTO conversations (app_id, kind, key, last_seq, created_ms) VALUES (?1, ?2, ?3, 0, ?4)",

@@ -9,6 +9,7 @@ use axum::routing::post;
 use serde_json::{json, Value};
 
 use confab_client::{ConnectOptions, Connection, Event};
+use confab_core::model::ChatType;
 use confab_server::fetch::FetchPolicy;
 
 use crate::helpers::{backlog, next, next_message, spawn_app, spawn_app_with, Storage, TestApp};
@@ -468,7 +469,7 @@ async fn robot_and_channel_apis_act_as_their_caller_and_nothing_more() {
 }
 
 #[tokio::test]
-async fn destroyed_rooms_end_and_their_ids_are_not_given_back_yet() {
+async fn destroyed_rooms_end_and_their_ids_may_be_used_again() {
     let app = spawn_app().await;
     create(&app, "ann").await;
     // A room: ended after `del`, as the vendor keeps it.
@@ -479,10 +480,37 @@ async fn destroyed_rooms_end_and_their_ids_are_not_given_back_yet() {
     call(&app, "/admin/chatroom/del", json!({"chatroomId": "r1"})).await;
     let ended = call(&app, "/admin/chatroom/info", json!({"chatroomId": "r1"})).await;
     assert_eq!((ended["state"].as_i64(), ended["title"].as_str()), (Some(2), Some("second")));
-    // The vendor lets the ID be used again; confab keeps a deleted
-    // conversation's ID, so it refuses (11). Documented as partial.
+    // The ID may be used again, as the vendor allows: a new room, with none
+    // of the old one's history, and no longer ended.
     let again = app.wildfire("/admin/chatroom/create", json!({"chatroomId": "r1", "title": "third"})).await;
-    assert_eq!(again["code"], 11, "{again}");
+    assert_eq!(again["code"], 0, "{again}");
+    let info = call(&app, "/admin/chatroom/info", json!({"chatroomId": "r1"})).await;
+    assert_eq!((info["state"].as_i64(), info["title"].as_str()), (Some(0), Some("third")), "{info}");
+    // A dismissed group's ID is free again too (the vendor refuses 11 only
+    // while the group is not deleted); the new group starts empty.
+    create(&app, "bob").await;
+    let group = |members: Value| json!({"operator": "ann", "group": {"group_info": {"target_id": "g1", "name": "g", "type": 2}, "members": members}});
+    call(&app, "/admin/group/create", group(json!([{"member_id": "ann"}, {"member_id": "bob"}]))).await;
+    let payload = json!({"type": 1, "searchableContent": "before"});
+    let conv = json!({"type": 1, "target": "g1", "line": 0});
+    let sent = call(&app, "/admin/message/send", json!({"sender": "ann", "conv": conv, "payload": payload})).await;
+    let taken = app.wildfire("/admin/group/create", group(json!([{"member_id": "ann"}]))).await;
+    assert_eq!(taken["code"], 11, "{taken}");
+    let demo = app.core.apps.by_name("demo", "chat").await.unwrap().expect("the first app").id;
+    let conversation = |app: &TestApp| {
+        let core = app.core.clone();
+        async move { core.messages.conversation(demo, ChatType::GroupChat, "g1").await.unwrap() }
+    };
+    let first = conversation(&app).await.expect("the group's conversation");
+    call(&app, "/admin/group/del", json!({"operator": "ann", "group_id": "g1"})).await;
+    call(&app, "/admin/group/create", group(json!([{"member_id": "ann"}]))).await;
+    let members = call(&app, "/admin/group/member/list", json!({"groupId": "g1"})).await;
+    assert_eq!(members["members"].as_array().map(Vec::len), Some(1), "{members}");
+    let second = conversation(&app).await.expect("the new group's conversation");
+    assert_ne!(first, second, "the new group is a new conversation, with none of the old one's messages");
+    // The old group's message is still stored, as the vendor keeps it.
+    let old = call(&app, "/admin/message/get_one", json!({"messageUid": sent["messageUid"]})).await;
+    assert_eq!(old["conv"]["target"], "g1", "{old}");
     // A channel: the deleted bit after `destroy`.
     call(&app, "/admin/channel/create", json!({"name": "news", "owner": "ann", "targetId": "c1"})).await;
     call(&app, "/admin/channel/destroy", json!({"channelId": "c1"})).await;
