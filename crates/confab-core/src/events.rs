@@ -5,8 +5,6 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::model::{ChatType, ConversationId, Message, Username};
 
 /// Why a session is being closed by the server.
@@ -125,22 +123,19 @@ event_kinds! {
 }
 
 /// A message was edited, recalled or deleted: what sessions are told.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MessageUpdate {
     /// The message as it is now (for a change for some receivers only, as
     /// it was: the others keep it).
     pub message: Message,
     pub change: UpdateKind,
     /// Who changed it, when a user did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<Username>,
     /// When it changed for these receivers only: who.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only: Option<Vec<Username>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateKind {
     Edited,
     Recalled,

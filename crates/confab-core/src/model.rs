@@ -3,8 +3,8 @@
 //! Over 600 lines, and kept whole for now: it is plain data (types, their
 //! parsing and validation), read by type rather than top to bottom. Its seam
 //! is known (identities, bodies and messages, groups, profiles and
-//! settings); splitting it comes with the wire DTOs of issue 20, which
-//! remove the serde shapes that make up much of it.
+//! settings). Message types carry no serde derives: their stored and
+//! spoken shapes are `confab-wire`'s.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -338,14 +338,13 @@ pub fn broadcast_conversation_key(from: &Username, line: u32) -> String {
 
 /// A latitude or longitude: the vendor's documents show strings, its SDKs send
 /// numbers; both are accepted and kept as written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Coordinate {
     Text(String),
     Number(serde_json::Number),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageSize {
     // Numbers are kept as written (480 stays 480, not 480.0).
     pub width: serde_json::Number,
@@ -359,66 +358,53 @@ pub struct ImageSize {
 /// records (`file_length` and the like), is a field here, kept and returned
 /// as given, so what an export wrote imports again. Fields it does not
 /// document are refused rather than silently dropped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Body {
-    #[serde(rename = "txt")]
-    Text { msg: String },
-    #[serde(rename = "img")]
+    Text {
+        msg: String,
+    },
     Image {
         filename: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
         size: ImageSize,
         url: String,
         /// Bytes of the attachment (history records carry it).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         file_length: Option<u64>,
     },
-    #[serde(rename = "audio")]
     Audio {
         filename: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
         length: u64,
         url: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         file_length: Option<u64>,
     },
-    #[serde(rename = "video")]
     Video {
         thumb: String,
         length: u64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
         file_length: u64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         thumb_secret: Option<String>,
         url: String,
         /// The file's name and the thumbnail's size, which history records carry.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         filename: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         size: Option<ImageSize>,
     },
-    #[serde(rename = "file")]
     File {
         filename: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
         url: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         file_length: Option<u64>,
     },
-    #[serde(rename = "loc")]
-    Location { lat: Coordinate, lng: Coordinate, addr: String },
-    #[serde(rename = "cmd")]
-    Command { action: String },
-    #[serde(rename = "custom")]
+    Location {
+        lat: Coordinate,
+        lng: Coordinate,
+        addr: String,
+    },
+    Command {
+        action: String,
+    },
     Custom {
-        #[serde(rename = "customEvent", default, skip_serializing_if = "Option::is_none")]
         custom_event: Option<String>,
-        #[serde(rename = "customExts", default, skip_serializing_if = "Option::is_none")]
         custom_exts: Option<serde_json::Map<String, serde_json::Value>>,
     },
 }
@@ -498,28 +484,17 @@ pub struct Delivery {
 /// A message's content as the dialect that took it received it, kept beside
 /// the typed [`Body`] when that dialect's form holds more than `Body` does,
 /// so the dialect can return it unchanged. Other dialects see `body`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Original {
     /// A WildfireChat message payload and the conversation line it was sent on.
     Wildfire { payload: serde_json::Value, line: u32 },
     /// A LeanCloud message: its `data` string as sent, who it mentions, and
     /// (for an app-wide broadcast) until when it may still be delivered.
-    #[serde(rename = "leancloud")]
-    LeanCloud {
-        data: String,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        mention_all: bool,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        mentions: Vec<Username>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        valid_till: Option<i64>,
-    },
+    LeanCloud { data: String, mention_all: bool, mentions: Vec<Username>, valid_till: Option<i64> },
 }
 
 /// What happened to a message after it was sent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum MessageState {
     #[default]
     Normal,
@@ -581,7 +556,7 @@ impl MessageState {
 
 /// A committed message. It is stored once; receivers find it through their
 /// conversation membership.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub id: MessageId,
     pub app: AppId,
@@ -593,21 +568,16 @@ pub struct Message {
     /// The receiving user (one-to-one) or the group or room ID.
     pub to: String,
     pub body: Body,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ext: Option<serde_json::Value>,
     pub timestamp_ms: i64,
     /// Whether the sender's own devices receive it too.
     pub sync_sender: bool,
     /// The device that sent it over the gateway, which already has it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin_device: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<Original>,
     /// When only some members of the conversation are to get it (a
     /// multicast, a group message to chosen members): who.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receivers: Option<Vec<Username>>,
-    #[serde(default, skip_serializing_if = "MessageState::is_normal")]
     pub state: MessageState,
 }
 

@@ -27,8 +27,7 @@
 //! here is closed as a slow consumer: its client reconnects and resumes
 //! from storage, which has everything.
 //!
-//! Over 600 lines with its golden wire tests (the code is about 600). The
-//! wire types move to their own module with the DTOs of issue 20.
+//! What travels between nodes, and its golden tests, is `wire.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,16 +36,13 @@ use std::time::{Duration, Instant};
 use async_nats::{Client, ConnectOptions, Event, HeaderMap};
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use tokio::task::AbortHandle;
 
 use confab_core::error::{Error, Result};
-use confab_core::events::MessageUpdate;
-use confab_core::events::{GroupEvent, GroupEventKind};
 use confab_core::events::{KickReason, LiveEvent};
 use confab_core::fanout::{Fanout, Hub};
-use confab_core::model::{AppId, ChatType, ConversationId, Message, Username};
+use confab_core::model::{AppId, Username};
 
 /// How often a node announces itself.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -55,96 +51,18 @@ pub const PEER_EXPIRY: Duration = Duration::from_secs(3);
 /// Longest wait for other nodes' presence answers.
 const PRESENCE_TIMEOUT: Duration = Duration::from_millis(500);
 
-const ORIGIN: &str = "Confab-Origin";
+mod wire;
+use wire::{live_event, Broadcast, PresenceAnswer, PresenceQuery, WireEvent};
 
-/// An event as it travels between nodes. The subject names the user.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum WireEvent {
-    Message {
-        message: Message,
-    },
-    Kick {
-        reason: String,
-        device: Option<String>,
-    },
-    Group {
-        chat_type: ChatType,
-        group: String,
-        conversation: ConversationId,
-        event: String,
-        users: Vec<Username>,
-        timestamp_ms: i64,
-    },
-    Update {
-        update: MessageUpdate,
-    },
-    Transient {
-        message: Message,
-    },
-    KickedByApp {
-        why: String,
-    },
-}
+const ORIGIN: &str = "Confab-Origin";
 
 /// Per user with sessions here: how many, and the task relaying their subject.
 type Relays = HashMap<(AppId, Username), (usize, Arc<OnceCell<AbortHandle>>)>;
-
-impl WireEvent {
-    /// The wire form of a live event.
-    fn of(event: &LiveEvent) -> WireEvent {
-        match event {
-            LiveEvent::Message(message) => WireEvent::Message { message: message.as_ref().clone() },
-            LiveEvent::Kick(reason) => WireEvent::Kick { reason: reason.as_str().to_owned(), device: None },
-            LiveEvent::Group(event) => WireEvent::group(event),
-            LiveEvent::Update(update) => WireEvent::Update { update: update.as_ref().clone() },
-            LiveEvent::Transient(message) => WireEvent::Transient { message: message.as_ref().clone() },
-            LiveEvent::KickedByApp(why) => WireEvent::KickedByApp { why: why.to_string() },
-        }
-    }
-
-    fn group(e: &GroupEvent) -> WireEvent {
-        WireEvent::Group {
-            chat_type: e.kind,
-            group: e.group.clone(),
-            conversation: e.conversation,
-            event: e.event.as_str().to_owned(),
-            users: e.users.clone(),
-            timestamp_ms: e.timestamp_ms,
-        }
-    }
-}
 
 /// Above this many recipients an event is published once, to every node,
 /// with its recipients, instead of once per recipient: a message to a group
 /// of 10,000 is one NATS message rather than 10,000 copies of it.
 const BROADCAST_ABOVE: usize = 16;
-
-/// An event for many users, on the fan-out subject.
-#[derive(Serialize, Deserialize)]
-struct Broadcast {
-    app: AppId,
-    recipients: Vec<Username>,
-    event: WireEvent,
-}
-
-#[derive(Serialize, Deserialize)]
-struct PresenceQuery {
-    app: AppId,
-    users: Vec<Username>,
-    /// Asks for the devices' names too (nodes before this field answer counts only).
-    #[serde(default)]
-    devices: bool,
-}
-
-#[derive(Serialize, Deserialize)]
-struct PresenceAnswer {
-    node: u16,
-    counts: Vec<usize>,
-    /// Per user, the devices' names, when asked for.
-    #[serde(default)]
-    devices: Vec<Vec<String>>,
-}
 
 /// The fan-out of one node in a NATS-connected cluster.
 pub struct NatsFanout {
@@ -318,39 +236,6 @@ impl Inner {
             let Some(event) = live_event(broadcast.event) else { continue };
             for user in &broadcast.recipients {
                 self.hub.deliver(broadcast.app, user, &event);
-            }
-        }
-    }
-}
-
-/// The event a node's sessions get for an event from another node.
-fn live_event(wire: WireEvent) -> Option<LiveEvent> {
-    match wire {
-        WireEvent::Message { message } => Some(LiveEvent::Message(Arc::new(message))),
-        WireEvent::Update { update } => Some(LiveEvent::Update(Arc::new(update))),
-        WireEvent::Transient { message } => Some(LiveEvent::Transient(Arc::new(message))),
-        WireEvent::KickedByApp { why } => Some(LiveEvent::KickedByApp(why.into())),
-        WireEvent::Kick { reason, .. } => match KickReason::parse(&reason) {
-            Some(reason) => Some(LiveEvent::Kick(reason)),
-            None => {
-                tracing::warn!(reason, "unknown kick reason from another node");
-                None
-            }
-        },
-        WireEvent::Group { chat_type, group, conversation, event, users, timestamp_ms } => {
-            match GroupEventKind::parse(&event) {
-                Some(event) => Some(LiveEvent::Group(Arc::new(GroupEvent {
-                    kind: chat_type,
-                    group,
-                    conversation,
-                    event,
-                    users,
-                    timestamp_ms,
-                }))),
-                None => {
-                    tracing::warn!(event, "unknown group event from another node");
-                    None
-                }
             }
         }
     }
@@ -609,90 +494,4 @@ impl Subjects {
 
 fn nats(e: impl std::fmt::Display) -> Error {
     Error::Storage(format!("nats: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use confab_core::events::{GroupEvent, GroupEventKind, MessageUpdate, UpdateKind};
-    use confab_core::ids::MessageId;
-    use confab_core::model::{Body, MessageState};
-
-    fn message() -> Message {
-        Message {
-            id: MessageId(1234),
-            app: AppId(7),
-            conversation: ConversationId(42),
-            seq: 3,
-            chat_type: ChatType::Chat,
-            from: Username::parse("Ann").unwrap(),
-            to: "bob".into(),
-            body: Body::Text { msg: "hi".into() },
-            ext: Some(serde_json::json!({"k": 1})),
-            timestamp_ms: 1_700_000_000_000,
-            sync_sender: true,
-            origin_device: Some("phone".into()),
-            original: None,
-            receivers: None,
-            state: MessageState::Normal,
-        }
-    }
-
-    /// The events nodes exchange, exactly as they travel. A node of the
-    /// next version must read these, so a change here is a change of the
-    /// protocol between nodes: it needs a version of its own, not an edit.
-    const GOLDEN: [&str; 4] = [
-        r#"{"kind":"message","message":{"id":"1234","app":7,"conversation":42,"seq":3,"chat_type":"chat","from":"Ann","to":"bob","body":{"type":"txt","msg":"hi"},"ext":{"k":1},"timestamp_ms":1700000000000,"sync_sender":true,"origin_device":"phone"}}"#,
-        r#"{"kind":"kick","reason":"disconnected","device":null}"#,
-        r#"{"kind":"group","chat_type":"groupchat","group":"g1","conversation":42,"event":"members_added","users":["Ann"],"timestamp_ms":5}"#,
-        r#"{"kind":"update","update":{"message":{"id":"1234","app":7,"conversation":42,"seq":3,"chat_type":"chat","from":"Ann","to":"bob","body":{"type":"txt","msg":"hi"},"ext":{"k":1},"timestamp_ms":1700000000000,"sync_sender":true,"origin_device":"phone"},"change":"recalled","by":"Ann"}}"#,
-    ];
-
-    fn events() -> [LiveEvent; 4] {
-        let ann = Username::parse("Ann").unwrap();
-        [
-            LiveEvent::Message(Arc::new(message())),
-            LiveEvent::Kick(KickReason::Disconnected),
-            LiveEvent::Group(Arc::new(GroupEvent {
-                kind: ChatType::GroupChat,
-                group: "g1".into(),
-                conversation: ConversationId(42),
-                event: GroupEventKind::MembersAdded,
-                users: vec![ann.clone()],
-                timestamp_ms: 5,
-            })),
-            LiveEvent::Update(Arc::new(MessageUpdate {
-                message: message(),
-                change: UpdateKind::Recalled,
-                by: Some(ann),
-                only: None,
-            })),
-        ]
-    }
-
-    #[test]
-    fn events_travel_in_the_golden_shape() {
-        for (event, golden) in events().iter().zip(GOLDEN) {
-            let encoded = serde_json::to_string(&WireEvent::of(event)).unwrap();
-            let (got, want): (serde_json::Value, serde_json::Value) =
-                (serde_json::from_str(&encoded).unwrap(), serde_json::from_str(golden).unwrap());
-            assert_eq!(got, want, "the wire shape changed: {encoded}");
-        }
-    }
-
-    #[test]
-    fn golden_events_read_back_as_what_was_sent() {
-        for (event, golden) in events().iter().zip(GOLDEN) {
-            let read = live_event(serde_json::from_str(golden).unwrap()).expect("a known event");
-            assert_eq!(format!("{read:?}"), format!("{event:?}"));
-        }
-    }
-
-    #[test]
-    fn user_subjects_are_single_tokens() {
-        let user = Username::parse("a.b-c_d").unwrap();
-        let subjects = Subjects { cluster: "prod".into() };
-        assert_eq!(subjects.user(AppId(7), &user), "prod.user.7.a~2eb-c_d");
-    }
 }

@@ -250,12 +250,12 @@ impl MessageColumns {
         self.kind.push(m.chat_type.code());
         self.sender.push(m.from.as_str().to_owned());
         self.target.push(m.to.clone());
-        self.body.push(json(&m.body)?);
+        self.body.push(confab_wire::body_string(&m.body));
         self.ext.push(m.ext.as_ref().map(json).transpose()?);
         self.created.push(m.timestamp_ms);
         self.sync.push(m.sync_sender);
         self.device.push(m.origin_device.clone());
-        self.original.push(m.original.as_ref().map(json).transpose()?);
+        self.original.push(m.original.as_ref().map(confab_wire::original_string));
         let receivers = m.audience.receivers().map(serde_json::to_value).transpose();
         self.receivers.push(receivers.map_err(|e| Error::Storage(format!("cannot encode: {e}")))?);
         self.state.push(0);

@@ -35,6 +35,7 @@ pub(crate) fn message_row(row: &Row) -> Result<Message> {
     let body: String = row.get(7);
     let ext: Option<String> = row.get(8);
     let bad = |e: serde_json::Error| Error::Storage(format!("bad stored message: {e}"));
+    let bad_original = |e: confab_wire::Invalid| Error::Storage(format!("bad stored message: {e}"));
     let chat_type: i64 = row.get(4);
     Ok(Message {
         id: MessageId(row.get::<_, i64>(0) as u64),
@@ -45,12 +46,16 @@ pub(crate) fn message_row(row: &Row) -> Result<Message> {
             .ok_or_else(|| Error::Storage(format!("bad chat type {chat_type}")))?,
         from: Username::parse(&sender)?,
         to: row.get(6),
-        body: serde_json::from_str(&body).map_err(bad)?,
+        body: confab_wire::body_from_str(&body).map_err(bad)?,
         ext: ext.map(|e| serde_json::from_str(&e)).transpose().map_err(bad)?,
         timestamp_ms: row.get(9),
         sync_sender: row.get(10),
         origin_device: row.get(11),
-        original: row.get::<_, Option<&str>>(12).map(serde_json::from_str).transpose().map_err(bad)?,
+        original: row
+            .get::<_, Option<&str>>(12)
+            .map(confab_wire::original_from_str)
+            .transpose()
+            .map_err(bad_original)?,
         receivers: row.get::<_, Option<serde_json::Value>>(13).map(serde_json::from_value).transpose().map_err(bad)?,
         state: {
             let code: i64 = row.get(14);

@@ -140,8 +140,8 @@ impl MessageData for PostgresStore {
                     "UPDATE messages SET body = $3, original = $4, state = 1, state_ms = $5 \
                      WHERE id = $1 AND app_id = $2 RETURNING {MESSAGE_COLUMNS}"
                 );
-                let original = original.as_ref().map(json).transpose()?;
-                client.query_opt(&sql, &[&id, &app.0, &json(&body)?, &original, &at_ms]).await
+                let original = original.as_ref().map(confab_wire::original_string);
+                client.query_opt(&sql, &[&id, &app.0, &confab_wire::body_string(&body), &original, &at_ms]).await
             }
             MessageChange::Recall { by, at_ms } => {
                 let sql = format!(
@@ -155,7 +155,7 @@ impl MessageData for PostgresStore {
                     "UPDATE messages SET body = $3, ext = NULL, original = NULL, state = 3, state_ms = $4 \
                      WHERE id = $1 AND app_id = $2 RETURNING {MESSAGE_COLUMNS}"
                 );
-                let empty = json(&Body::Text { msg: String::new() })?;
+                let empty = confab_wire::body_string(&Body::Text { msg: String::new() });
                 client.query_opt(&sql, &[&id, &app.0, &empty, &at_ms]).await
             }
         };

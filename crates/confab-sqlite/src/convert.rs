@@ -65,12 +65,15 @@ pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
             .ok_or_else(|| conversion(4, Error::Storage(format!("unknown chat type {chat_type}"))))?,
         from: Username::parse(&sender).map_err(|e| conversion(5, e))?,
         to: row.get(6)?,
-        body: serde_json::from_str(&body).map_err(|e| conversion(7, e))?,
+        body: confab_wire::body_from_str(&body).map_err(|e| conversion(7, e))?,
         ext: ext.map(|e| serde_json::from_str(&e)).transpose().map_err(|e| conversion(8, e))?,
         timestamp_ms: row.get(9)?,
         sync_sender: row.get(10)?,
         origin_device: row.get(11)?,
-        original: optional_json(row, 12)?,
+        original: {
+            let text: Option<String> = row.get(12)?;
+            text.map(|t| confab_wire::original_from_str(&t)).transpose().map_err(|e| conversion(12, e))?
+        },
         receivers: optional_json(row, 13)?,
         state: {
             let by: Option<String> = row.get(15)?;

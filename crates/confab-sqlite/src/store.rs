@@ -354,7 +354,7 @@ impl MessageData for SqliteStore {
                 join_audience(conn, cache, app, conv, &m)?;
                 let seq = next_seq(conn, cache, conv)?;
                 let ext = m.ext.as_ref().map(convert::json).transpose()?;
-                let original = m.original.as_ref().map(convert::json).transpose()?;
+                let original = m.original.as_ref().map(confab_wire::original_string);
                 let receivers = m.audience.receivers();
                 let receivers_text = receivers.as_ref().map(convert::json).transpose()?;
                 conn.prepare_cached(&format!(
@@ -370,7 +370,7 @@ impl MessageData for SqliteStore {
                         m.chat_type.code(),
                         m.from.as_str(),
                         m.to,
-                        convert::json(&m.body).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+                        confab_wire::body_string(&m.body),
                         ext,
                         m.timestamp_ms,
                         m.sync_sender,
@@ -523,11 +523,11 @@ impl MessageData for SqliteStore {
             let key = params![id.0 as i64, app.0];
             match change {
                 MessageChange::Edit { body, original, at_ms } => {
-                    let original = original.as_ref().map(convert::json).transpose()?;
+                    let original = original.as_ref().map(confab_wire::original_string);
                     conn.execute(
                         "UPDATE messages SET body = ?3, original = ?4, state = 1, state_ms = ?5 \
                          WHERE id = ?1 AND app_id = ?2",
-                        params![id.0 as i64, app.0, convert::json(&body)?, original, at_ms],
+                        params![id.0 as i64, app.0, confab_wire::body_string(&body), original, at_ms],
                     )
                 }
                 MessageChange::Recall { by, at_ms } => conn.execute(
@@ -537,7 +537,7 @@ impl MessageData for SqliteStore {
                 MessageChange::Delete { at_ms } => conn.execute(
                     "UPDATE messages SET body = ?3, ext = NULL, original = NULL, state = 3, state_ms = ?4 \
                      WHERE id = ?1 AND app_id = ?2",
-                    params![id.0 as i64, app.0, convert::json(&Body::Text { msg: String::new() })?, at_ms],
+                    params![id.0 as i64, app.0, confab_wire::body_string(&Body::Text { msg: String::new() }), at_ms],
                 ),
             }
             .map_err(storage)?;

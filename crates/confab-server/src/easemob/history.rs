@@ -63,7 +63,7 @@ fn record(message: &Message) -> Value {
         "from": message.from.as_str(),
         "chat_type": chat_type,
         "payload": {
-            "bodies": [message.body],
+            "bodies": [confab_wire::body_json(&message.body)],
             "ext": message.ext.clone().unwrap_or_else(|| json!({})),
             "from": message.from.as_str(),
             "to": message.to,

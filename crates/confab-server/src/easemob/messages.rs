@@ -116,7 +116,8 @@ pub fn typed_body(kind: &str, mut body: Map<String, Value>) -> Result<Body, Ease
         }
     }
     body.insert("type".into(), Value::String(kind.to_owned()));
-    serde_json::from_value(Value::Object(body)).map_err(|e| EasemobError::invalid_body(format!("{kind} body: {e}")))
+    confab_wire::body_from_json(Value::Object(body))
+        .map_err(|e| EasemobError::invalid_body(format!("{kind} body: {e}")))
 }
 
 /// E-msg-1: `POST /messages/users`; one message per receiver.

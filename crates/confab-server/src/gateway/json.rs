@@ -360,7 +360,7 @@ async fn send_message(
     if kind == ChatType::Chat {
         Username::parse(to).map_err(|e| ("bad_receiver", e.to_string()))?;
     }
-    let body: Body = serde_json::from_value(body).map_err(|e| ("bad_body", e.to_string()))?;
+    let body: Body = confab_wire::body_from_json(body).map_err(|e| ("bad_body", e.to_string()))?;
     if ext.as_ref().is_some_and(|e| !e.is_object()) {
         return Err(("bad_body", "ext must be a JSON object".into()));
     }
@@ -444,10 +444,10 @@ fn message_fields(message: &Message) -> MessageFrame {
         chat_type: message.chat_type.as_str().into(),
         from: message.from.to_string(),
         to: message.to.clone(),
-        body: serde_json::to_value(&message.body).unwrap_or_default(),
+        body: confab_wire::body_json(&message.body),
         ext: message.ext.clone(),
         timestamp: message.timestamp_ms,
-        original: message.original.as_ref().and_then(|o| serde_json::to_value(o).ok()),
+        original: message.original.as_ref().and_then(|o| serde_json::to_value(confab_wire::OriginalV1::from(o)).ok()),
         transient: message.seq == 0,
     }
 }

@@ -11,6 +11,7 @@ use confab_core::ids::MessageId;
 use confab_core::model::{AppId, Body, ChatType, ConversationId, Message, MessageState, Original, Username};
 use confab_core::storage::{MessageQuery, TimeBound};
 use confab_core::Core;
+use confab_wire::CoordinateV1;
 
 use super::LcError;
 
@@ -153,9 +154,10 @@ pub fn data(message: &Message) -> String {
         Body::Video { url, .. } => file(-4, url, "video").to_string(),
         Body::File { url, filename, .. } => file(-6, url, filename).to_string(),
         Body::Location { lat, lng, addr } => {
+            let (lat, lng) = (CoordinateV1::from(lat), CoordinateV1::from(lng));
             json!({"_lctype": -5, "_lctext": addr, "_lcloc": {"latitude": lat, "longitude": lng}}).to_string()
         }
-        other => json!({"_lctype": 1, "_lcattrs": other}).to_string(),
+        other => json!({"_lctype": 1, "_lcattrs": confab_wire::body_json(other)}).to_string(),
     }
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use confab_core::model::{Body, ChatType, Coordinate, ImageSize, Message, MessageState, Original, Username};
+use confab_wire::CoordinateV1;
 
 use super::error::{self, WildfireError};
 
@@ -191,11 +192,11 @@ fn from_body(body: &Body) -> Value {
         }
         Body::Location { lat, lng, addr } => json!({
             "type": LOCATION, "searchableContent": addr,
-            "content": json!({"lat": lat, "long": lng}).to_string(),
+            "content": json!({"lat": CoordinateV1::from(lat), "long": CoordinateV1::from(lng)}).to_string(),
         }),
         // No vendor type for these: an unknown-type payload carrying the body.
         Body::Command { .. } | Body::Custom { .. } => {
-            json!({"type": 0, "content": serde_json::to_string(body).unwrap_or_default()})
+            json!({"type": 0, "content": confab_wire::body_string(body)})
         }
     }
 }

@@ -45,3 +45,32 @@ fn storage_types_import_no_service_and_the_gateway_no_dialect() {
         }
     }
 }
+
+/// The attributes written just above `item` in `source`.
+fn attributes_of<'a>(source: &'a str, item: &str) -> Vec<&'a str> {
+    let lines: Vec<&str> = source.lines().collect();
+    let at = lines.iter().position(|l| l.starts_with(item)).unwrap_or_else(|| panic!("{item} is gone"));
+    lines[..at].iter().rev().take_while(|l| l.starts_with("#[") || l.starts_with("///")).copied().collect()
+}
+
+#[test]
+fn message_types_of_the_core_are_not_a_wire_format() {
+    // What is stored, sent between nodes or to devices is confab-wire's
+    // versioned DTOs, so a rename here cannot change a format.
+    let model = code(&workspace().join("crates/confab-core/src/model.rs"));
+    let events = code(&workspace().join("crates/confab-core/src/events.rs"));
+    let items = [
+        (&model, "pub struct Message {"),
+        (&model, "pub enum Body {"),
+        (&model, "pub enum Original {"),
+        (&model, "pub enum MessageState {"),
+        (&model, "pub enum Coordinate {"),
+        (&model, "pub struct ImageSize {"),
+        (&events, "pub struct MessageUpdate {"),
+        (&events, "pub enum UpdateKind {"),
+    ];
+    for (source, item) in items {
+        let attributes = attributes_of(source, item).join("\n");
+        assert!(!attributes.contains("Serialize") && !attributes.contains("serde"), "{item} is serde again");
+    }
+}
