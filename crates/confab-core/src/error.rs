@@ -33,6 +33,20 @@ pub enum Error {
     Unavailable,
 }
 
+/// Why one key of a chat-room attribute call was refused; dialects word it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefusal {
+    /// Another member holds the key, and the call was not forced.
+    HeldByOther,
+    /// The room holds as many keys as it may.
+    RoomFull { max: usize },
+    /// No such key (on removal).
+    Missing,
+}
+
+/// Keys refused by a change of room attributes, with the reason.
+pub type RefusedKeys = Vec<(String, KeyRefusal)>;
+
 /// Why a rule refused a request (or one user of it). Produced once, by the
 /// core's rules and the storage engines; each dialect words it its vendor's
 /// way ([`Refused`]'s `Display` is the core's own wording).

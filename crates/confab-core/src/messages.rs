@@ -82,7 +82,7 @@ impl MessageService {
     pub async fn send_direct(&self, app: AppId, send: DirectSend) -> Result<Vec<(Username, Arc<Message>)>> {
         send.body.validate()?;
         if send.to.is_empty() {
-            return Err(Error::InvalidArgument("param to can't be empty".into()));
+            return Err(Error::InvalidArgument("a message needs at least one receiver".into()));
         }
         let mut to = send.to.clone();
         if send.from != Username::admin() && send.delivery.sent_at.is_none() {

@@ -386,7 +386,7 @@ pub trait GroupData: Send + Sync {
         attributes: Vec<RoomAttribute>,
         force: bool,
         max_keys: usize,
-    ) -> Result<Vec<(String, String)>>;
+    ) -> Result<crate::error::RefusedKeys>;
     /// Removes keys as `owner` under the room's lock, by the rules of
     /// [`crate::groups::attributes_to_remove`]. Returns the refused keys with the reason.
     async fn remove_room_attributes(
@@ -396,7 +396,7 @@ pub trait GroupData: Send + Sync {
         owner: &Username,
         keys: Vec<String>,
         force: bool,
-    ) -> Result<Vec<(String, String)>>;
+    ) -> Result<crate::error::RefusedKeys>;
 }
 
 /// Contacts, blocks and global mutes (see [`crate::relations`]).

@@ -59,7 +59,7 @@ impl UserService {
             }
             check_password(&new.password)?;
             if new.nickname.as_ref().is_some_and(|n| n.chars().count() > MAX_NICKNAME_LEN) {
-                return Err(Error::InvalidArgument("NICKNAME_TOO_LONG".into()));
+                return Err(Error::InvalidArgument(format!("nickname must be at most {MAX_NICKNAME_LEN} characters")));
             }
             checked.push((username, new.password, new.nickname, new.attributes));
         }

@@ -21,7 +21,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use confab_core::error::{Error, Refusal, Refused, Result};
-use confab_core::groups::{attributes_to_remove, attributes_to_set, members_to_add, validate_settings};
+use confab_core::groups::{attributes_to_remove, attributes_to_set, members_to_add, validate_settings, RefusedKeys};
 use confab_core::ids::MessageId;
 use confab_core::model::{
     AppId, ChatType, ConversationId, Group, GroupList, ListEntry, Member, NewGroup, Role, RoomAttribute, Username,
@@ -524,7 +524,7 @@ impl GroupData for PostgresStore {
         attributes: Vec<RoomAttribute>,
         force: bool,
         max_keys: usize,
-    ) -> Result<Vec<(String, String)>> {
+    ) -> Result<RefusedKeys> {
         let conv = conversation.0;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
@@ -568,7 +568,7 @@ impl GroupData for PostgresStore {
         owner: &Username,
         keys: Vec<String>,
         force: bool,
-    ) -> Result<Vec<(String, String)>> {
+    ) -> Result<RefusedKeys> {
         let conv = conversation.0;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use confab_core::error::{Error, Refusal, Refused};
+use confab_core::error::{Error, KeyRefusal, Refusal, Refused};
 use confab_core::ids::MessageId;
 use confab_core::model::{
     AppId, Body, ChatType, ConversationId, GroupList, GroupSettings, NewGroup, NewMessage, Role, RoomAttribute,
@@ -296,7 +296,12 @@ async fn groups_lifecycle() {
         assert!(store.list_entries(app, conv, GroupList::Mute).await.unwrap().is_empty());
         assert!(store.room_attributes(app, conv).await.unwrap().is_empty());
         assert!(matches!(store.change_group(app, conv, GroupChange::MuteAll(false)).await, Err(Error::NotFound(_))));
-        // The history stays, and with its conversation the ID stays taken.
+        // The history stays with its conversation; the ID may name a new
+        // group, which is a new, empty conversation.
+        assert_eq!(store.messages_between(app, conv, 0, 10, 10).await.unwrap().len(), 1);
+        let again = store.create_group(app, new_group("100", ChatType::GroupChat, "alice", &[], 4)).await.unwrap();
+        assert_ne!(again.conversation, conv);
+        assert!(store.messages_between(app, again.conversation, 0, 10, 10).await.unwrap().is_empty());
         assert_eq!(store.messages_between(app, conv, 0, 10, 10).await.unwrap().len(), 1);
         assert!(matches!(
             store.create_group(app, new_group("100", ChatType::GroupChat, "alice", &[], 4)).await,
@@ -340,10 +345,7 @@ async fn rooms_threads_and_listing() {
             .unwrap();
         assert_eq!(
             refused,
-            [
-                ("k1".to_string(), "others are not allowed to be set".to_string()),
-                ("k3".to_string(), "the room already has 2 attributes".to_string())
-            ]
+            [("k1".to_string(), KeyRefusal::HeldByOther), ("k3".to_string(), KeyRefusal::RoomFull { max: 2 })]
         );
         assert!(store
             .set_room_attributes(app, conv, vec![attribute("k1", "y", "bob")], true, 2)
@@ -365,9 +367,9 @@ async fn rooms_threads_and_listing() {
         assert_eq!(
             refused,
             [
-                ("k1".to_string(), "others are not allowed to be removed".to_string()),
-                ("k2".to_string(), "the key does not exist".to_string()),
-                ("k9".to_string(), "the key does not exist".to_string())
+                ("k1".to_string(), KeyRefusal::HeldByOther),
+                ("k2".to_string(), KeyRefusal::Missing),
+                ("k9".to_string(), KeyRefusal::Missing)
             ]
         );
         assert!(store

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use confab_core::error::{Error, Refusal, Refused, Result};
-use confab_core::groups::{attributes_to_remove, attributes_to_set, members_to_add, validate_settings};
+use confab_core::groups::{attributes_to_remove, attributes_to_set, members_to_add, validate_settings, RefusedKeys};
 use confab_core::ids::MessageId;
 use confab_core::model::{
     AppId, ChatType, ConversationId, Group, GroupList, ListEntry, Member, NewGroup, Role, RoomAttribute, Username,
@@ -496,7 +496,7 @@ impl GroupData for SqliteStore {
         attributes: Vec<RoomAttribute>,
         force: bool,
         max_keys: usize,
-    ) -> Result<Vec<(String, String)>> {
+    ) -> Result<RefusedKeys> {
         self.write(move |conn, _| {
             let conv = conversation.0;
             let count: i64 = conn
@@ -527,7 +527,7 @@ impl GroupData for SqliteStore {
         owner: &Username,
         keys: Vec<String>,
         force: bool,
-    ) -> Result<Vec<(String, String)>> {
+    ) -> Result<RefusedKeys> {
         let owner = owner.clone();
         self.write(move |conn, _| {
             let conv = conversation.0;

@@ -1,4 +1,8 @@
-//! The clouds' documented limits for groups, rooms and threads.
+//! confab's limits for groups, rooms and threads: the strictest the clouds
+//! document (Easemob's, mostly), so an app of any of them stays within what
+//! it was promised. A dialect whose vendor allows less per call passes its
+//! own (`add_members_up_to`, `ListRules`); how a dialect words a breach is
+//! its own (these errors carry the core's neutral words).
 
 /// Default and largest `maxusers` of a group.
 pub const GROUP_DEFAULT_MAX_USERS: u32 = 200;

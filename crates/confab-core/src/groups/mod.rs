@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use crate::deps::Deps;
-use crate::error::{Error, Refusal, Refused, Result};
+use crate::error::{Error, KeyRefusal, Refusal, Refused, Result};
 use crate::events::{GroupEvent, GroupEventKind, LiveEvent};
 use crate::ids::MessageId;
 use crate::model::{

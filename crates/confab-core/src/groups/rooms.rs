@@ -44,7 +44,7 @@ impl GroupService {
         values: Vec<(String, String)>,
         auto_delete: bool,
         force: bool,
-    ) -> Result<Vec<(String, String)>> {
+    ) -> Result<RefusedKeys> {
         if values.is_empty() {
             return Err(Error::InvalidArgument("metaData can't be empty".into()));
         }
@@ -88,7 +88,7 @@ impl GroupService {
         user: &Username,
         keys: Vec<String>,
         force: bool,
-    ) -> Result<Vec<(String, String)>> {
+    ) -> Result<RefusedKeys> {
         if keys.is_empty() {
             return Err(Error::InvalidArgument("keys can't be empty".into()));
         }

@@ -34,8 +34,7 @@ pub fn members_to_add(
     Ok((adding, refused))
 }
 
-/// Keys refused by a change of room attributes, with the reason.
-pub type RefusedKeys = Vec<(String, String)>;
+pub use crate::error::RefusedKeys;
 
 /// The rules of setting room attributes, for the storage engines to apply
 /// under the room's lock: given who holds which key now (`holders`, key →
@@ -55,11 +54,11 @@ pub fn attributes_to_set(
     for attribute in attributes {
         match holders.get(&attribute.key) {
             Some(owner) if owner != attribute.owner.as_str() && !force => {
-                refused.push((attribute.key, "others are not allowed to be set".into()));
+                refused.push((attribute.key, KeyRefusal::HeldByOther));
                 continue;
             }
             None if count >= max_keys => {
-                refused.push((attribute.key, format!("the room already has {max_keys} attributes")));
+                refused.push((attribute.key, KeyRefusal::RoomFull { max: max_keys }));
                 continue;
             }
             None => count += 1,
@@ -87,10 +86,8 @@ pub fn attributes_to_remove(
     for key in keys {
         // A key named twice is gone by its second mention.
         match holders.get(&key).filter(|_| !removing.contains(&key)) {
-            None => refused.push((key, "the key does not exist".into())),
-            Some(holder) if holder != owner.as_str() && !force => {
-                refused.push((key, "others are not allowed to be removed".into()))
-            }
+            None => refused.push((key, KeyRefusal::Missing)),
+            Some(holder) if holder != owner.as_str() && !force => refused.push((key, KeyRefusal::HeldByOther)),
             Some(_) => removing.push(key),
         }
     }

@@ -35,10 +35,10 @@ impl GroupService {
         send.body.validate()?;
         let cap = if send.kind == ChatType::ChatRoom { limits::SEND_ROOMS } else { limits::SEND_GROUPS };
         if send.to.is_empty() {
-            return Err(Error::InvalidArgument("param to can't be empty".into()));
+            return Err(Error::InvalidArgument("a message needs at least one receiver".into()));
         }
         if send.to.len() > cap {
-            return Err(Error::InvalidArgument(format!("params to's size can't exceed limit {cap}")));
+            return Err(Error::InvalidArgument(format!("a message may name at most {cap} receivers")));
         }
         let now = self.now();
         if !send.by_app && send.delivery.sent_at.is_none() {

@@ -14,7 +14,7 @@ use confab_core::ids::MessageId;
 use confab_core::messages::DeliveryState;
 use confab_core::model::{ProfileChange, User, Username};
 use confab_core::storage::Page;
-use confab_core::users::NewUser;
+use confab_core::users::{NewUser, MAX_NICKNAME_LEN};
 
 use super::{
     decode_cursor, echo_params, encode_cursor, page_limit, path_user, user_entity, AnyAuth, AppAuth, EasemobError,
@@ -81,6 +81,10 @@ pub async fn register(
             Some(Value::Number(n)) => n.to_string(),
             _ => return Err(EasemobError::illegal_argument("password or pin must provided")),
         };
+        // The vendor's word for it; the core checks the same limit in its own.
+        if r.nickname.as_ref().is_some_and(|n| n.chars().count() > MAX_NICKNAME_LEN) {
+            return Err(EasemobError::illegal_argument("NICKNAME_TOO_LONG"));
+        }
         new_users.push(NewUser { username, password, nickname: r.nickname, attributes: Default::default() });
     }
     let names: Vec<String> = new_users.iter().map(|u| u.username.to_string()).collect();

@@ -1,6 +1,8 @@
 //! What only chat rooms have: the announcement and custom attributes (E-room-7/8).
 
 use super::*;
+use confab_core::error::KeyRefusal;
+use confab_core::groups::RefusedKeys;
 
 /// E-room-7: the announcement.
 pub async fn announcement<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
@@ -65,15 +67,26 @@ pub async fn room_attributes(
         .into_response())
 }
 
+/// The vendor's words for a refused key of a `put` or `delete`.
+fn key_refusal(why: KeyRefusal, action: &str) -> String {
+    match why {
+        KeyRefusal::HeldByOther if action == "delete" => "others are not allowed to be removed".into(),
+        KeyRefusal::HeldByOther => "others are not allowed to be set".into(),
+        KeyRefusal::RoomFull { max } => format!("the room already has {max} attributes"),
+        KeyRefusal::Missing => "the key does not exist".into(),
+    }
+}
+
 fn attribute_answer(
     target: &crate::easemob::Target,
     room: &str,
     action: &str,
     asked: Vec<String>,
-    refused: Vec<(String, String)>,
+    refused: RefusedKeys,
 ) -> Response {
     let success: Vec<&String> = asked.iter().filter(|k| !refused.iter().any(|(r, _)| r == *k)).collect();
-    let errors: Map<String, Value> = refused.into_iter().map(|(k, why)| (k, Value::String(why))).collect();
+    let errors: Map<String, Value> =
+        refused.into_iter().map(|(k, why)| (k, Value::String(key_refusal(why, action)))).collect();
     let mut envelope = target
         .minimal(action)
         .with("uri", json!(format!("/metadata/chatroom/{room}")))
