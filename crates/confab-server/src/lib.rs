@@ -9,8 +9,10 @@ mod leancloud;
 pub mod limits;
 pub mod links;
 pub mod node;
+mod replay;
 mod serve;
 mod signed_login;
+mod state;
 mod wildfire;
 
 use std::net::SocketAddr;
@@ -54,8 +56,10 @@ pub struct Application {
     node: Arc<Node>,
     local_addr: SocketAddr,
     first_start: FirstStart,
-    /// Background work that runs while the server does.
+    /// Background work that runs while the server does: hourly history
+    /// exports, and the WildfireChat robots' callback relays.
     exports: (Arc<limits::RateLimits>, std::time::Duration),
+    relays: Arc<wildfire::Relays>,
     /// Timeouts and caps for connections.
     connections: serve::Limits,
 }
@@ -79,16 +83,18 @@ impl Application {
             Arc::new(limits::RateLimits::new(config.rate_limits.clone(), config.edge.auth_failures_per_minute));
         let connections = serve::Limits::from_settings(&config.edge);
         let fetcher = Arc::new(fetch::Fetcher::new(config.fetch_allow_private.clone())?);
+        let state = state::AppState::new(core.clone(), limits.clone(), connections.max_sessions);
+        let relays = wildfire::Relays::new(fetcher.clone());
         let dialects = Dialects {
-            easemob: easemob::router(core.clone(), limits.clone()),
-            wildfire: wildfire::router(core.clone(), limits.clone(), fetcher.clone()),
-            leancloud: leancloud::router(core.clone(), limits.clone()),
+            easemob: easemob::router(state.clone()),
+            wildfire: wildfire::router(state.clone(), relays.clone()),
+            leancloud: leancloud::router(state.clone()),
         };
         let exports = (limits.clone(), std::time::Duration::from_secs(config.history_export_secs));
         // What handlers that write links or fetch URLs need from the configuration.
         let public_url = axum::Extension(links::PublicUrl::parse(config.public_url.as_deref())?);
         let fetcher = axum::Extension(fetcher);
-        let router = gateway::router(core.clone(), limits.clone(), connections.max_sessions)
+        let router = gateway::router(state)
             .route("/health", axum::routing::get(|| async { "ok" }))
             .fallback(dispatcher(dialects.clone(), Served::Every))
             .layer(public_url.clone())
@@ -107,7 +113,7 @@ impl Application {
             }
             None => None,
         };
-        Ok(Application { listener, router, wildfire, node, local_addr, first_start, exports, connections })
+        Ok(Application { listener, router, wildfire, node, local_addr, first_start, exports, relays, connections })
     }
 
     /// The bound address of `CONFAB_WILDFIRE_ADDR`'s listener, if there is one.
@@ -144,10 +150,18 @@ impl Application {
     /// requests in flight finish and leaves the cluster. Also stops, with an
     /// error, if the node loses its node-ID lease.
     pub async fn run_until(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let Application { listener, router, node, wildfire, exports, connections, .. } = self;
+        let Application { listener, router, node, wildfire, exports, relays, connections, .. } = self;
         // One budget for both listeners: descriptors are the process's.
         let gate = serve::Gate::new(&connections);
         let exporter = tokio::spawn(easemob::run_exports(node.core.clone(), exports.0, exports.1));
+        let relaying = {
+            let (relays, core) = (relays.clone(), node.core.clone());
+            tokio::spawn(async move {
+                if let Err(e) = relays.start_all(&core).await {
+                    tracing::error!(error = %e, "cannot start the robots' callback relays");
+                }
+            })
+        };
         // The WildfireChat port stops with the main listener.
         let wildfire = wildfire.map(|(listener, router)| {
             let mut stop = shutdown.clone();
@@ -186,6 +200,8 @@ impl Application {
             task.abort();
         }
         exporter.abort();
+        relaying.abort();
+        relays.stop_all();
         node.close().await;
         served?;
         if fenced_rx.await.is_ok() {

@@ -40,15 +40,10 @@ pub use history::run_exports;
 
 use crate::limits::{Per, RateLimits, EASEMOB_REQUESTS_PER_SECOND};
 
-/// What every Easemob handler can reach.
-#[derive(Clone)]
-pub struct State {
-    pub core: Arc<Core>,
-    pub limits: Arc<RateLimits>,
-}
+/// What every Easemob handler can reach: the server's one state.
+pub(crate) type State = crate::state::AppState;
 
-pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
-    let state = State { core, limits };
+pub fn router(state: State) -> Router {
     Router::new()
         .route(
             "/{org}/{app}/token",

@@ -4,26 +4,12 @@
 
 mod json;
 
-use std::sync::Arc;
-
 use axum::routing::get;
 use axum::Router;
-use tokio::sync::Semaphore;
 
-use confab_core::Core;
+/// What every gateway connection can reach: the server's one state.
+pub(crate) type State = crate::state::AppState;
 
-use crate::limits::RateLimits;
-
-/// What every gateway connection can reach.
-#[derive(Clone)]
-pub struct State {
-    pub core: Arc<Core>,
-    pub limits: Arc<RateLimits>,
-    /// One permit per open session: `max_sessions` in all.
-    pub sessions: Arc<Semaphore>,
-}
-
-pub fn router(core: Arc<Core>, limits: Arc<RateLimits>, max_sessions: usize) -> Router {
-    let sessions = Arc::new(Semaphore::new(max_sessions));
-    Router::new().route(confab_protocol::PATH, get(json::upgrade)).with_state(State { core, limits, sessions })
+pub fn router(state: State) -> Router {
+    Router::new().route(confab_protocol::PATH, get(json::upgrade)).with_state(state)
 }

@@ -45,13 +45,10 @@ pub use crate::signed_login::{APP_ID, APP_KEY, MASTER_KEY, SIGN_WINDOW_MS};
 /// client IDs is larger.
 const BODY_LIMIT: usize = 64 * 1024;
 
-#[derive(Clone)]
-pub struct State {
-    pub core: Arc<Core>,
-    pub limits: Arc<RateLimits>,
-}
+/// What every LeanCloud handler can reach: the server's one state.
+pub(crate) type State = crate::state::AppState;
 
-pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
+pub fn router(state: State) -> Router {
     Router::new()
         .merge(kind_routes::<Conversations>())
         .merge(kind_routes::<Chatrooms>())
@@ -99,7 +96,7 @@ pub fn router(core: Arc<Core>, limits: Arc<RateLimits>) -> Router {
         .fallback(|uri: axum::http::Uri| async move {
             LcError::new(axum::http::StatusCode::NOT_FOUND, 404, format!("Not Found: {}.", uri.path()))
         })
-        .with_state(State { core, limits })
+        .with_state(state)
 }
 
 /// How a kind's messages are sent: a service conversation's go to chosen

@@ -8,9 +8,7 @@
 //! alone cannot be the key, because the vendor's SDK draws it from only
 //! 100,000 values.
 
-use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use sha1::{Digest, Sha1};
@@ -20,6 +18,7 @@ use confab_core::model::App;
 use confab_core::Core;
 
 use super::error::{self, WildfireError};
+use crate::replay::{NonceCache, Replay};
 
 /// The app credential that holds the admin secret.
 pub const SECRET_CREDENTIAL: &str = "wildfire.secret";
@@ -81,7 +80,7 @@ pub async fn authenticate(core: &Core, nonces: &NonceCache, headers: &HeaderMap)
         }
     }
     let app = found.ok_or(WildfireError::new(error::AUTH_FAILURE))?;
-    nonces.first_use(&app, nonce, sent_ms, now)?;
+    first_use(nonces, &app, nonce, sent_ms, now)?;
     Ok(app)
 }
 
@@ -91,46 +90,15 @@ pub fn signature(nonce: &str, secret: &str, timestamp: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Signatures seen within the window, as keyed hashes (a caller cannot
-/// choose collisions), with when each may be forgotten.
-#[derive(Default)]
-pub struct NonceCache {
-    hasher: RandomState,
-    seen: Mutex<Seen>,
-}
-
-#[derive(Default)]
-struct Seen {
-    hashes: HashSet<u64>,
-    by_expiry: BTreeMap<i64, Vec<u64>>,
-}
-
-impl NonceCache {
-    /// Records a signature; refuses one seen before, or any while too many are remembered.
-    pub fn first_use(&self, app: &App, nonce: &str, sent_ms: i64, now: i64) -> Result<(), WildfireError> {
-        let hash = self.hasher.hash_one((app.id, nonce, sent_ms));
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let Seen { hashes, by_expiry } = &mut *seen;
-        while let Some(entry) = by_expiry.first_entry() {
-            if *entry.key() > now {
-                break;
-            }
-            for old in entry.remove() {
-                hashes.remove(&old);
-            }
+/// Records a request's signature; refuses one seen before within the
+/// window, or any while too many are remembered.
+pub fn first_use(nonces: &NonceCache, app: &App, nonce: &str, sent_ms: i64, now: i64) -> Result<(), WildfireError> {
+    nonces.first_use(app.id, nonce, sent_ms, sent_ms + WINDOW_MS, MAX_REMEMBERED, now).map_err(|why| match why {
+        Replay::Full => WildfireError::new(error::OVER_FREQUENCY),
+        Replay::Seen => {
+            WildfireError { code: error::AUTH_FAILURE, detail: Some("this request was already used".into()) }
         }
-        if hashes.len() >= MAX_REMEMBERED {
-            return Err(WildfireError::new(error::OVER_FREQUENCY));
-        }
-        if !hashes.insert(hash) {
-            return Err(WildfireError {
-                code: error::AUTH_FAILURE,
-                detail: Some("this request was already used".into()),
-            });
-        }
-        by_expiry.entry(sent_ms + WINDOW_MS).or_default().push(hash);
-        Ok(())
-    }
+    })
 }
 
 #[cfg(test)]

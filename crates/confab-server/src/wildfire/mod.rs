@@ -39,29 +39,19 @@ use confab_core::Core;
 pub use auth::SECRET_CREDENTIAL;
 pub use error::WildfireError;
 
-use crate::limits::{Per, RateLimits, WILDFIRE_REQUESTS_PER_SECOND};
+use crate::limits::{Per, WILDFIRE_REQUESTS_PER_SECOND};
 
 /// Largest request body: a payload may carry a base64 thumbnail.
 const BODY_LIMIT: usize = 64 * 1024;
 
-#[derive(Clone)]
-pub struct State {
-    pub core: Arc<Core>,
-    pub limits: Arc<RateLimits>,
-    nonces: Arc<auth::NonceCache>,
-}
+/// What every WildfireChat handler can reach: the server's one state.
+pub(crate) type State = crate::state::AppState;
 
-pub fn router(core: Arc<Core>, limits: Arc<RateLimits>, fetcher: Arc<crate::fetch::Fetcher>) -> Router {
-    let relays = robots::Relays::new(fetcher);
-    {
-        let (relays, core) = (relays.clone(), core.clone());
-        tokio::spawn(async move {
-            if let Err(e) = relays.start_all(&core).await {
-                tracing::error!(error = %e, "cannot start the robots' callback relays");
-            }
-        });
-    }
-    let state = State { core, limits, nonces: Arc::new(auth::NonceCache::default()) };
+pub use robots::Relays;
+
+/// The dialect's routes. The robots' relays are started and stopped by the
+/// application (`Relays::start_all`, `stop_all`), not here.
+pub fn router(state: State, relays: Arc<Relays>) -> Router {
     Router::new()
         .route("/admin/health", post(|| async { ok(Value::Null) }).get(|| async { ok(Value::Null) }))
         .route("/admin/message/send", post(messages::send))

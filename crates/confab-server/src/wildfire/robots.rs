@@ -207,11 +207,18 @@ impl Relays {
     }
 }
 
-impl Drop for Relays {
-    fn drop(&mut self) {
-        for task in self.running.lock().unwrap_or_else(|e| e.into_inner()).values() {
+impl Relays {
+    /// Stops every relay (at shutdown).
+    pub fn stop_all(&self) {
+        for (_, task) in self.running.lock().unwrap_or_else(|e| e.into_inner()).drain() {
             task.abort();
         }
+    }
+}
+
+impl Drop for Relays {
+    fn drop(&mut self) {
+        self.stop_all();
     }
 }
 

@@ -76,7 +76,7 @@ impl<T: DeserializeOwned> FromRequest<State> for Service<T> {
 /// Every app with one of that ID is tried, in constant time per secret.
 async fn identify(
     core: &Core,
-    nonces: &auth::NonceCache,
+    nonces: &crate::replay::NonceCache,
     headers: &axum::http::HeaderMap,
     robot_call: bool,
 ) -> Result<(Arc<App>, Caller), WildfireError> {
@@ -114,7 +114,7 @@ async fn identify(
             false => WildfireError::not_exist(format!("{what} {id}")),
         });
     };
-    nonces.first_use(&app, signed.nonce, signed.sent_ms, core.now_ms())?;
+    auth::first_use(nonces, &app, signed.nonce, signed.sent_ms, core.now_ms())?;
     Ok((app, caller))
 }
 

@@ -40,8 +40,8 @@ fn list_refusal<K: Kind>(changed: &GroupChanged) -> Option<EasemobError> {
 }
 
 /// E-grp-15/16, E-room-11/12: the block (`blocks`) or allow (`white`) list.
-pub async fn list_users<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+pub async fn list_users<K: Kind>(OnGroup { target, id, params, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
+    let id = id.as_str();
     let names = names(param(&params, "list"))?;
     let entries = target.core.groups.list_entries(target.app.id, group_ref::<K>(id), names.list).await;
     let users: Vec<String> = entries.map_err(group_error)?.into_iter().map(|e| e.username.to_string()).collect();
@@ -53,13 +53,13 @@ pub async fn list_users<K: Kind>(AppAuth(target): AppAuth, Path(params): Params)
 }
 
 /// Adds users named in the path (one, or several with commas) to a list.
-pub async fn list_add_path<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+pub async fn list_add_path<K: Kind>(OnGroup { target, id, params, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
     let raw = param(&params, "username");
     let users = path_users(raw)?;
     // The answer names the user of the path, whether or not the list changed.
     let named = users.first().cloned();
     let (changed, names) = list_add::<K>(&target, &params, users).await?;
-    let id = param(&params, "id");
+    let id = id.as_str();
     let path = format!("{}/{id}/{}/{raw}", K::PATH, names.segment);
     if raw.contains(',') {
         let data = Value::Array(results(&changed, K::LIST_ID_KEY, id, names.add));
@@ -75,12 +75,11 @@ pub async fn list_add_path<K: Kind>(AppAuth(target): AppAuth, Path(params): Para
 
 /// Adds the body's `usernames` (≤ 60) to a list.
 pub async fn list_add_body<K: Kind>(
-    AppAuth(target): AppAuth,
-    Path(params): Params,
+    OnGroup { target, id, params, .. }: OnGroup<K>,
     JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
 ) -> Result<Response, EasemobError> {
     let (changed, names) = list_add::<K>(&target, &params, body_users(&body)?).await?;
-    let id = param(&params, "id");
+    let id = id.as_str();
     let data = Value::Array(results(&changed, K::LIST_ID_KEY, id, names.add));
     Ok(target.envelope("post", &format!("{}/{id}/{}", K::PATH, names.segment)).data(data).into_response())
 }
@@ -103,8 +102,8 @@ async fn list_add<K: Kind>(
 }
 
 /// Removes users named in the path from a list.
-pub async fn list_remove<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+pub async fn list_remove<K: Kind>(OnGroup { target, id, params, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
+    let id = id.as_str();
     let names = names(param(&params, "list"))?;
     let raw = param(&params, "username");
     let users = path_users(raw)?;
@@ -127,8 +126,8 @@ pub async fn list_remove<K: Kind>(AppAuth(target): AppAuth, Path(params): Params
 }
 
 /// E-grp-17 / E-room-13: muted members and when their mute ends.
-pub async fn mutes<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+pub async fn mutes<K: Kind>(OnGroup { target, id, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
+    let id = id.as_str();
     let entries = target.core.groups.list_entries(target.app.id, group_ref::<K>(id), GroupList::Mute).await;
     let data: Vec<Value> = entries
         .map_err(group_error)?
@@ -149,11 +148,10 @@ fn expire(until_ms: i64) -> i64 {
 
 /// E-grp-17 / E-room-13: mute members for `mute_duration` ms (-1: until lifted; 0: lift).
 pub async fn mute<K: Kind>(
-    AppAuth(target): AppAuth,
-    Path(params): Params,
+    OnGroup { target, id, .. }: OnGroup<K>,
     JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
 ) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+    let id = id.as_str();
     let users = body_users(&body)?;
     check_count("userNames size", users.len(), limits::LIST_BATCH)?;
     let duration = body
@@ -185,8 +183,8 @@ pub async fn mute<K: Kind>(
 }
 
 /// E-grp-17 / E-room-13: lift the mute of members named in the path.
-pub async fn unmute<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+pub async fn unmute<K: Kind>(OnGroup { target, id, params, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
+    let id = id.as_str();
     let raw = param(&params, "username");
     let users = path_users(raw)?;
     check_count("removeMute member size", users.len(), limits::LIST_BATCH)?;
@@ -207,20 +205,16 @@ pub async fn unmute<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> 
 }
 
 /// E-grp-18 / E-room-13: mute everyone but the owner, admins and the allow list.
-pub async fn mute_all<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
-    set_mute_all::<K>(target, params, true).await
+pub async fn mute_all<K: Kind>(call: OnGroup<K>) -> Result<Response, EasemobError> {
+    set_mute_all(call, true).await
 }
 
-pub async fn unmute_all<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
-    set_mute_all::<K>(target, params, false).await
+pub async fn unmute_all<K: Kind>(call: OnGroup<K>) -> Result<Response, EasemobError> {
+    set_mute_all(call, false).await
 }
 
-async fn set_mute_all<K: Kind>(
-    target: crate::easemob::Target,
-    params: HashMap<String, String>,
-    muted: bool,
-) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+async fn set_mute_all<K: Kind>(OnGroup { target, id, .. }: OnGroup<K>, muted: bool) -> Result<Response, EasemobError> {
+    let id = id.as_str();
     target.core.groups.set_mute_all(target.app.id, group_ref::<K>(id), muted).await.map_err(group_error)?;
     let action = if muted { "post" } else { "delete" };
     Ok(target.envelope(action, &format!("{}/{id}/ban", K::PATH)).data(json!({"mute": muted})).into_response())

@@ -4,11 +4,10 @@ use super::*;
 
 /// E-grp-7 / E-room-9: members, `pagesize` (≤ 1000) at a time from page `pagenum` (1-based).
 pub async fn members<K: Kind>(
-    AppAuth(target): AppAuth,
-    Path(params): Params,
+    OnGroup { target, id, .. }: OnGroup<K>,
     Query(query): QueryMap,
 ) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+    let id = id.as_str();
     let size = page_limit(&query, "pagesize", 1000, 1000)?;
     let number = page_limit(&query, "pagenum", 1, usize::MAX)?;
     let (_, members) = target.core.groups.members(target.app.id, group_ref::<K>(id)).await.map_err(|e| match e {
@@ -31,8 +30,8 @@ pub async fn members<K: Kind>(
 }
 
 /// E-grp-8 / E-room-9: add one member.
-pub async fn add_member<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+pub async fn add_member<K: Kind>(OnGroup { target, id, params, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
+    let id = id.as_str();
     let user = username(param(&params, "username"))?;
     let changed = target.core.groups.add_members(target.app.id, group_ref::<K>(id), vec![user.clone()]).await;
     let changed = changed.map_err(group_error)?;
@@ -61,11 +60,10 @@ pub(super) fn reason(user: &Username, why: Refusal, id: &str) -> String {
 
 /// E-grp-9 / E-room-9: add up to 60 members.
 pub async fn add_members<K: Kind>(
-    AppAuth(target): AppAuth,
-    Path(params): Params,
+    OnGroup { target, id, .. }: OnGroup<K>,
     JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
 ) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+    let id = id.as_str();
     let users = body_users(&body)?;
     check_count("addMembers: addMembers", users.len(), limits::BATCH_USERS)?;
     let changed =
@@ -97,8 +95,8 @@ pub(super) fn results(changed: &GroupChanged, id_key: &str, id: &str, action: &s
 }
 
 /// E-grp-10 / E-grp-11 / E-room-9: remove one member, or several separated by commas.
-pub async fn remove_members<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+pub async fn remove_members<K: Kind>(OnGroup { target, id, params, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
+    let id = id.as_str();
     let raw = param(&params, "username");
     let users = path_users(raw)?;
     check_count("kickMember: kickMembers", users.len(), limits::BATCH_USERS)?;
@@ -124,8 +122,8 @@ pub async fn remove_members<K: Kind>(AppAuth(target): AppAuth, Path(params): Par
 }
 
 /// E-grp-12 / E-room-10: list admins.
-pub async fn admins<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+pub async fn admins<K: Kind>(OnGroup { target, id, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
+    let id = id.as_str();
     let admins = target.core.groups.admins(target.app.id, group_ref::<K>(id)).await.map_err(group_error)?;
     let names: Vec<&str> = admins.iter().map(Username::as_str).collect();
     Ok(target
@@ -137,11 +135,10 @@ pub async fn admins<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> 
 
 /// E-grp-12 / E-room-10: make a member an admin (`{"newadmin": u}`).
 pub async fn add_admin<K: Kind>(
-    AppAuth(target): AppAuth,
-    Path(params): Params,
+    OnGroup { target, id, .. }: OnGroup<K>,
     JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
 ) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+    let id = id.as_str();
     let user =
         body.get("newadmin").and_then(Value::as_str).ok_or_else(|| invalid_parameter("newadmin must be provided"))?;
     let user = username(user)?;
@@ -157,8 +154,8 @@ pub async fn add_admin<K: Kind>(
 }
 
 /// E-grp-13 / E-room-10: an admin back to a member.
-pub async fn remove_admin<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+pub async fn remove_admin<K: Kind>(OnGroup { target, id, params, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
+    let id = id.as_str();
     let user = username(param(&params, "username"))?;
     match target.core.groups.set_admin(target.app.id, group_ref::<K>(id), user.clone(), false).await {
         Ok(_) => {}

@@ -91,6 +91,31 @@ fn group_ref<K: Kind>(id: &str) -> GroupRef<'_> {
     GroupRef { kind: K::CHAT_TYPE, id }
 }
 
+/// The preamble every handler on one group or room shares: the app token
+/// checked first (nothing is parsed for an unauthenticated caller), then
+/// the group's `{id}` and the rest of the path.
+pub struct OnGroup<K> {
+    pub target: crate::easemob::Target,
+    pub id: String,
+    pub params: HashMap<String, String>,
+    kind: std::marker::PhantomData<K>,
+}
+
+impl<K: Kind> axum::extract::FromRequestParts<crate::easemob::State> for OnGroup<K> {
+    type Rejection = EasemobError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::easemob::State,
+    ) -> Result<Self, Self::Rejection> {
+        let AppAuth(target) = AppAuth::from_request_parts(parts, state).await?;
+        let Path(params) =
+            Params::from_request_parts(parts, state).await.map_err(|e| invalid_parameter(format!("bad path: {e}")))?;
+        let id = param(&params, "id").to_owned();
+        Ok(OnGroup { target, id, params, kind: std::marker::PhantomData })
+    }
+}
+
 /// A user ID from a path or body; the vendor answers unknown shapes as missing users.
 fn username(raw: &str) -> Result<Username, EasemobError> {
     Username::easemob(raw).map_err(|_| group_error(Error::NotFound(format!("username {raw} doesn't exist!"))))
@@ -400,11 +425,10 @@ pub async fn details_of<K: Kind>(AppAuth(target): AppAuth, Path(params): Params)
 
 /// E-grp-5 / E-grp-14 / E-room-5: change settings, or transfer ownership with `newowner`.
 pub async fn modify<K: Kind>(
-    AppAuth(target): AppAuth,
-    Path(params): Params,
+    OnGroup { target, id, .. }: OnGroup<K>,
     JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
 ) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+    let id = id.as_str();
     let body = object(body)?;
     let path = format!("{}/{id}", K::PATH);
     if let Some(owner) = text_field(&body, "newowner")? {
@@ -484,8 +508,8 @@ fn room_limits(name: Option<&str>, description: Option<&str>, max_users: Option<
 }
 
 /// E-grp-6 / E-room-6.
-pub async fn delete<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+pub async fn delete<K: Kind>(OnGroup { target, id, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
+    let id = id.as_str();
     let group = target.core.groups.delete(target.app.id, group_ref::<K>(id)).await.map_err(group_error)?;
     let data = json!({"success": true, K::ID_KEY: group.id});
     Ok(target.envelope("delete", &format!("{}/{id}", K::PATH)).data(data).into_response())

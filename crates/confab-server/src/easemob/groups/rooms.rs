@@ -5,8 +5,8 @@ use confab_core::error::KeyRefusal;
 use confab_core::groups::RefusedKeys;
 
 /// E-room-7: the announcement.
-pub async fn announcement<K: Kind>(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+pub async fn announcement<K: Kind>(OnGroup { target, id, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
+    let id = id.as_str();
     let group = target.core.groups.get(target.app.id, group_ref::<K>(id)).await.map_err(group_error)?;
     let data = json!({"announcement": group.settings.announcement});
     Ok(target.envelope("get", &format!("{}/{id}/announcement", K::PATH)).data(data).into_response())
@@ -14,11 +14,10 @@ pub async fn announcement<K: Kind>(AppAuth(target): AppAuth, Path(params): Param
 
 /// E-room-7: replace the announcement (≤ 512 characters).
 pub async fn set_announcement<K: Kind>(
-    AppAuth(target): AppAuth,
-    Path(params): Params,
+    OnGroup { target, id, .. }: OnGroup<K>,
     JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
 ) -> Result<Response, EasemobError> {
-    let id = param(&params, "id");
+    let id = id.as_str();
     let text = body
         .get("announcement")
         .and_then(Value::as_str)
