@@ -360,6 +360,37 @@ mod tests {
         assert_eq!(parse_hour("2018112725"), None);
     }
 
+    /// A history file's line, pinned: exports written yesterday are read by
+    /// the app's own tools, and `import` reads them back.
+    #[test]
+    fn a_record_has_the_golden_shape() {
+        use confab_core::model::{AppId, Body, ConversationId, Username};
+        let ann = Username::parse("ann").unwrap();
+        let message = Message {
+            id: MessageId(99),
+            app: AppId(1),
+            conversation: ConversationId(3),
+            seq: 1,
+            chat_type: ChatType::GroupChat,
+            from: ann.clone(),
+            to: "g1".into(),
+            body: Body::Text { msg: "hi".into() },
+            ext: Some(json!({"k": 1})),
+            timestamp_ms: 1_543_338_000_000,
+            sync_sender: false,
+            origin_device: None,
+            original: None,
+            receivers: None,
+            state: MessageState::Recalled { by: ann, at_ms: 1 },
+        };
+        assert_eq!(
+            record(&message),
+            json!({"msg_id": "99", "timestamp": 1_543_338_000_000i64, "direction": "outgoing", "to": "g1",
+                   "from": "ann", "chat_type": "groupchat", "recalled": true,
+                   "payload": {"bodies": [{"type": "txt", "msg": "hi"}], "ext": {"k": 1}, "from": "ann", "to": "g1"}})
+        );
+    }
+
     #[test]
     fn ql_accepts_only_the_timestamp_forms() {
         assert!(ql_pattern().is_match("select * where timestamp>1403164734226"));

@@ -498,3 +498,47 @@ fn group_event_frame(event: &GroupEvent) -> ServerFrame {
         timestamp: event.timestamp_ms,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_core::ids::MessageId;
+    use confab_core::model::{AppId, MessageState, Original};
+    use serde_json::json;
+
+    /// What a device receives, pinned: a change here breaks deployed clients.
+    #[test]
+    fn messages_and_updates_reach_devices_in_the_golden_shape() {
+        let ann = Username::parse("Ann").unwrap();
+        let message = Message {
+            id: MessageId(77),
+            app: AppId(1),
+            conversation: ConversationId(5),
+            seq: 2,
+            chat_type: ChatType::Chat,
+            from: ann.clone(),
+            to: "bob".into(),
+            body: Body::Text { msg: "hi".into() },
+            ext: None,
+            timestamp_ms: 1_700_000_000_000,
+            sync_sender: false,
+            origin_device: None,
+            original: Some(Original::Wildfire { payload: json!({"type": 1}), line: 0 }),
+            receivers: None,
+            state: MessageState::Normal,
+        };
+        let frame: serde_json::Value = serde_json::from_str(&encode(&message_frame(&message))).unwrap();
+        assert_eq!(
+            frame,
+            json!({"op": "msg", "msg_id": "77", "conv": "5", "seq": 2, "chat_type": "chat", "from": "Ann", "to": "bob",
+                   "body": {"type": "txt", "msg": "hi"}, "timestamp": 1_700_000_000_000i64,
+                   "original": {"wildfire": {"payload": {"type": 1}, "line": 0}}})
+        );
+        let update = MessageUpdate { message, change: UpdateKind::Recalled, by: Some(ann), only: None };
+        let frame: serde_json::Value = serde_json::from_str(&encode(&update_frame(&update))).unwrap();
+        assert_eq!(
+            frame,
+            json!({"op": "msg_update", "change": "recalled", "msg_id": "77", "conv": "5", "seq": 2, "by": "Ann"})
+        );
+    }
+}
