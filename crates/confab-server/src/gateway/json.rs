@@ -4,116 +4,100 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use tokio::time::Instant;
+use axum::response::Response;
 
 use confab_core::error::{AuthFailure, Error, Refusal};
-use confab_core::events::GroupEvent;
-use confab_core::events::KickReason;
-use confab_core::events::{MessageUpdate, UpdateKind};
-use confab_core::gateway::{LoginRequest, Outcome, Session};
+use confab_core::events::{GroupEvent, KickReason, MessageUpdate, UpdateKind};
+use confab_core::gateway::{LoginRequest, Session};
 use confab_core::model::{Body, ChatType, ConversationId, Message, Username};
 use confab_core::Core;
 use confab_protocol::{ClientFrame, MessageFrame, ServerFrame, HEARTBEAT_SECS, MAX_CLIENT_FRAME};
 
-use crate::limits::{Per, RateLimits, GATEWAY_APP_MESSAGES_PER_SECOND, GATEWAY_USER_MESSAGES_PER_SECOND};
+use super::driver::{self, Budget, End, Io, Protocol};
 
-/// Most frames written before a flush, so one busy session cannot hold its
-/// socket's buffer (and its own task) for long.
-const MAX_FRAMES_PER_FLUSH: usize = 64;
 /// How long a new connection has to send its login frame.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// A connection silent for this long is considered dead.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(3 * HEARTBEAT_SECS);
 
-/// The socket read buffer. tungstenite zero-fills the free part of it on every
-/// read attempt, and a session attempts one on every wake-up (each event it
-/// is sent); at the default 128 KiB that zeroing was a third of the server's
-/// CPU when fanning out to a large group. Client frames are at most 8 KiB.
-const READ_BUFFER: usize = 4 * 1024;
+/// confab's JSON protocol: text frames, one JSON object each.
+pub(super) struct Json;
 
-/// Opens a session, or answers 503 when `max_sessions` are open (before the
-/// upgrade: a refused client costs no WebSocket).
+/// Opens a JSON-protocol session (`/ws`).
 pub async fn upgrade(State(state): State<super::State>, ws: WebSocketUpgrade) -> Response {
-    let Ok(permit) = state.sessions.clone().try_acquire_owned() else {
-        let headers = [(axum::http::header::RETRY_AFTER, "5")];
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, headers, "too many sessions; try again later")
-            .into_response();
-    };
-    let limits = state.limits.clone();
-    ws.max_message_size(MAX_CLIENT_FRAME).max_frame_size(MAX_CLIENT_FRAME).read_buffer_size(READ_BUFFER).on_upgrade(
-        move |socket| {
-            // The session's span outlives the upgrade request's: every log
-            // line of the connection names it, and login fills in who it is.
-            let span = tracing::info_span!(
-                "session",
-                protocol = "json",
-                app = tracing::field::Empty,
-                user = tracing::field::Empty,
-                device = tracing::field::Empty
-            );
-            tracing::Instrument::instrument(
-                async move {
-                    serve(state.core, limits, socket).await;
-                    drop(permit);
-                },
-                span,
-            )
-        },
-    )
+    driver::upgrade(state, ws, Json)
 }
 
-type Sink = SplitSink<WebSocket, WsMessage>;
-type Stream = SplitStream<WebSocket>;
+impl Protocol for Json {
+    const NAME: &'static str = "json";
+    const MAX_FRAME: usize = MAX_CLIENT_FRAME;
+    /// Three missed heartbeats.
+    const IDLE: Duration = Duration::from_secs(3 * HEARTBEAT_SECS);
+    const LOGIN: Duration = LOGIN_TIMEOUT;
 
-async fn serve(core: Arc<Core>, limits: Arc<RateLimits>, socket: WebSocket) {
-    let (mut sink, mut stream) = socket.split();
-    let Some(session) = login(&core, &mut sink, &mut stream).await else {
-        let _ = sink.close().await;
-        return;
-    };
-    let span = tracing::Span::current();
-    span.record("app", session.app.id.0);
-    span.record("user", tracing::field::display(&session.user));
-    span.record("device", session.device.as_str());
-    let reason = run(session, Budget { core: &core, limits: &limits }, &mut sink, &mut stream).await;
-    if let Some((reason, detail)) = reason {
-        let detail = detail.map(|d| d.to_string());
-        let _ = send(&mut sink, &ServerFrame::Kicked { reason: reason.as_str().into(), detail }).await;
-        let _ = sink
-            .send(WsMessage::Close(Some(CloseFrame { code: 4000, reason: Utf8Bytes::from(reason.as_str()) })))
-            .await;
+    async fn login(&mut self, core: &Arc<Core>, io: &mut Io) -> Option<Session> {
+        login(core, io).await
     }
-    let _ = sink.close().await;
+
+    fn synced(&mut self, _: &Session) -> Option<WsMessage> {
+        Some(WsMessage::Text(encode(&ServerFrame::Synced)))
+    }
+
+    async fn frame(&mut self, session: &Session, budget: Budget<'_>, frame: WsMessage, io: &mut Io) -> Result<(), End> {
+        match frame {
+            WsMessage::Text(text) => Ok(handle_text(session, budget, io, &text).await?),
+            _ => Ok(send(io, &error_frame(None, "bad_frame", "frames are JSON text")).await?),
+        }
+    }
+
+    fn message(&mut self, _: &Session, message: &Arc<Message>) -> Option<WsMessage> {
+        Some(WsMessage::Text(FRAMES.encoded(message)))
+    }
+
+    fn group_event(&mut self, _: &Session, event: &GroupEvent) -> Option<WsMessage> {
+        Some(WsMessage::Text(encode(&group_event_frame(event))))
+    }
+
+    fn update(&mut self, _: &Session, update: &MessageUpdate) -> Option<WsMessage> {
+        Some(WsMessage::Text(encode(&update_frame(update))))
+    }
+
+    fn kicked(&mut self, reason: KickReason, detail: Option<&str>) -> Vec<WsMessage> {
+        let kicked = ServerFrame::Kicked { reason: reason.as_str().into(), detail: detail.map(str::to_owned) };
+        let close = CloseFrame { code: 4000, reason: Utf8Bytes::from(reason.as_str()) };
+        vec![WsMessage::Text(encode(&kicked)), WsMessage::Close(Some(close))]
+    }
 }
 
 /// Waits for the login frame and opens the session; answers errors itself.
-async fn login(core: &Core, sink: &mut Sink, stream: &mut Stream) -> Option<Session> {
-    let frame = match tokio::time::timeout(LOGIN_TIMEOUT, next_frame(stream)).await {
-        Ok(Some(Ok(frame))) => frame,
-        Ok(Some(Err(message))) => {
-            let _ = send(sink, &error_frame(None, "bad_frame", &message)).await;
+async fn login(core: &Core, io: &mut Io) -> Option<Session> {
+    let frame = match io.next_within(LOGIN_TIMEOUT).await {
+        Ok(Some(WsMessage::Text(text))) => match serde_json::from_str::<ClientFrame>(&text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                let _ = send(io, &error_frame(None, "bad_frame", &e.to_string())).await;
+                return None;
+            }
+        },
+        Ok(Some(_)) => {
+            let _ = send(io, &error_frame(None, "bad_frame", "frames are JSON text")).await;
             return None;
         }
         Ok(None) => return None,
         Err(_) => {
-            let _ = send(sink, &error_frame(None, "login_timeout", "no login frame within 10 seconds")).await;
+            let _ = send(io, &error_frame(None, "login_timeout", "no login frame within 10 seconds")).await;
             return None;
         }
     };
     let ClientFrame::Login { token, leancloud, device, resume } = frame else {
-        let _ = send(sink, &error_frame(None, "login_required", "the first frame must be a login")).await;
+        let _ = send(io, &error_frame(None, "login_required", "the first frame must be a login")).await;
         return None;
     };
     let mut cursors = HashMap::with_capacity(resume.len());
     for (conv, seq) in resume {
         let Ok(id) = conv.parse() else {
-            let _ = send(sink, &error_frame(None, "bad_frame", &format!("resume key {conv} is not a conversation id")))
-                .await;
+            let _ =
+                send(io, &error_frame(None, "bad_frame", &format!("resume key {conv} is not a conversation id"))).await;
             return None;
         };
         cursors.insert(ConversationId(id), seq);
@@ -124,7 +108,7 @@ async fn login(core: &Core, sink: &mut Sink, stream: &mut Stream) -> Option<Sess
             Ok(token) => token,
             Err(e) => {
                 let (code, message) = login_error(&e);
-                let _ = send(sink, &error_frame(None, code, message)).await;
+                let _ = send(io, &error_frame(None, code, message)).await;
                 return None;
             }
         },
@@ -140,13 +124,13 @@ async fn login(core: &Core, sink: &mut Sink, stream: &mut Stream) -> Option<Sess
                 session: session.id.to_string(),
                 heartbeat_secs: HEARTBEAT_SECS,
             };
-            send(sink, &ok).await.ok()?;
+            send(io, &ok).await.ok()?;
             Some(session)
         }
         Err(e) => {
             let (code, message) = login_error(&e);
             tracing::info!(why = code, "failed gateway login");
-            let _ = send(sink, &error_frame(None, code, message)).await;
+            let _ = send(io, &error_frame(None, code, message)).await;
             None
         }
     }
@@ -163,102 +147,7 @@ fn login_error(e: &Error) -> (&'static str, &'static str) {
     }
 }
 
-/// Replays the backlog, then serves live traffic. Returns why the server
-/// ended the session, or `None` if the client left.
-/// What a session's sends are charged to.
-#[derive(Clone, Copy)]
-struct Budget<'a> {
-    core: &'a Core,
-    limits: &'a RateLimits,
-}
-
-async fn run(
-    mut session: Session,
-    budget: Budget<'_>,
-    sink: &mut Sink,
-    stream: &mut Stream,
-) -> Option<(KickReason, Option<Arc<str>>)> {
-    loop {
-        match session.next_backlog_page().await {
-            Ok(Some(page)) => {
-                for message in page {
-                    send(sink, &message_frame(&message)).await.ok()?;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!("backlog read failed: {e}");
-                return Some((KickReason::Shutdown, None));
-            }
-        }
-    }
-    send(sink, &ServerFrame::Synced).await.ok()?;
-
-    // One timer for the connection's life, moved on by client frames: a new
-    // timer per loop would cost a timer-wheel insert and removal per event.
-    let idle = tokio::time::sleep(IDLE_TIMEOUT);
-    tokio::pin!(idle);
-    loop {
-        tokio::select! {
-            incoming = stream.next() => {
-                idle.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
-                match incoming {
-                    Some(Ok(WsMessage::Text(text))) => handle_text(&session, budget, sink, &text).await.ok()?,
-                    Some(Ok(WsMessage::Binary(_))) => {
-                        send(sink, &error_frame(None, "bad_frame", "frames are JSON text")).await.ok()?;
-                    }
-                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return None,
-                }
-            }
-            wake = session.wait() => {
-                // This wake-up and whatever else is queued now go out with one
-                // flush: under a burst that is one socket write for many frames.
-                let mut next = Some(wake);
-                let mut written = 0usize;
-                while let Some(wake) = next.take() {
-                    match session.process(wake).await {
-                        Ok(Outcome::Deliver(messages)) => {
-                            for message in messages {
-                                sink.feed(WsMessage::Text(FRAMES.encoded(&message))).await.ok()?;
-                                written += 1;
-                            }
-                        }
-                        Ok(Outcome::Notify(event)) => {
-                            sink.feed(WsMessage::Text(encode(&group_event_frame(&event)))).await.ok()?;
-                            written += 1;
-                        }
-                        Ok(Outcome::Update(update)) => {
-                            sink.feed(WsMessage::Text(encode(&update_frame(&update)))).await.ok()?;
-                            written += 1;
-                        }
-                        Ok(Outcome::Close(reason)) => {
-                            sink.flush().await.ok()?;
-                            return Some((reason, None));
-                        }
-                        Ok(Outcome::CloseWith(reason, detail)) => {
-                            sink.flush().await.ok()?;
-                            return Some((reason, Some(detail)));
-                        }
-                        Err(e) => {
-                            tracing::warn!("session failed: {e}");
-                            return Some((KickReason::Shutdown, None));
-                        }
-                    }
-                    if written < MAX_FRAMES_PER_FLUSH {
-                        next = session.ready();
-                    }
-                }
-                if written > 0 {
-                    sink.flush().await.ok()?;
-                }
-            }
-            _ = &mut idle => return None,
-        }
-    }
-}
-
-async fn handle_text(session: &Session, budget: Budget<'_>, sink: &mut Sink, text: &str) -> Result<(), axum::Error> {
+async fn handle_text(session: &Session, budget: Budget<'_>, sink: &mut Io, text: &str) -> Result<(), axum::Error> {
     let frame = match serde_json::from_str::<ClientFrame>(text) {
         Ok(frame) => frame,
         Err(e) => return send(sink, &error_frame(None, "bad_frame", &e.to_string())).await,
@@ -291,7 +180,7 @@ async fn handle_text(session: &Session, budget: Budget<'_>, sink: &mut Sink, tex
         ClientFrame::Ack { conv, seq } => cursor_frame(session, sink, &conv, seq, false).await,
         ClientFrame::Read { conv, seq } => cursor_frame(session, sink, &conv, seq, true).await,
         ClientFrame::Send { reference, chat_type, to, body, ext } => {
-            if let Some(refusal) = over_send_limit(session, budget).await {
+            if let Some(refusal) = budget.charge_send(session).await {
                 return send(sink, &error_frame(reference, "rate_limited", refusal)).await;
             }
             let reply = match send_message(session, chat_type.as_deref(), &to, body, ext).await {
@@ -311,7 +200,7 @@ async fn handle_text(session: &Session, budget: Budget<'_>, sink: &mut Sink, tex
 
 /// An `ack` or `read` frame: not answered unless malformed, since the client
 /// does not wait for it.
-async fn cursor_frame(session: &Session, sink: &mut Sink, conv: &str, seq: i64, read: bool) -> Result<(), axum::Error> {
+async fn cursor_frame(session: &Session, sink: &mut Io, conv: &str, seq: i64, read: bool) -> Result<(), axum::Error> {
     let Ok(id) = conv.parse() else {
         return send(sink, &error_frame(None, "bad_frame", &format!("{conv} is not a conversation id"))).await;
     };
@@ -322,22 +211,6 @@ async fn cursor_frame(session: &Session, sink: &mut Sink, conv: &str, seq: i64, 
         tracing::warn!("storing a cursor failed: {e}");
     }
     Ok(())
-}
-
-/// Charges a send to its user's budget, then to the app's; says which is spent.
-/// (A send refused by the user's limit does not spend the app's.) The app is
-/// read again (from the apps' cache) so that `confab app limit` reaches
-/// sessions opened before it.
-async fn over_send_limit(session: &Session, budget: Budget<'_>) -> Option<&'static str> {
-    let current = budget.core.apps.by_name(&session.app.org, &session.app.name).await.ok().flatten();
-    let app = current.as_ref().unwrap_or(&session.app);
-    if !budget.limits.allow_user(app, GATEWAY_USER_MESSAGES_PER_SECOND, Per::Second, &session.user) {
-        return Some("this user sends too many messages a second; nothing was sent");
-    }
-    if !budget.limits.allow(app, GATEWAY_APP_MESSAGES_PER_SECOND, Per::Second, 1) {
-        return Some("this app's users send too many messages a second; nothing was sent");
-    }
-    None
 }
 
 async fn send_message(
@@ -469,19 +342,8 @@ fn error_frame(reference: Option<String>, code: &str, message: &str) -> ServerFr
     ServerFrame::Error { reference, code: code.into(), message: message.into() }
 }
 
-async fn next_frame(stream: &mut Stream) -> Option<Result<ClientFrame, String>> {
-    loop {
-        match stream.next().await? {
-            Ok(WsMessage::Text(text)) => return Some(serde_json::from_str(&text).map_err(|e| e.to_string())),
-            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
-            Ok(WsMessage::Binary(_)) => return Some(Err("frames are JSON text".into())),
-            Ok(WsMessage::Close(_)) | Err(_) => return None,
-        }
-    }
-}
-
-async fn send(sink: &mut Sink, frame: &ServerFrame) -> Result<(), axum::Error> {
-    sink.send(WsMessage::Text(encode(frame))).await
+async fn send(io: &mut Io, frame: &ServerFrame) -> Result<(), axum::Error> {
+    io.send(WsMessage::Text(encode(frame))).await
 }
 
 fn encode(frame: &ServerFrame) -> Utf8Bytes {

@@ -2,6 +2,7 @@
 //! and drives a [`confab_core::gateway::Session`]; today that is confab's own
 //! JSON protocol (`json`), and the clouds' SDK protocols will sit beside it.
 
+mod driver;
 mod json;
 
 use axum::routing::get;
