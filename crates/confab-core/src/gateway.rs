@@ -32,7 +32,7 @@ use crate::events::{KickReason, LiveEvent};
 use crate::groups::{GroupSend, GroupService};
 use crate::lasting::Joined;
 use crate::messages::{DirectSend, MessageService};
-use crate::model::{App, Body, ChatType, ConversationId, Delivery, Message, Username};
+use crate::model::{App, Body, ChatType, ConversationId, Delivery, Message, Original, Username};
 use crate::moderation::{ModerationService, Screened};
 use crate::order::{Offered, Order};
 use crate::storage::HiddenRange;
@@ -354,6 +354,19 @@ impl Session {
         body: Body,
         ext: Option<serde_json::Value>,
     ) -> Result<Arc<Message>> {
+        self.send_original(kind, to, body, ext, None).await
+    }
+
+    /// [`Session::send`], keeping the content as the protocol received it
+    /// (a LeanCloud client's `data` and mentions) beside the typed body.
+    pub async fn send_original(
+        &self,
+        kind: ChatType,
+        to: &str,
+        body: Body,
+        ext: Option<serde_json::Value>,
+        original: Option<Original>,
+    ) -> Result<Arc<Message>> {
         let body = self.screen(body).await?;
         if kind != ChatType::Chat {
             let send = GroupSend {
@@ -365,7 +378,7 @@ impl Session {
                 ext,
                 delivery: Delivery { sync_sender: true, online_only: false, sent_at: None },
                 origin_device: Some(self.device.clone()),
-                original: None,
+                original,
                 receivers: None,
             };
             let mut sent = self.groups.send(self.app.id, send).await?;
@@ -381,7 +394,7 @@ impl Session {
             delivery: Delivery { sync_sender: true, online_only: false, sent_at: None },
             origin_device: Some(self.device.clone()),
             line: 0,
-            original: None,
+            original,
         };
         let mut sent = self.messages.send_direct(self.app.id, send).await?;
         let (_, message) = sent.pop().ok_or_else(|| Error::Storage("send stored nothing".into()))?;

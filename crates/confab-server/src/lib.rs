@@ -5,7 +5,9 @@ pub mod config;
 mod easemob;
 pub mod fetch;
 mod gateway;
+pub use gateway::leancloud_proto;
 mod leancloud;
+mod leancloud_data;
 pub mod limits;
 pub mod links;
 pub mod node;
@@ -300,6 +302,8 @@ fn prefix_of(path: &str) -> Option<Prefix> {
         "admin" => Some(Prefix::Wildfire),
         "robot" | "channel" => Some(Prefix::WildfireServices),
         "1.1" | "1.2" => Some(Prefix::LeanCloud),
+        // The LeanCloud SDK's router request (`server` option + `/v1/route`).
+        "v1" if path == "/v1/route" => Some(Prefix::LeanCloud),
         "" => None,
         // `/{org}/{app}/…`: at least one segment after the app.
         _ => {

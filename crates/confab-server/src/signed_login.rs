@@ -28,17 +28,18 @@ pub fn login_signature(app: &App, user: &Username, timestamp: i64, nonce: &str) 
     Some(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The app whose LeanCloud app ID this is (compared in constant time).
+pub async fn app_by_leancloud_id(core: &Core, app_id: &str) -> Result<Option<std::sync::Arc<App>>> {
+    let apps = core.apps.all().await?;
+    Ok(apps.iter().find(|a| a.credentials.get(APP_ID).is_some_and(|id| auth::secrets_equal(id, app_id))).cloned())
+}
+
 /// A user token for a signed login (the client is created if it is new, as
 /// the vendor's clients need no registration). The signature must match the
 /// app's master key and be at most [`SIGN_WINDOW_MS`] old.
 pub async fn token_for_signed_login(core: &Core, signed: &confab_protocol::SignedLogin) -> Result<String> {
     let bad = || Error::Unauthenticated(AuthFailure::BadToken);
-    let apps = core.apps.all().await?;
-    let app = apps
-        .iter()
-        .find(|a| a.credentials.get(APP_ID).is_some_and(|id| auth::secrets_equal(id, &signed.app_id)))
-        .cloned()
-        .ok_or_else(bad)?;
+    let app = app_by_leancloud_id(core, &signed.app_id).await?.ok_or_else(bad)?;
     if (core.now_ms() - signed.timestamp).abs() > SIGN_WINDOW_MS {
         return Err(Error::Unauthenticated(AuthFailure::ExpiredToken));
     }

@@ -130,6 +130,11 @@ pub(super) struct Budget<'a> {
 }
 
 impl Budget<'_> {
+    /// The core the session runs on.
+    pub fn core(&self) -> &Core {
+        self.core
+    }
+
     /// Charges a send to its user's budget, then to the app's; says which is
     /// spent. (A send refused by the user's limit does not spend the app's.)
     /// The app is read again (from the apps' cache) so that `confab app

@@ -1,9 +1,17 @@
 //! The real-time client gateway. Each wire protocol lives in its own module
-//! and drives a [`confab_core::gateway::Session`]; today that is confab's own
-//! JSON protocol (`json`), and the clouds' SDK protocols will sit beside it.
+//! and drives a [`confab_core::gateway::Session`] through `driver.rs`, which
+//! holds everything protocols share: confab's own JSON protocol (`json`,
+//! `/ws`) and LeanCloud's SDK protocol (`leancloud`, `/` with its
+//! subprotocols); Easemob's msync will sit beside them.
 
 mod driver;
 mod json;
+mod leancloud;
+
+/// LeanCloud's `lc.protobuf2.3` commands, for tests and tools that speak it.
+pub mod leancloud_proto {
+    pub use super::leancloud::proto::*;
+}
 
 use axum::routing::get;
 use axum::Router;
@@ -12,5 +20,9 @@ use axum::Router;
 pub(crate) type State = crate::state::AppState;
 
 pub fn router(state: State) -> Router {
-    Router::new().route(confab_protocol::PATH, get(json::upgrade)).with_state(state)
+    Router::new()
+        .route(confab_protocol::PATH, get(json::upgrade))
+        // LeanCloud's SDK connects where the dialect's `/v1/route` sends it.
+        .route("/", get(leancloud::upgrade))
+        .with_state(state)
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use serde_json::{json, Value};
 
 use confab_core::auth::{self, Principal};
@@ -173,4 +173,35 @@ pub async fn sign(AnyKey(target): AnyKey, Query(params): Query<HashMap<String, S
     let nonce = auth::random_key(8);
     let signature = login_signature(&target.app, &user, timestamp, &nonce).ok_or_else(LcError::unauthorized)?;
     Ok(ok(json!({"signature": signature, "nonce": nonce, "client_id": user.as_str(), "timestamp": timestamp})))
+}
+
+/// How long the SDK may keep a route answer, in seconds.
+const ROUTE_TTL_SECS: u64 = 3600;
+
+/// `GET /v1/route?appId=…`: where the SDK (`leancloud-realtime`, given this
+/// server as its `server` option) opens its real-time connection: this
+/// server's own WebSocket address, `ws://` or `wss://` as its public URL is
+/// `http://` or `https://`. Asked before any key is shown, as the vendor's
+/// router is, so it says no more than that an app ID is known.
+pub async fn route(
+    axum::extract::State(state): axum::extract::State<super::State>,
+    crate::links::Origin(origin): crate::links::Origin,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, LcError> {
+    let app_id = params.get("appId").map(String::as_str).unwrap_or_default();
+    if crate::signed_login::app_by_leancloud_id(&state.core, app_id).await?.is_none() {
+        return Err(LcError::new(axum::http::StatusCode::NOT_FOUND, 404, format!("app {app_id} not found")));
+    }
+    let socket = match origin.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}/"),
+        None => format!("ws://{}/", origin.trim_start_matches("http://")),
+    };
+    Ok(axum::Json(json!({
+        "groupId": "confab",
+        "groupUrl": origin,
+        "server": socket,
+        "secondary": socket,
+        "ttl": ROUTE_TTL_SECS,
+    }))
+    .into_response())
 }

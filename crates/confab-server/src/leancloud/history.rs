@@ -8,10 +8,9 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use confab_core::ids::MessageId;
-use confab_core::model::{AppId, Body, ChatType, ConversationId, Message, MessageState, Original, Username};
+use confab_core::model::{AppId, ChatType, ConversationId, Message, Username};
 use confab_core::storage::{MessageQuery, TimeBound};
 use confab_core::Core;
-use confab_wire::CoordinateV1;
 
 use super::LcError;
 
@@ -137,29 +136,7 @@ pub fn record(message: &Message) -> Value {
     })
 }
 
-/// What a message says, as the vendor's `data` string: LeanCloud's own
-/// string when it was sent here, otherwise text, or its rich-media JSON.
-pub fn data(message: &Message) -> String {
-    if let MessageState::Recalled { .. } = message.state {
-        return json!({"_lctype": -127, "_lctext": "[该消息已撤回]"}).to_string();
-    }
-    if let Some(Original::LeanCloud { data, .. }) = &message.original {
-        return data.clone();
-    }
-    let file = |kind: i64, url: &str, name: &str| json!({"_lctype": kind, "_lcfile": {"url": url, "metaData": {"name": name}}});
-    match &message.body {
-        Body::Text { msg } => msg.clone(),
-        Body::Image { url, filename, .. } => file(-2, url, filename).to_string(),
-        Body::Audio { url, filename, .. } => file(-3, url, filename).to_string(),
-        Body::Video { url, .. } => file(-4, url, "video").to_string(),
-        Body::File { url, filename, .. } => file(-6, url, filename).to_string(),
-        Body::Location { lat, lng, addr } => {
-            let (lat, lng) = (CoordinateV1::from(lat), CoordinateV1::from(lng));
-            json!({"_lctype": -5, "_lctext": addr, "_lcloc": {"latitude": lat, "longitude": lng}}).to_string()
-        }
-        other => json!({"_lctype": 1, "_lcattrs": confab_wire::body_json(other)}).to_string(),
-    }
-}
+pub use crate::leancloud_data::data;
 
 #[cfg(test)]
 mod tests {

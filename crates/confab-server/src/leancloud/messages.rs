@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use confab_core::error::Error;
 use confab_core::groups::GroupSend;
 use confab_core::ids::MessageId;
-use confab_core::model::{Body, ChatType, ConversationId, Delivery, Group, Message, MessageState, Original, Username};
+use confab_core::model::{ChatType, ConversationId, Delivery, Group, Message, MessageState, Original, Username};
 use confab_core::Core;
 
 use super::conversations::{find, Kind};
@@ -23,20 +23,9 @@ use crate::limits::{Per, LEANCLOUD_MESSAGES_PER_MINUTE};
 
 /// Most clients one message may mention.
 const MAX_MENTIONS: usize = 20;
-/// Largest message, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 5 * 1024;
+pub use crate::leancloud_data::MAX_MESSAGE_BYTES;
 
-/// The text other dialects see for a LeanCloud message: a rich-media
-/// message's `_lctext`, otherwise the string itself.
-pub fn body_of(data: &str) -> Body {
-    let text = match serde_json::from_str::<Value>(data) {
-        Ok(Value::Object(rich)) if rich.contains_key("_lctype") => {
-            rich.get("_lctext").and_then(Value::as_str).unwrap_or_default().to_owned()
-        }
-        _ => data.to_owned(),
-    };
-    Body::Text { msg: text }
-}
+pub use crate::leancloud_data::body_of;
 
 /// The `message` field: a string of at most 5 KB.
 pub fn message_field(body: &Map<String, Value>) -> Result<String, LcError> {

@@ -83,6 +83,7 @@ pub fn router(state: State) -> Router {
         .route("/1.2/rtm/broadcasts", get(global::broadcasts).post(global::broadcast))
         .route("/1.2/rtm/broadcasts/{message}", delete(global::delete_broadcast))
         .route("/1.2/rtm/messages", get(global::history))
+        .route("/v1/route", get(clients::route))
         .route("/1.1/rtm/messages", post(v11::send))
         .route("/1.1/rtm/broadcast", post(v11::broadcast))
         .route("/1.1/rtm/messages/history", get(v11::history))
@@ -216,12 +217,7 @@ async fn authenticate_counted(state: &State, parts: &Parts) -> Result<(Arc<App>,
 async fn authenticate(core: &Core, headers: &HeaderMap) -> Result<(Arc<App>, KeyKind), LcError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     let app_id = header("x-lc-id").ok_or_else(LcError::unauthorized)?;
-    let apps = core.apps.all().await?;
-    let app = apps
-        .iter()
-        .find(|a| a.credentials.get(APP_ID).is_some_and(|id| auth::secrets_equal(id, app_id)))
-        .cloned()
-        .ok_or_else(LcError::unauthorized)?;
+    let app = crate::signed_login::app_by_leancloud_id(core, app_id).await?.ok_or_else(LcError::unauthorized)?;
     let key_of = |kind: KeyKind| {
         let name = if kind == KeyKind::Master { MASTER_KEY } else { APP_KEY };
         app.credentials.get(name).cloned().unwrap_or_default()

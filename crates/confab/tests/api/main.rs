@@ -19,6 +19,7 @@ mod identities;
 mod imports;
 mod leancloud;
 mod leancloud_fidelity;
+mod leancloud_protocol;
 mod logs;
 mod messages;
 mod passwords;

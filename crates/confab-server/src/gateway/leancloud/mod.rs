@@ -1,0 +1,481 @@
+//! LeanCloud's real-time protocol (`lc.protobuf2.3`, and its base64 text
+//! twin `lc.proto2base64.3`), as the vendor's SDK `leancloud-realtime`
+//! speaks it: framing and mapping over the session core, nothing more.
+//!
+//! A connection is a WebSocket on `/` asking for one of the two
+//! subprotocols (the SDK finds it through the dialect's `/v1/route`). Every
+//! frame is one `GenericCommand`; a command the client waits for carries a
+//! serial number `i` that the answer repeats. Served so far (issue 14 goes
+//! on): `session open` (plain, signed with the app's master key as
+//! `clients/sign` signs, or resumed with the session token `st`), `session
+//! close`, messages to conversations both ways (`direct`, answered with
+//! `ack`; the client's `ack` moves the delivery cursor), kicks as `session
+//! closed` with the vendor's codes. Anything else is answered with an
+//! `error` command naming it, and the connection stays open.
+
+pub(super) mod proto;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{rejection::WebSocketUpgradeRejection, Message as WsMessage, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use prost::Message as _;
+
+use confab_core::error::{AuthFailure, Error};
+use confab_core::events::{GroupEvent, KickReason, MessageUpdate};
+use confab_core::gateway::{LoginRequest, Session};
+use confab_core::groups::GroupRef;
+use confab_core::model::{App, ChatType, ConversationId, Message, Original, Username};
+use confab_core::Core;
+
+use super::driver::{self, Budget, End, Io, Protocol};
+use proto::{AckCommand, CommandType, DirectCommand, ErrorCommand, GenericCommand, OpType, SessionCommand};
+
+/// The subprotocols, binary first as the SDK prefers it.
+const BINARY: &str = "lc.protobuf2.3";
+const BASE64: &str = "lc.proto2base64.3";
+
+/// Largest client frame. The vendor's messages are at most 5 KB of content;
+/// the command around one is small.
+const MAX_FRAME: usize = 16 * 1024;
+
+/// How long a session token (`st`) lets a client reopen its session after
+/// losing its connection, in seconds (the vendor's default is two days).
+const SESSION_TOKEN_TTL: i64 = 2 * 24 * 60 * 60;
+
+/// Messages handed to the device and not yet acknowledged, by message ID,
+/// kept at most: past this the oldest are forgotten (their acknowledgement
+/// then moves no cursor; the next one's does, cursors being monotone).
+const MAX_PENDING: usize = 4096;
+
+/// The vendor's error codes (`src/error.js` of the SDK).
+mod code {
+    pub const APP_NOT_AVAILABLE: i32 = 4100;
+    pub const SIGNATURE_FAILED: i32 = 4102;
+    pub const INVALID_LOGIN: i32 = 4103;
+    pub const SESSION_REQUIRED: i32 = 4105;
+    pub const SESSION_CONFLICT: i32 = 4111;
+    pub const SESSION_TOKEN_EXPIRED: i32 = 4112;
+    pub const MESSAGE_SENT_QUOTA_EXCEEDED: i32 = 4116;
+    pub const INTERNAL_ERROR: i32 = 4200;
+    pub const CONVERSATION_NOT_FOUND: i32 = 4303;
+    pub const INVALID_MESSAGING_TARGET: i32 = 4401;
+    pub const MESSAGE_REJECTED_BY_APP: i32 = 4402;
+    /// A frame or message over the size limit (the SDK's FRAME_TOO_LONG).
+    pub const MESSAGE_TOO_LONG: i32 = 4109;
+    /// An operator or the app closed the session (the vendor's KICKED_BY_APP).
+    pub const KICKED_BY_APP: i32 = 4115;
+    /// The client sent a command this server does not serve.
+    pub const UNSUPPORTED: i32 = 4200;
+}
+
+/// How commands travel on this connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// `lc.protobuf2.3`: binary frames.
+    Binary,
+    /// `lc.proto2base64.3`: text frames holding base64.
+    Base64,
+}
+
+pub(super) struct LeanCloud {
+    format: Format,
+    /// The app's LeanCloud ID, repeated in what the server sends.
+    app_id: String,
+    /// Messages handed over, awaiting the client's `ack`.
+    pending: HashMap<String, (ConversationId, i64)>,
+}
+
+/// `GET /` with a WebSocket upgrade asking for `lc.protobuf2.3` or
+/// `lc.proto2base64.3`; anything else on `/` is not found.
+pub async fn upgrade(
+    State(state): State<super::State>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let ws = ws.protocols([BINARY, BASE64]);
+    let format = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
+        Some(BINARY) => Format::Binary,
+        Some(BASE64) => Format::Base64,
+        _ => {
+            let why = format!("ask for the subprotocol {BINARY} or {BASE64}");
+            return (StatusCode::BAD_REQUEST, why).into_response();
+        }
+    };
+    driver::upgrade(state, ws, LeanCloud { format, app_id: String::new(), pending: HashMap::new() })
+}
+
+impl LeanCloud {
+    fn encode(&self, command: &GenericCommand) -> WsMessage {
+        let bytes = command.encode_to_vec();
+        match self.format {
+            Format::Binary => WsMessage::Binary(bytes.into()),
+            Format::Base64 => WsMessage::Text(base64::engine::general_purpose::STANDARD.encode(bytes).into()),
+        }
+    }
+
+    /// A frame as a command; `Err` is the `error` command to answer.
+    fn decode(&self, frame: &WsMessage) -> Result<GenericCommand, GenericCommand> {
+        let bytes = match (self.format, frame) {
+            (Format::Binary, WsMessage::Binary(bytes)) => bytes.to_vec(),
+            (Format::Base64, WsMessage::Text(text)) => base64::engine::general_purpose::STANDARD
+                .decode(text.as_str().trim())
+                .map_err(|e| error_command(None, code::INVALID_LOGIN, &format!("not base64: {e}")))?,
+            _ => return Err(error_command(None, code::INVALID_LOGIN, "frames must match the subprotocol")),
+        };
+        GenericCommand::decode(bytes.as_slice())
+            .map_err(|e| error_command(None, code::INVALID_LOGIN, &format!("not a command: {e}")))
+    }
+
+    async fn answer(&self, io: &mut Io, command: &GenericCommand) -> Result<(), End> {
+        io.send(self.encode(command)).await.map_err(End::from)
+    }
+
+    /// The session opened (or refused) for a `session open`.
+    async fn open(&mut self, core: &Arc<Core>, command: &GenericCommand) -> Result<(Session, GenericCommand), i32> {
+        let asked = command.session_message.clone().unwrap_or_default();
+        let app_id = command.app_id.clone().unwrap_or_default();
+        let app = crate::signed_login::app_by_leancloud_id(core, &app_id)
+            .await
+            .map_err(|_| code::INTERNAL_ERROR)?
+            .ok_or(code::APP_NOT_AVAILABLE)?;
+        let peer = command.peer_id.clone().unwrap_or_default();
+        let user = Username::parse(&peer).map_err(|_| code::INVALID_LOGIN)?;
+        let token = match (&asked.s, &asked.st) {
+            (Some(signature), _) => {
+                let signed = confab_protocol::SignedLogin {
+                    app_id: app_id.clone(),
+                    client_id: peer.clone(),
+                    timestamp: asked.t.unwrap_or_default(),
+                    nonce: asked.n.clone().unwrap_or_default(),
+                    signature: signature.clone(),
+                };
+                crate::signed_login::token_for_signed_login(core, &signed).await.map_err(|_| code::SIGNATURE_FAILED)?
+            }
+            (None, Some(st)) => st.clone(),
+            // The vendor's default: an app that has not turned on login
+            // signatures lets a client open a session by its ID.
+            (None, None) => issue(core, &app, &user, 60).await?,
+        };
+        // The device: a tag names one (a second login with it replaces the
+        // first, as the vendor's tags do); otherwise the SDK's device ID.
+        let device = asked.tag.clone().filter(|t| !t.is_empty()).or(asked.device_id.clone());
+        let session = match core.gateway.login(LoginRequest { token, device, resume: HashMap::new() }).await {
+            Ok(session) if session.user == user => session,
+            Ok(_) => return Err(code::INVALID_LOGIN),
+            Err(Error::Unauthenticated(AuthFailure::ExpiredToken)) => return Err(code::SESSION_TOKEN_EXPIRED),
+            Err(Error::Unauthenticated(_)) if asked.st.is_some() => return Err(code::SESSION_TOKEN_EXPIRED),
+            Err(Error::Unauthenticated(_)) => return Err(code::SIGNATURE_FAILED),
+            Err(Error::Deactivated(_)) => return Err(code::KICKED_BY_APP),
+            Err(_) => return Err(code::INTERNAL_ERROR),
+        };
+        let st = issue(core, &app, &user, SESSION_TOKEN_TTL).await?;
+        self.app_id = app_id;
+        let opened = GenericCommand {
+            cmd: Some(CommandType::Session as i32),
+            op: Some(OpType::Opened as i32),
+            i: command.i,
+            app_id: Some(self.app_id.clone()),
+            peer_id: Some(peer),
+            server_ts: Some(core.now_ms()),
+            session_message: Some(SessionCommand {
+                st: Some(st),
+                st_ttl: Some(SESSION_TOKEN_TTL as i32),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Ok((session, opened))
+    }
+
+    /// A client's message to a conversation: stored, then acknowledged with
+    /// its server ID and timestamp.
+    async fn direct(&mut self, session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+        let direct = command.direct_message.clone().unwrap_or_default();
+        if let Some(why) = budget.charge_send(session).await {
+            return error_command(command.i, code::MESSAGE_SENT_QUOTA_EXCEEDED, why);
+        }
+        let Some(cid) = direct.cid.clone().filter(|c| !c.is_empty()) else {
+            return error_command(command.i, code::INVALID_MESSAGING_TARGET, "a message needs its conversation (cid)");
+        };
+        let data = direct.msg.clone().unwrap_or_default();
+        if data.len() > crate::leancloud_data::MAX_MESSAGE_BYTES {
+            return error_command(command.i, code::MESSAGE_TOO_LONG, "a message may be at most 5 KB");
+        }
+        let Some(kind) = kind_of(&budget, session, &cid).await else {
+            return error_command(command.i, code::CONVERSATION_NOT_FOUND, &format!("conversation {cid} not found"));
+        };
+        let mentions: Vec<Username> = direct.mention_pids.iter().filter_map(|p| Username::parse(p).ok()).collect();
+        let original = Original::LeanCloud {
+            data: data.clone(),
+            mention_all: direct.mention_all.unwrap_or(false),
+            mentions,
+            valid_till: None,
+        };
+        let body = crate::leancloud_data::body_of(&data);
+        match session.send_original(kind, &cid, body, None, Some(original)).await {
+            Ok(message) => GenericCommand {
+                cmd: Some(CommandType::Ack as i32),
+                i: command.i,
+                peer_id: Some(session.user.to_string()),
+                server_ts: Some(message.timestamp_ms),
+                ack_message: Some(AckCommand {
+                    uid: direct.id.clone(),
+                    mid: Some(message.id.to_string()),
+                    cid: Some(cid),
+                    t: Some(message.timestamp_ms),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            Err(Error::Refused(r)) => error_command(command.i, code::MESSAGE_REJECTED_BY_APP, &r.to_string()),
+            Err(Error::NotFound(m)) => error_command(command.i, code::CONVERSATION_NOT_FOUND, &m),
+            Err(e @ (Error::InvalidArgument(_) | Error::TooLarge(_) | Error::Forbidden(_))) => {
+                error_command(command.i, code::INVALID_MESSAGING_TARGET, &e.to_string())
+            }
+            Err(e) => {
+                tracing::warn!("leancloud send failed: {e}");
+                error_command(command.i, code::INTERNAL_ERROR, "nothing was sent; try again")
+            }
+        }
+    }
+
+    /// The client has a message: its conversation's delivery cursor moves.
+    async fn acknowledged(&mut self, session: &Session, command: &GenericCommand) {
+        let Some(ack) = &command.ack_message else { return };
+        let ids = ack.mid.iter().chain(ack.ids.iter());
+        let mut highest: HashMap<ConversationId, i64> = HashMap::new();
+        for id in ids {
+            if let Some((conversation, seq)) = self.pending.remove(id) {
+                let top = highest.entry(conversation).or_insert(seq);
+                *top = (*top).max(seq);
+            }
+        }
+        for (conversation, seq) in highest {
+            if let Err(e) = session.acknowledge(conversation, seq).await {
+                tracing::warn!("storing a cursor failed: {e}");
+            }
+        }
+    }
+}
+
+impl Protocol for LeanCloud {
+    const NAME: &'static str = "leancloud";
+    const MAX_FRAME: usize = MAX_FRAME;
+    /// The SDK pings every three minutes and gives up after six and a bit.
+    const IDLE: Duration = Duration::from_secs(6 * 60 + 30);
+    const LOGIN: Duration = Duration::from_secs(20);
+
+    async fn login(&mut self, core: &Arc<Core>, io: &mut Io) -> Option<Session> {
+        loop {
+            let frame = match io.next_within(Self::LOGIN).await {
+                Ok(Some(frame)) => frame,
+                Ok(None) | Err(_) => return None,
+            };
+            let command = match self.decode(&frame) {
+                Ok(command) => command,
+                Err(error) => {
+                    let _ = self.answer(io, &error).await;
+                    return None;
+                }
+            };
+            let is_open = command.cmd == Some(CommandType::Session as i32) && command.op == Some(OpType::Open as i32);
+            if !is_open {
+                let refusal = error_command(command.i, code::SESSION_REQUIRED, "open a session first");
+                self.answer(io, &refusal).await.ok()?;
+                continue;
+            }
+            match self.open(core, &command).await {
+                Ok((session, opened)) => {
+                    tracing::info!(user = %session.user, device = %session.device, "leancloud session opened");
+                    self.answer(io, &opened).await.ok()?;
+                    return Some(session);
+                }
+                Err(code) => {
+                    tracing::info!(code, "leancloud session refused");
+                    let _ = self.answer(io, &session_closed(command.i, code, refusal_reason(code))).await;
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn synced(&mut self, _: &Session) -> Option<WsMessage> {
+        None
+    }
+
+    async fn frame(&mut self, session: &Session, budget: Budget<'_>, frame: WsMessage, io: &mut Io) -> Result<(), End> {
+        let command = match self.decode(&frame) {
+            Ok(command) => command,
+            Err(error) => {
+                // A broken frame ends only this connection.
+                let _ = self.answer(io, &error).await;
+                return Err(End);
+            }
+        };
+        let cmd = command.cmd.and_then(|c| CommandType::try_from(c).ok());
+        let op = command.op.and_then(|o| OpType::try_from(o).ok());
+        match (cmd, op) {
+            (Some(CommandType::Session), Some(OpType::Close)) => {
+                let closed = GenericCommand {
+                    cmd: Some(CommandType::Session as i32),
+                    op: Some(OpType::Closed as i32),
+                    i: command.i,
+                    ..Default::default()
+                };
+                let _ = self.answer(io, &closed).await;
+                Err(End)
+            }
+            (Some(CommandType::Session), Some(OpType::Open)) => {
+                self.answer(io, &error_command(command.i, code::SESSION_CONFLICT, "this session is open")).await
+            }
+            (Some(CommandType::Direct), _) => {
+                let answer = self.direct(session, budget, &command).await;
+                self.answer(io, &answer).await
+            }
+            (Some(CommandType::Ack), _) => {
+                self.acknowledged(session, &command).await;
+                Ok(())
+            }
+            _ => {
+                let what = format!("command {:?} {:?} is not served", command.cmd, command.op);
+                self.answer(io, &error_command(command.i, code::UNSUPPORTED, &what)).await
+            }
+        }
+    }
+
+    fn message(&mut self, session: &Session, message: &Arc<Message>) -> Option<WsMessage> {
+        // LeanCloud has conversations only: a one-to-one message of another
+        // dialect has no conversation ID a LeanCloud client knows.
+        if message.chat_type == ChatType::Chat || message.chat_type == ChatType::Broadcast {
+            return None;
+        }
+        let mid = message.id.to_string();
+        if message.seq > 0 {
+            if self.pending.len() >= MAX_PENDING {
+                self.pending.clear();
+            }
+            self.pending.insert(mid.clone(), (message.conversation, message.seq));
+        }
+        let (mention_all, mentions) = match &message.original {
+            Some(Original::LeanCloud { mention_all, mentions, .. }) => {
+                (*mention_all, mentions.iter().map(Username::to_string).collect())
+            }
+            _ => (false, Vec::new()),
+        };
+        let direct = DirectCommand {
+            msg: Some(crate::leancloud_data::data(message)),
+            cid: Some(message.to.clone()),
+            id: Some(mid),
+            from_peer_id: Some(message.from.to_string()),
+            timestamp: Some(message.timestamp_ms),
+            transient: (message.seq == 0).then_some(true),
+            mention_all: mention_all.then_some(true),
+            mention_pids: mentions,
+            conv_type: Some(conv_type(message.chat_type)),
+            ..Default::default()
+        };
+        let command = GenericCommand {
+            cmd: Some(CommandType::Direct as i32),
+            peer_id: Some(session.user.to_string()),
+            app_id: Some(self.app_id.clone()),
+            direct_message: Some(direct),
+            ..Default::default()
+        };
+        Some(self.encode(&command))
+    }
+
+    fn group_event(&mut self, _: &Session, _: &GroupEvent) -> Option<WsMessage> {
+        // Conversation events (`conv joined`, `members_joined`, …) come with
+        // the conversation commands (issue 14).
+        None
+    }
+
+    fn update(&mut self, _: &Session, _: &MessageUpdate) -> Option<WsMessage> {
+        // Edits and recalls travel as `patch` commands (issue 14).
+        None
+    }
+
+    fn kicked(&mut self, reason: KickReason, detail: Option<&str>) -> Vec<WsMessage> {
+        let code = match reason {
+            KickReason::Replaced => code::SESSION_CONFLICT,
+            KickReason::CredentialsChanged => code::SESSION_TOKEN_EXPIRED,
+            KickReason::SlowConsumer | KickReason::Shutdown => code::INTERNAL_ERROR,
+            KickReason::Deactivated | KickReason::Disconnected | KickReason::KickedByApp => code::KICKED_BY_APP,
+        };
+        let reason_text = detail.unwrap_or(reason.as_str());
+        vec![self.encode(&session_closed(None, code, reason_text))]
+    }
+}
+
+/// A user token for `user` that lasts `ttl_secs`, the client created if new
+/// (the vendor's clients need no registration).
+async fn issue(core: &Core, app: &App, user: &Username, ttl_secs: i64) -> Result<String, i32> {
+    match core.users.issue_token_by_id(app, user, true, Some(ttl_secs), &core.apps).await {
+        Ok((token, _)) => Ok(token.token),
+        Err(Error::Deactivated(_)) => Err(code::KICKED_BY_APP),
+        Err(Error::InvalidArgument(_)) => Err(code::INVALID_LOGIN),
+        Err(_) => Err(code::INTERNAL_ERROR),
+    }
+}
+
+/// Which kind of conversation an ID names: a conversation, a chat room or a
+/// service conversation.
+async fn kind_of(budget: &Budget<'_>, session: &Session, cid: &str) -> Option<ChatType> {
+    for kind in [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel] {
+        if budget.core().groups.get(session.app.id, GroupRef { kind, id: cid }).await.is_ok() {
+            return Some(kind);
+        }
+    }
+    None
+}
+
+/// The vendor's `convType`: 1 conversation, 2 chat room, 3 service, 4 temporary.
+fn conv_type(kind: ChatType) -> i32 {
+    match kind {
+        ChatType::ChatRoom => 2,
+        ChatType::Channel => 3,
+        _ => 1,
+    }
+}
+
+fn error_command(i: Option<i32>, code: i32, reason: &str) -> GenericCommand {
+    GenericCommand {
+        cmd: Some(CommandType::Error as i32),
+        i,
+        error_message: Some(ErrorCommand { code, reason: reason.to_owned(), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+fn session_closed(i: Option<i32>, code: i32, reason: &str) -> GenericCommand {
+    GenericCommand {
+        cmd: Some(CommandType::Session as i32),
+        op: Some(OpType::Closed as i32),
+        i,
+        session_message: Some(SessionCommand {
+            code: Some(code),
+            reason: Some(reason.to_owned()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn refusal_reason(code: i32) -> &'static str {
+    match code {
+        code::APP_NOT_AVAILABLE => "App not exists or realtime message service is disabled.",
+        code::SIGNATURE_FAILED => "Login signature mismatch.",
+        code::INVALID_LOGIN => "Malformed clientId.",
+        code::SESSION_TOKEN_EXPIRED => "Session token expired.",
+        code::KICKED_BY_APP => "The client is not allowed to log in.",
+        _ => "Internal error.",
+    }
+}

@@ -1,0 +1,320 @@
+//! LeanCloud's real-time protocol (`lc.protobuf2.3`) spoken by hand, command
+//! by command, as the vendor's SDK speaks it: discovery, sessions, messages
+//! both ways and their acknowledgements, kicks, and what bad frames get.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use prost::Message as _;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use confab_server::leancloud_proto::{AckCommand, CommandType, DirectCommand, GenericCommand, OpType, SessionCommand};
+
+use crate::helpers::{spawn_app, TestApp, LC_APP_ID};
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Where `/v1/route` sends the SDK, as it asks (with `server` set to confab).
+async fn route(app: &TestApp, app_id: &str) -> (StatusCode, Value) {
+    let url = format!("http://{}/v1/route?appId={app_id}&secure=1&_t=1", app.addr);
+    let response = app.http.get(url).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn connect(app: &TestApp, protocol: &str) -> Socket {
+    let (_, found) = route(app, LC_APP_ID).await;
+    let mut request = found["server"].as_str().unwrap().into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    socket
+}
+
+async fn send(socket: &mut Socket, command: &GenericCommand) {
+    socket.send(WsMessage::Binary(command.encode_to_vec().into())).await.unwrap();
+}
+
+/// The next command; `None` when the server closed the connection.
+async fn next(socket: &mut Socket) -> Option<GenericCommand> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("a frame in time");
+        match frame {
+            Some(Ok(WsMessage::Binary(bytes))) => return Some(GenericCommand::decode(bytes.as_ref()).unwrap()),
+            Some(Ok(WsMessage::Text(text))) => {
+                let bytes = base64_decode(text.as_str());
+                return Some(GenericCommand::decode(bytes.as_slice()).unwrap());
+            }
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+            Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+}
+
+fn open(peer: &str, i: i32, session: SessionCommand) -> GenericCommand {
+    GenericCommand {
+        cmd: Some(CommandType::Session as i32),
+        op: Some(OpType::Open as i32),
+        app_id: Some(LC_APP_ID.into()),
+        peer_id: Some(peer.into()),
+        i: Some(i),
+        session_message: Some(SessionCommand { ua: Some("js/5.0.0-rc.8".into()), ..session }),
+        ..Default::default()
+    }
+}
+
+/// Opens a session for `peer` (plainly); returns the socket and its session token.
+async fn opened(app: &TestApp, peer: &str, tag: Option<&str>) -> (Socket, String) {
+    let mut socket = connect(app, "lc.protobuf2.3").await;
+    send(&mut socket, &open(peer, 1, SessionCommand { tag: tag.map(Into::into), ..Default::default() })).await;
+    let answer = next(&mut socket).await.expect("an answer to open");
+    assert_eq!((answer.cmd, answer.op, answer.i), (Some(0), Some(OpType::Opened as i32), Some(1)), "{answer:?}");
+    assert_eq!(answer.peer_id.as_deref(), Some(peer));
+    let session = answer.session_message.expect("the session token");
+    assert!(session.st_ttl.unwrap() > 0);
+    (socket, session.st.expect("st"))
+}
+
+fn direct(cid: &str, text: &str, i: i32) -> GenericCommand {
+    GenericCommand {
+        cmd: Some(CommandType::Direct as i32),
+        i: Some(i),
+        direct_message: Some(DirectCommand {
+            cid: Some(cid.into()),
+            msg: Some(text.into()),
+            id: Some(format!("local-{i}")),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A conversation made through the REST API with the master key.
+async fn conversation(app: &TestApp, members: &[&str]) -> String {
+    let (status, body) =
+        app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "chat", "m": members}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["objectId"].as_str().unwrap().to_owned()
+}
+
+/// The next `direct` the server pushes, acknowledged as the SDK does.
+async fn received(socket: &mut Socket) -> DirectCommand {
+    loop {
+        let command = next(socket).await.expect("a message");
+        if command.cmd == Some(CommandType::Direct as i32) {
+            let message = command.direct_message.unwrap();
+            let ack = GenericCommand {
+                cmd: Some(CommandType::Ack as i32),
+                ack_message: Some(AckCommand {
+                    cid: message.cid.clone(),
+                    mid: message.id.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            send(socket, &ack).await;
+            return message;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_sdks_router_request_finds_this_server() {
+    let app = spawn_app().await;
+    let (status, found) = route(&app, LC_APP_ID).await;
+    assert_eq!(status, StatusCode::OK);
+    let socket = format!("ws://{}/", app.addr);
+    assert_eq!((found["server"].as_str(), found["secondary"].as_str()), (Some(socket.as_str()), Some(socket.as_str())));
+    assert!(found["ttl"].as_u64().unwrap() > 0);
+    let (status, _) = route(&app, "no-such-app").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The socket answers only the protocol's subprotocols.
+    let refused = tokio_tungstenite::connect_async(socket.as_str()).await;
+    assert!(refused.is_err(), "an upgrade without lc.protobuf2.3 is refused");
+}
+
+#[tokio::test]
+async fn sessions_open_plainly_signed_or_with_their_token() {
+    let app = spawn_app().await;
+    // Commands before open are refused; the connection stays.
+    let mut socket = connect(&app, "lc.protobuf2.3").await;
+    send(&mut socket, &direct("c", "hi", 7)).await;
+    let refused = next(&mut socket).await.unwrap();
+    assert_eq!((refused.cmd, refused.i), (Some(CommandType::Error as i32), Some(7)));
+    assert_eq!(refused.error_message.unwrap().code, 4105);
+    // A wrong signature: `session closed` with 4102.
+    let forged = SessionCommand { s: Some("00".repeat(20)), t: Some(1), n: Some("n".into()), ..Default::default() };
+    send(&mut socket, &open("ann", 2, forged)).await;
+    let closed = next(&mut socket).await.unwrap();
+    assert_eq!((closed.cmd, closed.op), (Some(0), Some(OpType::Closed as i32)));
+    assert_eq!(closed.session_message.unwrap().code, Some(4102));
+    assert!(next(&mut socket).await.is_none(), "a refused open closes the connection");
+
+    // Signed by the app's backend (`clients/sign`).
+    let (_, signed) = app.leancloud(Method::GET, "/1.2/rtm/clients/sign?client_id=ann", None).await;
+    let mut socket = connect(&app, "lc.protobuf2.3").await;
+    let session = SessionCommand {
+        s: signed["signature"].as_str().map(Into::into),
+        t: signed["timestamp"].as_i64(),
+        n: signed["nonce"].as_str().map(Into::into),
+        ..Default::default()
+    };
+    send(&mut socket, &open("ann", 1, session)).await;
+    let answer = next(&mut socket).await.unwrap();
+    assert_eq!(answer.op, Some(OpType::Opened as i32), "{answer:?}");
+    let st = answer.session_message.unwrap().st.unwrap();
+    drop(socket);
+
+    // Reopened after a network loss with the session token alone.
+    let mut socket = connect(&app, "lc.protobuf2.3").await;
+    send(&mut socket, &open("ann", 1, SessionCommand { r: Some(true), st: Some(st), ..Default::default() })).await;
+    assert_eq!(next(&mut socket).await.unwrap().op, Some(OpType::Opened as i32));
+    // …but not as someone else.
+    let (_, st_of_bob) = opened(&app, "bob", None).await;
+    let mut socket = connect(&app, "lc.protobuf2.3").await;
+    send(&mut socket, &open("ann", 1, SessionCommand { st: Some(st_of_bob), ..Default::default() })).await;
+    assert_eq!(next(&mut socket).await.unwrap().session_message.unwrap().code, Some(4103));
+
+    // A malformed client ID.
+    let mut socket = connect(&app, "lc.protobuf2.3").await;
+    send(&mut socket, &open("", 1, SessionCommand::default())).await;
+    assert_eq!(next(&mut socket).await.unwrap().session_message.unwrap().code, Some(4103));
+}
+
+#[tokio::test]
+async fn messages_go_both_ways_and_reach_every_dialect() {
+    let app = spawn_app().await;
+    let cid = conversation(&app, &["ann", "bob"]).await;
+    let (mut ann, _) = opened(&app, "ann", None).await;
+    let (mut bob, bob_st) = opened(&app, "bob", None).await;
+
+    send(&mut ann, &direct(&cid, "hello bob", 2)).await;
+    let ack = loop {
+        let command = next(&mut ann).await.unwrap();
+        if command.i == Some(2) {
+            break command;
+        }
+    };
+    assert_eq!(ack.cmd, Some(CommandType::Ack as i32), "{ack:?}");
+    let ack = ack.ack_message.unwrap();
+    assert_eq!(ack.uid.as_deref(), Some("local-2"));
+    let mid = ack.mid.unwrap();
+    assert!(ack.t.unwrap() > 0);
+
+    let got = received(&mut bob).await;
+    assert_eq!(
+        (got.cid.as_deref(), got.msg.as_deref(), got.from_peer_id.as_deref(), got.id.as_deref()),
+        (Some(cid.as_str()), Some("hello bob"), Some("ann"), Some(mid.as_str()))
+    );
+    assert_eq!(got.conv_type, Some(1));
+
+    // The REST history has it, as the SDK sent it.
+    let (_, history) = app.leancloud(Method::GET, &format!("/1.2/rtm/conversations/{cid}/messages"), None).await;
+    assert_eq!(history[0]["data"], "hello bob", "{history}");
+    assert_eq!(history[0]["msg-id"], mid.as_str());
+
+    // A message sent by REST reaches the SDK.
+    let body = json!({"from_client": "bob", "message": "{\"_lctype\":-1,\"_lctext\":\"from the backend\"}"});
+    let (status, _) = app.leancloud(Method::POST, &format!("/1.2/rtm/conversations/{cid}/messages"), Some(body)).await;
+    assert_eq!(status, StatusCode::OK);
+    let got = received(&mut ann).await;
+    assert_eq!(got.msg.as_deref(), Some("{\"_lctype\":-1,\"_lctext\":\"from the backend\"}"));
+    assert_eq!(got.from_peer_id.as_deref(), Some("bob"));
+
+    // Offline: bob leaves, ann writes, bob comes back with his session token.
+    drop(bob);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    send(&mut ann, &direct(&cid, "while you were away", 3)).await;
+    let mut bob = connect(&app, "lc.protobuf2.3").await;
+    send(&mut bob, &open("bob", 1, SessionCommand { r: Some(true), st: Some(bob_st), ..Default::default() })).await;
+    assert_eq!(next(&mut bob).await.unwrap().op, Some(OpType::Opened as i32));
+    let mut texts = Vec::new();
+    while texts.last().map(String::as_str) != Some("while you were away") {
+        texts.push(received(&mut bob).await.msg.unwrap());
+    }
+    assert!(!texts.contains(&"hello bob".to_owned()), "an acknowledged message is not sent again: {texts:?}");
+
+    // A message to a conversation that does not exist.
+    send(&mut ann, &direct("no-such-conversation", "hi", 9)).await;
+    let refused = loop {
+        let command = next(&mut ann).await.unwrap();
+        if command.i == Some(9) {
+            break command;
+        }
+    };
+    assert_eq!(refused.error_message.unwrap().code, 4303);
+}
+
+#[tokio::test]
+async fn kicks_and_broken_frames_close_only_their_connection() {
+    let app = spawn_app().await;
+    let (mut ann, _) = opened(&app, "ann", Some("Mobile")).await;
+    // A second login with the same tag replaces the first: 4111.
+    let (mut ann_again, _) = opened(&app, "ann", Some("Mobile")).await;
+    let closed = next(&mut ann).await.expect("the session closed");
+    assert_eq!((closed.cmd, closed.op), (Some(0), Some(OpType::Closed as i32)));
+    assert_eq!(closed.session_message.unwrap().code, Some(4111));
+
+    // A REST kick: 4115, with the app's reason.
+    let (status, _) =
+        app.leancloud(Method::POST, "/1.2/rtm/clients/ann/kick", Some(json!({"reason": "maintenance"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let kicked = next(&mut ann_again).await.expect("the kick");
+    let session = kicked.session_message.unwrap();
+    assert_eq!((session.code, session.reason.as_deref()), (Some(4115), Some("maintenance")));
+
+    // Broken protobuf: an error command, then that connection closes; others stay.
+    let (mut bob, _) = opened(&app, "bob", None).await;
+    let (mut cat, _) = opened(&app, "cat", None).await;
+    bob.send(WsMessage::Binary(vec![0x08, 0xff].into())).await.unwrap();
+    assert_eq!(next(&mut bob).await.unwrap().cmd, Some(CommandType::Error as i32));
+    assert!(next(&mut bob).await.is_none());
+    // An oversized frame closes its connection too.
+    let (mut dan, _) = opened(&app, "dan", None).await;
+    let huge = direct("c", &"x".repeat(20 * 1024), 3);
+    let _ = dan.send(WsMessage::Binary(huge.encode_to_vec().into())).await;
+    assert!(next(&mut dan).await.is_none());
+    // Commands not served yet are answered with an error, and the session goes on.
+    let query = GenericCommand {
+        cmd: Some(CommandType::Conv as i32),
+        op: Some(OpType::Count as i32),
+        i: Some(4),
+        ..Default::default()
+    };
+    send(&mut cat, &query).await;
+    let answer = next(&mut cat).await.unwrap();
+    assert_eq!((answer.cmd, answer.i), (Some(CommandType::Error as i32), Some(4)));
+    let close = GenericCommand {
+        cmd: Some(CommandType::Session as i32),
+        op: Some(OpType::Close as i32),
+        i: Some(5),
+        ..Default::default()
+    };
+    send(&mut cat, &close).await;
+    let closed = next(&mut cat).await.unwrap();
+    assert_eq!((closed.op, closed.i), (Some(OpType::Closed as i32), Some(5)));
+}
+
+#[tokio::test]
+async fn the_base64_twin_carries_the_same_commands_as_text() {
+    let app = spawn_app().await;
+    let mut socket = connect(&app, "lc.proto2base64.3").await;
+    use base64::Engine as _;
+    let text =
+        base64::engine::general_purpose::STANDARD.encode(open("eve", 1, SessionCommand::default()).encode_to_vec());
+    socket.send(WsMessage::Text(text.into())).await.unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap().unwrap().unwrap();
+    let WsMessage::Text(text) = frame else { panic!("a text frame, got {frame:?}") };
+    let answer = GenericCommand::decode(base64_decode(text.as_str()).as_slice()).unwrap();
+    assert_eq!(answer.op, Some(OpType::Opened as i32));
+}
