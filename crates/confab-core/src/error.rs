@@ -81,6 +81,8 @@ pub enum Refusal {
     /// The sender is muted app-wide in one kind of conversation (`place`
     /// names the kind).
     MutedGlobally,
+    /// The group or room has as many members as it may (`place`).
+    Full,
 }
 
 /// A refusal with whom and where it concerns.
@@ -136,6 +138,8 @@ impl fmt::Display for Refused {
             (Refusal::AllMuted, _) => write!(f, "all members of {place} are muted"),
             (Refusal::OwnerSpeaksOnly, _) => write!(f, "only the owner of channel {place} speaks in it"),
             (Refusal::MutedGlobally, _) => write!(f, "user {user} is muted in {place} conversations"),
+            (Refusal::Full, true) => write!(f, "{place} is full"),
+            (Refusal::Full, false) => f.write_str("the group is full"),
         }
     }
 }

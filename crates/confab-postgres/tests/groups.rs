@@ -177,7 +177,7 @@ async fn groups_lifecycle() {
             )
             .await
         {
-            Err(Error::LimitExceeded(m)) => assert_eq!(m, "members size is greater than max user size !"),
+            Err(Error::Refused(r)) => assert_eq!(r.why, Refusal::Full),
             other => panic!("expected the cap, got {other:?}"),
         }
         assert_eq!(store.group(app, ChatType::GroupChat, "100").await.unwrap().unwrap().version, 2);
@@ -432,7 +432,7 @@ async fn concurrent_joins_respect_the_cap() {
         for join in joins {
             match join.await.unwrap() {
                 Ok(changed) => joined += changed.changed.len(),
-                Err(Error::LimitExceeded(_)) => {}
+                Err(Error::Refused(r)) if r.why == Refusal::Full => {}
                 Err(e) => panic!("unexpected {e:?}"),
             }
         }

@@ -128,7 +128,7 @@ impl GroupService {
             }
         }
         if unique.len() as u64 + 1 > settings.max_users as u64 {
-            return Err(Error::LimitExceeded("members size is greater than max user size !".into()));
+            return Err(Refused::new(Refusal::Full).into());
         }
         // The app itself (the `admin` pseudo-user) may own what it creates,
         // such as chat rooms made over WildfireChat's admin API.

@@ -29,7 +29,7 @@ pub fn members_to_add(
         }
     }
     if group.member_count + adding.len() as u64 > max_users as u64 {
-        return Err(Error::LimitExceeded("members size is greater than max user size !".into()));
+        return Err(Refused::new(Refusal::Full).at(&group.id).into());
     }
     Ok((adding, refused))
 }

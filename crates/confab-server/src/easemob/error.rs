@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use confab_core::error::{AuthFailure, Error};
+use confab_core::error::{AuthFailure, Error, Refusal};
 
 #[derive(Debug)]
 pub struct EasemobError {
@@ -131,6 +131,13 @@ impl From<Error> for EasemobError {
                 }
             },
             Error::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden_op", "EasemobForbiddenOpException", m),
+            // The vendor's words for a full group or room.
+            Error::Refused(r) if r.why == Refusal::Full => Self::new(
+                StatusCode::FORBIDDEN,
+                "exceed_limit",
+                "ExceedLimitException",
+                "members size is greater than max user size !",
+            ),
             e @ Error::Refused(_) => {
                 Self::new(StatusCode::FORBIDDEN, "forbidden_op", "EasemobForbiddenOpException", e.to_string())
             }

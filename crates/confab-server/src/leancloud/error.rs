@@ -75,6 +75,9 @@ impl From<Error> for LcError {
             Error::Duplicate(m) => LcError::new(StatusCode::BAD_REQUEST, 137, m),
             Error::Forbidden(m) => LcError::new(StatusCode::FORBIDDEN, SILENCED, m),
             Error::Refused(r) if r.why == Refusal::SensitiveWords => LcError::forbidden(r.to_string()),
+            Error::Refused(r) if r.why == Refusal::Full => {
+                LcError::new(StatusCode::BAD_REQUEST, CONVERSATION_FULL, r.to_string())
+            }
             Error::Refused(r) => LcError::new(StatusCode::FORBIDDEN, SILENCED, r.to_string()),
             Error::LimitExceeded(m) => LcError::new(StatusCode::BAD_REQUEST, CONVERSATION_FULL, m),
             Error::Deactivated(m) => LcError::forbidden(m),

@@ -73,6 +73,7 @@ impl From<Error> for WildfireError {
                 (SERVER_ERROR, String::new())
             }
             Error::Refused(r) if r.why == Refusal::SensitiveWords => (SENSITIVE_MATCHED, String::new()),
+            Error::Refused(r) if r.why == Refusal::Full => (GROUP_EXCEED_MAX_MEMBER_COUNT, r.to_string()),
             Error::Refused(r) => (NOT_RIGHT, r.to_string()),
             Error::Unavailable => (SERVER_ERROR, String::new()),
         };

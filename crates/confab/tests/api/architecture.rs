@@ -42,9 +42,9 @@ fn storage_types_import_no_service_and_the_gateway_no_dialect() {
         for dialect in ["easemob", "leancloud", "wildfire"] {
             // `crate::leancloud::…`, not `crate::leancloud_data` (shared by both).
             let path = format!("crate::{dialect}");
-            let imports = source.match_indices(&path).any(|(at, _)| {
-                !source[at + path.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
-            });
+            let imports = source
+                .match_indices(&path)
+                .any(|(at, _)| !source[at + path.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_'));
             assert!(!imports, "{} imports the {dialect} dialect", file.display());
         }
     }
