@@ -13,7 +13,9 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use confab_server::leancloud_proto::{AckCommand, CommandType, DirectCommand, GenericCommand, OpType, SessionCommand};
 
-use crate::helpers::{spawn_app, TestApp, LC_APP_ID};
+use confab_core::clock::Clock as _;
+
+use crate::helpers::{spawn_app, TestApp, LC_APP_ID, LC_MASTER_KEY};
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -58,6 +60,14 @@ async fn next(socket: &mut Socket) -> Option<GenericCommand> {
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+}
+
+/// `HMAC-SHA1(master key, appid:clientid::timestamp:nonce)`, hex.
+fn login_signature(client: &str, timestamp: i64, nonce: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(LC_MASTER_KEY.as_bytes()).unwrap();
+    mac.update(format!("{LC_APP_ID}:{client}::{timestamp}:{nonce}").as_bytes());
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn open(peer: &str, i: i32, session: SessionCommand) -> GenericCommand {
@@ -160,13 +170,13 @@ async fn sessions_open_plainly_signed_or_with_their_token() {
     assert_eq!(closed.session_message.unwrap().code, Some(4102));
     assert!(next(&mut socket).await.is_none(), "a refused open closes the connection");
 
-    // Signed by the app's backend (`clients/sign`).
-    let (_, signed) = app.leancloud(Method::GET, "/1.2/rtm/clients/sign?client_id=ann", None).await;
+    // Signed by the app's backend with its master key, as `_rtmClientSign` signs.
+    let timestamp = app.clock.now_ms();
     let mut socket = connect(&app, "lc.protobuf2.3").await;
     let session = SessionCommand {
-        s: signed["signature"].as_str().map(Into::into),
-        t: signed["timestamp"].as_i64(),
-        n: signed["nonce"].as_str().map(Into::into),
+        s: Some(login_signature("ann", timestamp, "n0nce")),
+        t: Some(timestamp),
+        n: Some("n0nce".into()),
         ..Default::default()
     };
     send(&mut socket, &open("ann", 1, session)).await;
@@ -174,6 +184,16 @@ async fn sessions_open_plainly_signed_or_with_their_token() {
     assert_eq!(answer.op, Some(OpType::Opened as i32), "{answer:?}");
     let st = answer.session_message.unwrap().st.unwrap();
     drop(socket);
+    // The same signature does not open someone else's session.
+    let mut socket = connect(&app, "lc.protobuf2.3").await;
+    let stolen = SessionCommand {
+        s: Some(login_signature("ann", timestamp, "n0nce")),
+        t: Some(timestamp),
+        n: Some("n0nce".into()),
+        ..Default::default()
+    };
+    send(&mut socket, &open("bob", 1, stolen)).await;
+    assert_eq!(next(&mut socket).await.unwrap().session_message.unwrap().code, Some(4102));
 
     // Reopened after a network loss with the session token alone.
     let mut socket = connect(&app, "lc.protobuf2.3").await;

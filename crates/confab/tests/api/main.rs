@@ -20,6 +20,7 @@ mod imports;
 mod leancloud;
 mod leancloud_fidelity;
 mod leancloud_protocol;
+mod leancloud_sdk;
 mod logs;
 mod messages;
 mod passwords;

@@ -1,0 +1,112 @@
+//! The vendor's own LeanCloud real-time SDK, `leancloud-realtime` 4.3.1 and
+//! 5.0.0-rc.8 from npm (pinned in `tests/sdk/leancloud/package-lock.json`),
+//! run under Node.js against this confab: discovery, plain and signed
+//! session opens, a forged signature, single sign-on by tag across two
+//! processes, and a backend kick. The steps are `tests/sdk/leancloud/sessions.js`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+use crate::helpers::{spawn_app, TestApp, LC_APP_ID, LC_APP_KEY, LC_MASTER_KEY};
+
+fn sdk_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdk/leancloud")
+}
+
+/// Installs the pinned SDKs once (`.ci/run` does it first; this covers a
+/// plain `cargo test` on a machine with npm).
+fn ensure_installed() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        if sdk_dir().join("node_modules/lc5/package.json").exists() {
+            return;
+        }
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(sdk_dir())
+            .status()
+            .expect("npm runs (Node.js and npm are needed for the SDK tests)");
+        assert!(status.success(), "npm ci failed in tests/sdk/leancloud");
+    });
+}
+
+/// One step of `sessions.js`, its output read line by line.
+struct Step {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Step {
+    fn start(app: &TestApp, sdk: &str, args: &[&str]) -> Step {
+        let server = format!("http://{}", app.addr);
+        let mut child = Command::new("node")
+            .arg("sessions.js")
+            .args([sdk, &server, LC_APP_ID, LC_APP_KEY, LC_MASTER_KEY])
+            .args(args)
+            .current_dir(sdk_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Step { child, lines }
+    }
+
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
+            .await
+            .expect("the SDK answers in time")
+            .unwrap()
+            .expect("a line from the SDK");
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
+    }
+
+    async fn finished(mut self) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.unwrap().unwrap();
+        assert!(status.success());
+    }
+}
+
+async fn sessions_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+
+    let mut signed = Step::start(&app, sdk, &["signed", "bob"]);
+    assert_eq!(signed.next().await, json!({"opened": "bob"}), "{sdk}");
+    signed.finished().await;
+    let mut forged = Step::start(&app, sdk, &["forged", "mallory"]);
+    assert_eq!(forged.next().await, json!({"refused": 4102}), "{sdk}");
+    forged.finished().await;
+
+    // Two devices with the same tag: the second logs the first out.
+    let mut first = Step::start(&app, sdk, &["open", "Ann", "Mobile"]);
+    assert_eq!(first.next().await, json!({"opened": "Ann"}), "{sdk}");
+    let mut second = Step::start(&app, sdk, &["open", "Ann", "Mobile"]);
+    assert_eq!(second.next().await, json!({"opened": "Ann"}), "{sdk}");
+    assert_eq!(first.next().await["conflict"], true, "{sdk}");
+    first.finished().await;
+
+    // The backend kicks the client: the SDK's CLOSE with 4115 and the reason.
+    let (status, _) =
+        app.leancloud(Method::POST, "/1.2/rtm/clients/Ann/kick", Some(json!({"reason": "maintenance"}))).await;
+    assert!(status.is_success());
+    assert_eq!(second.next().await, json!({"closed": 4115, "reason": "maintenance"}), "{sdk}");
+    second.finished().await;
+}
+
+#[tokio::test]
+async fn the_4x_sdk_opens_signs_and_is_kicked() {
+    sessions_work_with("lc4").await;
+}
+
+#[tokio::test]
+async fn the_5x_sdk_opens_signs_and_is_kicked() {
+    sessions_work_with("lc5").await;
+}

@@ -1,0 +1,73 @@
+// The vendor's SDK (`leancloud-realtime`, the version named by the first
+// argument: lc4 = 4.3.1, lc5 = 5.0.0-rc.8) against a running confab, one
+// client per process (5.x allows one Realtime per app and process, and
+// confab serves one session per connection so far). The Rust test
+// (tests/api/leancloud_sdk.rs) runs these steps and reads what they print,
+// one JSON object per line:
+//   open CLIENT [TAG]   opens plainly, prints {"opened"}, then prints the
+//                       first CONFLICT or CLOSE the server causes, and exits
+//   signed CLIENT       opens with a login signature made with the master key
+//   forged CLIENT       opens with a wrong signature; prints the error code
+// Usage: node sessions.js lc4|lc5 http://127.0.0.1:PORT APP_ID APP_KEY MASTER_KEY STEP CLIENT [TAG]
+
+const crypto = require('crypto');
+
+const [, , pkg, server, appId, appKey, masterKey, step, client, tag] = process.argv;
+const { Realtime, Event } = require(pkg);
+
+// 4.x asks the router over https only; on a plain-HTTP test server it is
+// pointed at the socket with `RTMServers`, which it documents for private
+// deployments. 5.x takes the `server` address and asks its `/v1/route`.
+const socket = `${server.replace(/^http/, 'ws')}/`;
+const options = pkg === 'lc4' ? { appId, appKey, server, RTMServers: socket } : { appId, appKey, server };
+const print = (object) => console.log(JSON.stringify(object));
+
+// As the app's backend signs with its master key (`_rtmClientSign`).
+const signedBy = (key) => async (clientId) => {
+  const timestamp = Date.now();
+  const nonce = crypto.randomBytes(6).toString('hex');
+  const signature = crypto.createHmac('sha1', key).update(`${appId}:${clientId}::${timestamp}:${nonce}`).digest('hex');
+  return { signature, timestamp, nonce };
+};
+
+async function main() {
+  const realtime = new Realtime(options);
+  if (step === 'open') {
+    const im = await realtime.createIMClient(client, tag ? { tag } : undefined);
+    im.on(Event.CONFLICT, ({ reason }) => {
+      print({ conflict: true, reason });
+      process.exit(0);
+    });
+    im.on(Event.CLOSE, ({ code, reason }) => {
+      print({ closed: code, reason });
+      process.exit(0);
+    });
+    print({ opened: im.id });
+    setTimeout(() => {
+      print({ error: 'nothing happened within 20 s' });
+      process.exit(1);
+    }, 20000);
+    return;
+  }
+  if (step === 'signed') {
+    const im = await realtime.createIMClient(client, { signatureFactory: signedBy(masterKey) });
+    print({ opened: im.id });
+    await im.close();
+    process.exit(0);
+  }
+  if (step === 'forged') {
+    try {
+      await realtime.createIMClient(client, { signatureFactory: signedBy('not-the-master-key') });
+      print({ opened: client });
+    } catch (error) {
+      print({ refused: error.code });
+    }
+    process.exit(0);
+  }
+  throw new Error(`unknown step ${step}`);
+}
+
+main().catch((error) => {
+  print({ error: String(error && (error.stack || error)) });
+  process.exit(1);
+});
