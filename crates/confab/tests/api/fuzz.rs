@@ -491,3 +491,96 @@ async fn list_changes_that_change_nothing_are_answered() {
         assert!(status.is_success() || status.is_client_error(), "{status} {text}");
     }
 }
+
+/// LeanCloud's `lc.protobuf2.3`: random bytes, and well-formed commands with
+/// any command and operation numbers and tricky strings in their fields,
+/// sent to an open session. The server answers or closes that connection;
+/// afterwards a new session still opens and a message is still acknowledged.
+#[tokio::test]
+async fn leancloud_protocol_frames_never_break_the_server() {
+    use confab_server::leancloud_proto::{
+        AckCommand, ConvCommand, DirectCommand, GenericCommand, JsonObjectMessage, SessionCommand,
+    };
+    use prost::Message as _;
+
+    let app = spawn_app().await;
+    let (_, conv) =
+        app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "c", "m": ["ann", "bob"]}))).await;
+    let cid = conv["objectId"].as_str().unwrap().to_owned();
+    let url = format!("ws://{}/", app.addr);
+    let open = |peer: &str| GenericCommand {
+        cmd: Some(0),
+        op: Some(1),
+        app_id: Some(LC_APP_ID.into()),
+        peer_id: Some(peer.into()),
+        i: Some(1),
+        session_message: Some(SessionCommand::default()),
+        ..Default::default()
+    };
+    let connect = |url: String, peer: String| async move {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", "lc.protobuf2.3".parse().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("connects");
+        socket.send(WsMessage::Binary(open(&peer).encode_to_vec().into())).await.unwrap();
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap().unwrap().unwrap();
+        let opened = GenericCommand::decode(frame.into_data().as_ref()).unwrap();
+        assert_eq!(opened.op, Some(5), "{opened:?}");
+        socket
+    };
+
+    let mut runner = runner();
+    let command = (0i32..40, 0i32..200, tricky_string(), tricky_string(), any::<Option<i32>>()).prop_map(
+        move |(cmd, op, a, b, i)| {
+            GenericCommand {
+                cmd: Some(cmd),
+                op: Some(op),
+                i,
+                peer_id: Some(a.clone()),
+                direct_message: Some(DirectCommand {
+                    cid: Some(a.clone()),
+                    msg: Some(b.clone()),
+                    ..Default::default()
+                }),
+                ack_message: Some(AckCommand { mid: Some(b.clone()), cid: Some(a.clone()), ..Default::default() }),
+                conv_message: Some(ConvCommand {
+                    cid: Some(a),
+                    r#where: Some(JsonObjectMessage { data: b }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        },
+    );
+    let frames = prop_oneof![command, proptest::collection::vec(any::<u8>(), 0..64)];
+    let mut socket = connect(url.clone(), "ann".into()).await;
+    for _ in 0..cases() * 2 {
+        let frame = frames.new_tree(&mut runner).expect("a frame").current();
+        if socket.send(WsMessage::Binary(frame.into())).await.is_err() {
+            socket = connect(url.clone(), "ann".into()).await;
+        }
+    }
+    // Everything sent on the last connection is read before it ends: the
+    // server answers or closes it.
+    let close = GenericCommand { cmd: Some(0), op: Some(4), i: Some(99), ..Default::default() };
+    if socket.send(WsMessage::Binary(close.encode_to_vec().into())).await.is_ok() {
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(5), socket.next()).await {}
+    }
+    let mut socket = connect(url.clone(), "bob".into()).await;
+    let send = GenericCommand {
+        cmd: Some(2),
+        i: Some(77),
+        direct_message: Some(DirectCommand { cid: Some(cid), msg: Some("still here".into()), ..Default::default() }),
+        ..Default::default()
+    };
+    socket.send(WsMessage::Binary(send.encode_to_vec().into())).await.unwrap();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap().unwrap().unwrap();
+        let answer = GenericCommand::decode(frame.into_data().as_ref()).unwrap();
+        if answer.i == Some(77) {
+            assert_eq!(answer.cmd, Some(3), "the message is acknowledged: {answer:?}");
+            break;
+        }
+    }
+}
