@@ -8,6 +8,7 @@ mod gateway;
 pub use gateway::leancloud_proto;
 mod leancloud;
 mod leancloud_data;
+mod leancloud_model;
 pub mod limits;
 pub mod links;
 pub mod node;

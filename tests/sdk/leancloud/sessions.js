@@ -8,12 +8,16 @@
 //                       first CONFLICT or CLOSE the server causes, and exits
 //   signed CLIENT       opens with a login signature made with the master key
 //   forged CLIENT       opens with a wrong signature; prints the error code
+//   listen CLIENT       opens, prints {"opened"}, then the first message it
+//                       receives ({"received", "from", "id", "cid"}), and exits
+//   send CLIENT CID TEXT  opens, finds the conversation, sends a text message,
+//                       prints {"sent": id, "timestamp"}
 // Usage: node sessions.js lc4|lc5 http://127.0.0.1:PORT APP_ID APP_KEY MASTER_KEY STEP CLIENT [TAG]
 
 const crypto = require('crypto');
 
-const [, , pkg, server, appId, appKey, masterKey, step, client, tag] = process.argv;
-const { Realtime, Event } = require(pkg);
+const [, , pkg, server, appId, appKey, masterKey, step, client, tag, text] = process.argv;
+const { Realtime, Event, TextMessage } = require(pkg);
 
 // 4.x asks the router over https only; on a plain-HTTP test server it is
 // pointed at the socket with `RTMServers`, which it documents for private
@@ -62,6 +66,28 @@ async function main() {
     } catch (error) {
       print({ refused: error.code });
     }
+    process.exit(0);
+  }
+  if (step === 'listen') {
+    const im = await realtime.createIMClient(client);
+    im.on(Event.MESSAGE, (message, conversation) => {
+      print({ received: message.text, from: message.from, id: message.id, cid: conversation.id });
+      // The SDK has written its acknowledgement; let it leave the process.
+      setTimeout(() => process.exit(0), 500);
+    });
+    print({ opened: im.id });
+    setTimeout(() => {
+      print({ error: 'no message within 20 s' });
+      process.exit(1);
+    }, 20000);
+    return;
+  }
+  if (step === 'send') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.getConversation(tag);
+    const message = await conversation.send(new TextMessage(text));
+    print({ sent: message.id, timestamp: +message.timestamp, members: conversation.members });
+    await im.close();
     process.exit(0);
   }
   throw new Error(`unknown step ${step}`);

@@ -17,7 +17,10 @@ use confab_core::model::{ChatType, Group, GroupSettings, SettingsPatch, Username
 use confab_core::Core;
 
 use super::error::{self, LcError};
+pub use crate::leancloud_model::{document, updated_ms};
+
 use super::{client, clients, ensure_clients, iso, ok, Master};
+use crate::leancloud_model::FindError;
 
 /// What tells conversations, chat rooms and service conversations apart.
 pub trait Kind: Send + Sync + 'static {
@@ -90,12 +93,12 @@ impl Kind for Services {
 const BUILT_IN: [&str; 12] =
     ["objectId", "name", "m", "c", "mu", "tr", "sys", "unique", "uniqueId", "createdAt", "updatedAt", "lm"];
 /// Fields the server alone sets: an update naming one is refused, not ignored.
-const SERVER_KEPT: [&str; 3] = ["objectId", "createdAt", "updatedAt"];
+use crate::leancloud_model::SERVER_KEPT;
 /// Built-in fields stored as given (after a type check) and returned in queries.
 const FLAGS: [&str; 3] = ["tr", "sys", "unique"];
 /// Dialect settings whose names start with this are confab's own
 /// bookkeeping (temporary silences), never shown as fields.
-pub(super) const PRIVATE: char = '\u{1f}';
+pub(super) use crate::leancloud_model::PRIVATE;
 
 pub fn group_ref<K: Kind>(id: &str) -> GroupRef<'_> {
     GroupRef { kind: K::CHAT_TYPE, id }
@@ -120,54 +123,6 @@ pub async fn find_any(core: &Core, app: confab_core::model::AppId, id: &str) -> 
         }
     }
     Err(LcError::conversation_not_found(id))
-}
-
-pub(super) fn updated_ms(group: &Group) -> i64 {
-    group.settings.dialect.get("updatedAt").and_then(Value::as_i64).unwrap_or(group.created_ms)
-}
-
-/// A conversation as the vendor shows it; `members` for normal conversations.
-pub fn document(group: &Group, members: Option<&[Username]>) -> Map<String, Value> {
-    let mut doc = Map::new();
-    for (key, value) in &group.settings.dialect {
-        let hidden = key.starts_with(PRIVATE) || ["m", "name"].contains(&key.as_str());
-        if !hidden && !SERVER_KEPT.contains(&key.as_str()) {
-            doc.insert(key.clone(), value.clone());
-        }
-    }
-    doc.insert("objectId".into(), json!(group.id));
-    doc.insert("name".into(), json!(group.settings.name));
-    doc.insert("createdAt".into(), json!(iso(group.created_ms)));
-    doc.insert("updatedAt".into(), json!(iso(updated_ms(group))));
-    // A `c` the app set to a client outside the conversation is kept as
-    // given; otherwise the creator is whoever owns it now.
-    if !doc.contains_key("c") && group.owner != Username::admin() {
-        doc.insert("c".into(), json!(group.owner.as_str()));
-    }
-    // Until the app sets them, `tr` and `sys` say what the conversation is.
-    match group.kind {
-        ChatType::ChatRoom => {
-            doc.entry("tr").or_insert(json!(true));
-        }
-        ChatType::Channel => {
-            doc.entry("sys").or_insert(json!(true));
-        }
-        _ => {}
-    }
-    if let Some(members) = members {
-        doc.insert("m".into(), json!(members.iter().map(Username::as_str).collect::<Vec<_>>()));
-    }
-    doc
-}
-
-/// The members of a normal conversation (rooms and services show none).
-pub async fn members_of(core: &Core, app: confab_core::model::AppId, group: &Group) -> Result<Vec<Username>, LcError> {
-    if group.kind != ChatType::GroupChat {
-        return Ok(Vec::new());
-    }
-    let (_, members) = core.groups.members(app, GroupRef { kind: group.kind, id: &group.id }).await?;
-    // The app itself owns what the master key made without a creator; it is not a member to show.
-    Ok(members.into_iter().map(|m| m.username).filter(|u| *u != Username::admin()).collect())
 }
 
 fn changed(group: &Group) -> Response {
@@ -304,53 +259,11 @@ pub async fn find_documents(
     kinds: &[ChatType],
     params: &HashMap<String, String>,
 ) -> Result<Vec<Value>, LcError> {
-    let filter = match params.get("where").filter(|w| !w.is_empty()) {
-        Some(raw) => Some(super::query::parse(raw).map_err(|e| LcError::invalid(format!("where: {e}")))?),
-        None => None,
-    };
-    let skip = params
-        .get("skip")
-        .map(|s| s.parse::<usize>())
-        .transpose()
-        .map_err(|_| LcError::invalid("skip must be a number"))?;
-    // Outside 1 to 1000 the vendor quietly uses 100.
-    let limit =
-        params.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|n| (1..=1000).contains(n)).unwrap_or(100);
-    let order = super::query::parse_order(params.get("order").map(String::as_str).unwrap_or_default());
-    let mut groups = Vec::new();
-    for kind in kinds {
-        match filter.as_ref().and_then(|f| f.required_member()) {
-            // Only that member's conversations can match.
-            Some(member) if *kind == ChatType::GroupChat => {
-                if let Ok(member) = Username::parse(&member) {
-                    groups.extend(core.groups.joined(app, *kind, &member).await?);
-                }
-            }
-            _ => {
-                let mut after = None;
-                loop {
-                    let page = core.groups.list(app, *kind, after, 1000, false).await?;
-                    groups.extend(page.items);
-                    match page.next {
-                        Some(next) => after = Some(next),
-                        None => break,
-                    }
-                }
-            }
-        }
-    }
-    let mut docs = Vec::with_capacity(groups.len());
-    for group in &groups {
-        let members = if group.kind == ChatType::GroupChat { Some(members_of(core, app, group).await?) } else { None };
-        let doc = document(group, members.as_deref());
-        if filter.as_ref().is_none_or(|f| f.matches(&Value::Object(doc.clone()))) {
-            docs.push(doc);
-        }
-    }
-    if !order.is_empty() {
-        super::query::sort(&mut docs, &order);
-    }
-    Ok(docs.into_iter().skip(skip.unwrap_or(0)).take(limit).map(Value::Object).collect())
+    crate::leancloud_model::find_documents(core, app, kinds, params).await.map_err(|e| match e {
+        FindError::Where(m) => LcError::invalid(format!("where: {m}")),
+        FindError::Skip => LcError::invalid("skip must be a number"),
+        FindError::Core(e) => e.into(),
+    })
 }
 
 /// L-conv-3: changes any field but the members (`m`) and what the server
@@ -539,4 +452,9 @@ async fn online_room_members(target: &Master, id: &str) -> Result<Vec<String>, L
     use rand::seq::SliceRandom;
     names.shuffle(&mut rand::thread_rng());
     Ok(names)
+}
+
+/// The members of a normal conversation (rooms and services show none).
+pub async fn members_of(core: &Core, app: confab_core::model::AppId, group: &Group) -> Result<Vec<Username>, LcError> {
+    Ok(crate::leancloud_model::members_of(core, app, group).await?)
 }

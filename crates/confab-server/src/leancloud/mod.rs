@@ -15,7 +15,6 @@ mod global;
 mod history;
 mod messages;
 mod permissions;
-mod query;
 mod service;
 mod v11;
 
@@ -28,7 +27,6 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use confab_core::auth;
@@ -282,12 +280,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     }
 }
 
-/// The vendor's time format: ISO 8601 in UTC with milliseconds.
-pub fn iso(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
-}
+pub use crate::leancloud_model::iso;
 
 /// A client ID, exactly as given: LeanCloud's are case-sensitive strings of
 /// up to 64 characters, which is the core's own rule.

@@ -101,7 +101,7 @@ fn direct(cid: &str, text: &str, i: i32) -> GenericCommand {
         direct_message: Some(DirectCommand {
             cid: Some(cid.into()),
             msg: Some(text.into()),
-            id: Some(format!("local-{i}")),
+            dt: Some(format!("local-{i}")),
             ..Default::default()
         }),
         ..Default::default()
@@ -227,8 +227,8 @@ async fn messages_go_both_ways_and_reach_every_dialect() {
     };
     assert_eq!(ack.cmd, Some(CommandType::Ack as i32), "{ack:?}");
     let ack = ack.ack_message.unwrap();
-    assert_eq!(ack.uid.as_deref(), Some("local-2"));
-    let mid = ack.mid.unwrap();
+    assert_eq!(ack.code, None, "{ack:?}");
+    let mid = ack.uid.unwrap();
     assert!(ack.t.unwrap() > 0);
 
     let got = received(&mut bob).await;
@@ -272,7 +272,8 @@ async fn messages_go_both_ways_and_reach_every_dialect() {
             break command;
         }
     };
-    assert_eq!(refused.error_message.unwrap().code, 4303);
+    let refused = refused.ack_message.unwrap();
+    assert_eq!((refused.code, refused.uid), (Some(4303), None));
 }
 
 #[tokio::test]

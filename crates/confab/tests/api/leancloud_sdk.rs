@@ -101,6 +101,51 @@ async fn sessions_work_with(sdk: &str) {
     second.finished().await;
 }
 
+/// Two SDK clients in a conversation the backend made: one sends, the other
+/// receives it; the REST history has it; a REST send reaches the SDK too.
+async fn messages_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    let (_, made) =
+        app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "team", "m": ["Ann", "bob"]}))).await;
+    let cid = made["objectId"].as_str().unwrap().to_owned();
+
+    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = Step::start(&app, sdk, &["send", "Ann", &cid, "hello from the SDK"]);
+    let sent = ann.next().await;
+    let id = sent["sent"].as_str().unwrap_or_else(|| panic!("{sdk}: {sent}")).to_owned();
+    assert!(sent["timestamp"].as_i64().unwrap() > 0, "{sent}");
+    assert_eq!(sent["members"], json!(["Ann", "bob"]), "the conversation as the SDK found it");
+    ann.finished().await;
+    let got = bob.next().await;
+    assert_eq!(got, json!({"received": "hello from the SDK", "from": "Ann", "id": id, "cid": cid}), "{sdk}");
+    bob.finished().await;
+
+    let (_, history) = app.leancloud(Method::GET, &format!("/1.2/rtm/conversations/{cid}/messages"), None).await;
+    assert_eq!(history[0]["msg-id"], id.as_str(), "{history}");
+    assert_eq!(history[0]["from"], "Ann");
+
+    // From the backend, as LeanCloud's typed text message.
+    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let body = json!({"from_client": "Ann", "message": {"_lctype": -1, "_lctext": "from the backend"}});
+    let (status, _) = app.leancloud(Method::POST, &format!("/1.2/rtm/conversations/{cid}/messages"), Some(body)).await;
+    assert!(status.is_success());
+    assert_eq!(bob.next().await["received"], "from the backend", "{sdk}");
+    bob.finished().await;
+}
+
+#[tokio::test]
+async fn the_4x_sdk_sends_and_receives() {
+    messages_work_with("lc4").await;
+}
+
+#[tokio::test]
+async fn the_5x_sdk_sends_and_receives() {
+    messages_work_with("lc5").await;
+}
+
 #[tokio::test]
 async fn the_4x_sdk_opens_signs_and_is_kicked() {
     sessions_work_with("lc4").await;

@@ -34,7 +34,10 @@ use confab_core::model::{App, ChatType, ConversationId, Message, Original, Usern
 use confab_core::Core;
 
 use super::driver::{self, Budget, End, Io, Protocol};
-use proto::{AckCommand, CommandType, DirectCommand, ErrorCommand, GenericCommand, OpType, SessionCommand};
+use proto::{
+    AckCommand, CommandType, ConvCommand, DirectCommand, ErrorCommand, GenericCommand, JsonObjectMessage, OpType,
+    SessionCommand,
+};
 
 /// The subprotocols, binary first as the SDK prefers it.
 const BINARY: &str = "lc.protobuf2.3";
@@ -64,6 +67,7 @@ mod code {
     pub const MESSAGE_SENT_QUOTA_EXCEEDED: i32 = 4116;
     pub const INTERNAL_ERROR: i32 = 4200;
     pub const CONVERSATION_NOT_FOUND: i32 = 4303;
+    pub const CONVERSATION_QUERY_FAILED: i32 = 4310;
     pub const INVALID_MESSAGING_TARGET: i32 = 4401;
     pub const MESSAGE_REJECTED_BY_APP: i32 = 4402;
     /// A frame or message over the size limit (the SDK's FRAME_TOO_LONG).
@@ -87,8 +91,18 @@ pub(super) struct LeanCloud {
     format: Format,
     /// The app's LeanCloud ID, repeated in what the server sends.
     app_id: String,
-    /// Messages handed over, awaiting the client's `ack`.
-    pending: HashMap<String, (ConversationId, i64)>,
+    /// Messages handed over, awaiting the client's `ack`, by message ID.
+    pending: HashMap<String, Pending>,
+}
+
+/// A message handed to the client and not yet acknowledged.
+struct Pending {
+    conversation: ConversationId,
+    seq: i64,
+    /// The conversation's LeanCloud ID and the message's timestamp: the SDK
+    /// acknowledges a conversation's messages by time range (`fromts`..`tots`).
+    cid: String,
+    timestamp: i64,
 }
 
 /// `GET /` with a WebSocket upgrade asking for `lc.protobuf2.3` or
@@ -196,21 +210,23 @@ impl LeanCloud {
     }
 
     /// A client's message to a conversation: stored, then acknowledged with
-    /// its server ID and timestamp.
+    /// its server ID (`uid`) and timestamp (`t`); a refusal is an `ack`
+    /// with `code` and `reason`, which the SDK turns into its error.
     async fn direct(&mut self, session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
         let direct = command.direct_message.clone().unwrap_or_default();
+        let refused = |code: i32, reason: &str| refused_ack(command.i, code, reason);
         if let Some(why) = budget.charge_send(session).await {
-            return error_command(command.i, code::MESSAGE_SENT_QUOTA_EXCEEDED, why);
+            return refused(code::MESSAGE_SENT_QUOTA_EXCEEDED, why);
         }
         let Some(cid) = direct.cid.clone().filter(|c| !c.is_empty()) else {
-            return error_command(command.i, code::INVALID_MESSAGING_TARGET, "a message needs its conversation (cid)");
+            return refused(code::INVALID_MESSAGING_TARGET, "a message needs its conversation (cid)");
         };
         let data = direct.msg.clone().unwrap_or_default();
         if data.len() > crate::leancloud_data::MAX_MESSAGE_BYTES {
-            return error_command(command.i, code::MESSAGE_TOO_LONG, "a message may be at most 5 KB");
+            return refused(code::MESSAGE_TOO_LONG, "a message may be at most 5 KB");
         }
         let Some(kind) = kind_of(&budget, session, &cid).await else {
-            return error_command(command.i, code::CONVERSATION_NOT_FOUND, &format!("conversation {cid} not found"));
+            return refused(code::CONVERSATION_NOT_FOUND, &format!("conversation {cid} not found"));
         };
         let mentions: Vec<Username> = direct.mention_pids.iter().filter_map(|p| Username::parse(p).ok()).collect();
         let original = Original::LeanCloud {
@@ -227,33 +243,39 @@ impl LeanCloud {
                 peer_id: Some(session.user.to_string()),
                 server_ts: Some(message.timestamp_ms),
                 ack_message: Some(AckCommand {
-                    uid: direct.id.clone(),
-                    mid: Some(message.id.to_string()),
+                    uid: Some(message.id.to_string()),
                     cid: Some(cid),
                     t: Some(message.timestamp_ms),
                     ..Default::default()
                 }),
                 ..Default::default()
             },
-            Err(Error::Refused(r)) => error_command(command.i, code::MESSAGE_REJECTED_BY_APP, &r.to_string()),
-            Err(Error::NotFound(m)) => error_command(command.i, code::CONVERSATION_NOT_FOUND, &m),
+            Err(Error::Refused(r)) => refused(code::MESSAGE_REJECTED_BY_APP, &r.to_string()),
+            Err(Error::NotFound(m)) => refused(code::CONVERSATION_NOT_FOUND, &m),
             Err(e @ (Error::InvalidArgument(_) | Error::TooLarge(_) | Error::Forbidden(_))) => {
-                error_command(command.i, code::INVALID_MESSAGING_TARGET, &e.to_string())
+                refused(code::INVALID_MESSAGING_TARGET, &e.to_string())
             }
             Err(e) => {
                 tracing::warn!("leancloud send failed: {e}");
-                error_command(command.i, code::INTERNAL_ERROR, "nothing was sent; try again")
+                refused(code::INTERNAL_ERROR, "nothing was sent; try again")
             }
         }
     }
 
-    /// The client has a message: its conversation's delivery cursor moves.
+    /// The client has messages: their conversations' delivery cursors move.
+    /// The SDK acknowledges a conversation's messages up to a time (`cid`,
+    /// `tots`); by message ID (`mid`, `ids`) works too.
     async fn acknowledged(&mut self, session: &Session, command: &GenericCommand) {
         let Some(ack) = &command.ack_message else { return };
-        let ids = ack.mid.iter().chain(ack.ids.iter());
+        let mut done: Vec<String> = ack.mid.iter().chain(ack.ids.iter()).cloned().collect();
+        if let (Some(cid), Some(until)) = (&ack.cid, ack.tots) {
+            done.extend(
+                self.pending.iter().filter(|(_, p)| &p.cid == cid && p.timestamp <= until).map(|(id, _)| id.clone()),
+            );
+        }
         let mut highest: HashMap<ConversationId, i64> = HashMap::new();
-        for id in ids {
-            if let Some((conversation, seq)) = self.pending.remove(id) {
+        for id in done {
+            if let Some(Pending { conversation, seq, .. }) = self.pending.remove(&id) {
                 let top = highest.entry(conversation).or_insert(seq);
                 *top = (*top).max(seq);
             }
@@ -344,6 +366,10 @@ impl Protocol for LeanCloud {
                 self.acknowledged(session, &command).await;
                 Ok(())
             }
+            (Some(CommandType::Conv), Some(OpType::Query)) => {
+                let answer = query(session, budget, &command).await;
+                self.answer(io, &answer).await
+            }
             _ => {
                 let what = format!("command {:?} {:?} is not served", command.cmd, command.op);
                 self.answer(io, &error_command(command.i, code::UNSUPPORTED, &what)).await
@@ -362,7 +388,13 @@ impl Protocol for LeanCloud {
             if self.pending.len() >= MAX_PENDING {
                 self.pending.clear();
             }
-            self.pending.insert(mid.clone(), (message.conversation, message.seq));
+            let pending = Pending {
+                conversation: message.conversation,
+                seq: message.seq,
+                cid: message.to.clone(),
+                timestamp: message.timestamp_ms,
+            };
+            self.pending.insert(mid.clone(), pending);
         }
         let (mention_all, mentions) = match &message.original {
             Some(Original::LeanCloud { mention_all, mentions, .. }) => {
@@ -415,6 +447,57 @@ impl Protocol for LeanCloud {
     }
 }
 
+/// `conv query`: the conversations, chat rooms and service conversations
+/// matching the SDK's `where` (its `getConversation` asks by `objectId`), as
+/// `_Conversation` documents, the same the REST API returns.
+async fn query(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+    let asked = command.conv_message.clone().unwrap_or_default();
+    if !asked.temp_conv_ids.is_empty() {
+        // Temporary conversations are not served: none of them exists.
+        return query_results(command.i, Vec::new());
+    }
+    let mut params = HashMap::new();
+    if let Some(filter) = asked.r#where.map(|w| w.data) {
+        params.insert("where".to_owned(), filter);
+    }
+    if let Some(order) = asked.sort {
+        params.insert("order".to_owned(), order);
+    }
+    if let Some(limit) = asked.limit {
+        params.insert("limit".to_owned(), limit.to_string());
+    }
+    if let Some(skip) = asked.skip {
+        params.insert("skip".to_owned(), skip.max(0).to_string());
+    }
+    let kinds = [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel];
+    match crate::leancloud_model::find_documents(budget.core(), session.app.id, &kinds, &params).await {
+        Ok(found) => query_results(command.i, found),
+        Err(crate::leancloud_model::FindError::Where(why)) => {
+            error_command(command.i, code::CONVERSATION_QUERY_FAILED, &format!("where: {why}"))
+        }
+        Err(crate::leancloud_model::FindError::Skip) => {
+            error_command(command.i, code::CONVERSATION_QUERY_FAILED, "skip must be a number")
+        }
+        Err(crate::leancloud_model::FindError::Core(e)) => {
+            tracing::warn!("leancloud query failed: {e}");
+            error_command(command.i, code::INTERNAL_ERROR, "the query failed; try again")
+        }
+    }
+}
+
+fn query_results(i: Option<i32>, found: Vec<serde_json::Value>) -> GenericCommand {
+    GenericCommand {
+        cmd: Some(CommandType::Conv as i32),
+        op: Some(OpType::Results as i32),
+        i,
+        conv_message: Some(ConvCommand {
+            results: Some(JsonObjectMessage { data: serde_json::Value::Array(found).to_string() }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// A user token for `user` that lasts `ttl_secs`, the client created if new
 /// (the vendor's clients need no registration).
 async fn issue(core: &Core, app: &App, user: &Username, ttl_secs: i64) -> Result<String, i32> {
@@ -451,6 +534,16 @@ fn error_command(i: Option<i32>, code: i32, reason: &str) -> GenericCommand {
         cmd: Some(CommandType::Error as i32),
         i,
         error_message: Some(ErrorCommand { code, reason: reason.to_owned(), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+/// A refused message: an `ack` with the code and reason.
+fn refused_ack(i: Option<i32>, code: i32, reason: &str) -> GenericCommand {
+    GenericCommand {
+        cmd: Some(CommandType::Ack as i32),
+        i,
+        ack_message: Some(AckCommand { code: Some(code), reason: Some(reason.to_owned()), ..Default::default() }),
         ..Default::default()
     }
 }
