@@ -12,6 +12,8 @@
 //                       receives ({"received", "from", "id", "cid"}), and exits
 //   send CLIENT CID TEXT  opens, finds the conversation, sends a text message,
 //                       prints {"sent": id, "timestamp"}
+//   start CLIENT MEMBER TEXT  opens, makes a conversation with MEMBER (unique,
+//                       as the SDK's default), sends TEXT, prints {"cid", "sent", "members"}
 // Usage: node sessions.js lc4|lc5 http://127.0.0.1:PORT APP_ID APP_KEY MASTER_KEY STEP CLIENT [TAG]
 
 const crypto = require('crypto');
@@ -87,6 +89,21 @@ async function main() {
     const conversation = await im.getConversation(tag);
     const message = await conversation.send(new TextMessage(text));
     print({ sent: message.id, timestamp: +message.timestamp, members: conversation.members });
+    await im.close();
+    process.exit(0);
+  }
+  if (step === 'start') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.createConversation({ members: [tag], name: 'duo', topic: 'sdk', unique: true });
+    const again = await im.createConversation({ members: [tag], name: 'duo', unique: true });
+    const message = await conversation.send(new TextMessage(text));
+    print({
+      cid: conversation.id,
+      again: again.id,
+      sent: message.id,
+      members: conversation.members,
+      name: conversation.name,
+    });
     await im.close();
     process.exit(0);
   }

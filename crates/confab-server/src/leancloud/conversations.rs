@@ -9,18 +9,17 @@ use std::collections::{BTreeMap, HashMap};
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use confab_core::error::Error;
 use confab_core::groups::GroupRef;
-use confab_core::model::{ChatType, Group, GroupSettings, SettingsPatch, Username};
+use confab_core::model::{ChatType, Group, SettingsPatch, Username};
 use confab_core::Core;
 
 use super::error::{self, LcError};
 pub use crate::leancloud_model::{document, updated_ms};
 
 use super::{client, clients, ensure_clients, iso, ok, Master};
-use crate::leancloud_model::FindError;
+use crate::leancloud_model::{FindError, NewConversation};
 
 /// What tells conversations, chat rooms and service conversations apart.
 pub trait Kind: Send + Sync + 'static {
@@ -90,8 +89,7 @@ impl Kind for Services {
 }
 
 /// The vendor's own fields; the rest of a conversation's fields are the app's.
-const BUILT_IN: [&str; 12] =
-    ["objectId", "name", "m", "c", "mu", "tr", "sys", "unique", "uniqueId", "createdAt", "updatedAt", "lm"];
+use crate::leancloud_model::BUILT_IN;
 /// Fields the server alone sets: an update naming one is refused, not ignored.
 use crate::leancloud_model::SERVER_KEPT;
 /// Built-in fields stored as given (after a type check) and returned in queries.
@@ -194,52 +192,17 @@ pub async fn create<K: Kind>(target: Master, super::Body(body): super::Body) -> 
         Some(c) => client(c, "c")?,
         None => Username::admin(),
     };
-    let mut everyone = members.clone();
-    if creator != Username::admin() {
-        everyone.push(creator.clone());
-    }
-    ensure_clients(&core, &app, &everyone).await?;
     // Until it changes, a conversation's `updatedAt` is its `createdAt`.
-    let mut dialect = custom_fields(&body);
-    dialect.extend(built_in_fields::<K>(&body)?.into_iter().filter(|(_, v)| !v.is_null()));
-    let unique = K::CHAT_TYPE == ChatType::GroupChat && body.get("unique").and_then(Value::as_bool) == Some(true);
-    let id = if unique {
-        let (object_id, unique_id) = unique_ids(&everyone);
-        dialect.insert("unique".into(), json!(true));
-        dialect.insert("uniqueId".into(), json!(unique_id));
-        Some(object_id)
-    } else {
-        None
-    };
-    let settings =
-        GroupSettings { public: true, allow_invites: true, dialect, ..GroupSettings::named(name, K::MAX_MEMBERS) };
-    let created = core.groups.create(app.id, K::CHAT_TYPE, id.clone(), creator, settings, members).await;
-    let group = match (created, &id) {
-        (Ok(group), _) => group,
-        // The same members made a unique conversation before: that one.
-        (Err(Error::Duplicate(_)), Some(id)) => find::<K>(&core, app.id, id).await?,
-        (Err(Error::LimitExceeded(m)), _) => {
-            return Err(LcError::new(axum::http::StatusCode::BAD_REQUEST, error::CONVERSATION_FULL, m))
-        }
-        (Err(e), _) => return Err(e.into()),
-    };
+    let mut fields = custom_fields(&body);
+    fields.extend(built_in_fields::<K>(&body)?.into_iter().filter(|(_, v)| !v.is_null()));
+    let unique = body.get("unique").and_then(Value::as_bool) == Some(true);
+    let new = NewConversation { kind: K::CHAT_TYPE, name, creator, members, fields, unique };
+    let group = crate::leancloud_model::create(&core, app.id, new).await?;
     if K::CHAT_TYPE != ChatType::GroupChat {
         return Ok(ok(json!({"objectId": group.id, "createdAt": iso(group.created_ms)})));
     }
     let members = members_of(&core, app.id, &group).await?;
     Ok(ok(Value::Object(document(&group, Some(&members)))))
-}
-
-/// A unique conversation's ID and `uniqueId`, from its member set.
-fn unique_ids(members: &[Username]) -> (String, String) {
-    let mut sorted: Vec<&str> = members.iter().map(Username::as_str).collect();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let digest: String = Sha256::digest(format!("unique\u{1f}{}", sorted.join("\u{1f}")).as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    (digest[..24].to_owned(), digest[24..56].to_owned())
 }
 
 /// L-conv-2 and friends: `where`, `order`, `skip`, `limit` (default 100, at

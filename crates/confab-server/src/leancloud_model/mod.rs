@@ -5,20 +5,94 @@
 
 pub mod query;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use confab_core::error::Error;
 use confab_core::groups::GroupRef;
-use confab_core::model::{ChatType, Group, Username};
+use confab_core::model::{AppId, ChatType, Group, GroupSettings, Username};
 use confab_core::Core;
+use sha2::{Digest, Sha256};
 
 /// Marks a conversation's private settings (kept, never shown).
 pub const PRIVATE: char = '\u{1f}';
 /// Fields the server keeps and no request sets.
 pub const SERVER_KEPT: [&str; 3] = ["objectId", "createdAt", "updatedAt"];
+
+/// A conversation's built-in fields: everything else a request names is the
+/// app's own, kept as given.
+pub const BUILT_IN: [&str; 12] =
+    ["objectId", "name", "m", "c", "mu", "tr", "sys", "unique", "uniqueId", "createdAt", "updatedAt", "lm"];
+
+/// Most members of a conversation, clients of a chat room and subscribers of
+/// a service conversation (the vendor's).
+pub fn max_members(kind: ChatType) -> u32 {
+    match kind {
+        ChatType::ChatRoom => 10_000,
+        ChatType::Channel => 100_000,
+        _ => 500,
+    }
+}
+
+/// A conversation to make.
+pub struct NewConversation {
+    pub kind: ChatType,
+    pub name: String,
+    /// Who made it (`c`); `admin` when the app made it without naming one.
+    pub creator: Username,
+    pub members: Vec<Username>,
+    /// Its fields as the vendor keeps them (custom and built-in ones).
+    pub fields: BTreeMap<String, Value>,
+    /// The same members always get the same conversation (normal ones only).
+    pub unique: bool,
+}
+
+/// Makes a conversation, creating its clients if they are new (LeanCloud's
+/// clients need no registration). A unique conversation's ID is made from
+/// its members, so making it again finds the first.
+pub async fn create(core: &Core, app: AppId, new: NewConversation) -> confab_core::error::Result<Group> {
+    let NewConversation { kind, name, creator, members, mut fields, unique } = new;
+    let mut everyone = members.clone();
+    if creator != Username::admin() {
+        everyone.push(creator.clone());
+    }
+    core.users.ensure_exist(app, &everyone).await?;
+    let id = if unique && kind == ChatType::GroupChat {
+        let (object_id, unique_id) = unique_ids(&everyone);
+        fields.insert("unique".into(), json!(true));
+        fields.insert("uniqueId".into(), json!(unique_id));
+        Some(object_id)
+    } else {
+        None
+    };
+    let settings = GroupSettings {
+        public: true,
+        allow_invites: true,
+        dialect: fields,
+        ..GroupSettings::named(name, max_members(kind))
+    };
+    match core.groups.create(app, kind, id.clone(), creator, settings, members).await {
+        // The same members made a unique conversation before: that one.
+        Err(Error::Duplicate(_)) if id.is_some() => {
+            core.groups.get(app, GroupRef { kind, id: id.as_deref().unwrap_or_default() }).await
+        }
+        made => made,
+    }
+}
+
+/// A unique conversation's `objectId` and `uniqueId`, from its members.
+fn unique_ids(members: &[Username]) -> (String, String) {
+    let mut sorted: Vec<&str> = members.iter().map(Username::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let digest: String = Sha256::digest(format!("unique\u{1f}{}", sorted.join("\u{1f}")).as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (digest[..24].to_owned(), digest[24..56].to_owned())
+}
 
 /// Why a conversation query could not run.
 #[derive(Debug)]

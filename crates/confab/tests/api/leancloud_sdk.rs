@@ -136,6 +136,47 @@ async fn messages_work_with(sdk: &str) {
     bob.finished().await;
 }
 
+/// A conversation the SDK makes: unique by its members, its name and the
+/// app's own fields kept, the REST API sees it, the other member hears in it.
+async fn conversations_are_made_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = Step::start(&app, sdk, &["start", "Ann", "bob", "made by the SDK"]);
+    let made = ann.next().await;
+    let cid = made["cid"].as_str().unwrap_or_else(|| panic!("{sdk}: {made}")).to_owned();
+    assert_eq!(made["again"], cid.as_str(), "unique: the same members find the same conversation");
+    assert_eq!(made["name"], "duo", "{made}");
+    ann.finished().await;
+    let got = bob.next().await;
+    assert_eq!((got["received"].as_str(), got["cid"].as_str()), (Some("made by the SDK"), Some(cid.as_str())), "{got}");
+    bob.finished().await;
+
+    let (_, doc) =
+        app.leancloud(Method::GET, &format!("/1.2/rtm/conversations?where={{\"objectId\":\"{cid}\"}}"), None).await;
+    let doc = &doc["results"][0];
+    assert_eq!(
+        (doc["name"].as_str(), doc["c"].as_str(), doc["topic"].as_str()),
+        (Some("duo"), Some("Ann"), Some("sdk")),
+        "{doc}"
+    );
+    assert_eq!(doc["unique"], true);
+    let mut members: Vec<&str> = doc["m"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    members.sort_unstable();
+    assert_eq!(members, ["Ann", "bob"]);
+}
+
+#[tokio::test]
+async fn the_4x_sdk_makes_conversations() {
+    conversations_are_made_with("lc4").await;
+}
+
+#[tokio::test]
+async fn the_5x_sdk_makes_conversations() {
+    conversations_are_made_with("lc5").await;
+}
+
 #[tokio::test]
 async fn the_4x_sdk_sends_and_receives() {
     messages_work_with("lc4").await;

@@ -66,7 +66,9 @@ mod code {
     pub const SESSION_TOKEN_EXPIRED: i32 = 4112;
     pub const MESSAGE_SENT_QUOTA_EXCEEDED: i32 = 4116;
     pub const INTERNAL_ERROR: i32 = 4200;
+    pub const CONVERSATION_API_FAILED: i32 = 4301;
     pub const CONVERSATION_NOT_FOUND: i32 = 4303;
+    pub const CONVERSATION_FULL: i32 = 4304;
     pub const CONVERSATION_QUERY_FAILED: i32 = 4310;
     pub const INVALID_MESSAGING_TARGET: i32 = 4401;
     pub const MESSAGE_REJECTED_BY_APP: i32 = 4402;
@@ -366,6 +368,10 @@ impl Protocol for LeanCloud {
                 self.acknowledged(session, &command).await;
                 Ok(())
             }
+            (Some(CommandType::Conv), Some(OpType::Start)) => {
+                let answer = start(session, budget, &command).await;
+                self.answer(io, &answer).await
+            }
             (Some(CommandType::Conv), Some(OpType::Query)) => {
                 let answer = query(session, budget, &command).await;
                 self.answer(io, &answer).await
@@ -444,6 +450,80 @@ impl Protocol for LeanCloud {
         };
         let reason_text = detail.unwrap_or(reason.as_str());
         vec![self.encode(&session_closed(None, code, reason_text))]
+    }
+}
+
+/// `conv start`: makes a conversation (`transient`: a chat room) with the
+/// client as its creator and `m` as its members, its `attr` (name and the
+/// app's own fields) kept as the REST API keeps them; `unique` (the SDK's
+/// default) finds the one these members made before. Answered `conv
+/// started` with `cid` and `cdate`.
+async fn start(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+    let asked = command.conv_message.clone().unwrap_or_default();
+    let failed = |why: &str| error_command(command.i, code::CONVERSATION_API_FAILED, why);
+    if asked.temp_conv == Some(true) {
+        return failed("temporary conversations are not served");
+    }
+    let kind = if asked.transient == Some(true) { ChatType::ChatRoom } else { ChatType::GroupChat };
+    let attributes = match asked.attr.map(|a| a.data) {
+        None => serde_json::Map::new(),
+        Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => return failed("attr must be a JSON object"),
+        },
+    };
+    let name = match attributes.get("name") {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(name)) => name.clone(),
+        Some(_) => return failed("name must be a string"),
+    };
+    let mut members = Vec::new();
+    if kind == ChatType::GroupChat {
+        for raw in &asked.m {
+            match Username::parse(raw) {
+                Ok(user) if user != session.user && !members.contains(&user) => members.push(user),
+                Ok(_) => {}
+                Err(_) => return failed(&format!("{raw} is not a client ID")),
+            }
+        }
+    }
+    if members.len() as u32 + 1 > crate::leancloud_model::max_members(kind) {
+        return error_command(command.i, code::CONVERSATION_FULL, "too many members");
+    }
+    // The app's own fields; the built-in ones are the server's to set.
+    let fields = attributes
+        .into_iter()
+        .filter(|(key, _)| {
+            !crate::leancloud_model::BUILT_IN.contains(&key.as_str())
+                && !key.starts_with(crate::leancloud_model::PRIVATE)
+        })
+        .collect();
+    let new = crate::leancloud_model::NewConversation {
+        kind,
+        name,
+        creator: session.user.clone(),
+        members,
+        fields,
+        unique: asked.unique == Some(true),
+    };
+    match crate::leancloud_model::create(budget.core(), session.app.id, new).await {
+        Ok(group) => GenericCommand {
+            cmd: Some(CommandType::Conv as i32),
+            op: Some(OpType::Started as i32),
+            i: command.i,
+            conv_message: Some(ConvCommand {
+                cid: Some(group.id.clone()),
+                cdate: Some(crate::leancloud_model::iso(group.created_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Err(Error::Refused(r)) => error_command(command.i, code::CONVERSATION_FULL, &r.to_string()),
+        Err(Error::InvalidArgument(m)) => failed(&m),
+        Err(e) => {
+            tracing::warn!("leancloud conversation start failed: {e}");
+            error_command(command.i, code::INTERNAL_ERROR, "no conversation was made; try again")
+        }
     }
 }
 
