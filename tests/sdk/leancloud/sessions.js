@@ -12,6 +12,9 @@
 //                       receives ({"received", "from", "id", "cid"}), and exits
 //   send CLIENT CID TEXT  opens, finds the conversation, sends a text message,
 //                       prints {"sent": id, "timestamp"}
+//   history CLIENT CID  opens, reads the conversation's last messages
+//                       (queryMessages), prints {"history": [texts, oldest first]}
+//                       or {"refused": code}
 //   start CLIENT MEMBER TEXT  opens, makes a conversation with MEMBER (unique,
 //                       as the SDK's default), sends TEXT, prints {"cid", "sent", "members"}
 // Usage: node sessions.js lc4|lc5 http://127.0.0.1:PORT APP_ID APP_KEY MASTER_KEY STEP CLIENT [TAG]
@@ -89,6 +92,18 @@ async function main() {
     const conversation = await im.getConversation(tag);
     const message = await conversation.send(new TextMessage(text));
     print({ sent: message.id, timestamp: +message.timestamp, members: conversation.members });
+    await im.close();
+    process.exit(0);
+  }
+  if (step === 'history') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.getConversation(tag);
+    try {
+      const messages = await conversation.queryMessages({ limit: 10 });
+      print({ history: messages.map((m) => m.text), from: messages.map((m) => m.from) });
+    } catch (error) {
+      print({ refused: error.code });
+    }
     await im.close();
     process.exit(0);
   }

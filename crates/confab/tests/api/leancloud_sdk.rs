@@ -134,6 +134,16 @@ async fn messages_work_with(sdk: &str) {
     assert!(status.is_success());
     assert_eq!(bob.next().await["received"], "from the backend", "{sdk}");
     bob.finished().await;
+
+    // The history, as `queryMessages` reads it: members only.
+    let mut ann = Step::start(&app, sdk, &["history", "Ann", &cid]);
+    let read = ann.next().await;
+    assert_eq!(read["history"], json!(["hello from the SDK", "from the backend"]), "{sdk}: {read}");
+    assert_eq!(read["from"], json!(["Ann", "Ann"]), "{sdk}");
+    ann.finished().await;
+    let mut carol = Step::start(&app, sdk, &["history", "carol", &cid]);
+    assert_eq!(carol.next().await, json!({"refused": 4312}), "{sdk}");
+    carol.finished().await;
 }
 
 /// A conversation the SDK makes: unique by its members, its name and the

@@ -31,6 +31,7 @@ use confab_core::events::{GroupEvent, KickReason, MessageUpdate};
 use confab_core::gateway::{LoginRequest, Session};
 use confab_core::groups::GroupRef;
 use confab_core::model::{App, ChatType, ConversationId, Message, Original, Username};
+use confab_core::storage::{MessageQuery, TimeBound};
 use confab_core::Core;
 
 use super::driver::{self, Budget, End, Io, Protocol};
@@ -70,6 +71,7 @@ mod code {
     pub const CONVERSATION_NOT_FOUND: i32 = 4303;
     pub const CONVERSATION_FULL: i32 = 4304;
     pub const CONVERSATION_QUERY_FAILED: i32 = 4310;
+    pub const CONVERSATION_LOG_REJECTED: i32 = 4312;
     pub const INVALID_MESSAGING_TARGET: i32 = 4401;
     pub const MESSAGE_REJECTED_BY_APP: i32 = 4402;
     /// A frame or message over the size limit (the SDK's FRAME_TOO_LONG).
@@ -372,6 +374,10 @@ impl Protocol for LeanCloud {
                 let answer = start(session, budget, &command).await;
                 self.answer(io, &answer).await
             }
+            (Some(CommandType::Logs), _) => {
+                let answer = logs(session, budget, &command).await;
+                self.answer(io, &answer).await
+            }
             (Some(CommandType::Conv), Some(OpType::Query)) => {
                 let answer = query(session, budget, &command).await;
                 self.answer(io, &answer).await
@@ -524,6 +530,97 @@ async fn start(session: &Session, budget: Budget<'_>, command: &GenericCommand) 
             tracing::warn!("leancloud conversation start failed: {e}");
             error_command(command.i, code::INTERNAL_ERROR, "no conversation was made; try again")
         }
+    }
+}
+
+/// Messages a `logs` command returns at most (and by default, the vendor's 20).
+const MAX_LOGS: usize = 100;
+const DEFAULT_LOGS: usize = 20;
+
+/// `logs`: a page of a conversation's history, oldest first, as the SDK's
+/// `queryMessages` asks for it: from `t` (and `mid`) back in time, or, with
+/// the direction NEW, forward, until `tt` (and `tmid`). Only members read a
+/// conversation's history; anyone in the app reads a chat room's.
+async fn logs(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+    let asked = command.logs_message.clone().unwrap_or_default();
+    let cid = asked.cid.clone().unwrap_or_default();
+    let core = budget.core();
+    let Some(kind) = kind_of(&budget, session, &cid).await else {
+        return error_command(command.i, code::CONVERSATION_NOT_FOUND, &format!("conversation {cid} not found"));
+    };
+    let group = match core.groups.members(session.app.id, GroupRef { kind, id: &cid }).await {
+        Ok((group, members)) => {
+            if kind == ChatType::GroupChat && !members.iter().any(|m| m.username == session.user) {
+                return error_command(command.i, code::CONVERSATION_LOG_REJECTED, "only members read its messages");
+            }
+            group
+        }
+        Err(e) => {
+            tracing::warn!("leancloud logs failed: {e}");
+            return error_command(command.i, code::INTERNAL_ERROR, "the query failed; try again");
+        }
+    };
+    let limit = asked.limit.or(asked.l).map_or(DEFAULT_LOGS, |l| (l.max(1) as usize).min(MAX_LOGS));
+    let id = |raw: &Option<String>| raw.as_deref().and_then(confab_core::ids::MessageId::parse);
+    let newer = asked.direction == Some(proto::QueryDirection::New as i32);
+    let now = core.now_ms();
+    let start = TimeBound {
+        ms: asked.t.unwrap_or(if newer { 0 } else { now }),
+        id: id(&asked.mid),
+        inclusive: asked.t.is_none() || asked.t_included == Some(true),
+    };
+    let stop = TimeBound {
+        ms: asked.tt.unwrap_or(if newer { now } else { 0 }),
+        id: id(&asked.tmid),
+        inclusive: asked.tt.is_none() || asked.tt_included == Some(true),
+    };
+    let (after, before) = if newer { (start, stop) } else { (stop, start) };
+    let query = MessageQuery {
+        conversation: Some(group.conversation),
+        from: None,
+        after: Some(after),
+        before: Some(before),
+        newest_first: !newer,
+        limit,
+    };
+    let mut found = match core.messages.query(session.app.id, query).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!("leancloud logs failed: {e}");
+            return error_command(command.i, code::INTERNAL_ERROR, "the query failed; try again");
+        }
+    };
+    found.sort_by_key(|m| (m.timestamp_ms, m.id));
+    let logs = found.iter().map(|m| log_item(m, kind)).collect();
+    GenericCommand {
+        cmd: Some(CommandType::Logs as i32),
+        i: command.i,
+        logs_message: Some(proto::LogsCommand { logs, ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+fn log_item(message: &Message, kind: ChatType) -> proto::LogItem {
+    let (mention_all, mentions) = match &message.original {
+        Some(Original::LeanCloud { mention_all, mentions, .. }) => {
+            (*mention_all, mentions.iter().map(Username::to_string).collect())
+        }
+        _ => (false, Vec::new()),
+    };
+    let patched = match message.state {
+        confab_core::model::MessageState::Normal => None,
+        ref state => Some(state.at_ms()),
+    };
+    proto::LogItem {
+        from: Some(message.from.to_string()),
+        data: Some(crate::leancloud_data::data(message)),
+        timestamp: Some(message.timestamp_ms),
+        msg_id: Some(message.id.to_string()),
+        patch_timestamp: patched,
+        mention_all: mention_all.then_some(true),
+        mention_pids: mentions,
+        conv_type: Some(conv_type(kind)),
+        ..Default::default()
     }
 }
 
