@@ -12,6 +12,8 @@
 //                       receives ({"received", "from", "id", "cid"}), and exits
 //   send CLIENT CID TEXT  opens, finds the conversation, sends a text message,
 //                       prints {"sent": id, "timestamp"}
+//   watch CLIENT        opens, prints {"opened"}, then each edit and recall
+//                       it hears ({"updated": id, "text"}, {"recalled": id}); exits after two
 //   history CLIENT CID  opens, reads the conversation's last messages
 //                       (queryMessages), prints {"history": [texts, oldest first]}
 //                       or {"refused": code}
@@ -94,6 +96,28 @@ async function main() {
     print({ sent: message.id, timestamp: +message.timestamp, members: conversation.members });
     await im.close();
     process.exit(0);
+  }
+  if (step === 'watch') {
+    const im = await realtime.createIMClient(client);
+    let heard = 0;
+    const done = () => {
+      heard += 1;
+      if (heard === 2) setTimeout(() => process.exit(0), 200);
+    };
+    im.on(Event.MESSAGE_UPDATE, (message) => {
+      print({ updated: message.id, text: message.text !== undefined ? message.text : message.content });
+      done();
+    });
+    im.on(Event.MESSAGE_RECALL, (message) => {
+      print({ recalled: message.id });
+      done();
+    });
+    print({ opened: im.id });
+    setTimeout(() => {
+      print({ error: 'not two patches within 20 s' });
+      process.exit(1);
+    }, 20000);
+    return;
   }
   if (step === 'history') {
     const im = await realtime.createIMClient(client);

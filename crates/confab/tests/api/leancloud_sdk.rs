@@ -177,6 +177,46 @@ async fn conversations_are_made_with(sdk: &str) {
     assert_eq!(members, ["Ann", "bob"]);
 }
 
+/// The backend edits one message and recalls another: the SDK's
+/// MESSAGE_UPDATE and MESSAGE_RECALL events.
+async fn edits_and_recalls_reach(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    let (_, made) =
+        app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "team", "m": ["Ann", "bob"]}))).await;
+    let cid = made["objectId"].as_str().unwrap().to_owned();
+    let mut sent = Vec::new();
+    for text in ["first", "second"] {
+        let body = json!({"from_client": "Ann", "message": text});
+        let (_, answer) =
+            app.leancloud(Method::POST, &format!("/1.2/rtm/conversations/{cid}/messages"), Some(body)).await;
+        sent.push((answer["msg-id"].as_str().unwrap().to_owned(), answer["timestamp"].as_i64().unwrap()));
+    }
+    let mut bob = Step::start(&app, sdk, &["watch", "bob"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let (first, first_ts) = &sent[0];
+    let edit = json!({"from_client": "Ann", "timestamp": first_ts, "message": "first, edited"});
+    let path = format!("/1.2/rtm/conversations/{cid}/messages/{first}");
+    assert!(app.leancloud(Method::PUT, &path, Some(edit)).await.0.is_success());
+    assert_eq!(bob.next().await, json!({"updated": first, "text": "first, edited"}), "{sdk}");
+    let (second, second_ts) = &sent[1];
+    let recall = json!({"from_client": "Ann", "timestamp": second_ts});
+    let path = format!("/1.2/rtm/conversations/{cid}/messages/{second}/recall");
+    assert!(app.leancloud(Method::PUT, &path, Some(recall)).await.0.is_success());
+    assert_eq!(bob.next().await, json!({"recalled": second}), "{sdk}");
+    bob.finished().await;
+}
+
+#[tokio::test]
+async fn the_4x_sdk_hears_edits_and_recalls() {
+    edits_and_recalls_reach("lc4").await;
+}
+
+#[tokio::test]
+async fn the_5x_sdk_hears_edits_and_recalls() {
+    edits_and_recalls_reach("lc5").await;
+}
+
 #[tokio::test]
 async fn the_4x_sdk_makes_conversations() {
     conversations_are_made_with("lc4").await;

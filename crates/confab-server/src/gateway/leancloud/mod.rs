@@ -27,7 +27,7 @@ use base64::Engine as _;
 use prost::Message as _;
 
 use confab_core::error::{AuthFailure, Error};
-use confab_core::events::{GroupEvent, KickReason, MessageUpdate};
+use confab_core::events::{GroupEvent, KickReason, MessageUpdate, UpdateKind};
 use confab_core::gateway::{LoginRequest, Session};
 use confab_core::groups::GroupRef;
 use confab_core::model::{App, ChatType, ConversationId, Message, Original, Username};
@@ -408,12 +408,7 @@ impl Protocol for LeanCloud {
             };
             self.pending.insert(mid.clone(), pending);
         }
-        let (mention_all, mentions) = match &message.original {
-            Some(Original::LeanCloud { mention_all, mentions, .. }) => {
-                (*mention_all, mentions.iter().map(Username::to_string).collect())
-            }
-            _ => (false, Vec::new()),
-        };
+        let (mention_all, mentions) = mentions_of(message);
         let direct = DirectCommand {
             msg: Some(crate::leancloud_data::data(message)),
             cid: Some(message.to.clone()),
@@ -442,9 +437,39 @@ impl Protocol for LeanCloud {
         None
     }
 
-    fn update(&mut self, _: &Session, _: &MessageUpdate) -> Option<WsMessage> {
-        // Edits and recalls travel as `patch` commands (issue 14).
-        None
+    /// An edit or recall, as the SDK's `patch modify` (its MESSAGE_UPDATE
+    /// and MESSAGE_RECALL events). LeanCloud has no deletion to tell.
+    fn update(&mut self, session: &Session, update: &MessageUpdate) -> Option<WsMessage> {
+        let message = &update.message;
+        if matches!(message.chat_type, ChatType::Chat | ChatType::Broadcast) {
+            return None;
+        }
+        let recall = match update.change {
+            UpdateKind::Edited => false,
+            UpdateKind::Recalled => true,
+            UpdateKind::Deleted => return None,
+        };
+        let (mention_all, mentions) = mentions_of(message);
+        let patch = proto::PatchItem {
+            cid: Some(message.to.clone()),
+            mid: Some(message.id.to_string()),
+            timestamp: Some(message.timestamp_ms),
+            recall: Some(recall),
+            data: Some(crate::leancloud_data::data(message)),
+            patch_timestamp: Some(message.state.at_ms()),
+            from: Some(message.from.to_string()),
+            mention_all: mention_all.then_some(true),
+            mention_pids: mentions,
+            ..Default::default()
+        };
+        let command = GenericCommand {
+            cmd: Some(CommandType::Patch as i32),
+            op: Some(OpType::Modify as i32),
+            peer_id: Some(session.user.to_string()),
+            patch_message: Some(proto::PatchCommand { patches: vec![patch], ..Default::default() }),
+            ..Default::default()
+        };
+        Some(self.encode(&command))
     }
 
     fn kicked(&mut self, reason: KickReason, detail: Option<&str>) -> Vec<WsMessage> {
@@ -600,13 +625,18 @@ async fn logs(session: &Session, budget: Budget<'_>, command: &GenericCommand) -
     }
 }
 
-fn log_item(message: &Message, kind: ChatType) -> proto::LogItem {
-    let (mention_all, mentions) = match &message.original {
+/// Whom a message mentions, when a LeanCloud client sent it.
+fn mentions_of(message: &Message) -> (bool, Vec<String>) {
+    match &message.original {
         Some(Original::LeanCloud { mention_all, mentions, .. }) => {
             (*mention_all, mentions.iter().map(Username::to_string).collect())
         }
         _ => (false, Vec::new()),
-    };
+    }
+}
+
+fn log_item(message: &Message, kind: ChatType) -> proto::LogItem {
+    let (mention_all, mentions) = mentions_of(message);
     let patched = match message.state {
         confab_core::model::MessageState::Normal => None,
         ref state => Some(state.at_ms()),
