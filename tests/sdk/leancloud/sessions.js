@@ -14,6 +14,8 @@
 //                       prints {"sent": id, "timestamp"}
 //   watch CLIENT        opens, prints {"opened"}, then each edit and recall
 //                       it hears ({"updated": id, "text"}, {"recalled": id}); exits after two
+//   amend CLIENT CID    opens, sends two messages, edits the first and
+//                       recalls the second; prints {"amended": [ids]}
 //   history CLIENT CID  opens, reads the conversation's last messages
 //                       (queryMessages), prints {"history": [texts, oldest first]}
 //                       or {"refused": code}
@@ -118,6 +120,17 @@ async function main() {
       process.exit(1);
     }, 20000);
     return;
+  }
+  if (step === 'amend') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.getConversation(tag);
+    const first = await conversation.send(new TextMessage('first'));
+    const second = await conversation.send(new TextMessage('second'));
+    await conversation.update(first, new TextMessage('first, edited'));
+    await conversation.recall(second);
+    print({ amended: [first.id, second.id] });
+    await im.close();
+    process.exit(0);
   }
   if (step === 'history') {
     const im = await realtime.createIMClient(client);

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use confab_server::leancloud_proto::{AckCommand, CommandType, DirectCommand, GenericCommand, OpType, SessionCommand};
+use confab_server::leancloud_proto::{
+    AckCommand, CommandType, DirectCommand, GenericCommand, OpType, PatchCommand, PatchItem, SessionCommand,
+};
 
 use confab_core::clock::Clock as _;
 
@@ -263,6 +265,31 @@ async fn messages_go_both_ways_and_reach_every_dialect() {
         texts.push(received(&mut bob).await.msg.unwrap());
     }
     assert!(!texts.contains(&"hello bob".to_owned()), "an acknowledged message is not sent again: {texts:?}");
+
+    // Only its sender edits or recalls a message.
+    let patch = GenericCommand {
+        cmd: Some(CommandType::Patch as i32),
+        op: Some(OpType::Modify as i32),
+        i: Some(8),
+        patch_message: Some(PatchCommand {
+            patches: vec![PatchItem {
+                cid: Some(cid.clone()),
+                mid: Some(mid.clone()),
+                recall: Some(true),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    send(&mut bob, &patch).await;
+    let refused = loop {
+        let command = next(&mut bob).await.unwrap();
+        if command.i == Some(8) {
+            break command;
+        }
+    };
+    assert_eq!(refused.error_message.unwrap().code, 4403);
 
     // A message to a conversation that does not exist.
     send(&mut ann, &direct("no-such-conversation", "hi", 9)).await;

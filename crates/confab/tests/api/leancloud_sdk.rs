@@ -205,6 +205,17 @@ async fn edits_and_recalls_reach(sdk: &str) {
     assert!(app.leancloud(Method::PUT, &path, Some(recall)).await.0.is_success());
     assert_eq!(bob.next().await, json!({"recalled": second}), "{sdk}");
     bob.finished().await;
+
+    // The SDK edits and recalls its own messages.
+    let mut bob = Step::start(&app, sdk, &["watch", "bob"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = Step::start(&app, sdk, &["amend", "Ann", &cid]);
+    let amended = ann.next().await;
+    let ids = amended["amended"].as_array().unwrap_or_else(|| panic!("{sdk}: {amended}")).clone();
+    ann.finished().await;
+    assert_eq!(bob.next().await, json!({"updated": ids[0], "text": "first, edited"}), "{sdk}");
+    assert_eq!(bob.next().await, json!({"recalled": ids[1]}), "{sdk}");
+    bob.finished().await;
 }
 
 #[tokio::test]

@@ -73,6 +73,8 @@ mod code {
     pub const CONVERSATION_QUERY_FAILED: i32 = 4310;
     pub const CONVERSATION_LOG_REJECTED: i32 = 4312;
     pub const INVALID_MESSAGING_TARGET: i32 = 4401;
+    pub const MESSAGE_OWNERSHIP_REQUIRED: i32 = 4403;
+    pub const MESSAGE_NOT_FOUND: i32 = 4404;
     pub const MESSAGE_REJECTED_BY_APP: i32 = 4402;
     /// A frame or message over the size limit (the SDK's FRAME_TOO_LONG).
     pub const MESSAGE_TOO_LONG: i32 = 4109;
@@ -374,6 +376,10 @@ impl Protocol for LeanCloud {
                 let answer = start(session, budget, &command).await;
                 self.answer(io, &answer).await
             }
+            (Some(CommandType::Patch), Some(OpType::Modify)) => {
+                let answer = patch(session, budget, &command).await;
+                self.answer(io, &answer).await
+            }
             (Some(CommandType::Logs), _) => {
                 let answer = logs(session, budget, &command).await;
                 self.answer(io, &answer).await
@@ -555,6 +561,65 @@ async fn start(session: &Session, budget: Budget<'_>, command: &GenericCommand) 
             tracing::warn!("leancloud conversation start failed: {e}");
             error_command(command.i, code::INTERNAL_ERROR, "no conversation was made; try again")
         }
+    }
+}
+
+/// `patch modify` from a client: edits or recalls its own messages (the
+/// SDK's `conversation.update` and `recall`), which every receiver hears
+/// as for an edit made anywhere else. Answered `patch modified`.
+async fn patch(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+    let core = budget.core();
+    let patches = command.patch_message.clone().unwrap_or_default().patches;
+    for item in patches {
+        let mid = item.mid.clone().unwrap_or_default();
+        let not_found = || error_command(command.i, code::MESSAGE_NOT_FOUND, &format!("message {mid} not found"));
+        let Some(id) = confab_core::ids::MessageId::parse(&mid) else { return not_found() };
+        let message = match core.messages.get(session.app.id, id).await {
+            Ok(Some(message)) => message,
+            Ok(None) => return not_found(),
+            Err(e) => {
+                tracing::warn!("leancloud patch failed: {e}");
+                return error_command(command.i, code::INTERNAL_ERROR, "nothing was changed; try again");
+            }
+        };
+        let same_place = item.cid.as_deref() == Some(message.to.as_str())
+            && item.timestamp.is_none_or(|t| t == message.timestamp_ms);
+        if !same_place || matches!(message.chat_type, ChatType::Chat | ChatType::Broadcast) {
+            return not_found();
+        }
+        if message.from != session.user {
+            return error_command(command.i, code::MESSAGE_OWNERSHIP_REQUIRED, "only its sender changes a message");
+        }
+        let changed = if item.recall == Some(true) {
+            core.messages.recall(session.app.id, id, &session.user, None).await
+        } else {
+            let data = item.data.clone().unwrap_or_default();
+            if data.len() > crate::leancloud_data::MAX_MESSAGE_BYTES {
+                return error_command(command.i, code::MESSAGE_TOO_LONG, "a message may be at most 5 KB");
+            }
+            let original = Original::LeanCloud {
+                data: data.clone(),
+                mention_all: item.mention_all.unwrap_or(false),
+                mentions: item.mention_pids.iter().filter_map(|p| Username::parse(p).ok()).collect(),
+                valid_till: None,
+            };
+            core.messages.edit(session.app.id, id, crate::leancloud_data::body_of(&data), Some(original), true).await
+        };
+        match changed {
+            Ok(_) => {}
+            Err(Error::InvalidArgument(m)) => return error_command(command.i, code::MESSAGE_NOT_FOUND, &m),
+            Err(e) => {
+                tracing::warn!("leancloud patch failed: {e}");
+                return error_command(command.i, code::INTERNAL_ERROR, "nothing was changed; try again");
+            }
+        }
+    }
+    GenericCommand {
+        cmd: Some(CommandType::Patch as i32),
+        op: Some(OpType::Modified as i32),
+        i: command.i,
+        patch_message: Some(proto::PatchCommand { last_patch_time: Some(core.now_ms()), ..Default::default() }),
+        ..Default::default()
     }
 }
 
