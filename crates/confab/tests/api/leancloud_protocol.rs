@@ -12,7 +12,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use confab_server::leancloud_proto::{
-    AckCommand, CommandType, DirectCommand, GenericCommand, OpType, PatchCommand, PatchItem, SessionCommand,
+    AckCommand, CommandType, DirectCommand, GenericCommand, OpType, PatchCommand, PatchItem, ReadCommand, ReadTuple,
+    SessionCommand,
 };
 
 use confab_core::clock::Clock as _;
@@ -265,6 +266,28 @@ async fn messages_go_both_ways_and_reach_every_dialect() {
         texts.push(received(&mut bob).await.msg.unwrap());
     }
     assert!(!texts.contains(&"hello bob".to_owned()), "an acknowledged message is not sent again: {texts:?}");
+
+    // bob reads the conversation up to the newest message: nothing unread.
+    let unread_path = format!("/1.2/rtm/clients/bob/unread-count?conv_id={cid}");
+    assert_ne!(app.leancloud(Method::GET, &unread_path, None).await.1["count"], json!(0));
+    let read = GenericCommand {
+        cmd: Some(CommandType::Read as i32),
+        i: Some(6),
+        read_message: Some(ReadCommand {
+            convs: vec![ReadTuple { cid: cid.clone(), timestamp: Some(app.clock.now_ms()), mid: None }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    send(&mut bob, &read).await;
+    loop {
+        let command = next(&mut bob).await.unwrap();
+        if command.i == Some(6) {
+            assert_eq!(command.cmd, Some(CommandType::Read as i32), "{command:?}");
+            break;
+        }
+    }
+    assert_eq!(app.leancloud(Method::GET, &unread_path, None).await.1["count"], json!(0));
 
     // Only its sender edits or recalls a message.
     let patch = GenericCommand {

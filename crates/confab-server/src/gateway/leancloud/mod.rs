@@ -380,6 +380,11 @@ impl Protocol for LeanCloud {
                 let answer = patch(session, budget, &command).await;
                 self.answer(io, &answer).await
             }
+            (Some(CommandType::Read), _) => {
+                read(session, budget, &command).await;
+                let done = GenericCommand { cmd: Some(CommandType::Read as i32), i: command.i, ..Default::default() };
+                self.answer(io, &done).await
+            }
             (Some(CommandType::Logs), _) => {
                 let answer = logs(session, budget, &command).await;
                 self.answer(io, &answer).await
@@ -620,6 +625,46 @@ async fn patch(session: &Session, budget: Budget<'_>, command: &GenericCommand) 
         i: command.i,
         patch_message: Some(proto::PatchCommand { last_patch_time: Some(core.now_ms()), ..Default::default() }),
         ..Default::default()
+    }
+}
+
+/// `read`: the client has read each named conversation up to a message
+/// (`mid`) or a time (`timestamp`), as the SDK's `conversation.read()`
+/// says; the user's read cursor moves, and with it the unread counts every
+/// dialect reports.
+async fn read(session: &Session, budget: Budget<'_>, command: &GenericCommand) {
+    let core = budget.core();
+    let asked = command.read_message.clone().unwrap_or_default();
+    let mut tuples = asked.convs;
+    tuples.extend(asked.cid.into_iter().chain(asked.cids).map(|cid| proto::ReadTuple { cid, ..Default::default() }));
+    for tuple in tuples {
+        let Some(kind) = kind_of(&budget, session, &tuple.cid).await else { continue };
+        let Ok(group) = core.groups.get(session.app.id, GroupRef { kind, id: &tuple.cid }).await else { continue };
+        let by_id = match tuple.mid.as_deref().and_then(confab_core::ids::MessageId::parse) {
+            Some(id) => core.messages.get(session.app.id, id).await.ok().flatten(),
+            None => None,
+        };
+        let upto = match by_id {
+            Some(message) if message.conversation == group.conversation => Some(message.seq),
+            _ => {
+                // The newest message at or before the time (now, without one).
+                let at = tuple.timestamp.unwrap_or_else(|| core.now_ms());
+                let query = MessageQuery {
+                    conversation: Some(group.conversation),
+                    from: None,
+                    after: None,
+                    before: Some(TimeBound { ms: at, id: None, inclusive: true }),
+                    newest_first: true,
+                    limit: 1,
+                };
+                core.messages.query(session.app.id, query).await.ok().and_then(|m| m.first().map(|m| m.seq))
+            }
+        };
+        if let Some(seq) = upto {
+            if let Err(e) = session.mark_read(group.conversation, seq).await {
+                tracing::warn!("storing a read cursor failed: {e}");
+            }
+        }
     }
 }
 
