@@ -16,6 +16,11 @@
 //                       it hears ({"updated": id, "text"}, {"recalled": id}); exits after two
 //   amend CLIENT CID    opens, sends two messages, edits the first and
 //                       recalls the second; prints {"amended": [ids]}
+//   events CLIENT       opens, prints {"opened"}, then the first membership
+//                       event it hears ({"invited": cid}, {"kicked": cid},
+//                       {"joined": [ids], "cid"}, {"left": [ids], "cid"}), and exits
+//   add CLIENT CID MEMBER  adds MEMBER; prints {"added": [ids]}
+//   quit CLIENT CID     leaves the conversation; prints {"quit": cid}
 //   history CLIENT CID  opens, reads the conversation's last messages
 //                       (queryMessages), prints {"history": [texts, oldest first]}
 //                       or {"refused": code}
@@ -129,6 +134,39 @@ async function main() {
     await conversation.update(first, new TextMessage('first, edited'));
     await conversation.recall(second);
     print({ amended: [first.id, second.id] });
+    await im.close();
+    process.exit(0);
+  }
+  if (step === 'events') {
+    const im = await realtime.createIMClient(client);
+    const heard = (object) => {
+      print(object);
+      setTimeout(() => process.exit(0), 200);
+    };
+    im.on(Event.INVITED, (payload, conversation) => heard({ invited: conversation.id }));
+    im.on(Event.KICKED, (payload, conversation) => heard({ kicked: conversation.id }));
+    im.on(Event.MEMBERS_JOINED, ({ members }, conversation) => heard({ joined: members, cid: conversation.id }));
+    im.on(Event.MEMBERS_LEFT, ({ members }, conversation) => heard({ left: members, cid: conversation.id }));
+    print({ opened: im.id });
+    setTimeout(() => {
+      print({ error: 'no membership event within 20 s' });
+      process.exit(1);
+    }, 20000);
+    return;
+  }
+  if (step === 'add') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.getConversation(tag);
+    const { successfulClientIds } = await conversation.add([text]);
+    print({ added: successfulClientIds });
+    await im.close();
+    process.exit(0);
+  }
+  if (step === 'quit') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.getConversation(tag);
+    await conversation.quit();
+    print({ quit: conversation.id });
     await im.close();
     process.exit(0);
   }

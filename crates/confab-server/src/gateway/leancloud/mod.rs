@@ -27,7 +27,7 @@ use base64::Engine as _;
 use prost::Message as _;
 
 use confab_core::error::{AuthFailure, Error};
-use confab_core::events::{GroupEvent, KickReason, MessageUpdate, UpdateKind};
+use confab_core::events::{GroupEvent, GroupEventKind, KickReason, MessageUpdate, UpdateKind};
 use confab_core::gateway::{LoginRequest, Session};
 use confab_core::groups::GroupRef;
 use confab_core::model::{App, ChatType, ConversationId, Message, Original, Username};
@@ -70,6 +70,7 @@ mod code {
     pub const CONVERSATION_API_FAILED: i32 = 4301;
     pub const CONVERSATION_NOT_FOUND: i32 = 4303;
     pub const CONVERSATION_FULL: i32 = 4304;
+    pub const CONVERSATION_UPDATE_REJECTED: i32 = 4309;
     pub const CONVERSATION_QUERY_FAILED: i32 = 4310;
     pub const CONVERSATION_LOG_REJECTED: i32 = 4312;
     pub const INVALID_MESSAGING_TARGET: i32 = 4401;
@@ -389,6 +390,10 @@ impl Protocol for LeanCloud {
                 let answer = logs(session, budget, &command).await;
                 self.answer(io, &answer).await
             }
+            (Some(CommandType::Conv), Some(op @ (OpType::Add | OpType::Remove))) => {
+                let answer = membership(session, budget, &command, op == OpType::Add).await;
+                self.answer(io, &answer).await
+            }
             (Some(CommandType::Conv), Some(OpType::Query)) => {
                 let answer = query(session, budget, &command).await;
                 self.answer(io, &answer).await
@@ -442,10 +447,30 @@ impl Protocol for LeanCloud {
         Some(self.encode(&command))
     }
 
-    fn group_event(&mut self, _: &Session, _: &GroupEvent) -> Option<WsMessage> {
-        // Conversation events (`conv joined`, `members_joined`, …) come with
-        // the conversation commands (issue 14).
-        None
+    /// Members joining and leaving, as the SDK's INVITED / KICKED (about
+    /// this client) and MEMBERS_JOINED / MEMBERS_LEFT (about others). Other
+    /// group events have no LeanCloud command yet.
+    fn group_event(&mut self, session: &Session, event: &GroupEvent) -> Option<WsMessage> {
+        let me = event.users.contains(&session.user);
+        let op = match (event.event, me) {
+            (GroupEventKind::MembersAdded, true) => OpType::Joined,
+            (GroupEventKind::MembersAdded, false) => OpType::MembersJoined,
+            (GroupEventKind::MembersRemoved, true) => OpType::Left,
+            (GroupEventKind::MembersRemoved, false) => OpType::MembersLeft,
+            _ => return None,
+        };
+        let command = GenericCommand {
+            cmd: Some(CommandType::Conv as i32),
+            op: Some(op as i32),
+            peer_id: Some(session.user.to_string()),
+            conv_message: Some(ConvCommand {
+                cid: Some(event.group.clone()),
+                m: event.users.iter().map(Username::to_string).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Some(self.encode(&command))
     }
 
     /// An edit or recall, as the SDK's `patch modify` (its MESSAGE_UPDATE
@@ -761,6 +786,85 @@ fn log_item(message: &Message, kind: ChatType) -> proto::LogItem {
         mention_pids: mentions,
         conv_type: Some(conv_type(kind)),
         ..Default::default()
+    }
+}
+
+/// `conv add` / `conv remove` (the SDK's `add`, `remove`, `join`, `quit`):
+/// members of the conversation add or remove others; anyone joins or quits
+/// by naming themselves. Answered `added` / `removed` with `allowedPids`
+/// and, per refused client, `failedPids`.
+async fn membership(session: &Session, budget: Budget<'_>, command: &GenericCommand, add: bool) -> GenericCommand {
+    let core = budget.core();
+    let asked = command.conv_message.clone().unwrap_or_default();
+    let cid = asked.cid.clone().unwrap_or_default();
+    let Some(kind) = kind_of(&budget, session, &cid).await else {
+        return error_command(command.i, code::CONVERSATION_NOT_FOUND, &format!("conversation {cid} not found"));
+    };
+    let target = GroupRef { kind, id: &cid };
+    let mut users = Vec::with_capacity(asked.m.len());
+    for raw in &asked.m {
+        match Username::parse(raw) {
+            Ok(user) => users.push(user),
+            Err(_) => {
+                return error_command(command.i, code::CONVERSATION_API_FAILED, &format!("{raw} is not a client ID"))
+            }
+        }
+    }
+    let only_self = users.iter().all(|u| *u == session.user);
+    if !only_self {
+        let member = match core.groups.members(session.app.id, target).await {
+            Ok((_, members)) => members.iter().any(|m| m.username == session.user),
+            Err(_) => false,
+        };
+        if !member {
+            return error_command(command.i, code::CONVERSATION_UPDATE_REJECTED, "only members change the members");
+        }
+    }
+    let max = crate::leancloud_model::max_members(kind) as usize;
+    let changed = if add {
+        if let Err(e) = core.users.ensure_exist(session.app.id, &users).await {
+            tracing::warn!("leancloud add failed: {e}");
+            return error_command(command.i, code::INTERNAL_ERROR, "nobody was added; try again");
+        }
+        core.groups.add_members_up_to(session.app.id, target, users, max).await
+    } else {
+        core.groups.remove_members_up_to(session.app.id, target, users, max).await
+    };
+    match changed {
+        Ok(changed) => {
+            let failed = changed
+                .refused
+                .iter()
+                .map(|(user, why)| ErrorCommand {
+                    code: code::CONVERSATION_UPDATE_REJECTED,
+                    reason: confab_core::error::Refused::of(*why, user).to_string(),
+                    pids: vec![user.to_string()],
+                    ..Default::default()
+                })
+                .collect();
+            GenericCommand {
+                cmd: Some(CommandType::Conv as i32),
+                op: Some(if add { OpType::Added } else { OpType::Removed } as i32),
+                i: command.i,
+                conv_message: Some(ConvCommand {
+                    cid: Some(cid.clone()),
+                    allowed_pids: changed.changed.iter().map(Username::to_string).collect(),
+                    failed_pids: failed,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        }
+        Err(Error::Refused(r)) if r.why == confab_core::error::Refusal::Full => {
+            error_command(command.i, code::CONVERSATION_FULL, &r.to_string())
+        }
+        Err(e @ (Error::InvalidArgument(_) | Error::LimitExceeded(_) | Error::Refused(_))) => {
+            error_command(command.i, code::CONVERSATION_UPDATE_REJECTED, &e.to_string())
+        }
+        Err(e) => {
+            tracing::warn!("leancloud membership change failed: {e}");
+            error_command(command.i, code::INTERNAL_ERROR, "nothing was changed; try again")
+        }
     }
 }
 
