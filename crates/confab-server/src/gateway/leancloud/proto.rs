@@ -3,7 +3,8 @@
 //! `leancloud/js-realtime-sdk`, package `push_server.messages2`, proto2),
 //! written out for `prost` by field number, so no `protoc` is needed to
 //! build. Generated once from the schema; a field added by a newer SDK is
-//! skipped by `prost` on decoding, as proto2 allows.
+//! skipped by `prost` on decoding, as proto2 allows. Over 600 lines because
+//! it is the whole schema, one struct per message, read by type.
 
 #![allow(clippy::all)]
 

@@ -1,0 +1,233 @@
+//! Conversations: `conv start`, `conv query`, `conv add` and `conv remove`.
+
+use super::*;
+
+/// `conv start`: makes a conversation (`transient`: a chat room) with the
+/// client as its creator and `m` as its members, its `attr` (name and the
+/// app's own fields) kept as the REST API keeps them; `unique` (the SDK's
+/// default) finds the one these members made before. Answered `conv
+/// started` with `cid` and `cdate`.
+pub(super) async fn start(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+    let asked = command.conv_message.clone().unwrap_or_default();
+    let failed = |why: &str| error_command(command.i, code::CONVERSATION_API_FAILED, why);
+    if asked.temp_conv == Some(true) {
+        return failed("temporary conversations are not served");
+    }
+    let kind = if asked.transient == Some(true) { ChatType::ChatRoom } else { ChatType::GroupChat };
+    let attributes = match asked.attr.map(|a| a.data) {
+        None => serde_json::Map::new(),
+        Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => return failed("attr must be a JSON object"),
+        },
+    };
+    let name = match attributes.get("name") {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(name)) => name.clone(),
+        Some(_) => return failed("name must be a string"),
+    };
+    let mut members = Vec::new();
+    if kind == ChatType::GroupChat {
+        for raw in &asked.m {
+            match Username::parse(raw) {
+                Ok(user) if user != session.user && !members.contains(&user) => members.push(user),
+                Ok(_) => {}
+                Err(_) => return failed(&format!("{raw} is not a client ID")),
+            }
+        }
+    }
+    if members.len() as u32 + 1 > crate::leancloud_model::max_members(kind) {
+        return error_command(command.i, code::CONVERSATION_FULL, "too many members");
+    }
+    // The app's own fields; the built-in ones are the server's to set.
+    let fields = attributes
+        .into_iter()
+        .filter(|(key, _)| {
+            !crate::leancloud_model::BUILT_IN.contains(&key.as_str())
+                && !key.starts_with(crate::leancloud_model::PRIVATE)
+        })
+        .collect();
+    let new = crate::leancloud_model::NewConversation {
+        kind,
+        name,
+        creator: session.user.clone(),
+        members,
+        fields,
+        unique: asked.unique == Some(true),
+    };
+    match crate::leancloud_model::create(budget.core(), session.app.id, new).await {
+        Ok(group) => GenericCommand {
+            cmd: Some(CommandType::Conv as i32),
+            op: Some(OpType::Started as i32),
+            i: command.i,
+            conv_message: Some(ConvCommand {
+                cid: Some(group.id.clone()),
+                cdate: Some(crate::leancloud_model::iso(group.created_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Err(Error::Refused(r)) => error_command(command.i, code::CONVERSATION_FULL, &r.to_string()),
+        Err(Error::InvalidArgument(m)) => failed(&m),
+        Err(e) => {
+            tracing::warn!("leancloud conversation start failed: {e}");
+            error_command(command.i, code::INTERNAL_ERROR, "no conversation was made; try again")
+        }
+    }
+}
+
+/// `conv add` / `conv remove` (the SDK's `add`, `remove`, `join`, `quit`):
+/// members of the conversation add or remove others; anyone joins or quits
+/// by naming themselves. Answered `added` / `removed` with `allowedPids`
+/// and, per refused client, `failedPids`.
+pub(super) async fn membership(
+    session: &Session,
+    budget: Budget<'_>,
+    command: &GenericCommand,
+    op: OpType,
+) -> GenericCommand {
+    let add = op == OpType::Add;
+    let core = budget.core();
+    let asked = command.conv_message.clone().unwrap_or_default();
+    let cid = asked.cid.clone().unwrap_or_default();
+    let Some(kind) = kind_of(&budget, session, &cid).await else {
+        return error_command(command.i, code::CONVERSATION_NOT_FOUND, &format!("conversation {cid} not found"));
+    };
+    let target = GroupRef { kind, id: &cid };
+    let mut users = Vec::with_capacity(asked.m.len());
+    for raw in &asked.m {
+        match Username::parse(raw) {
+            Ok(user) => users.push(user),
+            Err(_) => {
+                return error_command(command.i, code::CONVERSATION_API_FAILED, &format!("{raw} is not a client ID"))
+            }
+        }
+    }
+    let only_self = users.iter().all(|u| *u == session.user);
+    if !only_self {
+        let member = match core.groups.members(session.app.id, target).await {
+            Ok((_, members)) => members.iter().any(|m| m.username == session.user),
+            Err(_) => false,
+        };
+        if !member {
+            return error_command(command.i, code::CONVERSATION_UPDATE_REJECTED, "only members change the members");
+        }
+    }
+    let max = crate::leancloud_model::max_members(kind) as usize;
+    let changed = if add {
+        if let Err(e) = core.users.ensure_exist(session.app.id, &users).await {
+            tracing::warn!("leancloud add failed: {e}");
+            return error_command(command.i, code::INTERNAL_ERROR, "nobody was added; try again");
+        }
+        core.groups.add_members_up_to(session.app.id, target, users, max).await
+    } else {
+        core.groups.remove_members_up_to(session.app.id, target, users, max).await
+    };
+    match changed {
+        Ok(changed) => {
+            let failed = changed
+                .refused
+                .iter()
+                .map(|(user, why)| ErrorCommand {
+                    code: code::CONVERSATION_UPDATE_REJECTED,
+                    reason: confab_core::error::Refused::of(*why, user).to_string(),
+                    pids: vec![user.to_string()],
+                    ..Default::default()
+                })
+                .collect();
+            GenericCommand {
+                cmd: Some(CommandType::Conv as i32),
+                op: Some(if add { OpType::Added } else { OpType::Removed } as i32),
+                i: command.i,
+                conv_message: Some(ConvCommand {
+                    cid: Some(cid.clone()),
+                    allowed_pids: changed.changed.iter().map(Username::to_string).collect(),
+                    failed_pids: failed,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        }
+        Err(Error::Refused(r)) if r.why == confab_core::error::Refusal::Full => {
+            error_command(command.i, code::CONVERSATION_FULL, &r.to_string())
+        }
+        Err(e @ (Error::InvalidArgument(_) | Error::LimitExceeded(_) | Error::Refused(_))) => {
+            error_command(command.i, code::CONVERSATION_UPDATE_REJECTED, &e.to_string())
+        }
+        Err(e) => {
+            tracing::warn!("leancloud membership change failed: {e}");
+            error_command(command.i, code::INTERNAL_ERROR, "nothing was changed; try again")
+        }
+    }
+}
+
+/// `conv query`: the conversations, chat rooms and service conversations
+/// matching the SDK's `where` (its `getConversation` asks by `objectId`), as
+/// `_Conversation` documents, the same the REST API returns.
+pub(super) async fn query(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+    let asked = command.conv_message.clone().unwrap_or_default();
+    if !asked.temp_conv_ids.is_empty() {
+        // Temporary conversations are not served: none of them exists.
+        return query_results(command.i, Vec::new());
+    }
+    let mut params = HashMap::new();
+    if let Some(filter) = asked.r#where.map(|w| w.data) {
+        params.insert("where".to_owned(), filter);
+    }
+    if let Some(order) = asked.sort {
+        params.insert("order".to_owned(), order);
+    }
+    if let Some(limit) = asked.limit {
+        params.insert("limit".to_owned(), limit.to_string());
+    }
+    if let Some(skip) = asked.skip {
+        params.insert("skip".to_owned(), skip.max(0).to_string());
+    }
+    let kinds = [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel];
+    match crate::leancloud_model::find_documents(budget.core(), session.app.id, &kinds, &params).await {
+        Ok(found) => query_results(command.i, found),
+        Err(crate::leancloud_model::FindError::Where(why)) => {
+            error_command(command.i, code::CONVERSATION_QUERY_FAILED, &format!("where: {why}"))
+        }
+        Err(crate::leancloud_model::FindError::Skip) => {
+            error_command(command.i, code::CONVERSATION_QUERY_FAILED, "skip must be a number")
+        }
+        Err(crate::leancloud_model::FindError::Core(e)) => {
+            tracing::warn!("leancloud query failed: {e}");
+            error_command(command.i, code::INTERNAL_ERROR, "the query failed; try again")
+        }
+    }
+}
+
+pub(super) fn query_results(i: Option<i32>, found: Vec<serde_json::Value>) -> GenericCommand {
+    GenericCommand {
+        cmd: Some(CommandType::Conv as i32),
+        op: Some(OpType::Results as i32),
+        i,
+        conv_message: Some(ConvCommand {
+            results: Some(JsonObjectMessage { data: serde_json::Value::Array(found).to_string() }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Which kind of conversation an ID names: a conversation, a chat room or a
+/// service conversation.
+pub(super) async fn kind_of(budget: &Budget<'_>, session: &Session, cid: &str) -> Option<ChatType> {
+    for kind in [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel] {
+        if budget.core().groups.get(session.app.id, GroupRef { kind, id: cid }).await.is_ok() {
+            return Some(kind);
+        }
+    }
+    None
+}
+
+/// The vendor's `convType`: 1 conversation, 2 chat room, 3 service, 4 temporary.
+pub(super) fn conv_type(kind: ChatType) -> i32 {
+    match kind {
+        ChatType::ChatRoom => 2,
+        ChatType::Channel => 3,
+        _ => 1,
+    }
+}

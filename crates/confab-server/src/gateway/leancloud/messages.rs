@@ -1,0 +1,294 @@
+//! Messages: sends (`direct`), acknowledgements, history (`logs`), edits and
+//! recalls (`patch`), and read cursors (`read`).
+
+use super::*;
+
+/// Messages a `logs` command returns at most (and by default, the vendor's 20).
+const MAX_LOGS: usize = 100;
+const DEFAULT_LOGS: usize = 20;
+
+impl LeanCloud {
+    /// A client's message to a conversation: stored, then acknowledged with
+    /// its server ID (`uid`) and timestamp (`t`); a refusal is an `ack`
+    /// with `code` and `reason`, which the SDK turns into its error.
+    pub(super) async fn direct(
+        &mut self,
+        session: &Session,
+        budget: Budget<'_>,
+        command: &GenericCommand,
+    ) -> GenericCommand {
+        let direct = command.direct_message.clone().unwrap_or_default();
+        let refused = |code: i32, reason: &str| refused_ack(command.i, code, reason);
+        if let Some(why) = budget.charge_send(session).await {
+            return refused(code::MESSAGE_SENT_QUOTA_EXCEEDED, why);
+        }
+        let Some(cid) = direct.cid.clone().filter(|c| !c.is_empty()) else {
+            return refused(code::INVALID_MESSAGING_TARGET, "a message needs its conversation (cid)");
+        };
+        let data = direct.msg.clone().unwrap_or_default();
+        if data.len() > crate::leancloud_data::MAX_MESSAGE_BYTES {
+            return refused(code::MESSAGE_TOO_LONG, "a message may be at most 5 KB");
+        }
+        let Some(kind) = kind_of(&budget, session, &cid).await else {
+            return refused(code::CONVERSATION_NOT_FOUND, &format!("conversation {cid} not found"));
+        };
+        let mentions: Vec<Username> = direct.mention_pids.iter().filter_map(|p| Username::parse(p).ok()).collect();
+        let original = Original::LeanCloud {
+            data: data.clone(),
+            mention_all: direct.mention_all.unwrap_or(false),
+            mentions,
+            valid_till: None,
+        };
+        let body = crate::leancloud_data::body_of(&data);
+        match session.send_original(kind, &cid, body, None, Some(original)).await {
+            Ok(message) => GenericCommand {
+                cmd: Some(CommandType::Ack as i32),
+                i: command.i,
+                peer_id: Some(session.user.to_string()),
+                server_ts: Some(message.timestamp_ms),
+                ack_message: Some(AckCommand {
+                    uid: Some(message.id.to_string()),
+                    cid: Some(cid),
+                    t: Some(message.timestamp_ms),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            Err(Error::Refused(r)) => refused(code::MESSAGE_REJECTED_BY_APP, &r.to_string()),
+            Err(Error::NotFound(m)) => refused(code::CONVERSATION_NOT_FOUND, &m),
+            Err(e @ (Error::InvalidArgument(_) | Error::TooLarge(_) | Error::Forbidden(_))) => {
+                refused(code::INVALID_MESSAGING_TARGET, &e.to_string())
+            }
+            Err(e) => {
+                tracing::warn!("leancloud send failed: {e}");
+                refused(code::INTERNAL_ERROR, "nothing was sent; try again")
+            }
+        }
+    }
+
+    /// The client has messages: their conversations' delivery cursors move.
+    /// The SDK acknowledges a conversation's messages up to a time (`cid`,
+    /// `tots`); by message ID (`mid`, `ids`) works too.
+    pub(super) async fn acknowledged(&mut self, session: &Session, command: &GenericCommand) {
+        let Some(ack) = &command.ack_message else { return };
+        let mut done: Vec<String> = ack.mid.iter().chain(ack.ids.iter()).cloned().collect();
+        if let (Some(cid), Some(until)) = (&ack.cid, ack.tots) {
+            done.extend(
+                self.pending.iter().filter(|(_, p)| &p.cid == cid && p.timestamp <= until).map(|(id, _)| id.clone()),
+            );
+        }
+        let mut highest: HashMap<ConversationId, i64> = HashMap::new();
+        for id in done {
+            if let Some(Pending { conversation, seq, .. }) = self.pending.remove(&id) {
+                let top = highest.entry(conversation).or_insert(seq);
+                *top = (*top).max(seq);
+            }
+        }
+        for (conversation, seq) in highest {
+            if let Err(e) = session.acknowledge(conversation, seq).await {
+                tracing::warn!("storing a cursor failed: {e}");
+            }
+        }
+    }
+}
+
+/// `patch modify` from a client: edits or recalls its own messages (the
+/// SDK's `conversation.update` and `recall`), which every receiver hears
+/// as for an edit made anywhere else. Answered `patch modified`.
+pub(super) async fn patch(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+    let core = budget.core();
+    let patches = command.patch_message.clone().unwrap_or_default().patches;
+    for item in patches {
+        let mid = item.mid.clone().unwrap_or_default();
+        let not_found = || error_command(command.i, code::MESSAGE_NOT_FOUND, &format!("message {mid} not found"));
+        let Some(id) = confab_core::ids::MessageId::parse(&mid) else { return not_found() };
+        let message = match core.messages.get(session.app.id, id).await {
+            Ok(Some(message)) => message,
+            Ok(None) => return not_found(),
+            Err(e) => {
+                tracing::warn!("leancloud patch failed: {e}");
+                return error_command(command.i, code::INTERNAL_ERROR, "nothing was changed; try again");
+            }
+        };
+        let same_place = item.cid.as_deref() == Some(message.to.as_str())
+            && item.timestamp.is_none_or(|t| t == message.timestamp_ms);
+        if !same_place || matches!(message.chat_type, ChatType::Chat | ChatType::Broadcast) {
+            return not_found();
+        }
+        if message.from != session.user {
+            return error_command(command.i, code::MESSAGE_OWNERSHIP_REQUIRED, "only its sender changes a message");
+        }
+        let changed = if item.recall == Some(true) {
+            core.messages.recall(session.app.id, id, &session.user, None).await
+        } else {
+            let data = item.data.clone().unwrap_or_default();
+            if data.len() > crate::leancloud_data::MAX_MESSAGE_BYTES {
+                return error_command(command.i, code::MESSAGE_TOO_LONG, "a message may be at most 5 KB");
+            }
+            let original = Original::LeanCloud {
+                data: data.clone(),
+                mention_all: item.mention_all.unwrap_or(false),
+                mentions: item.mention_pids.iter().filter_map(|p| Username::parse(p).ok()).collect(),
+                valid_till: None,
+            };
+            core.messages.edit(session.app.id, id, crate::leancloud_data::body_of(&data), Some(original), true).await
+        };
+        match changed {
+            Ok(_) => {}
+            Err(Error::InvalidArgument(m)) => return error_command(command.i, code::MESSAGE_NOT_FOUND, &m),
+            Err(e) => {
+                tracing::warn!("leancloud patch failed: {e}");
+                return error_command(command.i, code::INTERNAL_ERROR, "nothing was changed; try again");
+            }
+        }
+    }
+    GenericCommand {
+        cmd: Some(CommandType::Patch as i32),
+        op: Some(OpType::Modified as i32),
+        i: command.i,
+        patch_message: Some(proto::PatchCommand { last_patch_time: Some(core.now_ms()), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+/// `read`: the client has read each named conversation up to a message
+/// (`mid`) or a time (`timestamp`), as the SDK's `conversation.read()`
+/// says; the user's read cursor moves, and with it the unread counts every
+/// dialect reports.
+pub(super) async fn read(session: &Session, budget: Budget<'_>, command: &GenericCommand) {
+    let core = budget.core();
+    let asked = command.read_message.clone().unwrap_or_default();
+    let mut tuples = asked.convs;
+    tuples.extend(asked.cid.into_iter().chain(asked.cids).map(|cid| proto::ReadTuple { cid, ..Default::default() }));
+    for tuple in tuples {
+        let Some(kind) = kind_of(&budget, session, &tuple.cid).await else { continue };
+        let Ok(group) = core.groups.get(session.app.id, GroupRef { kind, id: &tuple.cid }).await else { continue };
+        let by_id = match tuple.mid.as_deref().and_then(confab_core::ids::MessageId::parse) {
+            Some(id) => core.messages.get(session.app.id, id).await.ok().flatten(),
+            None => None,
+        };
+        let upto = match by_id {
+            Some(message) if message.conversation == group.conversation => Some(message.seq),
+            _ => {
+                // The newest message at or before the time (now, without one).
+                let at = tuple.timestamp.unwrap_or_else(|| core.now_ms());
+                let query = MessageQuery {
+                    conversation: Some(group.conversation),
+                    from: None,
+                    after: None,
+                    before: Some(TimeBound { ms: at, id: None, inclusive: true }),
+                    newest_first: true,
+                    limit: 1,
+                };
+                core.messages.query(session.app.id, query).await.ok().and_then(|m| m.first().map(|m| m.seq))
+            }
+        };
+        if let Some(seq) = upto {
+            if let Err(e) = session.mark_read(group.conversation, seq).await {
+                tracing::warn!("storing a read cursor failed: {e}");
+            }
+        }
+    }
+}
+
+/// `logs`: a page of a conversation's history, oldest first, as the SDK's
+/// `queryMessages` asks for it: from `t` (and `mid`) back in time, or, with
+/// the direction NEW, forward, until `tt` (and `tmid`). Only members read a
+/// conversation's history; anyone in the app reads a chat room's.
+pub(super) async fn logs(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+    let asked = command.logs_message.clone().unwrap_or_default();
+    let cid = asked.cid.clone().unwrap_or_default();
+    let core = budget.core();
+    let Some(kind) = kind_of(&budget, session, &cid).await else {
+        return error_command(command.i, code::CONVERSATION_NOT_FOUND, &format!("conversation {cid} not found"));
+    };
+    let group = match core.groups.members(session.app.id, GroupRef { kind, id: &cid }).await {
+        Ok((group, members)) => {
+            if kind == ChatType::GroupChat && !members.iter().any(|m| m.username == session.user) {
+                return error_command(command.i, code::CONVERSATION_LOG_REJECTED, "only members read its messages");
+            }
+            group
+        }
+        Err(e) => {
+            tracing::warn!("leancloud logs failed: {e}");
+            return error_command(command.i, code::INTERNAL_ERROR, "the query failed; try again");
+        }
+    };
+    let limit = asked.limit.or(asked.l).map_or(DEFAULT_LOGS, |l| (l.max(1) as usize).min(MAX_LOGS));
+    let id = |raw: &Option<String>| raw.as_deref().and_then(confab_core::ids::MessageId::parse);
+    let newer = asked.direction == Some(proto::QueryDirection::New as i32);
+    let now = core.now_ms();
+    let start = TimeBound {
+        ms: asked.t.unwrap_or(if newer { 0 } else { now }),
+        id: id(&asked.mid),
+        inclusive: asked.t.is_none() || asked.t_included == Some(true),
+    };
+    let stop = TimeBound {
+        ms: asked.tt.unwrap_or(if newer { now } else { 0 }),
+        id: id(&asked.tmid),
+        inclusive: asked.tt.is_none() || asked.tt_included == Some(true),
+    };
+    let (after, before) = if newer { (start, stop) } else { (stop, start) };
+    let query = MessageQuery {
+        conversation: Some(group.conversation),
+        from: None,
+        after: Some(after),
+        before: Some(before),
+        newest_first: !newer,
+        limit,
+    };
+    let mut found = match core.messages.query(session.app.id, query).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!("leancloud logs failed: {e}");
+            return error_command(command.i, code::INTERNAL_ERROR, "the query failed; try again");
+        }
+    };
+    found.sort_by_key(|m| (m.timestamp_ms, m.id));
+    let logs = found.iter().map(|m| log_item(m, kind)).collect();
+    GenericCommand {
+        cmd: Some(CommandType::Logs as i32),
+        i: command.i,
+        logs_message: Some(proto::LogsCommand { logs, ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+/// Whom a message mentions, when a LeanCloud client sent it.
+pub(super) fn mentions_of(message: &Message) -> (bool, Vec<String>) {
+    match &message.original {
+        Some(Original::LeanCloud { mention_all, mentions, .. }) => {
+            (*mention_all, mentions.iter().map(Username::to_string).collect())
+        }
+        _ => (false, Vec::new()),
+    }
+}
+
+pub(super) fn log_item(message: &Message, kind: ChatType) -> proto::LogItem {
+    let (mention_all, mentions) = mentions_of(message);
+    let patched = match message.state {
+        confab_core::model::MessageState::Normal => None,
+        ref state => Some(state.at_ms()),
+    };
+    proto::LogItem {
+        from: Some(message.from.to_string()),
+        data: Some(crate::leancloud_data::data(message)),
+        timestamp: Some(message.timestamp_ms),
+        msg_id: Some(message.id.to_string()),
+        patch_timestamp: patched,
+        mention_all: mention_all.then_some(true),
+        mention_pids: mentions,
+        conv_type: Some(conv_type(kind)),
+        ..Default::default()
+    }
+}
+
+/// A refused message: an `ack` with the code and reason.
+pub(super) fn refused_ack(i: Option<i32>, code: i32, reason: &str) -> GenericCommand {
+    GenericCommand {
+        cmd: Some(CommandType::Ack as i32),
+        i,
+        ack_message: Some(AckCommand { code: Some(code), reason: Some(reason.to_owned()), ..Default::default() }),
+        ..Default::default()
+    }
+}
