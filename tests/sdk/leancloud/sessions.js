@@ -21,6 +21,10 @@
 //                       {"joined": [ids], "cid"}, {"left": [ids], "cid"}), and exits
 //   add CLIENT CID MEMBER  adds MEMBER; prints {"added": [ids]}
 //   quit CLIENT CID     leaves the conversation; prints {"quit": cid}
+//   room CLIENT         opens, makes a chat room; prints {"room": id}
+//   roomlisten CLIENT CID  opens, joins the chat room, prints {"joined"}, then the
+//                       first message heard there ({"received", "from"}), and exits
+//   roomsay CLIENT CID TEXT  opens, joins the chat room, says TEXT; prints {"said": id}
 //   history CLIENT CID  opens, reads the conversation's last messages
 //                       (queryMessages), prints {"history": [texts, oldest first]}
 //                       or {"refused": code}
@@ -169,6 +173,34 @@ async function main() {
     print({ quit: conversation.id });
     await im.close();
     process.exit(0);
+  }
+  if (step === 'room') {
+    const im = await realtime.createIMClient(client);
+    const room = await im.createChatRoom({ name: 'lobby' });
+    print({ room: room.id, transient: room.transient });
+    await im.close();
+    process.exit(0);
+  }
+  if (step === 'roomlisten' || step === 'roomsay') {
+    const im = await realtime.createIMClient(client);
+    const room = await im.getConversation(tag);
+    await room.join();
+    if (step === 'roomsay') {
+      const said = await room.send(new TextMessage(text));
+      print({ said: said.id });
+      await im.close();
+      process.exit(0);
+    }
+    im.on(Event.MESSAGE, (message) => {
+      print({ received: message.text, from: message.from });
+      setTimeout(() => process.exit(0), 200);
+    });
+    print({ joined: room.id });
+    setTimeout(() => {
+      print({ error: 'no room message within 20 s' });
+      process.exit(1);
+    }, 20000);
+    return;
   }
   if (step === 'history') {
     const im = await realtime.createIMClient(client);

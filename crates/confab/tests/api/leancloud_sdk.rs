@@ -275,6 +275,38 @@ async fn the_5x_sdk_adds_and_quits() {
     members_come_and_go_with("lc5").await;
 }
 
+/// A chat room the SDK makes, joined by two clients: what one says, the
+/// other hears while there.
+async fn chat_rooms_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    let mut ann = Step::start(&app, sdk, &["room", "Ann"]);
+    let made = ann.next().await;
+    let room = made["room"].as_str().unwrap_or_else(|| panic!("{sdk}: {made}")).to_owned();
+    ann.finished().await;
+    let mut bob = Step::start(&app, sdk, &["roomlisten", "bob", &room]);
+    assert_eq!(bob.next().await, json!({"joined": room}), "{sdk}");
+    let mut carol = Step::start(&app, sdk, &["roomsay", "carol", &room, "hello, room"]);
+    assert!(carol.next().await["said"].is_string(), "{sdk}");
+    carol.finished().await;
+    assert_eq!(bob.next().await, json!({"received": "hello, room", "from": "carol"}), "{sdk}");
+    bob.finished().await;
+    // The REST API sees a chat room.
+    let (status, _) =
+        app.leancloud(Method::GET, &format!("/1.2/rtm/chatrooms/{room}/members/online-count"), None).await;
+    assert!(status.is_success());
+}
+
+#[tokio::test]
+async fn the_4x_sdk_uses_chat_rooms() {
+    chat_rooms_work_with("lc4").await;
+}
+
+#[tokio::test]
+async fn the_5x_sdk_uses_chat_rooms() {
+    chat_rooms_work_with("lc5").await;
+}
+
 #[tokio::test]
 async fn the_4x_sdk_makes_conversations() {
     conversations_are_made_with("lc4").await;
