@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::ids::MessageId;
 use crate::model::{ChatType, ConversationId, Message, Username};
 
 /// Why a session is being closed by the server.
@@ -69,6 +70,44 @@ pub enum LiveEvent {
     /// The app closed the user's sessions, saying why in its own words.
     KickedByApp(Arc<str>),
     Kick(KickReason),
+    /// A member received or read a conversation up to a message: its sender hears of it.
+    Receipt(Arc<Receipt>),
+}
+
+/// A delivery or read receipt: `by` has the conversation's messages up to
+/// `seq` on a device (delivered) or has read them. Told to the sender of
+/// the message at `seq`, whose devices keep what they wait receipts for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    pub conversation: ConversationId,
+    /// The conversation as the dialects name it (a group's ID).
+    pub to: String,
+    pub chat_type: ChatType,
+    pub by: Username,
+    pub seq: i64,
+    /// The message at `seq`.
+    pub message: MessageId,
+    pub kind: ReceiptKind,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptKind {
+    Delivered,
+    Read,
+}
+
+impl ReceiptKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptKind::Delivered => "delivered",
+            ReceiptKind::Read => "read",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ReceiptKind> {
+        [ReceiptKind::Delivered, ReceiptKind::Read].into_iter().find(|k| k.as_str() == name)
+    }
 }
 
 /// Something that happened to a group which its connected members hear of.

@@ -28,7 +28,7 @@ use crate::deps::Deps;
 use crate::error::{AuthFailure, Error, Refusal, Refused, Result};
 use crate::events::MessageUpdate;
 use crate::events::{GroupEvent, GroupEventKind};
-use crate::events::{KickReason, LiveEvent};
+use crate::events::{KickReason, LiveEvent, Receipt, ReceiptKind};
 use crate::groups::{GroupSend, GroupService};
 use crate::lasting::Joined;
 use crate::messages::{DirectSend, MessageService};
@@ -173,6 +173,16 @@ pub enum Outcome {
     Close(KickReason),
     /// The same, with the app's own words for why.
     CloseWith(KickReason, Arc<str>),
+    /// Tell the device that a message it sent was received or read.
+    Receipt(Arc<Receipt>),
+}
+
+/// Whether a delivery or read cursor's move is told to the sender of the
+/// message it reached, as a receipt (protocols whose clients ask for them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tell {
+    Sender,
+    Nobody,
 }
 
 /// One logged-in device.
@@ -251,6 +261,7 @@ impl Session {
             Wake::Closed(reason) => Ok(Outcome::Close(reason)),
             Wake::Event(LiveEvent::Kick(reason)) => Ok(Outcome::Close(reason)),
             Wake::Event(LiveEvent::KickedByApp(why)) => Ok(Outcome::CloseWith(KickReason::KickedByApp, why)),
+            Wake::Event(LiveEvent::Receipt(receipt)) => Ok(Outcome::Receipt(receipt)),
             Wake::Event(LiveEvent::Transient(message)) => {
                 let mine = self.wants(&message);
                 Ok(Outcome::Deliver(if mine { vec![message] } else { Vec::new() }))
@@ -425,14 +436,28 @@ impl Session {
         self.groups.leave_room(self.app.id, room, &self.user).await
     }
 
+    /// The user's conversations with unread messages, newest first, at most `limit`.
+    pub async fn unread(&self, limit: usize) -> Result<Vec<crate::messages::Unread>> {
+        self.messages.unread_by_conversation(self.app.id, &self.user, limit).await
+    }
+
     /// Records that the device has everything up to `seq` in `conversation`.
-    pub async fn acknowledge(&self, conversation: ConversationId, seq: i64) -> Result<()> {
-        self.messages.acknowledge(self.app.id, &self.user, conversation, seq).await
+    pub async fn acknowledge(&self, conversation: ConversationId, seq: i64, tell: Tell) -> Result<()> {
+        self.messages.acknowledge(self.app.id, &self.user, conversation, seq).await?;
+        self.tell(conversation, seq, ReceiptKind::Delivered, tell).await
     }
 
     /// Records that the user has read everything up to `seq` in `conversation`.
-    pub async fn mark_read(&self, conversation: ConversationId, seq: i64) -> Result<()> {
-        self.messages.mark_read(self.app.id, &self.user, conversation, seq).await
+    pub async fn mark_read(&self, conversation: ConversationId, seq: i64, tell: Tell) -> Result<()> {
+        self.messages.mark_read(self.app.id, &self.user, conversation, seq).await?;
+        self.tell(conversation, seq, ReceiptKind::Read, tell).await
+    }
+
+    async fn tell(&self, conversation: ConversationId, seq: i64, kind: ReceiptKind, tell: Tell) -> Result<()> {
+        match tell {
+            Tell::Nobody => Ok(()),
+            Tell::Sender => self.messages.tell_receipt(self.app.id, &self.user, conversation, seq, kind).await,
+        }
     }
 }
 

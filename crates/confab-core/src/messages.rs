@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::deps::Deps;
 use crate::error::{Error, Refusal, Refused, Result};
-use crate::events::{LiveEvent, MessageUpdate, UpdateKind};
+use crate::events::{LiveEvent, MessageUpdate, Receipt, ReceiptKind, UpdateKind};
 use crate::ids::MessageId;
 use crate::model::{
     broadcast_conversation_key, direct_conversation_key_on_line, AppId, Audience, Body, ChatType, ConversationId,
@@ -464,6 +464,47 @@ impl MessageService {
         Ok(message.map_or(0, |m| m.timestamp_ms))
     }
 
+    /// The user's conversations with messages from others not read, with how
+    /// many and the newest message (not chat rooms, whose members keep no
+    /// place), newest first, at most `limit`.
+    pub async fn unread_by_conversation(&self, app: AppId, user: &Username, limit: usize) -> Result<Vec<Unread>> {
+        let mut unread = Vec::new();
+        for membership in self.deps.store.memberships(app, user).await? {
+            let seen = membership.read_seq.max(membership.joined_seq);
+            if membership.chat_type == ChatType::ChatRoom || membership.last_seq <= seen {
+                continue;
+            }
+            let count = self.deps.store.unread_count(app, user, Some(membership.conversation)).await?;
+            if count == 0 {
+                continue;
+            }
+            let last = self.deps.store.message_at(app, membership.conversation, membership.last_seq).await?;
+            if let Some(last) = last {
+                unread.push(Unread { conversation: membership.conversation, count, last });
+            }
+        }
+        unread.sort_unstable_by_key(|u| std::cmp::Reverse(u.last.timestamp_ms));
+        unread.truncate(limit);
+        Ok(unread)
+    }
+
+    /// When the newest messages the user had on a device and had read in a
+    /// conversation were sent (0: none), for receipts' timestamps.
+    pub async fn cursor_times(&self, app: AppId, user: &Username, conversation: ConversationId) -> Result<CursorTimes> {
+        let Some(membership) = self.deps.store.membership(app, user, conversation).await? else {
+            return Ok(CursorTimes::default());
+        };
+        let at = |seq: i64| async move {
+            if seq <= 0 {
+                return Ok::<i64, Error>(0);
+            }
+            Ok(self.deps.store.message_at(app, conversation, seq).await?.map_or(0, |m| m.timestamp_ms))
+        };
+        let delivered_ms = at(membership.ack_seq.max(membership.read_seq)).await?;
+        let read_ms = at(membership.read_seq).await?;
+        Ok(CursorTimes { delivered_ms, read_ms })
+    }
+
     /// Messages by time for history queries (one conversation, one sender, or the whole app).
     pub async fn query(&self, app: AppId, query: MessageQuery) -> Result<Vec<Message>> {
         self.deps.store.query_messages(app, query).await
@@ -513,4 +554,50 @@ impl MessageService {
     pub async fn mark_read(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()> {
         self.deps.store.mark_read(app, user, conversation, seq).await
     }
+
+    /// Tells the sender of the message at `seq` that `by` received or read
+    /// the conversation up to there (nobody, when `by` sent it).
+    pub async fn tell_receipt(
+        &self,
+        app: AppId,
+        by: &Username,
+        conversation: ConversationId,
+        seq: i64,
+        kind: ReceiptKind,
+    ) -> Result<()> {
+        let Some(message) = self.deps.store.message_at(app, conversation, seq).await? else {
+            return Ok(());
+        };
+        if message.from == *by {
+            return Ok(());
+        }
+        let receipt = Receipt {
+            conversation,
+            to: message.to.clone(),
+            chat_type: message.chat_type,
+            by: by.clone(),
+            seq,
+            message: message.id,
+            kind,
+            at_ms: self.deps.clock.now_ms(),
+        };
+        self.deps.fanout.publish(app, std::slice::from_ref(&message.from), LiveEvent::Receipt(Arc::new(receipt))).await;
+        Ok(())
+    }
+}
+
+/// When the newest messages a member had delivered and had read were sent (0: none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CursorTimes {
+    pub delivered_ms: i64,
+    pub read_ms: i64,
+}
+
+/// A conversation's messages from others a user has not read.
+#[derive(Debug, Clone)]
+pub struct Unread {
+    pub conversation: ConversationId,
+    pub count: u64,
+    /// The conversation's newest message.
+    pub last: Message,
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use confab_core::events::{GroupEvent, GroupEventKind, KickReason, LiveEvent, MessageUpdate};
+use confab_core::events::{GroupEvent, GroupEventKind, KickReason, LiveEvent, MessageUpdate, Receipt, ReceiptKind};
+use confab_core::ids::MessageId;
 use confab_core::model::{AppId, ConversationId, Message, Username};
 use confab_wire::{ChatTypeV1, MessageV1, UpdateV1};
 
@@ -39,6 +40,18 @@ pub(crate) enum WireEvent {
     KickedByApp {
         why: String,
     },
+    Receipt {
+        conversation: ConversationId,
+        to: String,
+        chat_type: ChatTypeV1,
+        by: Username,
+        seq: i64,
+        /// The message at `seq`, as a decimal string like a message's ID.
+        message: String,
+        /// `delivered` or `read`.
+        receipt: String,
+        at_ms: i64,
+    },
 }
 
 impl WireEvent {
@@ -51,6 +64,16 @@ impl WireEvent {
             LiveEvent::Update(update) => WireEvent::Update { update: update.as_ref().into() },
             LiveEvent::Transient(message) => WireEvent::Transient { message: message.as_ref().into() },
             LiveEvent::KickedByApp(why) => WireEvent::KickedByApp { why: why.to_string() },
+            LiveEvent::Receipt(r) => WireEvent::Receipt {
+                conversation: r.conversation,
+                to: r.to.clone(),
+                chat_type: r.chat_type.into(),
+                by: r.by.clone(),
+                seq: r.seq,
+                message: r.message.to_string(),
+                receipt: r.kind.as_str().to_owned(),
+                at_ms: r.at_ms,
+            },
         }
     }
 
@@ -109,6 +132,14 @@ pub(crate) fn live_event(wire: WireEvent) -> Option<LiveEvent> {
             readable(Message::try_from(message)).map(|m| LiveEvent::Transient(Arc::new(m)))
         }
         WireEvent::KickedByApp { why } => Some(LiveEvent::KickedByApp(why.into())),
+        WireEvent::Receipt { conversation, to, chat_type, by, seq, message, receipt, at_ms } => {
+            let (Some(message), Some(kind)) = (MessageId::parse(&message), ReceiptKind::parse(&receipt)) else {
+                tracing::warn!(receipt, "unreadable receipt from another node");
+                return None;
+            };
+            let chat_type = chat_type.into();
+            Some(LiveEvent::Receipt(Arc::new(Receipt { conversation, to, chat_type, by, seq, message, kind, at_ms })))
+        }
         WireEvent::Kick { reason, .. } => match KickReason::parse(&reason) {
             Some(reason) => Some(LiveEvent::Kick(reason)),
             None => {
@@ -141,7 +172,6 @@ mod tests {
     use crate::Subjects;
 
     use confab_core::events::{GroupEvent, GroupEventKind, MessageUpdate, UpdateKind};
-    use confab_core::ids::MessageId;
     use confab_core::model::{Body, ChatType, MessageState};
 
     fn message() -> Message {
@@ -167,14 +197,15 @@ mod tests {
     /// The events nodes exchange, exactly as they travel. A node of the
     /// next version must read these, so a change here is a change of the
     /// protocol between nodes: it needs a version of its own, not an edit.
-    const GOLDEN: [&str; 4] = [
+    const GOLDEN: [&str; 5] = [
         r#"{"kind":"message","message":{"id":"1234","app":7,"conversation":42,"seq":3,"chat_type":"chat","from":"Ann","to":"bob","body":{"type":"txt","msg":"hi"},"ext":{"k":1},"timestamp_ms":1700000000000,"sync_sender":true,"origin_device":"phone"}}"#,
         r#"{"kind":"kick","reason":"disconnected","device":null}"#,
         r#"{"kind":"group","chat_type":"groupchat","group":"g1","conversation":42,"event":"members_added","users":["Ann"],"timestamp_ms":5}"#,
         r#"{"kind":"update","update":{"message":{"id":"1234","app":7,"conversation":42,"seq":3,"chat_type":"chat","from":"Ann","to":"bob","body":{"type":"txt","msg":"hi"},"ext":{"k":1},"timestamp_ms":1700000000000,"sync_sender":true,"origin_device":"phone"},"change":"recalled","by":"Ann"}}"#,
+        r#"{"kind":"receipt","conversation":42,"to":"g1","chat_type":"groupchat","by":"Ann","seq":3,"message":"1234","receipt":"read","at_ms":9}"#,
     ];
 
-    fn events() -> [LiveEvent; 4] {
+    fn events() -> [LiveEvent; 5] {
         let ann = Username::parse("Ann").unwrap();
         [
             LiveEvent::Message(Arc::new(message())),
@@ -190,8 +221,18 @@ mod tests {
             LiveEvent::Update(Arc::new(MessageUpdate {
                 message: message(),
                 change: UpdateKind::Recalled,
-                by: Some(ann),
+                by: Some(ann.clone()),
                 only: None,
+            })),
+            LiveEvent::Receipt(Arc::new(Receipt {
+                conversation: ConversationId(42),
+                to: "g1".into(),
+                chat_type: ChatType::GroupChat,
+                by: ann,
+                seq: 3,
+                message: MessageId(1234),
+                kind: ReceiptKind::Read,
+                at_ms: 9,
             })),
         ]
     }

@@ -30,6 +30,13 @@
 //                       or {"refused": code}
 //   start CLIENT MEMBER TEXT  opens, makes a conversation with MEMBER (unique,
 //                       as the SDK's default), sends TEXT, prints {"cid", "sent", "members"}
+//   receipts CLIENT CID  opens, sends a message asking for receipts, prints
+//                       {"sent": id}, then {"delivered": id} and {"read": id} as
+//                       the receipts come, then the conversation's receipt times
+//                       (fetchReceiptTimestamps) {"lastDeliveredAt", "lastReadAt"}
+//   unread CLIENT CID   opens, prints {"unread": n} (the conversation's count a
+//                       second after login, as the server's notification set it)
+//                       and {"messages": [texts]} heard, then marks it read; prints {"read": cid}
 // Usage: node sessions.js lc4|lc5 http://127.0.0.1:PORT APP_ID APP_KEY MASTER_KEY STEP CLIENT [TAG]
 
 const crypto = require('crypto');
@@ -226,6 +233,56 @@ async function main() {
       members: conversation.members,
       name: conversation.name,
     });
+    await im.close();
+    process.exit(0);
+  }
+  if (step === 'receipts') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.getConversation(tag);
+    const message = await conversation.send(new TextMessage('did you get this?'), { receipt: true });
+    print({ sent: message.id });
+    let heard = 0;
+    const done = async () => {
+      heard += 1;
+      if (heard < 2) return;
+      const again = await im.getConversation(tag);
+      await again.fetchReceiptTimestamps();
+      print({
+        lastDeliveredAt: again.lastDeliveredAt ? +again.lastDeliveredAt : null,
+        lastReadAt: again.lastReadAt ? +again.lastReadAt : null,
+      });
+      await im.close();
+      process.exit(0);
+    };
+    // The SDK marks the message after it tells of the new time.
+    conversation.on(Event.LAST_DELIVERED_AT_UPDATE, () =>
+      setImmediate(() => {
+        print({ delivered: message.deliveredAt ? message.id : null, status: message.status });
+        done();
+      })
+    );
+    conversation.on(Event.LAST_READ_AT_UPDATE, () => {
+      print({ read: message.id });
+      done();
+    });
+    setTimeout(() => {
+      print({ error: 'no receipts within 25 s' });
+      process.exit(1);
+    }, 25000);
+    return;
+  }
+  if (step === 'unread') {
+    const heard = [];
+    const im = await realtime.createIMClient(client);
+    im.on(Event.MESSAGE, (message) => heard.push(message.text));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const conversation = await im.getConversation(tag);
+    print({ unread: conversation.unreadMessagesCount });
+    print({ messages: heard });
+    await conversation.read();
+    // The SDK writes `read` commands a moment later, in a batch.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    print({ read: conversation.id });
     await im.close();
     process.exit(0);
   }

@@ -19,7 +19,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 
-use confab_core::events::{GroupEvent, KickReason, MessageUpdate};
+use confab_core::events::{GroupEvent, KickReason, MessageUpdate, Receipt};
 use confab_core::gateway::{Outcome, Session};
 use confab_core::model::Message;
 use confab_core::Core;
@@ -55,8 +55,9 @@ pub(super) trait Protocol: Send + 'static {
     /// twice that, whatever the protocol does.)
     fn login(&mut self, core: &Arc<Core>, io: &mut Io) -> impl Future<Output = Option<Session>> + Send;
 
-    /// Told after the backlog: the client is up to date (if the protocol says so).
-    fn synced(&mut self, session: &Session) -> Option<WsMessage>;
+    /// Told after the backlog: the client is up to date, or what it has not
+    /// read (as the protocol says so).
+    fn synced(&mut self, session: &Session) -> impl Future<Output = Vec<WsMessage>> + Send;
 
     /// One client frame of a logged-in session. `Err` when the socket failed
     /// or the protocol ends the connection.
@@ -76,6 +77,13 @@ pub(super) trait Protocol: Send + 'static {
 
     /// An edit, recall or deletion for the device.
     fn update(&mut self, session: &Session, update: &MessageUpdate) -> Option<WsMessage>;
+
+    /// A delivery or read receipt for a message the user sent; the frames
+    /// to write (none, when the client did not ask for it).
+    fn receipt(&mut self, session: &Session, receipt: &Receipt) -> Vec<WsMessage> {
+        let _ = (session, receipt);
+        Vec::new()
+    }
 
     /// What the client is told when the server ends its session.
     fn kicked(&mut self, reason: KickReason, detail: Option<&str>) -> Vec<WsMessage>;
@@ -231,7 +239,7 @@ async fn run<P: Protocol>(
             }
         }
     }
-    if let Some(frame) = protocol.synced(&session) {
+    for frame in protocol.synced(&session).await {
         io.send(frame).await.ok()?;
     }
 
@@ -272,6 +280,12 @@ async fn run<P: Protocol>(
                         }
                         Ok(Outcome::Update(update)) => {
                             if let Some(frame) = protocol.update(&session, &update) {
+                                io.sink.feed(frame).await.ok()?;
+                                written += 1;
+                            }
+                        }
+                        Ok(Outcome::Receipt(receipt)) => {
+                            for frame in protocol.receipt(&session, &receipt) {
                                 io.sink.feed(frame).await.ok()?;
                                 written += 1;
                             }

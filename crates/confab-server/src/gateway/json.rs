@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use confab_core::error::{AuthFailure, Error, Refusal};
 use confab_core::events::{GroupEvent, KickReason, MessageUpdate, UpdateKind};
-use confab_core::gateway::{LoginRequest, Session};
+use confab_core::gateway::{LoginRequest, Session, Tell};
 use confab_core::model::{Body, ChatType, ConversationId, Message, Username};
 use confab_core::Core;
 use confab_protocol::{ClientFrame, MessageFrame, ServerFrame, HEARTBEAT_SECS, MAX_CLIENT_FRAME};
@@ -39,8 +39,8 @@ impl Protocol for Json {
         login(core, io).await
     }
 
-    fn synced(&mut self, _: &Session) -> Option<WsMessage> {
-        Some(WsMessage::Text(encode(&ServerFrame::Synced)))
+    async fn synced(&mut self, _: &Session) -> Vec<WsMessage> {
+        vec![WsMessage::Text(encode(&ServerFrame::Synced))]
     }
 
     async fn frame(&mut self, session: &Session, budget: Budget<'_>, frame: WsMessage, io: &mut Io) -> Result<(), End> {
@@ -205,8 +205,11 @@ async fn cursor_frame(session: &Session, sink: &mut Io, conv: &str, seq: i64, re
         return send(sink, &error_frame(None, "bad_frame", &format!("{conv} is not a conversation id"))).await;
     };
     let conversation = ConversationId(id);
-    let stored =
-        if read { session.mark_read(conversation, seq).await } else { session.acknowledge(conversation, seq).await };
+    let stored = if read {
+        session.mark_read(conversation, seq, Tell::Nobody).await
+    } else {
+        session.acknowledge(conversation, seq, Tell::Nobody).await
+    };
     if let Err(e) = stored {
         tracing::warn!("storing a cursor failed: {e}");
     }

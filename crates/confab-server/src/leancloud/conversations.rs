@@ -113,14 +113,7 @@ pub async fn find<K: Kind>(core: &Core, app: confab_core::model::AppId, id: &str
 
 /// The conversation, chat room or service conversation an ID names.
 pub async fn find_any(core: &Core, app: confab_core::model::AppId, id: &str) -> Result<Group, LcError> {
-    for kind in [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel] {
-        match core.groups.get(app, GroupRef { kind, id }).await {
-            Ok(group) => return Ok(group),
-            Err(Error::NotFound(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(LcError::conversation_not_found(id))
+    crate::leancloud_model::find_any(core, app, id).await?.ok_or_else(|| LcError::conversation_not_found(id))
 }
 
 fn changed(group: &Group) -> Response {

@@ -36,6 +36,19 @@ pub fn max_members(kind: ChatType) -> u32 {
     }
 }
 
+/// The conversation, chat room or service conversation an ID names
+/// (`None`: none does).
+pub async fn find_any(core: &Core, app: AppId, id: &str) -> confab_core::error::Result<Option<Group>> {
+    for kind in [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel] {
+        match core.groups.get(app, GroupRef { kind, id }).await {
+            Ok(group) => return Ok(Some(group)),
+            Err(Error::NotFound(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 /// A conversation to make.
 pub struct NewConversation {
     pub kind: ChatType,

@@ -23,7 +23,7 @@ use tokio::task::AbortHandle;
 
 use confab_core::error::Error;
 use confab_core::events::KickReason;
-use confab_core::gateway::{LoginRequest, Outcome, Session};
+use confab_core::gateway::{LoginRequest, Outcome, Session, Tell};
 use confab_core::model::{App, AppId, Message, SettingKey, Username};
 use confab_core::Core;
 
@@ -258,7 +258,7 @@ async fn relay_once(core: &Core, fetcher: &Fetcher, app: &App, id: &Username, ca
             Outcome::Close(KickReason::SlowConsumer) => return Ok(Stop::Reconnect),
             Outcome::Close(KickReason::Disconnected) => return Ok(Stop::Reconnect),
             Outcome::Close(_) | Outcome::CloseWith(..) => return Ok(Stop::ForGood),
-            Outcome::Notify(_) | Outcome::Update(_) => {}
+            Outcome::Notify(_) | Outcome::Update(_) | Outcome::Receipt(_) => {}
         }
     }
 }
@@ -289,7 +289,7 @@ async fn post_all(
             }
         }
         if message.seq > 0 {
-            session.acknowledge(message.conversation, message.seq).await?;
+            session.acknowledge(message.conversation, message.seq, Tell::Nobody).await?;
         }
     }
     Ok(())

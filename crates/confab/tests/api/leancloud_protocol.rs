@@ -364,14 +364,14 @@ async fn kicks_and_broken_frames_close_only_their_connection() {
     let huge = direct("c", &"x".repeat(20 * 1024), 3);
     let _ = dan.send(WsMessage::Binary(huge.encode_to_vec().into())).await;
     assert!(next(&mut dan).await.is_none());
-    // Commands not served yet are answered with an error, and the session goes on.
-    let query = GenericCommand {
-        cmd: Some(CommandType::Conv as i32),
-        op: Some(OpType::Count as i32),
-        i: Some(4),
-        ..Default::default()
-    };
-    send(&mut cat, &query).await;
+    // The SDK's heartbeat is answered in kind.
+    let echo = GenericCommand { cmd: Some(CommandType::Echo as i32), i: Some(3), ..Default::default() };
+    send(&mut cat, &echo).await;
+    let answer = next(&mut cat).await.unwrap();
+    assert_eq!((answer.cmd, answer.i), (Some(CommandType::Echo as i32), Some(3)));
+    // Commands of the protocol not served are answered with an error, and the session goes on.
+    let report = GenericCommand { cmd: Some(CommandType::Report as i32), i: Some(4), ..Default::default() };
+    send(&mut cat, &report).await;
     let answer = next(&mut cat).await.unwrap();
     assert_eq!((answer.cmd, answer.i), (Some(CommandType::Error as i32), Some(4)));
     let close = GenericCommand {
@@ -383,6 +383,14 @@ async fn kicks_and_broken_frames_close_only_their_connection() {
     send(&mut cat, &close).await;
     let closed = next(&mut cat).await.unwrap();
     assert_eq!((closed.op, closed.i), (Some(OpType::Closed as i32), Some(5)));
+
+    // A command the protocol does not have: an error, then that connection closes.
+    let (mut eve, _) = opened(&app, "eve", None).await;
+    let unknown = GenericCommand { cmd: Some(99), i: Some(6), ..Default::default() };
+    send(&mut eve, &unknown).await;
+    let answer = next(&mut eve).await.unwrap();
+    assert_eq!((answer.cmd, answer.i), (Some(CommandType::Error as i32), Some(6)));
+    assert!(next(&mut eve).await.is_none());
 }
 
 #[tokio::test]

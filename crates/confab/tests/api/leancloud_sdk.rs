@@ -187,7 +187,7 @@ async fn edits_and_recalls_reach(sdk: &str) {
     let cid = made["objectId"].as_str().unwrap().to_owned();
     let mut sent = Vec::new();
     for text in ["first", "second"] {
-        let body = json!({"from_client": "Ann", "message": text});
+        let body = json!({"from_client": "Ann", "message": {"_lctype": -1, "_lctext": text}});
         let (_, answer) =
             app.leancloud(Method::POST, &format!("/1.2/rtm/conversations/{cid}/messages"), Some(body)).await;
         sent.push((answer["msg-id"].as_str().unwrap().to_owned(), answer["timestamp"].as_i64().unwrap()));
@@ -335,4 +335,56 @@ async fn the_4x_sdk_opens_signs_and_is_kicked() {
 #[tokio::test]
 async fn the_5x_sdk_opens_signs_and_is_kicked() {
     sessions_work_with("lc5").await;
+}
+
+/// Receipts and unread counts: Ann asks for receipts; bob's SDK takes the
+/// message (a delivery receipt reaches Ann), is away while the backend sends
+/// two more, logs in to the server's unread count (3: the first one was
+/// delivered, not read), and reads them all (a read receipt reaches Ann).
+async fn receipts_and_unread_counts_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    let (_, made) =
+        app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "duo", "m": ["Ann", "bob"]}))).await;
+    let cid = made["objectId"].as_str().unwrap().to_owned();
+
+    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = Step::start(&app, sdk, &["receipts", "Ann", &cid]);
+    let sent = ann.next().await;
+    let id = sent["sent"].as_str().unwrap_or_else(|| panic!("{sdk}: {sent}")).to_owned();
+    assert_eq!(bob.next().await["id"], json!(id), "{sdk}");
+    bob.finished().await;
+    let delivered = ann.next().await;
+    assert_eq!(delivered["delivered"], json!(id), "{sdk}: {delivered}");
+
+    for text in ["two", "three"] {
+        let body = json!({"from_client": "Ann", "message": {"_lctype": -1, "_lctext": text}});
+        let (status, _) =
+            app.leancloud(Method::POST, &format!("/1.2/rtm/conversations/{cid}/messages"), Some(body)).await;
+        assert!(status.is_success());
+    }
+    let mut back = Step::start(&app, sdk, &["unread", "bob", &cid]);
+    assert_eq!(back.next().await, json!({"unread": 3}), "{sdk}: the server's count");
+    assert_eq!(back.next().await, json!({"messages": ["two", "three"]}), "{sdk}: what was missed");
+    assert_eq!(back.next().await, json!({"read": cid}), "{sdk}");
+    back.finished().await;
+
+    assert_eq!(ann.next().await, json!({"read": id}), "{sdk}: the read receipt");
+    let times = ann.next().await;
+    assert!(times["lastDeliveredAt"].as_i64().unwrap_or(0) > 0, "{sdk}: {times}");
+    assert!(times["lastReadAt"].as_i64().unwrap_or(0) > 0, "{sdk}: {times}");
+    ann.finished().await;
+    let (_, unread) = app.leancloud(Method::GET, "/1.2/rtm/clients/bob/unread-count", None).await;
+    assert_eq!(unread["count"], 0, "{unread}");
+}
+
+#[tokio::test]
+async fn the_4x_sdk_gets_receipts_and_unread_counts() {
+    receipts_and_unread_counts_work_with("lc4").await;
+}
+
+#[tokio::test]
+async fn the_5x_sdk_gets_receipts_and_unread_counts() {
+    receipts_and_unread_counts_work_with("lc5").await;
 }

@@ -90,8 +90,9 @@ pub(super) async fn membership(
     let core = budget.core();
     let asked = command.conv_message.clone().unwrap_or_default();
     let cid = asked.cid.clone().unwrap_or_default();
-    let Some(kind) = kind_of(&budget, session, &cid).await else {
-        return error_command(command.i, code::CONVERSATION_NOT_FOUND, &format!("conversation {cid} not found"));
+    let kind = match find(&budget, session, &cid).await {
+        Ok(group) => group.kind,
+        Err(unfound) => return error_command(command.i, unfound.code, &unfound.reason),
     };
     let target = GroupRef { kind, id: &cid };
     let mut users = Vec::with_capacity(asked.m.len());
@@ -212,15 +213,24 @@ pub(super) fn query_results(i: Option<i32>, found: Vec<serde_json::Value>) -> Ge
     }
 }
 
-/// Which kind of conversation an ID names: a conversation, a chat room or a
-/// service conversation.
-pub(super) async fn kind_of(budget: &Budget<'_>, session: &Session, cid: &str) -> Option<ChatType> {
-    for kind in [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel] {
-        if budget.core().groups.get(session.app.id, GroupRef { kind, id: cid }).await.is_ok() {
-            return Some(kind);
+/// Why a command's conversation could not be had: the code and reason to answer.
+pub(super) struct Unfound {
+    pub code: i32,
+    pub reason: String,
+}
+
+/// The conversation, chat room or service conversation a command names.
+pub(super) async fn find(budget: &Budget<'_>, session: &Session, cid: &str) -> Result<Group, Unfound> {
+    match crate::leancloud_model::find_any(budget.core(), session.app.id, cid).await {
+        Ok(Some(group)) => Ok(group),
+        Ok(None) => {
+            Err(Unfound { code: code::CONVERSATION_NOT_FOUND, reason: format!("conversation {cid} not found") })
+        }
+        Err(e) => {
+            tracing::warn!("finding a leancloud conversation failed: {e}");
+            Err(Unfound { code: code::INTERNAL_ERROR, reason: "the conversation could not be read; try again".into() })
         }
     }
-    None
 }
 
 /// The vendor's `convType`: 1 conversation, 2 chat room, 3 service, 4 temporary.
@@ -231,3 +241,59 @@ pub(super) fn conv_type(kind: ChatType) -> i32 {
         _ => 1,
     }
 }
+
+/// `conv max_read` (the SDK's `fetchReceiptTimestamps`): when the newest
+/// messages the other members had delivered and had read were sent, the
+/// latest over them, or per member with `queryAllMembers`.
+pub(super) async fn max_read(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+    let asked = command.conv_message.clone().unwrap_or_default();
+    let cid = asked.cid.clone().unwrap_or_default();
+    let core = budget.core();
+    let group = match find(&budget, session, &cid).await {
+        Ok(group) => group,
+        Err(unfound) => return error_command(command.i, unfound.code, &unfound.reason),
+    };
+    let members = match core.groups.members(session.app.id, GroupRef { kind: group.kind, id: &cid }).await {
+        Ok((_, members)) => members,
+        Err(e) => {
+            tracing::warn!("leancloud max_read failed: {e}");
+            return error_command(command.i, code::INTERNAL_ERROR, "the query failed; try again");
+        }
+    };
+    if !members.iter().any(|m| m.username == session.user) {
+        return error_command(command.i, code::CONVERSATION_LOG_REJECTED, "only members see its receipts");
+    }
+    let mut tuples = Vec::new();
+    for member in members.iter().filter(|m| m.username != session.user).take(MAX_RECEIPT_MEMBERS) {
+        match core.messages.cursor_times(session.app.id, &member.username, group.conversation).await {
+            Ok(times) => tuples.push(proto::MaxReadTuple {
+                pid: Some(member.username.to_string()),
+                max_ack_timestamp: Some(times.delivered_ms).filter(|t| *t > 0),
+                max_read_timestamp: Some(times.read_ms).filter(|t| *t > 0),
+            }),
+            Err(e) => {
+                tracing::warn!("leancloud max_read failed: {e}");
+                return error_command(command.i, code::INTERNAL_ERROR, "the query failed; try again");
+            }
+        }
+    }
+    let latest = |f: fn(&proto::MaxReadTuple) -> Option<i64>| tuples.iter().filter_map(f).max().unwrap_or(0);
+    let conv = ConvCommand {
+        cid: Some(cid.clone()),
+        max_ack_timestamp: Some(latest(|t| t.max_ack_timestamp)).filter(|t| *t > 0),
+        max_read_timestamp: Some(latest(|t| t.max_read_timestamp)).filter(|t| *t > 0),
+        max_read_tuples: if asked.query_all_members == Some(true) { tuples } else { Vec::new() },
+        ..Default::default()
+    };
+    GenericCommand {
+        cmd: Some(CommandType::Conv as i32),
+        op: Some(OpType::MaxRead as i32),
+        i: command.i,
+        conv_message: Some(conv),
+        ..Default::default()
+    }
+}
+
+/// Members whose receipts `max_read` reads at most: receipts are for small
+/// conversations, and each member costs a read.
+const MAX_RECEIPT_MEMBERS: usize = 50;

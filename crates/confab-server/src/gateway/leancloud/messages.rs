@@ -29,8 +29,9 @@ impl LeanCloud {
         if data.len() > crate::leancloud_data::MAX_MESSAGE_BYTES {
             return refused(code::MESSAGE_TOO_LONG, "a message may be at most 5 KB");
         }
-        let Some(kind) = kind_of(&budget, session, &cid).await else {
-            return refused(code::CONVERSATION_NOT_FOUND, &format!("conversation {cid} not found"));
+        let kind = match find(&budget, session, &cid).await {
+            Ok(group) => group.kind,
+            Err(unfound) => return refused(unfound.code, &unfound.reason),
         };
         let mentions: Vec<Username> = direct.mention_pids.iter().filter_map(|p| Username::parse(p).ok()).collect();
         let original = Original::LeanCloud {
@@ -41,19 +42,24 @@ impl LeanCloud {
         };
         let body = crate::leancloud_data::body_of(&data);
         match session.send_original(kind, &cid, body, None, Some(original)).await {
-            Ok(message) => GenericCommand {
-                cmd: Some(CommandType::Ack as i32),
-                i: command.i,
-                peer_id: Some(session.user.to_string()),
-                server_ts: Some(message.timestamp_ms),
-                ack_message: Some(AckCommand {
-                    uid: Some(message.id.to_string()),
-                    cid: Some(cid),
-                    t: Some(message.timestamp_ms),
+            Ok(message) => {
+                if direct.r == Some(true) && message.seq > 0 {
+                    self.await_receipts(&message);
+                }
+                GenericCommand {
+                    cmd: Some(CommandType::Ack as i32),
+                    i: command.i,
+                    peer_id: Some(session.user.to_string()),
+                    server_ts: Some(message.timestamp_ms),
+                    ack_message: Some(AckCommand {
+                        uid: Some(message.id.to_string()),
+                        cid: Some(cid),
+                        t: Some(message.timestamp_ms),
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            },
+                }
+            }
             Err(Error::Refused(r)) => refused(code::MESSAGE_REJECTED_BY_APP, &r.to_string()),
             Err(Error::NotFound(m)) => refused(code::CONVERSATION_NOT_FOUND, &m),
             Err(e @ (Error::InvalidArgument(_) | Error::TooLarge(_) | Error::Forbidden(_))) => {
@@ -62,6 +68,50 @@ impl LeanCloud {
             Err(e) => {
                 tracing::warn!("leancloud send failed: {e}");
                 refused(code::INTERNAL_ERROR, "nothing was sent; try again")
+            }
+        }
+    }
+
+    fn await_receipts(&mut self, message: &Message) {
+        if self.awaiting.len() >= MAX_AWAITED {
+            self.awaiting.remove(0);
+        }
+        let mid = message.id.to_string();
+        self.awaiting.push(Awaited { conversation: message.conversation, seq: message.seq, mid, delivered: false });
+    }
+
+    /// The `rcp` commands a receipt makes: for a delivery, one per awaited
+    /// message it covers; for a read, one naming the newest awaited message
+    /// it covers (the SDK moves `lastReadAt` and marks that message), after
+    /// which nothing it covers is awaited any more.
+    pub(super) fn receipts(&mut self, session: &Session, receipt: &Receipt) -> Vec<GenericCommand> {
+        let rcp = |mid: &str, read: bool| GenericCommand {
+            cmd: Some(CommandType::Rcp as i32),
+            peer_id: Some(session.user.to_string()),
+            rcp_message: Some(proto::RcpCommand {
+                id: Some(mid.to_owned()),
+                cid: Some(receipt.to.clone()),
+                t: Some(receipt.at_ms),
+                read: read.then_some(true),
+                from: Some(receipt.by.to_string()),
+            }),
+            ..Default::default()
+        };
+        let covered = |a: &Awaited| a.conversation == receipt.conversation && a.seq <= receipt.seq;
+        match receipt.kind {
+            ReceiptKind::Delivered => self
+                .awaiting
+                .iter_mut()
+                .filter(|a| covered(a) && !a.delivered)
+                .map(|a| {
+                    a.delivered = true;
+                    rcp(&a.mid, false)
+                })
+                .collect(),
+            ReceiptKind::Read => {
+                let newest = self.awaiting.iter().filter(|a| covered(a)).max_by_key(|a| a.seq).map(|a| a.mid.clone());
+                self.awaiting.retain(|a| !covered(a));
+                newest.map(|mid| rcp(&mid, true)).into_iter().collect()
             }
         }
     }
@@ -85,7 +135,7 @@ impl LeanCloud {
             }
         }
         for (conversation, seq) in highest {
-            if let Err(e) = session.acknowledge(conversation, seq).await {
+            if let Err(e) = session.acknowledge(conversation, seq, Tell::Sender).await {
                 tracing::warn!("storing a cursor failed: {e}");
             }
         }
@@ -161,8 +211,7 @@ pub(super) async fn read(session: &Session, budget: Budget<'_>, command: &Generi
     let mut tuples = asked.convs;
     tuples.extend(asked.cid.into_iter().chain(asked.cids).map(|cid| proto::ReadTuple { cid, ..Default::default() }));
     for tuple in tuples {
-        let Some(kind) = kind_of(&budget, session, &tuple.cid).await else { continue };
-        let Ok(group) = core.groups.get(session.app.id, GroupRef { kind, id: &tuple.cid }).await else { continue };
+        let Ok(group) = find(&budget, session, &tuple.cid).await else { continue };
         let by_id = match tuple.mid.as_deref().and_then(confab_core::ids::MessageId::parse) {
             Some(id) => core.messages.get(session.app.id, id).await.ok().flatten(),
             None => None,
@@ -184,7 +233,7 @@ pub(super) async fn read(session: &Session, budget: Budget<'_>, command: &Generi
             }
         };
         if let Some(seq) = upto {
-            if let Err(e) = session.mark_read(group.conversation, seq).await {
+            if let Err(e) = session.mark_read(group.conversation, seq, Tell::Sender).await {
                 tracing::warn!("storing a read cursor failed: {e}");
             }
         }
@@ -199,8 +248,9 @@ pub(super) async fn logs(session: &Session, budget: Budget<'_>, command: &Generi
     let asked = command.logs_message.clone().unwrap_or_default();
     let cid = asked.cid.clone().unwrap_or_default();
     let core = budget.core();
-    let Some(kind) = kind_of(&budget, session, &cid).await else {
-        return error_command(command.i, code::CONVERSATION_NOT_FOUND, &format!("conversation {cid} not found"));
+    let kind = match find(&budget, session, &cid).await {
+        Ok(group) => group.kind,
+        Err(unfound) => return error_command(command.i, unfound.code, &unfound.reason),
     };
     let group = match core.groups.members(session.app.id, GroupRef { kind, id: &cid }).await {
         Ok((group, members)) => {

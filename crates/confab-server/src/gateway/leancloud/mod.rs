@@ -18,7 +18,8 @@ mod messages;
 pub(super) mod proto;
 mod session;
 
-use conversations::{conv_type, kind_of, membership, query, start};
+use conversations::max_read;
+use conversations::{conv_type, find, membership, query, start};
 use messages::{logs, mentions_of, patch, read};
 use session::{refusal_reason, session_closed};
 
@@ -34,10 +35,10 @@ use base64::Engine as _;
 use prost::Message as _;
 
 use confab_core::error::{AuthFailure, Error};
-use confab_core::events::{GroupEvent, GroupEventKind, KickReason, MessageUpdate, UpdateKind};
-use confab_core::gateway::{LoginRequest, Session};
+use confab_core::events::{GroupEvent, GroupEventKind, KickReason, MessageUpdate, Receipt, ReceiptKind, UpdateKind};
+use confab_core::gateway::{LoginRequest, Session, Tell};
 use confab_core::groups::GroupRef;
-use confab_core::model::{App, ChatType, ConversationId, Message, Original, Username};
+use confab_core::model::{App, ChatType, ConversationId, Group, Message, Original, Username};
 use confab_core::storage::{MessageQuery, TimeBound};
 use confab_core::Core;
 
@@ -63,6 +64,14 @@ const SESSION_TOKEN_TTL: i64 = 2 * 24 * 60 * 60;
 /// kept at most: past this the oldest are forgotten (their acknowledgement
 /// then moves no cursor; the next one's does, cursors being monotone).
 const MAX_PENDING: usize = 4096;
+
+/// Messages a client waits receipts for, kept at most: past this the oldest
+/// are forgotten (the SDK then only misses their status change; its
+/// `lastDeliveredAt`/`lastReadAt` still move with later receipts).
+const MAX_AWAITED: usize = 1024;
+
+/// Conversations an unread notification names at most, newest first.
+const MAX_UNREAD_CONVERSATIONS: usize = 200;
 
 /// The vendor's error codes (`src/error.js` of the SDK).
 mod code {
@@ -107,6 +116,17 @@ pub(super) struct LeanCloud {
     app_id: String,
     /// Messages handed over, awaiting the client's `ack`, by message ID.
     pending: HashMap<String, Pending>,
+    /// Messages this client sent asking for receipts (`r`), oldest first.
+    awaiting: Vec<Awaited>,
+}
+
+/// A message whose sender waits for its receipts.
+struct Awaited {
+    conversation: ConversationId,
+    seq: i64,
+    mid: String,
+    /// Its delivery receipt went out; the read one has not yet.
+    delivered: bool,
 }
 
 /// A message handed to the client and not yet acknowledged.
@@ -137,7 +157,11 @@ pub async fn upgrade(
             return (StatusCode::BAD_REQUEST, why).into_response();
         }
     };
-    driver::upgrade(state, ws, LeanCloud { format, app_id: String::new(), pending: HashMap::new() })
+    driver::upgrade(
+        state,
+        ws,
+        LeanCloud { format, app_id: String::new(), pending: HashMap::new(), awaiting: Vec::new() },
+    )
 }
 
 impl LeanCloud {
@@ -208,8 +232,49 @@ impl Protocol for LeanCloud {
         }
     }
 
-    fn synced(&mut self, _: &Session) -> Option<WsMessage> {
-        None
+    /// The SDK's unread notification: per conversation with messages from
+    /// others not read, how many and the newest, after the missed messages
+    /// themselves went out (the SDK then holds the server's counts).
+    async fn synced(&mut self, session: &Session) -> Vec<WsMessage> {
+        let unread = match session.unread(MAX_UNREAD_CONVERSATIONS).await {
+            Ok(unread) => unread,
+            Err(e) => {
+                tracing::warn!("reading unread counts failed: {e}");
+                return Vec::new();
+            }
+        };
+        if unread.is_empty() {
+            return Vec::new();
+        }
+        let newest = unread.iter().map(|u| u.last.timestamp_ms).max();
+        let convs = unread
+            .iter()
+            .filter(|u| !matches!(u.last.chat_type, ChatType::Chat | ChatType::Broadcast))
+            .map(|u| {
+                let last = &u.last;
+                let (mention_all, mentions) = mentions_of(last);
+                let me = session.user.as_str();
+                proto::UnreadTuple {
+                    cid: last.to.clone(),
+                    unread: i32::try_from(u.count).unwrap_or(i32::MAX),
+                    mid: Some(last.id.to_string()),
+                    timestamp: Some(last.timestamp_ms),
+                    from: Some(last.from.to_string()),
+                    data: Some(crate::leancloud_data::data(last)),
+                    patch_timestamp: Some(last.state.at_ms()).filter(|at| *at > 0),
+                    mentioned: (mention_all || mentions.iter().any(|m| m == me)).then_some(true),
+                    conv_type: Some(conv_type(last.chat_type)),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let command = GenericCommand {
+            cmd: Some(CommandType::Unread as i32),
+            peer_id: Some(session.user.to_string()),
+            unread_message: Some(proto::UnreadCommand { convs, notif_time: newest }),
+            ..Default::default()
+        };
+        vec![self.encode(&command)]
     }
 
     async fn frame(&mut self, session: &Session, budget: Budget<'_>, frame: WsMessage, io: &mut Io) -> Result<(), End> {
@@ -266,9 +331,25 @@ impl Protocol for LeanCloud {
                 let answer = membership(session, budget, &command, op).await;
                 self.answer(io, &answer).await
             }
+            (Some(CommandType::Echo), _) => {
+                // The SDK's heartbeat, every three minutes.
+                let echo = GenericCommand { cmd: Some(CommandType::Echo as i32), i: command.i, ..Default::default() };
+                self.answer(io, &echo).await
+            }
+            (Some(CommandType::Conv), Some(OpType::MaxRead)) => {
+                let answer = max_read(session, budget, &command).await;
+                self.answer(io, &answer).await
+            }
             (Some(CommandType::Conv), Some(OpType::Query)) => {
                 let answer = query(session, budget, &command).await;
                 self.answer(io, &answer).await
+            }
+            (None, _) => {
+                // Not a command of the protocol: a broken client, whose
+                // connection ends like one sending broken frames.
+                let what = format!("command {:?} does not exist", command.cmd);
+                let _ = self.answer(io, &error_command(command.i, code::INVALID_LOGIN, &what)).await;
+                Err(End)
             }
             _ => {
                 let what = format!("command {:?} {:?} is not served", command.cmd, command.op);
@@ -378,6 +459,12 @@ impl Protocol for LeanCloud {
             ..Default::default()
         };
         Some(self.encode(&command))
+    }
+
+    /// Receipts as the SDK's `rcp`: one per message it asked them for
+    /// (delivered), and one for the newest it read up to (read).
+    fn receipt(&mut self, session: &Session, receipt: &Receipt) -> Vec<WsMessage> {
+        self.receipts(session, receipt).iter().map(|command| self.encode(command)).collect()
     }
 
     fn kicked(&mut self, reason: KickReason, detail: Option<&str>) -> Vec<WsMessage> {
