@@ -37,6 +37,9 @@
 //   unread CLIENT CID   opens, prints {"unread": n} (the conversation's count a
 //                       second after login, as the server's notification set it)
 //                       and {"messages": [texts]} heard, then marks it read; prints {"read": cid}
+//   subscribe CLIENT CID  opens, finds the service conversation, subscribes,
+//                       prints {"subscribed": cid, "system": true}, then the first
+//                       two messages heard there ({"received", "cid"}), and exits
 // Usage: node sessions.js lc4|lc5 http://127.0.0.1:PORT APP_ID APP_KEY MASTER_KEY STEP CLIENT [TAG]
 
 const crypto = require('crypto');
@@ -285,6 +288,23 @@ async function main() {
     print({ read: conversation.id });
     await im.close();
     process.exit(0);
+  }
+  if (step === 'subscribe') {
+    const im = await realtime.createIMClient(client);
+    const [service] = await im.getServiceConversationQuery().equalTo('objectId', tag).find();
+    await service.subscribe();
+    let heard = 0;
+    im.on(Event.MESSAGE, (message, conversation) => {
+      print({ received: message.text, cid: conversation.id });
+      heard += 1;
+      if (heard === 2) setTimeout(() => process.exit(0), 500);
+    });
+    print({ subscribed: service.id, system: service.system });
+    setTimeout(() => {
+      print({ error: 'not two service messages within 20 s' });
+      process.exit(1);
+    }, 20000);
+    return;
   }
   throw new Error(`unknown step ${step}`);
 }

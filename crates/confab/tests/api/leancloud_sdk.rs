@@ -388,3 +388,42 @@ async fn the_4x_sdk_gets_receipts_and_unread_counts() {
 async fn the_5x_sdk_gets_receipts_and_unread_counts() {
     receipts_and_unread_counts_work_with("lc5").await;
 }
+
+/// A service conversation: the SDK finds it (`getServiceConversationQuery`),
+/// subscribes (the REST API counts the subscriber), and hears the backend's
+/// broadcast to all subscribers and its message to chosen ones.
+async fn service_conversations_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    let (_, made) = app.leancloud(Method::POST, "/1.2/rtm/service-conversations", Some(json!({"name": "news"}))).await;
+    let sid = made["objectId"].as_str().unwrap().to_owned();
+
+    let mut bob = Step::start(&app, sdk, &["subscribe", "bob", &sid]);
+    assert_eq!(bob.next().await, json!({"subscribed": sid, "system": true}), "{sdk}");
+    let (_, count) =
+        app.leancloud(Method::GET, &format!("/1.2/rtm/service-conversations/{sid}/subscribers/count"), None).await;
+    assert_eq!(count["count"], 1, "{sdk}: {count}");
+
+    let text = |t: &str| json!({"_lctype": -1, "_lctext": t});
+    let body = json!({"from_client": "news-desk", "message": text("to every subscriber")});
+    let (status, _) =
+        app.leancloud(Method::POST, &format!("/1.2/rtm/service-conversations/{sid}/broadcasts"), Some(body)).await;
+    assert!(status.is_success());
+    assert_eq!(bob.next().await, json!({"received": "to every subscriber", "cid": sid}), "{sdk}");
+    let body = json!({"from_client": "news-desk", "to_clients": ["bob"], "message": text("to bob alone")});
+    let (status, _) =
+        app.leancloud(Method::POST, &format!("/1.2/rtm/service-conversations/{sid}/messages"), Some(body)).await;
+    assert!(status.is_success());
+    assert_eq!(bob.next().await, json!({"received": "to bob alone", "cid": sid}), "{sdk}");
+    bob.finished().await;
+}
+
+#[tokio::test]
+async fn the_4x_sdk_subscribes_to_service_conversations() {
+    service_conversations_work_with("lc4").await;
+}
+
+#[tokio::test]
+async fn the_5x_sdk_subscribes_to_service_conversations() {
+    service_conversations_work_with("lc5").await;
+}

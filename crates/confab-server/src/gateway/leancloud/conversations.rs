@@ -237,7 +237,7 @@ pub(super) async fn find(budget: &Budget<'_>, session: &Session, cid: &str) -> R
 pub(super) fn conv_type(kind: ChatType) -> i32 {
     match kind {
         ChatType::ChatRoom => 2,
-        ChatType::Channel => 3,
+        ChatType::Channel | ChatType::Broadcast => 3,
         _ => 1,
     }
 }

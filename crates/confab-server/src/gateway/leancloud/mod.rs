@@ -249,7 +249,7 @@ impl Protocol for LeanCloud {
         let newest = unread.iter().map(|u| u.last.timestamp_ms).max();
         let convs = unread
             .iter()
-            .filter(|u| !matches!(u.last.chat_type, ChatType::Chat | ChatType::Broadcast))
+            .filter(|u| shown(&u.last))
             .map(|u| {
                 let last = &u.last;
                 let (mention_all, mentions) = mentions_of(last);
@@ -359,9 +359,7 @@ impl Protocol for LeanCloud {
     }
 
     fn message(&mut self, session: &Session, message: &Arc<Message>) -> Option<WsMessage> {
-        // LeanCloud has conversations only: a one-to-one message of another
-        // dialect has no conversation ID a LeanCloud client knows.
-        if message.chat_type == ChatType::Chat || message.chat_type == ChatType::Broadcast {
+        if !shown(message) {
             return None;
         }
         let mid = message.id.to_string();
@@ -430,7 +428,7 @@ impl Protocol for LeanCloud {
     /// and MESSAGE_RECALL events). LeanCloud has no deletion to tell.
     fn update(&mut self, session: &Session, update: &MessageUpdate) -> Option<WsMessage> {
         let message = &update.message;
-        if matches!(message.chat_type, ChatType::Chat | ChatType::Broadcast) {
+        if !shown(message) {
             return None;
         }
         let recall = match update.change {
@@ -476,6 +474,19 @@ impl Protocol for LeanCloud {
         };
         let reason_text = detail.unwrap_or(reason.as_str());
         vec![self.encode(&session_closed(None, code, reason_text))]
+    }
+}
+
+/// Whether a LeanCloud client sees a message. LeanCloud has conversations
+/// only: a one-to-one message or a broadcast of another dialect has no
+/// conversation ID a LeanCloud client knows. A LeanCloud broadcast (a
+/// service conversation's message to chosen subscribers, or to everyone)
+/// is shown in its service conversation.
+fn shown(message: &Message) -> bool {
+    match message.chat_type {
+        ChatType::Chat => false,
+        ChatType::Broadcast => matches!(message.original, Some(Original::LeanCloud { .. })),
+        _ => true,
     }
 }
 
