@@ -16,9 +16,11 @@
 //                       it hears ({"updated": id, "text"}, {"recalled": id}); exits after two
 //   amend CLIENT CID    opens, sends two messages, edits the first and
 //                       recalls the second; prints {"amended": [ids]}
-//   events CLIENT       opens, prints {"opened"}, then the first membership
-//                       event it hears ({"invited": cid}, {"kicked": cid},
-//                       {"joined": [ids], "cid"}, {"left": [ids], "cid"}), and exits
+//   events CLIENT [N]   opens, prints {"opened"}, then the first N (1) membership
+//                       events it hears ({"invited": cid}, {"kicked": cid},
+//                       {"joined": [ids], "cid"}, {"left": [ids], "cid"}, {"blocked": cid},
+//                       {"members_blocked": [ids], "cid"}, {"muted": cid},
+//                       {"members_muted": [ids], "cid"}, …), and exits
 //   add CLIENT CID MEMBER  adds MEMBER; prints {"added": [ids]}
 //   quit CLIENT CID     leaves the conversation; prints {"quit": cid}
 //   room CLIENT         opens, makes a chat room; prints {"room": id}
@@ -40,6 +42,10 @@
 //   subscribe CLIENT CID  opens, finds the service conversation, subscribes,
 //                       prints {"subscribed": cid, "system": true}, then the first
 //                       two messages heard there ({"received", "cid"}), and exits
+//   stay CLIENT N       opens, prints {"opened"}, then {"disconnected"} and
+//                       {"reconnected"} as the connection goes and comes back
+//                       (the SDK reconnects by itself), and each message heard
+//                       ({"received"}); exits after N messages
 // Usage: node sessions.js lc4|lc5 http://127.0.0.1:PORT APP_ID APP_KEY MASTER_KEY STEP CLIENT [TAG]
 
 const crypto = require('crypto');
@@ -153,14 +159,24 @@ async function main() {
   }
   if (step === 'events') {
     const im = await realtime.createIMClient(client);
+    // TAG: how many events to wait for (1 by default).
+    const want = Number(tag || 1);
+    let count = 0;
     const heard = (object) => {
       print(object);
-      setTimeout(() => process.exit(0), 200);
+      count += 1;
+      if (count === want) setTimeout(() => process.exit(0), 200);
     };
     im.on(Event.INVITED, (payload, conversation) => heard({ invited: conversation.id }));
     im.on(Event.KICKED, (payload, conversation) => heard({ kicked: conversation.id }));
     im.on(Event.MEMBERS_JOINED, ({ members }, conversation) => heard({ joined: members, cid: conversation.id }));
     im.on(Event.MEMBERS_LEFT, ({ members }, conversation) => heard({ left: members, cid: conversation.id }));
+    im.on(Event.BLOCKED, (payload, conversation) => heard({ blocked: conversation.id }));
+    im.on(Event.UNBLOCKED, (payload, conversation) => heard({ unblocked: conversation.id }));
+    im.on(Event.MEMBERS_BLOCKED, ({ members }, conversation) => heard({ members_blocked: members, cid: conversation.id }));
+    im.on(Event.MUTED, (payload, conversation) => heard({ muted: conversation.id }));
+    im.on(Event.UNMUTED, (payload, conversation) => heard({ unmuted: conversation.id }));
+    im.on(Event.MEMBERS_MUTED, ({ members }, conversation) => heard({ members_muted: members, cid: conversation.id }));
     print({ opened: im.id });
     setTimeout(() => {
       print({ error: 'no membership event within 20 s' });
@@ -304,6 +320,23 @@ async function main() {
       print({ error: 'not two service messages within 20 s' });
       process.exit(1);
     }, 20000);
+    return;
+  }
+  if (step === 'stay') {
+    const im = await realtime.createIMClient(client);
+    let heard = 0;
+    im.on(Event.DISCONNECT, () => print({ disconnected: true }));
+    im.on(Event.RECONNECT, () => print({ reconnected: true }));
+    im.on(Event.MESSAGE, (message) => {
+      print({ received: message.text });
+      heard += 1;
+      if (heard === Number(tag)) setTimeout(() => process.exit(0), 500);
+    });
+    print({ opened: im.id });
+    setTimeout(() => {
+      print({ error: `not ${tag} messages within 40 s` });
+      process.exit(1);
+    }, 40000);
     return;
   }
   throw new Error(`unknown step ${step}`);

@@ -427,3 +427,98 @@ async fn the_4x_sdk_subscribes_to_service_conversations() {
 async fn the_5x_sdk_subscribes_to_service_conversations() {
     service_conversations_work_with("lc5").await;
 }
+
+/// Two devices of one client both get a message; when the server restarts,
+/// the SDK reconnects by itself (`goaway`, then its session token) and gets
+/// what was sent meanwhile, once, after what it had.
+async fn reconnects_and_devices_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    let (_, made) =
+        app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "duo", "m": ["Ann", "bob"]}))).await;
+    let cid = made["objectId"].as_str().unwrap().to_owned();
+    let say = |text: &str| json!({"from_client": "Ann", "message": {"_lctype": -1, "_lctext": text}});
+
+    let mut phone = Step::start(&app, sdk, &["stay", "bob", "2"]);
+    assert_eq!(phone.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut laptop = Step::start(&app, sdk, &["listen", "bob"]);
+    assert_eq!(laptop.next().await, json!({"opened": "bob"}), "{sdk}");
+    let path = format!("/1.2/rtm/conversations/{cid}/messages");
+    let (status, _) = app.leancloud(Method::POST, &path, Some(say("one"))).await;
+    assert!(status.is_success());
+    assert_eq!(phone.next().await, json!({"received": "one"}), "{sdk}: the first device");
+    assert_eq!(laptop.next().await["received"], "one", "{sdk}: the second device");
+    laptop.finished().await;
+
+    // The server restarts on the same address and storage; a message is
+    // sent before the SDK is back.
+    let addr = app.addr;
+    let storage = app.stop().await;
+    assert_eq!(phone.next().await, json!({"disconnected": true}), "{sdk}");
+    let app = crate::helpers::spawn_app_with(storage, |config| config.http_addr = addr).await;
+    let (status, _) = app.leancloud(Method::POST, &path, Some(say("two"))).await;
+    assert!(status.is_success());
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        seen.push(phone.next().await);
+    }
+    seen.sort_by_key(|v| v.to_string());
+    assert_eq!(seen, vec![json!({"received": "two"}), json!({"reconnected": true})], "{sdk}");
+    phone.finished().await;
+}
+
+#[tokio::test]
+async fn the_4x_sdk_reconnects_and_serves_two_devices() {
+    reconnects_and_devices_work_with("lc4").await;
+}
+
+#[tokio::test]
+async fn the_5x_sdk_reconnects_and_serves_two_devices() {
+    reconnects_and_devices_work_with("lc5").await;
+}
+
+/// The backend's silences and blacklists reach the SDK: the client concerned
+/// hears MUTED, then BLOCKED (and is out); the other members hear
+/// MEMBERS_MUTED and MEMBERS_BLOCKED.
+async fn moderation_reaches(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    let body = json!({"name": "trio", "m": ["Ann", "bob", "cat"]});
+    let (_, made) = app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(body)).await;
+    let cid = made["objectId"].as_str().unwrap().to_owned();
+
+    let mut bob = Step::start(&app, sdk, &["events", "bob", "1"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut cat = Step::start(&app, sdk, &["events", "cat", "2"]);
+    assert_eq!(cat.next().await, json!({"opened": "cat"}), "{sdk}");
+    let silence = json!({"client_id": "bob", "ttl": 600});
+    let (status, _) =
+        app.leancloud(Method::POST, &format!("/1.2/rtm/conversations/{cid}/temporary-silenceds"), Some(silence)).await;
+    assert!(status.is_success());
+    assert_eq!(bob.next().await, json!({"muted": cid}), "{sdk}");
+    bob.finished().await;
+    assert_eq!(cat.next().await, json!({"members_muted": ["bob"], "cid": cid}), "{sdk}");
+
+    let mut bob = Step::start(&app, sdk, &["events", "bob", "1"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let block = json!({"client_ids": ["bob"]});
+    let (status, _) =
+        app.leancloud(Method::POST, &format!("/1.2/rtm/conversations/{cid}/blacklists"), Some(block)).await;
+    assert!(status.is_success());
+    assert_eq!(bob.next().await, json!({"blocked": cid}), "{sdk}");
+    bob.finished().await;
+    assert_eq!(cat.next().await, json!({"members_blocked": ["bob"], "cid": cid}), "{sdk}");
+    cat.finished().await;
+    let (_, found) = app.leancloud(Method::GET, &format!("/1.2/rtm/conversations/{cid}/members"), None).await;
+    assert_eq!(found["result"], json!(["Ann", "cat"]), "blocked means out: {found}");
+}
+
+#[tokio::test]
+async fn the_4x_sdk_hears_silences_and_blacklists() {
+    moderation_reaches("lc4").await;
+}
+
+#[tokio::test]
+async fn the_5x_sdk_hears_silences_and_blacklists() {
+    moderation_reaches("lc5").await;
+}

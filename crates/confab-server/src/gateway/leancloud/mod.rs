@@ -398,9 +398,11 @@ impl Protocol for LeanCloud {
         Some(self.encode(&command))
     }
 
-    /// Members joining and leaving, as the SDK's INVITED / KICKED (about
-    /// this client) and MEMBERS_JOINED / MEMBERS_LEFT (about others). Other
-    /// group events have no LeanCloud command yet.
+    /// Members joining and leaving, blocked and muted, as the SDK's INVITED,
+    /// KICKED, BLOCKED, UNBLOCKED, MUTED, UNMUTED (about this client) and
+    /// MEMBERS_JOINED, MEMBERS_LEFT, MEMBERS_BLOCKED, MEMBERS_UNBLOCKED,
+    /// MEMBERS_MUTED, MEMBERS_UNMUTED (about others). Other group events
+    /// have no LeanCloud command.
     fn group_event(&mut self, session: &Session, event: &GroupEvent) -> Option<WsMessage> {
         let me = event.users.contains(&session.user);
         let op = match (event.event, me) {
@@ -408,6 +410,14 @@ impl Protocol for LeanCloud {
             (GroupEventKind::MembersAdded, false) => OpType::MembersJoined,
             (GroupEventKind::MembersRemoved, true) => OpType::Left,
             (GroupEventKind::MembersRemoved, false) => OpType::MembersLeft,
+            (GroupEventKind::Blocked, true) => OpType::Blocked,
+            (GroupEventKind::Blocked, false) => OpType::MembersBlocked,
+            (GroupEventKind::Unblocked, true) => OpType::Unblocked,
+            (GroupEventKind::Unblocked, false) => OpType::MembersUnblocked,
+            (GroupEventKind::Muted, true) => OpType::Shutuped,
+            (GroupEventKind::Muted, false) => OpType::MembersShutuped,
+            (GroupEventKind::Unmuted, true) => OpType::Unshutuped,
+            (GroupEventKind::Unmuted, false) => OpType::MembersUnshutuped,
             _ => return None,
         };
         let command = GenericCommand {
@@ -465,11 +475,22 @@ impl Protocol for LeanCloud {
         self.receipts(session, receipt).iter().map(|command| self.encode(command)).collect()
     }
 
+    /// A kick the client should not come back from is `session closed`
+    /// with the vendor's code. A session that fell behind gets `goaway`, on
+    /// which the SDK asks the router again and reopens the session with its
+    /// token; when the server stops, the connection just closes, which the
+    /// SDK takes as a network loss and retries (the router may be gone
+    /// too, and 5.x's `goaway` handler does not survive an unreachable one).
+    /// Either way nothing is lost: the session resumes from storage.
     fn kicked(&mut self, reason: KickReason, detail: Option<&str>) -> Vec<WsMessage> {
         let code = match reason {
             KickReason::Replaced => code::SESSION_CONFLICT,
             KickReason::CredentialsChanged => code::SESSION_TOKEN_EXPIRED,
-            KickReason::SlowConsumer | KickReason::Shutdown => code::INTERNAL_ERROR,
+            KickReason::Shutdown => return Vec::new(),
+            KickReason::SlowConsumer => {
+                let goaway = GenericCommand { cmd: Some(CommandType::Goaway as i32), ..Default::default() };
+                return vec![self.encode(&goaway)];
+            }
             KickReason::Deactivated | KickReason::Disconnected | KickReason::KickedByApp => code::KICKED_BY_APP,
         };
         let reason_text = detail.unwrap_or(reason.as_str());
