@@ -46,6 +46,9 @@
 //                       {"reconnected"} as the connection goes and comes back
 //                       (the SDK reconnects by itself), and each message heard
 //                       ({"received"}); exits after N messages
+//   manage CLIENT CID   opens, counts the members ({"count"}), mutes the
+//                       conversation ({"muted"}), renames it and sets a field of
+//                       its own (save), reads it back ({"name", "color", "mutedMembers"})
 // Usage: node sessions.js lc4|lc5 http://127.0.0.1:PORT APP_ID APP_KEY MASTER_KEY STEP CLIENT [TAG]
 
 const crypto = require('crypto');
@@ -338,6 +341,20 @@ async function main() {
       process.exit(1);
     }, 40000);
     return;
+  }
+  if (step === 'manage') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.getConversation(tag);
+    print({ count: await conversation.count() });
+    await conversation.mute();
+    print({ muted: conversation.muted });
+    conversation.name = 'renamed';
+    conversation.set('color', 'blue');
+    await conversation.save();
+    const [again] = await im.getQuery().equalTo('objectId', tag).find();
+    print({ name: again.name, color: again.get('color'), mutedMembers: again.mutedMembers });
+    await im.close();
+    process.exit(0);
   }
   throw new Error(`unknown step ${step}`);
 }

@@ -19,7 +19,7 @@ use super::error::{self, LcError};
 pub use crate::leancloud_model::{document, updated_ms};
 
 use super::{client, clients, ensure_clients, iso, ok, Master};
-use crate::leancloud_model::{FindError, NewConversation};
+use crate::leancloud_model::{muted_list, set_notifications, FindError, NewConversation, Notifications};
 
 /// What tells conversations, chat rooms and service conversations apart.
 pub trait Kind: Send + Sync + 'static {
@@ -337,40 +337,21 @@ pub async fn members<K: Kind>(target: Master, Path(id): Path<String>) -> Result<
     Ok(ok(json!({"result": members})))
 }
 
-fn muted_list(group: &Group) -> Vec<String> {
-    group
-        .settings
-        .dialect
-        .get("mu")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect()
-}
-
-async fn set_muted(target: &Master, id: &str, body: &Map<String, Value>, muted: bool) -> Result<Response, LcError> {
+async fn set_muted(
+    target: &Master,
+    id: &str,
+    body: &Map<String, Value>,
+    to: Notifications,
+) -> Result<Response, LcError> {
     let users = clients(body, "client_ids", Conversations::MAX_MEMBERS as usize)?;
     let group = find::<Conversations>(&target.core, target.app.id, id).await?;
-    let mut list = muted_list(&group);
-    for user in users {
-        let name = user.to_string();
-        if muted && !list.contains(&name) {
-            list.push(name);
-        } else if !muted {
-            list.retain(|u| *u != name);
-        }
-    }
-    let dialect =
-        BTreeMap::from([("mu".to_owned(), json!(list)), ("updatedAt".to_owned(), json!(target.core.now_ms()))]);
-    let patch = SettingsPatch { dialect: Some(dialect), ..SettingsPatch::default() };
-    let group = target.core.groups.update(target.app.id, group_ref::<Conversations>(id), patch).await?;
+    let group = set_notifications(&target.core, target.app.id, &group, &users, to).await?;
     Ok(changed(&group))
 }
 
 /// L-conv-6: members who turned the conversation's notifications off.
 pub async fn mute(target: Master, Path(id): Path<String>, super::Body(body): super::Body) -> Result<Response, LcError> {
-    set_muted(&target, &id, &body, true).await
+    set_muted(&target, &id, &body, Notifications::Off).await
 }
 
 pub async fn unmute(
@@ -378,7 +359,7 @@ pub async fn unmute(
     Path(id): Path<String>,
     super::Body(body): super::Body,
 ) -> Result<Response, LcError> {
-    set_muted(&target, &id, &body, false).await
+    set_muted(&target, &id, &body, Notifications::On).await
 }
 
 pub async fn mutes(target: Master, Path(id): Path<String>) -> Result<Response, LcError> {

@@ -49,6 +49,48 @@ pub async fn find_any(core: &Core, app: AppId, id: &str) -> confab_core::error::
     Ok(None)
 }
 
+/// Members who turned a conversation's notifications off (`mu`).
+pub fn muted_list(group: &Group) -> Vec<String> {
+    group
+        .settings
+        .dialect
+        .get("mu")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Whether clients turn a conversation's notifications off or back on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notifications {
+    Off,
+    On,
+}
+
+/// Turns a conversation's notifications off or on for these clients (its `mu`).
+pub async fn set_notifications(
+    core: &Core,
+    app: AppId,
+    group: &Group,
+    users: &[Username],
+    to: Notifications,
+) -> confab_core::error::Result<Group> {
+    let mut list = muted_list(group);
+    for user in users {
+        let name = user.to_string();
+        match to {
+            Notifications::Off if !list.contains(&name) => list.push(name),
+            Notifications::Off => {}
+            Notifications::On => list.retain(|u| *u != name),
+        }
+    }
+    let dialect = BTreeMap::from([("mu".to_owned(), json!(list)), ("updatedAt".to_owned(), json!(core.now_ms()))]);
+    let patch = confab_core::model::SettingsPatch { dialect: Some(dialect), ..Default::default() };
+    core.groups.update(app, GroupRef { kind: group.kind, id: &group.id }, patch).await
+}
+
 /// A conversation to make.
 pub struct NewConversation {
     pub kind: ChatType,

@@ -522,3 +522,37 @@ async fn the_4x_sdk_hears_silences_and_blacklists() {
 async fn the_5x_sdk_hears_silences_and_blacklists() {
     moderation_reaches("lc5").await;
 }
+
+/// A member counts, mutes and changes a conversation from the SDK; the REST
+/// API sees the new name, the app's own field and the muted member.
+async fn conversations_are_managed_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    let body = json!({"name": "trio", "m": ["Ann", "bob", "cat"]});
+    let (_, made) = app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(body)).await;
+    let cid = made["objectId"].as_str().unwrap().to_owned();
+
+    let mut ann = Step::start(&app, sdk, &["manage", "Ann", &cid]);
+    assert_eq!(ann.next().await, json!({"count": 3}), "{sdk}");
+    assert_eq!(ann.next().await, json!({"muted": true}), "{sdk}");
+    assert_eq!(ann.next().await, json!({"name": "renamed", "color": "blue", "mutedMembers": ["Ann"]}), "{sdk}");
+    ann.finished().await;
+    let (_, found) =
+        app.leancloud(Method::GET, &format!("/1.2/rtm/conversations?where={{\"objectId\":\"{cid}\"}}"), None).await;
+    let doc = &found["results"][0];
+    assert_eq!(
+        (&doc["name"], &doc["color"], &doc["mu"]),
+        (&json!("renamed"), &json!("blue"), &json!(["Ann"])),
+        "{found}"
+    );
+}
+
+#[tokio::test]
+async fn the_4x_sdk_counts_mutes_and_changes_conversations() {
+    conversations_are_managed_with("lc4").await;
+}
+
+#[tokio::test]
+async fn the_5x_sdk_counts_mutes_and_changes_conversations() {
+    conversations_are_managed_with("lc5").await;
+}

@@ -297,3 +297,135 @@ pub(super) async fn max_read(session: &Session, budget: Budget<'_>, command: &Ge
 /// Members whose receipts `max_read` reads at most: receipts are for small
 /// conversations, and each member costs a read.
 const MAX_RECEIPT_MEMBERS: usize = 50;
+
+/// Whether the client is a member of the conversation.
+async fn is_member(budget: &Budget<'_>, session: &Session, group: &Group) -> confab_core::error::Result<bool> {
+    let (_, members) =
+        budget.core().groups.members(session.app.id, GroupRef { kind: group.kind, id: &group.id }).await?;
+    Ok(members.iter().any(|m| m.username == session.user))
+}
+
+/// `conv count`: a conversation's members, or how many of a chat room's are
+/// connected now (the SDK's `count`). Answered `conv result` with `count`.
+pub(super) async fn count(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+    let cid = command.conv_message.as_ref().and_then(|c| c.cid.clone()).unwrap_or_default();
+    let core = budget.core();
+    let group = match find(&budget, session, &cid).await {
+        Ok(group) => group,
+        Err(unfound) => return error_command(command.i, unfound.code, &unfound.reason),
+    };
+    let members = match core.groups.members(session.app.id, GroupRef { kind: group.kind, id: &cid }).await {
+        Ok((_, members)) => members,
+        Err(e) => {
+            tracing::warn!("leancloud count failed: {e}");
+            return error_command(command.i, code::INTERNAL_ERROR, "the count failed; try again");
+        }
+    };
+    let users: Vec<Username> = members.into_iter().map(|m| m.username).filter(|u| *u != Username::admin()).collect();
+    let count = if group.kind == ChatType::ChatRoom {
+        core.users.online(session.app.id, &users).await.into_iter().filter(|on| *on).count()
+    } else {
+        users.len()
+    };
+    GenericCommand {
+        cmd: Some(CommandType::Conv as i32),
+        op: Some(OpType::Result as i32),
+        i: command.i,
+        conv_message: Some(ConvCommand { count: Some(i32::try_from(count).unwrap_or(i32::MAX)), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+/// `conv mute` / `conv unmute`: the client turns the conversation's
+/// notifications off or on (its `mu`, which the REST API and queries show).
+pub(super) async fn notifications(
+    session: &Session,
+    budget: Budget<'_>,
+    command: &GenericCommand,
+    to: crate::leancloud_model::Notifications,
+) -> GenericCommand {
+    let cid = command.conv_message.as_ref().and_then(|c| c.cid.clone()).unwrap_or_default();
+    let group = match find(&budget, session, &cid).await {
+        Ok(group) => group,
+        Err(unfound) => return error_command(command.i, unfound.code, &unfound.reason),
+    };
+    let me = std::slice::from_ref(&session.user);
+    match crate::leancloud_model::set_notifications(budget.core(), session.app.id, &group, me, to).await {
+        Ok(_) => GenericCommand {
+            cmd: Some(CommandType::Conv as i32),
+            op: Some(OpType::Updated as i32),
+            i: command.i,
+            ..Default::default()
+        },
+        Err(e) => {
+            tracing::warn!("leancloud mute failed: {e}");
+            error_command(command.i, code::INTERNAL_ERROR, "nothing was changed; try again")
+        }
+    }
+}
+
+/// `conv update` (the SDK's `save`): a member changes the conversation's
+/// name and the app's own fields (`attr`), as the REST API's update does;
+/// built-in fields are the server's (4301). Answered `conv updated` with `udate`.
+pub(super) async fn update(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+    let asked = command.conv_message.clone().unwrap_or_default();
+    let cid = asked.cid.clone().unwrap_or_default();
+    let failed = |why: &str| error_command(command.i, code::CONVERSATION_API_FAILED, why);
+    let changes = match asked.attr.map(|a| a.data).map(|text| serde_json::from_str::<serde_json::Value>(&text)) {
+        Some(Ok(serde_json::Value::Object(map))) => map,
+        _ => return failed("attr must be a JSON object"),
+    };
+    let name = match changes.get("name") {
+        None => None,
+        Some(serde_json::Value::String(name)) => Some(name.clone()),
+        Some(_) => return failed("name must be a string"),
+    };
+    let name_cap = confab_core::groups::limits::NAME_CHARS;
+    if name.as_ref().is_some_and(|n| n.chars().count() > name_cap) {
+        return failed(&format!("name must be at most {name_cap} characters"));
+    }
+    let mut fields = std::collections::BTreeMap::new();
+    for (key, value) in changes {
+        if key == "name" {
+            continue;
+        }
+        if crate::leancloud_model::BUILT_IN.contains(&key.as_str()) || key.starts_with(crate::leancloud_model::PRIVATE)
+        {
+            return failed(&format!("{key} is the server's to set"));
+        }
+        fields.insert(key, value);
+    }
+    let group = match find(&budget, session, &cid).await {
+        Ok(group) => group,
+        Err(unfound) => return error_command(command.i, unfound.code, &unfound.reason),
+    };
+    match is_member(&budget, session, &group).await {
+        Ok(true) => {}
+        Ok(false) => return error_command(command.i, code::CONVERSATION_UPDATE_REJECTED, "only members change it"),
+        Err(e) => {
+            tracing::warn!("leancloud update failed: {e}");
+            return error_command(command.i, code::INTERNAL_ERROR, "nothing was changed; try again");
+        }
+    }
+    let core = budget.core();
+    fields.insert("updatedAt".into(), serde_json::json!(core.now_ms()));
+    let patch = confab_core::model::SettingsPatch { name, dialect: Some(fields), ..Default::default() };
+    match core.groups.update(session.app.id, GroupRef { kind: group.kind, id: &cid }, patch).await {
+        Ok(group) => GenericCommand {
+            cmd: Some(CommandType::Conv as i32),
+            op: Some(OpType::Updated as i32),
+            i: command.i,
+            conv_message: Some(ConvCommand {
+                cid: Some(cid.clone()),
+                udate: Some(crate::leancloud_model::iso(crate::leancloud_model::updated_ms(&group))),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Err(e @ (Error::InvalidArgument(_) | Error::Refused(_))) => failed(&e.to_string()),
+        Err(e) => {
+            tracing::warn!("leancloud update failed: {e}");
+            error_command(command.i, code::INTERNAL_ERROR, "nothing was changed; try again")
+        }
+    }
+}

@@ -18,8 +18,8 @@ mod messages;
 pub(super) mod proto;
 mod session;
 
-use conversations::max_read;
 use conversations::{conv_type, find, membership, query, start};
+use conversations::{count, max_read, notifications, update};
 use messages::{logs, mentions_of, patch, read};
 use session::{refusal_reason, session_closed};
 
@@ -43,6 +43,7 @@ use confab_core::storage::{MessageQuery, TimeBound};
 use confab_core::Core;
 
 use super::driver::{self, Budget, End, Io, Protocol};
+use crate::leancloud_model::Notifications;
 use proto::{
     AckCommand, CommandType, ConvCommand, DirectCommand, ErrorCommand, GenericCommand, JsonObjectMessage, OpType,
     SessionCommand,
@@ -335,6 +336,19 @@ impl Protocol for LeanCloud {
                 // The SDK's heartbeat, every three minutes.
                 let echo = GenericCommand { cmd: Some(CommandType::Echo as i32), i: command.i, ..Default::default() };
                 self.answer(io, &echo).await
+            }
+            (Some(CommandType::Conv), Some(OpType::Count)) => {
+                let answer = count(session, budget, &command).await;
+                self.answer(io, &answer).await
+            }
+            (Some(CommandType::Conv), Some(op @ (OpType::Mute | OpType::Unmute))) => {
+                let to = if op == OpType::Mute { Notifications::Off } else { Notifications::On };
+                let answer = notifications(session, budget, &command, to).await;
+                self.answer(io, &answer).await
+            }
+            (Some(CommandType::Conv), Some(OpType::Update)) => {
+                let answer = update(session, budget, &command).await;
+                self.answer(io, &answer).await
             }
             (Some(CommandType::Conv), Some(OpType::MaxRead)) => {
                 let answer = max_read(session, budget, &command).await;
