@@ -368,6 +368,44 @@ impl Session {
         self.send_original(kind, to, body, ext, None).await
     }
 
+    /// A message to a group, room or channel for whoever of it is connected
+    /// now, never stored (LeanCloud's transient messages; `seq` 0).
+    pub async fn send_transient(
+        &self,
+        kind: ChatType,
+        to: &str,
+        body: Body,
+        original: Option<Original>,
+    ) -> Result<Arc<Message>> {
+        let body = self.screen(body).await?;
+        if kind == ChatType::Chat {
+            return Err(Error::InvalidArgument("a transient message goes to a group, room or channel".into()));
+        }
+        self.groups.send_transient(self.app.id, self.group_send(kind, to, body, None, original)).await
+    }
+
+    fn group_send(
+        &self,
+        kind: ChatType,
+        to: &str,
+        body: Body,
+        ext: Option<serde_json::Value>,
+        original: Option<Original>,
+    ) -> GroupSend {
+        GroupSend {
+            from: self.user.clone(),
+            by_app: false,
+            kind,
+            to: vec![to.to_owned()],
+            body,
+            ext,
+            delivery: Delivery { sync_sender: true, online_only: false, sent_at: None },
+            origin_device: Some(self.device.clone()),
+            original,
+            receivers: None,
+        }
+    }
+
     /// [`Session::send`], keeping the content as the protocol received it
     /// (a LeanCloud client's `data` and mentions) beside the typed body.
     pub async fn send_original(
@@ -380,18 +418,7 @@ impl Session {
     ) -> Result<Arc<Message>> {
         let body = self.screen(body).await?;
         if kind != ChatType::Chat {
-            let send = GroupSend {
-                from: self.user.clone(),
-                by_app: false,
-                kind,
-                to: vec![to.to_owned()],
-                body,
-                ext,
-                delivery: Delivery { sync_sender: true, online_only: false, sent_at: None },
-                origin_device: Some(self.device.clone()),
-                original,
-                receivers: None,
-            };
+            let send = self.group_send(kind, to, body, ext, original);
             let mut sent = self.groups.send(self.app.id, send).await?;
             let (_, message) = sent.pop().ok_or_else(|| Error::Storage("send stored nothing".into()))?;
             return Ok(message);

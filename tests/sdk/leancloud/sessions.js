@@ -49,6 +49,9 @@
 //   manage CLIENT CID   opens, counts the members ({"count"}), mutes the
 //                       conversation ({"muted"}), renames it and sets a field of
 //                       its own (save), reads it back ({"name", "color", "mutedMembers"})
+//   farewell CLIENT CID  opens, sends a transient message and leaves a `will`
+//                       message, prints {"sent": true}, and exits without closing
+//                       its session (as a phone losing its network)
 // Usage: node sessions.js lc4|lc5 http://127.0.0.1:PORT APP_ID APP_KEY MASTER_KEY STEP CLIENT [TAG]
 
 const crypto = require('crypto');
@@ -354,6 +357,14 @@ async function main() {
     const [again] = await im.getQuery().equalTo('objectId', tag).find();
     print({ name: again.name, color: again.get('color'), mutedMembers: again.mutedMembers });
     await im.close();
+    process.exit(0);
+  }
+  if (step === 'farewell') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.getConversation(tag);
+    await conversation.send(new TextMessage('passing by'), { transient: true });
+    await conversation.send(new TextMessage('gone'), { will: true });
+    print({ sent: true });
     process.exit(0);
   }
   throw new Error(`unknown step ${step}`);

@@ -85,6 +85,13 @@ pub(super) trait Protocol: Send + 'static {
         Vec::new()
     }
 
+    /// The client left (its socket closed or failed, or it went silent),
+    /// or the protocol ended the connection; the session is still open.
+    fn ended(&mut self, session: &Session) -> impl Future<Output = ()> + Send {
+        let _ = session;
+        async {}
+    }
+
     /// What the client is told when the server ends its session.
     fn kicked(&mut self, reason: KickReason, detail: Option<&str>) -> Vec<WsMessage>;
 }
@@ -203,13 +210,16 @@ async fn serve<P: Protocol>(state: super::State, socket: WebSocket, mut protocol
     span.record("user", tracing::field::display(&session.user));
     span.record("device", session.device.as_str());
     let budget = Budget { core: &state.core, limits: &state.limits };
-    let kicked = run(session, budget, &mut protocol, &mut io).await;
-    if let Some((reason, detail)) = kicked {
-        for frame in protocol.kicked(reason, detail.as_deref()) {
-            if io.sink.send(frame).await.is_err() {
-                break;
+    let mut session = session;
+    match run(&mut session, budget, &mut protocol, &mut io).await {
+        Some((reason, detail)) => {
+            for frame in protocol.kicked(reason, detail.as_deref()) {
+                if io.sink.send(frame).await.is_err() {
+                    break;
+                }
             }
         }
+        None => protocol.ended(&session).await,
     }
     let _ = io.sink.close().await;
 }
@@ -217,7 +227,7 @@ async fn serve<P: Protocol>(state: super::State, socket: WebSocket, mut protocol
 /// Replays the backlog, then serves live traffic. Returns why the server
 /// ended the session, or `None` if the client left.
 async fn run<P: Protocol>(
-    mut session: Session,
+    session: &mut Session,
     budget: Budget<'_>,
     protocol: &mut P,
     io: &mut Io,
@@ -226,7 +236,7 @@ async fn run<P: Protocol>(
         match session.next_backlog_page().await {
             Ok(Some(page)) => {
                 for message in page {
-                    if let Some(frame) = protocol.message(&session, &message) {
+                    if let Some(frame) = protocol.message(session, &message) {
                         io.sink.feed(frame).await.ok()?;
                     }
                 }
@@ -239,7 +249,7 @@ async fn run<P: Protocol>(
             }
         }
     }
-    for frame in protocol.synced(&session).await {
+    for frame in protocol.synced(session).await {
         io.send(frame).await.ok()?;
     }
 
@@ -254,7 +264,7 @@ async fn run<P: Protocol>(
                 match incoming {
                     Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
                     Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return None,
-                    Some(Ok(frame)) => protocol.frame(&session, budget, frame, io).await.ok()?,
+                    Some(Ok(frame)) => protocol.frame(session, budget, frame, io).await.ok()?,
                 }
             }
             wake = session.wait() => {
@@ -266,26 +276,26 @@ async fn run<P: Protocol>(
                     match session.process(wake).await {
                         Ok(Outcome::Deliver(messages)) => {
                             for message in &messages {
-                                if let Some(frame) = protocol.message(&session, message) {
+                                if let Some(frame) = protocol.message(session, message) {
                                     io.sink.feed(frame).await.ok()?;
                                     written += 1;
                                 }
                             }
                         }
                         Ok(Outcome::Notify(event)) => {
-                            if let Some(frame) = protocol.group_event(&session, &event) {
+                            if let Some(frame) = protocol.group_event(session, &event) {
                                 io.sink.feed(frame).await.ok()?;
                                 written += 1;
                             }
                         }
                         Ok(Outcome::Update(update)) => {
-                            if let Some(frame) = protocol.update(&session, &update) {
+                            if let Some(frame) = protocol.update(session, &update) {
                                 io.sink.feed(frame).await.ok()?;
                                 written += 1;
                             }
                         }
                         Ok(Outcome::Receipt(receipt)) => {
-                            for frame in protocol.receipt(&session, &receipt) {
+                            for frame in protocol.receipt(session, &receipt) {
                                 io.sink.feed(frame).await.ok()?;
                                 written += 1;
                             }

@@ -556,3 +556,37 @@ async fn the_4x_sdk_counts_mutes_and_changes_conversations() {
 async fn the_5x_sdk_counts_mutes_and_changes_conversations() {
     conversations_are_managed_with("lc5").await;
 }
+
+/// A transient message reaches who is connected and is not kept; a `will`
+/// message goes out when its sender's connection drops without a goodbye,
+/// and is kept like any other.
+async fn transient_and_will_messages_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    let (_, made) =
+        app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "duo", "m": ["Ann", "bob"]}))).await;
+    let cid = made["objectId"].as_str().unwrap().to_owned();
+
+    let mut bob = Step::start(&app, sdk, &["stay", "bob", "2"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = Step::start(&app, sdk, &["farewell", "Ann", &cid]);
+    assert_eq!(ann.next().await, json!({"sent": true}), "{sdk}");
+    ann.finished().await;
+    assert_eq!(bob.next().await, json!({"received": "passing by"}), "{sdk}: the transient message");
+    assert_eq!(bob.next().await, json!({"received": "gone"}), "{sdk}: the will message");
+    bob.finished().await;
+    let (_, history) = app.leancloud(Method::GET, &format!("/1.2/rtm/conversations/{cid}/messages"), None).await;
+    let kept: Vec<&Value> = history.as_array().unwrap().iter().map(|m| &m["data"]).collect();
+    assert_eq!(kept.len(), 1, "only the will message is kept: {history}");
+    assert!(kept[0].as_str().unwrap().contains("gone"), "{history}");
+}
+
+#[tokio::test]
+async fn the_4x_sdk_sends_transient_and_will_messages() {
+    transient_and_will_messages_work_with("lc4").await;
+}
+
+#[tokio::test]
+async fn the_5x_sdk_sends_transient_and_will_messages() {
+    transient_and_will_messages_work_with("lc5").await;
+}

@@ -25,6 +25,9 @@ impl LeanCloud {
         let Some(cid) = direct.cid.clone().filter(|c| !c.is_empty()) else {
             return refused(code::INVALID_MESSAGING_TARGET, "a message needs its conversation (cid)");
         };
+        if direct.binary_msg.is_some() {
+            return refused(code::UNSUPPORTED, "binary messages are not served; send the content as text");
+        }
         let data = direct.msg.clone().unwrap_or_default();
         if data.len() > crate::leancloud_data::MAX_MESSAGE_BYTES {
             return refused(code::MESSAGE_TOO_LONG, "a message may be at most 5 KB");
@@ -41,7 +44,26 @@ impl LeanCloud {
             valid_till: None,
         };
         let body = crate::leancloud_data::body_of(&data);
-        match session.send_original(kind, &cid, body, None, Some(original)).await {
+        if direct.will == Some(true) {
+            // Kept by this connection, sent if it ends without `session close`.
+            self.will = Some(Will { kind, cid: cid.clone(), body, original });
+            let now = budget.core().now_ms();
+            let ack = AckCommand { cid: Some(cid), t: Some(now), ..Default::default() };
+            return GenericCommand {
+                cmd: Some(CommandType::Ack as i32),
+                i: command.i,
+                peer_id: Some(session.user.to_string()),
+                server_ts: Some(now),
+                ack_message: Some(ack),
+                ..Default::default()
+            };
+        }
+        let sent = if direct.transient == Some(true) {
+            session.send_transient(kind, &cid, body, Some(original)).await
+        } else {
+            session.send_original(kind, &cid, body, None, Some(original)).await
+        };
+        match sent {
             Ok(message) => {
                 if direct.r == Some(true) && message.seq > 0 {
                     self.await_receipts(&message);

@@ -119,6 +119,19 @@ pub(super) struct LeanCloud {
     pending: HashMap<String, Pending>,
     /// Messages this client sent asking for receipts (`r`), oldest first.
     awaiting: Vec<Awaited>,
+    /// The client's `will` message, sent for it if the connection ends
+    /// without `session close`.
+    will: Option<Will>,
+    /// The client closed its session (`session close`): no `will`.
+    closed: bool,
+}
+
+/// A `will` message, as it will be sent.
+struct Will {
+    kind: ChatType,
+    cid: String,
+    body: confab_core::model::Body,
+    original: Original,
 }
 
 /// A message whose sender waits for its receipts.
@@ -161,7 +174,14 @@ pub async fn upgrade(
     driver::upgrade(
         state,
         ws,
-        LeanCloud { format, app_id: String::new(), pending: HashMap::new(), awaiting: Vec::new() },
+        LeanCloud {
+            format,
+            app_id: String::new(),
+            pending: HashMap::new(),
+            awaiting: Vec::new(),
+            will: None,
+            closed: false,
+        },
     )
 }
 
@@ -291,6 +311,7 @@ impl Protocol for LeanCloud {
         let op = command.op.and_then(|o| OpType::try_from(o).ok());
         match (cmd, op) {
             (Some(CommandType::Session), Some(OpType::Close)) => {
+                self.closed = true;
                 let closed = GenericCommand {
                     cmd: Some(CommandType::Session as i32),
                     op: Some(OpType::Closed as i32),
@@ -481,6 +502,16 @@ impl Protocol for LeanCloud {
             ..Default::default()
         };
         Some(self.encode(&command))
+    }
+
+    /// The client's `will` message goes out when its connection ended
+    /// without `session close` (it lost its network, or went silent).
+    async fn ended(&mut self, session: &Session) {
+        let Some(will) = self.will.take().filter(|_| !self.closed) else { return };
+        let sent = session.send_original(will.kind, &will.cid, will.body, None, Some(will.original)).await;
+        if let Err(e) = sent {
+            tracing::info!("the will message was not sent: {e}");
+        }
     }
 
     /// Receipts as the SDK's `rcp`: one per message it asked them for
