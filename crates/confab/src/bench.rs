@@ -20,6 +20,7 @@
 //! spread over the nodes and every message is sent through a node other than
 //! the one its receiver is connected to.
 
+mod leancloud;
 mod logins;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -182,11 +183,14 @@ impl Servers {
                 .env("CONFAB_CLIENT_ID", CLIENT_ID)
                 .env("CONFAB_CLIENT_SECRET", CLIENT_SECRET)
                 .env("CONFAB_SQLITE_SYNC", &args.sqlite_sync)
+                .env("CONFAB_LEANCLOUD_APP_ID", leancloud::APP_ID)
+                .env("CONFAB_LEANCLOUD_APP_KEY", leancloud::APP_KEY)
+                .env("CONFAB_LEANCLOUD_MASTER_KEY", leancloud::MASTER_KEY)
                 // The vendor's default limits would cap the load long before the server does.
                 .env(
                     "CONFAB_RATE_LIMITS",
                     "easemob.requests_per_second=0,easemob.message_receivers_per_minute=0,\
-                     easemob.group_messages_per_second=0",
+                     easemob.group_messages_per_second=0,leancloud.messages_per_minute=0",
                 )
                 .env("RUST_LOG", "warn")
                 .stdout(std::process::Stdio::null())
@@ -264,6 +268,25 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         latency.answered_p50_ms, latency.answered_p99_ms
     );
 
+    if nodes == 1 {
+        // The same load through LeanCloud's SDK protocol: REST sends to
+        // one-to-one conversations, receivers speaking `lc.protobuf2.3`.
+        let addr = &servers.endpoints[0].addr;
+        let lc = leancloud::latency(&http, addr, args.receivers, args.concurrency, target_rate, duration).await?;
+        println!(
+            "latency through lc.protobuf2.3 at {:.0} sends/s to {} receivers (LeanCloud REST send → SDK-protocol \
+             receive): p50 {:.2} ms, p99 {:.2} ms ({} of {} received); JSON above: p50 {:.2} ms, p99 {:.2} ms",
+            lc.achieved_rate,
+            args.receivers,
+            lc.p50_ms,
+            lc.p99_ms,
+            lc.received,
+            lc.sent,
+            latency.p50_ms,
+            latency.p99_ms
+        );
+    }
+
     if args.login_users > 0 {
         // Server CPU per hash is the figure that travels: on a busy machine
         // the rates say as much about the neighbours as about confab.
@@ -295,6 +318,8 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
             "idle memory: {:.1} KiB per WebSocket connection ({} connections)",
             per_connection, args.idle_connections
         );
+        let lc = leancloud::idle_memory(&endpoint.addr, pid, args.idle_connections).await?;
+        println!("  through lc.protobuf2.3 (plain session open): {lc:.1} KiB per connection");
     }
     // After the idle measurement: 10,000 connections come and go here, and
     // the allocator keeps what they used, which would hide idle connections' cost.
