@@ -488,9 +488,11 @@ pub struct Delivery {
 pub enum Original {
     /// A WildfireChat message payload and the conversation line it was sent on.
     Wildfire { payload: serde_json::Value, line: u32 },
-    /// A LeanCloud message: its `data` string as sent, who it mentions, and
-    /// (for an app-wide broadcast) until when it may still be delivered.
-    LeanCloud { data: String, mention_all: bool, mentions: Vec<Username>, valid_till: Option<i64> },
+    /// A LeanCloud message: its `data` string as sent (for a `binary` one,
+    /// the bytes in standard base64, as the vendor's histories show them),
+    /// who it mentions, and (for an app-wide broadcast) until when it may
+    /// still be delivered.
+    LeanCloud { data: String, binary: bool, mention_all: bool, mentions: Vec<Username>, valid_till: Option<i64> },
 }
 
 /// What happened to a message after it was sent.

@@ -34,6 +34,32 @@ pub fn data(message: &Message) -> String {
     }
 }
 
+/// The bytes of a binary message a LeanCloud client sent (the SDK's
+/// `binaryMsg`), `None` for any other message or a recalled one.
+pub fn binary(message: &Message) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    match (&message.state, &message.original) {
+        (MessageState::Recalled { .. }, _) => None,
+        (_, Some(Original::LeanCloud { data, binary: true, .. })) => {
+            base64::engine::general_purpose::STANDARD.decode(data).ok()
+        }
+        _ => None,
+    }
+}
+
+/// A binary message as LeanCloud keeps it (`data` in base64, `bin` set)
+/// and as other dialects see it: a custom message `leancloud_binary` whose
+/// `base64` field holds the bytes.
+pub fn binary_content(bytes: &[u8]) -> (String, Body) {
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let exts = serde_json::Map::from_iter([("base64".to_owned(), Value::String(data.clone()))]);
+    (data, Body::Custom { custom_event: Some(BINARY_EVENT.to_owned()), custom_exts: Some(exts) })
+}
+
+/// The custom event other dialects see a LeanCloud binary message as.
+pub const BINARY_EVENT: &str = "leancloud_binary";
+
 /// The text other dialects see for a LeanCloud message: a rich-media
 /// message's `_lctext`, otherwise the string itself.
 pub fn body_of(data: &str) -> Body {

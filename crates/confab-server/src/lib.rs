@@ -6,6 +6,7 @@ mod easemob;
 pub mod fetch;
 mod gateway;
 pub use gateway::leancloud_proto;
+pub use signed_login::{login_signatures, set_login_signatures, LoginSignatures};
 mod leancloud;
 mod leancloud_data;
 mod leancloud_model;

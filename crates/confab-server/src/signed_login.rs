@@ -19,6 +19,45 @@ pub const MASTER_KEY: &str = "leancloud.master_key";
 /// How far a signature's timestamp may be from now (the vendor documents none).
 pub const SIGN_WINDOW_MS: i64 = 60 * 60 * 1000;
 
+/// Whether an app's LeanCloud clients may open a session without a login
+/// signature: the vendor's console switch, off by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoginSignatures {
+    /// A client opens a session by its ID alone (the vendor's default).
+    #[default]
+    Optional,
+    /// A session opens only with a signature made with the master key
+    /// (or, on reconnection, with the session token such a login got).
+    Required,
+}
+
+impl LoginSignatures {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginSignatures::Optional => "optional",
+            LoginSignatures::Required => "required",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<LoginSignatures> {
+        [LoginSignatures::Optional, LoginSignatures::Required].into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+fn signatures_key() -> confab_core::model::SettingKey {
+    confab_core::model::SettingKey::new("leancloud", "", "login_signatures")
+}
+
+/// The app's rule for LeanCloud session opens.
+pub async fn login_signatures(core: &Core, app: confab_core::model::AppId) -> Result<LoginSignatures> {
+    let stored = core.settings.get(app, signatures_key()).await?;
+    Ok(stored.and_then(|s| LoginSignatures::parse(&s.value)).unwrap_or_default())
+}
+
+pub async fn set_login_signatures(core: &Core, app: confab_core::model::AppId, rule: LoginSignatures) -> Result<()> {
+    core.settings.put(app, vec![(signatures_key(), rule.as_str().to_owned())]).await
+}
+
 /// `HMAC-SHA1(master key, appid:clientid::timestamp:nonce)`, hex; `None`
 /// when the app has no LeanCloud keys.
 pub fn login_signature(app: &App, user: &Username, timestamp: i64, nonce: &str) -> Option<String> {

@@ -58,6 +58,9 @@ pub enum OriginalV1 {
     #[serde(rename = "leancloud")]
     LeanCloud {
         data: String,
+        /// `data` is base64 of the bytes a client sent as a binary message.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        binary: bool,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         mention_all: bool,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -152,8 +155,9 @@ impl From<&Original> for OriginalV1 {
     fn from(original: &Original) -> Self {
         match original {
             Original::Wildfire { payload, line } => OriginalV1::Wildfire { payload: payload.clone(), line: *line },
-            Original::LeanCloud { data, mention_all, mentions, valid_till } => OriginalV1::LeanCloud {
+            Original::LeanCloud { data, binary, mention_all, mentions, valid_till } => OriginalV1::LeanCloud {
                 data: data.clone(),
+                binary: *binary,
                 mention_all: *mention_all,
                 mentions: names(mentions),
                 valid_till: *valid_till,
@@ -168,8 +172,8 @@ impl TryFrom<OriginalV1> for Original {
     fn try_from(original: OriginalV1) -> Result<Self, Invalid> {
         Ok(match original {
             OriginalV1::Wildfire { payload, line } => Original::Wildfire { payload, line },
-            OriginalV1::LeanCloud { data, mention_all, mentions, valid_till } => {
-                Original::LeanCloud { data, mention_all, mentions: users(mentions)?, valid_till }
+            OriginalV1::LeanCloud { data, binary, mention_all, mentions, valid_till } => {
+                Original::LeanCloud { data, binary, mention_all, mentions: users(mentions)?, valid_till }
             }
         })
     }

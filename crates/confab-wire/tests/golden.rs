@@ -109,6 +109,7 @@ fn message() -> Message {
         origin_device: Some("web".into()),
         original: Some(Original::LeanCloud {
             data: "{\"_lctype\":-1}".into(),
+            binary: false,
             mention_all: true,
             mentions: vec![user("bob")],
             valid_till: None,

@@ -14,6 +14,7 @@ use confab_core::moderation::Strategy;
 use confab_core::storage::CredentialChange;
 use confab_server::config::Config;
 use confab_server::node::{Node, Role};
+use confab_server::{login_signatures, set_login_signatures, LoginSignatures};
 
 /// Which app a command acts on. Every command defaults the same way: to the
 /// server's first app (`CONFAB_ORG`/`CONFAB_APP` or the config file, else
@@ -89,6 +90,17 @@ pub enum AppCommand {
         /// The master key (X-LC-Key with `,master`).
         #[arg(long)]
         master_key: Option<String>,
+    },
+    /// Say whether the app's LeanCloud clients must sign their logins
+    /// (`_rtmClientSign`, the vendor's console switch): `required` refuses a
+    /// session open without a signature made with the master key (4102);
+    /// `optional`, the default, lets a client open by its ID. Without
+    /// --signature, print the rule.
+    LeancloudLogin {
+        #[command(flatten)]
+        name: AppName,
+        #[arg(long, value_parser = ["optional", "required"])]
+        signature: Option<String>,
     },
     /// Replace one of an app's credentials with a new random one and print
     /// it once. The old one stops working (running servers notice within
@@ -178,17 +190,22 @@ pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::R
         }
         AppCommand::SensitiveStrategy { name, strategy } => {
             let (org, app) = named(name);
-            let found = apps
-                .by_name(&org, &app)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .ok_or_else(|| anyhow::anyhow!("there is no app {org}/{app}"))?;
+            let found = existing(apps, &org, &app).await?;
             let moderation = &node.core.moderation;
             if let Some(strategy) = strategy.as_deref().and_then(Strategy::parse) {
                 moderation.set_strategy(found.id, strategy).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             }
             let now = moderation.strategy(found.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             writeln!(out, "{org}/{app} sensitive words: {}", now.as_str())?;
+        }
+        AppCommand::LeancloudLogin { name, signature } => {
+            let (org, app) = named(name);
+            let found = existing(apps, &org, &app).await?;
+            if let Some(rule) = signature.as_deref().and_then(LoginSignatures::parse) {
+                set_login_signatures(&node.core, found.id, rule).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            let now = login_signatures(&node.core, found.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            writeln!(out, "{org}/{app} LeanCloud login signatures: {}", now.as_str())?;
         }
         AppCommand::WildfireSecret { name, secret } => {
             let (org, app) = named(name);
@@ -290,4 +307,16 @@ fn print_credentials(out: &mut impl std::io::Write, app: &confab_core::model::Ap
         }
     }
     Ok(())
+}
+
+/// The app named `org`/`app`; an error naming it when there is none.
+async fn existing(
+    apps: &confab_core::apps::AppService,
+    org: &str,
+    app: &str,
+) -> anyhow::Result<std::sync::Arc<confab_core::model::App>> {
+    apps.by_name(org, app)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .ok_or_else(|| anyhow::anyhow!("there is no app {org}/{app}"))
 }

@@ -9,7 +9,9 @@
 //   signed CLIENT       opens with a login signature made with the master key
 //   forged CLIENT       opens with a wrong signature; prints the error code
 //   listen CLIENT       opens, prints {"opened"}, then the first message it
-//                       receives ({"received", "from", "id", "cid"}), and exits
+//                       receives ({"received", "from", "id", "cid"}; with
+//                       "mentioned" and "mentionList" when it mentions CLIENT;
+//                       a binary one as {"binary": hex, …}), and exits
 //   send CLIENT CID TEXT  opens, finds the conversation, sends a text message,
 //                       prints {"sent": id, "timestamp"}
 //   watch CLIENT        opens, prints {"opened"}, then each edit and recall
@@ -20,7 +22,8 @@
 //                       events it hears ({"invited": cid}, {"kicked": cid},
 //                       {"joined": [ids], "cid"}, {"left": [ids], "cid"}, {"blocked": cid},
 //                       {"members_blocked": [ids], "cid"}, {"muted": cid},
-//                       {"members_muted": [ids], "cid"}, …), and exits
+//                       {"members_muted": [ids], "cid"}, {"info_updated": cid,
+//                       "name", "color", "attributes"}, …), and exits
 //   add CLIENT CID MEMBER  adds MEMBER; prints {"added": [ids]}
 //   quit CLIENT CID     leaves the conversation; prints {"quit": cid}
 //   room CLIENT         opens, makes a chat room; prints {"room": id}
@@ -52,12 +55,20 @@
 //   farewell CLIENT CID  opens, sends a transient message and leaves a `will`
 //                       message, prints {"sent": true}, and exits without closing
 //                       its session (as a phone losing its network)
+//   bytes CLIENT CID HEX  opens, sends the bytes HEX as a binary message (an
+//                       ArrayBuffer payload), prints {"sent": id}, then the
+//                       conversation's newest message from history ({"history": hex})
+//   temporary CLIENT MEMBER TEXT  opens, makes a temporary conversation with
+//                       MEMBER (an hour to live), sends TEXT, prints {"cid",
+//                       "sent", "members", "expiresIn": seconds}
+//   mention CLIENT CID MEMBER  opens, sends a text mentioning MEMBER
+//                       (setMentionList), prints {"sent": id}
 // Usage: node sessions.js lc4|lc5 http://127.0.0.1:PORT APP_ID APP_KEY MASTER_KEY STEP CLIENT [TAG]
 
 const crypto = require('crypto');
 
 const [, , pkg, server, appId, appKey, masterKey, step, client, tag, text] = process.argv;
-const { Realtime, Event, TextMessage } = require(pkg);
+const { Realtime, Event, TextMessage, Message } = require(pkg);
 
 // 4.x asks the router over https only; on a plain-HTTP test server it is
 // pointed at the socket with `RTMServers`, which it documents for private
@@ -111,7 +122,14 @@ async function main() {
   if (step === 'listen') {
     const im = await realtime.createIMClient(client);
     im.on(Event.MESSAGE, (message, conversation) => {
-      print({ received: message.text, from: message.from, id: message.id, cid: conversation.id });
+      const { from, id } = message;
+      if (message.content instanceof ArrayBuffer) {
+        print({ binary: Buffer.from(message.content).toString('hex'), from, id, cid: conversation.id });
+      } else if (message.mentioned) {
+        print({ received: message.text, from, id, cid: conversation.id, mentioned: true, mentionList: message.mentionList });
+      } else {
+        print({ received: message.text, from, id, cid: conversation.id });
+      }
       // The SDK has written its acknowledgement; let it leave the process.
       setTimeout(() => process.exit(0), 500);
     });
@@ -127,6 +145,28 @@ async function main() {
     const conversation = await im.getConversation(tag);
     const message = await conversation.send(new TextMessage(text));
     print({ sent: message.id, timestamp: +message.timestamp, members: conversation.members });
+    await im.close();
+    process.exit(0);
+  }
+  if (step === 'mention') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.getConversation(tag);
+    const message = new TextMessage(`@${text} look`).setMentionList([text]);
+    await conversation.send(message);
+    print({ sent: message.id });
+    await im.close();
+    process.exit(0);
+  }
+  if (step === 'bytes') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.getConversation(tag);
+    const bytes = Buffer.from(text, 'hex');
+    const payload = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
+    const message = await conversation.send(new Message(payload));
+    print({ sent: message.id });
+    const [newest] = await conversation.queryMessages({ limit: 1 });
+    const content = newest.content instanceof ArrayBuffer ? Buffer.from(newest.content).toString('hex') : newest.content;
+    print({ history: content, id: newest.id });
     await im.close();
     process.exit(0);
   }
@@ -183,6 +223,9 @@ async function main() {
     im.on(Event.MUTED, (payload, conversation) => heard({ muted: conversation.id }));
     im.on(Event.UNMUTED, (payload, conversation) => heard({ unmuted: conversation.id }));
     im.on(Event.MEMBERS_MUTED, ({ members }, conversation) => heard({ members_muted: members, cid: conversation.id }));
+    im.on(Event.CONVERSATION_INFO_UPDATED, ({ attributes }, conversation) => {
+      heard({ info_updated: conversation.id, name: conversation.name, color: conversation.get('color') || null, attributes });
+    });
     print({ opened: im.id });
     setTimeout(() => {
       print({ error: 'no membership event within 20 s' });
@@ -257,6 +300,19 @@ async function main() {
       sent: message.id,
       members: conversation.members,
       name: conversation.name,
+    });
+    await im.close();
+    process.exit(0);
+  }
+  if (step === 'temporary') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.createTemporaryConversation({ members: [tag], ttl: 3600 });
+    const message = await conversation.send(new TextMessage(text));
+    print({
+      cid: conversation.id,
+      sent: message.id,
+      members: conversation.members,
+      expiresIn: Math.round((conversation.expiredAt - Date.now()) / 1000),
     });
     await im.close();
     process.exit(0);

@@ -95,7 +95,8 @@ impl GroupService {
     }
 
     /// Creates a group or chat room owned by `owner` with `members`, under
-    /// the ID given (WildfireChat lets the caller choose one) or a new one.
+    /// the ID given (WildfireChat lets the caller choose one; LeanCloud's
+    /// temporary conversations are `_tmp:…`) or a new one.
     pub async fn create(
         &self,
         app: AppId,
@@ -109,9 +110,9 @@ impl GroupService {
         if let Some(id) = &id {
             let ok = !id.is_empty()
                 && id.len() <= 64
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
             if !ok {
-                return Err(Error::InvalidArgument(format!("group id [{id}] must be 1 to 64 of a-z A-Z 0-9 _ - .")));
+                return Err(Error::InvalidArgument(format!("group id [{id}] must be 1 to 64 of a-z A-Z 0-9 _ - . :")));
             }
         }
         if members.len() > limits::CREATE_MEMBERS {
@@ -203,8 +204,18 @@ impl GroupService {
     }
 
     /// Changes the settings the patch names; the others stay as they are,
-    /// even when another change lands at the same time.
+    /// even when another change lands at the same time. Members are told
+    /// (`Updated`).
     pub async fn update(&self, app: AppId, target: GroupRef<'_>, patch: SettingsPatch) -> Result<Group> {
+        let changed = self.update_unannounced(app, target, patch).await?;
+        self.notify(app, &changed, GroupEventKind::Updated, Vec::new(), &[]).await;
+        Ok(changed)
+    }
+
+    /// `update` for a dialect's bookkeeping that no member sees as a change
+    /// of the group (one member's notification setting, a timer): members
+    /// are not told, so a client hears of no change that is not one.
+    pub async fn update_unannounced(&self, app: AppId, target: GroupRef<'_>, patch: SettingsPatch) -> Result<Group> {
         let group = self.get(app, target).await?;
         // Checked here for a quick answer, and again by the engine under the
         // group's lock against the settings and members of that moment.
@@ -212,7 +223,6 @@ impl GroupService {
         patch.apply(&mut settings);
         validate_settings(target.kind, &settings, group.member_count)?;
         let changed = self.change(app, &group, GroupChange::Settings(patch)).await?;
-        self.notify(app, &changed.group, GroupEventKind::Updated, Vec::new(), &[]).await;
         Ok(changed.group)
     }
 

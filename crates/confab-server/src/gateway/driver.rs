@@ -72,8 +72,15 @@ pub(super) trait Protocol: Send + 'static {
     /// A message for the device.
     fn message(&mut self, session: &Session, message: &Arc<Message>) -> Option<WsMessage>;
 
-    /// A group, room or thread event for the device.
-    fn group_event(&mut self, session: &Session, event: &GroupEvent) -> Option<WsMessage>;
+    /// A group, room or thread event for the device. Async because a
+    /// protocol may read what changed (LeanCloud tells a conversation's new
+    /// attributes); such events are rare beside messages.
+    fn group_event(
+        &mut self,
+        session: &Session,
+        core: &Core,
+        event: &GroupEvent,
+    ) -> impl Future<Output = Option<WsMessage>> + Send;
 
     /// An edit, recall or deletion for the device.
     fn update(&mut self, session: &Session, update: &MessageUpdate) -> Option<WsMessage>;
@@ -283,7 +290,7 @@ async fn run<P: Protocol>(
                             }
                         }
                         Ok(Outcome::Notify(event)) => {
-                            if let Some(frame) = protocol.group_event(session, &event) {
+                            if let Some(frame) = protocol.group_event(session, budget.core(), &event).await {
                                 io.sink.feed(frame).await.ok()?;
                                 written += 1;
                             }

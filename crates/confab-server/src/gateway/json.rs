@@ -54,7 +54,7 @@ impl Protocol for Json {
         Some(WsMessage::Text(FRAMES.encoded(message)))
     }
 
-    fn group_event(&mut self, _: &Session, event: &GroupEvent) -> Option<WsMessage> {
+    async fn group_event(&mut self, _: &Session, _: &Core, event: &GroupEvent) -> Option<WsMessage> {
         Some(WsMessage::Text(encode(&group_event_frame(event))))
     }
 

@@ -79,6 +79,7 @@ pub async fn app_broadcast(
     ensure_clients(&target.core, &target.app, std::slice::from_ref(&from)).await?;
     let original = Original::LeanCloud {
         data: data.clone(),
+        binary: false,
         mention_all: false,
         mentions: Vec::new(),
         valid_till: Some(valid_till),

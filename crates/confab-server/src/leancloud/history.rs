@@ -131,7 +131,7 @@ pub fn record(message: &Message) -> Value {
         "is-conv": message.chat_type != ChatType::ChatRoom,
         "is-room": message.chat_type == ChatType::ChatRoom,
         "to": conv_id,
-        "bin": false,
+        "bin": crate::leancloud_data::binary(message).is_some(),
         "from-ip": "",
     })
 }

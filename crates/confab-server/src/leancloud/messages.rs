@@ -94,6 +94,7 @@ pub async fn send_as_app<K: Kind>(
     ensure_clients(core, app, std::slice::from_ref(&out.from)).await?;
     let original = Original::LeanCloud {
         data: out.data.clone(),
+        binary: false,
         mention_all: out.mention_all,
         mentions: out.mentions,
         valid_till: None,
@@ -258,7 +259,8 @@ pub async fn edit<K: Kind>(
         Some(Original::LeanCloud { valid_till, .. }) => *valid_till,
         _ => None,
     };
-    let original = Original::LeanCloud { data: data.clone(), mention_all: false, mentions: Vec::new(), valid_till };
+    let original =
+        Original::LeanCloud { data: data.clone(), binary: false, mention_all: false, mentions: Vec::new(), valid_till };
     let (app, messages, content) = (target.app.id, &target.core.messages, body_of(&data));
     match (to, valid_till) {
         (Some(to), _) => messages.edit_telling(app, message.id, content, Some(original), to).await?,

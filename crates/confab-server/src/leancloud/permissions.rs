@@ -75,7 +75,8 @@ async fn set_temporary_silence<K: Kind>(
 ) -> Result<(), LcError> {
     let dialect = BTreeMap::from([(temporary_silence_key(user), until)]);
     let patch = SettingsPatch { dialect: Some(dialect), ..SettingsPatch::default() };
-    core.groups.update(app, group_ref::<K>(id), patch).await?;
+    // A timer beside the silence, which was announced itself.
+    core.groups.update_unannounced(app, group_ref::<K>(id), patch).await?;
     Ok(())
 }
 
@@ -226,7 +227,8 @@ async fn apply_role<K: Kind>(target: &Master, id: &str, user: Username, role: &s
                 dialect: Some(BTreeMap::from([("c".to_owned(), Value::Null)])),
                 ..SettingsPatch::default()
             };
-            target.core.groups.update(app, reference, patch).await?;
+            // Part of the owner's change, announced as that.
+            target.core.groups.update_unannounced(app, reference, patch).await?;
         }
         "Manager" => {
             target.core.groups.set_admin(app, reference, user.clone(), true).await?;

@@ -122,6 +122,7 @@ pub async fn send_to_some(target: Master, id: String, body: Map<String, Value>) 
     ensure_clients(&target.core, &target.app, &everyone).await?;
     let original = Original::LeanCloud {
         data: out.data.clone(),
+        binary: false,
         mention_all: out.mention_all,
         mentions: out.mentions.clone(),
         valid_till: None,

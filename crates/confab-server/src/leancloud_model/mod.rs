@@ -4,6 +4,7 @@
 //! (`gateway/leancloud/`), so neither imports the other.
 
 pub mod query;
+pub mod temporary;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -41,6 +42,8 @@ pub fn max_members(kind: ChatType) -> u32 {
 pub async fn find_any(core: &Core, app: AppId, id: &str) -> confab_core::error::Result<Option<Group>> {
     for kind in [ChatType::GroupChat, ChatType::ChatRoom, ChatType::Channel] {
         match core.groups.get(app, GroupRef { kind, id }).await {
+            // A temporary conversation past its time is gone.
+            Ok(group) if temporary::expired(&group, core.now_ms()) => return Ok(None),
             Ok(group) => return Ok(Some(group)),
             Err(Error::NotFound(_)) => continue,
             Err(e) => return Err(e),
@@ -88,7 +91,8 @@ pub async fn set_notifications(
     }
     let dialect = BTreeMap::from([("mu".to_owned(), json!(list)), ("updatedAt".to_owned(), json!(core.now_ms()))]);
     let patch = confab_core::model::SettingsPatch { dialect: Some(dialect), ..Default::default() };
-    core.groups.update(app, GroupRef { kind: group.kind, id: &group.id }, patch).await
+    // One client's own setting: the other members hear of no change.
+    core.groups.update_unannounced(app, GroupRef { kind: group.kind, id: &group.id }, patch).await
 }
 
 /// A conversation to make.
@@ -147,6 +151,20 @@ fn unique_ids(members: &[Username]) -> (String, String) {
         .map(|b| format!("{b:02x}"))
         .collect();
     (digest[..24].to_owned(), digest[24..56].to_owned())
+}
+
+/// What a client may set on a conversation, as it is now: its `name` and
+/// the app's own fields (no built-in or private ones).
+pub fn attributes(group: &Group) -> Map<String, Value> {
+    let mut attributes: Map<String, Value> = group
+        .settings
+        .dialect
+        .iter()
+        .filter(|(key, _)| !key.starts_with(PRIVATE) && !BUILT_IN.contains(&key.as_str()))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    attributes.insert("name".into(), json!(group.settings.name));
+    attributes
 }
 
 /// Why a conversation query could not run.
@@ -257,6 +275,8 @@ pub async fn find_documents(
         }
     }
     let mut docs = Vec::with_capacity(groups.len());
+    // Temporary conversations are found by their IDs only, as the vendor's.
+    groups.retain(|g| !temporary::is_temporary(&g.id));
     for group in &groups {
         let members = if group.kind == ChatType::GroupChat {
             Some(members_of(core, app, group).await.map_err(FindError::Core)?)

@@ -105,7 +105,10 @@ fn listen(app: &TestApp, extra: &[&str]) -> (std::process::Child, tokio::sync::m
 }
 
 /// `listen` at the server addresses `addrs` (comma-separated).
-fn listen_at(addrs: &str, extra: &[&str]) -> (std::process::Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
+pub(crate) fn listen_at(
+    addrs: &str,
+    extra: &[&str],
+) -> (std::process::Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let mut listener = Command::new(BIN)
         .args(["client", "listen", "--user", "bob", "--password", PASSWORD])
         .args(extra)
@@ -126,7 +129,7 @@ fn listen_at(addrs: &str, extra: &[&str]) -> (std::process::Child, tokio::sync::
     (listener, lines)
 }
 
-async fn read(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Value {
+pub(crate) async fn read(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Value {
     read_timeout(lines, 10).await
 }
 

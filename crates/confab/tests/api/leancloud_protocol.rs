@@ -12,8 +12,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use confab_server::leancloud_proto::{
-    AckCommand, CommandType, DirectCommand, GenericCommand, OpType, PatchCommand, PatchItem, ReadCommand, ReadTuple,
-    SessionCommand,
+    AckCommand, CommandType, ConvCommand, DirectCommand, GenericCommand, JsonObjectMessage, OpType, PatchCommand,
+    PatchItem, ReadCommand, ReadTuple, SessionCommand,
 };
 
 use confab_core::clock::Clock as _;
@@ -405,4 +405,174 @@ async fn the_base64_twin_carries_the_same_commands_as_text() {
     let WsMessage::Text(text) = frame else { panic!("a text frame, got {frame:?}") };
     let answer = GenericCommand::decode(base64_decode(text.as_str()).as_slice()).unwrap();
     assert_eq!(answer.op, Some(OpType::Opened as i32));
+}
+
+/// A message sent through the SDK protocol is what every other view shows:
+/// a `confab client listen` session of a member gets it live, and the
+/// Easemob history export of its hour holds it; a message sent by the
+/// Easemob REST API to the conversation reaches the SDK protocol.
+#[tokio::test]
+async fn an_sdk_message_is_in_every_dialects_views() {
+    let app = spawn_app().await;
+    app.register(&["ann", "bob"]).await;
+    let hour_start = crate::history::to_next_hour(&app);
+    let cid = conversation(&app, &["ann", "bob"]).await;
+
+    let (mut listener, mut lines) = crate::cli::listen_at(&app.addr.to_string(), &[]);
+    // `listen` prints nothing until there is something; give it its login.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut ann, _) = opened(&app, "ann", None).await;
+    send(&mut ann, &direct(&cid, "hello from the SDK protocol", 2)).await;
+    let ack = loop {
+        let command = next(&mut ann).await.unwrap();
+        if command.i == Some(2) {
+            break command;
+        }
+    };
+    let mid = ack.ack_message.unwrap().uid.unwrap();
+    let heard = loop {
+        let line = crate::cli::read(&mut lines).await;
+        if line["event"] == "message" {
+            break line;
+        }
+    };
+    let _ = listener.kill();
+    let text = heard.to_string();
+    assert!(text.contains("hello from the SDK protocol") && text.contains(&mid), "{heard}");
+
+    // The Easemob REST API sends to the conversation as to a group.
+    let body = json!({"from": "bob", "to": [cid], "type": "txt", "body": {"msg": "from the Easemob API"}});
+    let (status, answer) = app.post("/messages/chatgroups", body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let got = received(&mut ann).await;
+    assert_eq!((got.msg.as_deref(), got.from_peer_id.as_deref()), (Some("from the Easemob API"), Some("bob")));
+
+    // The hour's Easemob export holds the SDK's message.
+    crate::history::to_next_hour(&app);
+    let hour = crate::history::hour_of(hour_start);
+    let mut url = None;
+    for _ in 0..50 {
+        let (status, body) = app.get(&format!("/chatmessages/{hour}")).await;
+        if status == StatusCode::OK {
+            url = body["data"][0]["url"].as_str().map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, records) = crate::history::records(&url.expect("the hour's file")).await;
+    let record = records.iter().find(|r| r["msg_id"] == json!(mid)).expect("the SDK's message is exported");
+    assert_eq!((&record["chat_type"], &record["to"]), (&json!("groupchat"), &json!(cid)), "{record}");
+    assert_eq!(record["payload"]["bodies"][0]["msg"], "hello from the SDK protocol", "{record}");
+}
+
+/// `confab app leancloud-login --signature required` (the vendor's console
+/// switch): a plain open is refused with 4102; a signed one opens, and its
+/// session token reopens; `optional` lets plain opens in again.
+#[tokio::test]
+async fn an_app_may_require_login_signatures() {
+    let app = spawn_app().await;
+    let rule = |signature: &'static str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_confab"));
+        command
+            .args(["app", "leancloud-login", "--signature", signature])
+            .env("CONFAB_DATA_DIR", app.storage.data_dir.path())
+            .env("CONFAB_ORG", "demo")
+            .env("CONFAB_APP", "chat");
+        if let Some(url) = &app.storage.database_url {
+            command.env("CONFAB_DATABASE_URL", url);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(rule("required").contains("LeanCloud login signatures: required"));
+
+    let mut socket = connect(&app, "lc.protobuf2.3").await;
+    send(&mut socket, &open("ann", 1, SessionCommand::default())).await;
+    let closed = next(&mut socket).await.unwrap();
+    assert_eq!((closed.op, closed.session_message.unwrap().code), (Some(OpType::Closed as i32), Some(4102)));
+
+    let timestamp = app.clock.now_ms();
+    let mut socket = connect(&app, "lc.protobuf2.3").await;
+    let signed = SessionCommand {
+        s: Some(login_signature("ann", timestamp, "n1")),
+        t: Some(timestamp),
+        n: Some("n1".into()),
+        ..Default::default()
+    };
+    send(&mut socket, &open("ann", 1, signed)).await;
+    let answer = next(&mut socket).await.unwrap();
+    assert_eq!(answer.op, Some(OpType::Opened as i32), "{answer:?}");
+    let st = answer.session_message.unwrap().st.unwrap();
+    drop(socket);
+    let mut socket = connect(&app, "lc.protobuf2.3").await;
+    send(&mut socket, &open("ann", 1, SessionCommand { r: Some(true), st: Some(st), ..Default::default() })).await;
+    assert_eq!(next(&mut socket).await.unwrap().op, Some(OpType::Opened as i32), "the session token reopens");
+
+    assert!(rule("optional").contains("LeanCloud login signatures: optional"));
+    opened(&app, "bob", None).await;
+}
+
+/// A temporary conversation (`conv start` with `tempConv`): a `_tmp:` ID
+/// and its time to live (at most 30 days), found by `tempConvIds` by its
+/// members only and by no `where` query or REST listing; messages flow as
+/// in any conversation (`convType` 4) until it expires, then a send is
+/// "conversation not found" (4303), which the SDK reports as expired.
+#[tokio::test]
+async fn temporary_conversations_live_for_their_time() {
+    let app = spawn_app().await;
+    let (mut ann, _) = opened(&app, "ann", None).await;
+    let (mut bob, _) = opened(&app, "bob", None).await;
+    let start = GenericCommand {
+        cmd: Some(CommandType::Conv as i32),
+        op: Some(OpType::Start as i32),
+        i: Some(2),
+        conv_message: Some(ConvCommand {
+            m: vec!["bob".into()],
+            temp_conv: Some(true),
+            temp_conv_t_t_l: Some(90 * 24 * 3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    send(&mut ann, &start).await;
+    let started = next(&mut ann).await.unwrap();
+    assert_eq!((started.op, started.i), (Some(OpType::Started as i32), Some(2)), "{started:?}");
+    let conv = started.conv_message.unwrap();
+    let cid = conv.cid.unwrap();
+    assert!(cid.starts_with("_tmp:"), "{cid}");
+    assert_eq!(conv.temp_conv_t_t_l, Some(30 * 24 * 3600), "capped at 30 days");
+
+    send(&mut ann, &direct(&cid, "just for now", 3)).await;
+    assert!(next(&mut ann).await.unwrap().ack_message.unwrap().uid.is_some());
+    let got = received(&mut bob).await;
+    assert_eq!((got.msg.as_deref(), got.conv_type), (Some("just for now"), Some(4)));
+
+    let query = |i: i32, conv: ConvCommand| GenericCommand {
+        cmd: Some(CommandType::Conv as i32),
+        op: Some(OpType::Query as i32),
+        i: Some(i),
+        conv_message: Some(conv),
+        ..Default::default()
+    };
+    let results = |command: GenericCommand| -> Value {
+        serde_json::from_str(&command.conv_message.unwrap().results.unwrap().data).unwrap()
+    };
+    send(&mut bob, &query(4, ConvCommand { temp_conv_ids: vec![cid.clone()], ..Default::default() })).await;
+    let found = results(next(&mut bob).await.unwrap());
+    assert_eq!((&found[0]["objectId"], &found[0]["m"]), (&json!(cid), &json!(["ann", "bob"])), "{found}");
+    assert!(found[0]["ttl"].as_i64().unwrap() > 29 * 24 * 3600, "{found}");
+    let where_bob = JsonObjectMessage { data: json!({"m": "bob"}).to_string() };
+    send(&mut bob, &query(5, ConvCommand { r#where: Some(where_bob), ..Default::default() })).await;
+    assert_eq!(results(next(&mut bob).await.unwrap()), json!([]), "no where query finds it");
+    let (mut carol, _) = opened(&app, "carol", None).await;
+    send(&mut carol, &query(2, ConvCommand { temp_conv_ids: vec![cid.clone()], ..Default::default() })).await;
+    assert_eq!(results(next(&mut carol).await.unwrap()), json!([]), "only its members find it");
+    let (_, listed) = app.leancloud(Method::GET, "/1.2/rtm/conversations", None).await;
+    assert_eq!(listed["results"], json!([]), "{listed}");
+
+    app.clock.advance_ms(30 * 24 * 3600 * 1000 + 1000);
+    send(&mut ann, &direct(&cid, "too late", 6)).await;
+    let refused = next(&mut ann).await.unwrap().ack_message.unwrap();
+    assert_eq!(refused.code, Some(4303), "{refused:?}");
 }

@@ -144,6 +144,32 @@ async fn messages_work_with(sdk: &str) {
     let mut carol = Step::start(&app, sdk, &["history", "carol", &cid]);
     assert_eq!(carol.next().await, json!({"refused": 4312}), "{sdk}");
     carol.finished().await;
+
+    // A mention: bob's SDK sees itself mentioned.
+    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = Step::start(&app, sdk, &["mention", "Ann", &cid, "bob"]);
+    let id = ann.next().await["sent"].as_str().unwrap_or_default().to_owned();
+    ann.finished().await;
+    let got = bob.next().await;
+    let mentioned = json!({"received": "@bob look", "from": "Ann", "id": id, "cid": cid, "mentioned": true, "mentionList": ["bob"]});
+    assert_eq!(got, mentioned, "{sdk}");
+    bob.finished().await;
+
+    // A binary message (an ArrayBuffer payload): the same bytes live, in
+    // the SDK's history and, base64 with `bin`, in the REST history.
+    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = Step::start(&app, sdk, &["bytes", "Ann", &cid, "00ff10c3a9"]);
+    let sent = ann.next().await;
+    let id = sent["sent"].as_str().unwrap_or_else(|| panic!("{sdk}: {sent}")).to_owned();
+    assert_eq!(ann.next().await, json!({"history": "00ff10c3a9", "id": id}), "{sdk}");
+    ann.finished().await;
+    assert_eq!(bob.next().await, json!({"binary": "00ff10c3a9", "from": "Ann", "id": id, "cid": cid}), "{sdk}");
+    bob.finished().await;
+    let (_, history) = app.leancloud(Method::GET, &format!("/1.2/rtm/conversations/{cid}/messages"), None).await;
+    assert_eq!((&history[0]["msg-id"], &history[0]["bin"]), (&json!(id), &json!(true)), "{history}");
+    assert_eq!(history[0]["data"], "AP8Qw6k=", "the bytes in base64: {history}");
 }
 
 /// A conversation the SDK makes: unique by its members, its name and the
@@ -175,6 +201,23 @@ async fn conversations_are_made_with(sdk: &str) {
     let mut members: Vec<&str> = doc["m"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     members.sort_unstable();
     assert_eq!(members, ["Ann", "bob"]);
+
+    // A temporary conversation: the other member's SDK hears in it (and
+    // finds it by its ID); the REST API's queries do not list it.
+    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = Step::start(&app, sdk, &["temporary", "Ann", "bob", "for an hour"]);
+    let made = ann.next().await;
+    let cid = made["cid"].as_str().unwrap_or_else(|| panic!("{sdk}: {made}")).to_owned();
+    assert!(cid.starts_with("_tmp:"), "{made}");
+    assert_eq!(made["members"], json!(["Ann", "bob"]), "{made}");
+    assert!((3590..=3600).contains(&made["expiresIn"].as_i64().unwrap_or(0)), "{made}");
+    ann.finished().await;
+    let got = bob.next().await;
+    assert_eq!((got["received"].as_str(), got["cid"].as_str()), (Some("for an hour"), Some(cid.as_str())), "{got}");
+    bob.finished().await;
+    let (_, listed) = app.leancloud(Method::GET, "/1.2/rtm/conversations", None).await;
+    assert!(listed["results"].as_array().unwrap().iter().all(|c| c["objectId"] != json!(cid)), "{listed}");
 }
 
 /// The backend edits one message and recalls another: the SDK's
@@ -532,11 +575,22 @@ async fn conversations_are_managed_with(sdk: &str) {
     let (_, made) = app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(body)).await;
     let cid = made["objectId"].as_str().unwrap().to_owned();
 
+    // Bob hears the change as INFO_UPDATED (Ann's muting of her own
+    // notifications is hers alone: no one is told).
+    let mut bob = Step::start(&app, sdk, &["events", "bob", "1"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
     let mut ann = Step::start(&app, sdk, &["manage", "Ann", &cid]);
     assert_eq!(ann.next().await, json!({"count": 3}), "{sdk}");
     assert_eq!(ann.next().await, json!({"muted": true}), "{sdk}");
     assert_eq!(ann.next().await, json!({"name": "renamed", "color": "blue", "mutedMembers": ["Ann"]}), "{sdk}");
     ann.finished().await;
+    let heard = bob.next().await;
+    assert_eq!(
+        (&heard["info_updated"], &heard["name"], &heard["color"]),
+        (&json!(cid), &json!("renamed"), &json!("blue")),
+        "{sdk}: {heard}"
+    );
+    bob.finished().await;
     let (_, found) =
         app.leancloud(Method::GET, &format!("/1.2/rtm/conversations?where={{\"objectId\":\"{cid}\"}}"), None).await;
     let doc = &found["results"][0];

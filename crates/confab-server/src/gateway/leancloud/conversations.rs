@@ -1,6 +1,7 @@
 //! Conversations: `conv start`, `conv query`, `conv add` and `conv remove`.
 
 use super::*;
+use crate::leancloud_model::temporary;
 
 /// `conv start`: makes a conversation (`transient`: a chat room) with the
 /// client as its creator and `m` as its members, its `attr` (name and the
@@ -10,9 +11,6 @@ use super::*;
 pub(super) async fn start(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
     let asked = command.conv_message.clone().unwrap_or_default();
     let failed = |why: &str| error_command(command.i, code::CONVERSATION_API_FAILED, why);
-    if asked.temp_conv == Some(true) {
-        return failed("temporary conversations are not served");
-    }
     let kind = if asked.transient == Some(true) { ChatType::ChatRoom } else { ChatType::GroupChat };
     let attributes = match asked.attr.map(|a| a.data) {
         None => serde_json::Map::new(),
@@ -38,6 +36,9 @@ pub(super) async fn start(session: &Session, budget: Budget<'_>, command: &Gener
     }
     if members.len() as u32 + 1 > crate::leancloud_model::max_members(kind) {
         return error_command(command.i, code::CONVERSATION_FULL, "too many members");
+    }
+    if asked.temp_conv == Some(true) {
+        return start_temporary(session, budget, command.i, members, asked.temp_conv_t_t_l).await;
     }
     // The app's own fields; the built-in ones are the server's to set.
     let fields = attributes
@@ -75,6 +76,56 @@ pub(super) async fn start(session: &Session, budget: Budget<'_>, command: &Gener
         }
     }
 }
+
+/// `conv start` with `tempConv`: a temporary conversation of the client
+/// and `members`, answered with its `_tmp:` ID and the seconds it lives
+/// (`tempConvTTL`).
+async fn start_temporary(
+    session: &Session,
+    budget: Budget<'_>,
+    i: Option<i32>,
+    members: Vec<Username>,
+    ttl: Option<i32>,
+) -> GenericCommand {
+    let ttl = temporary::ttl_secs(ttl);
+    match temporary::create(budget.core(), session.app.id, session.user.clone(), members, ttl).await {
+        Ok(group) => GenericCommand {
+            cmd: Some(CommandType::Conv as i32),
+            op: Some(OpType::Started as i32),
+            i,
+            conv_message: Some(ConvCommand {
+                cid: Some(group.id.clone()),
+                cdate: Some(crate::leancloud_model::iso(group.created_ms)),
+                temp_conv_t_t_l: i32::try_from(ttl).ok(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Err(Error::InvalidArgument(m)) => error_command(i, code::CONVERSATION_API_FAILED, &m),
+        Err(e) => {
+            tracing::warn!("leancloud temporary conversation failed: {e}");
+            error_command(i, code::INTERNAL_ERROR, "no conversation was made; try again")
+        }
+    }
+}
+
+/// `conv query` by `tempConvIds`: those of the named temporary
+/// conversations the client is in and that have not expired.
+async fn query_temporary(session: &Session, budget: Budget<'_>, i: Option<i32>, ids: &[String]) -> GenericCommand {
+    let core = budget.core();
+    let mut found = Vec::new();
+    for id in ids.iter().filter(|id| temporary::is_temporary(id)).take(MAX_TEMPORARY_QUERIED) {
+        let Ok(Some(group)) = crate::leancloud_model::find_any(core, session.app.id, id).await else { continue };
+        let Ok(members) = crate::leancloud_model::members_of(core, session.app.id, &group).await else { continue };
+        if members.contains(&session.user) {
+            found.push(temporary::document(&group, &members, core.now_ms()));
+        }
+    }
+    query_results(i, found)
+}
+
+/// Temporary conversations one query names at most.
+const MAX_TEMPORARY_QUERIED: usize = 100;
 
 /// `conv add` / `conv remove` (the SDK's `add`, `remove`, `join`, `quit`):
 /// members of the conversation add or remove others; anyone joins or quits
@@ -168,8 +219,7 @@ pub(super) async fn membership(
 pub(super) async fn query(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
     let asked = command.conv_message.clone().unwrap_or_default();
     if !asked.temp_conv_ids.is_empty() {
-        // Temporary conversations are not served: none of them exists.
-        return query_results(command.i, Vec::new());
+        return query_temporary(session, budget, command.i, &asked.temp_conv_ids).await;
     }
     let mut params = HashMap::new();
     if let Some(filter) = asked.r#where.map(|w| w.data) {
@@ -233,11 +283,13 @@ pub(super) async fn find(budget: &Budget<'_>, session: &Session, cid: &str) -> R
     }
 }
 
-/// The vendor's `convType`: 1 conversation, 2 chat room, 3 service, 4 temporary.
-pub(super) fn conv_type(kind: ChatType) -> i32 {
+/// The vendor's `convType` of the conversation `cid` of kind `kind`: 1
+/// conversation, 2 chat room, 3 service, 4 temporary.
+pub(super) fn conv_type(kind: ChatType, cid: &str) -> i32 {
     match kind {
         ChatType::ChatRoom => 2,
         ChatType::Channel | ChatType::Broadcast => 3,
+        _ if temporary::is_temporary(cid) => 4,
         _ => 1,
     }
 }

@@ -25,25 +25,15 @@ impl LeanCloud {
         let Some(cid) = direct.cid.clone().filter(|c| !c.is_empty()) else {
             return refused(code::INVALID_MESSAGING_TARGET, "a message needs its conversation (cid)");
         };
-        if direct.binary_msg.is_some() {
-            return refused(code::UNSUPPORTED, "binary messages are not served; send the content as text");
-        }
-        let data = direct.msg.clone().unwrap_or_default();
-        if data.len() > crate::leancloud_data::MAX_MESSAGE_BYTES {
+        let Some(content) = Content::of(direct.msg.as_deref(), direct.binary_msg.as_deref()) else {
             return refused(code::MESSAGE_TOO_LONG, "a message may be at most 5 KB");
-        }
+        };
         let kind = match find(&budget, session, &cid).await {
             Ok(group) => group.kind,
             Err(unfound) => return refused(unfound.code, &unfound.reason),
         };
         let mentions: Vec<Username> = direct.mention_pids.iter().filter_map(|p| Username::parse(p).ok()).collect();
-        let original = Original::LeanCloud {
-            data: data.clone(),
-            mention_all: direct.mention_all.unwrap_or(false),
-            mentions,
-            valid_till: None,
-        };
-        let body = crate::leancloud_data::body_of(&data);
+        let (body, original) = content.kept(direct.mention_all.unwrap_or(false), mentions);
         if direct.will == Some(true) {
             // Kept by this connection, sent if it ends without `session close`.
             self.will = Some(Will { kind, cid: cid.clone(), body, original });
@@ -193,17 +183,12 @@ pub(super) async fn patch(session: &Session, budget: Budget<'_>, command: &Gener
         let changed = if item.recall == Some(true) {
             core.messages.recall(session.app.id, id, &session.user, None).await
         } else {
-            let data = item.data.clone().unwrap_or_default();
-            if data.len() > crate::leancloud_data::MAX_MESSAGE_BYTES {
+            let Some(content) = Content::of(item.data.as_deref(), item.binary_msg.as_deref()) else {
                 return error_command(command.i, code::MESSAGE_TOO_LONG, "a message may be at most 5 KB");
-            }
-            let original = Original::LeanCloud {
-                data: data.clone(),
-                mention_all: item.mention_all.unwrap_or(false),
-                mentions: item.mention_pids.iter().filter_map(|p| Username::parse(p).ok()).collect(),
-                valid_till: None,
             };
-            core.messages.edit(session.app.id, id, crate::leancloud_data::body_of(&data), Some(original), true).await
+            let mentions = item.mention_pids.iter().filter_map(|p| Username::parse(p).ok()).collect();
+            let (body, original) = content.kept(item.mention_all.unwrap_or(false), mentions);
+            core.messages.edit(session.app.id, id, body, Some(original), true).await
         };
         match changed {
             Ok(_) => {}
@@ -326,6 +311,44 @@ pub(super) async fn logs(session: &Session, budget: Budget<'_>, command: &Generi
     }
 }
 
+/// What a client sends: its `msg` string, or its `binaryMsg` bytes (the
+/// SDK sends an `ArrayBuffer` payload as those).
+enum Content {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+impl Content {
+    /// The content of a `direct` or a patch; `None` when it is over the
+    /// vendor's 5 KB.
+    fn of(msg: Option<&str>, binary: Option<&[u8]>) -> Option<Content> {
+        let content = match (binary, msg) {
+            (Some(bytes), None) => Content::Binary(bytes.to_vec()),
+            (_, msg) => Content::Text(msg.unwrap_or_default().to_owned()),
+        };
+        let size = match &content {
+            Content::Text(data) => data.len(),
+            Content::Binary(bytes) => bytes.len(),
+        };
+        (size <= crate::leancloud_data::MAX_MESSAGE_BYTES).then_some(content)
+    }
+
+    /// The core body other dialects see, and what LeanCloud keeps beside it.
+    fn kept(self, mention_all: bool, mentions: Vec<Username>) -> (confab_core::model::Body, Original) {
+        let (data, binary, body) = match self {
+            Content::Text(data) => {
+                let body = crate::leancloud_data::body_of(&data);
+                (data, false, body)
+            }
+            Content::Binary(bytes) => {
+                let (data, body) = crate::leancloud_data::binary_content(&bytes);
+                (data, true, body)
+            }
+        };
+        (body, Original::LeanCloud { data, binary, mention_all, mentions, valid_till: None })
+    }
+}
+
 /// Whom a message mentions, when a LeanCloud client sent it.
 pub(super) fn mentions_of(message: &Message) -> (bool, Vec<String>) {
     match &message.original {
@@ -345,12 +368,13 @@ pub(super) fn log_item(message: &Message, kind: ChatType) -> proto::LogItem {
     proto::LogItem {
         from: Some(message.from.to_string()),
         data: Some(crate::leancloud_data::data(message)),
+        bin: crate::leancloud_data::binary(message).is_some().then_some(true),
         timestamp: Some(message.timestamp_ms),
         msg_id: Some(message.id.to_string()),
         patch_timestamp: patched,
         mention_all: mention_all.then_some(true),
         mention_pids: mentions,
-        conv_type: Some(conv_type(kind)),
+        conv_type: Some(conv_type(kind, &message.to)),
         ..Default::default()
     }
 }

@@ -281,10 +281,11 @@ impl Protocol for LeanCloud {
                     mid: Some(last.id.to_string()),
                     timestamp: Some(last.timestamp_ms),
                     from: Some(last.from.to_string()),
-                    data: Some(crate::leancloud_data::data(last)),
+                    data: wire_content(last).0,
+                    binary_msg: wire_content(last).1,
                     patch_timestamp: Some(last.state.at_ms()).filter(|at| *at > 0),
                     mentioned: (mention_all || mentions.iter().any(|m| m == me)).then_some(true),
-                    conv_type: Some(conv_type(last.chat_type)),
+                    conv_type: Some(conv_type(last.chat_type, &last.to)),
                     ..Default::default()
                 }
             })
@@ -411,8 +412,10 @@ impl Protocol for LeanCloud {
             self.pending.insert(mid.clone(), pending);
         }
         let (mention_all, mentions) = mentions_of(message);
+        let (msg, binary_msg) = wire_content(message);
         let direct = DirectCommand {
-            msg: Some(crate::leancloud_data::data(message)),
+            msg,
+            binary_msg,
             cid: Some(message.to.clone()),
             id: Some(mid),
             from_peer_id: Some(message.from.to_string()),
@@ -420,7 +423,7 @@ impl Protocol for LeanCloud {
             transient: (message.seq == 0).then_some(true),
             mention_all: mention_all.then_some(true),
             mention_pids: mentions,
-            conv_type: Some(conv_type(message.chat_type)),
+            conv_type: Some(conv_type(message.chat_type, &message.to)),
             ..Default::default()
         };
         let command = GenericCommand {
@@ -436,9 +439,13 @@ impl Protocol for LeanCloud {
     /// Members joining and leaving, blocked and muted, as the SDK's INVITED,
     /// KICKED, BLOCKED, UNBLOCKED, MUTED, UNMUTED (about this client) and
     /// MEMBERS_JOINED, MEMBERS_LEFT, MEMBERS_BLOCKED, MEMBERS_UNBLOCKED,
-    /// MEMBERS_MUTED, MEMBERS_UNMUTED (about others). Other group events
+    /// MEMBERS_MUTED, MEMBERS_UNMUTED (about others); a change of the
+    /// conversation's name or fields as its INFO_UPDATED. Other group events
     /// have no LeanCloud command.
-    fn group_event(&mut self, session: &Session, event: &GroupEvent) -> Option<WsMessage> {
+    async fn group_event(&mut self, session: &Session, core: &Core, event: &GroupEvent) -> Option<WsMessage> {
+        if event.event == GroupEventKind::Updated {
+            return self.info_updated(session, core, event).await;
+        }
         let me = event.users.contains(&session.user);
         let op = match (event.event, me) {
             (GroupEventKind::MembersAdded, true) => OpType::Joined,
@@ -487,7 +494,8 @@ impl Protocol for LeanCloud {
             mid: Some(message.id.to_string()),
             timestamp: Some(message.timestamp_ms),
             recall: Some(recall),
-            data: Some(crate::leancloud_data::data(message)),
+            data: wire_content(message).0,
+            binary_msg: wire_content(message).1,
             patch_timestamp: Some(message.state.at_ms()),
             from: Some(message.from.to_string()),
             mention_all: mention_all.then_some(true),
@@ -562,5 +570,43 @@ fn error_command(i: Option<i32>, code: i32, reason: &str) -> GenericCommand {
         i,
         error_message: Some(ErrorCommand { code, reason: reason.to_owned(), ..Default::default() }),
         ..Default::default()
+    }
+}
+
+/// A message's content as a client receives it: its `data` string, or the
+/// bytes of a binary message (`binaryMsg`), never both.
+fn wire_content(message: &Message) -> (Option<String>, Option<Vec<u8>>) {
+    match crate::leancloud_data::binary(message) {
+        Some(bytes) => (None, Some(bytes)),
+        None => (Some(crate::leancloud_data::data(message)), None),
+    }
+}
+
+impl LeanCloud {
+    /// `conv updated`, the SDK's INFO_UPDATED: the conversation's name and
+    /// the app's own fields as they are now (the event does not say which
+    /// changed; the SDK sets each it is given).
+    async fn info_updated(&mut self, session: &Session, core: &Core, event: &GroupEvent) -> Option<WsMessage> {
+        let group = match core.groups.get(session.app.id, GroupRef { kind: event.kind, id: &event.group }).await {
+            Ok(group) => group,
+            Err(e) => {
+                tracing::debug!("a changed conversation could not be read: {e}");
+                return None;
+            }
+        };
+        let attributes = crate::leancloud_model::attributes(&group);
+        let command = GenericCommand {
+            cmd: Some(CommandType::Conv as i32),
+            op: Some(OpType::Updated as i32),
+            peer_id: Some(session.user.to_string()),
+            conv_message: Some(ConvCommand {
+                cid: Some(event.group.clone()),
+                attr: Some(proto::JsonObjectMessage { data: serde_json::Value::Object(attributes).to_string() }),
+                udate: Some(crate::leancloud_model::iso(crate::leancloud_model::updated_ms(&group))),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Some(self.encode(&command))
     }
 }

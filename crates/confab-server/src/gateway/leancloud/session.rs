@@ -32,7 +32,14 @@ impl LeanCloud {
             (None, Some(st)) => st.clone(),
             // The vendor's default: an app that has not turned on login
             // signatures lets a client open a session by its ID.
-            (None, None) => issue(core, &app, &user, 60).await?,
+            (None, None) => {
+                let rule =
+                    crate::signed_login::login_signatures(core, app.id).await.map_err(|_| code::INTERNAL_ERROR)?;
+                if rule == crate::signed_login::LoginSignatures::Required {
+                    return Err(code::SIGNATURE_FAILED);
+                }
+                issue(core, &app, &user, 60).await?
+            }
         };
         // The device: a tag names one (a second login with it replaces the
         // first, as the vendor's tags do); otherwise the SDK's device ID.
