@@ -5,7 +5,7 @@ pub mod config;
 mod easemob;
 pub mod fetch;
 mod gateway;
-pub use gateway::leancloud_proto;
+pub use gateway::{easemob_proto, leancloud_proto};
 pub use signed_login::{login_signatures, set_login_signatures, LoginSignatures};
 mod leancloud;
 mod leancloud_data;

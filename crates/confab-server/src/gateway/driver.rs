@@ -157,6 +157,11 @@ impl Budget<'_> {
         self.core
     }
 
+    /// The server's limits (an app's own, else the defaults).
+    pub fn limits(&self) -> &RateLimits {
+        self.limits
+    }
+
     /// Charges a send to its user's budget, then to the app's; says which is
     /// spent. (A send refused by the user's limit does not spend the app's.)
     /// The app is read again (from the apps' cache) so that `confab app
@@ -229,7 +234,16 @@ async fn serve<P: Protocol>(state: super::State, socket: WebSocket, mut protocol
         None => protocol.ended(&session).await,
     }
     let _ = io.sink.close().await;
+    // Read what the client still sends until it answers the close: a socket
+    // dropped with unread data is reset, and a reset makes the client's
+    // kernel discard what it had not read yet, the kick and the close
+    // frame among it.
+    let drained = async { while let Some(Ok(_)) = io.stream.next().await {} };
+    let _ = tokio::time::timeout(CLOSE_LINGER, drained).await;
 }
+
+/// How long a closing connection waits for the client's close.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// Replays the backlog, then serves live traffic. Returns why the server
 /// ended the session, or `None` if the client left.

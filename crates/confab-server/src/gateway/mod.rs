@@ -2,11 +2,17 @@
 //! and drives a [`confab_core::gateway::Session`] through `driver.rs`, which
 //! holds everything protocols share: confab's own JSON protocol (`json`,
 //! `/ws`) and LeanCloud's SDK protocol (`leancloud`, `/` with its
-//! subprotocols); Easemob's msync will sit beside them.
+//! subprotocols) and Easemob's msync (`easemob`, `/websocket`).
 
 mod driver;
+mod easemob;
 mod json;
 mod leancloud;
+
+/// Easemob's msync messages, for tests and tools that speak it.
+pub mod easemob_proto {
+    pub use super::easemob::proto::*;
+}
 
 /// LeanCloud's `lc.protobuf2.3` commands, for tests and tools that speak it.
 pub mod leancloud_proto {
@@ -24,5 +30,8 @@ pub fn router(state: State) -> Router {
         .route(confab_protocol::PATH, get(json::upgrade))
         // LeanCloud's SDK connects where the dialect's `/v1/route` sends it.
         .route("/", get(leancloud::upgrade))
+        // Easemob's SDK connects to the `url` it is given, by convention
+        // `ws(s)://host/websocket`.
+        .route("/websocket", get(easemob::upgrade))
         .with_state(state)
 }

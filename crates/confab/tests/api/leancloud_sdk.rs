@@ -4,91 +4,39 @@
 //! session opens, a forged signature, single sign-on by tag across two
 //! processes, and a backend kick. The steps are `tests/sdk/leancloud/sessions.js`.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
 
 use crate::helpers::{spawn_app, TestApp, LC_APP_ID, LC_APP_KEY, LC_MASTER_KEY};
+use crate::node_sdk::Step;
 
-fn sdk_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdk/leancloud")
-}
-
-/// Installs the pinned SDKs once (`.ci/run` does it first; this covers a
-/// plain `cargo test` on a machine with npm).
 fn ensure_installed() {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        if sdk_dir().join("node_modules/lc5/package.json").exists() {
-            return;
-        }
-        let status = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(sdk_dir())
-            .status()
-            .expect("npm runs (Node.js and npm are needed for the SDK tests)");
-        assert!(status.success(), "npm ci failed in tests/sdk/leancloud");
-    });
+    crate::node_sdk::ensure_installed("leancloud", "node_modules/lc5/package.json");
 }
 
-/// One step of `sessions.js`, its output read line by line.
-struct Step {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Step {
-    fn start(app: &TestApp, sdk: &str, args: &[&str]) -> Step {
-        let server = format!("http://{}", app.addr);
-        let mut child = Command::new("node")
-            .arg("sessions.js")
-            .args([sdk, &server, LC_APP_ID, LC_APP_KEY, LC_MASTER_KEY])
-            .args(args)
-            .current_dir(sdk_dir())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node runs");
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Step { child, lines }
-    }
-
-    async fn next(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
-            .await
-            .expect("the SDK answers in time")
-            .unwrap()
-            .expect("a line from the SDK");
-        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
-    }
-
-    async fn finished(mut self) {
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.unwrap().unwrap();
-        assert!(status.success());
-    }
+/// One step of `sessions.js` with the SDK `sdk` (`lc4` or `lc5`).
+fn start(app: &TestApp, sdk: &str, args: &[&str]) -> Step {
+    let server = format!("http://{}", app.addr);
+    let mut all = vec![sdk, server.as_str(), LC_APP_ID, LC_APP_KEY, LC_MASTER_KEY];
+    all.extend_from_slice(args);
+    Step::spawn("leancloud", "sessions.js", &all)
 }
 
 async fn sessions_work_with(sdk: &str) {
     ensure_installed();
     let app = spawn_app().await;
 
-    let mut signed = Step::start(&app, sdk, &["signed", "bob"]);
+    let mut signed = start(&app, sdk, &["signed", "bob"]);
     assert_eq!(signed.next().await, json!({"opened": "bob"}), "{sdk}");
     signed.finished().await;
-    let mut forged = Step::start(&app, sdk, &["forged", "mallory"]);
+    let mut forged = start(&app, sdk, &["forged", "mallory"]);
     assert_eq!(forged.next().await, json!({"refused": 4102}), "{sdk}");
     forged.finished().await;
 
     // Two devices with the same tag: the second logs the first out.
-    let mut first = Step::start(&app, sdk, &["open", "Ann", "Mobile"]);
+    let mut first = start(&app, sdk, &["open", "Ann", "Mobile"]);
     assert_eq!(first.next().await, json!({"opened": "Ann"}), "{sdk}");
-    let mut second = Step::start(&app, sdk, &["open", "Ann", "Mobile"]);
+    let mut second = start(&app, sdk, &["open", "Ann", "Mobile"]);
     assert_eq!(second.next().await, json!({"opened": "Ann"}), "{sdk}");
     assert_eq!(first.next().await["conflict"], true, "{sdk}");
     first.finished().await;
@@ -110,9 +58,9 @@ async fn messages_work_with(sdk: &str) {
         app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "team", "m": ["Ann", "bob"]}))).await;
     let cid = made["objectId"].as_str().unwrap().to_owned();
 
-    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    let mut bob = start(&app, sdk, &["listen", "bob"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
-    let mut ann = Step::start(&app, sdk, &["send", "Ann", &cid, "hello from the SDK"]);
+    let mut ann = start(&app, sdk, &["send", "Ann", &cid, "hello from the SDK"]);
     let sent = ann.next().await;
     let id = sent["sent"].as_str().unwrap_or_else(|| panic!("{sdk}: {sent}")).to_owned();
     assert!(sent["timestamp"].as_i64().unwrap() > 0, "{sent}");
@@ -127,7 +75,7 @@ async fn messages_work_with(sdk: &str) {
     assert_eq!(history[0]["from"], "Ann");
 
     // From the backend, as LeanCloud's typed text message.
-    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    let mut bob = start(&app, sdk, &["listen", "bob"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
     let body = json!({"from_client": "Ann", "message": {"_lctype": -1, "_lctext": "from the backend"}});
     let (status, _) = app.leancloud(Method::POST, &format!("/1.2/rtm/conversations/{cid}/messages"), Some(body)).await;
@@ -136,19 +84,19 @@ async fn messages_work_with(sdk: &str) {
     bob.finished().await;
 
     // The history, as `queryMessages` reads it: members only.
-    let mut ann = Step::start(&app, sdk, &["history", "Ann", &cid]);
+    let mut ann = start(&app, sdk, &["history", "Ann", &cid]);
     let read = ann.next().await;
     assert_eq!(read["history"], json!(["hello from the SDK", "from the backend"]), "{sdk}: {read}");
     assert_eq!(read["from"], json!(["Ann", "Ann"]), "{sdk}");
     ann.finished().await;
-    let mut carol = Step::start(&app, sdk, &["history", "carol", &cid]);
+    let mut carol = start(&app, sdk, &["history", "carol", &cid]);
     assert_eq!(carol.next().await, json!({"refused": 4312}), "{sdk}");
     carol.finished().await;
 
     // A mention: bob's SDK sees itself mentioned.
-    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    let mut bob = start(&app, sdk, &["listen", "bob"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
-    let mut ann = Step::start(&app, sdk, &["mention", "Ann", &cid, "bob"]);
+    let mut ann = start(&app, sdk, &["mention", "Ann", &cid, "bob"]);
     let id = ann.next().await["sent"].as_str().unwrap_or_default().to_owned();
     ann.finished().await;
     let got = bob.next().await;
@@ -158,9 +106,9 @@ async fn messages_work_with(sdk: &str) {
 
     // A binary message (an ArrayBuffer payload): the same bytes live, in
     // the SDK's history and, base64 with `bin`, in the REST history.
-    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    let mut bob = start(&app, sdk, &["listen", "bob"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
-    let mut ann = Step::start(&app, sdk, &["bytes", "Ann", &cid, "00ff10c3a9"]);
+    let mut ann = start(&app, sdk, &["bytes", "Ann", &cid, "00ff10c3a9"]);
     let sent = ann.next().await;
     let id = sent["sent"].as_str().unwrap_or_else(|| panic!("{sdk}: {sent}")).to_owned();
     assert_eq!(ann.next().await, json!({"history": "00ff10c3a9", "id": id}), "{sdk}");
@@ -177,9 +125,9 @@ async fn messages_work_with(sdk: &str) {
 async fn conversations_are_made_with(sdk: &str) {
     ensure_installed();
     let app = spawn_app().await;
-    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    let mut bob = start(&app, sdk, &["listen", "bob"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
-    let mut ann = Step::start(&app, sdk, &["start", "Ann", "bob", "made by the SDK"]);
+    let mut ann = start(&app, sdk, &["start", "Ann", "bob", "made by the SDK"]);
     let made = ann.next().await;
     let cid = made["cid"].as_str().unwrap_or_else(|| panic!("{sdk}: {made}")).to_owned();
     assert_eq!(made["again"], cid.as_str(), "unique: the same members find the same conversation");
@@ -204,9 +152,9 @@ async fn conversations_are_made_with(sdk: &str) {
 
     // A temporary conversation: the other member's SDK hears in it (and
     // finds it by its ID); the REST API's queries do not list it.
-    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    let mut bob = start(&app, sdk, &["listen", "bob"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
-    let mut ann = Step::start(&app, sdk, &["temporary", "Ann", "bob", "for an hour"]);
+    let mut ann = start(&app, sdk, &["temporary", "Ann", "bob", "for an hour"]);
     let made = ann.next().await;
     let cid = made["cid"].as_str().unwrap_or_else(|| panic!("{sdk}: {made}")).to_owned();
     assert!(cid.starts_with("_tmp:"), "{made}");
@@ -235,7 +183,7 @@ async fn edits_and_recalls_reach(sdk: &str) {
             app.leancloud(Method::POST, &format!("/1.2/rtm/conversations/{cid}/messages"), Some(body)).await;
         sent.push((answer["msg-id"].as_str().unwrap().to_owned(), answer["timestamp"].as_i64().unwrap()));
     }
-    let mut bob = Step::start(&app, sdk, &["watch", "bob"]);
+    let mut bob = start(&app, sdk, &["watch", "bob"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
     let (first, first_ts) = &sent[0];
     let edit = json!({"from_client": "Ann", "timestamp": first_ts, "message": "first, edited"});
@@ -250,9 +198,9 @@ async fn edits_and_recalls_reach(sdk: &str) {
     bob.finished().await;
 
     // The SDK edits and recalls its own messages.
-    let mut bob = Step::start(&app, sdk, &["watch", "bob"]);
+    let mut bob = start(&app, sdk, &["watch", "bob"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
-    let mut ann = Step::start(&app, sdk, &["amend", "Ann", &cid]);
+    let mut ann = start(&app, sdk, &["amend", "Ann", &cid]);
     let amended = ann.next().await;
     let ids = amended["amended"].as_array().unwrap_or_else(|| panic!("{sdk}: {amended}")).clone();
     ann.finished().await;
@@ -283,17 +231,17 @@ async fn members_come_and_go_with(sdk: &str) {
         app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "team", "m": ["Ann", "bob"]}))).await;
     let cid = made["objectId"].as_str().unwrap().to_owned();
 
-    let mut carol = Step::start(&app, sdk, &["events", "carol"]);
+    let mut carol = start(&app, sdk, &["events", "carol"]);
     assert_eq!(carol.next().await, json!({"opened": "carol"}), "{sdk}");
-    let mut ann = Step::start(&app, sdk, &["add", "Ann", &cid, "carol"]);
+    let mut ann = start(&app, sdk, &["add", "Ann", &cid, "carol"]);
     assert_eq!(ann.next().await, json!({"added": ["carol"]}), "{sdk}");
     ann.finished().await;
     assert_eq!(carol.next().await, json!({"invited": cid}), "{sdk}");
     carol.finished().await;
 
-    let mut bob = Step::start(&app, sdk, &["events", "bob"]);
+    let mut bob = start(&app, sdk, &["events", "bob"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
-    let mut carol = Step::start(&app, sdk, &["quit", "carol", &cid]);
+    let mut carol = start(&app, sdk, &["quit", "carol", &cid]);
     assert_eq!(carol.next().await, json!({"quit": cid}), "{sdk}");
     carol.finished().await;
     assert_eq!(bob.next().await, json!({"left": ["carol"], "cid": cid}), "{sdk}");
@@ -323,13 +271,13 @@ async fn the_5x_sdk_adds_and_quits() {
 async fn chat_rooms_work_with(sdk: &str) {
     ensure_installed();
     let app = spawn_app().await;
-    let mut ann = Step::start(&app, sdk, &["room", "Ann"]);
+    let mut ann = start(&app, sdk, &["room", "Ann"]);
     let made = ann.next().await;
     let room = made["room"].as_str().unwrap_or_else(|| panic!("{sdk}: {made}")).to_owned();
     ann.finished().await;
-    let mut bob = Step::start(&app, sdk, &["roomlisten", "bob", &room]);
+    let mut bob = start(&app, sdk, &["roomlisten", "bob", &room]);
     assert_eq!(bob.next().await, json!({"joined": room}), "{sdk}");
-    let mut carol = Step::start(&app, sdk, &["roomsay", "carol", &room, "hello, room"]);
+    let mut carol = start(&app, sdk, &["roomsay", "carol", &room, "hello, room"]);
     assert!(carol.next().await["said"].is_string(), "{sdk}");
     carol.finished().await;
     assert_eq!(bob.next().await, json!({"received": "hello, room", "from": "carol"}), "{sdk}");
@@ -391,9 +339,9 @@ async fn receipts_and_unread_counts_work_with(sdk: &str) {
         app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "duo", "m": ["Ann", "bob"]}))).await;
     let cid = made["objectId"].as_str().unwrap().to_owned();
 
-    let mut bob = Step::start(&app, sdk, &["listen", "bob"]);
+    let mut bob = start(&app, sdk, &["listen", "bob"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
-    let mut ann = Step::start(&app, sdk, &["receipts", "Ann", &cid]);
+    let mut ann = start(&app, sdk, &["receipts", "Ann", &cid]);
     let sent = ann.next().await;
     let id = sent["sent"].as_str().unwrap_or_else(|| panic!("{sdk}: {sent}")).to_owned();
     assert_eq!(bob.next().await["id"], json!(id), "{sdk}");
@@ -407,7 +355,7 @@ async fn receipts_and_unread_counts_work_with(sdk: &str) {
             app.leancloud(Method::POST, &format!("/1.2/rtm/conversations/{cid}/messages"), Some(body)).await;
         assert!(status.is_success());
     }
-    let mut back = Step::start(&app, sdk, &["unread", "bob", &cid]);
+    let mut back = start(&app, sdk, &["unread", "bob", &cid]);
     assert_eq!(back.next().await, json!({"unread": 3}), "{sdk}: the server's count");
     assert_eq!(back.next().await, json!({"messages": ["two", "three"]}), "{sdk}: what was missed");
     assert_eq!(back.next().await, json!({"read": cid}), "{sdk}");
@@ -441,7 +389,7 @@ async fn service_conversations_work_with(sdk: &str) {
     let (_, made) = app.leancloud(Method::POST, "/1.2/rtm/service-conversations", Some(json!({"name": "news"}))).await;
     let sid = made["objectId"].as_str().unwrap().to_owned();
 
-    let mut bob = Step::start(&app, sdk, &["subscribe", "bob", &sid]);
+    let mut bob = start(&app, sdk, &["subscribe", "bob", &sid]);
     assert_eq!(bob.next().await, json!({"subscribed": sid, "system": true}), "{sdk}");
     let (_, count) =
         app.leancloud(Method::GET, &format!("/1.2/rtm/service-conversations/{sid}/subscribers/count"), None).await;
@@ -482,9 +430,9 @@ async fn reconnects_and_devices_work_with(sdk: &str) {
     let cid = made["objectId"].as_str().unwrap().to_owned();
     let say = |text: &str| json!({"from_client": "Ann", "message": {"_lctype": -1, "_lctext": text}});
 
-    let mut phone = Step::start(&app, sdk, &["stay", "bob", "2"]);
+    let mut phone = start(&app, sdk, &["stay", "bob", "2"]);
     assert_eq!(phone.next().await, json!({"opened": "bob"}), "{sdk}");
-    let mut laptop = Step::start(&app, sdk, &["listen", "bob"]);
+    let mut laptop = start(&app, sdk, &["listen", "bob"]);
     assert_eq!(laptop.next().await, json!({"opened": "bob"}), "{sdk}");
     let path = format!("/1.2/rtm/conversations/{cid}/messages");
     let (status, _) = app.leancloud(Method::POST, &path, Some(say("one"))).await;
@@ -530,9 +478,9 @@ async fn moderation_reaches(sdk: &str) {
     let (_, made) = app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(body)).await;
     let cid = made["objectId"].as_str().unwrap().to_owned();
 
-    let mut bob = Step::start(&app, sdk, &["events", "bob", "1"]);
+    let mut bob = start(&app, sdk, &["events", "bob", "1"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
-    let mut cat = Step::start(&app, sdk, &["events", "cat", "2"]);
+    let mut cat = start(&app, sdk, &["events", "cat", "2"]);
     assert_eq!(cat.next().await, json!({"opened": "cat"}), "{sdk}");
     let silence = json!({"client_id": "bob", "ttl": 600});
     let (status, _) =
@@ -542,7 +490,7 @@ async fn moderation_reaches(sdk: &str) {
     bob.finished().await;
     assert_eq!(cat.next().await, json!({"members_muted": ["bob"], "cid": cid}), "{sdk}");
 
-    let mut bob = Step::start(&app, sdk, &["events", "bob", "1"]);
+    let mut bob = start(&app, sdk, &["events", "bob", "1"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
     let block = json!({"client_ids": ["bob"]});
     let (status, _) =
@@ -577,9 +525,9 @@ async fn conversations_are_managed_with(sdk: &str) {
 
     // Bob hears the change as INFO_UPDATED (Ann's muting of her own
     // notifications is hers alone: no one is told).
-    let mut bob = Step::start(&app, sdk, &["events", "bob", "1"]);
+    let mut bob = start(&app, sdk, &["events", "bob", "1"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
-    let mut ann = Step::start(&app, sdk, &["manage", "Ann", &cid]);
+    let mut ann = start(&app, sdk, &["manage", "Ann", &cid]);
     assert_eq!(ann.next().await, json!({"count": 3}), "{sdk}");
     assert_eq!(ann.next().await, json!({"muted": true}), "{sdk}");
     assert_eq!(ann.next().await, json!({"name": "renamed", "color": "blue", "mutedMembers": ["Ann"]}), "{sdk}");
@@ -621,9 +569,9 @@ async fn transient_and_will_messages_work_with(sdk: &str) {
         app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "duo", "m": ["Ann", "bob"]}))).await;
     let cid = made["objectId"].as_str().unwrap().to_owned();
 
-    let mut bob = Step::start(&app, sdk, &["stay", "bob", "2"]);
+    let mut bob = start(&app, sdk, &["stay", "bob", "2"]);
     assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
-    let mut ann = Step::start(&app, sdk, &["farewell", "Ann", &cid]);
+    let mut ann = start(&app, sdk, &["farewell", "Ann", &cid]);
     assert_eq!(ann.next().await, json!({"sent": true}), "{sdk}");
     ann.finished().await;
     assert_eq!(bob.next().await, json!({"received": "passing by"}), "{sdk}: the transient message");

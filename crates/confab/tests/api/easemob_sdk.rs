@@ -1,0 +1,163 @@
+//! Easemob's own web SDK, `easemob-websdk` 4.21.1 and `agora-chat` 1.4.0
+//! from npm (pinned in `tests/sdk/easemob/package-lock.json`), run under
+//! Node.js against this confab over msync: logins by password and token,
+//! a refused password, one-to-one and group messages both ways with
+//! acknowledgements, offline delivery at login, and a kick. The steps are
+//! `tests/sdk/easemob/chat.js`.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{spawn_app, TestApp, PASSWORD};
+use crate::node_sdk::Step;
+
+fn ensure_installed() {
+    crate::node_sdk::ensure_installed("easemob", "node_modules/easemob-websdk/package.json");
+}
+
+/// One step of `chat.js` as `sdk` (`websdk` or `agora`).
+fn start(app: &TestApp, sdk: &str, args: &[&str]) -> Step {
+    let server = format!("http://{}", app.addr);
+    let mut all = vec![sdk, server.as_str(), "demo#chat"];
+    all.extend_from_slice(args);
+    Step::spawn("easemob", "chat.js", &all)
+}
+
+/// Two users chat: live, with the server's ID in the sender's ack and `ext`
+/// kept; offline, delivered at the next login; the REST API sees both and
+/// a REST send reaches the SDK.
+async fn chatting_works_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob"]).await;
+
+    let mut bob = start(&app, sdk, &["listen", "bob", PASSWORD]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = start(&app, sdk, &["send", "ann", PASSWORD, "bob", "hello bob"]);
+    let sent = ann.next().await;
+    let id = sent["sent"].as_str().unwrap_or_else(|| panic!("{sdk}: {sent}")).to_owned();
+    ann.finished().await;
+    let got = bob.next().await;
+    let expected = json!({"received": "hello bob", "type": "txt", "from": "ann", "to": "bob", "id": id,
+                          "chatType": "singleChat", "ext": {"k": "v"}});
+    assert_eq!(got, expected, "{sdk}");
+    bob.finished().await;
+
+    // Bob is away: the message waits for his next login.
+    let mut ann = start(&app, sdk, &["send", "ann", PASSWORD, "bob", "while you were out"]);
+    let later = ann.next().await["sent"].as_str().unwrap_or_default().to_owned();
+    ann.finished().await;
+    let mut bob = start(&app, sdk, &["listen", "bob", PASSWORD]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let got = bob.next().await;
+    assert_eq!(
+        (got["received"].as_str(), got["id"].as_str()),
+        (Some("while you were out"), Some(later.as_str())),
+        "{sdk}"
+    );
+    bob.finished().await;
+
+    // Acknowledged means delivered: a new login gets nothing again, and a
+    // REST send comes through instead.
+    let mut bob = start(&app, sdk, &["listen", "bob", PASSWORD]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let body = json!({"from": "ann", "to": ["bob"], "type": "txt", "body": {"msg": "from the backend"}});
+    let (status, answer) = app.post("/messages/users", body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(bob.next().await["received"], "from the backend", "{sdk}: nothing delivered twice");
+    bob.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_chats_one_to_one() {
+    chatting_works_with("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_chats_one_to_one() {
+    chatting_works_with("agora").await;
+}
+
+/// A group the backend made: a member's message reaches the other member.
+async fn groups_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob"]).await;
+    let group = json!({"groupname": "team", "desc": "d", "public": true, "owner": "ann", "members": ["bob"]});
+    let (status, made) = app.post("/chatgroups", group).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let gid = made["data"]["groupid"].as_str().unwrap().to_owned();
+
+    let mut bob = start(&app, sdk, &["listen", "bob", PASSWORD]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = start(&app, sdk, &["gsend", "ann", PASSWORD, &gid, "hello team"]);
+    let id = ann.next().await["sent"].as_str().unwrap_or_default().to_owned();
+    ann.finished().await;
+    let got = bob.next().await;
+    assert_eq!(
+        (got["received"].as_str(), got["to"].as_str(), got["chatType"].as_str(), got["id"].as_str()),
+        (Some("hello team"), Some(gid.as_str()), Some("groupChat"), Some(id.as_str())),
+        "{sdk}: {got}"
+    );
+    bob.finished().await;
+
+    // Carol is no member: the server's refusal is the SDK's error.
+    app.register(&["carol"]).await;
+    let mut carol = start(&app, sdk, &["refused", "carol", PASSWORD, &gid, "let me in"]);
+    let refused = carol.next().await;
+    assert!(refused["refused"].as_i64().is_some(), "{sdk}: {refused}");
+    carol.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_talks_in_groups() {
+    groups_work_with("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_talks_in_groups() {
+    groups_work_with("agora").await;
+}
+
+/// Logins: a wrong password is refused as the SDK reports it; a token
+/// from the REST token endpoint logs in without a password; the backend's
+/// disconnect is a kick the SDK reports and does not come back from.
+async fn logins_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann"]).await;
+
+    let mut wrong = start(&app, sdk, &["wrong", "ann", "not-the-password"]);
+    let refused = wrong.next().await;
+    assert!(refused["refused"].as_i64().is_some(), "{sdk}: {refused}");
+    wrong.finished().await;
+
+    let grant = json!({"grant_type": "password", "username": "ann", "password": PASSWORD});
+    let (status, token) = app.post("/token", grant).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let mut by_token = start(&app, sdk, &["token", "ann", &token]);
+    assert_eq!(by_token.next().await, json!({"opened": "ann"}), "{sdk}");
+    by_token.finished().await;
+
+    let mut kicked = start(&app, sdk, &["kicked", "ann", PASSWORD]);
+    assert_eq!(kicked.next().await, json!({"opened": "ann"}), "{sdk}");
+    let (status, answer) = app.get("/users/ann/disconnect").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let error = kicked.next().await;
+    assert_eq!(error["error"], 217, "{sdk}: the SDK's 'kicked by another device': {error}");
+    kicked.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_logs_in_and_is_kicked() {
+    logins_work_with("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_logs_in_and_is_kicked() {
+    logins_work_with("agora").await;
+}
