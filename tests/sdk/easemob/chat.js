@@ -10,7 +10,9 @@
 // they print, one JSON object per line:
 //   listen USER PASSWORD [N]   logs in, prints {"opened"}, then the first N (1)
 //                       messages it receives ({"received": text, "type",
-//                       "from", "to", "id", "chatType", "ext"}), and exits
+//                       "from", "to", "id", "chatType", "ext"}, with the
+//                       content's fields for other types; {"recalled": id}
+//                       for a recall), and exits
 //   send USER PASSWORD TO TEXT  logs in, sends a text to user TO, prints
 //                       {"sent": server id}, and logs out
 //   gsend USER PASSWORD GROUP TEXT  the same to a group
@@ -19,6 +21,18 @@
 //   refused USER PASSWORD GROUP TEXT  logs in, sends a text to GROUP; prints
 //                       {"refused": type, "message"} (the SDK's error for the
 //                       server's refusal) or {"sent"}
+//   receipts USER PASSWORD TO  logs in, sends a text to TO, prints {"sent"},
+//                       then {"delivered": id} and {"read": id} as TO's receipts come
+//   reader USER PASSWORD  logs in, prints {"opened"}, then the first text
+//                       ({"received", "id"}; the SDK sends its delivery receipt
+//                       itself), sends a read receipt for it; prints {"read": id}
+//   recall USER PASSWORD TO  logs in, sends a text to TO and recalls it;
+//                       prints {"sent": id, "recalled": true}
+//   room USER PASSWORD ROOM [TEXT]  logs in, joins the chat room, prints
+//                       {"joined": ROOM}; with TEXT says it there ({"sent"}),
+//                       otherwise waits for the first message there ({"received"})
+//   kinds USER PASSWORD TO  logs in, sends TO a location, a command and a
+//                       custom message; prints {"sent": [ids]}
 //   kicked USER PASSWORD  logs in, prints {"opened"}, then the first error
 //                       event ({"error": type, "message"}) and exits
 // Usage: node chat.js websdk|agora http://127.0.0.1:PORT ORG#APP STEP USER ...
@@ -111,12 +125,17 @@ async function main() {
   if (step === 'listen' || step === 'kicked') {
     const want = Number(rest[1] || 1);
     let heard = 0;
+    const hear = (object) => {
+      print(object);
+      heard += 1;
+      if (step === 'listen' && heard === want) setTimeout(() => process.exit(0), 300);
+    };
     conn.addEventHandler('test', {
-      onTextMessage: (message) => {
-        print(shown(message));
-        heard += 1;
-        if (step === 'listen' && heard === want) setTimeout(() => process.exit(0), 300);
-      },
+      onTextMessage: (message) => hear(shown(message)),
+      onLocationMessage: (m) => hear({ ...shown(m), lat: m.lat, lng: m.lng, addr: m.addr }),
+      onCmdMessage: (m) => hear({ ...shown(m), action: m.action }),
+      onCustomMessage: (m) => hear({ ...shown(m), customEvent: m.customEvent, customExts: m.customExts }),
+      onRecallMessage: (m) => hear({ recalled: m.mid, from: m.from }),
       onError: (error) => {
         if (step === 'kicked') {
           print({ error: error.type, message: error.message });
@@ -126,6 +145,91 @@ async function main() {
     });
     await conn.open({ user, pwd: password });
     print({ opened: user });
+    return;
+  }
+  if (step === 'receipts') {
+    const [, to] = rest;
+    let waiting = 2;
+    const done = () => {
+      waiting -= 1;
+      if (waiting === 0) setTimeout(() => process.exit(0), 200);
+    };
+    conn.addEventHandler('test', {
+      onDeliveredMessage: (m) => {
+        print({ delivered: m.mid });
+        done();
+      },
+      onReadMessage: (m) => {
+        print({ read: m.mid });
+        done();
+      },
+    });
+    await conn.open({ user, pwd: password });
+    const message = SDK.message.create({ type: 'txt', chatType: 'singleChat', to, msg: 'did you get this?' });
+    const { serverMsgId } = await conn.send(message);
+    print({ sent: serverMsgId });
+    return;
+  }
+  if (step === 'reader') {
+    conn.addEventHandler('test', {
+      onTextMessage: async (message) => {
+        print({ received: message.msg, id: message.id });
+        const read = SDK.message.create({ type: 'read', chatType: 'singleChat', to: message.from, id: message.id });
+        await conn.send(read);
+        print({ read: message.id });
+        setTimeout(() => process.exit(0), 300);
+      },
+    });
+    await conn.open({ user, pwd: password });
+    print({ opened: user });
+    return;
+  }
+  if (step === 'recall') {
+    const [, to] = rest;
+    await conn.open({ user, pwd: password });
+    const message = SDK.message.create({ type: 'txt', chatType: 'singleChat', to, msg: 'oops' });
+    const { serverMsgId } = await conn.send(message);
+    await conn.recallMessage({ mid: serverMsgId, to, chatType: 'singleChat' });
+    print({ sent: serverMsgId, recalled: true });
+    conn.close();
+    setTimeout(() => process.exit(0), 200);
+    return;
+  }
+  if (step === 'room') {
+    const [, roomId, text] = rest;
+    conn.addEventHandler('test', {
+      onTextMessage: (message) => {
+        print({ received: message.msg, from: message.from, to: message.to, chatType: message.chatType });
+        setTimeout(() => process.exit(0), 300);
+      },
+    });
+    await conn.open({ user, pwd: password });
+    await conn.joinChatRoom({ roomId });
+    print({ joined: roomId });
+    if (text) {
+      const message = SDK.message.create({ type: 'txt', chatType: 'chatRoom', to: roomId, msg: text });
+      const { serverMsgId } = await conn.send(message);
+      print({ sent: serverMsgId });
+      setTimeout(() => process.exit(0), 200);
+    }
+    return;
+  }
+  if (step === 'kinds') {
+    const [, to] = rest;
+    await conn.open({ user, pwd: password });
+    const kinds = [
+      { type: 'loc', lat: 39.9, lng: 116.3, addr: 'Beijing' },
+      { type: 'cmd', action: 'typing' },
+      { type: 'custom', customEvent: 'gift', customExts: { name: 'rose', n: 2 } },
+    ];
+    const sent = [];
+    for (const kind of kinds) {
+      const { serverMsgId } = await conn.send(SDK.message.create({ chatType: 'singleChat', to, ...kind }));
+      sent.push(serverMsgId);
+    }
+    print({ sent });
+    conn.close();
+    setTimeout(() => process.exit(0), 200);
     return;
   }
   if (step === 'send' || step === 'gsend' || step === 'refused') {

@@ -161,3 +161,94 @@ async fn the_websdk_logs_in_and_is_kicked() {
 async fn agora_chat_logs_in_and_is_kicked() {
     logins_work_with("agora").await;
 }
+
+/// Receipts and recalls: bob's SDK sends its delivery receipt itself and a
+/// read receipt when asked; Ann's SDK hears both for her message. Ann
+/// recalls a message: bob's SDK hears the recall.
+async fn receipts_and_recalls_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob"]).await;
+
+    let mut bob = start(&app, sdk, &["reader", "bob", PASSWORD]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = start(&app, sdk, &["receipts", "ann", PASSWORD, "bob"]);
+    let sent = ann.next().await;
+    let id = sent["sent"].as_str().unwrap_or_else(|| panic!("{sdk}: {sent}")).to_owned();
+    assert_eq!(bob.next().await, json!({"received": "did you get this?", "id": id}), "{sdk}");
+    assert_eq!(bob.next().await, json!({"read": id}), "{sdk}");
+    bob.finished().await;
+    assert_eq!(ann.next().await, json!({"delivered": id}), "{sdk}");
+    assert_eq!(ann.next().await, json!({"read": id}), "{sdk}");
+    ann.finished().await;
+
+    let mut bob = start(&app, sdk, &["listen", "bob", PASSWORD, "2"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = start(&app, sdk, &["recall", "ann", PASSWORD, "bob"]);
+    let recalled = ann.next().await;
+    let id = recalled["sent"].as_str().unwrap_or_else(|| panic!("{sdk}: {recalled}")).to_owned();
+    ann.finished().await;
+    assert_eq!(bob.next().await["received"], "oops", "{sdk}");
+    assert_eq!(bob.next().await, json!({"recalled": id, "from": "ann"}), "{sdk}");
+    bob.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_gets_receipts_and_recalls() {
+    receipts_and_recalls_work_with("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_gets_receipts_and_recalls() {
+    receipts_and_recalls_work_with("agora").await;
+}
+
+/// A chat room the backend made: both join over msync, one speaks, the
+/// other hears; then location, command and custom messages one-to-one.
+async fn rooms_and_kinds_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob"]).await;
+    let room = json!({"name": "lobby", "description": "d", "maxusers": 100, "owner": "ann"});
+    let (status, made) = app.post("/chatrooms", room).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let rid = made["data"]["id"].as_str().unwrap().to_owned();
+
+    let mut bob = start(&app, sdk, &["room", "bob", PASSWORD, &rid]);
+    assert_eq!(bob.next().await, json!({"joined": rid}), "{sdk}");
+    let mut ann = start(&app, sdk, &["room", "ann", PASSWORD, &rid, "hello room"]);
+    assert_eq!(ann.next().await, json!({"joined": rid}), "{sdk}");
+    assert!(ann.next().await["sent"].is_string(), "{sdk}");
+    ann.finished().await;
+    let heard = bob.next().await;
+    assert_eq!(heard, json!({"received": "hello room", "from": "ann", "to": rid, "chatType": "chatRoom"}), "{sdk}");
+    bob.finished().await;
+
+    let mut bob = start(&app, sdk, &["listen", "bob", PASSWORD, "3"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = start(&app, sdk, &["kinds", "ann", PASSWORD, "bob"]);
+    assert_eq!(ann.next().await["sent"].as_array().map(Vec::len), Some(3), "{sdk}");
+    ann.finished().await;
+    let location = bob.next().await;
+    assert_eq!(
+        (&location["type"], &location["lat"], &location["addr"]),
+        (&json!("loc"), &json!(39.9), &json!("Beijing")),
+        "{sdk}: {location}"
+    );
+    let command = bob.next().await;
+    assert_eq!((&command["type"], &command["action"]), (&json!("cmd"), &json!("typing")), "{sdk}: {command}");
+    let custom = bob.next().await;
+    assert_eq!((&custom["type"], &custom["customEvent"]), (&json!("custom"), &json!("gift")), "{sdk}: {custom}");
+    assert_eq!(custom["customExts"], json!({"name": "rose", "n": 2}), "{sdk}: {custom}");
+    bob.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_uses_rooms_and_every_kind() {
+    rooms_and_kinds_work_with("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_uses_rooms_and_every_kind() {
+    rooms_and_kinds_work_with("agora").await;
+}
