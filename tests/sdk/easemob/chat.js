@@ -33,6 +33,9 @@
 //                       otherwise waits for the first message there ({"received"})
 //   kinds USER PASSWORD TO  logs in, sends TO a location, a command and a
 //                       custom message; prints {"sent": [ids]}
+//   events USER PASSWORD N  logs in, prints {"opened"}, then the first N group
+//                       and chat-room events ({"group" or "room": operation,
+//                       "id", "from", "userId"}), and exits
 //   kicked USER PASSWORD  logs in, prints {"opened"}, then the first error
 //                       event ({"error": type, "message"}) and exits
 // Usage: node chat.js websdk|agora http://127.0.0.1:PORT ORG#APP STEP USER ...
@@ -143,6 +146,20 @@ async function main() {
         }
       },
     });
+    await conn.open({ user, pwd: password });
+    print({ opened: user });
+    return;
+  }
+  if (step === 'events') {
+    const want = Number(rest[1] || 1);
+    let heard = 0;
+    const hear = (kind) => (event) => {
+      const userId = event.userId === undefined ? null : event.userId;
+      print({ [kind]: event.operation, id: event.id, from: event.from || null, userId });
+      heard += 1;
+      if (heard === want) setTimeout(() => process.exit(0), 300);
+    };
+    conn.addEventHandler('test', { onGroupEvent: hear('group'), onChatroomEvent: hear('room') });
     await conn.open({ user, pwd: password });
     print({ opened: user });
     return;

@@ -252,3 +252,44 @@ async fn the_websdk_uses_rooms_and_every_kind() {
 async fn agora_chat_uses_rooms_and_every_kind() {
     rooms_and_kinds_work_with("agora").await;
 }
+
+/// The backend changes a group: bob's SDK hears each change as its group
+/// event (a member joining, bob muted, bob removed).
+async fn group_events_reach(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob", "carol"]).await;
+    let group = json!({"groupname": "team", "desc": "d", "public": true, "owner": "ann", "members": ["bob"]});
+    let (_, made) = app.post("/chatgroups", group).await;
+    let gid = made["data"]["groupid"].as_str().unwrap().to_owned();
+
+    let mut bob = start(&app, sdk, &["events", "bob", PASSWORD, "3"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let (status, body) = app.post(&format!("/chatgroups/{gid}/users"), json!({"usernames": ["carol"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        bob.next().await,
+        json!({"group": "memberPresence", "id": gid, "from": "carol", "userId": null}),
+        "{sdk}"
+    );
+    let mute = json!({"usernames": ["bob"], "mute_duration": 60_000});
+    let (status, body) = app.post(&format!("/chatgroups/{gid}/mute"), mute).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let muted = bob.next().await;
+    assert_eq!((&muted["group"], &muted["userId"]), (&json!("muteMember"), &json!("bob")), "{sdk}: {muted}");
+    let (status, body) = app.delete(&format!("/chatgroups/{gid}/users/bob")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let removed = bob.next().await;
+    assert_eq!((&removed["group"], &removed["id"]), (&json!("removeMember"), &json!(gid)), "{sdk}: {removed}");
+    bob.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_hears_group_events() {
+    group_events_reach("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_hears_group_events() {
+    group_events_reach("agora").await;
+}

@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use prost::Message as _;
 
 use confab_core::error::{AuthFailure, Error};
-use confab_core::events::{GroupEvent, KickReason, MessageUpdate, Receipt, ReceiptKind, UpdateKind};
+use confab_core::events::{GroupEvent, GroupEventKind, KickReason, MessageUpdate, Receipt, ReceiptKind, UpdateKind};
 use confab_core::gateway::{LoginRequest, Session};
 use confab_core::model::{ChatType, ConversationId, Message, Username};
 use confab_core::Core;
@@ -156,6 +156,58 @@ impl Msync {
             }
             queues::Pushed::Quiet => None,
         }
+    }
+}
+
+impl Msync {
+    /// The MUC body of a group event, as this user is told it; `None` for
+    /// events the SDK has no operation for.
+    fn muc_of(&self, session: &Session, event: &GroupEvent) -> Option<proto::MUCBody> {
+        use proto::mucbody::Operation as Op;
+        if event.kind == ChatType::Thread {
+            // The SDK reads a thread event's parent unchecked; not told yet.
+            return None;
+        }
+        let me = event.users.contains(&session.user);
+        let operation = match (event.event, me) {
+            (GroupEventKind::MembersAdded, true) => Op::DirectJoined,
+            (GroupEventKind::MembersAdded, false) => Op::Presence,
+            (GroupEventKind::MembersRemoved, true) => Op::Kick,
+            (GroupEventKind::MembersRemoved, false) => Op::Absence,
+            (GroupEventKind::Destroyed, _) => Op::Destroy,
+            (GroupEventKind::Updated, _) => Op::Update,
+            (GroupEventKind::OwnerChanged, _) => Op::AssignOwner,
+            (GroupEventKind::AdminsAdded, _) => Op::AddAdmin,
+            (GroupEventKind::AdminsRemoved, _) => Op::RemoveAdmin,
+            (GroupEventKind::Muted, _) => Op::AddMute,
+            (GroupEventKind::Unmuted, _) => Op::RemoveMute,
+            (GroupEventKind::Blocked, _) => Op::Ban,
+            (GroupEventKind::Unblocked, _) => Op::Allow,
+            (GroupEventKind::AllMuted, _) => Op::BanGroup,
+            (GroupEventKind::AllUnmuted, _) => Op::RemoveBanGroup,
+            (GroupEventKind::AllowListed, _) => Op::AddUserWhiteList,
+            (GroupEventKind::AllowListRemoved, _) => Op::RemoveUserWhiteList,
+            (GroupEventKind::Created | GroupEventKind::AttributesChanged | GroupEventKind::AttributesRemoved, _) => {
+                return None;
+            }
+        };
+        // Who did it is not in the core's event: a member joining or leaving
+        // is its own actor (the SDK reads `from` as the member then); for the
+        // rest the app (`admin`), as for the backend's calls.
+        let actor = match operation {
+            Op::Presence | Op::Absence => event.users.first().map(Username::to_string),
+            _ => None,
+        };
+        let from = self.jid(actor.as_deref().unwrap_or("admin"), USER_DOMAIN);
+        let is_chatroom = event.kind == ChatType::ChatRoom;
+        Some(proto::MUCBody {
+            muc_id: Some(self.jid(&event.group, GROUP_DOMAIN)),
+            operation: Some(operation as i32),
+            from: Some(from),
+            to: event.users.iter().map(|u| self.jid(u.as_str(), USER_DOMAIN)).collect(),
+            is_chatroom: Some(is_chatroom),
+            ..Default::default()
+        })
     }
 }
 
@@ -360,9 +412,23 @@ impl Protocol for Msync {
         self.enqueue(queue, Item { meta, ack })
     }
 
-    /// Group events are not told yet (MUC events are the next step).
-    async fn group_event(&mut self, _: &Session, _: &Core, _: &GroupEvent) -> Option<WsMessage> {
-        None
+    /// A group or chat-room event as the SDK's MUC meta (its onGroupEvent
+    /// and onChatroomEvent), in the group's queue.
+    async fn group_event(&mut self, session: &Session, _: &Core, event: &GroupEvent) -> Option<WsMessage> {
+        let muc = self.muc_of(session, event)?;
+        let queue = self.jid(&event.group, GROUP_DOMAIN);
+        let now = event.timestamp_ms;
+        self.next_id = self.next_id.max(confab_core::ids::MessageId::first_at(now).0) + 1;
+        let meta = Meta {
+            id: Some(self.next_id),
+            from: muc.from.clone(),
+            to: Some(self.jid(session.user.as_str(), USER_DOMAIN)),
+            timestamp: u64::try_from(now).ok(),
+            ns: Some(NameSpace::Muc as i32),
+            payload: Some(muc.encode_to_vec()),
+            ..Default::default()
+        };
+        self.enqueue(queue, Item { meta, ack: None })
     }
 
     /// A recall, as the SDK's RECALL message naming the recalled one.
