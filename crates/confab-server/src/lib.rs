@@ -2,6 +2,7 @@
 //! assembled into one [`Application`] over the domain core.
 
 pub mod config;
+mod cors;
 mod easemob;
 pub mod fetch;
 mod gateway;

@@ -116,6 +116,7 @@ pub fn router(state: State) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(state)
+        .layer(crate::cors::any_origin())
 }
 
 /// An unknown path under `/{org}/{app}/`: the vendor's 404 for a resource it does not have.

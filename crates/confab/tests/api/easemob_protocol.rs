@@ -224,3 +224,31 @@ async fn broken_frames_close_only_their_connection() {
     send(&mut bob, Command::Unread, Vec::new()).await;
     assert_eq!(next(&mut bob).await.unwrap().command, Some(Command::Unread as i32), "bob is untouched");
 }
+
+/// The web SDK in a browser calls the REST API from the app's page: the
+/// preflight is answered (without reaching a handler) and answers carry
+/// `Access-Control-Allow-Origin`, credentials never allowed.
+#[tokio::test]
+async fn the_browser_sdks_rest_calls_pass_cors() {
+    let app = spawn_app().await;
+    app.register(&["ann"]).await;
+    let url = format!("http://{}/demo/chat/token", app.addr);
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert!(headers.get("access-control-allow-credentials").is_none());
+
+    let grant = json!({"grant_type": "password", "username": "ann", "password": crate::helpers::PASSWORD});
+    let answer = app.http.post(&url).header("Origin", "https://app.example.com").json(&grant).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers()["access-control-allow-origin"], "*");
+}
