@@ -128,7 +128,9 @@ async function main() {
       } else if (message.mentioned) {
         print({ received: message.text, from, id, cid: conversation.id, mentioned: true, mentionList: message.mentionList });
       } else {
-        print({ received: message.text, from, id, cid: conversation.id });
+        // A text from another dialect is a plain string message (no _lctype).
+        const text = message.text !== undefined ? message.text : message.content;
+        print({ received: text, from, id, cid: conversation.id });
       }
       // The SDK has written its acknowledgement; let it leave the process.
       setTimeout(() => process.exit(0), 500);

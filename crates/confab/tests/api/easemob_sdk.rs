@@ -293,3 +293,58 @@ async fn the_websdk_hears_group_events() {
 async fn agora_chat_hears_group_events() {
     group_events_reach("agora").await;
 }
+
+/// One group, three ways in: ann and carol on Easemob's SDKs, bob on
+/// LeanCloud's (5.x), and the backend over the Easemob REST API. Each
+/// hears the others.
+#[tokio::test]
+async fn the_easemob_and_leancloud_sdks_and_a_backend_share_a_group() {
+    ensure_installed();
+    crate::node_sdk::ensure_installed("leancloud", "node_modules/lc5/package.json");
+    let app = spawn_app().await;
+    app.register(&["ann", "bob", "carol"]).await;
+    let group = json!({"groupname": "mixed", "desc": "d", "public": true, "owner": "ann", "members": ["bob", "carol"]});
+    let (_, made) = app.post("/chatgroups", group).await;
+    let gid = made["data"]["groupid"].as_str().unwrap().to_owned();
+    let leancloud = |args: &[&str]| {
+        use crate::helpers::{LC_APP_ID, LC_APP_KEY, LC_MASTER_KEY};
+        let server = format!("http://{}", app.addr);
+        let mut all = vec!["lc5", server.as_str(), LC_APP_ID, LC_APP_KEY, LC_MASTER_KEY];
+        all.extend_from_slice(args);
+        Step::spawn("leancloud", "sessions.js", &all)
+    };
+
+    // The Easemob SDK speaks; the LeanCloud SDK hears it in the conversation of that ID.
+    let mut bob = leancloud(&["listen", "bob"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}));
+    let mut ann = start(&app, "websdk", &["gsend", "ann", PASSWORD, &gid, "from Easemob's SDK"]);
+    let id = ann.next().await["sent"].as_str().unwrap_or_default().to_owned();
+    ann.finished().await;
+    let heard = bob.next().await;
+    assert_eq!(
+        (heard["received"].as_str(), heard["cid"].as_str(), heard["id"].as_str()),
+        (Some("from Easemob's SDK"), Some(gid.as_str()), Some(id.as_str())),
+        "{heard}"
+    );
+    bob.finished().await;
+
+    // The LeanCloud SDK and then the backend speak; the Easemob SDK (carol,
+    // on agora-chat) hears both.
+    let mut ann = start(&app, "agora", &["listen", "carol", PASSWORD, "3"]);
+    assert_eq!(ann.next().await, json!({"opened": "carol"}));
+    assert_eq!(ann.next().await["received"], "from Easemob's SDK", "what was sent while carol was away");
+    let mut bob = leancloud(&["send", "bob", &gid, "from LeanCloud's SDK"]);
+    assert!(bob.next().await["sent"].is_string());
+    bob.finished().await;
+    let heard = ann.next().await;
+    assert_eq!(
+        (heard["received"].as_str(), heard["from"].as_str(), heard["chatType"].as_str()),
+        (Some("from LeanCloud's SDK"), Some("bob"), Some("groupChat")),
+        "{heard}"
+    );
+    let body = json!({"from": "admin", "to": [gid], "type": "txt", "body": {"msg": "from the backend"}});
+    let (status, answer) = app.post("/messages/chatgroups", body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(ann.next().await["received"], "from the backend");
+    ann.finished().await;
+}
