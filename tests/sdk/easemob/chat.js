@@ -36,6 +36,9 @@
 //   events USER PASSWORD N  logs in, prints {"opened"}, then the first N group
 //                       and chat-room events ({"group" or "room": operation,
 //                       "id", "from", "userId"}), and exits
+//   image USER PASSWORD TO  logs in, sends TO a small PNG as the SDK does it
+//                       (its own upload to the REST `chatfiles`, then the
+//                       message); prints {"sent": id, "url"}
 //   kicked USER PASSWORD  logs in, prints {"opened"}, then the first error
 //                       event ({"error": type, "message"}) and exits
 // Usage: node chat.js websdk|agora http://127.0.0.1:PORT ORG#APP STEP USER ...
@@ -58,7 +61,20 @@ class LoggedWebSocket extends WebSocket {
   }
 }
 globalThis.WebSocket = LoggedWebSocket;
-globalThis.XMLHttpRequest = XMLHttpRequest;
+// A browser's XMLHttpRequest sends FormData (the SDK's file upload);
+// xhr2 does not, so a FormData body is encoded first, as a browser would.
+class FormDataXMLHttpRequest extends XMLHttpRequest {
+  send(body) {
+    if (!(body instanceof FormData)) return super.send(body);
+    const encoded = new Response(body);
+    encoded.arrayBuffer().then((bytes) => {
+      this.setRequestHeader('Content-Type', encoded.headers.get('content-type'));
+      super.send(Buffer.from(bytes));
+    });
+    return undefined;
+  }
+}
+globalThis.XMLHttpRequest = FormDataXMLHttpRequest;
 globalThis.localStorage = {
   getItem: (k) => (store.has(k) ? store.get(k) : null),
   setItem: (k, v) => store.set(k, String(v)),
@@ -136,6 +152,7 @@ async function main() {
     conn.addEventHandler('test', {
       onTextMessage: (message) => hear(shown(message)),
       onLocationMessage: (m) => hear({ ...shown(m), lat: m.lat, lng: m.lng, addr: m.addr }),
+      onImageMessage: (m) => hear({ ...shown(m), url: m.url, width: m.width, height: m.height }),
       onCmdMessage: (m) => hear({ ...shown(m), action: m.action }),
       onCustomMessage: (m) => hear({ ...shown(m), customEvent: m.customEvent, customExts: m.customExts }),
       onRecallMessage: (m) => hear({ recalled: m.mid, from: m.from }),
@@ -229,6 +246,19 @@ async function main() {
       print({ sent: serverMsgId });
       setTimeout(() => process.exit(0), 200);
     }
+    return;
+  }
+  if (step === 'image') {
+    const [, to] = rest;
+    await conn.open({ user, pwd: password });
+    // A 1x1 PNG.
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082', 'hex');
+    const file = { data: new File([png], 'dot.png', { type: 'image/png' }), filename: 'dot.png', filetype: 'png' };
+    const message = SDK.message.create({ type: 'img', chatType: 'singleChat', to, file, width: 1, height: 1 });
+    const { serverMsgId, message: sent } = await conn.send(message);
+    print({ sent: serverMsgId, url: (sent && sent.url) || message.url || null });
+    conn.close();
+    setTimeout(() => process.exit(0), 200);
     return;
   }
   if (step === 'kinds') {

@@ -348,3 +348,35 @@ async fn the_easemob_and_leancloud_sdks_and_a_backend_share_a_group() {
     assert_eq!(ann.next().await["received"], "from the backend");
     ann.finished().await;
 }
+
+/// An image as the SDK sends it: its own upload to the REST `chatfiles`,
+/// then the message naming the file; the receiver's SDK gets the URL, and
+/// the file is there.
+async fn images_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob"]).await;
+    let mut bob = start(&app, sdk, &["listen", "bob", PASSWORD]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = start(&app, sdk, &["image", "ann", PASSWORD, "bob"]);
+    let sent = ann.next().await;
+    assert!(sent["sent"].is_string(), "{sdk}: {sent}");
+    ann.finished().await;
+    let got = bob.next().await;
+    assert_eq!(got["type"], "img", "{sdk}: {got}");
+    let url = got["url"].as_str().unwrap_or_else(|| panic!("{sdk}: {got}"));
+    let fetched = app.http.get(url).bearer_auth(app.user_token("bob").await).send().await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK, "{url}");
+    assert_eq!(fetched.bytes().await.unwrap().len(), 67, "the PNG as uploaded");
+    bob.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_sends_images() {
+    images_work_with("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_sends_images() {
+    images_work_with("agora").await;
+}
