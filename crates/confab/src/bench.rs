@@ -20,6 +20,7 @@
 //! spread over the nodes and every message is sent through a node other than
 //! the one its receiver is connected to.
 
+mod easemob;
 mod leancloud;
 mod logins;
 
@@ -285,6 +286,23 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
             latency.p50_ms,
             latency.p99_ms
         );
+        // And through Easemob's msync: the same REST sends, receivers
+        // pulling and acknowledging as the web SDK does.
+        let em = easemob::latency(
+            &http,
+            &servers.endpoints[0],
+            &app_token,
+            args.receivers,
+            args.concurrency,
+            target_rate,
+            duration,
+        )
+        .await?;
+        println!(
+            "latency through msync at {:.0} sends/s to {} receivers (Easemob REST send → msync NOTICE, pull, \
+             receive): p50 {:.2} ms, p99 {:.2} ms ({} of {} received)",
+            em.achieved_rate, args.receivers, em.p50_ms, em.p99_ms, em.received, em.sent
+        );
     }
 
     if args.login_users > 0 {
@@ -320,6 +338,8 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         );
         let lc = leancloud::idle_memory(&endpoint.addr, pid, args.idle_connections).await?;
         println!("  through lc.protobuf2.3 (plain session open): {lc:.1} KiB per connection");
+        let em = easemob::idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
+        println!("  through msync (PROVISION with a user token): {em:.1} KiB per connection");
     }
     // After the idle measurement: 10,000 connections come and go here, and
     // the allocator keeps what they used, which would hide idle connections' cost.
