@@ -247,6 +247,26 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         println!("  errors: {}", rate.errors);
     }
 
+    // Idle memory comes before the phases that open and drop hundreds of
+    // connections and queue thousands of messages: the allocator would hand
+    // what they freed to the idle connections, which would then seem free.
+    // Each protocol's connections stay open while the next is measured, for
+    // the same reason.
+    if args.idle_connections > 0 {
+        let pid = servers.processes[0].child.id();
+        let endpoint = &servers.endpoints[0];
+        let (per_connection, json_held) = idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
+        println!(
+            "idle memory: {:.1} KiB per WebSocket connection ({} connections)",
+            per_connection, args.idle_connections
+        );
+        let (lc, lc_held) = leancloud::idle_memory(&endpoint.addr, pid, args.idle_connections).await?;
+        println!("  through lc.protobuf2.3 (plain session open): {lc:.1} KiB per connection");
+        let (em, em_held) = easemob::idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
+        println!("  through msync (PROVISION with a user token): {em:.1} KiB per connection");
+        drop((json_held, lc_held, em_held));
+    }
+
     let target_rate = (rate.per_sec * args.load_fraction).max(1.0);
     let latency =
         latency(&http, &servers.endpoints, &app_token, args.receivers, args.concurrency, target_rate, duration).await?;
@@ -327,19 +347,6 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
             2e3 / per_login_ms,
             if logins.failures > 0 { format!(", {} failed", logins.failures) } else { String::new() }
         );
-    }
-    if args.idle_connections > 0 {
-        let pid = servers.processes[0].child.id();
-        let endpoint = &servers.endpoints[0];
-        let per_connection = idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
-        println!(
-            "idle memory: {:.1} KiB per WebSocket connection ({} connections)",
-            per_connection, args.idle_connections
-        );
-        let lc = leancloud::idle_memory(&endpoint.addr, pid, args.idle_connections).await?;
-        println!("  through lc.protobuf2.3 (plain session open): {lc:.1} KiB per connection");
-        let em = easemob::idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
-        println!("  through msync (PROVISION with a user token): {em:.1} KiB per connection");
     }
     // After the idle measurement: 10,000 connections come and go here, and
     // the allocator keeps what they used, which would hide idle connections' cost.
@@ -966,7 +973,7 @@ async fn idle_memory(
     token: &str,
     pid: u32,
     count: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, Vec<Connection>)> {
     let names: Vec<String> = (0..count).map(|i| format!("idle-{i}")).collect();
     register(http, endpoint, token, &names).await?;
     // Log a first batch in and out, so memory the login path keeps (password
@@ -977,6 +984,5 @@ async fn idle_memory(
     let connections = connect_all(http, std::slice::from_ref(endpoint), &names).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = resident_kib(pid)?;
-    drop(connections);
-    Ok(after.saturating_sub(before) as f64 / count as f64)
+    Ok((after.saturating_sub(before) as f64 / count as f64, connections))
 }

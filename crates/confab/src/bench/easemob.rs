@@ -208,14 +208,16 @@ pub async fn latency(
     })
 }
 
-/// Resident memory per idle msync session, in KiB.
+/// Resident memory per idle msync session, in KiB, and the sessions: the
+/// caller holds them while it measures the next protocol, so that what they
+/// use is not handed to it.
 pub async fn idle_memory(
     http: &reqwest::Client,
     endpoint: &Endpoint,
     app_token: &str,
     pid: u32,
     count: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, Vec<Socket>)> {
     let names: Vec<String> = (0..count).map(|i| format!("msync-idle-{i}")).collect();
     // The users exist and a first batch logs in and out before the baseline,
     // as the JSON phase does, so only the sessions are measured.
@@ -231,6 +233,5 @@ pub async fn idle_memory(
     let sockets = log_in_all(http, endpoint, app_token, &names).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = super::resident_kib(pid)?;
-    drop(sockets);
-    Ok(after.saturating_sub(before) as f64 / count as f64)
+    Ok((after.saturating_sub(before) as f64 / count as f64, sockets))
 }

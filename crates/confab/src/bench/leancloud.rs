@@ -196,8 +196,9 @@ pub async fn latency(
     })
 }
 
-/// Resident memory per idle `lc.protobuf2.3` session, in KiB.
-pub async fn idle_memory(addr: &str, pid: u32, count: usize) -> anyhow::Result<f64> {
+/// Resident memory per idle `lc.protobuf2.3` session, in KiB, and the
+/// sessions, which the caller holds while it measures the next protocol.
+pub async fn idle_memory(addr: &str, pid: u32, count: usize) -> anyhow::Result<(f64, Vec<Socket>)> {
     let names: Vec<String> = (0..count).map(|i| format!("lc-idle-{i}")).collect();
     // A first batch in and out, so what the open path keeps is in the baseline.
     drop(open_all(addr, &names[..names.len().min(64)]).await?);
@@ -206,6 +207,5 @@ pub async fn idle_memory(addr: &str, pid: u32, count: usize) -> anyhow::Result<f
     let sockets = open_all(addr, &names).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = super::resident_kib(pid)?;
-    drop(sockets);
-    Ok(after.saturating_sub(before) as f64 / count as f64)
+    Ok((after.saturating_sub(before) as f64 / count as f64, sockets))
 }

@@ -380,3 +380,24 @@ async fn the_websdk_sends_images() {
 async fn agora_chat_sends_images() {
     images_work_with("agora").await;
 }
+
+/// Two devices of one user (two resources): a message reaches both.
+#[tokio::test]
+async fn a_message_reaches_every_device_of_its_receiver() {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob"]).await;
+    let mut phone = start(&app, "websdk", &["listen", "bob", PASSWORD]);
+    assert_eq!(phone.next().await, json!({"opened": "bob"}));
+    let mut laptop = start(&app, "agora", &["listen", "bob", PASSWORD]);
+    assert_eq!(laptop.next().await, json!({"opened": "bob"}));
+    let mut ann = start(&app, "websdk", &["send", "ann", PASSWORD, "bob", "to both"]);
+    let id = ann.next().await["sent"].as_str().unwrap_or_default().to_owned();
+    ann.finished().await;
+    for device in [&mut phone, &mut laptop] {
+        let got = device.next().await;
+        assert_eq!((got["received"].as_str(), got["id"].as_str()), (Some("to both"), Some(id.as_str())), "{got}");
+    }
+    phone.finished().await;
+    laptop.finished().await;
+}
