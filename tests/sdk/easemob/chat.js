@@ -39,7 +39,8 @@
 //   image USER PASSWORD TO  logs in, sends TO a small PNG as the SDK does it
 //                       (its own upload to the REST `chatfiles`, then the
 //                       message); prints {"sent": id, "url"}
-//   kicked USER PASSWORD  logs in, prints {"opened"}, then the first error
+//   kicked USER PASSWORD [DEVICE]  logs in (as the device DEVICE: its
+//                       resource), prints {"opened"}, then the first error
 //                       event ({"error": type, "message"}) and exits
 // Usage: node chat.js websdk|agora http://127.0.0.1:PORT ORG#APP STEP USER ...
 
@@ -99,6 +100,13 @@ const fail = (why) => {
 };
 setTimeout(() => fail(`${step}: nothing within 20 s`), 20000);
 
+// A fixed device (the SDK keeps its resource in localStorage, as a browser
+// would across reloads): `kicked USER PASSWORD DEVICE`.
+function useDevice(device) {
+  const info = { deviceId: `webim_web_${device}`, deviceName: 'webim', deviceUuid: `web_${device}` };
+  localStorage.setItem('localDeviceInfo', JSON.stringify(info));
+}
+
 function connection() {
   return new SDK.connection({
     appKey,
@@ -123,6 +131,7 @@ function shown(message) {
 }
 
 async function main() {
+  if (step === 'kicked' && rest[1]) useDevice(rest[1]);
   const conn = connection();
   if (step === 'wrong') {
     try {

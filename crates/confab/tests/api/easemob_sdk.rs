@@ -401,3 +401,41 @@ async fn a_message_reaches_every_device_of_its_receiver() {
     phone.finished().await;
     laptop.finished().await;
 }
+
+/// Every kick the SDK knows, each as its own error, and none reconnects:
+/// the same device logging in again (206), the backend deactivating the
+/// user (207), changing the password (216).
+async fn kicks_reach(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann"]).await;
+
+    let mut first = start(&app, sdk, &["kicked", "ann", PASSWORD, "tablet"]);
+    assert_eq!(first.next().await, json!({"opened": "ann"}), "{sdk}");
+    let mut again = start(&app, sdk, &["kicked", "ann", PASSWORD, "tablet"]);
+    assert_eq!(again.next().await, json!({"opened": "ann"}), "{sdk}");
+    assert_eq!(first.next().await["error"], 206, "{sdk}: logged in on another device");
+    first.finished().await;
+
+    let (status, body) = app.put("/users/ann/password", json!({"newpassword": "secret-2"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(again.next().await["error"], 216, "{sdk}: the password changed");
+    again.finished().await;
+
+    let mut last = start(&app, sdk, &["kicked", "ann", "secret-2"]);
+    assert_eq!(last.next().await, json!({"opened": "ann"}), "{sdk}");
+    let (status, body) = app.post("/users/ann/deactivate", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(last.next().await["error"], 207, "{sdk}: the user was removed");
+    last.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_hears_every_kick() {
+    kicks_reach("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_hears_every_kick() {
+    kicks_reach("agora").await;
+}
