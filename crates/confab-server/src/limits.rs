@@ -49,6 +49,9 @@ pub const GATEWAY_APP_MESSAGES_PER_SECOND: &str = "gateway.app_messages_per_seco
 
 /// How long after sending a message the Easemob dialect may recall it (0: recall is off).
 pub const EASEMOB_RECALL_WINDOW_SECS: &str = "easemob.recall_window_secs";
+/// Largest Easemob message content (body and `ext`), in bytes: the REST
+/// API counts them as JSON, msync as the `MessageBody` the SDK sends.
+pub const EASEMOB_MAX_CONTENT_BYTES: usize = 3 * 1024;
 /// Hours for which the Easemob dialect keeps hourly history files.
 pub const EASEMOB_HISTORY_RETENTION_HOURS: &str = "easemob.history_retention_hours";
 

@@ -18,7 +18,7 @@ use super::{AppAuth, EasemobError, JsonBody, MESSAGE_BODY_LIMIT};
 /// Most receivers of one one-to-one send call.
 pub const MAX_USER_RECEIVERS: usize = 600;
 /// Largest `body` plus `ext`, serialized, in bytes.
-pub const MAX_CONTENT_BYTES: usize = 3 * 1024;
+pub const MAX_CONTENT_BYTES: usize = crate::limits::EASEMOB_MAX_CONTENT_BYTES;
 
 /// The parts of a send request that every target kind shares.
 pub struct ParsedSend {

@@ -252,3 +252,25 @@ async fn the_browser_sdks_rest_calls_pass_cors() {
     assert_eq!(answer.status(), StatusCode::OK);
     assert_eq!(answer.headers()["access-control-allow-origin"], "*");
 }
+
+/// A message over the 3 KB an Easemob message may hold is refused in the
+/// vendor's words, and nothing is stored; one at the limit's side is sent.
+#[tokio::test]
+async fn an_oversized_message_is_refused_in_the_vendors_words() {
+    let app = spawn_app().await;
+    app.register(&["ann", "bob"]).await;
+    let mut ann = logged_in(&app, "ann").await;
+    send(&mut ann, Command::Sync, text_upload(7, "bob", &"x".repeat(4000))).await;
+    let refused = sync_answer(next(&mut ann).await.unwrap());
+    let status = refused.status.unwrap();
+    assert_eq!(
+        (refused.meta_id, status.error_code, status.reason.as_deref()),
+        (Some(7), Some(7), Some("Sorry, data is too large"))
+    );
+    assert_eq!(refused.server_id, None);
+    send(&mut ann, Command::Sync, text_upload(8, "bob", &"x".repeat(2000))).await;
+    let sent = sync_answer(next(&mut ann).await.unwrap());
+    assert_eq!((sent.meta_id, sent.status.unwrap().error_code), (Some(8), Some(0)));
+    let (_, count) = app.get("/users/bob/offline_msg_count").await;
+    assert_eq!(count["data"]["bob"], 1, "only the one sent: {count}");
+}

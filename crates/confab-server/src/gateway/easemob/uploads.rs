@@ -68,8 +68,11 @@ impl Msync {
         budget: Budget<'_>,
         meta: &Meta,
     ) -> Result<Option<Arc<Message>>, Status> {
-        let body = MessageBody::decode(meta.payload.as_deref().unwrap_or_default())
-            .map_err(|_| status(ErrorCode::PbParserError, "not a message body"))?;
+        let payload = meta.payload.as_deref().unwrap_or_default();
+        if payload.len() > crate::limits::EASEMOB_MAX_CONTENT_BYTES {
+            return Err(status(ErrorCode::PermissionDenied, "Sorry, data is too large"));
+        }
+        let body = MessageBody::decode(payload).map_err(|_| status(ErrorCode::PbParserError, "not a message body"))?;
         let kind = body.r#type.and_then(|t| BodyType::try_from(t).ok()).unwrap_or(BodyType::Chat);
         let to =
             meta.to.as_ref().and_then(|j| j.name.clone()).or_else(|| body.to.as_ref().and_then(|j| j.name.clone()));
