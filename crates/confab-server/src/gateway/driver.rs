@@ -233,6 +233,9 @@ async fn serve<P: Protocol>(state: super::State, socket: WebSocket, mut protocol
         }
         None => protocol.ended(&session).await,
     }
+    // The session ends now (unregistered, no longer listed as online); only
+    // the socket lingers.
+    drop(session);
     let _ = io.sink.close().await;
     // Read what the client still sends until it answers the close: a socket
     // dropped with unread data is reset, and a reset makes the client's
