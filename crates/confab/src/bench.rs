@@ -23,6 +23,7 @@
 mod easemob;
 mod leancloud;
 mod logins;
+mod open_loop;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

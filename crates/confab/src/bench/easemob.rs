@@ -5,7 +5,6 @@
 //! pull) with the server's own schema; the sends are the same Easemob REST
 //! sends as the JSON phase's.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,20 +15,12 @@ use serde_json::json;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::open_loop;
 use confab_client::Endpoint;
 use confab_server::easemob_proto::msync::Command;
 use confab_server::easemob_proto::{CommNotice, CommSyncDL, CommSyncUL, Jid, MSync, MessageBody, Provision};
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Latency through msync.
-pub struct Latency {
-    pub achieved_rate: f64,
-    pub sent: u64,
-    pub received: usize,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-}
 
 fn envelope(command: Command, payload: Vec<u8>) -> WsMessage {
     let msync = MSync { command: Some(command as i32), payload: Some(payload), ..Default::default() };
@@ -141,7 +132,7 @@ pub async fn latency(
     concurrency: usize,
     rate: f64,
     duration: Duration,
-) -> anyhow::Result<Latency> {
+) -> anyhow::Result<open_loop::Latency> {
     let names: Vec<String> = (0..receivers).map(|i| format!("msync-receiver-{i}")).collect();
     let sockets = log_in_all(http, endpoint, app_token, &names).await?;
     let epoch = Instant::now();
@@ -151,61 +142,24 @@ pub async fn latency(
     }
 
     let url = format!("{}/messages/users", endpoint.http_base());
-    let sent = Arc::new(AtomicU64::new(0));
-    let workers = concurrency.min((rate as usize).max(1));
-    let interval = Duration::from_secs_f64(workers as f64 / rate);
-    let started = Instant::now();
-    let mut senders = JoinSet::new();
-    for worker in 0..workers {
-        let (http, url, token, names, sent) =
-            (http.clone(), url.clone(), app_token.to_owned(), names.clone(), sent.clone());
-        senders.spawn(async move {
-            let offset = interval.mul_f64(worker as f64 / workers as f64);
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-            let mut n = worker;
-            while started.elapsed() < duration {
-                ticks.tick().await;
+    let send = {
+        let (http, url, token, names) = (http.clone(), url.clone(), app_token.to_owned(), Arc::new(names.clone()));
+        move |n: usize, t: u64| {
+            let (http, url, token, names) = (http.clone(), url.clone(), token.clone(), names.clone());
+            async move {
                 let to = &names[n % names.len()];
-                n += workers;
-                let t = epoch.elapsed().as_micros() as u64;
                 let body = json!({"from": "bench-sender", "to": [to], "type": "txt", "body": {"msg": "ping"}, "ext": {"t": t}});
-                if let Ok(r) = http.post(&url).bearer_auth(&token).json(&body).send().await {
-                    if r.status().is_success() {
-                        sent.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                let answer = http.post(&url).bearer_auth(&token).json(&body).send().await;
+                answer.is_ok_and(|r| r.status().is_success())
             }
-        });
-    }
-    while let Some(done) = senders.join_next().await {
-        done?;
-    }
-    let achieved_rate = sent.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+        }
+    };
+    let (sent, achieved_rate) = open_loop::send_at(concurrency, rate, duration, epoch, send).await?;
     for chunk in names.chunks(600) {
         let body = json!({"from": "bench-sender", "to": chunk, "type": "txt", "body": {"msg": "done"}});
         http.post(&url).bearer_auth(app_token).json(&body).send().await?;
     }
-    let mut samples = Vec::new();
-    let collect = async {
-        while let Some(done) = listeners.join_next().await {
-            samples.extend(done??);
-        }
-        anyhow::Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(30), collect).await.context("msync receivers did not finish")??;
-    samples.sort_unstable();
-    let pick = |q: f64| {
-        let at = ((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1));
-        samples.get(at).copied().unwrap_or(0) as f64 / 1000.0
-    };
-    Ok(Latency {
-        achieved_rate,
-        sent: sent.load(Ordering::Relaxed),
-        received: samples.len(),
-        p50_ms: pick(0.50),
-        p99_ms: pick(0.99),
-    })
+    open_loop::gather(listeners, sent, achieved_rate, "msync receivers").await
 }
 
 /// Resident memory per idle msync session, in KiB, and the sessions: the

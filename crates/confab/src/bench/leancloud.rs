@@ -3,7 +3,6 @@
 //! run. The bench speaks the protocol as the SDK does (plain `session open`,
 //! `ack` by conversation and time) with the server's own schema.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::open_loop;
 use confab_server::leancloud_proto::{AckCommand, CommandType, GenericCommand, OpType, SessionCommand};
 
 pub const APP_ID: &str = "benchLeanCloudApp";
@@ -22,15 +22,6 @@ pub const APP_KEY: &str = "bench-lc-key";
 pub const MASTER_KEY: &str = "bench-lc-master";
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Latency through the LeanCloud protocol.
-pub struct Latency {
-    pub achieved_rate: f64,
-    pub sent: u64,
-    pub received: usize,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-}
 
 /// Opens a session for `client` on `addr` (`ip:port`).
 async fn open(addr: &str, client: &str) -> anyhow::Result<Socket> {
@@ -98,7 +89,7 @@ pub async fn latency(
     concurrency: usize,
     rate: f64,
     duration: Duration,
-) -> anyhow::Result<Latency> {
+) -> anyhow::Result<open_loop::Latency> {
     let names: Vec<String> = (0..receivers).map(|i| format!("lc-receiver-{i}")).collect();
     let mut cids = Vec::with_capacity(receivers);
     for name in &names {
@@ -135,65 +126,27 @@ pub async fn latency(
                 }
                 samples.push(epoch.elapsed().as_micros() as u64 - sent_us);
             }
-            samples
+            anyhow::Ok(samples)
         });
     }
 
-    let sent = Arc::new(AtomicU64::new(0));
-    let workers = concurrency.min((rate as usize).max(1));
-    let interval = Duration::from_secs_f64(workers as f64 / rate);
-    let started = Instant::now();
-    let mut senders = JoinSet::new();
-    for worker in 0..workers {
-        let (http, addr, cids, sent) = (http.clone(), addr.to_owned(), cids.clone(), sent.clone());
-        senders.spawn(async move {
-            let offset = interval.mul_f64(worker as f64 / workers as f64);
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-            let mut n = worker;
-            while started.elapsed() < duration {
-                ticks.tick().await;
-                let cid = &cids[n % cids.len()];
-                n += workers;
-                let t = epoch.elapsed().as_micros() as u64;
-                let path = format!("/1.2/rtm/conversations/{cid}/messages");
-                if rest(&http, &addr, &path, json!({"from_client": "lc-sender", "message": format!("t:{t}")}))
-                    .await
-                    .is_ok()
-                {
-                    sent.fetch_add(1, Ordering::Relaxed);
-                }
+    let send = {
+        let (http, addr, cids) = (http.clone(), addr.to_owned(), Arc::new(cids.clone()));
+        move |n: usize, t: u64| {
+            let (http, addr, cids) = (http.clone(), addr.clone(), cids.clone());
+            async move {
+                let path = format!("/1.2/rtm/conversations/{}/messages", cids[n % cids.len()]);
+                let body = json!({"from_client": "lc-sender", "message": format!("t:{t}")});
+                rest(&http, &addr, &path, body).await.is_ok()
             }
-        });
-    }
-    while let Some(done) = senders.join_next().await {
-        done?;
-    }
-    let achieved_rate = sent.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+        }
+    };
+    let (sent, achieved_rate) = open_loop::send_at(concurrency, rate, duration, epoch, send).await?;
     for cid in &cids {
         let path = format!("/1.2/rtm/conversations/{cid}/messages");
         rest(http, addr, &path, json!({"from_client": "lc-sender", "message": format!("t:{}", u64::MAX)})).await?;
     }
-    let mut samples = Vec::new();
-    let collect = async {
-        while let Some(done) = listeners.join_next().await {
-            samples.extend(done?);
-        }
-        anyhow::Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(30), collect).await.context("LeanCloud receivers did not finish")??;
-    samples.sort_unstable();
-    let pick = |q: f64| {
-        let at = ((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1));
-        samples.get(at).copied().unwrap_or(0) as f64 / 1000.0
-    };
-    Ok(Latency {
-        achieved_rate,
-        sent: sent.load(Ordering::Relaxed),
-        received: samples.len(),
-        p50_ms: pick(0.50),
-        p99_ms: pick(0.99),
-    })
+    open_loop::gather(listeners, sent, achieved_rate, "LeanCloud receivers").await
 }
 
 /// Resident memory per idle `lc.protobuf2.3` session, in KiB, and the
