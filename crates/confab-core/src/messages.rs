@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+mod views;
+pub use views::{ConversationSummary, Direction, HistoryPage, HistoryRequest, Unread};
+
 use crate::deps::Deps;
 use crate::error::{Error, Refusal, Refused, Result};
 use crate::events::{LiveEvent, MessageUpdate, Receipt, ReceiptKind, UpdateKind};
@@ -464,30 +467,6 @@ impl MessageService {
         Ok(message.map_or(0, |m| m.timestamp_ms))
     }
 
-    /// The user's conversations with messages from others not read, with how
-    /// many and the newest message (not chat rooms, whose members keep no
-    /// place), newest first, at most `limit`.
-    pub async fn unread_by_conversation(&self, app: AppId, user: &Username, limit: usize) -> Result<Vec<Unread>> {
-        let mut unread = Vec::new();
-        for membership in self.deps.store.memberships(app, user).await? {
-            let seen = membership.read_seq.max(membership.joined_seq);
-            if membership.chat_type == ChatType::ChatRoom || membership.last_seq <= seen {
-                continue;
-            }
-            let count = self.deps.store.unread_count(app, user, Some(membership.conversation)).await?;
-            if count == 0 {
-                continue;
-            }
-            let last = self.deps.store.message_at(app, membership.conversation, membership.last_seq).await?;
-            if let Some(last) = last {
-                unread.push(Unread { conversation: membership.conversation, count, last });
-            }
-        }
-        unread.sort_unstable_by_key(|u| std::cmp::Reverse(u.last.timestamp_ms));
-        unread.truncate(limit);
-        Ok(unread)
-    }
-
     /// When the newest messages the user had on a device and had read in a
     /// conversation were sent (0: none), for receipts' timestamps.
     pub async fn cursor_times(&self, app: AppId, user: &Username, conversation: ConversationId) -> Result<CursorTimes> {
@@ -591,13 +570,4 @@ impl MessageService {
 pub struct CursorTimes {
     pub delivered_ms: i64,
     pub read_ms: i64,
-}
-
-/// A conversation's messages from others a user has not read.
-#[derive(Debug, Clone)]
-pub struct Unread {
-    pub conversation: ConversationId,
-    pub count: u64,
-    /// The conversation's newest message.
-    pub last: Message,
 }

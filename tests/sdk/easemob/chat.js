@@ -39,6 +39,15 @@
 //   image USER PASSWORD TO  logs in, sends TO a small PNG as the SDK does it
 //                       (its own upload to the REST `chatfiles`, then the
 //                       message); prints {"sent": id, "url"}
+//   files USER PASSWORD TO  logs in, sends TO a voice clip, a video and a
+//                       file, each uploaded by the SDK first; prints
+//                       {"sent": [ids], "urls": [urls]}
+//   lists USER PASSWORD PEER GROUP  logs in and prints what the SDK's own
+//                       REST calls list: {"contacts", "groups" (ids),
+//                       "roles" (id: role), "conversations" ([id, type,
+//                       unread, last text]), "history" (texts with PEER,
+//                       newest first), "groupPages" (GROUP's texts, one per
+//                       page, following the cursor), "oldestFirst"}
 //   kicked USER PASSWORD [DEVICE]  logs in (as the device DEVICE: its
 //                       resource), prints {"opened"}, then the first error
 //                       event ({"error": type, "message"}) and exits
@@ -162,6 +171,9 @@ async function main() {
       onTextMessage: (message) => hear(shown(message)),
       onLocationMessage: (m) => hear({ ...shown(m), lat: m.lat, lng: m.lng, addr: m.addr }),
       onImageMessage: (m) => hear({ ...shown(m), url: m.url, width: m.width, height: m.height }),
+      onAudioMessage: (m) => hear({ ...shown(m), url: m.url, filename: m.filename, length: m.length }),
+      onVideoMessage: (m) => hear({ ...shown(m), url: m.url, filename: m.filename, length: m.length }),
+      onFileMessage: (m) => hear({ ...shown(m), url: m.url, filename: m.filename }),
       onCmdMessage: (m) => hear({ ...shown(m), action: m.action }),
       onCustomMessage: (m) => hear({ ...shown(m), customEvent: m.customEvent, customExts: m.customExts }),
       onRecallMessage: (m) => hear({ recalled: m.mid, from: m.from }),
@@ -266,6 +278,58 @@ async function main() {
     const message = SDK.message.create({ type: 'img', chatType: 'singleChat', to, file, width: 1, height: 1 });
     const { serverMsgId, message: sent } = await conn.send(message);
     print({ sent: serverMsgId, url: (sent && sent.url) || message.url || null });
+    conn.close();
+    setTimeout(() => process.exit(0), 200);
+    return;
+  }
+  if (step === 'files') {
+    const [, to] = rest;
+    await conn.open({ user, pwd: password });
+    const attachments = [
+      { type: 'audio', name: 'hello.amr', mime: 'audio/amr', extra: { length: 3 } },
+      { type: 'video', name: 'clip.mp4', mime: 'video/mp4', extra: { length: 5 } },
+      { type: 'file', name: 'notes.txt', mime: 'text/plain', extra: {} },
+    ];
+    const sent = [];
+    const urls = [];
+    for (const a of attachments) {
+      const data = new File([Buffer.from(`${a.type} bytes`)], a.name, { type: a.mime });
+      const file = { data, filename: a.name, filetype: a.name.split('.').pop() };
+      const message = SDK.message.create({ type: a.type, chatType: 'singleChat', to, file, filename: a.name, ...a.extra });
+      const { serverMsgId, message: echoed } = await conn.send(message);
+      sent.push(serverMsgId);
+      urls.push((echoed && echoed.url) || message.url || null);
+    }
+    print({ sent, urls });
+    conn.close();
+    setTimeout(() => process.exit(0), 200);
+    return;
+  }
+  if (step === 'lists') {
+    const [, peer, group] = rest;
+    await conn.open({ user, pwd: password });
+    const contacts = (await conn.getContacts()).data.map((c) => c.name || c).sort();
+    const joined = await conn.getJoinedGroups({ pageNum: 0, pageSize: 20 });
+    const groups = joined.data.map((g) => g.groupid);
+    const withRoles = await conn.getJoinedGroups({ pageNum: 0, pageSize: 20, needAffiliations: true, needRole: true });
+    const roles = {};
+    for (const g of withRoles.entities || withRoles.data || []) roles[g.groupId] = [g.role, g.affiliationsCount];
+    const listed = await conn.getServerConversations({ pageSize: 20, cursor: '' });
+    const conversations = listed.data.conversations.map((c) => [
+      c.conversationId, c.conversationType, c.unReadCount, c.lastMessage && c.lastMessage.msg,
+    ]);
+    const text = (m) => m.msg;
+    const history = (await conn.getHistoryMessages({ targetId: peer, chatType: 'singleChat', pageSize: 20 })).messages.map(text);
+    const groupPages = [];
+    let cursor = -1;
+    for (let i = 0; i < 10; i += 1) {
+      const page = await conn.getHistoryMessages({ targetId: group, chatType: 'groupChat', pageSize: 1, cursor });
+      groupPages.push(page.messages.map(text));
+      if (page.isLast || !page.cursor) break;
+      cursor = page.cursor;
+    }
+    const oldest = await conn.getHistoryMessages({ targetId: peer, chatType: 'singleChat', pageSize: 20, searchDirection: 'down' });
+    print({ contacts, groups, roles, conversations, history, groupPages, oldestFirst: oldest.messages.map(text) });
     conn.close();
     setTimeout(() => process.exit(0), 200);
     return;

@@ -62,18 +62,23 @@ fn record(message: &Message) -> Value {
         "to": message.to,
         "from": message.from.as_str(),
         "chat_type": chat_type,
-        "payload": {
-            "bodies": [confab_wire::body_json(&message.body)],
-            "ext": message.ext.clone().unwrap_or_else(|| json!({})),
-            "from": message.from.as_str(),
-            "to": message.to,
-        },
+        "payload": payload(message),
     });
     // confab's addition: history says which messages were recalled.
     if matches!(message.state, MessageState::Recalled { .. }) {
         record["recalled"] = json!(true);
     }
     record
+}
+
+/// A message's content as the vendor's REST API and history carry it.
+pub(super) fn payload(message: &Message) -> Value {
+    json!({
+        "bodies": [confab_wire::body_json(&message.body)],
+        "ext": message.ext.clone().unwrap_or_else(|| json!({})),
+        "from": message.from.as_str(),
+        "to": message.to,
+    })
 }
 
 /// `yyyyMMddHH` (UTC) to the hour's first millisecond.

@@ -13,6 +13,7 @@ mod message_admin;
 mod messages;
 mod metadata;
 mod relations;
+mod sdk;
 mod threads;
 mod token;
 mod users;
@@ -65,6 +66,8 @@ pub fn router(state: State) -> Router {
             post(relations::add_contact).delete(relations::remove_contact),
         )
         .route("/{org}/{app}/users/{owner}/contacts/users", get(relations::contacts))
+        .route("/{org}/{app}/users/{username}/messageroaming", post(sdk::roaming))
+        .route("/{org}/{app}/sdk/user/{username}/user_channels/list", get(sdk::conversations))
         .route("/{org}/{app}/users/{owner}/blocks/users", get(relations::blocks).post(relations::block))
         .route("/{org}/{app}/users/{owner}/blocks/users/{other}", delete(relations::unblock))
         .route("/{org}/{app}/metadata/user/capacity", get(metadata::capacity))

@@ -14,6 +14,12 @@ pub mod easemob_proto {
     pub use super::easemob::proto::*;
 }
 
+/// Stored messages as Easemob's msync metas, for the REST calls the SDK
+/// makes that answer with them (history roaming).
+pub mod easemob_metas {
+    pub use super::easemob::{message_meta, GROUP_DOMAIN, USER_DOMAIN};
+}
+
 /// LeanCloud's `lc.protobuf2.3` commands, for tests and tools that speak it.
 pub mod leancloud_proto {
     pub use super::leancloud::proto::*;

@@ -381,6 +381,157 @@ async fn agora_chat_sends_images() {
     images_work_with("agora").await;
 }
 
+/// A voice clip, a video and a file as the SDK sends them: each uploaded
+/// by the SDK to the REST `chatfiles` first; the receiver's SDK gets each
+/// kind with its URL, and each file is there as uploaded.
+async fn files_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob"]).await;
+    let mut bob = start(&app, sdk, &["listen", "bob", PASSWORD, "3"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = start(&app, sdk, &["files", "ann", PASSWORD, "bob"]);
+    let sent = ann.next().await;
+    let ids = sent["sent"].as_array().unwrap_or_else(|| panic!("{sdk}: {sent}")).clone();
+    ann.finished().await;
+    let token = app.user_token("bob").await;
+    for (kind, name) in [("audio", "hello.amr"), ("video", "clip.mp4"), ("file", "notes.txt")] {
+        let got = bob.next().await;
+        assert_eq!((got["type"].as_str(), got["filename"].as_str()), (Some(kind), Some(name)), "{sdk}: {got}");
+        assert!(ids.contains(&got["id"]), "{sdk}: {got} is one of {ids:?}");
+        let url = got["url"].as_str().unwrap_or_else(|| panic!("{sdk}: {got}"));
+        let fetched = app.http.get(url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(fetched.status(), StatusCode::OK, "{url}");
+        assert_eq!(fetched.bytes().await.unwrap().as_ref(), format!("{kind} bytes").as_bytes(), "{sdk}: {kind}");
+    }
+    bob.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_sends_voice_video_and_files() {
+    files_work_with("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_sends_voice_video_and_files() {
+    files_work_with("agora").await;
+}
+
+/// What a user's app lists when it opens, through the SDK's own REST
+/// calls: contacts, joined groups (with the user's role), the conversation
+/// list (newest first, with unread counts and the last message) and each
+/// conversation's history, paged both ways.
+async fn lists_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob", "carol"]).await;
+    let (status, added) = app.post("/users/ann/contacts/users/bob", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    let group = json!({"groupname": "team", "desc": "d", "public": true, "owner": "ann", "members": ["bob"]});
+    let (status, made) = app.post("/chatgroups", group).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let gid = made["data"]["groupid"].as_str().unwrap().to_owned();
+    app.send_text("ann", "bob", "one").await;
+    app.send_text("ann", "bob", "two").await;
+    app.send_text("bob", "ann", "three").await;
+    app.send_text("carol", "ann", "not for bob").await;
+    for text in ["g1", "g2", "g3"] {
+        let body = json!({"from": "ann", "to": [gid], "type": "txt", "body": {"msg": text}});
+        let (status, answer) = app.post("/messages/chatgroups", body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+
+    let mut bob = start(&app, sdk, &["lists", "bob", PASSWORD, "ann", &gid]);
+    let listed = bob.next().await;
+    let expected = json!({
+        "contacts": ["ann"],
+        "groups": [gid],
+        "roles": {gid.clone(): ["member", 2]},
+        "conversations": [[gid, "groupChat", 3, "g3"], ["ann", "singleChat", 2, "three"]],
+        "history": ["three", "two", "one"],
+        "groupPages": [["g3"], ["g2"], ["g1"]],
+        "oldestFirst": ["one", "two", "three"],
+    });
+    assert_eq!(listed, expected, "{sdk}");
+    bob.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_lists_contacts_groups_conversations_and_history() {
+    lists_work_with("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_lists_contacts_groups_conversations_and_history() {
+    lists_work_with("agora").await;
+}
+
+/// The SDK's lists are its user's own: another user's token is refused, a
+/// user who is not in a group cannot read its history, and a member who
+/// joined late sees only what was said since.
+#[tokio::test]
+async fn the_sdks_lists_are_for_their_user_only() {
+    let app = spawn_app().await;
+    app.register(&["ann", "bob", "carol"]).await;
+    let group = json!({"groupname": "team", "desc": "d", "public": true, "owner": "ann", "members": ["bob"]});
+    let (_, made) = app.post("/chatgroups", group).await;
+    let gid = made["data"]["groupid"].as_str().unwrap().to_owned();
+    let say = |text: &'static str| {
+        let body = json!({"from": "ann", "to": [gid.clone()], "type": "txt", "body": {"msg": text}});
+        async { app.post("/messages/chatgroups", body).await }
+    };
+    say("before carol").await;
+    app.send_text("ann", "bob", "private").await;
+    let bob = app.user_token("bob").await;
+    let carol = app.user_token("carol").await;
+    let app = &app;
+    let call = |method: reqwest::Method, path: String, token: String, body: Option<serde_json::Value>| async move {
+        app.call(method, &path, Some(&token), body).await
+    };
+
+    let (status, _) = call(reqwest::Method::GET, "/sdk/user/ann/user_channels/list".into(), bob.clone(), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "bob cannot list ann's conversations");
+    let roam = json!({"queue": "bob@easemob.com", "start": -1, "pull_number": 10});
+    let (status, _) = call(reqwest::Method::POST, "/users/ann/messageroaming".into(), bob.clone(), Some(roam)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "bob cannot read ann's history");
+    let (status, _) = call(reqwest::Method::GET, "/users/ann/joined_chatgroups".into(), bob.clone(), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "bob cannot list ann's groups");
+
+    let queue = json!({"queue": format!("{gid}@conference.easemob.com"), "start": -1, "pull_number": 10});
+    let path = "/users/carol/messageroaming".to_owned();
+    let (status, refused) = call(reqwest::Method::POST, path.clone(), carol.clone(), Some(queue.clone())).await;
+    assert_eq!((status, refused["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden_op")), "{refused}");
+    let (status, listed) =
+        call(reqwest::Method::POST, path.clone(), carol.clone(), Some(json!({"queue": "ann@easemob.com"}))).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["data"]["msgs"], json!([]), "carol and ann never spoke");
+    let (status, listed) =
+        call(reqwest::Method::GET, "/sdk/user/carol/user_channels/list".into(), carol.clone(), None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["data"]["channel_infos"], json!([]), "{listed}");
+
+    let (status, added) = app.post(&format!("/chatgroups/{gid}/users/carol"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    say("after carol").await;
+    let (status, page) = call(reqwest::Method::POST, path, carol.clone(), Some(queue)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(
+        (page["data"]["msgs"].as_array().map(Vec::len), &page["data"]["is_last"]),
+        (Some(1), &json!(true)),
+        "{page}"
+    );
+    let (status, listed) = call(reqwest::Method::GET, "/sdk/user/carol/user_channels/list".into(), carol, None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let infos = &listed["data"]["channel_infos"];
+    assert_eq!(
+        (infos[0]["session_to"].as_str(), infos[0]["unread_num"].as_u64()),
+        (Some(gid.as_str()), Some(1)),
+        "{listed}"
+    );
+    let payload: serde_json::Value = serde_json::from_str(infos[0]["meta"]["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["bodies"][0]["msg"], "after carol", "{listed}");
+}
+
 /// Two devices of one user (two resources): a message reaches both.
 #[tokio::test]
 async fn a_message_reaches_every_device_of_its_receiver() {

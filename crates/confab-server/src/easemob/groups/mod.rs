@@ -17,7 +17,8 @@ use confab_core::model::{App, ChatType, Group, GroupList, GroupSettings, Member,
 use confab_core::storage::GroupChanged;
 
 use super::{
-    decode_cursor, echo_params, encode_cursor, page_limit, param, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT,
+    decode_cursor, echo_params, encode_cursor, page_limit, param, AnyAuth, AppAuth, EasemobError, JsonBody, Target,
+    DEFAULT_BODY_LIMIT,
 };
 
 mod lists;
@@ -318,30 +319,44 @@ pub async fn list<K: Kind>(AppAuth(target): AppAuth, Query(query): QueryMap) -> 
     Ok(envelope.into_response())
 }
 
-/// E-grp-2 / E-room-2: the groups a user belongs to, newest first.
+/// E-grp-2 / E-room-2: the groups a user belongs to, newest first. The
+/// user's own token may ask too (the SDK's `getJoinedGroups`, which adds
+/// `version=v3`: pages from 0, and each group's `id`, `name`, `disabled`
+/// and the user's `permission`).
 pub async fn joined<K: Kind>(
-    AppAuth(target): AppAuth,
+    auth: AnyAuth,
     Path(params): Params,
     Query(query): QueryMap,
 ) -> Result<Response, EasemobError> {
     let user = username(param(&params, "username"))?;
+    auth.require_self_or_app(&user)?;
+    let target = &auth.0;
+    let v3 = query.get("version").is_some_and(|v| v == "v3");
     let mut groups = target.core.groups.joined(target.app.id, K::CHAT_TYPE, &user).await?;
     groups.reverse();
     let paged = query.contains_key("pagesize") || query.contains_key("pagenum");
     let groups: Vec<Group> = if paged {
         let size = page_limit(&query, "pagesize", 10, 1000)?;
-        let number = page_limit(&query, "pagenum", 1, usize::MAX)?;
-        groups.into_iter().skip(size.saturating_mul(number - 1)).take(size).collect()
+        // The REST API counts pages from 1; the SDK's v3 form from 0. Older
+        // SDKs (agora-chat 1.4) send 0 without v3: the first page too.
+        let skip = match (v3, query.get("pagenum").map(String::as_str)) {
+            (true, _) => page_from_zero(&query)?,
+            (false, Some("0")) => 0,
+            (false, _) => page_limit(&query, "pagenum", 1, usize::MAX)? - 1,
+        };
+        groups.into_iter().skip(size.saturating_mul(skip)).take(size).collect()
     } else {
         groups.into_iter().take(500).collect()
     };
-    let items: Vec<Value> = groups
-        .iter()
-        .map(|g| match K::CHAT_TYPE {
+    let mut items = Vec::with_capacity(groups.len());
+    for g in &groups {
+        items.push(match K::CHAT_TYPE {
             ChatType::ChatRoom => json!({"id": g.id, "name": g.settings.name, "disabled": "false"}),
+            _ if v3 => json!({"groupid": g.id, "groupname": g.settings.name, "id": g.id, "name": g.settings.name,
+                              "disabled": false, "permission": permission(target, g, &user).await?}),
             _ => json!({"groupid": g.id, "groupname": g.settings.name}),
-        })
-        .collect();
+        });
+    }
     let path = format!("/users/{user}/joined_{}", &K::PATH[1..]);
     Ok(target
         .envelope("get", &path)
@@ -352,46 +367,74 @@ pub async fn joined<K: Kind>(
         .into_response())
 }
 
+/// A page number counted from 0 (`pagenum`, default 0).
+fn page_from_zero(query: &HashMap<String, String>) -> Result<usize, EasemobError> {
+    match query.get("pagenum") {
+        None => Ok(0),
+        Some(raw) => raw
+            .parse::<usize>()
+            .map_err(|_| EasemobError::illegal_argument(format!("pagenum [{raw}] must be a whole number from 0"))),
+    }
+}
+
+/// The user's standing in a group, in the vendor's words.
+async fn permission(target: &Target, group: &Group, user: &Username) -> Result<&'static str, EasemobError> {
+    if group.owner == *user {
+        return Ok("owner");
+    }
+    let (_, members) = target.core.groups.members(target.app.id, GroupRef { kind: group.kind, id: &group.id }).await?;
+    let role = members.iter().find(|m| m.username == *user).map(|m| m.role);
+    Ok(match role {
+        Some(Role::Owner) => "owner",
+        Some(Role::Admin) => "admin",
+        _ => "member",
+    })
+}
+
 /// E-grp-2, the current docs' form: `GET /chatgroups/user/{username}`, newest
 /// first, `pagesize` (1-20, default 5) from page `pagenum` (from 0), in
-/// `entities` with the `total`.
+/// `entities` with the `total`; `needRole` adds the user's `permission` and
+/// `needAffiliations` the member count (`affiliations_count`). The user's
+/// own token may ask too (the SDK's `getJoinedGroups` with those options).
 pub async fn joined_entities(
-    AppAuth(target): AppAuth,
+    auth: AnyAuth,
     Path(params): Params,
     Query(query): QueryMap,
 ) -> Result<Response, EasemobError> {
     let user = username(param(&params, "username"))?;
+    auth.require_self_or_app(&user)?;
+    let target = &auth.0;
     let size = page_limit(&query, "pagesize", 5, 20)?;
-    let number = match query.get("pagenum") {
-        None => 0,
-        Some(raw) => raw
-            .parse::<usize>()
-            .map_err(|_| EasemobError::illegal_argument(format!("pagenum [{raw}] must be a whole number from 0")))?,
-    };
+    let number = page_from_zero(&query)?;
+    let need_role = query.get("needRole").is_some_and(|v| v == "true");
+    let need_count = query.get("needAffiliations").is_some_and(|v| v == "true");
     let mut groups = target.core.groups.joined(target.app.id, ChatType::GroupChat, &user).await?;
     groups.reverse();
     let total = groups.len();
-    let entities: Vec<Value> = groups
-        .iter()
-        .skip(size.saturating_mul(number))
-        .take(size)
-        .map(|g| {
-            json!({
-                "groupId": g.id,
-                "id": g.id,
-                "name": g.settings.name,
-                "avatar": g.settings.avatar,
-                "owner": g.owner.as_str(),
-                "description": g.settings.description,
-                "disabled": false,
-                "public": g.settings.public,
-                "allowinvites": g.settings.allow_invites,
-                "membersonly": g.settings.members_only,
-                "maxusers": g.settings.max_users,
-                "created": g.created_ms,
-            })
-        })
-        .collect();
+    let mut entities = Vec::new();
+    for g in groups.iter().skip(size.saturating_mul(number)).take(size) {
+        let mut entity = json!({
+            "groupId": g.id,
+            "id": g.id,
+            "name": g.settings.name,
+            "avatar": g.settings.avatar,
+            "owner": g.owner.as_str(),
+            "description": g.settings.description,
+            "disabled": false,
+            "public": g.settings.public,
+            "allowinvites": g.settings.allow_invites,
+            "membersonly": g.settings.members_only,
+            "maxusers": g.settings.max_users,
+            "created": g.created_ms,
+        });
+        if need_role {
+            entity["permission"] = json!(permission(target, g, &user).await?);
+        }
+        if need_count {
+            entity["affiliations_count"] = json!(g.member_count);
+        }
+        entities.push(entity);
+    }
     Ok(target
         .envelope("get", &format!("/chatgroups/user/{user}"))
         .with("params", echo_params(&query))

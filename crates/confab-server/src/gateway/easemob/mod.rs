@@ -48,8 +48,47 @@ use queues::{Item, Queues};
 const MAX_FRAME: usize = 64 * 1024;
 
 /// The domain of users' JIDs, and of groups' and chat rooms' (the vendor's).
-const USER_DOMAIN: &str = "easemob.com";
-const GROUP_DOMAIN: &str = "conference.easemob.com";
+pub const USER_DOMAIN: &str = "easemob.com";
+pub const GROUP_DOMAIN: &str = "conference.easemob.com";
+
+/// A JID of the app `app_key` (`org#app`).
+fn jid(app_key: &str, name: &str, domain: &str) -> Jid {
+    Jid {
+        app_key: Some(app_key.to_owned()),
+        name: Some(name.to_owned()),
+        domain: Some(domain.to_owned()),
+        client_resource: None,
+    }
+}
+
+/// A stored message as the `CHAT` meta the SDK decodes: what a live
+/// delivery carries, and what history roaming (`messageroaming`) returns.
+pub fn message_meta(app_key: &str, message: &Message) -> Meta {
+    let (kind, domain) = body_type(message.chat_type);
+    let ext = match &message.ext {
+        Some(serde_json::Value::Object(map)) => content::key_values(map),
+        _ => Vec::new(),
+    };
+    let body = MessageBody {
+        r#type: Some(kind as i32),
+        from: Some(Jid { name: Some(message.from.to_string()), ..Default::default() }),
+        to: Some(Jid { name: Some(message.to.clone()), ..Default::default() }),
+        contents: vec![content::content_of(&message.body)],
+        ext,
+        ..Default::default()
+    };
+    let mut from = jid(app_key, message.from.as_str(), USER_DOMAIN);
+    from.client_resource = message.origin_device.clone();
+    Meta {
+        id: Some(message.id.0),
+        from: Some(from),
+        to: Some(jid(app_key, &message.to, domain)),
+        timestamp: u64::try_from(message.timestamp_ms).ok(),
+        ns: Some(NameSpace::Chat as i32),
+        payload: Some(body.encode_to_vec()),
+        ..Default::default()
+    }
+}
 
 /// `GET /websocket` upgraded: msync. Anything else there is not found.
 pub async fn upgrade(
@@ -85,12 +124,7 @@ const MAX_SEEN: usize = 4096;
 
 impl Msync {
     fn jid(&self, name: &str, domain: &str) -> Jid {
-        Jid {
-            app_key: Some(self.app_key.clone()),
-            name: Some(name.to_owned()),
-            domain: Some(domain.to_owned()),
-            client_resource: None,
-        }
+        jid(&self.app_key, name, domain)
     }
 
     /// The queue a message of a conversation comes in: the other user's
@@ -100,34 +134,6 @@ impl Msync {
             ChatType::Chat | ChatType::Broadcast if from == me => self.jid(to, USER_DOMAIN),
             ChatType::Chat | ChatType::Broadcast => self.jid(from.as_str(), USER_DOMAIN),
             _ => self.jid(to, GROUP_DOMAIN),
-        }
-    }
-
-    /// A message as a `CHAT` meta.
-    fn meta_of(&self, message: &Message) -> Meta {
-        let (kind, domain) = body_type(message.chat_type);
-        let ext = match &message.ext {
-            Some(serde_json::Value::Object(map)) => content::key_values(map),
-            _ => Vec::new(),
-        };
-        let body = MessageBody {
-            r#type: Some(kind as i32),
-            from: Some(Jid { name: Some(message.from.to_string()), ..Default::default() }),
-            to: Some(Jid { name: Some(message.to.clone()), ..Default::default() }),
-            contents: vec![content::content_of(&message.body)],
-            ext,
-            ..Default::default()
-        };
-        let mut from = self.jid(message.from.as_str(), USER_DOMAIN);
-        from.client_resource = message.origin_device.clone();
-        Meta {
-            id: Some(message.id.0),
-            from: Some(from),
-            to: Some(self.jid(&message.to, domain)),
-            timestamp: u64::try_from(message.timestamp_ms).ok(),
-            ns: Some(NameSpace::Chat as i32),
-            payload: Some(body.encode_to_vec()),
-            ..Default::default()
         }
     }
 
@@ -401,7 +407,7 @@ impl Protocol for Msync {
             return None;
         }
         let queue = self.queue_of(&session.user, message.chat_type, &message.from, &message.to);
-        let meta = self.meta_of(message);
+        let meta = message_meta(&self.app_key, message);
         let ack = (message.seq > 0).then_some((message.conversation, message.seq));
         if let Some(at) = ack {
             if self.seen.len() >= MAX_SEEN {

@@ -1,0 +1,254 @@
+//! One user's view of their messages: their conversations with the newest
+//! message and unread count of each, and a conversation's history a page at
+//! a time. What a client SDK lists when the app opens (Easemob's
+//! `getServerConversations` and `getHistoryMessages`).
+//!
+//! A user sees what was theirs: messages sent after they joined, to
+//! everyone or to them, and neither recalled, deleted nor hidden from them.
+
+use std::cmp::Reverse;
+
+use super::MessageService;
+use crate::error::Result;
+use crate::ids::MessageId;
+use crate::model::{AppId, ChatType, ConversationId, Membership, Message, Username};
+use crate::storage::{HiddenRange, MessageQuery, TimeBound};
+
+/// Rows read from storage per round while a page of visible messages fills.
+const READ_AHEAD: usize = 64;
+/// Rounds per page: past it the page ends short (and says it is not the last).
+const MAX_ROUNDS: usize = 32;
+
+/// A conversation's messages from others a user has not read.
+#[derive(Debug, Clone)]
+pub struct Unread {
+    pub conversation: ConversationId,
+    pub count: u64,
+    /// The conversation's newest message.
+    pub last: Message,
+}
+
+/// One of a user's conversations, as their conversation list shows it.
+#[derive(Debug, Clone)]
+pub struct ConversationSummary {
+    pub conversation: ConversationId,
+    pub chat_type: ChatType,
+    /// The newest message the user can see in it.
+    pub last: Message,
+    /// Messages from others they have not read.
+    pub unread: u64,
+}
+
+impl ConversationSummary {
+    /// Who or what the conversation is with: the other user of a one-to-one
+    /// chat, the group otherwise.
+    pub fn peer(&self, user: &Username) -> &str {
+        match self.chat_type {
+            ChatType::Chat if self.last.from == *user => &self.last.to,
+            ChatType::Chat => self.last.from.as_str(),
+            _ => &self.last.to,
+        }
+    }
+}
+
+/// Which way a history page reads from its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Newest first, from the newest message (or from before `start`).
+    Older,
+    /// Oldest first, from the oldest message (or from after `start`).
+    Newer,
+}
+
+/// A page of one conversation's history, as one member sees it.
+#[derive(Debug, Clone)]
+pub struct HistoryRequest {
+    pub conversation: ConversationId,
+    /// The message the page continues from (not included).
+    pub start: Option<MessageId>,
+    pub direction: Direction,
+    pub limit: usize,
+    /// Sent at or after (Unix ms).
+    pub sent_from_ms: Option<i64>,
+    /// Sent at or before (Unix ms).
+    pub sent_until_ms: Option<i64>,
+    /// Sent by this user only.
+    pub from: Option<Username>,
+    /// Of these body types only (`txt`, `img`, …); empty: any.
+    pub kinds: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    /// In the page's direction.
+    pub messages: Vec<Message>,
+    /// Nothing further in that direction.
+    pub is_last: bool,
+}
+
+/// What one user may see of a conversation.
+struct Visibility {
+    user: Username,
+    membership: Membership,
+    hidden: Vec<HiddenRange>,
+}
+
+impl Visibility {
+    fn shows(&self, message: &Message) -> bool {
+        message.seq > self.membership.joined_seq
+            && message.state.is_visible()
+            && (message.from == self.user || message.is_addressed_to(&self.user))
+            && !self.hidden.iter().any(|range| range.contains(message))
+    }
+}
+
+impl MessageService {
+    async fn visibility(&self, app: AppId, user: &Username, membership: Membership) -> Result<Visibility> {
+        let conversation = membership.conversation;
+        let hidden = self.deps.store.hidden_ranges(app, user).await?;
+        let hidden = hidden.into_iter().filter(|r| r.conversation == conversation).collect();
+        Ok(Visibility { user: user.clone(), membership, hidden })
+    }
+
+    /// The user's one-to-one chats and groups that have a message they can
+    /// see, newest message first, each with its unread count.
+    pub async fn conversations_of(&self, app: AppId, user: &Username) -> Result<Vec<ConversationSummary>> {
+        let mut summaries = Vec::new();
+        for membership in self.deps.store.memberships(app, user).await? {
+            let chat_type = membership.chat_type;
+            if !matches!(chat_type, ChatType::Chat | ChatType::GroupChat)
+                || membership.last_seq <= membership.joined_seq
+            {
+                continue;
+            }
+            let conversation = membership.conversation;
+            let visibility = self.visibility(app, user, membership).await?;
+            let request = HistoryRequest {
+                conversation,
+                start: None,
+                direction: Direction::Older,
+                limit: 1,
+                sent_from_ms: None,
+                sent_until_ms: None,
+                from: None,
+                kinds: Vec::new(),
+            };
+            let Some(last) = self.page(app, &visibility, &request).await?.messages.pop() else {
+                continue;
+            };
+            if last.line() != 0 {
+                // A WildfireChat line of its own is not this conversation.
+                continue;
+            }
+            let unread = self.deps.store.unread_count(app, user, Some(conversation)).await?;
+            summaries.push(ConversationSummary { conversation, chat_type, last, unread });
+        }
+        summaries.sort_unstable_by_key(|s| (Reverse(s.last.timestamp_ms), Reverse(s.last.id)));
+        Ok(summaries)
+    }
+
+    /// A page of a conversation's history as `user` sees it; `None` when
+    /// they are not a member of it.
+    pub async fn history_of(
+        &self,
+        app: AppId,
+        user: &Username,
+        request: &HistoryRequest,
+    ) -> Result<Option<HistoryPage>> {
+        let Some(membership) = self.deps.store.membership(app, user, request.conversation).await? else {
+            return Ok(None);
+        };
+        let visibility = self.visibility(app, user, membership).await?;
+        self.page(app, &visibility, request).await.map(Some)
+    }
+
+    async fn page(&self, app: AppId, visibility: &Visibility, request: &HistoryRequest) -> Result<HistoryPage> {
+        let older = request.direction == Direction::Older;
+        let mut bound = match request.start {
+            Some(id) => match self.deps.store.message(app, id).await? {
+                Some(m) if m.conversation == request.conversation => {
+                    Some(TimeBound { ms: m.timestamp_ms, id: Some(m.id), inclusive: false })
+                }
+                // A start that is not of this conversation: nothing after it.
+                _ => return Ok(HistoryPage { messages: Vec::new(), is_last: true }),
+            },
+            None => None,
+        };
+        let from_bound = request.sent_from_ms.map(|ms| TimeBound { ms, id: None, inclusive: true });
+        let until_bound = request.sent_until_ms.map(|ms| TimeBound { ms, id: None, inclusive: true });
+        let mut messages = Vec::with_capacity(request.limit.min(READ_AHEAD));
+        for _ in 0..MAX_ROUNDS {
+            let (after, before) =
+                if older { (from_bound, earlier(bound, until_bound)) } else { (later(bound, from_bound), until_bound) };
+            let query = MessageQuery {
+                conversation: Some(request.conversation),
+                from: request.from.clone(),
+                after,
+                before,
+                newest_first: older,
+                limit: READ_AHEAD,
+            };
+            let rows = self.deps.store.query_messages(app, query).await?;
+            let exhausted = rows.len() < READ_AHEAD;
+            for message in rows {
+                bound = Some(TimeBound { ms: message.timestamp_ms, id: Some(message.id), inclusive: false });
+                if !visibility.shows(&message) {
+                    continue;
+                }
+                if !request.kinds.is_empty() && !request.kinds.iter().any(|k| k == message.body.type_name()) {
+                    continue;
+                }
+                if messages.len() == request.limit {
+                    return Ok(HistoryPage { messages, is_last: false });
+                }
+                messages.push(message);
+            }
+            if exhausted {
+                return Ok(HistoryPage { messages, is_last: true });
+            }
+        }
+        Ok(HistoryPage { messages, is_last: false })
+    }
+
+    /// The user's conversations with messages from others not read, with how
+    /// many and the newest message (not chat rooms, whose members keep no
+    /// place), newest first, at most `limit`.
+    pub async fn unread_by_conversation(&self, app: AppId, user: &Username, limit: usize) -> Result<Vec<Unread>> {
+        let mut unread = Vec::new();
+        for membership in self.deps.store.memberships(app, user).await? {
+            let seen = membership.read_seq.max(membership.joined_seq);
+            if membership.chat_type == ChatType::ChatRoom || membership.last_seq <= seen {
+                continue;
+            }
+            let count = self.deps.store.unread_count(app, user, Some(membership.conversation)).await?;
+            if count == 0 {
+                continue;
+            }
+            let last = self.deps.store.message_at(app, membership.conversation, membership.last_seq).await?;
+            if let Some(last) = last {
+                unread.push(Unread { conversation: membership.conversation, count, last });
+            }
+        }
+        unread.sort_unstable_by_key(|u| Reverse(u.last.timestamp_ms));
+        unread.truncate(limit);
+        Ok(unread)
+    }
+}
+
+/// The earlier of two upper bounds (the cursor on a tie).
+fn earlier(cursor: Option<TimeBound>, other: Option<TimeBound>) -> Option<TimeBound> {
+    match (cursor, other) {
+        (Some(c), Some(o)) if o.ms < c.ms => Some(o),
+        (Some(c), _) => Some(c),
+        (None, o) => o,
+    }
+}
+
+/// The later of two lower bounds (the cursor on a tie).
+fn later(cursor: Option<TimeBound>, other: Option<TimeBound>) -> Option<TimeBound> {
+    match (cursor, other) {
+        (Some(c), Some(o)) if o.ms > c.ms => Some(o),
+        (Some(c), _) => Some(c),
+        (None, o) => o,
+    }
+}
