@@ -83,6 +83,12 @@ pub enum Refusal {
     MutedGlobally,
     /// The group or room has as many members as it may (`place`).
     Full,
+    /// Only a message's sender may change it.
+    NotSender,
+    /// The message was edited as often as a message may be.
+    EditLimit,
+    /// The message's kind cannot be edited (or not into that kind).
+    NotEditable,
 }
 
 /// A refusal with whom and where it concerns.
@@ -140,6 +146,11 @@ impl fmt::Display for Refused {
             (Refusal::MutedGlobally, _) => write!(f, "user {user} is muted in {place} conversations"),
             (Refusal::Full, true) => write!(f, "{place} is full"),
             (Refusal::Full, false) => f.write_str("the group is full"),
+            (Refusal::NotSender, _) => write!(f, "user {user} did not send the message"),
+            (Refusal::EditLimit, _) => f.write_str("the message was edited as often as it may be"),
+            (Refusal::NotEditable, _) => {
+                f.write_str("only text and custom messages can be edited, each into its own kind")
+            }
         }
     }
 }

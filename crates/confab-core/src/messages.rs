@@ -15,6 +15,9 @@ use crate::model::{
 };
 use crate::storage::{HiddenRange, MessageChange, MessageQuery};
 
+/// Most edits of one message (Easemob's limit).
+pub const MAX_EDITS: u32 = 10;
+
 /// Most receivers of one multicast.
 pub const MULTICAST_RECEIVERS: usize = 1000;
 
@@ -246,11 +249,49 @@ impl MessageService {
         if let MessageState::Recalled { .. } = message.state {
             return Err(Error::InvalidArgument(format!("message {id} was recalled")));
         }
-        let change = MessageChange::Edit { body, original, at_ms: self.deps.clock.now_ms() };
+        let change = MessageChange::Edit { body, ext: None, original, at_ms: self.deps.clock.now_ms() };
         let edited = self.change(app, id, change).await?;
         if distribute {
             self.tell(app, &edited, UpdateKind::Edited, None, None).await?;
         }
+        Ok(edited)
+    }
+
+    /// A sender's edit of their own text or custom message (Easemob's SDK
+    /// `modifyMessage`): new content of the same kind, and a new `ext` when
+    /// given. Everyone in the conversation who is connected is told; the
+    /// others read the new content whenever they next read the message.
+    pub async fn edit_own(
+        &self,
+        app: AppId,
+        id: MessageId,
+        by: &Username,
+        body: Body,
+        ext: Option<serde_json::Value>,
+    ) -> Result<Message> {
+        body.validate()?;
+        let message = self.existing(app, id).await?;
+        if !message.state.is_visible() {
+            return Err(Error::NotFound(format!("message {id} not found")));
+        }
+        if message.from != *by {
+            return Err(Refused::of(Refusal::NotSender, by).into());
+        }
+        let editable = matches!(
+            (&message.body, &body),
+            (Body::Text { .. }, Body::Text { .. }) | (Body::Custom { .. }, Body::Custom { .. })
+        );
+        if !editable {
+            return Err(Refused::of(Refusal::NotEditable, by).into());
+        }
+        if let MessageState::Edited { count, .. } = message.state {
+            if count >= MAX_EDITS {
+                return Err(Refused::of(Refusal::EditLimit, by).into());
+            }
+        }
+        let change = MessageChange::Edit { body, ext, original: None, at_ms: self.deps.clock.now_ms() };
+        let edited = self.change(app, id, change).await?;
+        self.tell(app, &edited, UpdateKind::Edited, Some(by.clone()), None).await?;
         Ok(edited)
     }
 

@@ -500,8 +500,8 @@ pub enum Original {
 pub enum MessageState {
     #[default]
     Normal,
-    /// Its content was replaced.
-    Edited { at_ms: i64 },
+    /// Its content was replaced, `count` times so far (the last at `at_ms`).
+    Edited { at_ms: i64, count: u32 },
     /// Withdrawn by `by`: receivers who do not have it yet never get it.
     Recalled { by: Username, at_ms: i64 },
     /// Removed for everyone; its content is gone, its place in the order stays.
@@ -527,11 +527,12 @@ impl MessageState {
         }
     }
 
-    /// Rebuilds a state from its code, the user who changed it and when.
-    pub fn from_parts(code: i64, by: Option<Username>, at_ms: i64) -> Option<MessageState> {
+    /// Rebuilds a state from its code, the user who changed it, when, and
+    /// how often its content was edited.
+    pub fn from_parts(code: i64, by: Option<Username>, at_ms: i64, edits: i64) -> Option<MessageState> {
         Some(match (code, by) {
             (0, _) => MessageState::Normal,
-            (1, _) => MessageState::Edited { at_ms },
+            (1, _) => MessageState::Edited { at_ms, count: u32::try_from(edits).unwrap_or(u32::MAX).max(1) },
             (2, Some(by)) => MessageState::Recalled { by, at_ms },
             (3, _) => MessageState::Deleted { at_ms },
             _ => return None,
@@ -549,9 +550,9 @@ impl MessageState {
     pub fn at_ms(&self) -> i64 {
         match self {
             MessageState::Normal => 0,
-            MessageState::Edited { at_ms } | MessageState::Recalled { at_ms, .. } | MessageState::Deleted { at_ms } => {
-                *at_ms
-            }
+            MessageState::Edited { at_ms, .. }
+            | MessageState::Recalled { at_ms, .. }
+            | MessageState::Deleted { at_ms } => *at_ms,
         }
     }
 }

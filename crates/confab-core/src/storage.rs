@@ -254,9 +254,11 @@ pub struct TimeBound {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum MessageChange {
-    /// New content; the message keeps its ID and place.
+    /// New content; the message keeps its ID and place, and counts the edit.
     Edit {
         body: Body,
+        /// A new `ext`, when it changes too.
+        ext: Option<serde_json::Value>,
         original: Option<Original>,
         at_ms: i64,
     },

@@ -162,7 +162,7 @@ pub(crate) async fn commit_batch(pool: &Pool, jobs: &[(AppId, &[NewMessage])]) -
     }
     let insert = tx
         .prepare_cached(&format!(
-            "INSERT INTO messages ({MESSAGE_COLUMNS}) SELECT * FROM UNNEST(\
+            "INSERT INTO messages ({NEW_MESSAGE_COLUMNS}) SELECT * FROM UNNEST(\
              $1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], \
              $8::TEXT[], $9::TEXT[], $10::BIGINT[], $11::BOOLEAN[], $12::TEXT[], $13::TEXT[], $14::JSONB[], \
              $15::BIGINT[], $16::TEXT[], $17::BIGINT[])"

@@ -27,8 +27,12 @@ pub(crate) fn user_row(row: &Row) -> Result<(i64, UserRecord)> {
     Ok((row.get(0), record))
 }
 
+/// The columns a new message is written with.
+pub(crate) const NEW_MESSAGE_COLUMNS: &str = "id, app_id, conv_id, seq, chat_type, sender, target, body, ext, \
+     created_ms, sync_sender, origin_device, original, receivers, state, state_by, state_ms";
+/// The columns a message is read with: those, and how often it was edited.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, app_id, conv_id, seq, chat_type, sender, target, body, ext, created_ms, \
-     sync_sender, origin_device, original, receivers, state, state_by, state_ms";
+     sync_sender, origin_device, original, receivers, state, state_by, state_ms, edits";
 
 pub(crate) fn message_row(row: &Row) -> Result<Message> {
     let sender: String = row.get(5);
@@ -60,7 +64,7 @@ pub(crate) fn message_row(row: &Row) -> Result<Message> {
         state: {
             let code: i64 = row.get(14);
             let by = row.get::<_, Option<&str>>(15).map(Username::parse).transpose()?;
-            MessageState::from_parts(code, by, row.get(16))
+            MessageState::from_parts(code, by, row.get(16), row.get::<_, i64>(17))
                 .ok_or_else(|| Error::Storage(format!("bad message state {code}")))?
         },
     })

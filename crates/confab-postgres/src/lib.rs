@@ -24,7 +24,7 @@ mod settings;
 mod users;
 
 use batcher::run_batcher;
-use convert::{message_row, user_row, MESSAGE_COLUMNS, USER_COLUMNS};
+use convert::{message_row, user_row, MESSAGE_COLUMNS, NEW_MESSAGE_COLUMNS, USER_COLUMNS};
 use cursors::run_cursor_writer;
 
 use std::collections::BTreeMap;
@@ -149,6 +149,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("credentials.sql"),
     include_str!("broadcasts.sql"),
     include_str!("settings.sql"),
+    include_str!("message_edits.sql"),
 ];
 
 /// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).

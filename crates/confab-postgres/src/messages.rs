@@ -135,13 +135,16 @@ impl MessageData for PostgresStore {
         let client = self.client().await?;
         let id = id.0 as i64;
         let row = match change {
-            MessageChange::Edit { body, original, at_ms } => {
+            MessageChange::Edit { body, ext, original, at_ms } => {
                 let sql = format!(
-                    "UPDATE messages SET body = $3, original = $4, state = 1, state_ms = $5 \
+                    "UPDATE messages SET body = $3, original = $4, state = 1, state_ms = $5, \
+                     ext = COALESCE($6, ext), edits = edits + 1 \
                      WHERE id = $1 AND app_id = $2 RETURNING {MESSAGE_COLUMNS}"
                 );
                 let original = original.as_ref().map(confab_wire::original_string);
-                client.query_opt(&sql, &[&id, &app.0, &confab_wire::body_string(&body), &original, &at_ms]).await
+                let ext = ext.as_ref().map(serde_json::Value::to_string);
+                let body = confab_wire::body_string(&body);
+                client.query_opt(&sql, &[&id, &app.0, &body, &original, &at_ms, &ext]).await
             }
             MessageChange::Recall { by, at_ms } => {
                 let sql = format!(

@@ -48,8 +48,12 @@ pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<(i64, UserRecord)> {
     Ok((row.get(0)?, record))
 }
 
+/// The columns a new message is written with.
+pub(crate) const NEW_MESSAGE_COLUMNS: &str = "id, app_id, conv_id, seq, chat_type, sender, target, body, ext, \
+     created_ms, sync_sender, origin_device, original, receivers, state, state_by, state_ms";
+/// The columns a message is read with: those, and how often it was edited.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, app_id, conv_id, seq, chat_type, sender, target, body, ext, created_ms, \
-     sync_sender, origin_device, original, receivers, state, state_by, state_ms";
+     sync_sender, origin_device, original, receivers, state, state_by, state_ms, edits";
 
 pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
     let sender: String = row.get(5)?;
@@ -79,7 +83,7 @@ pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
             let by: Option<String> = row.get(15)?;
             let by = by.map(|b| Username::parse(&b)).transpose().map_err(|e| conversion(15, e))?;
             let code: i64 = row.get(14)?;
-            MessageState::from_parts(code, by, row.get(16)?)
+            MessageState::from_parts(code, by, row.get(16)?, row.get(17)?)
                 .ok_or_else(|| conversion(14, Error::Storage(format!("unknown message state {code}"))))?
         },
     })

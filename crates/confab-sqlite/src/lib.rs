@@ -293,6 +293,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("credentials.sql"),
     include_str!("broadcasts.sql"),
     include_str!("settings.sql"),
+    include_str!("message_edits.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

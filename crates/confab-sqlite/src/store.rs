@@ -16,7 +16,7 @@ use confab_core::model::{
 };
 use confab_core::storage::{HiddenRange, MessageChange, MessageData, MessageQuery, Page, UserData};
 
-use crate::convert::{self, MESSAGE_COLUMNS, USER_COLUMNS};
+use crate::convert::{self, MESSAGE_COLUMNS, NEW_MESSAGE_COLUMNS, USER_COLUMNS};
 use crate::{storage, CursorMove, SqliteStore, WriterCache};
 
 fn user_by_name(conn: &Connection, app: AppId, username: &Username) -> Result<Option<UserRecord>> {
@@ -358,7 +358,7 @@ impl MessageData for SqliteStore {
                 let receivers = m.audience.receivers();
                 let receivers_text = receivers.as_ref().map(convert::json).transpose()?;
                 conn.prepare_cached(&format!(
-                    "INSERT INTO messages ({MESSAGE_COLUMNS}) \
+                    "INSERT INTO messages ({NEW_MESSAGE_COLUMNS}) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, NULL, 0)"
                 ))
                 .and_then(|mut s| {
@@ -522,12 +522,13 @@ impl MessageData for SqliteStore {
         self.write(move |conn, _| {
             let key = params![id.0 as i64, app.0];
             match change {
-                MessageChange::Edit { body, original, at_ms } => {
+                MessageChange::Edit { body, ext, original, at_ms } => {
                     let original = original.as_ref().map(confab_wire::original_string);
+                    let ext = ext.as_ref().map(convert::json).transpose()?;
                     conn.execute(
-                        "UPDATE messages SET body = ?3, original = ?4, state = 1, state_ms = ?5 \
-                         WHERE id = ?1 AND app_id = ?2",
-                        params![id.0 as i64, app.0, confab_wire::body_string(&body), original, at_ms],
+                        "UPDATE messages SET body = ?3, original = ?4, state = 1, state_ms = ?5, \
+                         ext = COALESCE(?6, ext), edits = edits + 1 WHERE id = ?1 AND app_id = ?2",
+                        params![id.0 as i64, app.0, confab_wire::body_string(&body), original, at_ms, ext],
                     )
                 }
                 MessageChange::Recall { by, at_ms } => conn.execute(

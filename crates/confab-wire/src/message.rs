@@ -70,6 +70,10 @@ pub enum OriginalV1 {
     },
 }
 
+fn one() -> u32 {
+    1
+}
+
 /// What happened to a message after it was sent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -78,6 +82,9 @@ pub enum StateV1 {
     Normal,
     Edited {
         at_ms: i64,
+        /// How often it was edited; records from before counts were kept say 1.
+        #[serde(default = "one")]
+        count: u32,
     },
     Recalled {
         by: String,
@@ -183,7 +190,7 @@ impl From<&MessageState> for StateV1 {
     fn from(state: &MessageState) -> Self {
         match state {
             MessageState::Normal => StateV1::Normal,
-            MessageState::Edited { at_ms } => StateV1::Edited { at_ms: *at_ms },
+            MessageState::Edited { at_ms, count } => StateV1::Edited { at_ms: *at_ms, count: *count },
             MessageState::Recalled { by, at_ms } => StateV1::Recalled { by: by.as_str().to_owned(), at_ms: *at_ms },
             MessageState::Deleted { at_ms } => StateV1::Deleted { at_ms: *at_ms },
         }
@@ -196,7 +203,7 @@ impl TryFrom<StateV1> for MessageState {
     fn try_from(state: StateV1) -> Result<Self, Invalid> {
         Ok(match state {
             StateV1::Normal => MessageState::Normal,
-            StateV1::Edited { at_ms } => MessageState::Edited { at_ms },
+            StateV1::Edited { at_ms, count } => MessageState::Edited { at_ms, count },
             StateV1::Recalled { by, at_ms } => MessageState::Recalled { by: user(&by)?, at_ms },
             StateV1::Deleted { at_ms } => MessageState::Deleted { at_ms },
         })

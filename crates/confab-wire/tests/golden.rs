@@ -162,7 +162,12 @@ fn a_plain_message_leaves_out_what_it_does_not_have() {
 #[test]
 fn updates_travel_in_the_golden_shape_and_read_back() {
     let update = MessageUpdate {
-        message: Message { state: MessageState::Edited { at_ms: 5 }, original: None, receivers: None, ..message() },
+        message: Message {
+            state: MessageState::Edited { at_ms: 5, count: 2 },
+            original: None,
+            receivers: None,
+            ..message()
+        },
         change: UpdateKind::Edited,
         by: Some(user("Ann")),
         only: Some(vec![user("bob")]),
@@ -171,8 +176,14 @@ fn updates_travel_in_the_golden_shape_and_read_back() {
     assert_eq!(encoded["change"], "edited");
     assert_eq!(encoded["by"], "Ann");
     assert_eq!(encoded["only"], json!(["bob"]));
-    assert_eq!(encoded["message"]["state"], json!({"state": "edited", "at_ms": 5}));
-    assert_eq!(MessageUpdate::try_from(serde_json::from_value::<UpdateV1>(encoded).unwrap()).unwrap(), update);
+    assert_eq!(encoded["message"]["state"], json!({"state": "edited", "at_ms": 5, "count": 2}));
+    assert_eq!(MessageUpdate::try_from(serde_json::from_value::<UpdateV1>(encoded.clone()).unwrap()).unwrap(), update);
+
+    // A record from before edits were counted reads as edited once.
+    let mut older = encoded;
+    older["message"]["state"] = json!({"state": "edited", "at_ms": 5});
+    let read = MessageUpdate::try_from(serde_json::from_value::<UpdateV1>(older).unwrap()).unwrap();
+    assert_eq!(read.message.state, MessageState::Edited { at_ms: 5, count: 1 });
 }
 
 #[test]

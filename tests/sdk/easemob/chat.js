@@ -29,7 +29,8 @@
 //   recall USER PASSWORD TO  logs in, sends a text to TO and recalls it;
 //                       prints {"sent": id, "recalled": true}
 //   room USER PASSWORD ROOM [TEXT]  logs in, joins the chat room, prints
-//                       {"joined": ROOM}; with TEXT says it there ({"sent"}),
+//                       {"joined": ROOM, "allMuted", "muteUntil", "members"}
+//                       (the room's state the join told the SDK); with TEXT says it there ({"sent"}),
 //                       otherwise waits for the first message there ({"received"})
 //   kinds USER PASSWORD TO  logs in, sends TO a location, a command and a
 //                       custom message; prints {"sent": [ids]}
@@ -48,6 +49,30 @@
 //                       unread, last text]), "history" (texts with PEER,
 //                       newest first), "groupPages" (GROUP's texts, one per
 //                       page, following the cursor), "oldestFirst"}
+//   edit USER PASSWORD TO [N] [ID]  logs in, sends TO a text ({"sent": id})
+//                       unless given the ID of a message to edit, then edits
+//                       it N (1) times with modifyMessage, printing
+//                       {"edited": id, "msg", "count", "operator"} for each,
+//                       or {"refused": type, "message"}
+//   burst USER PASSWORD TO N  logs in, sends TO N texts at once; prints
+//                       {"sent": how many were acknowledged, "refused": the
+//                       SDK's error types of the others}
+//   channel USER PASSWORD PEER N  logs in, waits for N texts, reads the
+//                       conversation with PEER (a channel ack), then prints
+//                       {"unread": [[conversation, unread count], …]} from
+//                       the SDK's conversation list
+//   thread USER PASSWORD create GROUP MSGID NAME  creates a thread under a
+//                       group message; prints {"created": thread ID}
+//   thread USER PASSWORD say THREAD TEXT  says TEXT in a thread; {"sent"}
+//   thread USER PASSWORD list GROUP  the SDK's thread listings: {"threads"
+//                       (the group's), "joined" (the user's): [[id, parentId,
+//                       messageId, name], …]}
+//   thread USER PASSWORD destroy THREAD  ends a thread; {"destroyed"}
+//   threads USER PASSWORD N  logs in, prints {"opened"}, then the first N
+//                       thread changes ({"thread": operation, "id",
+//                       "parentId", "messageId", "name", "operator"}; it
+//                       joins each new thread and prints {"joined": id}) and
+//                       texts ({"received", "to", "chatThread"}), and exits
 //   kicked USER PASSWORD [DEVICE]  logs in (as the device DEVICE: its
 //                       resource), prints {"opened"}, then the first error
 //                       event ({"error": type, "message"}) and exits
@@ -177,6 +202,11 @@ async function main() {
       onCmdMessage: (m) => hear({ ...shown(m), action: m.action }),
       onCustomMessage: (m) => hear({ ...shown(m), customEvent: m.customEvent, customExts: m.customExts }),
       onRecallMessage: (m) => hear({ recalled: m.mid, from: m.from }),
+      onModifiedMessage: (m) => hear({
+        modified: m.id, msg: m.msg, from: m.from, ext: m.ext || {},
+        count: m.modifiedInfo && m.modifiedInfo.operationCount,
+        operator: m.modifiedInfo && m.modifiedInfo.operatorId,
+      }),
       onError: (error) => {
         if (step === 'kicked') {
           print({ error: error.type, message: error.message });
@@ -259,8 +289,9 @@ async function main() {
       },
     });
     await conn.open({ user, pwd: password });
-    await conn.joinChatRoom({ roomId });
-    print({ joined: roomId });
+    const joined = await conn.joinChatRoom({ roomId });
+    const info = (joined && joined.data && joined.data.info) || {};
+    print({ joined: roomId, allMuted: info.isAllMembersMuted, muteUntil: info.muteExpireTimestamp, members: info.memberCount });
     if (text) {
       const message = SDK.message.create({ type: 'txt', chatType: 'chatRoom', to: roomId, msg: text });
       const { serverMsgId } = await conn.send(message);
@@ -332,6 +363,111 @@ async function main() {
     print({ contacts, groups, roles, conversations, history, groupPages, oldestFirst: oldest.messages.map(text) });
     conn.close();
     setTimeout(() => process.exit(0), 200);
+    return;
+  }
+  if (step === 'edit') {
+    const [, to, times, given] = rest;
+    await conn.open({ user, pwd: password });
+    let id = given;
+    if (!id) {
+      const sent = await conn.send(SDK.message.create({ type: 'txt', chatType: 'singleChat', to, msg: 'draft' }));
+      id = sent.serverMsgId;
+      print({ sent: id });
+    }
+    for (let i = 1; i <= Number(times || 1); i += 1) {
+      const text = `final ${i}`;
+      const modifiedMessage = SDK.message.create({ type: 'txt', chatType: 'singleChat', to, msg: text, ext: { v: i } });
+      try {
+        const result = await conn.modifyMessage({ messageId: id, modifiedMessage });
+        const info = result.modifiedInfo || {};
+        print({ edited: result.message && result.message.id, msg: result.message && result.message.msg,
+                count: info.operationCount, operator: info.operatorId });
+      } catch (error) {
+        print({ refused: error.type, message: error.message });
+      }
+    }
+    conn.close();
+    setTimeout(() => process.exit(0), 200);
+    return;
+  }
+  if (step === 'burst') {
+    const [, to, n] = rest;
+    await conn.open({ user, pwd: password });
+    const sends = [];
+    for (let i = 0; i < Number(n); i += 1) {
+      sends.push(conn.send(SDK.message.create({ type: 'txt', chatType: 'singleChat', to, msg: `burst ${i}` })));
+    }
+    const results = await Promise.allSettled(sends);
+    const refused = [...new Set(results.filter((r) => r.status === 'rejected').map((r) => r.reason.type))];
+    print({ sent: results.filter((r) => r.status === 'fulfilled').length, refused });
+    conn.close();
+    setTimeout(() => process.exit(0), 200);
+    return;
+  }
+  if (step === 'channel') {
+    const [, peer, n] = rest;
+    let heard = 0;
+    conn.addEventHandler('test', {
+      onTextMessage: async () => {
+        heard += 1;
+        if (heard !== Number(n)) return;
+        await conn.send(SDK.message.create({ type: 'channel', chatType: 'singleChat', to: peer }));
+        setTimeout(async () => {
+          const listed = await conn.getServerConversations({ pageSize: 20, cursor: '' });
+          print({ unread: listed.data.conversations.map((c) => [c.conversationId, c.unReadCount]) });
+          conn.close();
+          setTimeout(() => process.exit(0), 200);
+        }, 300);
+      },
+    });
+    await conn.open({ user, pwd: password });
+    return;
+  }
+  if (step === 'thread') {
+    const [, action, ...args] = rest;
+    await conn.open({ user, pwd: password });
+    if (action === 'create') {
+      const [parentId, messageId, name] = args;
+      const made = await conn.createChatThread({ name, messageId, parentId });
+      print({ created: made.data.chatThreadId });
+    } else if (action === 'say') {
+      const [to, msg] = args;
+      const message = SDK.message.create({ type: 'txt', chatType: 'groupChat', to, msg, isChatThread: true });
+      const { serverMsgId } = await conn.send(message);
+      print({ sent: serverMsgId });
+    } else if (action === 'list') {
+      const ids = (listed) => (listed.entities || []).map((t) => [t.id, t.parentId, t.messageId, t.name]);
+      const threads = ids(await conn.getChatThreads({ parentId: args[0], pageSize: 20 }));
+      const joined = ids(await conn.getJoinedChatThreads({ pageSize: 20 }));
+      print({ threads, joined });
+    } else if (action === 'destroy') {
+      await conn.destroyChatThread({ chatThreadId: args[0] });
+      print({ destroyed: args[0] });
+    }
+    conn.close();
+    setTimeout(() => process.exit(0), 200);
+    return;
+  }
+  if (step === 'threads') {
+    const want = Number(rest[1] || 1);
+    let heard = 0;
+    const hear = (object) => {
+      print(object);
+      heard += 1;
+      if (heard === want) setTimeout(() => process.exit(0), 300);
+    };
+    conn.addEventHandler('test', {
+      onChatThreadChange: async (e) => {
+        hear({ thread: e.operation, id: e.id, parentId: e.parentId, messageId: e.messageId, name: e.name, operator: e.operator });
+        if (e.operation === 'create') {
+          await conn.joinChatThread({ chatThreadId: e.id });
+          print({ joined: e.id });
+        }
+      },
+      onTextMessage: (m) => hear({ received: m.msg, to: m.to, chatThread: m.chatThread || null }),
+    });
+    await conn.open({ user, pwd: password });
+    print({ opened: user });
     return;
   }
   if (step === 'kinds') {

@@ -1,5 +1,9 @@
 //! Threads (E-thr-1 to E-thr-9): conversations started from a group message,
 //! with their own members. The vendor answers thread errors as `group_error`.
+//!
+//! The client SDK calls some of these with the user's own token (creating,
+//! destroying and reading a thread's members), and two of its own (a user
+//! joining and quitting a thread); a user may do so for themselves only.
 
 use std::collections::HashMap;
 
@@ -8,14 +12,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use confab_core::error::Error;
+use confab_core::error::{Error, Refusal};
 use confab_core::groups::{limits, GroupRef};
 use confab_core::ids::MessageId;
 use confab_core::model::{ChatType, Group, Username};
 
 use super::{
-    decode_cursor, echo_params, encode_cursor, page_limit, param, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT,
+    decode_cursor, echo_params, encode_cursor, page_limit, param, AnyAuth, AppAuth, EasemobError, JsonBody,
+    DEFAULT_BODY_LIMIT,
 };
+use confab_core::auth::Principal;
 
 type Params = Path<HashMap<String, String>>;
 type QueryMap = Query<HashMap<String, String>>;
@@ -80,7 +86,7 @@ fn page_request(query: &HashMap<String, String>) -> Result<PageRequest, EasemobE
     if limit > MAX_PAGE {
         return Err(bad("query param reaches limit."));
     }
-    let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
+    let after = query.get("cursor").filter(|c| !c.is_empty()).map(|c| decode_cursor(c)).transpose()?;
     let newest_first = match query.get("sort").map(String::as_str) {
         None | Some("desc") => true,
         Some("asc") => false,
@@ -132,38 +138,52 @@ pub async fn list(AppAuth(target): AppAuth, Query(query): QueryMap) -> Result<Re
     Ok(listing(&target, "/thread", &page.items, cursor, &query))
 }
 
-/// E-thr-2: the threads a user is in.
-pub async fn of_user(
-    AppAuth(target): AppAuth,
-    Path(params): Params,
-    Query(query): QueryMap,
-) -> Result<Response, EasemobError> {
+/// E-thr-2: the threads a user is in (the SDK's `getJoinedChatThreads`).
+pub async fn of_user(auth: AnyAuth, Path(params): Params, Query(query): QueryMap) -> Result<Response, EasemobError> {
     let user = username(param(&params, "username"))?;
+    auth.require_self_or_app(&user)?;
+    let target = &auth.0;
     let request = page_request(&query)?;
     let threads = target.core.groups.joined(target.app.id, ChatType::Thread, &user).await?;
     let (items, cursor) = page(threads, &request);
-    Ok(listing(&target, &format!("/threads/user/{user}"), &items, cursor, &query))
+    Ok(listing(target, &format!("/threads/user/{user}"), &items, cursor, &query))
 }
 
-/// E-thr-3: the threads a user is in under one group.
+/// E-thr-3: the threads a user is in under one group (the SDK's
+/// `getJoinedChatThreads` with a `parentId`).
 pub async fn of_user_in_group(
-    AppAuth(target): AppAuth,
+    auth: AnyAuth,
     Path(params): Params,
     Query(query): QueryMap,
 ) -> Result<Response, EasemobError> {
     let user = username(param(&params, "username"))?;
+    auth.require_self_or_app(&user)?;
+    let target = &auth.0;
     let group = param(&params, "group");
     let threads = target.core.groups.joined(target.app.id, ChatType::Thread, &user).await?;
     let threads: Vec<Group> = threads.into_iter().filter(|t| t.parent.as_deref() == Some(group)).collect();
     let (items, cursor) = page(threads, &page_request(&query)?);
-    Ok(listing(&target, &format!("/threads/chatgroups/{group}/user/{user}"), &items, cursor, &query))
+    Ok(listing(target, &format!("/threads/chatgroups/{group}/user/{user}"), &items, cursor, &query))
+}
+
+/// Every thread of a group (the SDK's `getChatThreads`), for its members.
+pub async fn of_group(auth: AnyAuth, Path(params): Params, Query(query): QueryMap) -> Result<Response, EasemobError> {
+    let group = param(&params, "group");
+    let target = &auth.0;
+    let parent = GroupRef { kind: ChatType::GroupChat, id: group };
+    let (_, members) = target.core.groups.members(target.app.id, parent).await.map_err(thread_error)?;
+    if let Principal::User { username: me, .. } = &auth.1 {
+        if !members.iter().any(|m| m.username == *me) {
+            return Err(thread_error(Error::Forbidden(format!("user {me} is not in group {group}"))));
+        }
+    }
+    let threads = target.core.groups.threads_of(target.app.id, group).await?;
+    let (items, cursor) = page(threads, &page_request(&query)?);
+    Ok(listing(target, &format!("/threads/chatgroups/{group}"), &items, cursor, &query))
 }
 
 /// E-thr-4: start a thread from a group message.
-pub async fn create(
-    AppAuth(target): AppAuth,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
-) -> Result<Response, EasemobError> {
+pub async fn create(auth: AnyAuth, JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>) -> Result<Response, EasemobError> {
     let group = id_field(&body, "group_id").ok_or_else(|| bad("group_id must be provided"))?;
     let name = body.get("name").and_then(Value::as_str).ok_or_else(|| bad("name must be provided"))?;
     let owner = body.get("owner").and_then(Value::as_str).ok_or_else(|| bad("owner must be provided"))?;
@@ -173,6 +193,8 @@ pub async fn create(
         return Err(bad("thread name limit reached."));
     }
     let owner = username(owner)?;
+    auth.require_self_or_app(&owner)?;
+    let target = &auth.0;
     let created = target.core.groups.create_thread(target.app.id, &group, name.to_owned(), owner, message).await;
     let thread = created.map_err(|e| match e {
         Error::NotFound(m) if m.starts_with("grpID") => thread_error(Error::NotFound("group not found.".into())),
@@ -199,20 +221,25 @@ pub async fn rename(
     Ok(target.envelope("put", &format!("/thread/{id}")).data(json!({"name": thread.settings.name})).into_response())
 }
 
-/// E-thr-6.
-pub async fn delete(AppAuth(target): AppAuth, Path(params): Params) -> Result<Response, EasemobError> {
+/// E-thr-6; with a user's token, only the thread's owner may.
+pub async fn delete(auth: AnyAuth, Path(params): Params) -> Result<Response, EasemobError> {
     let id = param(&params, "id");
+    let target = &auth.0;
+    if let Principal::User { username: me, .. } = &auth.1 {
+        let found = target.core.groups.get(target.app.id, thread(id)).await.map_err(thread_error)?;
+        if found.owner != *me {
+            return Err(thread_error(Error::Forbidden(format!("user {me} is not the owner of thread {id}"))));
+        }
+    }
     target.core.groups.delete(target.app.id, thread(id)).await.map_err(thread_error)?;
     Ok(target.envelope("delete", &format!("/thread/{id}")).data(json!({"status": "ok"})).into_response())
 }
 
-/// E-thr-7: members, `limit` (≤ 50) at a time in joining order.
-pub async fn members(
-    AppAuth(target): AppAuth,
-    Path(params): Params,
-    Query(query): QueryMap,
-) -> Result<Response, EasemobError> {
+/// E-thr-7: members, `limit` (≤ 50) at a time in joining order; with a
+/// user's token, for the thread's members only.
+pub async fn members(auth: AnyAuth, Path(params): Params, Query(query): QueryMap) -> Result<Response, EasemobError> {
     let id = param(&params, "id");
+    let target = &auth.0;
     let limit = page_limit(&query, "limit", MAX_PAGE, usize::MAX)?;
     if limit > MAX_PAGE {
         return Err(bad("query param reaches limit."));
@@ -222,6 +249,11 @@ pub async fn members(
         None => 0,
     };
     let (_, members) = target.core.groups.members(target.app.id, thread(id)).await.map_err(thread_error)?;
+    if let Principal::User { username: me, .. } = &auth.1 {
+        if !members.iter().any(|m| m.username == *me) {
+            return Err(thread_error(Error::Forbidden(format!("user {me} is not in thread {id}"))));
+        }
+    }
     let names: Vec<&str> = members.iter().skip(offset).take(limit).map(|m| m.username.as_str()).collect();
     let next = offset + names.len();
     let cursor = (next < members.len()).then(|| encode_cursor(next as i64));
@@ -273,4 +305,36 @@ pub async fn kick(
         changed.changed.iter().map(|u| json!({"result": true, "user": u.as_str()})).collect();
     entities.extend(changed.refused.iter().map(|(u, _)| json!({"result": false, "user": u.as_str()})));
     Ok(target.envelope("delete", &format!("/thread/{id}/users")).entities(entities).into_response())
+}
+
+/// The SDK's `joinChatThread`: the user joins a thread of a group they are
+/// in, and gets the thread's details.
+pub async fn join_one(auth: AnyAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let user = username(param(&params, "username"))?;
+    auth.require_self_or_app(&user)?;
+    let target = &auth.0;
+    let added = target.core.groups.add_members(target.app.id, thread(id), vec![user.clone()]).await;
+    let added = added.map_err(|e| match e {
+        Error::Refused(_) => thread_error(Error::NotFound("user not in group.".into())),
+        other => thread_error(other),
+    })?;
+    if added.refused.iter().any(|(_, why)| *why != Refusal::AlreadyMember) {
+        return Err(thread_error(Error::NotFound("user not in group.".into())));
+    }
+    let mut detail = entity(&added.group);
+    detail["affiliationsCount"] = json!(added.group.member_count);
+    let path = format!("/thread/{id}/user/{user}/join");
+    Ok(target.envelope("post", &path).data(json!({"detail": detail})).into_response())
+}
+
+/// The SDK's `leaveChatThread`: the user leaves a thread.
+pub async fn quit_one(auth: AnyAuth, Path(params): Params) -> Result<Response, EasemobError> {
+    let id = param(&params, "id");
+    let user = username(param(&params, "username"))?;
+    auth.require_self_or_app(&user)?;
+    let target = &auth.0;
+    target.core.groups.remove_members(target.app.id, thread(id), vec![user.clone()]).await.map_err(thread_error)?;
+    let path = format!("/thread/{id}/user/{user}/quit");
+    Ok(target.envelope("delete", &path).data(json!({"result": true})).into_response())
 }

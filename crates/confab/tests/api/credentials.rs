@@ -392,7 +392,8 @@ async fn the_migration_leaves_a_shared_credential_with_the_oldest_app() {
             // Back to before the credentials migration (version 9), undoing
             // the later ones, so it runs again on a database that had shared values.
             db.execute_batch(&format!(
-                "DROP TABLE app_credentials; DROP INDEX app_wide_broadcasts; DROP TABLE settings; {shared}; PRAGMA user_version = 8"
+                "DROP TABLE app_credentials; DROP INDEX app_wide_broadcasts; DROP TABLE settings; \
+                 ALTER TABLE messages DROP COLUMN edits; {shared}; PRAGMA user_version = 8"
             ))
             .unwrap();
         }
@@ -400,7 +401,8 @@ async fn the_migration_leaves_a_shared_credential_with_the_oldest_app() {
             let (db, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(connection);
             db.batch_execute(&format!(
-                "DROP TABLE app_credentials; DROP INDEX app_wide_broadcasts; DROP TABLE settings; {shared};
+                "DROP TABLE app_credentials; DROP INDEX app_wide_broadcasts; DROP TABLE settings;
+                 ALTER TABLE messages DROP COLUMN edits; {shared};
                  DELETE FROM confab_schema WHERE version >= 8"
             ))
             .await

@@ -10,7 +10,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, TestApp, PASSWORD};
+use confab_server::limits::GATEWAY_USER_MESSAGES_PER_SECOND;
+
+use crate::helpers::{spawn_app, spawn_app_with, Storage, TestApp, PASSWORD};
 use crate::node_sdk::Step;
 
 fn ensure_installed() {
@@ -213,11 +215,14 @@ async fn rooms_and_kinds_work_with(sdk: &str) {
     let (status, made) = app.post("/chatrooms", room).await;
     assert_eq!(status, StatusCode::OK, "{made}");
     let rid = made["data"]["id"].as_str().unwrap().to_owned();
+    // Everyone but the owner is muted: the join tells the SDK so.
+    let (status, muted) = app.post(&format!("/chatrooms/{rid}/ban"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{muted}");
 
     let mut bob = start(&app, sdk, &["room", "bob", PASSWORD, &rid]);
-    assert_eq!(bob.next().await, json!({"joined": rid}), "{sdk}");
+    assert_eq!(bob.next().await, json!({"joined": rid, "allMuted": true, "muteUntil": -1, "members": 2}), "{sdk}");
     let mut ann = start(&app, sdk, &["room", "ann", PASSWORD, &rid, "hello room"]);
-    assert_eq!(ann.next().await, json!({"joined": rid}), "{sdk}");
+    assert_eq!(ann.next().await, json!({"joined": rid, "allMuted": true, "muteUntil": -1, "members": 2}), "{sdk}");
     assert!(ann.next().await["sent"].is_string(), "{sdk}");
     ann.finished().await;
     let heard = bob.next().await;
@@ -229,15 +234,17 @@ async fn rooms_and_kinds_work_with(sdk: &str) {
     let mut ann = start(&app, sdk, &["kinds", "ann", PASSWORD, "bob"]);
     assert_eq!(ann.next().await["sent"].as_array().map(Vec::len), Some(3), "{sdk}");
     ann.finished().await;
-    let location = bob.next().await;
+    // The SDK hands each kind to its own callback, some after an await:
+    // the order they reach the app is not the order sent.
+    let mut heard = [bob.next().await, bob.next().await, bob.next().await];
+    heard.sort_by_key(|m| ["loc", "cmd", "custom"].iter().position(|k| m["type"] == *k));
+    let [location, command, custom] = heard;
     assert_eq!(
         (&location["type"], &location["lat"], &location["addr"]),
         (&json!("loc"), &json!(39.9), &json!("Beijing")),
         "{sdk}: {location}"
     );
-    let command = bob.next().await;
     assert_eq!((&command["type"], &command["action"]), (&json!("cmd"), &json!("typing")), "{sdk}: {command}");
-    let custom = bob.next().await;
     assert_eq!((&custom["type"], &custom["customEvent"]), (&json!("custom"), &json!("gift")), "{sdk}: {custom}");
     assert_eq!(custom["customExts"], json!({"name": "rose", "n": 2}), "{sdk}: {custom}");
     bob.finished().await;
@@ -530,6 +537,214 @@ async fn the_sdks_lists_are_for_their_user_only() {
     );
     let payload: serde_json::Value = serde_json::from_str(infos[0]["meta"]["payload"].as_str().unwrap()).unwrap();
     assert_eq!(payload["bodies"][0]["msg"], "after carol", "{listed}");
+}
+
+/// Edits (`modifyMessage`): the sender's acknowledgement carries the edit's
+/// count, the receiver's SDK hears `onModifiedMessage` with the new content
+/// and `ext`, and the REST history has it; another user's edit, a missing
+/// message and an eleventh edit are refused with the SDK's own codes.
+async fn edits_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob", "carol"]).await;
+    let mut bob = start(&app, sdk, &["listen", "bob", PASSWORD, "2"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let mut ann = start(&app, sdk, &["edit", "ann", PASSWORD, "bob"]);
+    let sent = ann.next().await;
+    let id = sent["sent"].as_str().unwrap_or_else(|| panic!("{sdk}: {sent}")).to_owned();
+    let edited = ann.next().await;
+    assert_eq!(edited, json!({"edited": id, "msg": "final 1", "count": 1, "operator": "ann"}), "{sdk}");
+    ann.finished().await;
+    assert_eq!(bob.next().await["received"], "draft", "{sdk}");
+    let modified = bob.next().await;
+    let expected =
+        json!({"modified": id, "msg": "final 1", "from": "ann", "ext": {"v": 1}, "count": 1, "operator": "ann"});
+    assert_eq!(modified, expected, "{sdk}");
+    bob.finished().await;
+
+    let (status, history) = app.get("/chatmessages?ql=select+*+where+timestamp>0&limit=10").await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let record = history["entities"].as_array().unwrap().iter().find(|r| r["msg_id"] == id.as_str()).cloned();
+    let record = record.unwrap_or_else(|| panic!("{history}"));
+    assert_eq!(
+        (&record["payload"]["bodies"][0]["msg"], &record["payload"]["ext"]),
+        (&json!("final 1"), &json!({"v": 1}))
+    );
+
+    let mut carol = start(&app, sdk, &["edit", "carol", PASSWORD, "bob", "1", &id]);
+    assert_eq!(carol.next().await["refused"], 603, "{sdk}: only the sender edits");
+    carol.finished().await;
+    let mut ann = start(&app, sdk, &["edit", "ann", PASSWORD, "bob", "1", "1234"]);
+    assert_eq!(ann.next().await["refused"], 1302, "{sdk}: no such message");
+    ann.finished().await;
+    let mut ann = start(&app, sdk, &["edit", "ann", PASSWORD, "bob", "10", &id]);
+    for count in 2..=10 {
+        assert_eq!(ann.next().await["count"], count, "{sdk}");
+    }
+    assert_eq!(ann.next().await["refused"], 50, "{sdk}: at most 10 edits");
+    ann.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_edits_messages() {
+    edits_work_with("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_edits_messages() {
+    edits_work_with("agora").await;
+}
+
+/// A conversation read from the SDK (its `channel` message, CHANNEL_ACK):
+/// that conversation has nothing unread any more, the others keep theirs.
+async fn conversation_reads_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob", "carol"]).await;
+    app.send_text("ann", "bob", "one").await;
+    app.send_text("ann", "bob", "two").await;
+    app.send_text("carol", "bob", "three").await;
+    let mut bob = start(&app, sdk, &["channel", "bob", PASSWORD, "ann", "3"]);
+    assert_eq!(bob.next().await, json!({"unread": [["carol", 1], ["ann", 0]]}), "{sdk}");
+    bob.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_reads_whole_conversations() {
+    conversation_reads_work_with("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_reads_whole_conversations() {
+    conversation_reads_work_with("agora").await;
+}
+
+/// Sending faster than the app allows: what is over the rate is refused
+/// with "traffic limit", which the SDK reports as its 509, and not stored.
+async fn send_rates_are_limited_for(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app_with(Storage::fresh().await, |config| {
+        config.rate_limits.insert(GATEWAY_USER_MESSAGES_PER_SECOND.into(), 2);
+    })
+    .await;
+    app.register(&["ann", "bob"]).await;
+    let mut ann = start(&app, sdk, &["burst", "ann", PASSWORD, "bob", "10"]);
+    let burst = ann.next().await;
+    ann.finished().await;
+    let sent = burst["sent"].as_u64().unwrap_or_else(|| panic!("{sdk}: {burst}"));
+    assert!((2..=5).contains(&sent), "{sdk}: {burst}");
+    assert_eq!(burst["refused"], json!([509]), "{sdk}: {burst}");
+    let (status, count) = app.get("/users/bob/offline_msg_count").await;
+    assert_eq!(status, StatusCode::OK, "{count}");
+    assert_eq!(count["data"]["bob"], sent, "only what was acknowledged is stored: {count}");
+}
+
+#[tokio::test]
+async fn the_websdk_is_told_its_send_rate() {
+    send_rates_are_limited_for("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_is_told_its_send_rate() {
+    send_rates_are_limited_for("agora").await;
+}
+
+/// Threads as the SDK uses them: a member starts one under a group message
+/// (the REST call it makes with its own token), the group hears of it
+/// (onChatThreadChange), another member joins and gets its messages with
+/// the thread they belong to (`chatThread`), and hears it end.
+async fn threads_work_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob"]).await;
+    let group = json!({"groupname": "team", "desc": "d", "public": true, "owner": "ann", "members": ["bob"]});
+    let (_, made) = app.post("/chatgroups", group).await;
+    let gid = made["data"]["groupid"].as_str().unwrap().to_owned();
+    let body = json!({"from": "ann", "to": [gid], "type": "txt", "body": {"msg": "let's discuss"}});
+    let (status, sent) = app.post("/messages/chatgroups", body).await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    let parent = sent["data"][gid.as_str()].as_str().unwrap_or_else(|| panic!("{sent}")).to_owned();
+
+    let mut bob = start(&app, sdk, &["threads", "bob", PASSWORD, "7"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let heard = bob.next().await;
+    assert_eq!(heard, json!({"received": "let's discuss", "to": gid, "chatThread": null}), "{sdk}: not in a thread");
+    let mut ann = start(&app, sdk, &["thread", "ann", PASSWORD, "create", &gid, &parent, "topic"]);
+    let created = ann.next().await;
+    let tid = created["created"].as_str().unwrap_or_else(|| panic!("{sdk}: {created}")).to_owned();
+    ann.finished().await;
+    let heard = bob.next().await;
+    let expected = json!({"thread": "create", "id": tid, "parentId": gid, "messageId": parent, "name": "topic", "operator": "ann"});
+    assert_eq!(heard, expected, "{sdk}");
+    assert_eq!(bob.next().await, json!({"joined": tid}), "{sdk}");
+
+    let mut ann = start(&app, sdk, &["thread", "ann", PASSWORD, "say", &tid, "in the thread"]);
+    assert!(ann.next().await["sent"].is_string(), "{sdk}");
+    ann.finished().await;
+    let heard = bob.next().await;
+    let mut listed = start(&app, sdk, &["thread", "bob", PASSWORD, "list", &gid]);
+    let one = json!([[tid, gid, parent, "topic"]]);
+    assert_eq!(listed.next().await, json!({"threads": one, "joined": one}), "{sdk}");
+    listed.finished().await;
+    let expected = json!({"received": "in the thread", "to": tid,
+                          "chatThread": {"messageId": parent, "parentId": gid, "chatThreadName": "topic"}});
+    assert_eq!(heard, expected, "{sdk}");
+
+    // The backend removes bob from the thread: his SDK hears it.
+    let (status, kicked) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/thread/{tid}/users"),
+            Some(&app.app_token),
+            Some(json!({"usernames": ["bob"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{kicked}");
+    let heard = bob.next().await;
+    let expected = json!({"thread": "userRemove", "id": tid, "parentId": gid, "name": "topic", "operator": "admin"});
+    assert_eq!(heard, expected, "{sdk}");
+
+    // A second thread, which bob joins and its owner ends: bob hears the end.
+    let first = tid.clone();
+    let body = json!({"from": "ann", "to": [gid], "type": "txt", "body": {"msg": "another topic"}});
+    let (_, sent) = app.post("/messages/chatgroups", body).await;
+    let parent = sent["data"][gid.as_str()].as_str().unwrap().to_owned();
+    assert_eq!(bob.next().await["received"], "another topic", "{sdk}");
+    let mut ann = start(&app, sdk, &["thread", "ann", PASSWORD, "create", &gid, &parent, "second"]);
+    let tid = ann.next().await["created"].as_str().unwrap_or_default().to_owned();
+    ann.finished().await;
+    assert_eq!(bob.next().await["thread"], "create", "{sdk}");
+    assert_eq!(bob.next().await, json!({"joined": tid}), "{sdk}");
+    let mut ann = start(&app, sdk, &["thread", "ann", PASSWORD, "destroy", &tid]);
+    assert_eq!(ann.next().await, json!({"destroyed": tid}), "{sdk}");
+    ann.finished().await;
+    let heard = bob.next().await;
+    assert_eq!(
+        (heard["thread"].as_str(), heard["id"].as_str()),
+        (Some("destroy"), Some(tid.as_str())),
+        "{sdk}: {heard}"
+    );
+    bob.finished().await;
+
+    // The thread's messages are in the REST history as thread messages.
+    let (status, history) = app.get("/chatmessages?ql=select+*+where+timestamp>0&limit=10").await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let said = history["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["to"] == first.as_str() && r["chat_type"] == "groupchat");
+    assert!(said, "{history}");
+}
+
+#[tokio::test]
+async fn the_websdk_uses_threads() {
+    threads_work_with("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_uses_threads() {
+    threads_work_with("agora").await;
 }
 
 /// Two devices of one user (two resources): a message reaches both.

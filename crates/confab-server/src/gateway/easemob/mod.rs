@@ -14,6 +14,7 @@
 //! session core's.
 
 mod content;
+mod events;
 pub mod proto;
 mod queues;
 mod uploads;
@@ -31,6 +32,7 @@ use prost::Message as _;
 use confab_core::error::{AuthFailure, Error};
 use confab_core::events::{GroupEvent, GroupEventKind, KickReason, MessageUpdate, Receipt, ReceiptKind, UpdateKind};
 use confab_core::gateway::{LoginRequest, Session};
+use confab_core::groups::GroupRef;
 use confab_core::model::{ChatType, ConversationId, Message, Username};
 use confab_core::Core;
 
@@ -41,6 +43,7 @@ use proto::msync::Command;
 use proto::statistics_body::Operation as KickOperation;
 use proto::status::ErrorCode;
 use proto::{CommSyncDL, CommUnreadDL, Jid, MSync, MessageBody, Meta, Provision, StatisticsBody, Status};
+use events::{edit_info, ThreadInfo};
 use queues::{Item, Queues};
 
 /// Largest frame a client may send: a message's content and `ext` (the
@@ -64,6 +67,11 @@ fn jid(app_key: &str, name: &str, domain: &str) -> Jid {
 /// A stored message as the `CHAT` meta the SDK decodes: what a live
 /// delivery carries, and what history roaming (`messageroaming`) returns.
 pub fn message_meta(app_key: &str, message: &Message) -> Meta {
+    meta_with(app_key, message, None)
+}
+
+/// [`message_meta`] with the body's `meta` JSON (a thread message's thread).
+fn meta_with(app_key: &str, message: &Message, body_meta: Option<String>) -> Meta {
     let (kind, domain) = body_type(message.chat_type);
     let ext = match &message.ext {
         Some(serde_json::Value::Object(map)) => content::key_values(map),
@@ -75,6 +83,7 @@ pub fn message_meta(app_key: &str, message: &Message) -> Meta {
         to: Some(Jid { name: Some(message.to.clone()), ..Default::default() }),
         contents: vec![content::content_of(&message.body)],
         ext,
+        meta: body_meta,
         ..Default::default()
     };
     let mut from = jid(app_key, message.from.as_str(), USER_DOMAIN);
@@ -117,9 +126,14 @@ pub(super) struct Msync {
     /// Per peer (queue name), the conversation and the newest message
     /// handed over in it: what a conversation read ("channel ack") reads up to.
     seen: HashMap<String, (ConversationId, i64)>,
+    /// The threads the user is in, by ID: a thread message names its group,
+    /// the message it started from and its name (the SDK's `chatThread`),
+    /// and delivery is not the place to read them from storage.
+    threads: HashMap<String, ThreadInfo>,
 }
 
-/// Peers remembered for conversation reads; past it the memory starts again.
+/// Peers remembered for conversation reads, and threads for their
+/// messages; past it the memory starts again.
 const MAX_SEEN: usize = 4096;
 
 impl Msync {
@@ -162,58 +176,6 @@ impl Msync {
             }
             queues::Pushed::Quiet => None,
         }
-    }
-}
-
-impl Msync {
-    /// The MUC body of a group event, as this user is told it; `None` for
-    /// events the SDK has no operation for.
-    fn muc_of(&self, session: &Session, event: &GroupEvent) -> Option<proto::MUCBody> {
-        use proto::mucbody::Operation as Op;
-        if event.kind == ChatType::Thread {
-            // The SDK reads a thread event's parent unchecked; not told yet.
-            return None;
-        }
-        let me = event.users.contains(&session.user);
-        let operation = match (event.event, me) {
-            (GroupEventKind::MembersAdded, true) => Op::DirectJoined,
-            (GroupEventKind::MembersAdded, false) => Op::Presence,
-            (GroupEventKind::MembersRemoved, true) => Op::Kick,
-            (GroupEventKind::MembersRemoved, false) => Op::Absence,
-            (GroupEventKind::Destroyed, _) => Op::Destroy,
-            (GroupEventKind::Updated, _) => Op::Update,
-            (GroupEventKind::OwnerChanged, _) => Op::AssignOwner,
-            (GroupEventKind::AdminsAdded, _) => Op::AddAdmin,
-            (GroupEventKind::AdminsRemoved, _) => Op::RemoveAdmin,
-            (GroupEventKind::Muted, _) => Op::AddMute,
-            (GroupEventKind::Unmuted, _) => Op::RemoveMute,
-            (GroupEventKind::Blocked, _) => Op::Ban,
-            (GroupEventKind::Unblocked, _) => Op::Allow,
-            (GroupEventKind::AllMuted, _) => Op::BanGroup,
-            (GroupEventKind::AllUnmuted, _) => Op::RemoveBanGroup,
-            (GroupEventKind::AllowListed, _) => Op::AddUserWhiteList,
-            (GroupEventKind::AllowListRemoved, _) => Op::RemoveUserWhiteList,
-            (GroupEventKind::Created | GroupEventKind::AttributesChanged | GroupEventKind::AttributesRemoved, _) => {
-                return None;
-            }
-        };
-        // Who did it is not in the core's event: a member joining or leaving
-        // is its own actor (the SDK reads `from` as the member then); for the
-        // rest the app (`admin`), as for the backend's calls.
-        let actor = match operation {
-            Op::Presence | Op::Absence => event.users.first().map(Username::to_string),
-            _ => None,
-        };
-        let from = self.jid(actor.as_deref().unwrap_or("admin"), USER_DOMAIN);
-        let is_chatroom = event.kind == ChatType::ChatRoom;
-        Some(proto::MUCBody {
-            muc_id: Some(self.jid(&event.group, GROUP_DOMAIN)),
-            operation: Some(operation as i32),
-            from: Some(from),
-            to: event.users.iter().map(|u| self.jid(u.as_str(), USER_DOMAIN)).collect(),
-            is_chatroom: Some(is_chatroom),
-            ..Default::default()
-        })
     }
 }
 
@@ -327,6 +289,15 @@ impl Protocol for Msync {
         }
         self.app_key = app_key;
         self.user = session.user.to_string();
+        // Before the backlog: its thread messages name their threads.
+        match core.groups.joined(session.app.id, ChatType::Thread, &session.user).await {
+            Ok(threads) => {
+                for thread in threads.iter().take(MAX_SEEN) {
+                    self.threads.insert(thread.id.clone(), ThreadInfo::of(thread));
+                }
+            }
+            Err(e) => tracing::warn!("cannot read the user's threads: {e}"),
+        }
         let welcome = Provision { status: Some(ok()), resource: Some(session.device.clone()), ..Default::default() };
         io.send(frame(Command::Provision, welcome.encode_to_vec())).await.ok()?;
         tracing::info!(user = %session.user, device = %session.device, "easemob session opened");
@@ -407,7 +378,11 @@ impl Protocol for Msync {
             return None;
         }
         let queue = self.queue_of(&session.user, message.chat_type, &message.from, &message.to);
-        let meta = message_meta(&self.app_key, message);
+        let thread = match message.chat_type {
+            ChatType::Thread => self.threads.get(&message.to).map(ThreadInfo::body_meta),
+            _ => None,
+        };
+        let meta = meta_with(&self.app_key, message, thread);
         let ack = (message.seq > 0).then_some((message.conversation, message.seq));
         if let Some(at) = ack {
             if self.seen.len() >= MAX_SEEN {
@@ -420,7 +395,10 @@ impl Protocol for Msync {
 
     /// A group or chat-room event as the SDK's MUC meta (its onGroupEvent
     /// and onChatroomEvent), in the group's queue.
-    async fn group_event(&mut self, session: &Session, _: &Core, event: &GroupEvent) -> Option<WsMessage> {
+    async fn group_event(&mut self, session: &Session, core: &Core, event: &GroupEvent) -> Option<WsMessage> {
+        if event.kind == ChatType::Thread {
+            return self.thread_event(session, core, event).await;
+        }
         let muc = self.muc_of(session, event)?;
         let queue = self.jid(&event.group, GROUP_DOMAIN);
         let now = event.timestamp_ms;
@@ -437,26 +415,14 @@ impl Protocol for Msync {
         self.enqueue(queue, Item { meta, ack: None })
     }
 
-    /// A recall, as the SDK's RECALL message naming the recalled one.
+    /// A recall, as the SDK's RECALL message naming the recalled one; an
+    /// edit, as its EDIT message with the new content and the edit's count.
     fn update(&mut self, session: &Session, update: &MessageUpdate) -> Option<WsMessage> {
-        if update.change != UpdateKind::Recalled {
-            return None;
+        match update.change {
+            UpdateKind::Recalled => self.recalled(session, update),
+            UpdateKind::Edited => self.edited(session, update),
+            _ => None,
         }
-        let message = &update.message;
-        let by = update.by.clone().unwrap_or_else(|| message.from.clone());
-        let queue = self.queue_of(&session.user, message.chat_type, &message.from, &message.to);
-        let (_, domain) = body_type(message.chat_type);
-        let to = self.jid(&message.to, domain);
-        let body = MessageBody {
-            r#type: Some(BodyType::Recall as i32),
-            from: Some(Jid { name: Some(by.to_string()), ..Default::default() }),
-            to: Some(Jid { name: Some(message.to.clone()), ..Default::default() }),
-            ack_message_id: Some(message.id.0),
-            ..Default::default()
-        };
-        let now = message.state.at_ms();
-        let meta = self.signal(now, by.as_str(), &to, body);
-        self.enqueue(queue, Item { meta, ack: None })
     }
 
     /// A receipt, as the SDK's DELIVER_ACK or READ_ACK naming the message.

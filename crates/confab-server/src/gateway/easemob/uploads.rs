@@ -5,8 +5,11 @@
 
 use confab_core::error::{Error, Refusal};
 use confab_core::gateway::Tell;
+use confab_core::groups::GroupRef;
 use confab_core::ids::MessageId;
+use confab_core::model::GroupList;
 
+use super::proto::message_body::EditScope;
 use super::proto::mucbody::Operation as MucOperation;
 use super::*;
 
@@ -31,6 +34,63 @@ fn refusal(error: &Error) -> Status {
     }
 }
 
+/// An edit's refusal, in the vendor's words (the SDK maps each to its own code).
+fn edit_refusal(error: &Error) -> Status {
+    match error {
+        Error::NotFound(_) => status(ErrorCode::Fail, "Sorry, message does not exist"),
+        Error::Refused(refused) => match refused.why {
+            Refusal::NotSender => status(ErrorCode::Fail, "Sorry, You do not have permission"),
+            Refusal::EditLimit => status(ErrorCode::Fail, "Sorry, edit limit reached"),
+            Refusal::NotEditable => status(ErrorCode::Fail, "Sorry, format is incorrect"),
+            _ => refusal(error),
+        },
+        Error::InvalidArgument(_) | Error::TooLarge(_) => status(ErrorCode::Fail, "Sorry, format is incorrect"),
+        _ => status(ErrorCode::Fail, "Sorry, edit fail"),
+    }
+}
+
+/// A chat room as its joiner's SDK reads it (`chatroomInfo`, keyed by the
+/// user): whether everyone is muted, whether they are on the allow list,
+/// until when they are muted (0: they are not), its member count and age.
+async fn room_info(core: &Core, session: &Session, room: &str) -> serde_json::Value {
+    let (app, me) = (session.app.id, &session.user);
+    let target = || GroupRef { kind: ChatType::ChatRoom, id: room };
+    let Ok(group) = core.groups.get(app, target()).await else {
+        return serde_json::json!({});
+    };
+    let listed = |list| async move { core.groups.list_entries(app, target(), list).await.unwrap_or_default() };
+    let allowed = listed(GroupList::Allow).await.iter().any(|e| e.username == *me);
+    let now = core.now_ms();
+    let muted = listed(GroupList::Mute).await.into_iter().find(|e| e.username == *me && e.until_ms > now);
+    // A mute with no end is shown as one that ends in the year 9999.
+    let muted_until = muted.map_or(0, |e| e.until_ms.min(253_402_300_799_999));
+    serde_json::json!({ me.as_str(): {
+        "is_all_mute": group.mute_all,
+        "is_in_white_list": allowed,
+        "mute_duration": muted_until,
+        "member_count": group.member_count,
+        "create_timestamp": group.created_ms,
+    }})
+}
+
+/// Whether a group message is for a thread (its body's `meta` has `thread`).
+fn in_thread(body: &MessageBody) -> bool {
+    let Some(meta) = body.meta.as_deref().filter(|m| !m.is_empty()) else {
+        return false;
+    };
+    serde_json::from_str::<serde_json::Value>(meta).is_ok_and(|m| m.get("thread").is_some())
+}
+
+/// What an upload did.
+pub(super) enum Uploaded {
+    /// A message, stored.
+    Message(Arc<Message>),
+    /// A message's new content, stored.
+    Edited(Message),
+    /// A receipt, a recall: nothing new stored.
+    Signal,
+}
+
 impl Msync {
     /// An uploaded meta: done, then acknowledged (`metaId` echoed, with the
     /// stored message's `serverId` and time), or refused in its status.
@@ -47,12 +107,23 @@ impl Msync {
         let namespace = meta.ns.and_then(|n| NameSpace::try_from(n).ok()).unwrap_or(NameSpace::Statistic);
         match namespace {
             NameSpace::Chat => match self.chat(session, budget, &meta).await {
-                Ok(Some(message)) => ack(ok(), Some(message.id.0), message.timestamp_ms),
-                Ok(None) => ack(ok(), None, now),
+                Ok(Uploaded::Message(message)) => ack(ok(), Some(message.id.0), message.timestamp_ms),
+                Ok(Uploaded::Edited(message)) => {
+                    // The SDK reads the edit's count and time from a NOTIFY
+                    // meta in the acknowledgement (JSON, not protobuf).
+                    let notify = Meta {
+                        id: meta_id,
+                        ns: Some(NameSpace::Notify as i32),
+                        payload: Some(edit_info(&message, &session.user).to_string().into_bytes()),
+                        ..Default::default()
+                    };
+                    CommSyncDL { metas: vec![notify], ..ack(ok(), Some(message.id.0), now) }
+                }
+                Ok(Uploaded::Signal) => ack(ok(), None, now),
                 Err(status) => ack(status, None, now),
             },
             NameSpace::Muc => {
-                let (status, metas) = self.room(session, &meta).await;
+                let (status, metas) = self.room(session, budget.core(), &meta).await;
                 CommSyncDL { metas, ..ack(status, None, now) }
             }
             // The SDK's statistics report after login and heartbeats.
@@ -61,13 +132,8 @@ impl Msync {
         }
     }
 
-    /// A `CHAT` upload: a message (`Some`, stored), or a receipt or recall.
-    async fn chat(
-        &mut self,
-        session: &Session,
-        budget: Budget<'_>,
-        meta: &Meta,
-    ) -> Result<Option<Arc<Message>>, Status> {
+    /// A `CHAT` upload: a message (stored), an edit, or a receipt or recall.
+    async fn chat(&mut self, session: &Session, budget: Budget<'_>, meta: &Meta) -> Result<Uploaded, Status> {
         let payload = meta.payload.as_deref().unwrap_or_default();
         if payload.len() > crate::limits::EASEMOB_MAX_CONTENT_BYTES {
             return Err(status(ErrorCode::PermissionDenied, "Sorry, data is too large"));
@@ -79,17 +145,19 @@ impl Msync {
         let to = to.filter(|t| !t.is_empty()).ok_or_else(|| status(ErrorCode::MissingParameter, "to whom?"))?;
         let chat_type = match kind {
             BodyType::Chat | BodyType::Normal => ChatType::Chat,
+            // A message in a thread says so in its `meta` ({"thread": …}).
+            BodyType::Groupchat if in_thread(&body) => ChatType::Thread,
             BodyType::Groupchat => ChatType::GroupChat,
             BodyType::Chatroom => ChatType::ChatRoom,
             BodyType::ReadAck | BodyType::DeliverAck | BodyType::ChannelAck => {
                 self.acked(session, budget, kind, &body).await?;
-                return Ok(None);
+                return Ok(Uploaded::Signal);
             }
             BodyType::Recall => {
                 self.recall(session, budget, &body).await?;
-                return Ok(None);
+                return Ok(Uploaded::Signal);
             }
-            BodyType::Edit => return Err(status(ErrorCode::Fail, "Sorry, edit message is not served")),
+            BodyType::Edit => return self.edit(session, budget, &body).await.map(Uploaded::Edited),
         };
         if let Some(why) = budget.charge_send(session).await {
             let _ = why;
@@ -103,7 +171,26 @@ impl Msync {
         let ext = (!ext.is_empty()).then_some(serde_json::Value::Object(ext));
         // One-to-one IDs fold case, as Easemob's do.
         let to = if chat_type == ChatType::Chat { to.to_lowercase() } else { to };
-        session.send(chat_type, &to, content, ext).await.map(Some).map_err(|e| refusal(&e))
+        session.send(chat_type, &to, content, ext).await.map(Uploaded::Message).map_err(|e| refusal(&e))
+    }
+
+    /// An edit of the user's own message (`editMessageId`): new content,
+    /// and a new `ext` when the scope says so; refused in the vendor's words.
+    async fn edit(&mut self, session: &Session, budget: Budget<'_>, body: &MessageBody) -> Result<Message, Status> {
+        let core = budget.core();
+        let id = body.edit_message_id.map(MessageId).ok_or_else(|| edit_refusal(&Error::NotFound(String::new())))?;
+        let [content] = body.contents.as_slice() else {
+            return Err(status(ErrorCode::Fail, "Sorry, format is incorrect"));
+        };
+        let content = content::body_of(content).map_err(|_| status(ErrorCode::Fail, "Sorry, format is incorrect"))?;
+        let ext = match body.edit_scope.and_then(|s| EditScope::try_from(s).ok()) {
+            Some(EditScope::BodyAndExt) => {
+                let ext = content::json_of(&body.ext).map_err(|why| status(ErrorCode::WrongParameter, &why))?;
+                Some(serde_json::Value::Object(ext))
+            }
+            _ => None,
+        };
+        core.messages.edit_own(session.app.id, id, &session.user, content, ext).await.map_err(|e| edit_refusal(&e))
     }
 
     /// A delivery or read receipt for one message (`ackMessageId`), or a
@@ -162,7 +249,7 @@ impl Msync {
 
     /// A chat-room join or leave (`MUC` with `isChatroom`): the answer's
     /// first meta tells the SDK the room's state (`chatroomInfo`).
-    async fn room(&mut self, session: &Session, meta: &Meta) -> (Status, Vec<Meta>) {
+    async fn room(&mut self, session: &Session, core: &Core, meta: &Meta) -> (Status, Vec<Meta>) {
         let Ok(muc) = proto::MUCBody::decode(meta.payload.as_deref().unwrap_or_default()) else {
             return (status(ErrorCode::PbParserError, "not a MUC body"), Vec::new());
         };
@@ -174,14 +261,11 @@ impl Msync {
             _ => return (status(ErrorCode::UnknownCommand, "groups are changed over REST"), Vec::new()),
         };
         let muc_status = match &done {
-            Ok(()) => {
-                let info = serde_json::json!({ session.user.as_str(): {"is_all_mute": false, "is_in_white_list": false, "mute_duration": 0} });
-                proto::mucbody::Status {
-                    error_code: Some(0),
-                    chatroom_info: Some(info.to_string()),
-                    ..Default::default()
-                }
-            }
+            Ok(()) => proto::mucbody::Status {
+                error_code: Some(0),
+                chatroom_info: Some(room_info(core, session, &room).await.to_string()),
+                ..Default::default()
+            },
             Err(e) => proto::mucbody::Status {
                 error_code: Some(proto::mucbody::status::ErrorCode::MucNotExist as i32),
                 description: Some(e.to_string()),
