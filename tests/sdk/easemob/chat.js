@@ -21,6 +21,7 @@
 //   refused USER PASSWORD GROUP TEXT  logs in, sends a text to GROUP; prints
 //                       {"refused": type, "message"} (the SDK's error for the
 //                       server's refusal) or {"sent"}
+//   refused1 USER PASSWORD TO TEXT  the same to a user
 //   receipts USER PASSWORD TO  logs in, sends a text to TO, prints {"sent"},
 //                       then {"delivered": id} and {"read": id} as TO's receipts come
 //   reader USER PASSWORD  logs in, prints {"opened"}, then the first text
@@ -488,10 +489,10 @@ async function main() {
     setTimeout(() => process.exit(0), 200);
     return;
   }
-  if (step === 'send' || step === 'gsend' || step === 'refused') {
+  if (step === 'send' || step === 'gsend' || step === 'refused' || step === 'refused1') {
     const [, to, text] = rest;
     await conn.open({ user, pwd: password });
-    const chatType = step === 'send' ? 'singleChat' : 'groupChat';
+    const chatType = step === 'send' || step === 'refused1' ? 'singleChat' : 'groupChat';
     const message = SDK.message.create({ type: 'txt', chatType, to, msg: text, ext: { k: 'v' } });
     try {
       const { serverMsgId } = await conn.send(message);

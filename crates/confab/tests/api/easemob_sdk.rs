@@ -747,6 +747,54 @@ async fn agora_chat_uses_threads() {
     threads_work_with("agora").await;
 }
 
+/// The server's refusals of a send, as the SDK reports them: blocked by the
+/// receiver (603), muted in a group (507), not a member (602), a group that
+/// does not exist (605); nothing refused is stored.
+async fn refusals_reach(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob", "carol"]).await;
+    let (status, body) = app.post("/users/bob/blocks/users", json!({"usernames": ["ann"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let group = json!({"groupname": "team", "desc": "d", "public": true, "owner": "carol", "members": ["ann"]});
+    let (_, made) = app.post("/chatgroups", group).await;
+    let gid = made["data"]["groupid"].as_str().unwrap().to_owned();
+    let mute = json!({"usernames": ["ann"], "mute_duration": 60_000});
+    let (status, body) = app.post(&format!("/chatgroups/{gid}/mute"), mute).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    for (step, to, code) in [("refused1", "bob", 603), ("refused", gid.as_str(), 507), ("refused", "123456789", 605)] {
+        let mut ann = start(&app, sdk, &[step, "ann", PASSWORD, to, "let me"]);
+        let refused = ann.next().await;
+        assert_eq!(refused["refused"], code, "{sdk}: {step} to {to}: {refused}");
+        ann.finished().await;
+    }
+    let mut bob = start(&app, sdk, &["refused", "bob", PASSWORD, &gid, "let me in"]);
+    let refused = bob.next().await;
+    assert_eq!(refused["refused"], 602, "{sdk}: not a member: {refused}");
+    bob.finished().await;
+    let (_, count) = app.get("/users/bob/offline_msg_count").await;
+    assert_eq!(count["data"]["bob"], 0, "nothing refused was stored: {count}");
+
+    // Muted app-wide by the backend, for one-to-one chats.
+    let (status, body) = app.post("/mutes", json!({"username": "ann", "chat": 60})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut ann = start(&app, sdk, &["refused1", "ann", PASSWORD, "carol", "let me"]);
+    let refused = ann.next().await;
+    assert_eq!(refused["refused"], 219, "{sdk}: muted app-wide: {refused}");
+    ann.finished().await;
+}
+
+#[tokio::test]
+async fn the_websdk_hears_the_servers_refusals() {
+    refusals_reach("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_hears_the_servers_refusals() {
+    refusals_reach("agora").await;
+}
+
 /// Two devices of one user (two resources): a message reaches both.
 #[tokio::test]
 async fn a_message_reaches_every_device_of_its_receiver() {

@@ -20,9 +20,12 @@ fn refusal(error: &Error) -> Status {
         Error::Refused(refused) => match refused.why {
             Refusal::Blocked | Refusal::BlockedByReceiver => status(ErrorCode::Fail, "blocked"),
             Refusal::NotMember | Refusal::KeepsOut => status(ErrorCode::Fail, "not in group or chatroom"),
-            Refusal::Muted | Refusal::AllMuted | Refusal::MutedGlobally | Refusal::OwnerSpeaksOnly => {
-                status(ErrorCode::PermissionDenied, "user is mute")
+            // Muted in the group or room: the SDK's 507; muted app-wide by
+            // the backend ("user is mute"): its 219.
+            Refusal::Muted | Refusal::AllMuted | Refusal::OwnerSpeaksOnly => {
+                status(ErrorCode::UserMuted, "you were muted")
             }
+            Refusal::MutedGlobally => status(ErrorCode::PermissionDenied, "user is mute"),
             Refusal::SensitiveWords => status(ErrorCode::PermissionDenied, "sensitive words"),
             _ => status(ErrorCode::Fail, &refused.to_string()),
         },
