@@ -82,6 +82,11 @@ struct Inner {
 }
 
 impl NatsFanout {
+    /// Whether the connection to NATS is up (what `/readyz` asks).
+    pub fn connected(&self) -> bool {
+        self.inner.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     /// Connects to NATS as node `node`, starts answering other nodes, and
     /// waits briefly so the nodes already running have introduced themselves.
     pub async fn connect(url: &str, cluster: &str, node: u16, hub: Arc<Hub>) -> Result<NatsFanout> {

@@ -13,6 +13,7 @@ mod leancloud_data;
 mod leancloud_model;
 pub mod limits;
 pub mod links;
+mod metrics;
 pub mod node;
 mod replay;
 mod serve;
@@ -90,30 +91,37 @@ impl Application {
         let fetcher = Arc::new(fetch::Fetcher::new(config.fetch_allow_private.clone())?);
         let state = state::AppState::new(core.clone(), limits.clone(), connections.max_sessions);
         let relays = wildfire::Relays::new(fetcher.clone());
+        let metrics = state.metrics.clone();
+        let tracked = |router: Router, dialect: &'static str| {
+            router.route_layer(axum::middleware::from_fn_with_state((metrics.clone(), dialect), metrics::track))
+        };
         let dialects = Dialects {
-            easemob: easemob::router(state.clone()),
-            wildfire: wildfire::router(state.clone(), relays.clone()),
-            leancloud: leancloud::router(state.clone()),
+            easemob: tracked(easemob::router(state.clone()), "easemob"),
+            wildfire: tracked(wildfire::router(state.clone(), relays.clone()), "wildfire"),
+            leancloud: tracked(leancloud::router(state.clone()), "leancloud"),
         };
         let exports = (limits.clone(), std::time::Duration::from_secs(config.history_export_secs));
         // What handlers that write links or fetch URLs need from the configuration.
         let public_url = axum::Extension(links::PublicUrl::parse(config.public_url.as_deref())?);
         let fetcher = axum::Extension(fetcher);
-        let router = gateway::router(state)
-            .route("/health", axum::routing::get(|| async { "ok" }))
+        let probes = Router::new()
+            .route("/health", axum::routing::get(metrics::healthz))
+            .route("/healthz", axum::routing::get(metrics::healthz))
+            .route("/readyz", axum::routing::get(metrics::readyz).with_state(node.clone()))
+            .route("/metrics", axum::routing::get(metrics::scrape).with_state(metrics.clone()));
+        let router = tracked(gateway::router(state), "gateway")
+            .merge(probes)
             .fallback(dispatcher(dialects.clone(), Served::Every))
             .layer(public_url.clone())
-            .layer(fetcher.clone())
-            .layer(request_trace());
+            .layer(fetcher.clone());
+        let router = with_request_ids(router);
         let wildfire = match config.wildfire_addr {
             Some(addr) => {
                 let listener =
                     TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (wildfire)"))?;
-                let router = Router::new()
-                    .fallback(dispatcher(dialects, Served::WildfireOnly))
-                    .layer(public_url)
-                    .layer(fetcher)
-                    .layer(request_trace());
+                let router =
+                    Router::new().fallback(dispatcher(dialects, Served::WildfireOnly)).layer(public_url).layer(fetcher);
+                let router = with_request_ids(router);
                 Some((listener, router))
             }
             None => None,
@@ -222,15 +230,36 @@ impl Application {
 /// Debug level: at info, an enabled span per request cost about a sixth of
 /// the persisted sends per second in an A/B run (docs/benchmarks.md), so it
 /// is there for `RUST_LOG=debug` and for exporters that ask for it.
-fn request_trace() -> tower_http::trace::TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
-    impl Fn(&axum::http::Request<axum::body::Body>) -> tracing::Span + Clone,
-> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<axum::body::Body>| {
-        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::debug_span!("request", request_id = id, method = %request.method(), path = %request.uri().path())
-    })
+/// Every request gets an ID (the client's `X-Request-Id` when it sent a
+/// usable one, a new UUID otherwise), answered in `X-Request-Id` and named
+/// by the request's span, so every log line of the request (and of a
+/// gateway session opened by it) carries it.
+fn with_request_ids(router: Router) -> Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
+        |request: &axum::http::Request<axum::body::Body>| {
+            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+        },
+    );
+    router
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(bounded_request_id))
+}
+
+/// Drops a client's `X-Request-Id` that is too long or not printable, so a
+/// new one is made: an ID is for finding log lines, not for carrying data.
+async fn bounded_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let usable = |v: &axum::http::HeaderValue| v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic());
+    if request.headers().get("x-request-id").is_some_and(|v| !usable(v)) {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
 }
 
 /// The dialects' routers. Each answers everything under its own prefix,

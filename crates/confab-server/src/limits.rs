@@ -2,6 +2,10 @@
 //! server configuration gives defaults and each app may override them
 //! (`confab app limit`). 0 means unlimited.
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use prometheus_client::encoding::EncodeLabelSet;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
@@ -86,6 +90,12 @@ type UserBuckets = (u32, Arc<DefaultKeyedRateLimiter<Username>>);
 /// Per-user buckets kept before the idle ones are dropped.
 const USER_BUCKETS_KEPT: usize = 100_000;
 
+/// A refusal's label in `/metrics`: the limit's name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub limit: String,
+}
+
 pub struct RateLimits {
     defaults: BTreeMap<String, u32>,
     /// One token bucket per (app, limit), rebuilt when its setting changes.
@@ -94,6 +104,8 @@ pub struct RateLimits {
     per_user: Mutex<HashMap<(AppId, &'static str), UserBuckets>>,
     /// Failed authentications, by source address.
     pub failures: AuthFailures,
+    /// Refusals by limit name, for `/metrics`.
+    pub refusals: Family<LimitLabels, Counter>,
 }
 
 impl RateLimits {
@@ -104,7 +116,16 @@ impl RateLimits {
             buckets: Mutex::default(),
             per_user: Mutex::default(),
             failures: AuthFailures::new(failures_per_minute),
+            refusals: Family::default(),
         }
+    }
+
+    /// Counts a refusal by `name` for `/metrics`; returns `allowed`.
+    fn counted(&self, name: &'static str, allowed: bool) -> bool {
+        if !allowed {
+            self.refusals.get_or_create(&LimitLabels { limit: name.to_owned() }).inc();
+        }
+        allowed
     }
 
     /// Takes one unit from `user`'s own `name` bucket in the app; false when over the limit.
@@ -126,7 +147,7 @@ impl RateLimits {
             // Buckets that are full again say nothing a new one would not.
             limiter.retain_recent();
         }
-        limiter.check_key(user).is_ok()
+        self.counted(name, limiter.check_key(user).is_ok())
     }
 
     /// The app's setting `name` (its own, or the server's default; 0 when neither).
@@ -150,7 +171,7 @@ impl RateLimits {
         };
         match NonZeroU32::new(n) {
             None => true,
-            Some(n) => matches!(limiter.check_n(n), Ok(Ok(()))),
+            Some(n) => self.counted(name, matches!(limiter.check_n(n), Ok(Ok(())))),
         }
     }
 }

@@ -65,6 +65,23 @@ struct Lease {
 }
 
 impl Node {
+    /// Whether this node can serve: its storage answers and, in a cluster,
+    /// NATS is connected. `Err` says what is not ready.
+    pub async fn ready(&self) -> Result<(), String> {
+        let storage = tokio::time::timeout(std::time::Duration::from_secs(2), self.core.apps.list()).await;
+        match storage {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("storage: {e}")),
+            Err(_) => return Err("storage: no answer within 2 s".to_owned()),
+        }
+        if let Some(nats) = &self.nats {
+            if !nats.connected() {
+                return Err("nats: not connected".to_owned());
+            }
+        }
+        Ok(())
+    }
+
     /// Opens storage, leases a node ID when the storage is shared, joins
     /// NATS when configured, and builds the core.
     pub async fn open(config: &Config, clock: Arc<dyn Clock>, role: Role) -> anyhow::Result<Node> {

@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use confab_core::Core;
 
 use crate::limits::RateLimits;
+use crate::metrics::Metrics;
 use crate::replay::NonceCache;
 
 #[derive(Clone)]
@@ -20,12 +21,16 @@ pub struct AppState {
     pub sessions: Arc<Semaphore>,
     /// Signed requests seen recently (WildfireChat's signatures).
     pub nonces: Arc<NonceCache>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     pub fn new(core: Arc<Core>, limits: Arc<RateLimits>, max_sessions: usize) -> AppState {
+        let metrics = Metrics::new(limits.refusals.clone());
         AppState {
             core,
+            metrics,
             limits,
             sessions: Arc::new(Semaphore::new(max_sessions)),
             nonces: Arc::new(NonceCache::default()),

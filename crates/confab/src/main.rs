@@ -64,20 +64,22 @@ Configuration: ./confab.toml (or --config FILE), then these environment variable
   CONFAB_RATE_LIMITS (name=value,…)       default limits (see `confab app limit --help`)
   CONFAB_SQLITE_SYNC (full|normal), CONFAB_HISTORY_EXPORT_SECS
   CONFAB_S3_BUCKET, CONFAB_S3_ENDPOINT, CONFAB_S3_REGION, CONFAB_S3_ACCESS_KEY_ID, CONFAB_S3_SECRET_ACCESS_KEY
-  RUST_LOG (info)                         log filter; NO_COLOR turns colours off";
+  RUST_LOG (info)                         log filter; NO_COLOR turns colours off
+  CONFAB_LOG_FORMAT (text|json)           json: one JSON object per log line";
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     use std::io::IsTerminal as _;
     // Colour escape codes only for a person at a terminal, never in a file.
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,confab=info".into()),
-        )
-        .with_ansi(colour)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,confab=info".into());
+    // CONFAB_LOG_FORMAT=json: one JSON object per line, with the spans
+    // (request ID, session) each line is in, for log collectors.
+    if std::env::var("CONFAB_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        tracing_subscriber::fmt().json().with_env_filter(filter()).with_writer(std::io::stderr).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter()).with_ansi(colour).with_writer(std::io::stderr).init();
+    }
     let outcome = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|runtime| {
         runtime.block_on(async move {
             match cli.command {

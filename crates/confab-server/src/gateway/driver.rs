@@ -9,6 +9,7 @@
 //! (`confab_core::gateway::Session`); a protocol turns its frames into calls
 //! on it and its outcomes into frames, by implementing [`Protocol`].
 
+use crate::metrics::ProtocolLabels;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,6 +150,14 @@ impl Io {
 pub(super) struct Budget<'a> {
     core: &'a Core,
     limits: &'a RateLimits,
+    /// The protocol's counters in `/metrics`.
+    counters: &'a Counters,
+}
+
+/// A protocol's counters, resolved once per session.
+pub(super) struct Counters {
+    sends: prometheus_client::metrics::counter::Counter,
+    deliveries: prometheus_client::metrics::counter::Counter,
 }
 
 impl Budget<'_> {
@@ -169,6 +178,14 @@ impl Budget<'_> {
     pub async fn charge_send(&self, session: &Session) -> Option<&'static str> {
         let current = self.core.apps.by_name(&session.app.org, &session.app.name).await.ok().flatten();
         let app = current.as_ref().unwrap_or(&session.app);
+        let spent = self.charge(app, session);
+        if spent.is_none() {
+            self.counters.sends.inc();
+        }
+        spent
+    }
+
+    fn charge(&self, app: &confab_core::model::App, session: &Session) -> Option<&'static str> {
         if !self.limits.allow_user(app, GATEWAY_USER_MESSAGES_PER_SECOND, Per::Second, &session.user) {
             return Some("this user sends too many messages a second; nothing was sent");
         }
@@ -187,11 +204,14 @@ pub(super) fn upgrade<P: Protocol>(state: super::State, ws: WebSocketUpgrade, pr
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, headers, "too many sessions; try again later")
             .into_response();
     };
+    // The session's log lines carry the upgrade request's ID.
+    let request = tracing::Span::current();
     ws.max_message_size(P::MAX_FRAME).max_frame_size(P::MAX_FRAME).read_buffer_size(READ_BUFFER).on_upgrade(
         move |socket| {
             // The session's span outlives the upgrade request's: every log
             // line of the connection names it, and login fills in who it is.
             let span = tracing::info_span!(
+                parent: &request,
                 "session",
                 protocol = P::NAME,
                 app = tracing::field::Empty,
@@ -221,7 +241,14 @@ async fn serve<P: Protocol>(state: super::State, socket: WebSocket, mut protocol
     span.record("app", session.app.id.0);
     span.record("user", tracing::field::display(&session.user));
     span.record("device", session.device.as_str());
-    let budget = Budget { core: &state.core, limits: &state.limits };
+    let labels = ProtocolLabels { protocol: P::NAME.to_owned() };
+    let counters = Counters {
+        sends: state.metrics.sends.get_or_create(&labels).clone(),
+        deliveries: state.metrics.deliveries.get_or_create(&labels).clone(),
+    };
+    let open = state.metrics.sessions.get_or_create(&labels).clone();
+    open.inc();
+    let budget = Budget { core: &state.core, limits: &state.limits, counters: &counters };
     let mut session = session;
     match run(&mut session, budget, &mut protocol, &mut io).await {
         Some((reason, detail)) => {
@@ -236,6 +263,7 @@ async fn serve<P: Protocol>(state: super::State, socket: WebSocket, mut protocol
     // The session ends now (unregistered, no longer listed as online); only
     // the socket lingers.
     drop(session);
+    open.dec();
     let _ = io.sink.close().await;
     // Read what the client still sends until it answers the close: a socket
     // dropped with unread data is reset, and a reset makes the client's
@@ -262,6 +290,7 @@ async fn run<P: Protocol>(
                 for message in page {
                     if let Some(frame) = protocol.message(session, &message) {
                         io.sink.feed(frame).await.ok()?;
+                        budget.counters.deliveries.inc();
                     }
                 }
                 io.sink.flush().await.ok()?;
@@ -302,6 +331,7 @@ async fn run<P: Protocol>(
                             for message in &messages {
                                 if let Some(frame) = protocol.message(session, message) {
                                     io.sink.feed(frame).await.ok()?;
+                                    budget.counters.deliveries.inc();
                                     written += 1;
                                 }
                             }

@@ -26,6 +26,7 @@ mod leancloud_sdk;
 mod logs;
 mod messages;
 mod node_sdk;
+mod operations;
 mod passwords;
 mod profiles;
 mod recall;

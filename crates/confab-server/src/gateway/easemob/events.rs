@@ -84,7 +84,12 @@ impl Msync {
     /// `thread` NOTIFY (its onChatThreadChange), in the parent group's
     /// queue; the user removed from it as THREAD_KICK. The user joining it
     /// only updates what this connection knows of their threads.
-    pub(super) async fn thread_event(&mut self, session: &Session, core: &Core, event: &GroupEvent) -> Option<WsMessage> {
+    pub(super) async fn thread_event(
+        &mut self,
+        session: &Session,
+        core: &Core,
+        event: &GroupEvent,
+    ) -> Option<WsMessage> {
         let me = event.users.contains(&session.user);
         let current = || async {
             core.groups.get(session.app.id, GroupRef { kind: ChatType::Thread, id: &event.group }).await.ok()

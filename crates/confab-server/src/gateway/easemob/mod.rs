@@ -37,13 +37,13 @@ use confab_core::model::{ChatType, ConversationId, Message, Username};
 use confab_core::Core;
 
 use super::driver::{self, Budget, End, Io, Protocol};
+use events::{edit_info, ThreadInfo};
 use proto::message_body::Type as BodyType;
 use proto::meta::NameSpace;
 use proto::msync::Command;
 use proto::statistics_body::Operation as KickOperation;
 use proto::status::ErrorCode;
 use proto::{CommSyncDL, CommUnreadDL, Jid, MSync, MessageBody, Meta, Provision, StatisticsBody, Status};
-use events::{edit_info, ThreadInfo};
 use queues::{Item, Queues};
 
 /// Largest frame a client may send: a message's content and `ext` (the
