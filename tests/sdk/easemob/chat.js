@@ -74,6 +74,11 @@
 //                       "parentId", "messageId", "name", "operator"}; it
 //                       joins each new thread and prints {"joined": id}) and
 //                       texts ({"received", "to", "chatThread"}), and exits
+//   group USER PASSWORD ACTION ...  the SDK's group management with the
+//                       user's own token: `create NAME MEMBERS` ({"created":
+//                       id}), `invite ID USERS`, `remove ID USER`, `members ID`
+//                       ({"members": sorted names}), `quit ID`, `destroy ID`
+//                       ({"done": action}); a refusal prints {"refused": type}
 //   kicked USER PASSWORD [DEVICE]  logs in (as the device DEVICE: its
 //                       resource), prints {"opened"}, then the first error
 //                       event ({"error": type, "message"}) and exits
@@ -469,6 +474,38 @@ async function main() {
     });
     await conn.open({ user, pwd: password });
     print({ opened: user });
+    return;
+  }
+  if (step === 'group') {
+    const [, action, ...args] = rest;
+    await conn.open({ user, pwd: password });
+    try {
+      if (action === 'create') {
+        const data = { groupname: args[0], desc: 'made by the SDK', members: args[1].split(','), public: false,
+                       approval: false, allowinvites: false, inviteNeedConfirm: false, maxusers: 200 };
+        const made = await conn.createGroup({ data });
+        print({ created: made.data.groupid });
+      } else if (action === 'invite') {
+        await conn.inviteUsersToGroup({ groupId: args[0], users: args[1].split(',') });
+        print({ done: action });
+      } else if (action === 'remove') {
+        await conn.removeGroupMember({ groupId: args[0], username: args[1] });
+        print({ done: action });
+      } else if (action === 'members') {
+        const listed = await conn.getGroupMembers({ groupId: args[0], pageNum: 1, pageSize: 20 });
+        print({ members: listed.data.members.map((m) => m.userId).sort() });
+      } else if (action === 'quit') {
+        await conn.quitGroup({ groupId: args[0] });
+        print({ done: action });
+      } else if (action === 'destroy') {
+        await conn.destroyGroup({ groupId: args[0] });
+        print({ done: action });
+      }
+    } catch (error) {
+      print(error.type === undefined ? { error: String(error) } : { refused: error.type });
+    }
+    conn.close();
+    setTimeout(() => process.exit(0), 200);
     return;
   }
   if (step === 'kinds') {

@@ -190,6 +190,8 @@ fn group_routes<K: Kind>() -> Router<State> {
             &format!("{base}/{{id}}/users/{{username}}"),
             post(groups::add_member::<K>).delete(groups::remove_members::<K>),
         )
+        .route(&format!("{base}/{{id}}/quit"), delete(groups::quit::<K>))
+        .route(&format!("{base}/{{id}}/invite"), post(groups::invite::<K>))
         .route(&format!("{base}/{{id}}/admin"), get(groups::admins::<K>).post(groups::add_admin::<K>))
         .route(&format!("{base}/{{id}}/admin/{{username}}"), delete(groups::remove_admin::<K>))
         .route(&format!("{base}/{{id}}/{{list}}/users"), get(groups::list_users::<K>).post(groups::list_add_body::<K>))

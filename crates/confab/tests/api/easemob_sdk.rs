@@ -795,6 +795,66 @@ async fn agora_chat_hears_the_servers_refusals() {
     refusals_reach("agora").await;
 }
 
+/// Users manage their groups through the SDK with their own tokens, as far
+/// as their role allows: the owner creates, invites, removes and destroys;
+/// a member lists and leaves, and may not remove anyone; the others hear
+/// each change.
+async fn users_manage_groups_with(sdk: &str) {
+    ensure_installed();
+    let app = spawn_app().await;
+    app.register(&["ann", "bob", "carol", "dave"]).await;
+    let made = once(&app, sdk, &["group", "ann", PASSWORD, "create", "team", "bob"]).await;
+    let gid = made["created"].as_str().unwrap_or_else(|| panic!("{sdk}: {made}")).to_owned();
+    let (_, members) = app.get(&format!("/chatgroups/{gid}/users")).await;
+    assert_eq!(members["data"].as_array().map(Vec::len), Some(2), "{sdk}: {members}");
+
+    let mut bob = start(&app, sdk, &["events", "bob", PASSWORD, "2"]);
+    assert_eq!(bob.next().await, json!({"opened": "bob"}), "{sdk}");
+    let act = |who: &'static str, action: &'static str, rest: Option<&'static str>| {
+        let mut args = vec!["group", who, PASSWORD, action, gid.as_str()];
+        args.extend(rest);
+        let app = &app;
+        async move { once(app, sdk, &args).await }
+    };
+    assert_eq!(act("ann", "invite", Some("carol,dave")).await, json!({"done": "invite"}), "{sdk}");
+    let heard = bob.next().await;
+    assert_eq!(
+        (heard["group"].as_str(), heard["id"].as_str()),
+        (Some("memberPresence"), Some(gid.as_str())),
+        "{sdk}: {heard}"
+    );
+    assert_eq!(act("bob", "remove", Some("carol")).await, json!({"refused": 603}), "{sdk}: a member may not remove");
+    assert_eq!(act("ann", "remove", Some("carol")).await, json!({"done": "remove"}), "{sdk}");
+    let heard = bob.next().await;
+    assert_eq!(heard["group"], "memberAbsence", "{sdk}: {heard}");
+    bob.finished().await;
+    assert_eq!(act("bob", "members", None).await, json!({"members": ["ann", "bob", "dave"]}), "{sdk}");
+    assert_eq!(act("carol", "members", None).await, json!({"refused": 603}), "{sdk}: not a member any more");
+    assert_eq!(act("dave", "quit", None).await, json!({"done": "quit"}), "{sdk}");
+    assert_eq!(act("bob", "destroy", None).await, json!({"refused": 603}), "{sdk}: only the owner destroys");
+    assert_eq!(act("ann", "destroy", None).await, json!({"done": "destroy"}), "{sdk}");
+    let (status, _) = app.get(&format!("/chatgroups/{gid}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Runs one step to its end and returns its one line.
+async fn once(app: &TestApp, sdk: &str, args: &[&str]) -> serde_json::Value {
+    let mut step = start(app, sdk, args);
+    let line = step.next().await;
+    step.finished().await;
+    line
+}
+
+#[tokio::test]
+async fn the_websdk_manages_groups() {
+    users_manage_groups_with("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_manages_groups() {
+    users_manage_groups_with("agora").await;
+}
+
 /// Two devices of one user (two resources): a message reaches both.
 #[tokio::test]
 async fn a_message_reaches_every_device_of_its_receiver() {

@@ -2,11 +2,11 @@
 
 use super::*;
 
-/// E-grp-7 / E-room-9: members, `pagesize` (≤ 1000) at a time from page `pagenum` (1-based).
-pub async fn members<K: Kind>(
-    OnGroup { target, id, .. }: OnGroup<K>,
-    Query(query): QueryMap,
-) -> Result<Response, EasemobError> {
+/// E-grp-7 / E-room-9: members, `pagesize` (≤ 1000) at a time from page
+/// `pagenum` (1-based); with a user's token, for members (`listGroupMembers`).
+pub async fn members<K: Kind>(call: UserOnGroup<K>, Query(query): QueryMap) -> Result<Response, EasemobError> {
+    call.allow(Role::Member).await?;
+    let UserOnGroup { target, id, .. } = call;
     let id = id.as_str();
     let size = page_limit(&query, "pagesize", 1000, 1000)?;
     let number = page_limit(&query, "pagenum", 1, usize::MAX)?;
@@ -58,11 +58,14 @@ pub(super) fn reason(user: &Username, why: Refusal, id: &str) -> String {
     }
 }
 
-/// E-grp-9 / E-room-9: add up to 60 members.
+/// E-grp-9 / E-room-9: add up to 60 members; with a user's token, an
+/// owner's or admin's (`addUsersToGroup`).
 pub async fn add_members<K: Kind>(
-    OnGroup { target, id, .. }: OnGroup<K>,
+    call: UserOnGroup<K>,
     JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
 ) -> Result<Response, EasemobError> {
+    call.allow(Role::Admin).await?;
+    let UserOnGroup { target, id, .. } = call;
     let id = id.as_str();
     let users = body_users(&body)?;
     check_count("addMembers: addMembers", users.len(), limits::BATCH_USERS)?;
@@ -94,8 +97,11 @@ pub(super) fn results(changed: &GroupChanged, id_key: &str, id: &str, action: &s
     out
 }
 
-/// E-grp-10 / E-grp-11 / E-room-9: remove one member, or several separated by commas.
-pub async fn remove_members<K: Kind>(OnGroup { target, id, params, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
+/// E-grp-10 / E-grp-11 / E-room-9: remove one member, or several separated
+/// by commas; with a user's token, an owner's or admin's (`removeGroupMember`).
+pub async fn remove_members<K: Kind>(call: UserOnGroup<K>) -> Result<Response, EasemobError> {
+    call.allow(Role::Admin).await?;
+    let UserOnGroup { target, id, params, .. } = call;
     let id = id.as_str();
     let raw = param(&params, "username");
     let users = path_users(raw)?;

@@ -21,10 +21,12 @@ use super::{
     DEFAULT_BODY_LIMIT,
 };
 
+mod callers;
 mod lists;
 mod members;
 mod rooms;
 
+pub use callers::*;
 pub use lists::*;
 use members::results;
 pub use members::*;
@@ -221,13 +223,16 @@ fn object(body: Value) -> Result<Map<String, Value>, EasemobError> {
 }
 
 /// E-grp-4 / E-room-4: create.
+/// A user's own token may create a group they own (the SDK's `createGroup`).
 pub async fn create<K: Kind>(
-    AppAuth(target): AppAuth,
+    auth: AnyAuth,
     JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
 ) -> Result<Response, EasemobError> {
     let body = object(body)?;
     let owner = text_field(&body, "owner")?.ok_or_else(|| invalid_parameter("owner must be provided"))?;
     let owner = username(&owner)?;
+    auth.require_self_or_app(&owner)?;
+    let target = &auth.0;
     let (name_key, description_keys): (&str, &[&str]) = match K::CHAT_TYPE {
         ChatType::ChatRoom => ("name", &["description"]),
         _ => ("groupname", &["description", "desc"]),
@@ -550,8 +555,10 @@ fn room_limits(name: Option<&str>, description: Option<&str>, max_users: Option<
     Ok(())
 }
 
-/// E-grp-6 / E-room-6.
-pub async fn delete<K: Kind>(OnGroup { target, id, .. }: OnGroup<K>) -> Result<Response, EasemobError> {
+/// E-grp-6 / E-room-6; with a user's token, the owner's (`destroyGroup`).
+pub async fn delete<K: Kind>(call: UserOnGroup<K>) -> Result<Response, EasemobError> {
+    call.allow(Role::Owner).await?;
+    let UserOnGroup { target, id, .. } = call;
     let id = id.as_str();
     let group = target.core.groups.delete(target.app.id, group_ref::<K>(id)).await.map_err(group_error)?;
     let data = json!({"success": true, K::ID_KEY: group.id});
