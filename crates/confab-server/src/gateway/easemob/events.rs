@@ -136,16 +136,10 @@ impl Msync {
             "from": owner.as_deref().unwrap_or("admin"),
             "message_count": 0,
         }});
-        self.next_id = self.next_id.max(confab_core::ids::MessageId::first_at(event.timestamp_ms).0) + 1;
-        let meta = Meta {
-            id: Some(self.next_id),
-            from: Some(self.jid(owner.as_deref().unwrap_or("admin"), USER_DOMAIN)),
-            to: Some(self.jid(session.user.as_str(), USER_DOMAIN)),
-            timestamp: u64::try_from(event.timestamp_ms).ok(),
-            ns: Some(NameSpace::Notify as i32),
-            payload: Some(notify.to_string().into_bytes()),
-            ..Default::default()
-        };
+        let from = self.jid(owner.as_deref().unwrap_or("admin"), USER_DOMAIN);
+        let to = self.jid(session.user.as_str(), USER_DOMAIN);
+        let payload = notify.to_string().into_bytes();
+        let meta = self.server_meta(event.timestamp_ms, Some(from), to, NameSpace::Notify, payload);
         let queue = self.jid(&thread.parent, GROUP_DOMAIN);
         self.enqueue(queue, Item { meta, ack: None })
     }
@@ -164,16 +158,8 @@ impl Msync {
             muc_name: Some(thread.name.clone()),
             ..Default::default()
         };
-        self.next_id = self.next_id.max(confab_core::ids::MessageId::first_at(event.timestamp_ms).0) + 1;
-        let meta = Meta {
-            id: Some(self.next_id),
-            from: muc.from.clone(),
-            to: Some(self.jid(session.user.as_str(), USER_DOMAIN)),
-            timestamp: u64::try_from(event.timestamp_ms).ok(),
-            ns: Some(NameSpace::Muc as i32),
-            payload: Some(muc.encode_to_vec()),
-            ..Default::default()
-        };
+        let to = self.jid(session.user.as_str(), USER_DOMAIN);
+        let meta = self.server_meta(event.timestamp_ms, muc.from.clone(), to, NameSpace::Muc, muc.encode_to_vec());
         let queue = self.jid(&thread.parent, GROUP_DOMAIN);
         self.enqueue(queue, Item { meta, ack: None })
     }

@@ -154,14 +154,22 @@ impl Msync {
     /// A meta that is not a stored message (a receipt, a recall), `body`
     /// from `from` to `to`.
     fn signal(&mut self, now_ms: i64, from: &str, to: &Jid, body: MessageBody) -> Meta {
-        self.next_id = self.next_id.max(confab_core::ids::MessageId::first_at(now_ms).0) + 1;
+        let from = self.jid(from, USER_DOMAIN);
+        self.server_meta(now_ms, Some(from), to.clone(), NameSpace::Chat, body.encode_to_vec())
+    }
+
+    /// A meta the server makes (a signal, an event, a notification) at
+    /// `at_ms`, with an ID unique on this connection, as the SDK
+    /// de-duplicates by ID.
+    fn server_meta(&mut self, at_ms: i64, from: Option<Jid>, to: Jid, ns: NameSpace, payload: Vec<u8>) -> Meta {
+        self.next_id = self.next_id.max(confab_core::ids::MessageId::first_at(at_ms).0) + 1;
         Meta {
             id: Some(self.next_id),
-            from: Some(self.jid(from, USER_DOMAIN)),
-            to: Some(to.clone()),
-            timestamp: u64::try_from(now_ms).ok(),
-            ns: Some(NameSpace::Chat as i32),
-            payload: Some(body.encode_to_vec()),
+            from,
+            to: Some(to),
+            timestamp: u64::try_from(at_ms).ok(),
+            ns: Some(ns as i32),
+            payload: Some(payload),
             ..Default::default()
         }
     }
@@ -402,16 +410,8 @@ impl Protocol for Msync {
         let muc = self.muc_of(session, event)?;
         let queue = self.jid(&event.group, GROUP_DOMAIN);
         let now = event.timestamp_ms;
-        self.next_id = self.next_id.max(confab_core::ids::MessageId::first_at(now).0) + 1;
-        let meta = Meta {
-            id: Some(self.next_id),
-            from: muc.from.clone(),
-            to: Some(self.jid(session.user.as_str(), USER_DOMAIN)),
-            timestamp: u64::try_from(now).ok(),
-            ns: Some(NameSpace::Muc as i32),
-            payload: Some(muc.encode_to_vec()),
-            ..Default::default()
-        };
+        let to = self.jid(session.user.as_str(), USER_DOMAIN);
+        let meta = self.server_meta(now, muc.from.clone(), to, NameSpace::Muc, muc.encode_to_vec());
         self.enqueue(queue, Item { meta, ack: None })
     }
 
