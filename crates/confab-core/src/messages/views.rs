@@ -84,6 +84,10 @@ pub struct HistoryPage {
     pub messages: Vec<Message>,
     /// Nothing further in that direction.
     pub is_last: bool,
+    /// Where the next page starts (not included), when this is not the
+    /// last: the last message of this one, or, when a page ends short
+    /// after reading its most rows, the last message read for it.
+    pub next: Option<MessageId>,
 }
 
 /// What one user may see of a conversation.
@@ -170,7 +174,7 @@ impl MessageService {
                     Some(TimeBound { ms: m.timestamp_ms, id: Some(m.id), inclusive: false })
                 }
                 // A start that is not of this conversation: nothing after it.
-                _ => return Ok(HistoryPage { messages: Vec::new(), is_last: true }),
+                _ => return Ok(HistoryPage { messages: Vec::new(), is_last: true, next: None }),
             },
             None => None,
         };
@@ -199,15 +203,18 @@ impl MessageService {
                     continue;
                 }
                 if messages.len() == request.limit {
-                    return Ok(HistoryPage { messages, is_last: false });
+                    let next = messages.last().map(|m: &Message| m.id);
+                    return Ok(HistoryPage { messages, is_last: false, next });
                 }
                 messages.push(message);
             }
             if exhausted {
-                return Ok(HistoryPage { messages, is_last: true });
+                return Ok(HistoryPage { messages, is_last: true, next: None });
             }
         }
-        Ok(HistoryPage { messages, is_last: false })
+        // Many rows read and few shown: the next page goes on from the last read.
+        let next = bound.and_then(|b| b.id);
+        Ok(HistoryPage { messages, is_last: false, next })
     }
 
     /// The user's conversations with messages from others not read, with how

@@ -193,7 +193,7 @@ pub async fn roaming(
         .iter()
         .map(|m| json!({"msg": engine.encode(message_meta(&app_key, m).encode_to_vec())}))
         .collect();
-    let next_key = page.messages.last().filter(|_| !page.is_last).map(|m| m.id.to_string()).unwrap_or_default();
+    let next_key = page.next.map(|id| id.to_string()).unwrap_or_default();
     let data = json!({"msgs": msgs, "next_key": next_key, "is_last": page.is_last});
     Ok(target.envelope("post", &path).data(data).into_response())
 }

@@ -913,3 +913,53 @@ async fn the_websdk_hears_every_kick() {
 async fn agora_chat_hears_every_kick() {
     kicks_reach("agora").await;
 }
+
+/// A long run of messages hidden from the reader (deleted on their side)
+/// ends a roaming page short; its `next_key` goes on past them, so paging
+/// reaches what is older instead of starting over.
+#[tokio::test]
+async fn roaming_goes_on_past_a_long_hidden_run() {
+    let app = spawn_app().await;
+    app.register(&["ann", "bob"]).await;
+    let old = app.send_text("ann", "bob", "old").await;
+    let app_id = app.core.apps.by_name("demo", "chat").await.unwrap().unwrap().id;
+    let old = confab_core::ids::MessageId(old.parse().unwrap());
+    let old = app.core.messages.get(app_id, old).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let hidden_from = old.timestamp_ms + 2;
+    let send = confab_core::messages::DirectSend {
+        from: confab_core::model::Username::parse("ann").unwrap(),
+        to: vec![confab_core::model::Username::parse("bob").unwrap()],
+        body: confab_core::model::Body::Text { msg: "gone".into() },
+        ext: None,
+        delivery: confab_core::model::Delivery { sync_sender: false, online_only: false, sent_at: None },
+        origin_device: None,
+        line: 0,
+        original: None,
+    };
+    for _ in 0..2_100 {
+        app.core.messages.send_direct(old.app, send.clone()).await.unwrap();
+    }
+    let bob = confab_core::model::Username::parse("bob").unwrap();
+    let now = confab_core::clock::Clock::now_ms(app.clock.as_ref());
+    app.core.messages.clear_for_user(old.app, &bob, old.conversation, hidden_from, now).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    app.send_text("ann", "bob", "new").await;
+
+    let token = app.user_token("bob").await;
+    let mut texts = Vec::new();
+    let mut start = json!(-1);
+    for _ in 0..6 {
+        let body = json!({"queue": "ann@easemob.com", "start": start, "pull_number": 1});
+        let (status, page) =
+            app.call(reqwest::Method::POST, "/users/bob/messageroaming", Some(&token), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        texts.extend(page["data"]["msgs"].as_array().unwrap().iter().map(|m| m["msg"].clone()));
+        if page["data"]["is_last"] == true {
+            break;
+        }
+        start = page["data"]["next_key"].clone();
+        assert_ne!(start, json!(""), "a page that is not the last says where to go on: {page}");
+    }
+    assert_eq!(texts.len(), 2, "the new and the old message, nothing hidden: {texts:?}");
+}
