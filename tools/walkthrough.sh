@@ -56,7 +56,8 @@ for want in '"hello bob"' '"synced"' 'are you there?' '"refresh"' '"created"' 'h
   'hello from wildfire' 'hello from leancloud' '"kicked"'; do
   grep -qF "$want" listen.log || { echo "bob's listener did not print $want" >&2; missing=1; }
 done
-for want in '"bob":1' '"bob":"online"' 'muted' '"share-secret"' '"recalled":"yes"' 'Expires=' '"code":0'; do
+for want in '"bob":1' '"bob":"online"' 'muted' '"share-secret"' '"recalled":"yes"' 'Expires=' '"code":0' \
+  '"operator":"admin"' '"username":"bob"'; do
   grep -qF "$want" steps.out || { echo "the walk-through's output has no $want" >&2; missing=1; }
 done
 if [ "$missing" = 1 ]; then

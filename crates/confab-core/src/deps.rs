@@ -22,4 +22,5 @@ pub(crate) struct Deps {
     pub restrictions: restrictions::RestrictionCache,
     pub lasting: lasting::LastingCache,
     pub blobs: Arc<dyn BlobStore>,
+    pub activity: Arc<crate::activity::Activity>,
 }

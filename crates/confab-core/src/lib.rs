@@ -5,6 +5,7 @@
 //! edge) parse requests into calls on [`Core`]'s services and render the
 //! results; storage and fan-out are traits implemented elsewhere.
 
+pub mod activity;
 pub mod apps;
 pub mod auth;
 pub mod blobs;
@@ -21,6 +22,7 @@ pub mod lasting;
 pub mod messages;
 pub mod model;
 pub mod moderation;
+pub mod operators;
 pub mod order;
 pub mod relations;
 mod restrictions;
@@ -66,6 +68,9 @@ pub struct Core {
     pub files: files::FileService,
     pub settings: settings::SettingService,
     pub moderation: moderation::ModerationService,
+    pub operators: operators::OperatorService,
+    /// Counts of what the core did (metrics and the console's live view).
+    pub activity: Arc<activity::Activity>,
     pub gateway: gateway::Gateway,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
@@ -97,6 +102,7 @@ impl Core {
             restrictions,
             lasting,
             blobs,
+            activity: Arc::new(activity::Activity::default()),
         });
         let apps = apps::AppService::new(deps.clone());
         let users = users::UserService::new(deps.clone());
@@ -106,6 +112,8 @@ impl Core {
         let files = files::FileService::new(deps.clone());
         let settings = settings::SettingService::new(deps.clone());
         let moderation = moderation::ModerationService::new(settings.clone());
+        let operators = operators::OperatorService::new(deps.clone());
+        let activity = deps.activity.clone();
         let services = gateway::Services {
             apps: apps.clone(),
             users: users.clone(),
@@ -123,6 +131,8 @@ impl Core {
             files,
             settings,
             moderation,
+            operators,
+            activity,
             gateway,
             hub,
             clock,

@@ -136,6 +136,7 @@ impl MessageService {
             })
             .collect();
         let stored = self.deps.store.append(app, drafts).await?;
+        self.deps.activity.add_committed(stored.len());
 
         let mut sent = Vec::with_capacity(stored.len());
         for (to, message) in receivers.into_iter().zip(stored) {
@@ -197,6 +198,7 @@ impl MessageService {
         };
         let app_wide = draft.audience == Audience::AllUsers;
         let message = self.deps.store.append(app, vec![draft]).await?.pop();
+        self.deps.activity.add_committed(message.iter().len());
         let message = Arc::new(message.ok_or_else(|| Error::Storage("send stored nothing".into()))?);
         if app_wide {
             self.deps.lasting.forget(app);

@@ -1020,3 +1020,32 @@ pub struct StoredFile {
     pub restricted: bool,
     pub created_ms: i64,
 }
+
+/// Someone who runs the server and signs in to its console. Not a user of
+/// any app: operators act on every app, through the same services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    pub name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub created_ms: i64,
+    /// When the password last changed; console sessions made before it end.
+    pub changed_ms: i64,
+}
+
+/// One thing an operator did, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Grows with each entry.
+    pub id: i64,
+    pub at_ms: i64,
+    pub operator: String,
+    /// `org/name` of the app acted on, if the action concerned one.
+    pub app: Option<String>,
+    /// What was done, such as `user.deactivate`.
+    pub action: String,
+    /// What it was done to (a user, group or message ID), if anything.
+    pub target: Option<String>,
+    /// Anything else worth knowing (never a secret).
+    pub detail: Option<String>,
+}

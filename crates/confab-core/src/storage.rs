@@ -13,10 +13,10 @@ use crate::ids::MessageId;
 use crate::model::StoredFile;
 use crate::model::{
     App, AppId, Body, ChatType, ConversationId, Group, GroupList, ListEntry, Member, Membership, Message, NewGroup,
-    NewMessage, Original, ProfileChange, Role, RoomAttribute, Setting, SettingKey, SettingsPatch, User, UserRecord,
-    Username,
+    NewMessage, Operator, Original, ProfileChange, Role, RoomAttribute, Setting, SettingKey, SettingsPatch, User,
+    UserRecord, Username,
 };
-use crate::model::{GlobalMute, Relation};
+use crate::model::{AuditEntry, GlobalMute, Relation};
 
 /// An app to be created. Not `Debug`: it holds secrets.
 #[derive(Clone)]
@@ -123,6 +123,8 @@ pub trait UserData: Send + Sync {
     async fn users_with_attribute(&self, app: AppId, key: &str, value: &str, limit: usize) -> Result<Vec<User>>;
     /// Users in creation order, starting after `after`.
     async fn list_users(&self, app: AppId, after: Option<i64>, limit: usize) -> Result<Page<User>>;
+    /// Users whose ID starts with `prefix` (byte for byte), in ID order, at most `limit`.
+    async fn users_by_prefix(&self, app: AppId, prefix: &str, limit: usize) -> Result<Vec<User>>;
     /// Returns the deleted user, if there was one.
     async fn delete_user(&self, app: AppId, username: &Username) -> Result<Option<User>>;
     /// Deletes the `limit` oldest users after `after`, returning them.
@@ -449,7 +451,29 @@ pub trait SettingData: Send + Sync {
     async fn settings(&self, app: AppId, namespace: &str, owner: Option<&str>, limit: usize) -> Result<Vec<Setting>>;
 }
 
-/// Everything a storage engine provides.
-pub trait Storage: AppData + UserData + MessageData + GroupData + RelationData + FileData + SettingData {}
+/// The server's operators and what they did (the console's sign-in and
+/// audit log). Not scoped by app: operators act on every app.
+#[async_trait]
+pub trait OperatorData: Send + Sync {
+    /// Creates the operator, or gives them a new password.
+    async fn put_operator(&self, name: &str, password_hash: String, now_ms: i64) -> Result<()>;
+    /// Creates the operator only if there is no operator at all yet; whether it did.
+    /// (Nodes starting together make one first operator, not one each.)
+    async fn add_first_operator(&self, name: &str, password_hash: String, now_ms: i64) -> Result<bool>;
+    async fn operator(&self, name: &str) -> Result<Option<Operator>>;
+    /// Appends to the audit log; the entry's `id` is ignored and assigned.
+    async fn append_audit(&self, entry: AuditEntry) -> Result<()>;
+    /// The audit log, newest first, older than the entry `before`, at most `limit`.
+    async fn audit_log(&self, before: Option<i64>, limit: usize) -> Result<Vec<AuditEntry>>;
+}
 
-impl<T: AppData + UserData + MessageData + GroupData + RelationData + FileData + SettingData> Storage for T {}
+/// Everything a storage engine provides.
+pub trait Storage:
+    AppData + UserData + MessageData + GroupData + RelationData + FileData + SettingData + OperatorData
+{
+}
+
+impl<T: AppData + UserData + MessageData + GroupData + RelationData + FileData + SettingData + OperatorData> Storage
+    for T
+{
+}

@@ -112,6 +112,11 @@ impl UserService {
         self.deps.store.list_users(app, after, limit).await
     }
 
+    /// Users whose ID starts with `prefix`, in ID order (the console's search).
+    pub async fn search(&self, app: AppId, prefix: &str, limit: usize) -> Result<Vec<User>> {
+        self.deps.store.users_by_prefix(app, prefix, limit.clamp(1, 100)).await
+    }
+
     /// Deletes a user and closes their sessions.
     pub async fn delete(&self, app: AppId, username: &Username) -> Result<User> {
         let user = self

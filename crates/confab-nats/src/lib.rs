@@ -134,6 +134,16 @@ impl NatsFanout {
     pub fn peer_count(&self) -> usize {
         self.inner.live_peers()
     }
+
+    /// Other nodes currently known to be alive, by ID, with how long ago
+    /// each was last heard from.
+    pub fn peers(&self) -> Vec<(u16, Duration)> {
+        let peers = self.inner.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut alive: Vec<(u16, Duration)> =
+            peers.iter().map(|(node, seen)| (*node, seen.elapsed())).filter(|(_, ago)| *ago < PEER_EXPIRY).collect();
+        alive.sort_unstable();
+        alive
+    }
 }
 
 impl Inner {

@@ -19,6 +19,7 @@ mod cursors;
 mod files;
 mod groups;
 mod messages;
+mod operators;
 mod relations;
 mod settings;
 mod users;
@@ -150,6 +151,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("broadcasts.sql"),
     include_str!("settings.sql"),
     include_str!("message_edits.sql"),
+    include_str!("operators.sql"),
 ];
 
 /// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).

@@ -144,6 +144,17 @@ impl UserData for PostgresStore {
         users_page(&client, app, after, limit).await
     }
 
+    async fn users_by_prefix(&self, app: AppId, prefix: &str, limit: usize) -> Result<Vec<User>> {
+        let client = self.client().await?;
+        // Byte order ("C"), as the core compares IDs; `starts_with` is exact.
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND starts_with(username, $2) \
+             ORDER BY username COLLATE \"C\" LIMIT $3"
+        );
+        let rows = client.query(&sql, &[&app.0, &prefix, &(limit as i64)]).await.map_err(pg)?;
+        rows.iter().map(|row| user_row(row).map(|(_, r)| r.user)).collect()
+    }
+
     async fn users_with_attribute(&self, app: AppId, key: &str, value: &str, limit: usize) -> Result<Vec<User>> {
         let client = self.client().await?;
         let sql = format!(

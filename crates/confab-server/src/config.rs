@@ -56,6 +56,21 @@ pub struct Config {
     /// seconds (default one year); an Easemob `ttl: 0` ("never expires")
     /// gets this.
     pub max_token_ttl_secs: i64,
+    /// `CONFAB_CONSOLE_PASSWORD`: the console operator `admin`'s password,
+    /// set on every start (else the first start makes one up and prints it,
+    /// and `confab console password` changes it).
+    pub console_password: Option<Secret>,
+}
+
+/// A value that is never printed, not even by `{:?}`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// `CONFAB_S3_BUCKET`, `CONFAB_S3_ENDPOINT`, `CONFAB_S3_REGION`,
@@ -145,6 +160,7 @@ impl Default for Config {
             fetch_allow_private: crate::fetch::FetchPolicy::PublicOnly,
             edge: EdgeSettings::default(),
             max_token_ttl_secs: 365 * 24 * 3600,
+            console_password: None,
         }
     }
 }
@@ -267,6 +283,9 @@ impl Config {
                 let value = value.trim().parse().map_err(|e| anyhow::anyhow!("CONFAB_RATE_LIMITS: {pair}: {e}"))?;
                 self.rate_limits.insert(name.trim().to_owned(), value);
             }
+        }
+        if let Some(v) = var("CONFAB_CONSOLE_PASSWORD") {
+            self.console_password = Some(Secret(v)).filter(|v| !v.0.is_empty());
         }
         if let Some(v) = var("CONFAB_PUBLIC_URL") {
             self.public_url = Some(v).filter(|v| !v.is_empty());

@@ -2,6 +2,7 @@
 //! assembled into one [`Application`] over the domain core.
 
 pub mod config;
+mod console;
 mod cors;
 mod easemob;
 pub mod fetch;
@@ -51,7 +52,13 @@ pub struct FirstStart {
     pub made_up: Vec<(&'static str, String)>,
     /// The app as stored after this start.
     pub app: confab_core::model::App,
+    /// The console operator `admin`'s password, when this start made it up
+    /// (the first start without `CONFAB_CONSOLE_PASSWORD`), to be shown once.
+    pub console_password: Option<String>,
 }
+
+/// The console operator the server makes at first start.
+pub const FIRST_OPERATOR: &str = "admin";
 
 /// A built server: storage open, first app ensured, listener bound.
 pub struct Application {
@@ -80,7 +87,8 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         let node = Arc::new(Node::open(&config, clock, Role::Server).await?);
         let core = node.core.clone();
-        let first_start = ensure_first_app(&core, &config).await?;
+        let mut first_start = ensure_first_app(&core, &config).await?;
+        first_start.console_password = ensure_operator(&core, &config).await?;
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
@@ -109,8 +117,10 @@ impl Application {
             .route("/healthz", axum::routing::get(metrics::healthz))
             .route("/readyz", axum::routing::get(metrics::readyz).with_state(node.clone()))
             .route("/metrics", axum::routing::get(metrics::scrape).with_state(metrics.clone()));
+        let console = tracked(console::router(node.clone(), limits.clone(), metrics.clone()), "console");
         let router = tracked(gateway::router(state), "gateway")
             .merge(probes)
+            .merge(console)
             .fallback(dispatcher(dialects.clone(), Served::Every))
             .layer(public_url.clone())
             .layer(fetcher.clone());
@@ -372,7 +382,7 @@ pub(crate) fn peer_ip(extensions: &axum::http::Extensions) -> std::net::IpAddr {
 /// variable that sets it, the label it is printed with, and how many random
 /// bytes a made-up one has (for the dialects' ones; the core makes the
 /// app's own).
-const FIRST_APP_CREDENTIALS: [(&str, &str, &str, usize); 6] = [
+pub(crate) const FIRST_APP_CREDENTIALS: [(&str, &str, &str, usize); 6] = [
     ("client_id", "CONFAB_CLIENT_ID", "client_id", 18),
     ("client_secret", "CONFAB_CLIENT_SECRET", "client_secret", 24),
     (wildfire::SECRET_CREDENTIAL, "CONFAB_WILDFIRE_SECRET", "WildfireChat admin secret", 24),
@@ -437,7 +447,23 @@ async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<FirstS
     if before.is_none() {
         tracing::info!(org = %after.org, app = %after.name, "created the first app");
     }
-    Ok(FirstStart { created: before.is_none(), made_up, app: after })
+    Ok(FirstStart { created: before.is_none(), made_up, app: after, console_password: None })
+}
+
+/// Makes sure the console has an operator: `admin` with
+/// `CONFAB_CONSOLE_PASSWORD` (set again on every start), or, when no
+/// operator exists yet, with a made-up password that is returned to be shown
+/// once.
+async fn ensure_operator(core: &Core, config: &Config) -> anyhow::Result<Option<String>> {
+    let operators = &core.operators;
+    if let Some(password) = &config.console_password {
+        operators
+            .set_password(FIRST_OPERATOR, password.0.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("CONFAB_CONSOLE_PASSWORD: {e}"))?;
+        return Ok(None);
+    }
+    operators.create_first(FIRST_OPERATOR).await.map_err(|e| anyhow::anyhow!("cannot create the console operator: {e}"))
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //! `prometheus-client` is the Prometheus project's own Rust client: typed
 //! label sets, the text format, and no global state.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,12 +18,18 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use serde::Serialize;
+
+use confab_core::activity::Activity;
 
 use crate::limits::LimitLabels;
 use crate::node::Node;
@@ -46,9 +54,65 @@ pub struct ProtocolLabels {
 
 type Latencies = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
+/// The gateway protocols' names, as the `protocol` label has them.
+pub const PROTOCOLS: [&str; 3] = ["json", "leancloud", "easemob"];
+
+/// The latency histograms' buckets: 0.25 ms doubling 16 times, to about 8 s.
+const LATENCY_START: f64 = 0.000_25;
+const LATENCY_BUCKETS: usize = 16;
+
 fn latency_histogram() -> Histogram {
-    // 0.25 ms to about 8 s.
-    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+    Histogram::new(exponential_buckets(LATENCY_START, 2.0, LATENCY_BUCKETS as u16))
+}
+
+/// Every dialect request's latency in one histogram, for the console's live
+/// view (which reads it as it is; Prometheus has the labelled ones).
+#[derive(Default)]
+struct AllLatencies {
+    /// Counts per bucket; the last counts what is above every bound.
+    counts: [AtomicU64; LATENCY_BUCKETS + 1],
+}
+
+impl AllLatencies {
+    fn observe(&self, seconds: f64) {
+        let bucket =
+            (0..LATENCY_BUCKETS).find(|i| seconds <= LATENCY_START * f64::from(1u32 << i)).unwrap_or(LATENCY_BUCKETS);
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Totals since the server started, for the console's live view: it takes
+/// one every few seconds and shows the differences.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveTotals {
+    /// Logged-in gateway sessions now, by protocol.
+    pub sessions: BTreeMap<&'static str, i64>,
+    /// Messages committed (every dialect and protocol).
+    pub committed: u64,
+    /// Messages handed to gateway sessions to write.
+    pub deliveries: u64,
+    /// Dialect requests answered.
+    pub requests: u64,
+    /// Request latency buckets: (upper bound in seconds, requests in it);
+    /// the last bound is infinite, written as `null`.
+    pub latency: Vec<(Option<f64>, u64)>,
+}
+
+/// What Prometheus reads from the core's own counters at each scrape.
+#[derive(Debug)]
+struct CoreActivity(Arc<Activity>);
+
+impl Collector for CoreActivity {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let committed = ConstCounter::new(self.0.committed());
+        let metric = encoder.encode_descriptor(
+            "messages_committed",
+            "Messages committed to storage, every dialect and protocol",
+            None,
+            committed.metric_type(),
+        )?;
+        committed.encode(metric)
+    }
 }
 
 /// The server's metrics.
@@ -62,11 +126,14 @@ pub struct Metrics {
     pub deliveries: Family<ProtocolLabels, Counter>,
     /// Messages gateway clients sent that were accepted for sending, by protocol.
     pub sends: Family<ProtocolLabels, Counter>,
+    all_latencies: AllLatencies,
+    activity: Arc<Activity>,
 }
 
 impl Metrics {
-    /// The metrics, with `refusals` (kept by the rate limits) registered too.
-    pub fn new(refusals: Family<LimitLabels, Counter>) -> Arc<Metrics> {
+    /// The metrics, with `refusals` (kept by the rate limits) registered too,
+    /// and the core's `activity`.
+    pub fn new(refusals: Family<LimitLabels, Counter>, activity: Arc<Activity>) -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("confab");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by dialect, route and status", requests.clone());
@@ -79,14 +146,44 @@ impl Metrics {
         let sends = Family::<ProtocolLabels, Counter>::default();
         registry.register("gateway_sends", "Messages gateway clients sent within their budget", sends.clone());
         registry.register("rate_limit_refusals", "Requests and sends refused by a rate limit", refusals);
-        Arc::new(Metrics { registry, requests, latencies, sessions, deliveries, sends })
+        registry.register_collector(Box::new(CoreActivity(activity.clone())));
+        let all_latencies = AllLatencies::default();
+        Arc::new(Metrics { registry, requests, latencies, sessions, deliveries, sends, all_latencies, activity })
     }
 
     fn observe(&self, dialect: &str, route: &str, status: StatusCode, seconds: f64) {
         let route = RouteLabels { dialect: dialect.to_owned(), route: route.to_owned() };
         self.latencies.get_or_create(&route).observe(seconds);
+        if dialect != "console" {
+            // The live view is of the service, not of itself.
+            self.all_latencies.observe(seconds);
+        }
         let labels = RequestLabels { dialect: route.dialect, route: route.route, status: status.as_u16().to_string() };
         self.requests.get_or_create(&labels).inc();
+    }
+
+    /// Totals for the console's live view.
+    pub fn live(&self) -> LiveTotals {
+        let mut sessions = BTreeMap::new();
+        let mut deliveries = 0;
+        for protocol in PROTOCOLS {
+            let labels = ProtocolLabels { protocol: protocol.to_owned() };
+            sessions.insert(protocol, self.sessions.get_or_create(&labels).get());
+            deliveries += self.deliveries.get_or_create(&labels).get();
+        }
+        let counts: Vec<u64> = self.all_latencies.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let latency = counts
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((i < LATENCY_BUCKETS).then(|| LATENCY_START * f64::from(1u32 << i)), *n))
+            .collect();
+        LiveTotals {
+            sessions,
+            committed: self.activity.committed(),
+            deliveries,
+            requests: counts.iter().sum(),
+            latency,
+        }
     }
 
     /// The registry in Prometheus's text format (OpenMetrics).

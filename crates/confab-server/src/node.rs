@@ -54,6 +54,28 @@ pub struct Node {
     pub node_id: u16,
     lease: Option<Lease>,
     nats: Option<Arc<NatsFanout>>,
+    engine: Engine,
+}
+
+/// Where a node keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// What a node knows of itself and its cluster (the console's nodes page).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeView {
+    pub node_id: u16,
+    pub engine: Engine,
+    /// `None` when the node is alone (no NATS).
+    pub nats_connected: Option<bool>,
+    /// The other live nodes: ID, and milliseconds since each was heard from.
+    pub peers: Vec<(u16, u64)>,
+    /// Gateway sessions on this node.
+    pub sessions: usize,
 }
 
 struct Lease {
@@ -80,6 +102,21 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// This node and the others it knows of.
+    pub fn view(&self) -> NodeView {
+        NodeView {
+            node_id: self.node_id,
+            engine: self.engine,
+            nats_connected: self.nats.as_ref().map(|n| n.connected()),
+            peers: self
+                .nats
+                .as_ref()
+                .map(|n| n.peers().into_iter().map(|(id, ago)| (id, ago.as_millis() as u64)).collect())
+                .unwrap_or_default(),
+            sessions: self.core.hub().session_count(),
+        }
     }
 
     /// Opens storage, leases a node ID when the storage is shared, joins
@@ -165,7 +202,8 @@ impl Node {
         if let Some(nats) = &nats {
             tracing::info!(node_id, peers = nats.peer_count(), "joined the cluster");
         }
-        Ok(Node { core, node_id, lease: lease.map(|l| l.lease), nats })
+        let engine = if config.database_url.is_some() { Engine::Postgres } else { Engine::Sqlite };
+        Ok(Node { core, node_id, lease: lease.map(|l| l.lease), nats, engine })
     }
 
     /// Resolves if the node loses its node-ID lease; it must then stop serving.

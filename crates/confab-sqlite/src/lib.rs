@@ -17,6 +17,7 @@ mod apps;
 mod convert;
 mod files;
 mod groups;
+mod operators;
 mod relations;
 mod settings;
 mod store;
@@ -294,6 +295,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("broadcasts.sql"),
     include_str!("settings.sql"),
     include_str!("message_edits.sql"),
+    include_str!("operators.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

@@ -161,6 +161,30 @@ impl UserData for SqliteStore {
         self.read(move |conn| users_page(conn, app, after, limit)).await
     }
 
+    async fn users_by_prefix(&self, app: AppId, prefix: &str, limit: usize) -> Result<Vec<User>> {
+        let prefix = prefix.to_owned();
+        self.read(move |conn| {
+            // SQLite compares text byte for byte: every ID with the prefix
+            // sorts from the prefix on, before the first that lacks it.
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND username >= ?2 ORDER BY username LIMIT ?3"
+                ))
+                .map_err(storage)?;
+            let rows = stmt
+                .query_map(params![app.0, prefix, limit as i64], convert::user)
+                .map_err(storage)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(storage)?;
+            Ok(rows
+                .into_iter()
+                .map(|(_, r)| r.user)
+                .take_while(|u| u.username.as_str().starts_with(prefix.as_str()))
+                .collect())
+        })
+        .await
+    }
+
     async fn users_with_attribute(&self, app: AppId, key: &str, value: &str, limit: usize) -> Result<Vec<User>> {
         // A JSON path with the key quoted, so no key can change the path's meaning.
         let path = format!("$.{}", serde_json::Value::String(key.to_owned()));

@@ -148,6 +148,39 @@ fn limit_names() -> PossibleValuesParser {
     PossibleValuesParser::new(names)
 }
 
+#[derive(Subcommand)]
+pub enum ConsoleCommand {
+    /// Set an operator's console password (creating the operator), or make
+    /// up a new one and print it. Their open console sessions end.
+    Password {
+        /// The operator [default: admin, the one the first start makes]
+        #[arg(long, default_value = confab_server::FIRST_OPERATOR)]
+        name: String,
+        /// The password (12 to 64 characters); made up and printed when left out.
+        #[arg(long, env = "CONFAB_NEW_CONSOLE_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+/// `confab console …`, on the server's data folder or database.
+pub async fn console(config_file: Option<PathBuf>, command: ConsoleCommand) -> anyhow::Result<()> {
+    let config = Config::load(config_file.as_deref())?;
+    let node = Node::open(&config, Arc::new(SystemClock), Role::Admin).await?;
+    match command {
+        ConsoleCommand::Password { name, password } => {
+            let made_up = password.is_none();
+            let password = password.unwrap_or_else(|| confab_core::auth::random_key(20));
+            node.core.operators.set_password(&name, password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut out = std::io::stdout().lock();
+            match made_up {
+                true => writeln!(out, "console operator {name}: password {password}")?,
+                false => writeln!(out, "console operator {name}: password set")?,
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::Result<()> {
     let config = Config::load(config_file.as_deref())?;
     // Said first, so an answer such as "no app" can be read against it.

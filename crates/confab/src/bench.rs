@@ -226,6 +226,10 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
     };
     let addrs: Vec<&str> = servers.endpoints.iter().map(|e| e.addr.as_str()).collect();
     println!("== {nodes} node(s) on {}, storage={storage}", addrs.join(" "));
+    if std::env::var_os("CONFAB_CONSOLE_PASSWORD").is_some() {
+        // The servers inherit the variable: an operator can watch the run live.
+        println!("   console: http://{}/console/ (operator admin, CONFAB_CONSOLE_PASSWORD)", addrs[0]);
+    }
 
     let duration = Duration::from_secs(args.duration_secs);
     let cpu_before = servers.cpu_seconds()?;

@@ -37,6 +37,9 @@ enum Command {
     /// Manage apps (tenants).
     #[command(subcommand)]
     App(admin::AppCommand),
+    /// Manage who may sign in to the web console (/console).
+    #[command(subcommand)]
+    Console(admin::ConsoleCommand),
     /// Act as a user over the gateway.
     #[command(subcommand)]
     Client(client::ClientCommand),
@@ -65,7 +68,8 @@ Configuration: ./confab.toml (or --config FILE), then these environment variable
   CONFAB_SQLITE_SYNC (full|normal), CONFAB_HISTORY_EXPORT_SECS
   CONFAB_S3_BUCKET, CONFAB_S3_ENDPOINT, CONFAB_S3_REGION, CONFAB_S3_ACCESS_KEY_ID, CONFAB_S3_SECRET_ACCESS_KEY
   RUST_LOG (info)                         log filter; NO_COLOR turns colours off
-  CONFAB_LOG_FORMAT (text|json)           json: one JSON object per log line";
+  CONFAB_LOG_FORMAT (text|json)           json: one JSON object per log line
+  CONFAB_CONSOLE_PASSWORD                 the console operator admin's password (else made up at first start)";
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -85,6 +89,7 @@ fn main() -> std::process::ExitCode {
             match cli.command {
                 Command::Serve => serve(cli.config).await,
                 Command::App(command) => admin::run(cli.config, command).await,
+                Command::Console(command) => admin::console(cli.config, command).await,
                 Command::Client(command) => client::run(command).await,
                 Command::Bench(args) => bench::run(args).await,
             }
@@ -124,6 +129,11 @@ async fn serve(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     }
     if !first.made_up.is_empty() {
         writeln!(out, "(shown once; `confab app credentials --org {org} --app {name}` shows them again)")?;
+    }
+    if let Some(password) = &first.console_password {
+        let operator = confab_server::FIRST_OPERATOR;
+        writeln!(out, "Console at http://{}/console/: operator {operator}, password {password}", app.local_addr())?;
+        writeln!(out, "(shown once; `confab console password` sets a new one)")?;
     }
     tracing::info!(addr = %app.local_addr(), data_dir = %config.data_dir.display(), "confab is listening");
     if let Some(addr) = app.wildfire_addr() {

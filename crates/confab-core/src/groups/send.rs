@@ -104,6 +104,7 @@ impl GroupService {
             })
             .collect();
         let stored = self.deps.store.append(app, drafts).await?;
+        self.deps.activity.add_committed(stored.len());
         let mut sent = Vec::with_capacity(stored.len());
         for ((state, message), chosen) in states.into_iter().zip(stored).zip(receivers) {
             let message = Arc::new(message);

@@ -241,6 +241,7 @@ async fn serve<P: Protocol>(state: super::State, socket: WebSocket, mut protocol
     span.record("app", session.app.id.0);
     span.record("user", tracing::field::display(&session.user));
     span.record("device", session.device.as_str());
+    debug_assert!(crate::metrics::PROTOCOLS.contains(&P::NAME), "the console's live view sums PROTOCOLS");
     let labels = ProtocolLabels { protocol: P::NAME.to_owned() };
     let counters = Counters {
         sends: state.metrics.sends.get_or_create(&labels).clone(),

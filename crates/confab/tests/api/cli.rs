@@ -402,3 +402,33 @@ async fn the_readme_walkthrough_runs_as_written() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("every step worked"), "{stdout}");
 }
+
+/// `confab console password`: sets an operator's password, or makes one up
+/// and prints it; the server then signs them in with it.
+#[tokio::test]
+async fn console_password_sets_an_operators_password() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Storage::fresh().await, |_| {}).await;
+    let storage = app.stop().await;
+    let run = |args: &[&str]| {
+        let mut command = Command::new(BIN);
+        command.args(args).env("CONFAB_DATA_DIR", storage.data_dir.path()).env_remove("CONFAB_DATABASE_URL");
+        if let Some(url) = &storage.database_url {
+            command.env("CONFAB_DATABASE_URL", url);
+        }
+        command.output().unwrap()
+    };
+    let short = run(&["console", "password", "--password", "short"]);
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("12 to 64 characters"));
+    let set = run(&["console", "password", "--name", "ops", "--password", "ops password 1"]);
+    assert_eq!(String::from_utf8_lossy(&set.stdout), "console operator ops: password set\n");
+    let made = run(&["console", "password"]);
+    let made = String::from_utf8(made.stdout).unwrap();
+    let password = made.trim().strip_prefix("console operator admin: password ").unwrap().to_owned();
+
+    let app = crate::helpers::spawn_app_with(storage, |_| {}).await;
+    let operators = &app.core.operators;
+    assert!(operators.sign_in("ops", "ops password 1".into()).await.unwrap().is_some());
+    assert!(operators.sign_in("admin", password).await.unwrap().is_some());
+    assert!(operators.sign_in("admin", "ops password 1".into()).await.unwrap().is_none());
+}

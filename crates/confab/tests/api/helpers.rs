@@ -30,6 +30,8 @@ pub struct TestApp {
     pub clock: Arc<ShiftedClock>,
     pub core: Arc<confab_core::Core>,
     pub storage: Storage,
+    /// The console password the server's first start made up, if it did.
+    pub first_console_password: Option<String>,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -99,12 +101,14 @@ pub async fn spawn_app_with(storage: Storage, adjust: impl FnOnce(&mut Config)) 
     let app = Application::build_with_clock(config, clock.clone()).await.expect("server builds");
     let addr = app.local_addr();
     let core = app.core();
+    let first_console_password = app.first_start().console_password.clone();
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(async move {
         app.run_until(stopped).await.expect("server runs");
     });
     let http = reqwest::Client::new();
-    let mut test_app = TestApp { addr, http, app_token: String::new(), clock, core, storage, stop, server };
+    let mut test_app =
+        TestApp { addr, http, app_token: String::new(), clock, core, storage, first_console_password, stop, server };
     test_app.app_token =
         test_app.endpoint().app_token(&test_app.http, CLIENT_ID, CLIENT_SECRET).await.expect("app token");
     test_app

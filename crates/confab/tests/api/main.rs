@@ -5,6 +5,7 @@ mod architecture;
 mod auth;
 mod cli;
 mod cluster;
+mod console;
 mod credentials;
 mod easemob_edges;
 mod easemob_protocol;
