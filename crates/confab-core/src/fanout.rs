@@ -171,6 +171,10 @@ pub trait Fanout: Send + Sync {
     /// A session that [`Fanout::session_opened`] announced has left the hub.
     /// Called from `Drop`, so it must not wait.
     fn session_closed(&self, app: AppId, user: &Username);
+    /// What the bus between nodes carries, for a fan-out that has one.
+    fn bus_stats(&self) -> Option<std::sync::Arc<crate::activity::BusStats>> {
+        None
+    }
 }
 
 /// The single-node fan-out: everything is in this process.

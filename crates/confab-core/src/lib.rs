@@ -71,6 +71,10 @@ pub struct Core {
     pub operators: operators::OperatorService,
     /// Counts of what the core did (metrics and the console's live view).
     pub activity: Arc<activity::Activity>,
+    /// What the storage engine's commits do, if it counts them.
+    pub commits: Option<Arc<activity::CommitStats>>,
+    /// What the bus between nodes carries, in a cluster.
+    pub bus: Option<Arc<activity::BusStats>>,
     pub gateway: gateway::Gateway,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
@@ -89,6 +93,8 @@ impl Core {
         config: CoreConfig,
     ) -> error::Result<Arc<Core>> {
         let floor = store.max_message_id().await?;
+        let commits = store.commit_stats();
+        let bus = fanout.bus_stats();
         let ids = IdGenerator::new(config.node_id, floor);
         let restrictions = restrictions::RestrictionCache::new(store.clone(), clock.clone());
         let lasting = lasting::LastingCache::new(store.clone(), clock.clone());
@@ -133,6 +139,8 @@ impl Core {
             moderation,
             operators,
             activity,
+            commits,
+            bus,
             gateway,
             hub,
             clock,

@@ -226,6 +226,10 @@ pub trait MessageData: Send + Sync {
     /// not recalled or deleted, sent at or after `since_ms`, by conversation
     /// and sequence: the candidates for [`crate::lasting`].
     async fn app_wide_broadcasts(&self, app: AppId, since_ms: i64) -> Result<Vec<Message>>;
+    /// What the engine's group commits do, when it counts them (for metrics).
+    fn commit_stats(&self) -> Option<std::sync::Arc<crate::activity::CommitStats>> {
+        None
+    }
 }
 
 /// Which messages a history query wants, in (time, ID) order.

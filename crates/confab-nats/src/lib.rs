@@ -39,6 +39,7 @@ use futures_util::StreamExt;
 use tokio::sync::OnceCell;
 use tokio::task::AbortHandle;
 
+use confab_core::activity::BusStats;
 use confab_core::error::{Error, Result};
 use confab_core::events::{KickReason, LiveEvent};
 use confab_core::fanout::{Fanout, Hub};
@@ -79,6 +80,8 @@ struct Inner {
     users: Mutex<Relays>,
     /// Other nodes, by ID, and when each was last heard from.
     peers: Mutex<HashMap<u16, Instant>>,
+    /// Events published and received (metrics).
+    bus: Arc<BusStats>,
 }
 
 impl NatsFanout {
@@ -106,6 +109,7 @@ impl NatsFanout {
             node,
             users: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
+            bus: Arc::new(BusStats::default()),
         });
         let subjects = &inner.subjects;
         let heartbeats = inner.client.subscribe(subjects.heartbeat()).await.map_err(nats)?;
@@ -208,8 +212,9 @@ impl Inner {
 
     async fn publish_event(&self, app: AppId, user: &Username, payload: &bytes::Bytes) {
         let subject = self.subjects.user(app, user);
-        if let Err(e) = self.client.publish_with_headers(subject, self.origin(), payload.clone()).await {
-            tracing::warn!(error = %e, "cannot publish an event to NATS");
+        match self.client.publish_with_headers(subject, self.origin(), payload.clone()).await {
+            Ok(()) => self.bus.published(1),
+            Err(e) => tracing::warn!(error = %e, "cannot publish an event to NATS"),
         }
     }
 
@@ -219,6 +224,7 @@ impl Inner {
             if self.is_own(&message) {
                 continue;
             }
+            self.bus.received(1);
             match serde_json::from_slice::<WireEvent>(&message.payload) {
                 // A kick for one device is the one event that is not for every session of the user.
                 Ok(WireEvent::Kick { reason, device: Some(device) }) => match KickReason::parse(&reason) {
@@ -241,6 +247,7 @@ impl Inner {
             if self.is_own(&message) {
                 continue;
             }
+            self.bus.received(1);
             let broadcast = match serde_json::from_slice::<Broadcast>(&message.payload) {
                 Ok(broadcast) => broadcast,
                 Err(e) => {
@@ -258,6 +265,10 @@ impl Inner {
 
 #[async_trait]
 impl Fanout for NatsFanout {
+    fn bus_stats(&self) -> Option<Arc<BusStats>> {
+        Some(self.inner.bus.clone())
+    }
+
     async fn publish(&self, app: AppId, recipients: &[Username], event: LiveEvent) {
         let inner = &self.inner;
         for user in recipients {
@@ -271,8 +282,9 @@ impl Fanout for NatsFanout {
                 Err(e) => return tracing::error!(error = %e, "cannot encode an event"),
             };
             let subject = inner.subjects.fanout();
-            if let Err(e) = inner.client.publish_with_headers(subject, inner.origin(), payload).await {
-                tracing::warn!(error = %e, "cannot publish an event to NATS");
+            match inner.client.publish_with_headers(subject, inner.origin(), payload).await {
+                Ok(()) => inner.bus.published(1),
+                Err(e) => tracing::warn!(error = %e, "cannot publish an event to NATS"),
             }
             return;
         }

@@ -12,7 +12,7 @@ use super::*;
 /// against four batchers per node (docs/benchmarks.md), one gave more sends
 /// per second and lower latency, alone and in a cluster, where the database's
 /// concurrent transactions add up over the nodes.
-pub(crate) async fn run_batcher(pool: Pool, mut queue: mpsc::Receiver<AppendJob>) {
+pub(crate) async fn run_batcher(pool: Pool, mut queue: mpsc::Receiver<AppendJob>, stats: Arc<CommitStats>) {
     loop {
         let Some(first) = queue.recv().await else {
             return;
@@ -25,14 +25,17 @@ pub(crate) async fn run_batcher(pool: Pool, mut queue: mpsc::Receiver<AppendJob>
             }
         }
         let jobs: Vec<(AppId, &[NewMessage])> = batch.iter().map(|j| (j.app, j.messages.as_slice())).collect();
+        let started = std::time::Instant::now();
         match commit_batch(&pool, &jobs).await {
             Ok(mut stored) => {
+                stats.committed(batch.len(), started.elapsed().as_secs_f64());
                 for job in batch.into_iter().rev() {
                     let mine = stored.split_off(stored.len() - job.messages.len());
                     let _ = job.reply.send(Ok(mine));
                 }
             }
             Err(e) => {
+                stats.failed();
                 tracing::warn!("postgres append batch of {} failed: {e}", batch.len());
                 for job in batch {
                     let _ = job.reply.send(Err(e.clone()));

@@ -29,6 +29,7 @@ use convert::{message_row, user_row, MESSAGE_COLUMNS, NEW_MESSAGE_COLUMNS, USER_
 use cursors::run_cursor_writer;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -36,6 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
+use confab_core::activity::CommitStats;
 use confab_core::error::{Error, Result};
 use confab_core::ids::MessageId;
 use confab_core::model::{
@@ -52,6 +54,8 @@ pub struct PostgresStore {
     appends: mpsc::Sender<AppendJob>,
     /// Delivery and read cursors wait here for [`run_cursor_writer`].
     cursors: mpsc::Sender<CursorMove>,
+    /// The batcher's commits: appends per batch, time to commit, failures.
+    commits: Arc<CommitStats>,
 }
 
 /// A device's acknowledgement or read receipt: (app, user, conversation) and
@@ -93,7 +97,8 @@ impl PostgresStore {
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| Error::Storage(e.to_string()))?;
         let (appends, queue) = mpsc::channel(8192);
         let (cursors, cursor_queue) = mpsc::channel(65_536);
-        let store = PostgresStore { pool: pool.clone(), appends, cursors };
+        let commits = Arc::new(CommitStats::default());
+        let store = PostgresStore { pool: pool.clone(), appends, cursors, commits: commits.clone() };
         if if_empty == IfEmpty::Refuse {
             let client = store.client().await?;
             let row = client.query_one("SELECT to_regclass('confab_schema') IS NOT NULL", &[]).await.map_err(pg)?;
@@ -103,7 +108,7 @@ impl PostgresStore {
         }
         store.migrate().await?;
         tokio::spawn(run_cursor_writer(pool.clone(), cursor_queue));
-        tokio::spawn(run_batcher(pool.clone(), queue));
+        tokio::spawn(run_batcher(pool.clone(), queue, commits));
         Ok(store)
     }
 

@@ -21,6 +21,10 @@ pub(crate) fn membership_row(row: &Row) -> Membership {
 
 #[async_trait]
 impl MessageData for PostgresStore {
+    fn commit_stats(&self) -> Option<std::sync::Arc<confab_core::activity::CommitStats>> {
+        Some(self.commits.clone())
+    }
+
     async fn append(&self, app: AppId, messages: Vec<NewMessage>) -> Result<Vec<Message>> {
         let (reply, answer) = oneshot::channel();
         self.appends.send(AppendJob { app, messages, reply }).await.map_err(|_| Error::Unavailable)?;

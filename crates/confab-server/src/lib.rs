@@ -71,7 +71,7 @@ pub struct Application {
     first_start: FirstStart,
     /// Background work that runs while the server does: hourly history
     /// exports, and the WildfireChat robots' callback relays.
-    exports: (Arc<limits::RateLimits>, std::time::Duration),
+    exports: (Arc<limits::RateLimits>, std::time::Duration, Arc<metrics::Metrics>),
     relays: Arc<wildfire::Relays>,
     /// Timeouts and caps for connections.
     connections: serve::Limits,
@@ -108,7 +108,8 @@ impl Application {
             wildfire: tracked(wildfire::router(state.clone(), relays.clone()), "wildfire"),
             leancloud: tracked(leancloud::router(state.clone()), "leancloud"),
         };
-        let exports = (limits.clone(), std::time::Duration::from_secs(config.history_export_secs));
+        let exports =
+            (limits.clone(), std::time::Duration::from_secs(config.history_export_secs), state.metrics.clone());
         // What handlers that write links or fetch URLs need from the configuration.
         let public_url = axum::Extension(links::PublicUrl::parse(config.public_url.as_deref())?);
         let fetcher = axum::Extension(fetcher);
@@ -176,7 +177,7 @@ impl Application {
         let Application { listener, router, node, wildfire, exports, relays, connections, .. } = self;
         // One budget for both listeners: descriptors are the process's.
         let gate = serve::Gate::new(&connections);
-        let exporter = tokio::spawn(easemob::run_exports(node.core.clone(), exports.0, exports.1));
+        let exporter = tokio::spawn(easemob::run_exports(node.core.clone(), exports.0, exports.2, exports.1));
         let relaying = {
             let (relays, core) = (relays.clone(), node.core.clone());
             tokio::spawn(async move {

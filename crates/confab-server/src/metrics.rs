@@ -25,11 +25,13 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use serde::Serialize;
 
-use confab_core::activity::Activity;
+use confab_core::activity::{Activity, Buckets, BusStats, CommitStats};
+use confab_core::Core;
 
 use crate::limits::LimitLabels;
 use crate::node::Node;
@@ -98,21 +100,83 @@ pub struct LiveTotals {
     pub latency: Vec<(Option<f64>, u64)>,
 }
 
-/// What Prometheus reads from the core's own counters at each scrape.
+/// What Prometheus reads from the core's own counters at each scrape: the
+/// core, the storage engine and the bus count in plain atomics, and this
+/// turns them into metrics.
 #[derive(Debug)]
-struct CoreActivity(Arc<Activity>);
+struct CoreActivity {
+    activity: Arc<Activity>,
+    commits: Option<Arc<CommitStats>>,
+    bus: Option<Arc<BusStats>>,
+}
+
+fn encode_counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Result<(), std::fmt::Error> {
+    let counter = ConstCounter::new(value);
+    let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+    counter.encode(metric)
+}
+
+fn encode_buckets(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    buckets: &Buckets,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    metric.encode_histogram::<()>(buckets.sum(), buckets.count(), &buckets.read(), None)
+}
 
 impl Collector for CoreActivity {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let committed = ConstCounter::new(self.0.committed());
-        let metric = encoder.encode_descriptor(
-            "messages_committed",
-            "Messages committed to storage, every dialect and protocol",
-            None,
-            committed.metric_type(),
-        )?;
-        committed.encode(metric)
+        let help = "Messages committed to storage, every dialect and protocol";
+        encode_counter(&mut encoder, "messages_committed", help, self.activity.committed())?;
+        if let Some(commits) = &self.commits {
+            let help = "Writes per storage group commit (SQLite: every write; PostgreSQL: appends)";
+            encode_buckets(&mut encoder, "storage_commit_batch_size", help, &commits.batch_sizes)?;
+            let help = "Time from a group's first write to its durable commit";
+            encode_buckets(&mut encoder, "storage_commit_duration_seconds", help, &commits.seconds)?;
+            let help = "Group commits that failed (their writes were refused)";
+            encode_counter(&mut encoder, "storage_commit_failures", help, commits.failures())?;
+        }
+        if let Some(bus) = &self.bus {
+            let (published, received) = bus.totals();
+            encode_counter(&mut encoder, "nats_published", "Events this node published on NATS", published)?;
+            encode_counter(&mut encoder, "nats_received", "Events from other nodes this node received", received)?;
+        }
+        Ok(())
     }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+/// The history-file job's runs.
+pub struct ExportMetrics {
+    runs: Family<OutcomeLabels, Counter>,
+    seconds: Histogram,
+    files: Counter,
+}
+
+impl ExportMetrics {
+    /// A run that took `seconds`, wrote `files` files and succeeded or not.
+    pub fn ran(&self, outcome: Outcome, seconds: f64, files: u64) {
+        let outcome = match outcome {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+        };
+        self.runs.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+        self.seconds.observe(seconds);
+        self.files.inc_by(files);
+    }
+}
+
+/// How a run of a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Failed,
 }
 
 /// The server's metrics.
@@ -126,14 +190,17 @@ pub struct Metrics {
     pub deliveries: Family<ProtocolLabels, Counter>,
     /// Messages gateway clients sent that were accepted for sending, by protocol.
     pub sends: Family<ProtocolLabels, Counter>,
+    /// The history-file job's runs.
+    pub exports: ExportMetrics,
     all_latencies: AllLatencies,
     activity: Arc<Activity>,
 }
 
 impl Metrics {
     /// The metrics, with `refusals` (kept by the rate limits) registered too,
-    /// and the core's `activity`.
-    pub fn new(refusals: Family<LimitLabels, Counter>, activity: Arc<Activity>) -> Arc<Metrics> {
+    /// and what the core, its storage engine and its bus count.
+    pub fn new(refusals: Family<LimitLabels, Counter>, core: &Core) -> Arc<Metrics> {
+        let activity = core.activity.clone();
         let mut registry = Registry::with_prefix("confab");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by dialect, route and status", requests.clone());
@@ -146,9 +213,35 @@ impl Metrics {
         let sends = Family::<ProtocolLabels, Counter>::default();
         registry.register("gateway_sends", "Messages gateway clients sent within their budget", sends.clone());
         registry.register("rate_limit_refusals", "Requests and sends refused by a rate limit", refusals);
-        registry.register_collector(Box::new(CoreActivity(activity.clone())));
+        registry.register_collector(Box::new(CoreActivity {
+            activity: activity.clone(),
+            commits: core.commits.clone(),
+            bus: core.bus.clone(),
+        }));
+        let exports = ExportMetrics {
+            runs: Family::default(),
+            seconds: Histogram::new(exponential_buckets(0.001, 4.0, 10)),
+            files: Counter::default(),
+        };
+        registry.register("history_export_runs", "Runs of the history-file job by outcome", exports.runs.clone());
+        registry.register(
+            "history_export_duration_seconds",
+            "How long a run of the history-file job took",
+            exports.seconds.clone(),
+        );
+        registry.register("history_export_files", "History files the job wrote", exports.files.clone());
         let all_latencies = AllLatencies::default();
-        Arc::new(Metrics { registry, requests, latencies, sessions, deliveries, sends, all_latencies, activity })
+        Arc::new(Metrics {
+            registry,
+            requests,
+            latencies,
+            sessions,
+            deliveries,
+            sends,
+            exports,
+            all_latencies,
+            activity,
+        })
     }
 
     fn observe(&self, dialect: &str, route: &str, status: StatusCode, seconds: f64) {

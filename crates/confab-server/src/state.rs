@@ -27,7 +27,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(core: Arc<Core>, limits: Arc<RateLimits>, max_sessions: usize) -> AppState {
-        let metrics = Metrics::new(limits.refusals.clone(), core.activity.clone());
+        let metrics = Metrics::new(limits.refusals.clone(), &core);
         AppState {
             core,
             metrics,

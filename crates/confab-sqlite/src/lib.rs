@@ -27,6 +27,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use confab_core::activity::CommitStats;
 use confab_core::error::{Error, Result};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
@@ -104,6 +105,8 @@ pub struct SqliteStore {
     cursors: mpsc::Sender<CursorMove>,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: AtomicUsize,
+    /// Group commits: writes per group, time to commit, failures.
+    commits: Arc<CommitStats>,
 }
 
 impl SqliteStore {
@@ -125,9 +128,11 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>>>()?;
         let (writer, jobs) = mpsc::channel(WRITE_QUEUE);
+        let commits = Arc::new(CommitStats::default());
+        let stats = commits.clone();
         std::thread::Builder::new()
             .name("confab-sqlite-writer".into())
-            .spawn(move || run_writer(conn, jobs))
+            .spawn(move || run_writer(conn, jobs, &stats))
             .map_err(|e| Error::Storage(format!("cannot start writer thread: {e}")))?;
         let (cursors, moves) = mpsc::channel(CURSOR_QUEUE);
         let cursor_writer = writer.clone();
@@ -135,7 +140,7 @@ impl SqliteStore {
             .name("confab-sqlite-cursors".into())
             .spawn(move || run_cursor_writer(cursor_writer, moves))
             .map_err(|e| Error::Storage(format!("cannot start cursor thread: {e}")))?;
-        Ok(SqliteStore { writer, cursors, readers: Arc::new(readers), next_reader: AtomicUsize::new(0) })
+        Ok(SqliteStore { writer, cursors, readers: Arc::new(readers), next_reader: AtomicUsize::new(0), commits })
     }
 
     /// Queues a cursor move; it is written with the others waiting (see
@@ -187,9 +192,10 @@ impl SqliteStore {
     }
 }
 
-fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
+fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, stats: &CommitStats) {
     let mut cache = WriterCache::default();
     while let Some(first) = jobs.blocking_recv() {
+        let started = std::time::Instant::now();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the job unanswered tells its caller the store is
             // unavailable; it never ran.
@@ -216,7 +222,11 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
         } else {
             cache.flush(&conn).and_then(|()| conn.execute_batch("COMMIT").map_err(storage))
         };
+        if committed.is_ok() {
+            stats.committed(completions.len(), started.elapsed().as_secs_f64());
+        }
         if committed.is_err() {
+            stats.failed();
             let _ = conn.execute_batch("ROLLBACK");
             cache.clear();
             tracing::error!("sqlite group commit failed; {} writes rejected", completions.len());

@@ -370,6 +370,10 @@ const MEMBERSHIP_SELECT: &str =
 
 #[async_trait]
 impl MessageData for SqliteStore {
+    fn commit_stats(&self) -> Option<std::sync::Arc<confab_core::activity::CommitStats>> {
+        Some(self.commits.clone())
+    }
+
     async fn append(&self, app: AppId, messages: Vec<NewMessage>) -> Result<Vec<Message>> {
         self.write(move |conn, cache| {
             let mut stored = Vec::with_capacity(messages.len());

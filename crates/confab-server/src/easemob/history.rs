@@ -33,6 +33,7 @@ use confab_core::Core;
 use super::{decode_cursor_pair, encode_cursor_pair, page_limit, AppAuth, EasemobError, Target};
 use crate::limits::{RateLimits, EASEMOB_HISTORY_RETENTION_HOURS};
 use crate::links::Origin;
+use crate::metrics::{Metrics, Outcome};
 
 const HOUR_MS: i64 = 3_600_000;
 /// How long a download link works (the vendor's 30 minutes).
@@ -318,16 +319,24 @@ pub async fn query(
 
 /// Writes every app's finished hours that have no file yet (within the
 /// app's retention) and deletes files past it, every `every`.
-pub async fn run_exports(core: Arc<Core>, limits: Arc<RateLimits>, every: Duration) {
+pub async fn run_exports(core: Arc<Core>, limits: Arc<RateLimits>, metrics: Arc<Metrics>, every: Duration) {
     loop {
-        if let Err(e) = export_due(&core, &limits).await {
-            tracing::warn!("writing history files failed: {e}");
-        }
+        let started = std::time::Instant::now();
+        let mut files = 0;
+        let outcome = match export_due(&core, &limits, &mut files).await {
+            Ok(()) => Outcome::Ok,
+            Err(e) => {
+                tracing::warn!("writing history files failed: {e}");
+                Outcome::Failed
+            }
+        };
+        metrics.exports.ran(outcome, started.elapsed().as_secs_f64(), files);
         tokio::time::sleep(every).await;
     }
 }
 
-async fn export_due(core: &Core, limits: &RateLimits) -> confab_core::error::Result<()> {
+/// Writes what is due; `files` counts the files written, also when a later one fails.
+async fn export_due(core: &Core, limits: &RateLimits, files: &mut u64) -> confab_core::error::Result<()> {
     let last_finished = (core.now_ms() / HOUR_MS - 1) * HOUR_MS;
     for app in core.apps.all().await?.iter() {
         let retention = i64::from(limits.value(app, EASEMOB_HISTORY_RETENTION_HOURS));
@@ -338,6 +347,7 @@ async fn export_due(core: &Core, limits: &RateLimits) -> confab_core::error::Res
             let key = export_key(app, &format_hour(hour));
             if !core.files.made_exists(&key).await? {
                 write_export(core, app, hour).await?;
+                *files += 1;
             }
             hour += HOUR_MS;
         }

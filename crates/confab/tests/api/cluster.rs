@@ -198,6 +198,17 @@ async fn messages_and_presence_cross_nodes() {
     let id = cluster.send_text(0, "alice", "bob", "across the cluster").await;
     let got = next_message(&mut bob).await;
     assert_eq!((got.msg_id.as_str(), text(&got)), (id.as_str(), "across the cluster"));
+    // The bus is counted: node 0 published, node 1 received.
+    let metrics = |node: usize| {
+        let url = format!("http://{}/metrics", cluster.addr(node));
+        let http = cluster.http.clone();
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let count = |text: &str, series: &str| -> f64 {
+        text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+    };
+    assert!(count(&metrics(0).await, "confab_nats_published_total ") >= 1.0);
+    assert!(count(&metrics(1).await, "confab_nats_received_total ") >= 1.0);
 
     // Each node issues message IDs with its own leased node ID.
     let mut issuers = HashSet::new();
