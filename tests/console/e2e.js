@@ -117,6 +117,15 @@ async function main() {
     say({ audit: actions });
     if (shots) await page.screenshot({ path: `${shots}/audit.png`, fullPage: true });
 
+    // The API reference renders the dialects' OpenAPI documents.
+    await go(page, 'api');
+    await page.selectOption('[data-testid=api-dialect]', 'leancloud');
+    const operation = page.locator('tr[data-operation="GET /1.2/rtm/conversations"]');
+    await operation.waitFor();
+    const operations = await page.locator('tr[data-operation]').count();
+    say({ api: { operations, summary: await operation.locator('td').nth(2).textContent() } });
+    if (shots) await page.screenshot({ path: `${shots}/api.png` });
+
     // Signing out ends the session: a reload shows the sign-in form.
     await page.click('#whoami button');
     await page.waitForSelector('form[data-testid=login]');

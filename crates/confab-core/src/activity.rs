@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub struct Activity {
     committed: AtomicU64,
+    acks: AtomicU64,
 }
 
 impl Activity {
@@ -18,6 +19,16 @@ impl Activity {
 
     pub(crate) fn add_committed(&self, messages: usize) {
         self.committed.fetch_add(messages as u64, Ordering::Relaxed);
+    }
+
+    /// Delivery acknowledgements gateway sessions recorded (each moves a
+    /// device's cursor in one conversation; a client acks many messages at once).
+    pub fn acks(&self) -> u64 {
+        self.acks.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_ack(&self) {
+        self.acks.fetch_add(1, Ordering::Relaxed);
     }
 }
 

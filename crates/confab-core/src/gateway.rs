@@ -471,6 +471,7 @@ impl Session {
     /// Records that the device has everything up to `seq` in `conversation`.
     pub async fn acknowledge(&self, conversation: ConversationId, seq: i64, tell: Tell) -> Result<()> {
         self.messages.acknowledge(self.app.id, &self.user, conversation, seq).await?;
+        self.deps.activity.add_ack();
         self.tell(conversation, seq, ReceiptKind::Delivered, tell).await
     }
 

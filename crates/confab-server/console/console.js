@@ -415,6 +415,42 @@ async function auditPage(before) {
   } catch (e) { show(errorBox(e)); }
 }
 
+// ---- API reference (the dialects' OpenAPI documents)
+
+async function apiPage(dialect = 'easemob') {
+  const pick = h('select', { 'data-testid': 'api-dialect', onchange: () => apiPage(pick.value) },
+    [['easemob', 'Easemob'], ['wildfire', 'WildfireChat'], ['leancloud', 'LeanCloud']]
+      .map(([v, label]) => h('option', { value: v, selected: v === dialect }, label)));
+  let doc;
+  try {
+    const res = await fetch(`/openapi/${dialect}.json`, { credentials: 'same-origin' });
+    if (!res.ok) throw new ApiError(res.status, res.statusText);
+    doc = await res.json();
+  } catch (e) { show(h('h2', {}, 'API reference'), pick, errorBox(e)); return; }
+  const byTag = new Map();
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      const tag = (op.tags && op.tags[0]) || 'other';
+      if (!byTag.has(tag)) byTag.set(tag, []);
+      byTag.get(tag).push({ method: method.toUpperCase(), path, op });
+    }
+  }
+  const sections = [...byTag.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([tag, ops]) =>
+    h('section', {}, h('h3', {}, tag),
+      h('table', { 'data-testid': 'api-operations' },
+        h('tr', {}, h('th', {}, 'method'), h('th', {}, 'path'), h('th', {}, 'what'), h('th', {}, 'vendor ID')),
+        ops.map(({ method, path, op }) => h('tr', { 'data-operation': `${method} ${path}` },
+          h('td', {}, h('code', {}, method)), h('td', {}, h('code', {}, path)), h('td', {}, op.summary),
+          h('td', {}, (op.description || '').replace(/^Vendor ID (\S+) .*$/, '$1')))))));
+  const schemes = Object.entries(doc.components.securitySchemes)
+    .map(([name, s]) => `${name}: ${s.type}${s.scheme ? ' ' + s.scheme : ''}${s.name ? ' header ' + s.name : ''}`).join('; ');
+  show(h('h2', {}, 'API reference'),
+    h('div', { class: 'bar' }, pick, h('a', { href: `/openapi/${dialect}.json` }, `/openapi/${dialect}.json`)),
+    h('p', {}, doc.info.description), h('p', { class: 'note' }, 'Credentials: ', schemes),
+    h('p', { class: 'note' }, 'Errors: ', Object.keys(doc.components.schemas).join(', '), ' (schema in the document).'),
+    ...sections);
+}
+
 // ---- routing
 
 function route() {
@@ -432,6 +468,7 @@ function route() {
     case 'messages': return messagesPage();
     case 'nodes': return nodesPage();
     case 'audit': return auditPage();
+    case 'api': return apiPage(arg[0]);
     default: return livePage();
   }
 }

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod links;
 mod metrics;
 pub mod node;
+pub mod openapi;
 mod replay;
 mod serve;
 mod signed_login;
@@ -75,6 +76,8 @@ pub struct Application {
     relays: Arc<wildfire::Relays>,
     /// Timeouts and caps for connections.
     connections: serve::Limits,
+    /// The dialects' OpenAPI documents.
+    documents: openapi::Documents,
 }
 
 impl Application {
@@ -103,10 +106,21 @@ impl Application {
         let tracked = |router: Router, dialect: &'static str| {
             router.route_layer(axum::middleware::from_fn_with_state((metrics.clone(), dialect), metrics::track))
         };
+        let (easemob, wildfire, leancloud) = (
+            easemob::router(state.clone()),
+            wildfire::router(state.clone(), relays.clone()),
+            leancloud::router(state.clone()),
+        );
+        // The documents list what the routers really serve.
+        let documents = openapi::Documents::new(&[
+            ("easemob", openapi::routes_of(&easemob)),
+            ("wildfire", openapi::routes_of(&wildfire)),
+            ("leancloud", openapi::routes_of(&leancloud)),
+        ]);
         let dialects = Dialects {
-            easemob: tracked(easemob::router(state.clone()), "easemob"),
-            wildfire: tracked(wildfire::router(state.clone(), relays.clone()), "wildfire"),
-            leancloud: tracked(leancloud::router(state.clone()), "leancloud"),
+            easemob: tracked(easemob, "easemob"),
+            wildfire: tracked(wildfire, "wildfire"),
+            leancloud: tracked(leancloud, "leancloud"),
         };
         let exports =
             (limits.clone(), std::time::Duration::from_secs(config.history_export_secs), state.metrics.clone());
@@ -121,6 +135,7 @@ impl Application {
         let console = tracked(console::router(node.clone(), limits.clone(), metrics.clone()), "console");
         let router = tracked(gateway::router(state), "gateway")
             .merge(probes)
+            .merge(documents.router())
             .merge(console)
             .fallback(dispatcher(dialects.clone(), Served::Every))
             .layer(public_url.clone())
@@ -137,7 +152,23 @@ impl Application {
             }
             None => None,
         };
-        Ok(Application { listener, router, wildfire, node, local_addr, first_start, exports, relays, connections })
+        Ok(Application {
+            listener,
+            router,
+            wildfire,
+            node,
+            local_addr,
+            first_start,
+            exports,
+            relays,
+            connections,
+            documents,
+        })
+    }
+
+    /// The dialects' OpenAPI documents (served at `/openapi/{dialect}.json`).
+    pub fn documents(&self) -> &openapi::Documents {
+        &self.documents
     }
 
     /// The bound address of `CONFAB_WILDFIRE_ADDR`'s listener, if there is one.

@@ -130,6 +130,8 @@ impl Collector for CoreActivity {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let help = "Messages committed to storage, every dialect and protocol";
         encode_counter(&mut encoder, "messages_committed", help, self.activity.committed())?;
+        let help = "Delivery acknowledgements from gateway clients (each covers one conversation up to a message)";
+        encode_counter(&mut encoder, "gateway_acks", help, self.activity.acks())?;
         if let Some(commits) = &self.commits {
             let help = "Writes per storage group commit (SQLite: every write; PostgreSQL: appends)";
             encode_buckets(&mut encoder, "storage_commit_batch_size", help, &commits.batch_sizes)?;

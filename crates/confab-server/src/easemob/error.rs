@@ -4,7 +4,6 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use confab_core::error::{AuthFailure, Error, Refusal};
 
@@ -163,18 +162,33 @@ impl From<Error> for EasemobError {
     }
 }
 
+/// The vendor's error body, as it goes on the wire (and into the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = EasemobError)]
+pub struct ErrorBody {
+    /// A short code such as `illegal_argument` or `unauthorized`.
+    pub error: &'static str,
+    /// The Java exception the vendor names, such as `java.lang.IllegalArgumentException`.
+    pub exception: &'static str,
+    /// Unix milliseconds.
+    pub timestamp: i64,
+    pub duration: i64,
+    pub error_description: String,
+    /// A numeric code, on the errors the vendor numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<i64>,
+}
+
 impl IntoResponse for EasemobError {
     fn into_response(self) -> Response {
-        let mut body = json!({
-            "error": self.error,
-            "exception": self.exception,
-            "timestamp": super::now_ms(),
-            "duration": 0,
-            "error_description": self.description,
-        });
-        if let Some(code) = self.code {
-            body["error_code"] = json!(code);
-        }
+        let body = ErrorBody {
+            error: self.error,
+            exception: self.exception,
+            timestamp: super::now_ms(),
+            duration: 0,
+            error_description: self.description,
+            error_code: self.code.map(i64::from),
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }

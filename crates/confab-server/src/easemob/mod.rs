@@ -35,7 +35,7 @@ use confab_core::auth::Principal;
 use confab_core::model::{App, User, Username};
 use confab_core::Core;
 
-pub use error::EasemobError;
+pub use error::{EasemobError, ErrorBody};
 use groups::{Groups, Kind, Rooms};
 pub use history::run_exports;
 

@@ -4,13 +4,21 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use confab_core::error::{Error, Refusal};
 
 #[derive(Debug)]
 pub struct LcError {
     pub status: StatusCode,
+    pub code: i64,
+    pub error: String,
+}
+
+/// The vendor's error body, as it goes on the wire (and into the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = LeanCloudError)]
+pub struct ErrorBody {
+    /// LeanCloud's error code, such as 4303 (no such conversation) or 401.
     pub code: i64,
     pub error: String,
 }
@@ -62,7 +70,7 @@ impl LcError {
 
 impl IntoResponse for LcError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({"code": self.code, "error": self.error}))).into_response()
+        (self.status, axum::Json(ErrorBody { code: self.code, error: self.error })).into_response()
     }
 }
 

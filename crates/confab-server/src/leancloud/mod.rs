@@ -33,7 +33,7 @@ use confab_core::auth;
 use confab_core::model::{App, Username};
 use confab_core::Core;
 
-pub use error::LcError;
+pub use error::{ErrorBody, LcError};
 
 use crate::limits::RateLimits;
 use conversations::{Chatrooms, Conversations, Kind, Services};

@@ -3,7 +3,6 @@
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use confab_core::error::{Error, Refusal};
 
@@ -48,6 +47,20 @@ impl WildfireError {
     }
 }
 
+/// Every answer of the vendor's admin API, success or not: `{code, msg, result?}`
+/// (the type the dialect renders with, and the OpenAPI document's schema).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = WildfireResult)]
+pub struct Envelope {
+    /// 0 for success; otherwise the vendor's error code.
+    pub code: i64,
+    pub msg: String,
+    /// What the call answers, when it answers something.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub result: Option<serde_json::Value>,
+}
+
 impl IntoResponse for WildfireError {
     fn into_response(self) -> Response {
         let Code(code, msg) = self.code;
@@ -55,7 +68,7 @@ impl IntoResponse for WildfireError {
             Some(detail) => format!("{msg}: {detail}"),
             None => msg.to_owned(),
         };
-        Json(json!({"code": code, "msg": msg})).into_response()
+        Json(Envelope { code: i64::from(code), msg, result: None }).into_response()
     }
 }
 

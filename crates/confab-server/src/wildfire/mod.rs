@@ -31,13 +31,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use confab_core::model::{App, Username};
 use confab_core::Core;
 
 pub use auth::SECRET_CREDENTIAL;
-pub use error::WildfireError;
+pub use error::{Envelope, WildfireError};
 
 use crate::limits::{Per, WILDFIRE_REQUESTS_PER_SECOND};
 
@@ -187,7 +187,8 @@ async fn unknown_call(method: axum::http::Method, uri: axum::http::Uri) -> Respo
         axum::http::Method::POST => axum::http::StatusCode::NOT_FOUND,
         _ => axum::http::StatusCode::METHOD_NOT_ALLOWED,
     };
-    (status, Json(json!({"code": code, "msg": format!("{msg}: {method} {}", uri.path())}))).into_response()
+    let msg = format!("{msg}: {method} {}", uri.path());
+    (status, Json(error::Envelope { code: i64::from(code), msg, result: None })).into_response()
 }
 
 /// A signed admin request: the app whose secret signed it and the parsed body.
@@ -272,8 +273,6 @@ fn check_user_ids(value: &Value) -> Result<(), WildfireError> {
 
 /// A success answer; `result` is left out when there is none, as the vendor does.
 pub fn ok(result: Value) -> Response {
-    if result.is_null() {
-        return Json(json!({"code": 0, "msg": "success"})).into_response();
-    }
-    Json(json!({"code": 0, "msg": "success", "result": result})).into_response()
+    let result = (!result.is_null()).then_some(result);
+    Json(error::Envelope { code: 0, msg: "success".to_owned(), result }).into_response()
 }

@@ -26,6 +26,9 @@ use crate::helpers::{
 
 const BIN: &str = env!("CARGO_BIN_EXE_confab");
 
+/// The console operator admin's password on every node.
+const CONSOLE_PASSWORD: &str = "cluster console password";
+
 struct Cluster {
     nodes: Vec<Option<NodeProcess>>,
     database_url: String,
@@ -83,6 +86,7 @@ impl Cluster {
             .env("CONFAB_WILDFIRE_SECRET", WILDFIRE_SECRET)
             .env("CONFAB_LEANCLOUD_APP_ID", LC_APP_ID)
             .env("CONFAB_LEANCLOUD_MASTER_KEY", LC_MASTER_KEY)
+            .env("CONFAB_CONSOLE_PASSWORD", CONSOLE_PASSWORD)
             .env("CONFAB_RATE_LIMITS", "easemob.requests_per_second=0,easemob.message_receivers_per_minute=0")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -198,6 +202,30 @@ async fn messages_and_presence_cross_nodes() {
     let id = cluster.send_text(0, "alice", "bob", "across the cluster").await;
     let got = next_message(&mut bob).await;
     assert_eq!((got.msg_id.as_str(), text(&got)), (id.as_str(), "across the cluster"));
+    // The console of any node lists the others, signed in once for all
+    // (sessions are signed, not kept per node).
+    let login = cluster
+        .http
+        .post(format!("http://{}/console/api/login", cluster.addr(0)))
+        .json(&json!({"name": "admin", "password": CONSOLE_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let nodes: Value = cluster
+        .http
+        .get(format!("http://{}/console/api/nodes", cluster.addr(2)))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nodes["this"]["engine"], "postgres", "{nodes}");
+    assert_eq!(nodes["this"]["nats_connected"], true, "{nodes}");
+    assert_eq!(nodes["this"]["peers"].as_array().map(Vec::len), Some(2), "{nodes}");
     // The bus is counted: node 0 published, node 1 received.
     let metrics = |node: usize| {
         let url = format!("http://{}/metrics", cluster.addr(node));

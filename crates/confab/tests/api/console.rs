@@ -419,7 +419,9 @@ async fn the_console_in_a_real_browser() {
         }
     }
     run.finished().await;
-    let [signed_in, found, seen, recalled, kicked, live, audit, signed_out] = &lines[..] else { panic!("{lines:?}") };
+    let [signed_in, found, seen, recalled, kicked, live, audit, api, signed_out] = &lines[..] else {
+        panic!("{lines:?}")
+    };
     assert_eq!(signed_in["refused"], json!("wrong name or password"));
     assert_eq!(signed_in["signedIn"], json!("admin"));
     assert_eq!(found, &json!({"found": ["ann", "anna"], "online": "online"}));
@@ -432,6 +434,8 @@ async fn the_console_in_a_real_browser() {
     assert!(live["live"]["points"].as_u64().unwrap() >= 1, "{live}");
     let actions: Vec<&str> = audit["audit"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     assert_eq!(actions, ["user.kick", "message.recall", "console.login"], "{audit}");
+    assert!(api["api"]["operations"].as_u64().unwrap() >= 70, "{api}");
+    assert!(api["api"]["summary"].as_str().is_some_and(|s| !s.is_empty()), "{api}");
     assert_eq!(signed_out["problems"], json!([]), "errors in the page");
 
     // The kick reached the user's real session, which the console showed go

@@ -27,6 +27,7 @@ mod leancloud_sdk;
 mod logs;
 mod messages;
 mod node_sdk;
+mod openapi;
 mod operations;
 mod passwords;
 mod profiles;

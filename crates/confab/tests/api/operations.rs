@@ -51,6 +51,8 @@ async fn metrics_count_requests_sessions_deliveries_and_refusals_without_ids() {
     eventually(|| async {
         let metrics = text(&app, "/metrics").await.1;
         sample(&metrics, r#"confab_gateway_deliveries_total{protocol="json"}"#) >= 2.0
+            // Bob's client acknowledges what it got (a moment after it came).
+            && sample(&metrics, "confab_gateway_acks_total ") >= 1.0
     })
     .await;
     let (status, metrics) = text(&app, "/metrics").await;
