@@ -36,6 +36,7 @@ use confab_core::model::{App, User, Username};
 use confab_core::Core;
 
 pub use error::{EasemobError, ErrorBody};
+
 use groups::{Groups, Kind, Rooms};
 pub use history::run_exports;
 
@@ -465,11 +466,33 @@ impl Envelope {
 }
 
 impl IntoResponse for Envelope {
-    fn into_response(mut self) -> Response {
-        self.fields.insert("timestamp".into(), json!(now_ms()));
-        self.fields.insert("duration".into(), json!(self.started.elapsed().as_millis() as u64));
-        Json(Value::Object(self.fields)).into_response()
+    fn into_response(self) -> Response {
+        let body = EnvelopeBody {
+            fields: self.fields,
+            timestamp: now_ms(),
+            duration: self.started.elapsed().as_millis() as u64,
+        };
+        Json(body).into_response()
     }
+}
+
+/// Every success body of the Easemob dialect but a token's and a file's: the
+/// envelope's fields for the call (`action`, `application`, `uri`,
+/// `entities` or `data`, …) and when it was answered (the type rendered, and
+/// the OpenAPI document's schema).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = EasemobEnvelope)]
+pub struct EnvelopeBody {
+    /// The call's own fields: `action`, `application`, `applicationName`,
+    /// `organization`, `path`, `uri`, and `entities` or `data` (some calls
+    /// answer only `data`, or only `action`).
+    #[serde(flatten)]
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
+    pub fields: Map<String, Value>,
+    /// Unix milliseconds.
+    pub timestamp: i64,
+    /// Milliseconds the call took.
+    pub duration: u64,
 }
 
 /// A user as the vendor renders it.

@@ -11,7 +11,8 @@ pub(super) fn dialect() -> Dialect {
         open: &["POST /{org}/{app}/token", "GET /{org}/{app}/chatmessages/{time}/file"],
         error: ("EasemobError", super::schema_of::<crate::easemob::ErrorBody>()),
         error_statuses: &["400", "401", "403", "404", "405", "408", "413", "415", "429", "503"],
-        success: None,
+        success: Some(("EasemobEnvelope", super::schema_of::<crate::easemob::EnvelopeBody>())),
+        other_success: &["POST /{org}/{app}/token", "GET /{org}/{app}/chatfiles/{uuid}", "GET /{org}/{app}/chatmessages/{time}/file"],
         ops: OPS,
     }
 }

@@ -12,6 +12,7 @@ pub(super) fn dialect() -> Dialect {
         error: ("LeanCloudError", super::schema_of::<crate::leancloud::ErrorBody>()),
         error_statuses: &["400", "401", "403", "404", "405", "408", "413", "415", "429", "503"],
         success: None,
+        other_success: &[],
         ops: OPS,
     }
 }

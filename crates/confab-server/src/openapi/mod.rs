@@ -44,8 +44,12 @@ struct Dialect {
     error: (&'static str, Value),
     /// The status codes errors come with (WildfireChat answers 200 with a code).
     error_statuses: &'static [&'static str],
-    /// The schema of every success body, when the dialect has one shape for all.
-    success: Option<&'static str>,
+    /// The success body's schema name and schema, when the dialect has one
+    /// shape for (nearly) all.
+    success: Option<(&'static str, Value)>,
+    /// Operations whose success body is something else (`METHOD path`: a
+    /// token, a file's bytes).
+    other_success: &'static [&'static str],
     ops: &'static [Op],
 }
 
@@ -149,8 +153,9 @@ fn document(dialect: &Dialect, served: &[(String, String)]) -> Value {
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
         let mut responses = serde_json::Map::new();
-        let success = match dialect.success {
-            Some(schema) => json!({
+        let shaped = dialect.success.as_ref().filter(|_| !dialect.other_success.contains(&key.as_str()));
+        let success = match shaped {
+            Some((schema, _)) => json!({
                 "description": "Success, in the vendor's shape",
                 "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
             }),
@@ -186,6 +191,11 @@ fn document(dialect: &Dialect, served: &[(String, String)]) -> Value {
         let item = paths.entry(path.clone()).or_insert_with(|| json!({}));
         item[method.to_lowercase()] = operation;
     }
+    let mut schemas = serde_json::Map::new();
+    schemas.insert(dialect.error.0.to_owned(), dialect.error.1.clone());
+    if let Some((name, schema)) = &dialect.success {
+        schemas.insert((*name).to_owned(), schema.clone());
+    }
     let requirement: serde_json::Map<String, Value> =
         dialect.security.as_object().map(|s| s.keys().map(|k| (k.clone(), json!([]))).collect()).unwrap_or_default();
     json!({
@@ -195,7 +205,7 @@ fn document(dialect: &Dialect, served: &[(String, String)]) -> Value {
         "security": [requirement],
         "components": {
             "securitySchemes": dialect.security,
-            "schemas": {dialect.error.0: dialect.error.1},
+            "schemas": schemas,
         },
     })
 }

@@ -11,7 +11,8 @@ pub(super) fn dialect() -> Dialect {
         open: &[],
         error: ("WildfireResult", super::schema_of::<crate::wildfire::Envelope>()),
         error_statuses: &["400", "401", "403", "404", "405", "408", "413", "429", "503"],
-        success: Some("WildfireResult"),
+        success: Some(("WildfireResult", super::schema_of::<crate::wildfire::Envelope>())),
+        other_success: &[],
         ops: OPS,
     }
 }

@@ -75,6 +75,11 @@ async fn the_documents_are_openapi_3_1_with_the_vendors_error_bodies() {
     let token = &easemob["paths"]["/{org}/{app}/token"]["post"];
     assert!(token["description"].as_str().unwrap().contains("E-auth-1"), "{token}");
     assert_eq!(token["security"], serde_json::json!([]), "the token call needs no token");
+    assert!(token["responses"]["200"].get("content").is_none(), "a token is not an envelope");
+    let users = &easemob["paths"]["/{org}/{app}/users"]["get"]["responses"]["200"];
+    assert_eq!(users["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/EasemobEnvelope");
+    let envelope = &easemob["components"]["schemas"]["EasemobEnvelope"];
+    assert_eq!(envelope["required"], serde_json::json!(["timestamp", "duration"]), "{envelope}");
     let app = spawn_app().await;
     let response = app.http.get(format!("http://{}/openapi/nothing.json", app.addr)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
