@@ -251,7 +251,8 @@ impl MessageService {
         if let MessageState::Recalled { .. } = message.state {
             return Err(Error::InvalidArgument(format!("message {id} was recalled")));
         }
-        let change = MessageChange::Edit { body, ext: None, original, at_ms: self.deps.clock.now_ms() };
+        let change =
+            MessageChange::Edit { body, ext: None, original, at_ms: self.deps.clock.now_ms(), max_edits: None };
         let edited = self.change(app, id, change).await?;
         if distribute {
             self.tell(app, &edited, UpdateKind::Edited, None, None).await?;
@@ -291,8 +292,15 @@ impl MessageService {
                 return Err(Refused::of(Refusal::EditLimit, by).into());
             }
         }
-        let change = MessageChange::Edit { body, ext, original: None, at_ms: self.deps.clock.now_ms() };
-        let edited = self.change(app, id, change).await?;
+        let at_ms = self.deps.clock.now_ms();
+        let change = MessageChange::Edit { body, ext, original: None, at_ms, max_edits: Some(MAX_EDITS) };
+        let edited = match self.change(app, id, change).await {
+            // The engine's own check lost a race at the limit: name the editor.
+            Err(Error::Refused(refused)) if refused.why == Refusal::EditLimit => {
+                return Err(Refused::of(Refusal::EditLimit, by).into())
+            }
+            other => other?,
+        };
         self.tell(app, &edited, UpdateKind::Edited, Some(by.clone()), None).await?;
         Ok(edited)
     }

@@ -267,6 +267,10 @@ pub enum MessageChange {
         ext: Option<serde_json::Value>,
         original: Option<Original>,
         at_ms: i64,
+        /// Refuse (`Refusal::EditLimit`) if the message was edited this many
+        /// times already, checked in the same write as the edit, so that
+        /// edits racing at the limit cannot both pass.
+        max_edits: Option<u32>,
     },
     Recall {
         by: Username,

@@ -139,16 +139,30 @@ impl MessageData for PostgresStore {
         let client = self.client().await?;
         let id = id.0 as i64;
         let row = match change {
-            MessageChange::Edit { body, ext, original, at_ms } => {
+            MessageChange::Edit { body, ext, original, at_ms, max_edits } => {
+                // The limit is checked in the UPDATE itself: the row lock
+                // orders edits racing at the limit, and the later one sees it.
                 let sql = format!(
                     "UPDATE messages SET body = $3, original = $4, state = 1, state_ms = $5, \
                      ext = COALESCE($6, ext), edits = edits + 1 \
-                     WHERE id = $1 AND app_id = $2 RETURNING {MESSAGE_COLUMNS}"
+                     WHERE id = $1 AND app_id = $2 AND ($7::BIGINT IS NULL OR edits < $7) RETURNING {MESSAGE_COLUMNS}"
                 );
                 let original = original.as_ref().map(confab_wire::original_string);
                 let ext = ext.as_ref().map(serde_json::Value::to_string);
                 let body = confab_wire::body_string(&body);
-                client.query_opt(&sql, &[&id, &app.0, &body, &original, &at_ms, &ext]).await
+                let limit = max_edits.map(i64::from);
+                let row = client.query_opt(&sql, &[&id, &app.0, &body, &original, &at_ms, &ext, &limit]).await;
+                if let (Ok(None), Some(_)) = (&row, limit) {
+                    let exists = client
+                        .query_opt("SELECT 1 FROM messages WHERE id = $1 AND app_id = $2", &[&id, &app.0])
+                        .await
+                        .map_err(pg)?;
+                    if exists.is_some() {
+                        let why = confab_core::error::Refusal::EditLimit;
+                        return Err(Error::Refused(confab_core::error::Refused { why, user: None, place: None }));
+                    }
+                }
+                row
             }
             MessageChange::Recall { by, at_ms } => {
                 let sql = format!(

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use confab_core::error::{Error, Result};
+use confab_core::error::{Error, Refusal, Refused, Result};
 use confab_core::ids::MessageId;
 use confab_core::model::{
     AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, ProfileChange,
@@ -547,29 +547,54 @@ impl MessageData for SqliteStore {
     }
 
     async fn change_message(&self, app: AppId, id: MessageId, change: MessageChange) -> Result<Option<Message>> {
+        fn edit_limit() -> Error {
+            Error::Refused(Refused { why: Refusal::EditLimit, user: None, place: None })
+        }
         self.write(move |conn, _| {
             let key = params![id.0 as i64, app.0];
             match change {
-                MessageChange::Edit { body, ext, original, at_ms } => {
+                MessageChange::Edit { body, ext, original, at_ms, max_edits } => {
                     let original = original.as_ref().map(confab_wire::original_string);
                     let ext = ext.as_ref().map(convert::json).transpose()?;
-                    conn.execute(
-                        "UPDATE messages SET body = ?3, original = ?4, state = 1, state_ms = ?5, \
-                         ext = COALESCE(?6, ext), edits = edits + 1 WHERE id = ?1 AND app_id = ?2",
-                        params![id.0 as i64, app.0, confab_wire::body_string(&body), original, at_ms, ext],
-                    )
+                    let limit = max_edits.map(i64::from);
+                    let changed = conn
+                        .execute(
+                            "UPDATE messages SET body = ?3, original = ?4, state = 1, state_ms = ?5, \
+                             ext = COALESCE(?6, ext), edits = edits + 1 \
+                             WHERE id = ?1 AND app_id = ?2 AND (?7 IS NULL OR edits < ?7)",
+                            params![id.0 as i64, app.0, confab_wire::body_string(&body), original, at_ms, ext, limit],
+                        )
+                        .map_err(storage)?;
+                    if changed == 0 && limit.is_some() {
+                        let exists = conn
+                            .prepare_cached("SELECT 1 FROM messages WHERE id = ?1 AND app_id = ?2")
+                            .and_then(|mut s| s.exists(key))
+                            .map_err(storage)?;
+                        if exists {
+                            return Err(edit_limit());
+                        }
+                    }
+                    Ok(changed)
                 }
-                MessageChange::Recall { by, at_ms } => conn.execute(
-                    "UPDATE messages SET state = 2, state_by = ?3, state_ms = ?4 WHERE id = ?1 AND app_id = ?2",
-                    params![id.0 as i64, app.0, by.as_str(), at_ms],
-                ),
-                MessageChange::Delete { at_ms } => conn.execute(
-                    "UPDATE messages SET body = ?3, ext = NULL, original = NULL, state = 3, state_ms = ?4 \
-                     WHERE id = ?1 AND app_id = ?2",
-                    params![id.0 as i64, app.0, confab_wire::body_string(&Body::Text { msg: String::new() }), at_ms],
-                ),
-            }
-            .map_err(storage)?;
+                MessageChange::Recall { by, at_ms } => conn
+                    .execute(
+                        "UPDATE messages SET state = 2, state_by = ?3, state_ms = ?4 WHERE id = ?1 AND app_id = ?2",
+                        params![id.0 as i64, app.0, by.as_str(), at_ms],
+                    )
+                    .map_err(storage),
+                MessageChange::Delete { at_ms } => conn
+                    .execute(
+                        "UPDATE messages SET body = ?3, ext = NULL, original = NULL, state = 3, state_ms = ?4 \
+                         WHERE id = ?1 AND app_id = ?2",
+                        params![
+                            id.0 as i64,
+                            app.0,
+                            confab_wire::body_string(&Body::Text { msg: String::new() }),
+                            at_ms
+                        ],
+                    )
+                    .map_err(storage),
+            }?;
             conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND app_id = ?2"))
                 .and_then(|mut s| s.query_row(key, convert::message).optional())
                 .map_err(storage)

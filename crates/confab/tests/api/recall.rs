@@ -170,3 +170,36 @@ async fn deleting_a_conversation_touches_only_that_users_side() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "not on someone else's behalf");
 }
+
+/// A sender edits a message at most `MAX_EDITS` times, and the limit holds
+/// when edits race: it is checked in the storage engine's own write, so two
+/// edits arriving at the ninth cannot both pass.
+#[tokio::test]
+async fn edits_racing_at_the_limit_do_not_both_pass() {
+    use confab_core::error::{Error, Refusal};
+    use confab_core::messages::MAX_EDITS;
+    use confab_core::model::{Body, MessageState, Username};
+
+    let app = spawn_app().await;
+    app.register(&["ann", "bob"]).await;
+    let id = app.send_text("ann", "bob", "draft").await;
+    let demo = app.core.apps.by_name("demo", "chat").await.unwrap().unwrap();
+    let id = confab_core::ids::MessageId::parse(&id).unwrap();
+    let ann = Username::parse("ann").unwrap();
+    let text = |n: u32| Body::Text { msg: format!("edit {n}") };
+    let messages = &app.core.messages;
+    for n in 1..MAX_EDITS {
+        messages.edit_own(demo.id, id, &ann, text(n), None).await.unwrap();
+    }
+    // Many at once, at the last edit allowed: exactly one passes.
+    let racing = (0..8).map(|n| messages.edit_own(demo.id, id, &ann, text(100 + n), None));
+    let outcomes = futures_util::future::join_all(racing).await;
+    let passed = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(passed, 1, "{outcomes:?}");
+    for outcome in outcomes.iter().filter(|o| o.is_err()) {
+        let Err(Error::Refused(refused)) = outcome else { panic!("{outcome:?}") };
+        assert_eq!((refused.why, refused.user.as_deref()), (Refusal::EditLimit, Some("ann")));
+    }
+    let stored = messages.get(demo.id, id).await.unwrap().unwrap();
+    assert!(matches!(stored.state, MessageState::Edited { count, .. } if count == MAX_EDITS), "{:?}", stored.state);
+}
