@@ -1,6 +1,6 @@
 //! Groups (E-grp-*) and group messages (E-msg-2), over REST and the gateway.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use confab_client::{ConnectOptions, Connection, Event};
@@ -763,4 +763,43 @@ async fn a_resume_cursor_from_before_leaving_does_not_replay_the_time_away() {
     };
     assert_eq!(live.body["msg"], "in again");
     assert_quiet(&mut device).await;
+}
+
+/// With a user's own token (the SDK's `removeGroupMember`), an admin removes
+/// members but not another admin; the owner removes either.
+#[tokio::test]
+async fn an_admin_removes_members_but_not_other_admins() {
+    let app = spawn_app().await;
+    app.register(&["own", "adm1", "adm2", "mem1", "mem2"]).await;
+    let id = create_group(&app, "own", &["adm1", "adm2", "mem1", "mem2"], json!({})).await;
+    for admin in ["adm1", "adm2"] {
+        let (status, _) = app.post(&format!("/chatgroups/{id}/admin"), json!({"newadmin": admin})).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let adm1 = app.user_token("adm1").await;
+    let remove = |who: &'static str, token: String| {
+        let app = &app;
+        let path = format!("/chatgroups/{id}/users/{who}");
+        async move { app.call(Method::DELETE, &path, Some(&token), None).await }
+    };
+    let (status, body) = remove("adm2", adm1.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = remove("own", adm1.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // Several at once: all or nothing.
+    let path = format!("/chatgroups/{id}/users/mem2,adm2");
+    let (status, _) = app.call(Method::DELETE, &path, Some(&adm1), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = remove("mem1", adm1.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = remove("adm2", app.user_token("own").await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, members) = app.get(&format!("/chatgroups/{id}/users")).await;
+    let names: Vec<&str> = members["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["member"].as_str().or(m["owner"].as_str()))
+        .collect();
+    assert!(names.contains(&"mem2") && !names.contains(&"mem1") && !names.contains(&"adm2"), "{members}");
 }

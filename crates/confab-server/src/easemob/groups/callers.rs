@@ -42,24 +42,40 @@ impl<K: Kind> UserOnGroup<K> {
     /// Nothing for the app; a user must hold at least `least` in the group
     /// (403 otherwise, as the vendor answers a member acting as an owner).
     pub async fn allow(&self, least: Role) -> Result<(), EasemobError> {
+        self.allow_over(least, &[]).await
+    }
+
+    /// [`UserOnGroup::allow`], and the user must also rank above each of
+    /// `targets` (an admin removes members, not other admins; the owner
+    /// anyone).
+    pub async fn allow_over(&self, least: Role, targets: &[Username]) -> Result<(), EasemobError> {
         let Some(me) = &self.caller else {
             return Ok(());
         };
         let target = &self.target;
         let (group, members) =
             target.core.groups.members(target.app.id, group_ref::<K>(&self.id)).await.map_err(group_error)?;
-        let role = if group.owner == *me {
-            Some(Role::Owner)
-        } else {
-            members.iter().find(|m| m.username == *me).map(|m| m.role)
+        let role_of = |user: &Username| {
+            if group.owner == *user {
+                Some(Role::Owner)
+            } else {
+                members.iter().find(|m| m.username == *user).map(|m| m.role)
+            }
         };
-        match role {
-            Some(role) if role >= least => Ok(()),
-            _ => Err(forbidden(
-                StatusCode::FORBIDDEN,
-                format!("user {me} does not have permission to do this in group {}", self.id),
-            )),
+        let refused = |why: String| Err(forbidden(StatusCode::FORBIDDEN, why));
+        let mine = match role_of(me) {
+            Some(role) if role >= least => role,
+            _ => return refused(format!("user {me} does not have permission to do this in group {}", self.id)),
+        };
+        for other in targets.iter().filter(|other| *other != me) {
+            if role_of(other).is_some_and(|theirs| theirs >= mine) {
+                return refused(format!(
+                    "user {me} may not do this to {other}, whose role in group {} is as high",
+                    self.id
+                ));
+            }
         }
+        Ok(())
     }
 }
 

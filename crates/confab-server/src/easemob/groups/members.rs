@@ -100,11 +100,12 @@ pub(super) fn results(changed: &GroupChanged, id_key: &str, id: &str, action: &s
 /// E-grp-10 / E-grp-11 / E-room-9: remove one member, or several separated
 /// by commas; with a user's token, an owner's or admin's (`removeGroupMember`).
 pub async fn remove_members<K: Kind>(call: UserOnGroup<K>) -> Result<Response, EasemobError> {
-    call.allow(Role::Admin).await?;
-    let UserOnGroup { target, id, params, .. } = call;
+    let raw = param(&call.params, "username").to_owned();
+    let users = path_users(&raw)?;
+    call.allow_over(Role::Admin, &users).await?;
+    let UserOnGroup { target, id, .. } = call;
     let id = id.as_str();
-    let raw = param(&params, "username");
-    let users = path_users(raw)?;
+    let raw = raw.as_str();
     check_count("kickMember: kickMembers", users.len(), limits::BATCH_USERS)?;
     let changed =
         target.core.groups.remove_members(target.app.id, group_ref::<K>(id), users).await.map_err(group_error)?;
