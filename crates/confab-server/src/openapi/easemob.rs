@@ -13,6 +13,7 @@ pub(super) fn dialect() -> Dialect {
         error_statuses: &["400", "401", "403", "404", "405", "408", "413", "415", "429", "503"],
         success: Some(("EasemobEnvelope", super::schema_of::<crate::easemob::EnvelopeBody>())),
         other_success: &["POST /{org}/{app}/token", "GET /{org}/{app}/chatfiles/{uuid}", "GET /{org}/{app}/chatmessages/{time}/file"],
+        request: |_| None,
         ops: OPS,
     }
 }

@@ -13,6 +13,7 @@ pub(super) fn dialect() -> Dialect {
         error_statuses: &["400", "401", "403", "404", "405", "408", "413", "415", "429", "503"],
         success: None,
         other_success: &[],
+        request: |_| None,
         ops: OPS,
     }
 }

@@ -50,6 +50,9 @@ struct Dialect {
     /// Operations whose success body is something else (`METHOD path`: a
     /// token, a file's bytes).
     other_success: &'static [&'static str],
+    /// The request body's schema of a path, where the dialect's handlers
+    /// read it into a type of their own.
+    request: fn(&str) -> Option<Value>,
     ops: &'static [Op],
 }
 
@@ -180,9 +183,13 @@ fn document(dialect: &Dialect, served: &[(String, String)]) -> Value {
             operation["description"] = json!(format!("Vendor ID {id} (docs/compatibility.md)."));
         }
         if matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+            let (required, schema) = match (dialect.request)(path) {
+                Some(schema) => (true, schema),
+                None => (false, json!({})),
+            };
             operation["requestBody"] = json!({
-                "required": false,
-                "content": {"application/json": {"schema": {}}}
+                "required": required,
+                "content": {"application/json": {"schema": schema}}
             });
         }
         if dialect.open.contains(&key.as_str()) {

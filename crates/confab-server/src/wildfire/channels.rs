@@ -30,7 +30,7 @@ fn chosen_id(id: String) -> Option<String> {
     Some(id).filter(|id| !id.is_empty())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewRoom {
     #[serde(default)]
@@ -95,7 +95,7 @@ pub async fn create_room(Admin { core, app, body }: Admin<NewRoom>) -> Result<Re
     Ok(ok(json!({"chatroomId": room.id})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomRequest {
     chatroom_id: String,
@@ -140,7 +140,7 @@ pub async fn delete_room(Admin { core, app, body }: Admin<RoomRequest>) -> Resul
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewChannel {
     owner: String,
@@ -178,7 +178,7 @@ pub async fn create_channel(Admin { core, app, body }: Admin<NewChannel>) -> Res
     Ok(ok(json!({"targetId": channel.id, "secret": secret})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelRequest {
     channel_id: String,
@@ -226,7 +226,7 @@ pub async fn destroy_channel(Admin { core, app, body }: Admin<ChannelRequest>) -
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscribeRequest {
     channel_id: String,

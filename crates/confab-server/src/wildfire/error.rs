@@ -68,7 +68,7 @@ impl IntoResponse for WildfireError {
             Some(detail) => format!("{msg}: {detail}"),
             None => msg.to_owned(),
         };
-        Json(Envelope { code: i64::from(code), msg, result: None }).into_response()
+        Json(Envelope { code, msg, result: None }).into_response()
     }
 }
 

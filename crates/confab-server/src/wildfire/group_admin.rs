@@ -18,7 +18,7 @@ use super::groups::{group_ref, member_type, MEMBER_ALLOWED, MEMBER_SILENT};
 use super::member_notes::{forget_member_notes, member_notes, note_member};
 use super::{ok, user, Admin};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TransferRequest {
     group_id: String,
     new_owner: String,
@@ -31,7 +31,7 @@ pub async fn transfer(Admin { core, app, body }: Admin<TransferRequest>) -> Resu
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ModifyRequest {
     group_id: String,
     #[serde(rename = "type")]
@@ -87,7 +87,7 @@ pub async fn modify(Admin { core, app, body }: Admin<ModifyRequest>) -> Result<R
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberRequest {
     group_id: String,
@@ -113,7 +113,7 @@ pub async fn member(Admin { core, app, body }: Admin<MemberRequest>) -> Result<R
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct QuitRequest {
     group_id: String,
     operator: String,
@@ -133,7 +133,7 @@ pub async fn quit(Admin { core, app, body }: Admin<QuitRequest>) -> Result<Respo
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct MembersFlagRequest {
     group_id: String,
     members: Vec<String>,
@@ -180,7 +180,7 @@ async fn set_list(
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserGroupsRequest {
     user_id: String,
@@ -227,7 +227,7 @@ pub async fn of_user(Admin { core, app, body }: Admin<UserGroupsRequest>) -> Res
     Ok(ok(json!({"groupIds": ids})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PairRequest {
     first: String,
     second: String,
@@ -249,7 +249,7 @@ pub async fn common(Admin { core, app, body }: Admin<PairRequest>) -> Result<Res
     Ok(ok(json!({"groupIds": ids})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberNoteRequest {
     #[serde(rename = "group_id")]

@@ -34,7 +34,7 @@ pub(super) fn group_ref(id: &str) -> GroupRef<'_> {
     GroupRef { kind: ChatType::GroupChat, id }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Member {
     member_id: String,
     /// 0 member, 1 manager (2 owner is taken from the group's owner).
@@ -42,14 +42,14 @@ pub struct Member {
     kind: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewGroup {
     group_info: Map<String, Value>,
     #[serde(default)]
     members: Vec<Member>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateRequest {
     #[serde(default)]
     operator: String,
@@ -113,7 +113,7 @@ pub async fn create(Admin { core, app, body }: Admin<CreateRequest>) -> Result<R
     Ok(ok(json!({"group_id": group.id})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct GroupRequest {
     group_id: String,
 }
@@ -125,7 +125,7 @@ pub async fn dismiss(Admin { core, app, body }: Admin<GroupRequest>) -> Result<R
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupIdRequest {
     group_id: String,
@@ -175,7 +175,7 @@ pub async fn members(Admin { core, app, body }: Admin<GroupIdRequest>) -> Result
     Ok(ok(json!({"members": members})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AddRequest {
     group_id: String,
     members: Vec<Member>,
@@ -201,7 +201,7 @@ pub async fn add_members(Admin { core, app, body }: Admin<AddRequest>) -> Result
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RemoveRequest {
     group_id: String,
     members: Vec<String>,

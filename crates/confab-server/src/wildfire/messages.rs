@@ -25,7 +25,7 @@ fn users(raw: &[String], field: &str) -> Result<Vec<Username>, WildfireError> {
 /// takes both, and JavaScript callers must send the string (the IDs pass
 /// 2^53). Anything else is still refused.
 pub(super) fn number_or_numeric_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    #[derive(Deserialize)]
+    #[derive(Deserialize, utoipa::ToSchema)]
     #[serde(untagged)]
     enum Raw {
         Number(i64),
@@ -50,7 +50,7 @@ pub(super) fn sent(message: &Message) -> Value {
     json!({"messageUid": message.id.0, "timestamp": message.timestamp_ms})
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendRequest {
     sender: String,
@@ -122,7 +122,7 @@ pub(super) async fn deliver(
     message.ok_or_else(|| WildfireError::new(super::error::SERVER_ERROR))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateRequest {
     #[serde(deserialize_with = "number_or_numeric_string")]
@@ -142,7 +142,7 @@ pub async fn update(Admin { core, app, body }: Admin<UpdateRequest>) -> Result<R
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecallRequest {
     operator: String,
@@ -171,7 +171,7 @@ async fn visible(core: &confab_core::Core, app: &confab_core::model::App, raw: i
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MulticastRequest {
     sender: String,
@@ -200,7 +200,7 @@ pub async fn multicast(Admin { core, app, body }: Admin<MulticastRequest>) -> Re
     Ok(ok(sent(&message)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BroadcastRequest {
     sender: String,
@@ -227,7 +227,7 @@ pub async fn broadcast(Admin { core, app, body }: Admin<BroadcastRequest>) -> Re
     Ok(ok(json!({"messageUid": message.id.0, "count": count})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UidRequest {
     #[serde(deserialize_with = "number_or_numeric_string")]
@@ -241,7 +241,7 @@ pub async fn delete(Admin { core, app, body }: Admin<UidRequest>) -> Result<Resp
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClearRequest {
     user_id: String,
@@ -279,7 +279,7 @@ pub async fn clear_by_user(Admin { core, app, body }: Admin<ClearRequest>) -> Re
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationRequest {
     user_id: String,
@@ -356,7 +356,7 @@ async fn recall_cast(
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteCastRequest {
     /// Who deletes it (the seed's field, as for recalls): receivers are told.
@@ -390,7 +390,7 @@ async fn delete_cast(
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConvReadRequest {
     user_id: String,
@@ -409,7 +409,7 @@ pub async fn conv_read(Admin { core, app, body }: Admin<ConvReadRequest>) -> Res
     Ok(ok(json!({"timestamp": timestamp})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRequest {
     user_id: String,

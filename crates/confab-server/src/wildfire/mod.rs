@@ -7,21 +7,21 @@
 //! vendor's behaviour are in `docs/research/wildfirechat-admin-api.md`.
 
 mod auth;
-mod channels;
+pub(crate) mod channels;
 mod error;
-mod group_admin;
-mod groups;
-mod member_notes;
-mod messages;
-mod payload;
-mod profile;
-mod relations;
-mod robots;
-mod room_admin;
-mod services;
-mod system;
-mod user_admin;
-mod users;
+pub(crate) mod group_admin;
+pub(crate) mod groups;
+pub(crate) mod member_notes;
+pub(crate) mod messages;
+pub(crate) mod payload;
+pub(crate) mod profile;
+pub(crate) mod relations;
+pub(crate) mod robots;
+pub(crate) mod room_admin;
+pub(crate) mod services;
+pub(crate) mod system;
+pub(crate) mod user_admin;
+pub(crate) mod users;
 
 use std::sync::Arc;
 
@@ -188,7 +188,7 @@ async fn unknown_call(method: axum::http::Method, uri: axum::http::Uri) -> Respo
         _ => axum::http::StatusCode::METHOD_NOT_ALLOWED,
     };
     let msg = format!("{msg}: {method} {}", uri.path());
-    (status, Json(error::Envelope { code: i64::from(code), msg, result: None })).into_response()
+    (status, Json(error::Envelope { code, msg, result: None })).into_response()
 }
 
 /// A signed admin request: the app whose secret signed it and the parsed body.

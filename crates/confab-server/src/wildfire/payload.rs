@@ -25,7 +25,7 @@ const VIDEO: i64 = 6;
 const RECALL: i64 = 80;
 const DELETE: i64 = 81;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConvType(pub i64);
 
 impl ConvType {
@@ -35,7 +35,7 @@ impl ConvType {
     pub const CHANNEL: ConvType = ConvType(3);
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conversation {
     /// `conversationType` where the vendor's input flattens a conversation
     /// (`InputGetConvReadTime`, which its SDKs send to `message/conv_read`).

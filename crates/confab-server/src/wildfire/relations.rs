@@ -14,7 +14,7 @@ use confab_core::Core;
 use super::error::{self, WildfireError};
 use super::{ok, user, Admin};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FriendStatusRequest {
     user_id: String,
@@ -44,7 +44,7 @@ pub async fn friend_status(Admin { core, app, body }: Admin<FriendStatusRequest>
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BlacklistRequest {
     user_id: String,
@@ -67,7 +67,7 @@ pub async fn blacklist_status(Admin { core, app, body }: Admin<BlacklistRequest>
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserIdRequest {
     user_id: String,
@@ -96,7 +96,7 @@ async fn list(
     Ok(ok(json!({"list": users.iter().map(|u| u.as_str()).collect::<Vec<_>>()})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PairRequest {
     first: String,
     second: String,
@@ -173,7 +173,7 @@ async fn annotate(
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnnotateRequest {
     operator: String,
@@ -217,13 +217,13 @@ const REQUEST_ACCEPTED: i64 = 1;
 /// Longest reason of a friend request, in bytes.
 const MAX_REASON: usize = 1024;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 struct StoredRequest {
     reason: String,
     status: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FriendRequest {
     user_id: String,

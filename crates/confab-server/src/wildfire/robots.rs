@@ -45,7 +45,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const MAX_URL: usize = 2048;
 
 /// What is kept about a robot besides its user.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Robot {
     pub owner: String,
     pub secret: String,
@@ -124,7 +124,7 @@ pub async fn create(
     Ok(ok(json!({"userId": id.as_str(), "secret": secret})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RobotIdRequest {
     robot_id: String,
@@ -150,7 +150,7 @@ pub async fn get_info(Admin { core, app, body }: Admin<RobotIdRequest>) -> Resul
     Ok(ok(output(&profile, &robot)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserIdRequest {
     user_id: String,

@@ -20,7 +20,7 @@ fn room(id: &str) -> GroupRef<'_> {
     GroupRef { kind: ChatType::ChatRoom, id }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomRequest {
     chatroom_id: String,
@@ -41,7 +41,7 @@ pub async fn members(Admin { core, app, body }: Admin<RoomRequest>) -> Result<Re
     Ok(ok(json!({"list": list})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserIdRequest {
     user_id: String,
@@ -62,7 +62,7 @@ pub async fn user_chatroom(Admin { core, app, body }: Admin<UserIdRequest>) -> R
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BlackStatusRequest {
     chatroom_id: String,
@@ -122,7 +122,7 @@ pub async fn get_black_status(Admin { core, app, body }: Admin<RoomRequest>) -> 
     Ok(ok(json!({"infos": infos})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ManagerRequest {
     chatroom_id: String,
@@ -177,7 +177,7 @@ pub async fn get_manager_list(Admin { core, app, body }: Admin<RoomRequest>) -> 
     Ok(ok(json!({"list": list})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MuteAllRequest {
     chatroom_id: String,
@@ -195,7 +195,7 @@ pub async fn mute_all(Admin { core, app, body }: Admin<MuteAllRequest>) -> Resul
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscribedRequest {
     channel_id: String,

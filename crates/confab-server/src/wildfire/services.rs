@@ -177,7 +177,7 @@ pub async fn robot_send(
     Ok(ok(messages::sent(&message)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UidRequest {
     #[serde(deserialize_with = "super::messages::number_or_numeric_string")]
@@ -249,7 +249,7 @@ const MY_INFO: [(&str, u32); 9] = [
     ("extra", 0x100),
 ];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IntStringPair {
     int_value: i64,
@@ -275,7 +275,7 @@ pub async fn robot_update_profile(
     as_admin(core, app, update, users::update).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CallbackRequest {
     url: String,
 }
@@ -412,7 +412,7 @@ pub async fn channel_profile(Service { caller, .. }: Service<Value>) -> Result<R
     Ok(ok(super::channels::channel_info(channel_of(&caller)?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ModifyChannel {
     #[serde(rename = "type")]
     kind: i64,
@@ -446,7 +446,7 @@ pub async fn channel_update(
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChannelSend {
     #[serde(default)]
     targets: Option<Vec<String>>,
@@ -486,7 +486,7 @@ pub async fn channel_send(
     Ok(ok(messages::sent(&message)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChannelSubscribe {
     target: String,
     subscribe: i64,
@@ -509,7 +509,7 @@ pub async fn channel_subscribers(Service { core, app, caller, .. }: Service<Valu
     Ok(ok(json!({"list": list})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserIdRequest {
     user_id: String,

@@ -16,7 +16,7 @@ use confab_core::Core;
 use super::error::WildfireError;
 use super::{ok, Admin};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct WordsRequest {
     #[serde(default)]
     words: Vec<String>,
@@ -55,13 +55,13 @@ pub const GROUP_MAX_MEMBER_COUNT: i64 = 1;
 /// app has no system setting 1 (the vendor's database comes with 2000).
 pub const DEFAULT_MAX_MEMBERS: u32 = 2000;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 struct Stored {
     value: String,
     desc: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SettingRequest {
     id: i64,
     #[serde(default)]

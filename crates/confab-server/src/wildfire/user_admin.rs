@@ -70,7 +70,7 @@ async fn status_of(core: &Core, app: AppId, username: &Username) -> Result<UserS
     Ok(if muted_for_ever(&mutes, username) { UserStatus::Muted } else { UserStatus::Normal })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BlockStatusRequest {
     user_id: String,
@@ -97,7 +97,7 @@ pub async fn update_block_status(
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserIdRequest {
     user_id: String,
@@ -141,7 +141,7 @@ pub async fn get_blocked_list(Admin { core, app, .. }: Admin<Value>) -> Result<R
     Ok(ok(json!({"statusList": list})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AllRequest {
     count: i64,
     offset: i64,
@@ -221,7 +221,7 @@ pub async fn online_status(Admin { core, app, body }: Admin<UserIdRequest>) -> R
     Ok(ok(json!({"sessions": sessions})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct KickoffRequest {
     first: String,
     #[serde(default)]
@@ -241,7 +241,7 @@ pub async fn kickoff_client(Admin { core, app, body }: Admin<KickoffRequest>) ->
     Ok(ok(Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OnlineListRequest {
     node_id: i64,
@@ -286,7 +286,7 @@ pub async fn session_list(Admin { core, app, body }: Admin<UserIdRequest>) -> Re
     Ok(ok(json!({"userSessions": sessions})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct BatchRequest {
     list: Vec<String>,
 }
@@ -316,7 +316,7 @@ pub async fn batch_get_infos(Admin { core, app, body }: Admin<BatchRequest>) -> 
 /// `<scope>:<key>`.
 const USER_SETTINGS: &str = "wildfire.user";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserSettingRequest {
     user_id: String,

@@ -25,7 +25,7 @@ pub async fn create(Admin { core, app, body }: Admin<Map<String, Value>>) -> Res
     Ok(ok(json!({"userId": username.as_str(), "name": name})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateRequest {
     flag: u32,
@@ -61,7 +61,7 @@ pub async fn get_info(Admin { core, app, body }: Admin<Map<String, Value>>) -> R
     Ok(ok(info(user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRequest {
     user_id: String,
@@ -81,7 +81,7 @@ pub async fn get_token(Admin { core, app, body }: Admin<TokenRequest>) -> Result
     Ok(ok(result))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DestroyRequest {
     user_id: String,
