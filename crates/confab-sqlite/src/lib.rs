@@ -21,6 +21,7 @@ mod operators;
 mod relations;
 mod settings;
 mod store;
+mod users;
 
 use std::collections::HashMap;
 use std::path::Path;
