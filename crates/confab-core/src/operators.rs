@@ -22,11 +22,16 @@ const MAX_AUDIT_DETAIL: usize = 1_000;
 #[derive(Clone)]
 pub struct OperatorService {
     deps: Arc<Deps>,
+    /// One password hash per core at a time: sign-ins are the one place a
+    /// stranger can make the server hash (12 MiB each), so they wait here
+    /// rather than pile up.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl OperatorService {
     pub(crate) fn new(deps: Arc<Deps>) -> OperatorService {
-        OperatorService { deps }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        OperatorService { deps, hashing: Arc::new(tokio::sync::Semaphore::new(cores)) }
     }
 
     /// Creates the operator or sets a new password (sessions made with the
@@ -60,6 +65,7 @@ impl OperatorService {
     pub async fn sign_in(&self, name: &str, password: String) -> Result<Option<Operator>> {
         let operator = self.get(name).await?;
         let stored = operator.as_ref().map(|o| o.password_hash.clone());
+        let _permit = self.hashing.acquire().await.map_err(|_| Error::Unavailable)?;
         let matches = tokio::task::spawn_blocking(move || match stored {
             Some(stored) => auth::verify_password(&password, &stored),
             None => {

@@ -254,6 +254,21 @@ async fn operators_act_through_the_core_and_every_change_is_audited() {
         assert_eq!(status, want, "{path}: {body}");
         assert!(body["error"].is_string(), "{path}: {body}");
     }
+    // Bodies are capped (16 KiB) and must be JSON, answered in the console's shape.
+    let big = json!({"password": "x".repeat(20_000)});
+    let (status, body) = operator.post("/apps/demo/chat/users/anna/password", big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let response = operator
+        .app
+        .http
+        .post(root(operator.app, "/console/api/apps"))
+        .header(COOKIE, &operator.cookie)
+        .header("x-csrf-token", &operator.csrf)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let (status, body) = operator.get("/no/such/call").await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("no such console call")));
 
