@@ -52,7 +52,7 @@ struct Dialect {
     other_success: &'static [&'static str],
     /// The request body's schema of a path, where the dialect's handlers
     /// read it into a type of their own.
-    request: fn(&str) -> Option<Value>,
+    request: fn(&str) -> Option<Schema>,
     ops: &'static [Op],
 }
 
@@ -148,6 +148,7 @@ impl Documents {
 fn document(dialect: &Dialect, served: &[(String, String)]) -> Value {
     let words: BTreeMap<(&str, &str), &Op> = dialect.ops.iter().map(|op| ((op.method, op.path), op)).collect();
     let mut paths = serde_json::Map::new();
+    let mut components = serde_json::Map::new();
     for (method, path) in served {
         let op = words.get(&(method.as_str(), path.as_str()));
         let summary = op.map_or("(undocumented)", |op| op.summary);
@@ -184,7 +185,13 @@ fn document(dialect: &Dialect, served: &[(String, String)]) -> Value {
         }
         if matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
             let (required, schema) = match (dialect.request)(path) {
-                Some(schema) => (true, schema),
+                Some(Schema { schema, nested }) => {
+                    // What the body's schema refers to, once per name.
+                    for (name, part) in nested {
+                        components.entry(name).or_insert(part);
+                    }
+                    (true, schema)
+                }
                 None => (false, json!({})),
             };
             operation["requestBody"] = json!({
@@ -198,7 +205,7 @@ fn document(dialect: &Dialect, served: &[(String, String)]) -> Value {
         let item = paths.entry(path.clone()).or_insert_with(|| json!({}));
         item[method.to_lowercase()] = operation;
     }
-    let mut schemas = serde_json::Map::new();
+    let mut schemas = components;
     schemas.insert(dialect.error.0.to_owned(), dialect.error.1.clone());
     if let Some((name, schema)) = &dialect.success {
         schemas.insert((*name).to_owned(), schema.clone());
@@ -245,6 +252,19 @@ fn tag(path: &str) -> String {
 /// The schema of a type the dialect renders, as JSON.
 fn schema_of<T: utoipa::PartialSchema>() -> Value {
     serde_json::to_value(T::schema()).unwrap_or(Value::Null)
+}
+
+/// A type's schema and the schemas it refers to (`#/components/schemas/…`).
+pub(crate) struct Schema {
+    schema: Value,
+    nested: Vec<(String, Value)>,
+}
+
+fn schema_with_parts<T: utoipa::ToSchema>() -> Schema {
+    let mut parts = Vec::new();
+    T::schemas(&mut parts);
+    let nested = parts.into_iter().map(|(name, part)| (name, serde_json::to_value(part).unwrap_or(Value::Null)));
+    Schema { schema: schema_of::<T>(), nested: nested.collect() }
 }
 
 #[cfg(test)]

@@ -69,6 +69,13 @@ async fn the_documents_are_openapi_3_1_with_the_vendors_error_bodies() {
             }
         }
         assert!(operations >= at_least, "{dialect}: {operations} operations");
+        // Every reference resolves within the document.
+        let text = doc.to_string();
+        let refs = regex::Regex::new(r##""\$ref":"#/components/schemas/([^"]+)""##).unwrap();
+        for name in refs.captures_iter(&text) {
+            let name = &name[1];
+            assert!(doc["components"]["schemas"].get(name).is_some(), "{dialect}: {name} is referred to but missing");
+        }
     }
     // The seed's IDs are named where an operation has one.
     let easemob = document("easemob").await;
