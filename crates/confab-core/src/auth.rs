@@ -304,3 +304,21 @@ mod tests {
         assert!(!secrets_equal("abc", "abcd"));
     }
 }
+
+/// Runs password hashing off the async runtime, one per core at a time for
+/// the whole process. Hashing is deliberately expensive in CPU and memory
+/// (12 MiB each); a storm of logins or console sign-ins waits here instead of
+/// taking a thread and 12 MiB per waiting request.
+pub(crate) struct Hashing(tokio::sync::Semaphore);
+
+impl Hashing {
+    pub(crate) fn new() -> Hashing {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Hashing(tokio::sync::Semaphore::new(cores))
+    }
+
+    pub(crate) async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let _permit = self.0.acquire().await.map_err(|_| Error::Unavailable)?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| Error::Storage(format!("hashing task failed: {e}")))
+    }
+}

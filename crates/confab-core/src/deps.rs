@@ -23,4 +23,6 @@ pub(crate) struct Deps {
     pub lasting: lasting::LastingCache,
     pub blobs: Arc<dyn BlobStore>,
     pub activity: Arc<crate::activity::Activity>,
+    /// Password hashing, bounded for the whole process.
+    pub hashing: crate::auth::Hashing,
 }

@@ -109,6 +109,7 @@ impl Core {
             lasting,
             blobs,
             activity: Arc::new(activity::Activity::default()),
+            hashing: auth::Hashing::new(),
         });
         let apps = apps::AppService::new(deps.clone());
         let users = users::UserService::new(deps.clone());

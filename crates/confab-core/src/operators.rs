@@ -22,16 +22,11 @@ const MAX_AUDIT_DETAIL: usize = 1_000;
 #[derive(Clone)]
 pub struct OperatorService {
     deps: Arc<Deps>,
-    /// One password hash per core at a time: sign-ins are the one place a
-    /// stranger can make the server hash (12 MiB each), so they wait here
-    /// rather than pile up.
-    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl OperatorService {
     pub(crate) fn new(deps: Arc<Deps>) -> OperatorService {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        OperatorService { deps, hashing: Arc::new(tokio::sync::Semaphore::new(cores)) }
+        OperatorService { deps }
     }
 
     /// Creates the operator or sets a new password (sessions made with the
@@ -39,7 +34,7 @@ impl OperatorService {
     pub async fn set_password(&self, name: &str, password: String) -> Result<()> {
         check_name(name)?;
         check_password(&password)?;
-        let hash = hash(password).await?;
+        let hash = self.deps.hashing.run(move || auth::hash_password(&password)).await??;
         self.deps.store.put_operator(name, hash, self.deps.clock.now_ms()).await
     }
 
@@ -48,7 +43,10 @@ impl OperatorService {
     pub async fn create_first(&self, name: &str) -> Result<Option<String>> {
         check_name(name)?;
         let password = auth::random_key(20);
-        let hash = hash(password.clone()).await?;
+        let hash = {
+            let password = password.clone();
+            self.deps.hashing.run(move || auth::hash_password(&password)).await??
+        };
         let made = self.deps.store.add_first_operator(name, hash, self.deps.clock.now_ms()).await?;
         Ok(made.then_some(password))
     }
@@ -65,19 +63,20 @@ impl OperatorService {
     pub async fn sign_in(&self, name: &str, password: String) -> Result<Option<Operator>> {
         let operator = self.get(name).await?;
         let stored = operator.as_ref().map(|o| o.password_hash.clone());
-        let _permit = self.hashing.acquire().await.map_err(|_| Error::Unavailable)?;
-        let matches = tokio::task::spawn_blocking(move || match stored {
-            Some(stored) => auth::verify_password(&password, &stored),
-            None => {
-                // A hash of a password nobody has: the same work for an unknown name.
-                static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-                let decoy = DECOY.get_or_init(|| auth::hash_password(&auth::random_key(20)).unwrap_or_default());
-                let _ = auth::verify_password(&password, decoy);
-                false
-            }
-        })
-        .await
-        .map_err(|e| Error::Storage(format!("hashing task failed: {e}")))?;
+        let matches = self
+            .deps
+            .hashing
+            .run(move || match stored {
+                Some(stored) => auth::verify_password(&password, &stored),
+                None => {
+                    // A hash of a password nobody has: the same work for an unknown name.
+                    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+                    let decoy = DECOY.get_or_init(|| auth::hash_password(&auth::random_key(20)).unwrap_or_default());
+                    let _ = auth::verify_password(&password, decoy);
+                    false
+                }
+            })
+            .await?;
         Ok(operator.filter(|_| matches))
     }
 
@@ -97,12 +96,6 @@ impl OperatorService {
     pub async fn audit_log(&self, before: Option<i64>, limit: usize) -> Result<Vec<AuditEntry>> {
         self.deps.store.audit_log(before, limit.clamp(1, MAX_AUDIT_PAGE)).await
     }
-}
-
-async fn hash(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| Error::Storage(format!("hashing task failed: {e}")))?
 }
 
 /// Letters, digits, `_` and `-`: names appear in cookies (split at '.') and logs.

@@ -27,22 +27,16 @@ pub const MAX_NICKNAME_LEN: usize = 100;
 #[derive(Clone)]
 pub struct UserService {
     deps: Arc<Deps>,
-    /// Password hashing is deliberately expensive in CPU and memory (7 MiB
-    /// each); a login storm gets one hash per core at a time instead of a
-    /// thread and 7 MiB per waiting login.
-    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl UserService {
     pub(crate) fn new(deps: Arc<Deps>) -> UserService {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        UserService { deps, hashing: Arc::new(tokio::sync::Semaphore::new(cores)) }
+        UserService { deps }
     }
 
-    /// Runs password hashing off the async runtime, a bounded number at a time.
+    /// Runs password hashing off the async runtime (see [`auth::Hashing`]).
     async fn hashing<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let _permit = self.hashing.acquire().await.map_err(|_| Error::Unavailable)?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| Error::Storage(format!("hashing task failed: {e}")))
+        self.deps.hashing.run(work).await
     }
 
     /// Registers users in order. The batch is checked whole first (a bad
