@@ -10,7 +10,6 @@
 //! label sets, the text format, and no global state.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -61,26 +60,20 @@ pub const PROTOCOLS: [&str; 3] = ["json", "leancloud", "easemob"];
 
 /// The latency histograms' buckets: 0.25 ms doubling 16 times, to about 8 s.
 const LATENCY_START: f64 = 0.000_25;
-const LATENCY_BUCKETS: usize = 16;
+const LATENCY_BUCKETS: u16 = 16;
+/// The same bounds, for the live view's one histogram of every request.
+const LATENCY_BOUNDS: [f64; LATENCY_BUCKETS as usize] = {
+    let mut bounds = [LATENCY_START; LATENCY_BUCKETS as usize];
+    let mut i = 1;
+    while i < bounds.len() {
+        bounds[i] = bounds[i - 1] * 2.0;
+        i += 1;
+    }
+    bounds
+};
 
 fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(LATENCY_START, 2.0, LATENCY_BUCKETS as u16))
-}
-
-/// Every dialect request's latency in one histogram, for the console's live
-/// view (which reads it as it is; Prometheus has the labelled ones).
-#[derive(Default)]
-struct AllLatencies {
-    /// Counts per bucket; the last counts what is above every bound.
-    counts: [AtomicU64; LATENCY_BUCKETS + 1],
-}
-
-impl AllLatencies {
-    fn observe(&self, seconds: f64) {
-        let bucket =
-            (0..LATENCY_BUCKETS).find(|i| seconds <= LATENCY_START * f64::from(1u32 << i)).unwrap_or(LATENCY_BUCKETS);
-        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-    }
+    Histogram::new(exponential_buckets(LATENCY_START, 2.0, LATENCY_BUCKETS))
 }
 
 /// Totals since the server started, for the console's live view: it takes
@@ -194,7 +187,9 @@ pub struct Metrics {
     pub sends: Family<ProtocolLabels, Counter>,
     /// The history-file job's runs.
     pub exports: ExportMetrics,
-    all_latencies: AllLatencies,
+    /// Every dialect request's latency in one histogram, for the console's
+    /// live view (Prometheus has the labelled ones).
+    all_latencies: Buckets,
     activity: Arc<Activity>,
 }
 
@@ -232,7 +227,7 @@ impl Metrics {
             exports.seconds.clone(),
         );
         registry.register("history_export_files", "History files the job wrote", exports.files.clone());
-        let all_latencies = AllLatencies::default();
+        let all_latencies = Buckets::new(&LATENCY_BOUNDS);
         Arc::new(Metrics {
             registry,
             requests,
@@ -266,17 +261,13 @@ impl Metrics {
             sessions.insert(protocol, self.sessions.get_or_create(&labels).get());
             deliveries += self.deliveries.get_or_create(&labels).get();
         }
-        let counts: Vec<u64> = self.all_latencies.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-        let latency = counts
-            .iter()
-            .enumerate()
-            .map(|(i, n)| ((i < LATENCY_BUCKETS).then(|| LATENCY_START * f64::from(1u32 << i)), *n))
-            .collect();
+        let read = self.all_latencies.read();
+        let latency = read.iter().map(|(bound, n)| ((*bound < f64::MAX).then_some(*bound), *n)).collect();
         LiveTotals {
             sessions,
             committed: self.activity.committed(),
             deliveries,
-            requests: counts.iter().sum(),
+            requests: self.all_latencies.count(),
             latency,
         }
     }
