@@ -18,6 +18,8 @@ use confab_core::ids::MessageId;
 use confab_core::messages::DirectSend;
 use confab_core::model::{direct_conversation_key, Body, ChatType, Delivery, Username};
 
+use serde::Deserialize;
+
 use super::{path_user, AnyAuth, AppAuth, EasemobError, JsonBody, DEFAULT_BODY_LIMIT, MESSAGE_BODY_LIMIT};
 use crate::fetch::Fetcher;
 use crate::limits::EASEMOB_RECALL_WINDOW_SECS;
@@ -27,28 +29,48 @@ fn recall_error(status: StatusCode, description: &str) -> EasemobError {
 }
 
 /// A required text field; the vendor's "param X can't be empty" otherwise.
-fn required<'a>(body: &'a Value, key: &str) -> Result<&'a str, EasemobError> {
-    match body.get(key) {
+fn required<'a>(value: &'a Option<Value>, key: &str) -> Result<&'a str, EasemobError> {
+    match value {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         _ => Err(recall_error(StatusCode::BAD_REQUEST, &format!("param {key} can't be empty"))),
     }
+}
+
+/// E-recall-1's body, read field by field for the vendor's errors.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct RecallRequest {
+    /// The message's ID.
+    #[schema(value_type = String)]
+    msg_id: Option<Value>,
+    /// Who it was sent to: a username, group ID or chat room ID.
+    #[schema(value_type = String)]
+    to: Option<Value>,
+    /// `chat`, `groupchat` or `chatroom`.
+    #[schema(value_type = String)]
+    chat_type: Option<Value>,
+    /// Recall even after the app's recall window: true or false (also as strings).
+    #[schema(value_type = bool)]
+    force: Option<Value>,
+    /// Who recalls it; `admin` when absent.
+    #[schema(value_type = Option<String>)]
+    from: Option<Value>,
 }
 
 /// E-recall-1: recalls a message within the app's recall window (or any
 /// time with `force`). Connected receivers are told; the others never get it.
 pub async fn recall(
     AppAuth(target): AppAuth,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, RecallRequest>,
 ) -> Result<Response, EasemobError> {
-    let id = required(&body, "msg_id")?;
-    let to = required(&body, "to")?;
-    let chat_type = required(&body, "chat_type")?;
-    let force = match body.get("force") {
+    let id = required(&body.msg_id, "msg_id")?;
+    let to = required(&body.to, "to")?;
+    let chat_type = required(&body.chat_type, "chat_type")?;
+    let force = match &body.force {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
         _ => return Err(recall_error(StatusCode::BAD_REQUEST, "param force can't be empty")),
     };
-    let from = match body.get("from") {
+    let from = match &body.from {
         None | Some(Value::Null) => Username::admin(),
         Some(Value::String(s)) => Username::easemob(s).map_err(|e| EasemobError::illegal_argument(e.to_string()))?,
         Some(_) => return Err(EasemobError::illegal_argument("from must be a string")),
@@ -93,30 +115,42 @@ fn field_error(description: &str) -> EasemobError {
     EasemobError::illegal_argument(description)
 }
 
+/// E-conv-1's body, read field by field for the vendor's errors.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DeleteConversation {
+    /// The peer's username, or the group's ID.
+    #[schema(value_type = String)]
+    channel: Option<Value>,
+    /// `chat` or `groupchat`.
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    kind: Option<Value>,
+    /// Also delete the user's copy of the messages.
+    #[schema(value_type = bool)]
+    delete_roam: Option<Value>,
+}
+
 /// E-conv-1: deletes a conversation from one user's side. With
 /// `delete_roam` their copy of its messages goes too; without, it only
 /// stops counting as unread. The other side keeps everything.
 pub async fn delete_conversation(
     auth: AnyAuth,
     Path(path): Path<UserPath>,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, DeleteConversation>,
 ) -> Result<Response, EasemobError> {
     let user = path_user(&path.username)?;
     auth.require_self_or_app(&user)?;
-    if !body.is_object() {
-        return Err(EasemobError::invalid_body("the body must be a JSON object"));
-    }
-    let channel = match body.get("channel") {
+    let channel = match &body.channel {
         Some(Value::String(s)) if !s.is_empty() => s.as_str(),
         _ => return Err(field_error("field channel cannot be null or empty")),
     };
-    let kind = match body.get("type").and_then(Value::as_str) {
+    let kind = match body.kind.as_ref().and_then(Value::as_str) {
         Some("chat") => ChatType::Chat,
         Some("groupchat") => ChatType::GroupChat,
         Some("") | None => return Err(field_error("field type cannot be null or empty")),
         Some(other) => return Err(field_error(&format!("field type must be chat or groupchat, not {other}"))),
     };
-    let delete_roam = match body.get("delete_roam") {
+    let delete_roam = match &body.delete_roam {
         Some(Value::Bool(b)) => *b,
         _ => return Err(field_error("field delete_roam cannot be null")),
     };
@@ -152,7 +186,7 @@ fn import_error(description: &str) -> EasemobError {
 pub async fn import_to_user(
     AppAuth(target): AppAuth,
     outbound: Outbound,
-    JsonBody(body): JsonBody<MESSAGE_BODY_LIMIT>,
+    JsonBody(body): JsonBody<MESSAGE_BODY_LIMIT, ImportRequest>,
 ) -> Result<Response, EasemobError> {
     import(target, outbound, body, ChatType::Chat, "/messages/users/import").await
 }
@@ -161,7 +195,7 @@ pub async fn import_to_user(
 pub async fn import_to_group(
     AppAuth(target): AppAuth,
     outbound: Outbound,
-    JsonBody(body): JsonBody<MESSAGE_BODY_LIMIT>,
+    JsonBody(body): JsonBody<MESSAGE_BODY_LIMIT, ImportRequest>,
 ) -> Result<Response, EasemobError> {
     import(target, outbound, body, ChatType::GroupChat, "/messages/chatgroups/import").await
 }
@@ -184,44 +218,72 @@ impl<S: Send + Sync> FromRequestParts<S> for Outbound {
     }
 }
 
+/// The body of an import (E-import-1, E-import-2), read field by field in
+/// `import` for the vendor's error for each.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ImportRequest {
+    /// The sender's username.
+    #[schema(value_type = String)]
+    from: Option<Value>,
+    /// The receiving username, or the group's ID.
+    #[schema(value_type = String)]
+    target: Option<Value>,
+    /// The message type, as in a send.
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    kind: Option<Value>,
+    /// The message body for its type.
+    #[schema(value_type = Object)]
+    body: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    ext: Option<Value>,
+    /// When it was first sent, in ms; now when absent.
+    #[schema(value_type = Option<i64>)]
+    msg_timestamp: Option<Value>,
+    /// Mark it read.
+    #[schema(value_type = Option<bool>)]
+    is_ack_read: Option<Value>,
+    /// Copy the attachment into confab's file storage.
+    #[schema(value_type = Option<bool>)]
+    need_download: Option<Value>,
+}
+
 /// Stores a message with the time it was first sent (`msg_timestamp`), so
 /// history reads in its original order; `is_ack_read` marks it read;
 /// `need_download` copies its attachment into confab's file storage.
 async fn import(
     target: super::Target,
     outbound: Outbound,
-    body: Value,
+    body: ImportRequest,
     kind: ChatType,
     path: &str,
 ) -> Result<Response, EasemobError> {
-    let Value::Object(mut fields) = body else {
-        return Err(EasemobError::invalid_body("expected a JSON object"));
-    };
-    let content = match fields.remove("body") {
+    let content = match body.body {
         Some(Value::Object(map)) if !map.is_empty() => map,
         _ => return Err(import_error("message body not allow empty")),
     };
-    let type_name = match fields.remove("type") {
+    let type_name = match body.kind {
         Some(Value::String(s)) if !s.is_empty() => s,
         _ => return Err(import_error("type not allow empty")),
     };
-    let text = |fields: &serde_json::Map<String, Value>, key: &str| match fields.get(key) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+    let text = |value: Option<Value>, key: &str| match value {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
         _ => Err(import_error(&format!("{key} not allow empty"))),
     };
-    let from = Username::easemob(&text(&fields, "from")?).map_err(|e| import_error(&e.to_string()))?;
-    let to = text(&fields, "target")?;
-    let flag = |key: &str| match fields.get(key) {
+    let from = Username::easemob(&text(body.from, "from")?).map_err(|e| import_error(&e.to_string()))?;
+    let to = text(body.target, "target")?;
+    let flag = |value: Option<Value>, key: &str| match value {
         None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::Bool(b)) => Ok(b),
         Some(_) => Err(import_error(&format!("{key} must be true or false"))),
     };
-    let (ack_read, need_download) = (flag("is_ack_read")?, flag("need_download")?);
-    let sent_at = match fields.get("msg_timestamp") {
+    let (ack_read, need_download) =
+        (flag(body.is_ack_read, "is_ack_read")?, flag(body.need_download, "need_download")?);
+    let sent_at = match body.msg_timestamp {
         None | Some(Value::Null) => target.core.now_ms(),
         Some(v) => v.as_i64().filter(|t| *t > 0).ok_or_else(|| import_error("msg_timestamp must be a time in ms"))?,
     };
-    let ext = match fields.remove("ext") {
+    let ext = match body.ext {
         None | Some(Value::Null) => None,
         Some(ext @ Value::Object(_)) => Some(ext),
         Some(_) => return Err(import_error("ext must be a JSON object")),

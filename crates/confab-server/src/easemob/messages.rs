@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use crate::limits::{
     Per, EASEMOB_GROUP_MESSAGES_PER_SECOND, EASEMOB_MESSAGE_RECEIVERS_PER_MINUTE, EASEMOB_ROOM_MESSAGES_PER_SECOND,
 };
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use confab_core::groups::{limits, GroupSend};
@@ -29,13 +30,38 @@ pub struct ParsedSend {
     pub delivery: Delivery,
 }
 
+/// The body of a send (E-msg-1 to E-msg-3). The fields are read one by one
+/// in `parse_send`, for the vendor's own error for each.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SendRequest {
+    /// The sender's username; `admin` (the app) when absent.
+    #[schema(value_type = Option<String>)]
+    from: Option<Value>,
+    /// Usernames, group IDs or chat room IDs, by the path.
+    #[schema(value_type = Vec<String>)]
+    to: Option<Value>,
+    /// `txt`, `img`, `audio`, `video`, `file`, `loc`, `cmd` or `custom`.
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    kind: Option<Value>,
+    /// The message body for its type, e.g. `{"msg": "hi"}` for `txt`.
+    #[schema(value_type = Object)]
+    body: Option<Value>,
+    /// The app's own extension fields.
+    #[schema(value_type = Option<Object>)]
+    ext: Option<Value>,
+    /// Also deliver to the sender's other devices.
+    #[schema(value_type = Option<bool>)]
+    sync_device: Option<Value>,
+    /// `ROUTE_ONLINE`: only to receivers connected now.
+    #[schema(value_type = Option<String>)]
+    routetype: Option<Value>,
+}
+
 /// Reads the common send body: `from`, `to`, `type`, `body`, `ext`,
 /// `sync_device`, `routetype`, with the vendor's errors and codes.
-pub fn parse_send(request: Value, max_receivers: usize) -> Result<ParsedSend, EasemobError> {
-    let Value::Object(mut fields) = request else {
-        return Err(EasemobError::invalid_body("expected a JSON object"));
-    };
-    let from = match fields.remove("from") {
+pub fn parse_send(request: SendRequest, max_receivers: usize) -> Result<ParsedSend, EasemobError> {
+    let from = match request.from {
         None | Some(Value::Null) => Username::admin(),
         Some(Value::String(s)) if s.is_empty() => {
             return Err(EasemobError::send("param from can't be empty", Some(14001)))
@@ -44,7 +70,7 @@ pub fn parse_send(request: Value, max_receivers: usize) -> Result<ParsedSend, Ea
             .map_err(|_| EasemobError::send(format!("param from [{s}] is not a legal username"), None))?,
         Some(_) => return Err(EasemobError::invalid_body("from must be a string")),
     };
-    let to = match fields.remove("to") {
+    let to = match request.to {
         None | Some(Value::Null) => return Err(EasemobError::send("param to can't be empty", Some(14002))),
         Some(Value::Array(items)) => items
             .into_iter()
@@ -62,21 +88,21 @@ pub fn parse_send(request: Value, max_receivers: usize) -> Result<ParsedSend, Ea
     if to.len() > max_receivers {
         return Err(EasemobError::send(format!("params to's size can't exceed limit {max_receivers}"), None));
     }
-    let kind = match fields.remove("type") {
+    let kind = match request.kind {
         Some(Value::String(s)) if !s.is_empty() => s,
         Some(Value::String(_)) | None | Some(Value::Null) => {
             return Err(EasemobError::send("param type can't be empty", None))
         }
         Some(_) => return Err(EasemobError::invalid_body("type must be a string")),
     };
-    let body = match fields.remove("body") {
+    let body = match request.body {
         Some(Value::Object(map)) if !map.is_empty() => map,
         Some(Value::Object(_)) | None | Some(Value::Null) => {
             return Err(EasemobError::send("param body can't be empty", Some(14005)))
         }
         Some(_) => return Err(EasemobError::invalid_body("body must be a JSON object")),
     };
-    let ext = match fields.remove("ext") {
+    let ext = match request.ext {
         None | Some(Value::Null) => None,
         Some(ext @ Value::Object(_)) => Some(ext),
         Some(_) => return Err(EasemobError::send("param ext must be JSONObject", None)),
@@ -86,12 +112,12 @@ pub fn parse_send(request: Value, max_receivers: usize) -> Result<ParsedSend, Ea
     if content_size > MAX_CONTENT_BYTES {
         return Err(EasemobError::send("message is too large", Some(14007)));
     }
-    let sync_sender = match fields.remove("sync_device") {
+    let sync_sender = match request.sync_device {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => b,
         Some(_) => return Err(EasemobError::invalid_body("sync_device must be true or false")),
     };
-    let online_only = match fields.remove("routetype") {
+    let online_only = match request.routetype {
         None | Some(Value::Null) => false,
         Some(Value::String(s)) if s == "ROUTE_ONLINE" => true,
         Some(other) => {
@@ -123,7 +149,7 @@ pub fn typed_body(kind: &str, mut body: Map<String, Value>) -> Result<Body, Ease
 /// E-msg-1: `POST /messages/users`; one message per receiver.
 pub async fn send_to_users(
     AppAuth(target): AppAuth,
-    JsonBody(request): JsonBody<MESSAGE_BODY_LIMIT>,
+    JsonBody(request): JsonBody<MESSAGE_BODY_LIMIT, SendRequest>,
 ) -> Result<Response, EasemobError> {
     let parsed = parse_send(request, MAX_USER_RECEIVERS)?;
     let mut receivers = Vec::with_capacity(parsed.to.len());
@@ -163,7 +189,7 @@ pub async fn send_to_users(
 /// E-msg-2: `POST /messages/chatgroups`; one message per group (at most 3).
 pub async fn send_to_groups(
     AppAuth(target): AppAuth,
-    JsonBody(request): JsonBody<MESSAGE_BODY_LIMIT>,
+    JsonBody(request): JsonBody<MESSAGE_BODY_LIMIT, SendRequest>,
 ) -> Result<Response, EasemobError> {
     send_to_many(target, request, ChatType::GroupChat).await
 }
@@ -171,14 +197,14 @@ pub async fn send_to_groups(
 /// E-msg-3: `POST /messages/chatrooms`; one message per room (at most 10).
 pub async fn send_to_rooms(
     AppAuth(target): AppAuth,
-    JsonBody(request): JsonBody<MESSAGE_BODY_LIMIT>,
+    JsonBody(request): JsonBody<MESSAGE_BODY_LIMIT, SendRequest>,
 ) -> Result<Response, EasemobError> {
     send_to_many(target, request, ChatType::ChatRoom).await
 }
 
 /// Groups and rooms: every target is checked before anything is stored
 /// (it exists; the sender may speak there), so a refusal stores nothing.
-async fn send_to_many(target: super::Target, request: Value, kind: ChatType) -> Result<Response, EasemobError> {
+async fn send_to_many(target: super::Target, request: SendRequest, kind: ChatType) -> Result<Response, EasemobError> {
     let (cap, limit, path) = match kind {
         ChatType::ChatRoom => (limits::SEND_ROOMS, EASEMOB_ROOM_MESSAGES_PER_SECOND, "/messages/chatrooms"),
         _ => (limits::SEND_GROUPS, EASEMOB_GROUP_MESSAGES_PER_SECOND, "/messages/chatgroups"),

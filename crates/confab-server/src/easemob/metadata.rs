@@ -84,9 +84,12 @@ pub async fn get_one(auth: AnyAuth, Path(path): Path<UserPath>) -> Result<Respon
     Ok(target.bare().data(json!(attributes)).into_response())
 }
 
-#[derive(Deserialize)]
-struct BatchRequest {
+/// E-meta-3's body.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct BatchRequest {
+    /// At most 100 usernames.
     targets: Vec<String>,
+    /// The attribute names to return; all when empty.
     #[serde(default)]
     properties: Vec<String>,
 }
@@ -94,9 +97,8 @@ struct BatchRequest {
 /// E-meta-3: chosen attributes (all without `properties`) of up to 100 users.
 pub async fn get_many(
     AppAuth(target): AppAuth,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(request): JsonBody<DEFAULT_BODY_LIMIT, BatchRequest>,
 ) -> Result<Response, EasemobError> {
-    let request: BatchRequest = serde_json::from_value(body).map_err(EasemobError::invalid_body)?;
     if request.targets.len() > MAX_TARGETS {
         return Err(EasemobError::new(
             StatusCode::BAD_REQUEST,

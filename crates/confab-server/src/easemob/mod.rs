@@ -7,16 +7,16 @@
 
 mod error;
 mod files;
-mod groups;
+pub(crate) mod groups;
 mod history;
-mod message_admin;
-mod messages;
-mod metadata;
-mod relations;
-mod sdk;
-mod threads;
-mod token;
-mod users;
+pub(crate) mod message_admin;
+pub(crate) mod messages;
+pub(crate) mod metadata;
+pub(crate) mod relations;
+pub(crate) mod sdk;
+pub(crate) mod threads;
+pub(crate) mod token;
+pub(crate) mod users;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -405,16 +405,19 @@ impl AnyAuth {
     }
 }
 
-/// A JSON request body read with a size limit. Larger bodies get the
-/// vendor's 413 and are never parsed.
-pub struct JsonBody<const LIMIT: usize>(pub Value);
+/// A JSON request body read with a size limit into the handler's own request
+/// type (the OpenAPI document's request schema is derived from the same type).
+/// Larger bodies get the vendor's 413 and are never parsed; bodies that are not
+/// JSON get its `json_parse`, and JSON of the wrong shape its
+/// `invalid_request_body`.
+pub struct JsonBody<const LIMIT: usize, T = Value>(pub T);
 
 /// The vendor's documented cap for message requests.
 pub const MESSAGE_BODY_LIMIT: usize = 5 * 1024;
 /// Cap for other requests (a 60-user registration fits comfortably).
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
-impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for JsonBody<LIMIT> {
+impl<S: Send + Sync, const LIMIT: usize, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<LIMIT, T> {
     type Rejection = EasemobError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
@@ -439,7 +442,10 @@ impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for JsonBody<LIMIT> {
         if bytes.is_empty() {
             return Err(EasemobError::invalid_body("the request body is empty"));
         }
-        let value = serde_json::from_slice(&bytes).map_err(EasemobError::json_parse)?;
+        let value = serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => EasemobError::invalid_body(e),
+            _ => EasemobError::json_parse(e),
+        })?;
         Ok(JsonBody(value))
     }
 }

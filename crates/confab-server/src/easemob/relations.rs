@@ -95,8 +95,10 @@ pub async fn blocks(
     Ok(envelope.into_response())
 }
 
-#[derive(Deserialize)]
-struct BlockRequest {
+/// E-rel-5's body.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct BlockRequest {
+    /// The users to block.
     usernames: Vec<String>,
 }
 
@@ -104,11 +106,10 @@ struct BlockRequest {
 pub async fn block(
     auth: AnyAuth,
     Path(path): Path<OwnerPath>,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(request): JsonBody<DEFAULT_BODY_LIMIT, BlockRequest>,
 ) -> Result<Response, EasemobError> {
     let owner = path_user(&path.owner)?;
     auth.require_self_or_app(&owner)?;
-    let request: BlockRequest = serde_json::from_value(body).map_err(EasemobError::invalid_body)?;
     let users = request
         .usernames
         .iter()
@@ -155,17 +156,45 @@ fn user_error(e: confab_core::error::Error) -> EasemobError {
     }
 }
 
+/// E-user-9's body: the user, and per kind of conversation the seconds to
+/// mute (-1 for ever, 0 to unmute); kinds left out are unchanged.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct GlobalMute {
+    #[schema(value_type = String)]
+    username: Option<Value>,
+    /// One-to-one messages.
+    #[schema(value_type = Option<i64>)]
+    chat: Option<Value>,
+    /// Group messages.
+    #[schema(value_type = Option<i64>)]
+    groupchat: Option<Value>,
+    /// Chat room messages.
+    #[schema(value_type = Option<i64>)]
+    chatroom: Option<Value>,
+}
+
+impl GlobalMute {
+    fn seconds(&self, kind: ChatType) -> Option<&Value> {
+        match kind {
+            ChatType::Chat => self.chat.as_ref(),
+            ChatType::GroupChat => self.groupchat.as_ref(),
+            ChatType::ChatRoom => self.chatroom.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 /// E-user-9: mutes (seconds; -1 for ever) or unmutes (0) a user app-wide,
 /// per kind of conversation.
 pub async fn set_mute(
     AppAuth(target): AppAuth,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, GlobalMute>,
 ) -> Result<Response, EasemobError> {
-    let name = body.get("username").and_then(Value::as_str).ok_or_else(no_such_user)?;
+    let name = body.username.as_ref().and_then(Value::as_str).ok_or_else(no_such_user)?;
     let user = Username::easemob(name).map_err(|_| no_such_user())?;
     let mut durations = MUTABLE_KINDS.map(|kind| (kind, None));
     for (kind, value) in durations.iter_mut() {
-        *value = match body.get(mute_field(*kind)) {
+        *value = match body.seconds(*kind) {
             None | Some(Value::Null) => None,
             Some(v) => Some(v.as_i64().ok_or_else(|| {
                 EasemobError::illegal_argument(format!("{} must be a whole number of seconds", mute_field(*kind)))

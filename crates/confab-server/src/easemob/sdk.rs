@@ -111,6 +111,40 @@ fn json_meta(app_key: &str, message: &Message) -> Value {
     })
 }
 
+/// The body the SDK sends for a page of roaming history. Fields of the wrong
+/// type count as absent, except where a wrong value must be refused.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct RoamingRequest {
+    /// `peer@easemob.com` or `group@conference.easemob.com`.
+    #[schema(value_type = String)]
+    queue: Option<Value>,
+    /// Messages per page, 1 or more (default 20).
+    #[schema(value_type = Option<u64>)]
+    pull_number: Option<Value>,
+    /// The message ID to start from (a number or its digits); -1 or absent for the newest.
+    #[schema(value_type = Option<String>)]
+    start: Option<Value>,
+    /// Newer messages first when true.
+    #[schema(value_type = Option<bool>)]
+    is_positive: Option<Value>,
+    /// Message types to keep, comma-separated.
+    #[serde(rename = "msgType")]
+    #[schema(value_type = Option<String>)]
+    msg_type: Option<Value>,
+    /// Sent at or after this time, in ms.
+    #[serde(rename = "startTime")]
+    #[schema(value_type = Option<i64>)]
+    start_time: Option<Value>,
+    /// Sent at or before this time, in ms.
+    #[serde(rename = "endTime")]
+    #[schema(value_type = Option<i64>)]
+    end_time: Option<Value>,
+    /// Only this sender's messages.
+    #[serde(rename = "userId")]
+    #[schema(value_type = Option<String>)]
+    user_id: Option<Value>,
+}
+
 /// `POST /users/{u}/messageroaming`: a page of one conversation's history
 /// (`queue` names it: `peer@easemob.com` or `group@conference.easemob.com`),
 /// older first from `start` (or newer first with `is_positive`), each
@@ -118,12 +152,12 @@ fn json_meta(app_key: &str, message: &Message) -> Value {
 pub async fn roaming(
     auth: AnyAuth,
     Path(path): Path<UserPath>,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, RoamingRequest>,
 ) -> Result<Response, EasemobError> {
     let user = path_user(&path.username)?;
     auth.require_self_or_app(&user)?;
     let target = &auth.0;
-    let queue = body.get("queue").and_then(Value::as_str).unwrap_or_default();
+    let queue = body.queue.as_ref().and_then(Value::as_str).unwrap_or_default();
     let (name, chat_type) = if let Some(peer) = queue.strip_suffix(&format!("@{GROUP_DOMAIN}")) {
         (peer, ChatType::GroupChat)
     } else if let Some(peer) = queue.strip_suffix(&format!("@{USER_DOMAIN}")) {
@@ -133,14 +167,14 @@ pub async fn roaming(
             "queue [{queue}] is not user@{USER_DOMAIN} or group@{GROUP_DOMAIN}"
         )));
     };
-    let limit = match body.get("pull_number") {
+    let limit = match &body.pull_number {
         None | Some(Value::Null) => 20,
         Some(n) => match n.as_u64() {
             Some(n @ 1..) => (n as usize).min(MAX_PAGE),
             _ => return Err(EasemobError::illegal_argument("pull_number must be a positive number")),
         },
     };
-    let start = match body.get("start") {
+    let start = match &body.start {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) if n.as_i64() == Some(-1) => None,
         Some(Value::String(s)) if s == "-1" || s.is_empty() => None,
@@ -152,15 +186,15 @@ pub async fn roaming(
             Some(MessageId(id))
         }
     };
-    let direction = if body.get("is_positive").and_then(Value::as_bool) == Some(true) {
+    let direction = if body.is_positive.as_ref().and_then(Value::as_bool) == Some(true) {
         Direction::Newer
     } else {
         Direction::Older
     };
-    let kinds = body.get("msgType").and_then(Value::as_str).unwrap_or_default();
+    let kinds = body.msg_type.as_ref().and_then(Value::as_str).unwrap_or_default();
     let kinds = kinds.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect();
-    let time = |key: &str| body.get(key).and_then(Value::as_i64).filter(|ms| *ms > 0);
-    let from = match body.get("userId").and_then(Value::as_str).filter(|u| !u.is_empty()) {
+    let time = |value: &Option<Value>| value.as_ref().and_then(Value::as_i64).filter(|ms| *ms > 0);
+    let from = match body.user_id.as_ref().and_then(Value::as_str).filter(|u| !u.is_empty()) {
         Some(u) => Some(Username::easemob(u).map_err(|e| EasemobError::illegal_argument(e.to_string()))?),
         None => None,
     };
@@ -175,8 +209,8 @@ pub async fn roaming(
         start,
         direction,
         limit,
-        sent_from_ms: time("startTime"),
-        sent_until_ms: time("endTime"),
+        sent_from_ms: time(&body.start_time),
+        sent_until_ms: time(&body.end_time),
         from,
         kinds,
     };

@@ -53,8 +53,8 @@ fn username(raw: &str) -> Result<Username, EasemobError> {
 }
 
 /// A string or a number (the vendor's examples send IDs as numbers).
-fn id_field(body: &Value, key: &str) -> Option<String> {
-    match body.get(key)? {
+fn id_field(value: &Option<Value>) -> Option<String> {
+    match value.as_ref()? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
@@ -182,12 +182,32 @@ pub async fn of_group(auth: AnyAuth, Path(params): Params, Query(query): QueryMa
     Ok(listing(target, &format!("/threads/chatgroups/{group}"), &items, cursor, &query))
 }
 
+/// E-thr-4's body.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct NewThread {
+    /// The group's ID (a string, or a number).
+    #[schema(value_type = String)]
+    group_id: Option<Value>,
+    /// At most 64 characters.
+    #[schema(value_type = String)]
+    name: Option<Value>,
+    /// The owner's username.
+    #[schema(value_type = String)]
+    owner: Option<Value>,
+    /// The group message the thread starts from.
+    #[schema(value_type = String)]
+    msg_id: Option<Value>,
+}
+
 /// E-thr-4: start a thread from a group message.
-pub async fn create(auth: AnyAuth, JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>) -> Result<Response, EasemobError> {
-    let group = id_field(&body, "group_id").ok_or_else(|| bad("group_id must be provided"))?;
-    let name = body.get("name").and_then(Value::as_str).ok_or_else(|| bad("name must be provided"))?;
-    let owner = body.get("owner").and_then(Value::as_str).ok_or_else(|| bad("owner must be provided"))?;
-    let message = id_field(&body, "msg_id").ok_or_else(|| bad("msg_id must be provided"))?;
+pub async fn create(
+    auth: AnyAuth,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, NewThread>,
+) -> Result<Response, EasemobError> {
+    let group = id_field(&body.group_id).ok_or_else(|| bad("group_id must be provided"))?;
+    let name = body.name.as_ref().and_then(Value::as_str).ok_or_else(|| bad("name must be provided"))?;
+    let owner = body.owner.as_ref().and_then(Value::as_str).ok_or_else(|| bad("owner must be provided"))?;
+    let message = id_field(&body.msg_id).ok_or_else(|| bad("msg_id must be provided"))?;
     let message = MessageId::parse(&message).ok_or_else(|| thread_error(Error::NotFound("msg not exist.".into())))?;
     if name.chars().count() > limits::THREAD_NAME_CHARS {
         return Err(bad("thread name limit reached."));
@@ -206,14 +226,22 @@ pub async fn create(auth: AnyAuth, JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>)
     Ok(target.envelope("post", "/thread").data(json!({"thread_id": thread.id})).into_response())
 }
 
+/// E-thr-5's body.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct ThreadName {
+    /// At most 64 characters.
+    #[schema(value_type = String)]
+    name: Option<Value>,
+}
+
 /// E-thr-5: rename.
 pub async fn rename(
     AppAuth(target): AppAuth,
     Path(params): Params,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, ThreadName>,
 ) -> Result<Response, EasemobError> {
     let id = param(&params, "id");
-    let name = body.get("name").and_then(Value::as_str).ok_or_else(|| bad("name must be provided"))?;
+    let name = body.name.as_ref().and_then(Value::as_str).ok_or_else(|| bad("name must be provided"))?;
     if name.chars().count() > limits::THREAD_NAME_CHARS {
         return Err(bad("thread name limit reached."));
     }
@@ -265,8 +293,16 @@ pub async fn members(auth: AnyAuth, Path(params): Params, Query(query): QueryMap
         .into_response())
 }
 
-fn body_users(body: &Value) -> Result<Vec<Username>, EasemobError> {
-    let items = body.get("usernames").and_then(Value::as_array).ok_or_else(|| bad("usernames must be provided"))?;
+/// The body of E-thr-8 and E-thr-9.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct ThreadUsers {
+    /// 1 to 10 usernames.
+    #[schema(value_type = Vec<String>)]
+    usernames: Option<Value>,
+}
+
+fn body_users(body: &ThreadUsers) -> Result<Vec<Username>, EasemobError> {
+    let items = body.usernames.as_ref().and_then(Value::as_array).ok_or_else(|| bad("usernames must be provided"))?;
     if items.is_empty() {
         return Err(bad("usernames can't be empty"));
     }
@@ -280,7 +316,7 @@ fn body_users(body: &Value) -> Result<Vec<Username>, EasemobError> {
 pub async fn join(
     AppAuth(target): AppAuth,
     Path(params): Params,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, ThreadUsers>,
 ) -> Result<Response, EasemobError> {
     let id = param(&params, "id");
     let users = body_users(&body)?;
@@ -296,7 +332,7 @@ pub async fn join(
 pub async fn kick(
     AppAuth(target): AppAuth,
     Path(params): Params,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, ThreadUsers>,
 ) -> Result<Response, EasemobError> {
     let id = param(&params, "id");
     let users = body_users(&body)?;

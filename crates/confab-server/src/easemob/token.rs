@@ -15,8 +15,11 @@ use confab_core::model::{User, Username};
 
 use super::{user_entity, EasemobError, JsonBody, Target, DEFAULT_BODY_LIMIT};
 
-#[derive(Deserialize)]
-struct TokenRequest {
+/// E-auth-1's body: `client_credentials` with the app's client ID and secret,
+/// `password` with a user's, or `inherit` (app token required) with a username.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TokenRequest {
+    /// `client_credentials`, `password` or `inherit`.
     grant_type: String,
     #[serde(default)]
     client_id: Option<String>,
@@ -29,17 +32,17 @@ struct TokenRequest {
     /// With `inherit`: create the user, without a password, if missing.
     #[serde(default, rename = "autoCreateUser")]
     auto_create_user: bool,
-    /// Seconds; the vendor's examples send it as a string.
+    /// Seconds; the vendor's examples send it as a string, a number is taken too.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     ttl: Option<Value>,
 }
 
 pub async fn issue(
     target: Target,
     headers: axum::http::HeaderMap,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(request): JsonBody<DEFAULT_BODY_LIMIT, TokenRequest>,
 ) -> Result<Response, EasemobError> {
-    let request: TokenRequest = serde_json::from_value(body).map_err(EasemobError::invalid_body)?;
     let ttl = parse_ttl(request.ttl.as_ref())?;
     match request.grant_type.as_str() {
         "client_credentials" => {

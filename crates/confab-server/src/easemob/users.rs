@@ -39,23 +39,66 @@ pub struct MessagePath {
     msg_id: String,
 }
 
-#[derive(Deserialize)]
-struct Registration {
+/// One user to register (E-user-1 takes one, or an array of them).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Registration {
+    /// Letters, digits and `_-.`, at most 64; compared without case.
+    #[schema(value_type = String)]
     username: Option<Value>,
+    /// A string; a number is taken as its digits.
+    #[schema(value_type = String)]
     password: Option<Value>,
     #[serde(default)]
     nickname: Option<String>,
 }
 
+/// E-user-1's body: one user, or a batch of up to 60.
+pub enum RegisterBody {
+    One(Registration),
+    Batch(Vec<Registration>),
+}
+
+impl<'de> Deserialize<'de> for RegisterBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match Value::deserialize(d)? {
+            Value::Array(items) => items
+                .into_iter()
+                .map(Registration::deserialize)
+                .collect::<Result<Vec<_>, _>>()
+                .map(RegisterBody::Batch)
+                .map_err(D::Error::custom),
+            single @ Value::Object(_) => {
+                Registration::deserialize(single).map(RegisterBody::One).map_err(D::Error::custom)
+            }
+            _ => Err(D::Error::custom("expected a user object or an array of them")),
+        }
+    }
+}
+
+impl utoipa::PartialSchema for RegisterBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder};
+        let one = || utoipa::openapi::Ref::from_schema_name("Registration");
+        let batch = ArrayBuilder::new().items(one()).min_items(Some(1)).max_items(Some(MAX_REGISTER_BATCH));
+        OneOfBuilder::new().item(one()).item(batch).into()
+    }
+}
+
+impl utoipa::ToSchema for RegisterBody {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push(("Registration".into(), <Registration as utoipa::PartialSchema>::schema()));
+    }
+}
+
 /// E-user-1: one user (an object) or a batch (an array).
 pub async fn register(
     AppAuth(target): AppAuth,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, RegisterBody>,
 ) -> Result<Response, EasemobError> {
     let (entries, batch) = match body {
-        Value::Array(items) => (items, true),
-        single @ Value::Object(_) => (vec![single], false),
-        _ => return Err(EasemobError::invalid_body("expected a user object or an array of them")),
+        RegisterBody::Batch(items) => (items, true),
+        RegisterBody::One(single) => (vec![single], false),
     };
     if entries.is_empty() {
         return Err(EasemobError::illegal_argument("the request body has no user"));
@@ -67,8 +110,7 @@ pub async fn register(
         )));
     }
     let mut new_users = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let r: Registration = serde_json::from_value(entry).map_err(EasemobError::invalid_body)?;
+    for r in entries {
         let username = match r.username {
             Some(Value::String(s)) => {
                 Username::easemob(&s).map_err(|e| EasemobError::illegal_argument(e.to_string()))?
@@ -159,8 +201,11 @@ pub async fn delete_batch(
     Ok(paged(target.envelope("delete", "/users"), &page, &query).into_response())
 }
 
-#[derive(Deserialize)]
-struct NewPassword {
+/// E-user-6's body.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewPassword {
+    /// A string; a number is taken as its digits.
+    #[schema(value_type = String)]
     newpassword: Option<Value>,
 }
 
@@ -168,7 +213,7 @@ struct NewPassword {
 pub async fn set_password(
     auth: AnyAuth,
     Path(path): Path<UserPath>,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(request): JsonBody<DEFAULT_BODY_LIMIT, NewPassword>,
 ) -> Result<Response, EasemobError> {
     let not_found = || {
         EasemobError::new(
@@ -180,7 +225,6 @@ pub async fn set_password(
     };
     let username = Username::easemob(&path.username).map_err(|_| not_found())?;
     auth.require_self_or_app(&username)?;
-    let request: NewPassword = serde_json::from_value(body).map_err(EasemobError::invalid_body)?;
     let password = match request.newpassword {
         Some(Value::String(s)) if !s.is_empty() => s,
         Some(Value::Number(n)) => n.to_string(),
@@ -203,17 +247,18 @@ pub async fn status(AppAuth(target): AppAuth, Path(path): Path<UserPath>) -> Res
     Ok(target.query(&format!("/users/{username}/status")).data(Value::Object(data)).into_response())
 }
 
-#[derive(Deserialize)]
-struct StatusBatch {
+/// E-user-8's body.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct StatusBatch {
+    /// At most 100 usernames.
     usernames: Vec<String>,
 }
 
 /// E-user-8: status of up to 100 users; unknown names are offline.
 pub async fn batch_status(
     AppAuth(target): AppAuth,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(request): JsonBody<DEFAULT_BODY_LIMIT, StatusBatch>,
 ) -> Result<Response, EasemobError> {
-    let request: StatusBatch = serde_json::from_value(body).map_err(EasemobError::invalid_body)?;
     if request.usernames.len() > MAX_STATUS_BATCH {
         return Err(EasemobError::illegal_argument(format!(
             "request body exceeds maximum limit, maximum limit is {MAX_STATUS_BATCH}"
@@ -310,8 +355,8 @@ fn paged(envelope: Envelope, page: &Page<User>, query: &HashMap<String, String>)
 }
 
 /// A whole hour of the day, sent as a number or a string ("8").
-fn hour(body: &Value, key: &str) -> Result<Option<u8>, EasemobError> {
-    let raw = match body.get(key) {
+fn hour(value: Option<&Value>, key: &str) -> Result<Option<u8>, EasemobError> {
+    let raw = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
         Some(v) => v.as_i64(),
@@ -323,8 +368,8 @@ fn hour(body: &Value, key: &str) -> Result<Option<u8>, EasemobError> {
 }
 
 /// A 0/1 or true/false flag, sent as a number, a boolean or a string.
-fn flag(body: &Value, key: &str) -> Result<Option<bool>, EasemobError> {
-    match body.get(key) {
+fn flag(value: Option<&Value>, key: &str) -> Result<Option<bool>, EasemobError> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(v) => match v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())) {
@@ -335,35 +380,50 @@ fn flag(body: &Value, key: &str) -> Result<Option<bool>, EasemobError> {
     }
 }
 
+/// The body of E-push-1 to E-push-3: the push nickname, the notification
+/// style and do-not-disturb hours; any of them.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PushSettings {
+    /// The name pushes show for the user.
+    nickname: Option<String>,
+    /// 0: "you have a new message"; 1: the message's details. 0/1, true/false, or "0"/"1".
+    #[schema(value_type = Option<u8>)]
+    notification_display_style: Option<Value>,
+    /// Do-not-disturb on (1) or off (0). 0/1, true/false, or "0"/"1".
+    #[schema(value_type = Option<u8>)]
+    notification_no_disturbing: Option<Value>,
+    /// The hour (0 to 24) do-not-disturb starts; a number or a string.
+    #[schema(value_type = Option<u8>)]
+    notification_no_disturbing_start: Option<Value>,
+    /// The hour (0 to 24) do-not-disturb ends; a number or a string.
+    #[schema(value_type = Option<u8>)]
+    notification_no_disturbing_end: Option<Value>,
+}
+
 /// E-push-1 to E-push-3: `PUT /users/{username}` sets the nickname shown in
 /// pushes, the notification style and do-not-disturb hours. Stored and
 /// returned in the user entity; pushes themselves are not sent yet.
 pub async fn update(
     auth: AnyAuth,
     Path(path): Path<UserPath>,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, PushSettings>,
 ) -> Result<Response, EasemobError> {
     let username = path_user(&path.username)?;
     auth.require_self_or_app(&username)?;
-    if !body.is_object() {
-        return Err(EasemobError::invalid_body("the body must be a JSON object"));
-    }
     let target = &auth.0;
     let current = target.core.users.get(target.app.id, &username).await?;
-    let nickname = match body.get("nickname") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(Some(s.clone())),
-        Some(_) => return Err(EasemobError::illegal_argument("nickname must be a string")),
-    };
+    let nickname = body.nickname.map(Some);
     let mut push = current.push.clone();
-    if let Some(style) = flag(&body, "notification_display_style")? {
+    if let Some(style) = flag(body.notification_display_style.as_ref(), "notification_display_style")? {
         push.display_style = Some(u8::from(style));
     }
-    if let Some(on) = flag(&body, "notification_no_disturbing")? {
+    if let Some(on) = flag(body.notification_no_disturbing.as_ref(), "notification_no_disturbing")? {
         push.no_disturb = Some(on);
         if on {
-            let (start, end) =
-                (hour(&body, "notification_no_disturbing_start")?, hour(&body, "notification_no_disturbing_end")?);
+            let (start, end) = (
+                hour(body.notification_no_disturbing_start.as_ref(), "notification_no_disturbing_start")?,
+                hour(body.notification_no_disturbing_end.as_ref(), "notification_no_disturbing_end")?,
+            );
             push.no_disturb_start = start.or(push.no_disturb_start);
             push.no_disturb_end = end.or(push.no_disturb_end);
         }

@@ -14,6 +14,7 @@ use confab_core::model::ChatType;
 use super::conversations::find_any;
 use super::history::{self, HistoryParams};
 use super::permissions::list_page;
+use super::requests::{ClientIds, ConvId, KickReason};
 use super::{client, clients, ok, required, AnyKey, LcError, Master};
 use crate::signed_login::login_signature;
 
@@ -22,8 +23,8 @@ const MAX_CHECKED: usize = 20;
 const MAX_REASON_CHARS: usize = 20;
 
 /// L-cli-1: which of these clients are connected (unknown ones are not).
-pub async fn check_online(target: Master, super::Body(body): super::Body) -> Result<Response, LcError> {
-    let users = clients(&body, "client_ids", MAX_CHECKED)?;
+pub async fn check_online(target: Master, super::Body(body): super::Body<ClientIds>) -> Result<Response, LcError> {
+    let users = clients(&body.client_ids, "client_ids", MAX_CHECKED)?;
     let online = target.core.users.online(target.app.id, &users).await;
     let results: Vec<&str> = users.iter().zip(online).filter(|(_, on)| *on).map(|(u, _)| u.as_str()).collect();
     Ok(ok(json!({"results": results})))
@@ -49,12 +50,12 @@ pub async fn unread_count(
 pub async fn kick(
     target: Master,
     Path(user): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<KickReason>,
 ) -> Result<Response, LcError> {
     let user = client(&user, "client_id")?;
-    let reason = match body.get("reason") {
+    let reason = match body.reason {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) if s.chars().count() <= MAX_REASON_CHARS => s.clone(),
+        Some(Value::String(s)) if s.chars().count() <= MAX_REASON_CHARS => s,
         Some(_) => {
             return Err(LcError::invalid(format!("reason must be a string of at most {MAX_REASON_CHARS} characters")))
         }
@@ -126,10 +127,10 @@ pub async fn sent_messages(
 pub async fn blacklist(
     target: Master,
     Path(user): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<ConvId>,
 ) -> Result<Response, LcError> {
     let user = client(&user, "client_id")?;
-    let conversation = required(&body, "conv_id")?;
+    let conversation = required(&body.conv_id, "conv_id")?;
     find_any(&target.core, target.app.id, conversation).await?;
     target.core.relations.block_conversation(target.app.id, &user, conversation).await?;
     Ok(ok(json!({})))
@@ -138,10 +139,10 @@ pub async fn blacklist(
 pub async fn unblacklist(
     target: Master,
     Path(user): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<ConvId>,
 ) -> Result<Response, LcError> {
     let user = client(&user, "client_id")?;
-    target.core.relations.unblock_conversation(target.app.id, &user, required(&body, "conv_id")?).await?;
+    target.core.relations.unblock_conversation(target.app.id, &user, required(&body.conv_id, "conv_id")?).await?;
     Ok(ok(json!({})))
 }
 

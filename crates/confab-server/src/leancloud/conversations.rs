@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Path, Query};
 use axum::response::Response;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use confab_core::error::Error;
 use confab_core::groups::GroupRef;
@@ -16,6 +16,7 @@ use confab_core::model::{ChatType, Group, SettingsPatch, Username};
 use confab_core::Core;
 
 use super::error::{self, LcError};
+use super::requests::{ClientIds, ConversationFields};
 pub use crate::leancloud_model::{document, updated_ms};
 
 use super::{client, clients, ensure_clients, iso, ok, Master};
@@ -90,13 +91,11 @@ impl Kind for Services {
 
 /// The vendor's own fields; the rest of a conversation's fields are the app's.
 use crate::leancloud_model::BUILT_IN;
-/// Fields the server alone sets: an update naming one is refused, not ignored.
-use crate::leancloud_model::SERVER_KEPT;
-/// Built-in fields stored as given (after a type check) and returned in queries.
-const FLAGS: [&str; 3] = ["tr", "sys", "unique"];
 /// Dialect settings whose names start with this are confab's own
 /// bookkeeping (temporary silences), never shown as fields.
 pub(super) use crate::leancloud_model::PRIVATE;
+/// Fields the server alone sets: an update naming one is refused, not ignored.
+use crate::leancloud_model::SERVER_KEPT;
 
 pub fn group_ref<K: Kind>(id: &str) -> GroupRef<'_> {
     GroupRef { kind: K::CHAT_TYPE, id }
@@ -121,8 +120,9 @@ fn changed(group: &Group) -> Response {
 }
 
 /// The conversation's own fields, kept as given (everything but the built-in ones).
-fn custom_fields(body: &Map<String, Value>) -> BTreeMap<String, Value> {
-    body.iter()
+fn custom_fields(body: &ConversationFields) -> BTreeMap<String, Value> {
+    body.custom
+        .iter()
         .filter(|(k, _)| !BUILT_IN.contains(&k.as_str()) && !k.starts_with(PRIVATE))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
@@ -133,10 +133,10 @@ fn custom_fields(body: &Map<String, Value>) -> BTreeMap<String, Value> {
 /// string), `lm` (any value), `mu` (client IDs: the clients who turned the
 /// conversation's notifications off, the list `…/mutes` changes). `null`
 /// removes one.
-fn built_in_fields<K: Kind>(body: &Map<String, Value>) -> Result<BTreeMap<String, Value>, LcError> {
+fn built_in_fields<K: Kind>(body: &ConversationFields) -> Result<BTreeMap<String, Value>, LcError> {
     let mut fields = BTreeMap::new();
-    for key in FLAGS {
-        match body.get(key) {
+    for (key, value) in [("tr", &body.tr), ("sys", &body.sys), ("unique", &body.unique)] {
+        match value {
             None => {}
             Some(value @ (Value::Bool(_) | Value::Null)) => {
                 fields.insert(key.to_owned(), value.clone());
@@ -144,23 +144,23 @@ fn built_in_fields<K: Kind>(body: &Map<String, Value>) -> Result<BTreeMap<String
             Some(_) => return Err(LcError::invalid(format!("{key} must be true or false"))),
         }
     }
-    match body.get("uniqueId") {
+    match &body.unique_id {
         None => {}
         Some(value @ (Value::String(_) | Value::Null)) => {
             fields.insert("uniqueId".to_owned(), value.clone());
         }
         Some(_) => return Err(LcError::invalid("uniqueId must be a string")),
     }
-    if let Some(value) = body.get("lm") {
+    if let Some(value) = &body.lm {
         fields.insert("lm".to_owned(), value.clone());
     }
-    match body.get("mu") {
+    match &body.mu {
         None => {}
         Some(Value::Null) => {
             fields.insert("mu".to_owned(), Value::Null);
         }
         Some(_) => {
-            let muted = clients(body, "mu", K::MAX_MEMBERS as usize)?;
+            let muted = clients(&body.mu, "mu", K::MAX_MEMBERS as usize)?;
             fields.insert("mu".to_owned(), json!(muted.iter().map(Username::as_str).collect::<Vec<_>>()));
         }
     }
@@ -169,26 +169,28 @@ fn built_in_fields<K: Kind>(body: &Map<String, Value>) -> Result<BTreeMap<String
 
 /// L-conv-1, L-room-1, L-svc-1: creates a conversation. With `unique: true`
 /// the same members always get the same conversation.
-pub async fn create<K: Kind>(target: Master, super::Body(body): super::Body) -> Result<Response, LcError> {
+pub async fn create<K: Kind>(
+    target: Master,
+    super::Body(body): super::Body<ConversationFields>,
+) -> Result<Response, LcError> {
     let Master { core, app, .. } = target;
-    let name = match body.get("name") {
+    let name = match &body.name {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(LcError::invalid("name must be a string")),
     };
-    let members = if K::MEMBER_LIST && body.contains_key("m") {
-        clients(&body, "m", K::MAX_MEMBERS as usize)?
-    } else {
-        Vec::new()
+    let members = match &body.m {
+        Some(_) if K::MEMBER_LIST => clients(&body.m, "m", K::MAX_MEMBERS as usize)?,
+        _ => Vec::new(),
     };
-    let creator = match body.get("c").and_then(Value::as_str) {
+    let creator = match body.c.as_ref().and_then(Value::as_str) {
         Some(c) => client(c, "c")?,
         None => Username::admin(),
     };
     // Until it changes, a conversation's `updatedAt` is its `createdAt`.
     let mut fields = custom_fields(&body);
     fields.extend(built_in_fields::<K>(&body)?.into_iter().filter(|(_, v)| !v.is_null()));
-    let unique = body.get("unique").and_then(Value::as_bool) == Some(true);
+    let unique = body.unique.as_ref().and_then(Value::as_bool) == Some(true);
     let new = NewConversation { kind: K::CHAT_TYPE, name, creator, members, fields, unique };
     let group = crate::leancloud_model::create(&core, app.id, new).await?;
     if K::CHAT_TYPE != ChatType::GroupChat {
@@ -228,16 +230,16 @@ pub async fn find_documents(
 pub async fn update<K: Kind>(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<ConversationFields>,
 ) -> Result<Response, LcError> {
-    if body.contains_key("m") {
+    if body.m.is_some() {
         return Err(LcError::invalid("m cannot be changed here; use the members endpoints"));
     }
-    if let Some(key) = SERVER_KEPT.iter().find(|k| body.contains_key(**k)) {
+    if let Some(key) = SERVER_KEPT.iter().find(|k| body.custom.contains_key(**k)) {
         return Err(LcError::invalid(format!("{key} is set by the server and cannot be changed")));
     }
     let group = find::<K>(&target.core, target.app.id, &id).await?;
-    let name = match body.get("name") {
+    let name = match &body.name {
         None => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(LcError::invalid("name must be a string")),
@@ -249,7 +251,7 @@ pub async fn update<K: Kind>(
     }
     let mut dialect = custom_fields(&body);
     dialect.extend(built_in_fields::<K>(&body)?);
-    if let Some(c) = body.get("c") {
+    if let Some(c) = &body.c {
         let creator = match c {
             Value::String(raw) => Some(client(raw, "c")?),
             Value::Null => None,
@@ -302,9 +304,9 @@ pub(super) async fn touch<K: Kind>(core: &Core, app: confab_core::model::AppId, 
 pub async fn add_members<K: Kind>(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<ClientIds>,
 ) -> Result<Response, LcError> {
-    let users = clients(&body, "client_ids", K::MAX_MEMBERS as usize)?;
+    let users = clients(&body.client_ids, "client_ids", K::MAX_MEMBERS as usize)?;
     find::<K>(&target.core, target.app.id, &id).await?;
     ensure_clients(&target.core, &target.app, &users).await?;
     // The vendor documents no limit per call but the conversation's size.
@@ -321,9 +323,9 @@ pub async fn add_members<K: Kind>(
 pub async fn remove_members<K: Kind>(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<ClientIds>,
 ) -> Result<Response, LcError> {
-    let users = clients(&body, "client_ids", K::MAX_MEMBERS as usize)?;
+    let users = clients(&body.client_ids, "client_ids", K::MAX_MEMBERS as usize)?;
     find::<K>(&target.core, target.app.id, &id).await?;
     let per_call = K::MAX_MEMBERS as usize;
     target.core.groups.remove_members_up_to(target.app.id, group_ref::<K>(&id), users, per_call).await?;
@@ -337,27 +339,26 @@ pub async fn members<K: Kind>(target: Master, Path(id): Path<String>) -> Result<
     Ok(ok(json!({"result": members})))
 }
 
-async fn set_muted(
-    target: &Master,
-    id: &str,
-    body: &Map<String, Value>,
-    to: Notifications,
-) -> Result<Response, LcError> {
-    let users = clients(body, "client_ids", Conversations::MAX_MEMBERS as usize)?;
+async fn set_muted(target: &Master, id: &str, body: &ClientIds, to: Notifications) -> Result<Response, LcError> {
+    let users = clients(&body.client_ids, "client_ids", Conversations::MAX_MEMBERS as usize)?;
     let group = find::<Conversations>(&target.core, target.app.id, id).await?;
     let group = set_notifications(&target.core, target.app.id, &group, &users, to).await?;
     Ok(changed(&group))
 }
 
 /// L-conv-6: members who turned the conversation's notifications off.
-pub async fn mute(target: Master, Path(id): Path<String>, super::Body(body): super::Body) -> Result<Response, LcError> {
+pub async fn mute(
+    target: Master,
+    Path(id): Path<String>,
+    super::Body(body): super::Body<ClientIds>,
+) -> Result<Response, LcError> {
     set_muted(&target, &id, &body, Notifications::Off).await
 }
 
 pub async fn unmute(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<ClientIds>,
 ) -> Result<Response, LcError> {
     set_muted(&target, &id, &body, Notifications::On).await
 }

@@ -16,6 +16,7 @@ use super::conversations::keys::broadcast_key;
 use super::conversations::{find, find_documents, Services};
 use super::history::{self, HistoryParams};
 use super::messages::{body_of, message_field};
+use super::requests::Broadcast;
 use super::{client, ensure_clients, ok, required, LcError, Master};
 use crate::limits::{Per, LEANCLOUD_BROADCASTS_PER_DAY, LEANCLOUD_BROADCASTS_PER_MINUTE};
 
@@ -45,23 +46,23 @@ pub async fn all_conversations(
 /// conversation, deliverable until `valid_till` (at most a month; a month
 /// by default) to clients that come online before then. `transient` ones
 /// reach only clients connected now.
-pub async fn broadcast(target: Master, super::Body(body): super::Body) -> Result<Response, LcError> {
+pub async fn broadcast(target: Master, super::Body(body): super::Body<Broadcast>) -> Result<Response, LcError> {
     let per_minute = target.limits.allow(&target.app, LEANCLOUD_BROADCASTS_PER_MINUTE, Per::Minute, 1);
     if !per_minute || !target.limits.allow(&target.app, LEANCLOUD_BROADCASTS_PER_DAY, Per::Day, 1) {
         return Err(LcError::too_many_requests());
     }
-    let from = client(required(&body, "from_client")?, "from_client")?;
-    let conv_id = required(&body, "conv_id")?.to_owned();
-    let data = message_field(&body)?;
+    let from = client(required(&body.from_client, "from_client")?, "from_client")?;
+    let conv_id = required(&body.conv_id, "conv_id")?.to_owned();
+    let data = message_field(&body.message)?;
     let now = target.core.now_ms();
-    let valid_till = match body.get("valid_till") {
+    let valid_till = match &body.valid_till {
         None | Some(Value::Null) => now + MAX_VALID_MS,
         Some(v) => v
             .as_i64()
             .filter(|t| *t > now && *t <= now + MAX_VALID_MS)
             .ok_or_else(|| LcError::invalid("valid_till must be a time in ms within the next month"))?,
     };
-    let transient = body.get("transient").and_then(Value::as_bool).unwrap_or(false);
+    let transient = body.transient.as_ref().and_then(Value::as_bool).unwrap_or(false);
     let message = app_broadcast(&target, from, &conv_id, data, valid_till, transient).await?;
     Ok(ok(json!({"msg-id": message.id.to_string(), "timestamp": message.timestamp_ms})))
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query};
 use axum::response::Response;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use confab_core::error::Error;
 use confab_core::groups::GroupSend;
@@ -18,6 +18,7 @@ use confab_core::Core;
 use super::conversations::{find, Kind};
 use super::error::{self, LcError};
 use super::history::{self, HistoryParams};
+use super::requests::{EditMessage, MessageRef, RecallMessage, SendMessage};
 use super::{client, clients, ensure_clients, ok, required, Master};
 use crate::limits::{Per, LEANCLOUD_MESSAGES_PER_MINUTE};
 
@@ -28,8 +29,8 @@ pub use crate::leancloud_data::MAX_MESSAGE_BYTES;
 pub use crate::leancloud_data::body_of;
 
 /// The `message` field: a string of at most 5 KB.
-pub fn message_field(body: &Map<String, Value>) -> Result<String, LcError> {
-    let message = match body.get("message") {
+pub fn message_field(value: &Option<Value>) -> Result<String, LcError> {
+    let message = match value {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         // The vendor's SDKs send an object when given one: kept as its JSON text.
         Some(value @ Value::Object(_)) => value.to_string(),
@@ -41,8 +42,8 @@ pub fn message_field(body: &Map<String, Value>) -> Result<String, LcError> {
     Ok(message)
 }
 
-fn flag(body: &Map<String, Value>, key: &str) -> Result<bool, LcError> {
-    match body.get(key) {
+fn flag(value: &Option<Value>, key: &str) -> Result<bool, LcError> {
+    match value {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
         Some(_) => Err(LcError::invalid(format!("{key} must be true or false"))),
@@ -59,15 +60,15 @@ pub struct Outgoing {
     pub mentions: Vec<Username>,
 }
 
-pub fn outgoing(body: &Map<String, Value>, from_key: &str) -> Result<Outgoing, LcError> {
-    let from = client(required(body, from_key)?, from_key)?;
-    let data = message_field(body)?;
-    let mentions = if body.contains_key("mention_client_ids") {
-        clients(body, "mention_client_ids", MAX_MENTIONS)?
-    } else {
-        Vec::new()
+pub fn outgoing(body: &SendMessage) -> Result<Outgoing, LcError> {
+    let from = client(required(&body.from_client, "from_client")?, "from_client")?;
+    let options = &body.options;
+    let data = message_field(&options.message)?;
+    let mentions = match &options.mention_client_ids {
+        Some(_) => clients(&options.mention_client_ids, "mention_client_ids", MAX_MENTIONS)?,
+        None => Vec::new(),
     };
-    if let Some(priority) = body.get("priority").and_then(Value::as_str) {
+    if let Some(priority) = options.priority.as_ref().and_then(Value::as_str) {
         if !["high", "normal", "low"].contains(&priority.to_ascii_lowercase().as_str()) {
             return Err(LcError::invalid("priority must be high, normal or low"));
         }
@@ -75,9 +76,9 @@ pub fn outgoing(body: &Map<String, Value>, from_key: &str) -> Result<Outgoing, L
     Ok(Outgoing {
         from,
         data,
-        transient: flag(body, "transient")?,
-        no_sync: flag(body, "no_sync")?,
-        mention_all: flag(body, "mention_all")?,
+        transient: flag(&options.transient, "transient")?,
+        no_sync: flag(&options.no_sync, "no_sync")?,
+        mention_all: flag(&options.mention_all, "mention_all")?,
         mentions,
     })
 }
@@ -145,10 +146,10 @@ pub fn sent(message: &Message) -> Response {
 pub async fn send<K: Kind>(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<SendMessage>,
 ) -> Result<Response, LcError> {
     message_quota(&target)?;
-    let out = outgoing(&body, "from_client")?;
+    let out = outgoing(&body)?;
     let message = send_as_app::<K>(&target.core, &target.app, &id, out, None).await?;
     Ok(sent(&message))
 }
@@ -201,7 +202,7 @@ pub async fn owned_message<K: Kind>(
     target: &Master,
     id: &str,
     message_id: &str,
-    body: &Map<String, Value>,
+    by: &MessageRef,
     broadcasts: Broadcasts,
 ) -> Result<Message, LcError> {
     let group = find::<K>(&target.core, target.app.id, id).await?;
@@ -218,8 +219,8 @@ pub async fn owned_message<K: Kind>(
     if !conversations.contains(&message.conversation) || matches!(message.state, MessageState::Deleted { .. }) {
         return Err(not_found());
     }
-    let from = client(required(body, "from_client")?, "from_client")?;
-    let timestamp = body.get("timestamp").and_then(|t| t.as_i64().or_else(|| t.as_str().and_then(|s| s.parse().ok())));
+    let from = client(required(&by.from_client, "from_client")?, "from_client")?;
+    let timestamp = by.timestamp.as_ref().and_then(|t| t.as_i64().or_else(|| t.as_str().and_then(|s| s.parse().ok())));
     let Some(timestamp) = timestamp else {
         return Err(LcError::invalid("timestamp is required"));
     };
@@ -231,11 +232,11 @@ pub async fn owned_message<K: Kind>(
 
 /// `to_clients` of an edit or recall of a service conversation's message:
 /// the subscribers it is for (at most 20).
-fn chosen_clients<K: Kind>(body: &Map<String, Value>) -> Result<Option<Vec<Username>>, LcError> {
-    if K::CHAT_TYPE != ChatType::Channel || !body.contains_key("to_clients") {
+fn chosen_clients<K: Kind>(to_clients: &Option<Value>) -> Result<Option<Vec<Username>>, LcError> {
+    if K::CHAT_TYPE != ChatType::Channel || to_clients.is_none() {
         return Ok(None);
     }
-    let to = clients(body, "to_clients", super::conversations::keys::MAX_TO_CLIENTS)?;
+    let to = clients(to_clients, "to_clients", super::conversations::keys::MAX_TO_CLIENTS)?;
     if to.is_empty() {
         return Err(LcError::invalid("to_clients must name at least one client"));
     }
@@ -249,12 +250,12 @@ fn chosen_clients<K: Kind>(body: &Map<String, Value>) -> Result<Option<Vec<Usern
 pub async fn edit<K: Kind>(
     target: Master,
     Path((id, message_id)): Path<(String, String)>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<EditMessage>,
 ) -> Result<Response, LcError> {
     message_quota(&target)?;
-    let message = owned_message::<K>(&target, &id, &message_id, &body, Broadcasts::Included).await?;
-    let data = message_field(&body)?;
-    let to = chosen_clients::<K>(&body)?;
+    let message = owned_message::<K>(&target, &id, &message_id, &body.message_ref, Broadcasts::Included).await?;
+    let data = message_field(&body.message)?;
+    let to = chosen_clients::<K>(&body.to_clients)?;
     let valid_till = match &message.original {
         Some(Original::LeanCloud { valid_till, .. }) => *valid_till,
         _ => None,
@@ -275,11 +276,11 @@ pub async fn edit<K: Kind>(
 pub async fn recall<K: Kind>(
     target: Master,
     Path((id, message_id)): Path<(String, String)>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<RecallMessage>,
 ) -> Result<Response, LcError> {
     message_quota(&target)?;
-    let message = owned_message::<K>(&target, &id, &message_id, &body, Broadcasts::Included).await?;
-    let to = chosen_clients::<K>(&body)?;
+    let message = owned_message::<K>(&target, &id, &message_id, &body.message_ref, Broadcasts::Included).await?;
+    let to = chosen_clients::<K>(&body.to_clients)?;
     if !matches!(message.state, MessageState::Recalled { .. }) {
         target.core.messages.recall(target.app.id, message.id, &message.from, to).await?;
     }
@@ -292,13 +293,8 @@ pub async fn delete_message<K: Kind>(
     Path((id, message_id)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, LcError> {
-    let fields = query_fields(params);
-    let message = owned_message::<K>(&target, &id, &message_id, &fields, Broadcasts::Excluded).await?;
+    let by = MessageRef::from_query(&params);
+    let message = owned_message::<K>(&target, &id, &message_id, &by, Broadcasts::Excluded).await?;
     target.core.messages.delete_on_server(target.app.id, message.id).await?;
     Ok(ok(json!({})))
-}
-
-/// Query parameters as the fields of a body (the vendor's deletes take them in the query).
-pub fn query_fields(params: HashMap<String, String>) -> Map<String, Value> {
-    params.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
 }

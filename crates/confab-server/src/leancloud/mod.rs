@@ -15,6 +15,7 @@ mod global;
 mod history;
 mod messages;
 mod permissions;
+pub mod requests;
 mod service;
 mod v11;
 
@@ -258,10 +259,12 @@ pub fn sign_digest(timestamp: &str, key: &str) -> String {
     Md5::digest(format!("{timestamp}{key}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A JSON body read with a size limit; the vendor's 107 when it is not a JSON object.
-pub struct Body(pub serde_json::Map<String, Value>);
+/// A JSON body read with a size limit into the handler's request type (see
+/// `requests`); the vendor's 107 when it is not a JSON object. An empty body
+/// is an empty object.
+pub struct Body<T = serde_json::Map<String, Value>>(pub T);
 
-impl<S: Send + Sync> FromRequest<S> for Body {
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = LcError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
@@ -270,13 +273,14 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                 true => LcError::new(axum::http::StatusCode::REQUEST_TIMEOUT, 124, "Request timed out."),
                 false => LcError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, 413, "Payload Too Large."),
             })?;
-        if bytes.is_empty() {
-            return Ok(Body(serde_json::Map::new()));
-        }
-        match serde_json::from_slice(&bytes) {
-            Ok(Value::Object(map)) => Ok(Body(map)),
-            _ => Err(LcError::malformed()),
-        }
+        let map = match bytes.is_empty() {
+            true => serde_json::Map::new(),
+            false => match serde_json::from_slice(&bytes) {
+                Ok(Value::Object(map)) => map,
+                _ => return Err(LcError::malformed()),
+            },
+        };
+        T::deserialize(Value::Object(map)).map(Body).map_err(|e| LcError::invalid(e.to_string()))
     }
 }
 
@@ -289,16 +293,16 @@ pub fn client(raw: &str, field: &str) -> Result<Username, LcError> {
 }
 
 /// A text field that must be present.
-pub fn required<'a>(body: &'a serde_json::Map<String, Value>, key: &str) -> Result<&'a str, LcError> {
-    match body.get(key) {
+pub fn required<'a>(value: &'a Option<Value>, key: &str) -> Result<&'a str, LcError> {
+    match value {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         _ => Err(LcError::invalid(format!("{key} is required"))),
     }
 }
 
-/// A list of client IDs from `key`, at most `cap`.
-pub fn clients(body: &serde_json::Map<String, Value>, key: &str, cap: usize) -> Result<Vec<Username>, LcError> {
-    let Some(Value::Array(items)) = body.get(key) else {
+/// A list of client IDs from the field `key`, at most `cap`.
+pub fn clients(value: &Option<Value>, key: &str, cap: usize) -> Result<Vec<Username>, LcError> {
+    let Some(Value::Array(items)) = value else {
         return Err(LcError::invalid(format!("{key} must be an array of client IDs")));
     };
     if items.len() > cap {

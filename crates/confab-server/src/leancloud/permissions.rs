@@ -15,6 +15,7 @@ use confab_core::Core;
 
 use super::conversations::{find, group_ref, touch, updated_ms, Kind, PRIVATE};
 use super::error::{self, LcError};
+use super::requests::{ClientIds, MemberRole, RoleChange, Silence};
 use super::{client, clients, iso, ok, required, Master};
 
 /// Most permanently silenced members of a conversation or room.
@@ -33,10 +34,10 @@ fn list_error(e: Error, full_code: i64) -> LcError {
 pub async fn silence<K: Kind>(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<Silence>,
 ) -> Result<Response, LcError> {
-    let user = client(required(&body, "client_id")?, "client_id")?;
-    let ttl = body.get("ttl").and_then(Value::as_i64).ok_or_else(|| LcError::invalid("ttl (seconds) is required"))?;
+    let user = client(required(&body.client_id, "client_id")?, "client_id")?;
+    let ttl = body.ttl.as_ref().and_then(Value::as_i64).ok_or_else(|| LcError::invalid("ttl (seconds) is required"))?;
     if !(1..=MAX_SILENCE_SECS).contains(&ttl) {
         return Err(LcError::invalid(format!("ttl must be 1 to {MAX_SILENCE_SECS} seconds")));
     }
@@ -110,7 +111,7 @@ pub async fn unsilence<K: Kind>(
 pub async fn silence_for_ever<K: Kind>(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<ClientIds>,
 ) -> Result<Response, LcError> {
     add_to_list::<K>(&target, &id, &body, GroupList::Mute, MAX_SILENCED, error::SILENCED_LIST_FULL).await
 }
@@ -120,12 +121,12 @@ pub async fn silence_for_ever<K: Kind>(
 async fn add_to_list<K: Kind>(
     target: &Master,
     id: &str,
-    body: &serde_json::Map<String, Value>,
+    body: &ClientIds,
     list: GroupList,
     cap: usize,
     full_code: i64,
 ) -> Result<Response, LcError> {
-    let users = clients(body, "client_ids", cap)?;
+    let users = clients(&body.client_ids, "client_ids", cap)?;
     find::<K>(&target.core, target.app.id, id).await?;
     let rules = ListRules { members_only: false, cap, batch: cap };
     target
@@ -140,9 +141,9 @@ async fn add_to_list<K: Kind>(
 pub async fn unsilence_for_ever<K: Kind>(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<ClientIds>,
 ) -> Result<Response, LcError> {
-    let users = clients(&body, "client_ids", MAX_SILENCED)?;
+    let users = clients(&body.client_ids, "client_ids", MAX_SILENCED)?;
     let group = find::<K>(&target.core, target.app.id, &id).await?;
     let (app, now) = (target.app.id, target.core.now_ms());
     let mut lift = Vec::with_capacity(users.len());
@@ -270,20 +271,20 @@ async fn apply_role<K: Kind>(target: &Master, id: &str, user: Username, role: &s
 pub async fn set_role<K: Kind>(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<MemberRole>,
 ) -> Result<Response, LcError> {
-    let user = client(required(&body, "clientId")?, "clientId")?;
-    let role = required(&body, "role")?.to_owned();
+    let user = client(required(&body.client_id, "clientId")?, "clientId")?;
+    let role = required(&body.role, "role")?.to_owned();
     apply_role::<K>(&target, &id, user, &role).await
 }
 
 pub async fn update_role<K: Kind>(
     target: Master,
     Path((id, info)): Path<(String, String)>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<RoleChange>,
 ) -> Result<Response, LcError> {
     let user = client(&info, "info-id")?;
-    match body.get("role") {
+    match &body.role {
         None | Some(Value::Null) => {
             // `role` is optional here: without it nothing changes.
             let group = find::<K>(&target.core, target.app.id, &id).await?;
@@ -331,7 +332,7 @@ pub async fn member_infos<K: Kind>(
 pub async fn add_blacklist<K: Kind>(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<ClientIds>,
 ) -> Result<Response, LcError> {
     add_to_list::<K>(&target, &id, &body, GroupList::Block, K::BLACKLIST_CAP, error::BLACKLIST_FULL).await
 }
@@ -339,9 +340,9 @@ pub async fn add_blacklist<K: Kind>(
 pub async fn remove_blacklist<K: Kind>(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<ClientIds>,
 ) -> Result<Response, LcError> {
-    let users = clients(&body, "client_ids", K::BLACKLIST_CAP)?;
+    let users = clients(&body.client_ids, "client_ids", K::BLACKLIST_CAP)?;
     find::<K>(&target.core, target.app.id, &id).await?;
     for chunk in users.chunks(50) {
         target

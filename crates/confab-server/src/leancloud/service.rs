@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query};
 use axum::response::Response;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use confab_core::messages::{Channel, Multicast};
 use confab_core::model::{ConversationId, Original, Username};
@@ -16,9 +16,8 @@ use confab_core::model::{ConversationId, Original, Username};
 use super::conversations::keys::{private_key, MAX_TO_CLIENTS};
 use super::conversations::{find, group_ref, Services};
 use super::history::{self, HistoryParams};
-use super::messages::{
-    body_of, history_conversations, outgoing, owned_message, query_fields, send_as_app, sent, Broadcasts,
-};
+use super::messages::{body_of, history_conversations, outgoing, owned_message, send_as_app, sent, Broadcasts};
+use super::requests::{ClientId, MessageRef, SendMessage, SendToClients};
 use super::{client, clients, ensure_clients, ok, required, LcError, Master};
 use crate::limits::{Per, LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_DAY, LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_MINUTE};
 
@@ -28,9 +27,9 @@ const MAX_SUBSCRIBER_PAGE: usize = 50;
 pub async fn subscribe(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<ClientId>,
 ) -> Result<Response, LcError> {
-    let user = client(required(&body, "client_id")?, "client_id")?;
+    let user = client(required(&body.client_id, "client_id")?, "client_id")?;
     find::<Services>(&target.core, target.app.id, &id).await?;
     ensure_clients(&target.core, &target.app, std::slice::from_ref(&user)).await?;
     target.core.groups.add_members(target.app.id, group_ref::<Services>(&id), vec![user]).await?;
@@ -90,14 +89,14 @@ pub async fn subscriber_count(target: Master, Path(id): Path<String>) -> Result<
 pub async fn broadcast(
     target: Master,
     Path(id): Path<String>,
-    super::Body(body): super::Body,
+    super::Body(body): super::Body<SendMessage>,
 ) -> Result<Response, LcError> {
     let per_minute = target.limits.allow(&target.app, LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_MINUTE, Per::Minute, 1);
     if !per_minute || !target.limits.allow(&target.app, LEANCLOUD_SUBSCRIPTION_MESSAGES_PER_DAY, Per::Day, 1) {
         return Err(LcError::too_many_requests());
     }
     find::<Services>(&target.core, target.app.id, &id).await?;
-    let out = outgoing(&body, "from_client")?;
+    let out = outgoing(&body)?;
     let message = send_as_app::<Services>(&target.core, &target.app, &id, out, None).await?;
     Ok(sent(&message))
 }
@@ -105,18 +104,22 @@ pub async fn broadcast(
 /// L-svc-4: a message to chosen clients (at most 20), stored once.
 /// L-svc-4: a service conversation's message to chosen subscribers
 /// (`to_clients`), which only they see.
-pub async fn send(target: Master, Path(id): Path<String>, super::Body(body): super::Body) -> Result<Response, LcError> {
+pub async fn send(
+    target: Master,
+    Path(id): Path<String>,
+    super::Body(body): super::Body<SendToClients>,
+) -> Result<Response, LcError> {
     super::messages::message_quota(&target)?;
     send_to_some(target, id, body).await
 }
 
-pub async fn send_to_some(target: Master, id: String, body: Map<String, Value>) -> Result<Response, LcError> {
+pub async fn send_to_some(target: Master, id: String, body: SendToClients) -> Result<Response, LcError> {
     let group = find::<Services>(&target.core, target.app.id, &id).await?;
-    let to = clients(&body, "to_clients", MAX_TO_CLIENTS)?;
+    let to = clients(&body.to_clients, "to_clients", MAX_TO_CLIENTS)?;
     if to.is_empty() {
         return Err(LcError::invalid("to_clients must name at least one client"));
     }
-    let out = outgoing(&body, "from_client")?;
+    let out = outgoing(&body.message)?;
     let mut everyone = to.clone();
     everyone.push(out.from.clone());
     ensure_clients(&target.core, &target.app, &everyone).await?;
@@ -170,8 +173,8 @@ pub async fn delete_for_subscriber(
 ) -> Result<Response, LcError> {
     let user = client(&user, "client_id")?;
     // The seed: app-wide broadcasts are deleted at `/broadcasts/{id}`, never here.
-    let fields = query_fields(params);
-    let message = owned_message::<Services>(&target, &id, &message_id, &fields, Broadcasts::Excluded).await?;
+    let by = MessageRef::from_query(&params);
+    let message = owned_message::<Services>(&target, &id, &message_id, &by, Broadcasts::Excluded).await?;
     target.core.messages.delete(target.app.id, message.id, Some(vec![user])).await?;
     Ok(ok(json!({})))
 }

@@ -8,33 +8,30 @@ use std::collections::HashMap;
 
 use axum::extract::Query;
 use axum::response::Response;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use confab_core::model::ChatType;
 
 use super::conversations::{find, find_any, Chatrooms, Conversations, Services};
 use super::history::{self, HistoryParams};
 use super::messages::{message_quota, outgoing, send_as_app, sent};
+use super::requests::{Broadcast, SendToClients, V11Broadcast, V11Send};
 use super::{client, ok, required, LcError, Master};
 
 /// `POST /1.1/rtm/messages`.
-pub async fn send(target: Master, super::Body(mut body): super::Body) -> Result<Response, LcError> {
+pub async fn send(target: Master, super::Body(mut body): super::Body<V11Send>) -> Result<Response, LcError> {
     message_quota(&target)?;
-    let conv_id = required(&body, "conv_id")?.to_owned();
-    if let Some(from) = body.remove("from_peer") {
-        body.insert("from_client".into(), from);
-    }
-    // In v1.1 a message is transient unless it says otherwise.
-    body.entry("transient").or_insert(Value::Bool(true));
+    let conv_id = required(&body.conv_id, "conv_id")?.to_owned();
     let kind = find_any(&target.core, target.app.id, &conv_id).await?.kind;
-    if let Some(peers) = body.remove("to_peers") {
+    if let Some(peers) = body.to_peers.take() {
         if kind != ChatType::Channel {
             return Err(LcError::invalid("to_peers is only for service conversations"));
         }
-        body.insert("to_clients".into(), peers);
+        let body = SendToClients { message: body.into_v12(), to_clients: Some(peers) };
         return super::service::send_to_some(target, conv_id, body).await;
     }
-    let out = outgoing(&body, "from_client")?;
+    // In v1.1 a message is transient unless it says otherwise.
+    let out = outgoing(&body.into_v12())?;
     let message = match kind {
         ChatType::ChatRoom => send_as_app::<Chatrooms>(&target.core, &target.app, &conv_id, out, None).await?,
         ChatType::Channel => send_as_app::<Services>(&target.core, &target.app, &conv_id, out, None).await?,
@@ -44,13 +41,17 @@ pub async fn send(target: Master, super::Body(mut body): super::Body) -> Result<
 }
 
 /// `POST /1.1/rtm/broadcast`.
-pub async fn broadcast(target: Master, super::Body(body): super::Body) -> Result<Response, LcError> {
-    let from = client(required(&body, "from_peer")?, "from_peer")?;
-    let conv_id = required(&body, "conv_id")?.to_owned();
+pub async fn broadcast(target: Master, super::Body(body): super::Body<V11Broadcast>) -> Result<Response, LcError> {
+    let from = client(required(&body.from_peer, "from_peer")?, "from_peer")?;
+    let conv_id = required(&body.conv_id, "conv_id")?.to_owned();
     find::<Services>(&target.core, target.app.id, &conv_id).await?;
-    let mut v12 = body.clone();
-    v12.insert("from_client".into(), json!(from.as_str()));
-    v12.remove("from_peer");
+    let v12 = Broadcast {
+        from_client: Some(Value::String(from.as_str().to_owned())),
+        conv_id: body.conv_id,
+        message: body.message,
+        valid_till: body.valid_till,
+        transient: body.transient,
+    };
     super::global::broadcast(target, super::Body(v12)).await
 }
 

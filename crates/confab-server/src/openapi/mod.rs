@@ -50,9 +50,9 @@ struct Dialect {
     /// Operations whose success body is something else (`METHOD path`: a
     /// token, a file's bytes).
     other_success: &'static [&'static str],
-    /// The request body's schema of a path, where the dialect's handlers
-    /// read it into a type of their own.
-    request: fn(&str) -> Option<Schema>,
+    /// The request body's schema of an operation (method, path): the type its
+    /// handler reads the body into.
+    request: fn(&str, &str) -> Option<Schema>,
     ops: &'static [Op],
 }
 
@@ -184,19 +184,19 @@ fn document(dialect: &Dialect, served: &[(String, String)]) -> Value {
             operation["description"] = json!(format!("Vendor ID {id} (docs/compatibility.md)."));
         }
         if matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
-            let (required, schema) = match (dialect.request)(path) {
-                Some(Schema { schema, nested }) => {
+            let (required, media, schema) = match (dialect.request)(method, path) {
+                Some(Schema { schema, nested, media, required }) => {
                     // What the body's schema refers to, once per name.
                     for (name, part) in nested {
                         components.entry(name).or_insert(part);
                     }
-                    (true, schema)
+                    (required, media, schema)
                 }
-                None => (false, json!({})),
+                None => (false, "application/json", json!({})),
             };
             operation["requestBody"] = json!({
                 "required": required,
-                "content": {"application/json": {"schema": schema}}
+                "content": {media: {"schema": schema}}
             });
         }
         if dialect.open.contains(&key.as_str()) {
@@ -254,17 +254,40 @@ fn schema_of<T: utoipa::PartialSchema>() -> Value {
     serde_json::to_value(T::schema()).unwrap_or(Value::Null)
 }
 
-/// A type's schema and the schemas it refers to (`#/components/schemas/…`).
+/// A request body: a type's schema and the schemas it refers to
+/// (`#/components/schemas/…`), its media type, and whether it may be left out.
 pub(crate) struct Schema {
     schema: Value,
     nested: Vec<(String, Value)>,
+    media: &'static str,
+    required: bool,
 }
 
+impl Schema {
+    /// A body that may be left out.
+    fn optional(self) -> Schema {
+        Schema { required: false, ..self }
+    }
+}
+
+/// The JSON body a handler reads into `T`.
 fn schema_with_parts<T: utoipa::ToSchema>() -> Schema {
     let mut parts = Vec::new();
     T::schemas(&mut parts);
     let nested = parts.into_iter().map(|(name, part)| (name, serde_json::to_value(part).unwrap_or(Value::Null)));
-    Schema { schema: schema_of::<T>(), nested: nested.collect() }
+    Schema { schema: schema_of::<T>(), nested: nested.collect(), media: "application/json", required: true }
+}
+
+/// A JSON body that is not a struct of ours (a list, a bare string), by its Rust type.
+fn schema_of_type<T: utoipa::PartialSchema>(description: &str) -> Schema {
+    let mut schema = schema_of::<T>();
+    schema["description"] = Value::String(description.to_owned());
+    Schema { schema, nested: Vec::new(), media: "application/json", required: true }
+}
+
+/// A body a handler reads as raw parts (a form, a multipart upload), described as it reads them.
+fn raw_body(media: &'static str, schema: Value) -> Schema {
+    Schema { schema, nested: Vec::new(), media, required: true }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub(super) fn dialect() -> Dialect {
 }
 
 /// The body a call takes: the type its handler reads it into (`Admin<T>`).
-fn request_body(path: &str) -> Option<super::Schema> {
+fn request_body(_method: &str, path: &str) -> Option<super::Schema> {
     Some(match path {
         "/admin/message/send" => super::schema_with_parts::<crate::wildfire::messages::SendRequest>(),
         "/admin/message/update" => super::schema_with_parts::<crate::wildfire::messages::UpdateRequest>(),
@@ -104,6 +104,48 @@ fn request_body(path: &str) -> Option<super::Schema> {
         "/admin/channel/get" => super::schema_with_parts::<crate::wildfire::channels::ChannelRequest>(),
         "/admin/channel/destroy" => super::schema_with_parts::<crate::wildfire::channels::ChannelRequest>(),
         "/admin/channel/subscribe" => super::schema_with_parts::<crate::wildfire::channels::SubscribeRequest>(),
+        "/admin/user/create" => super::schema_with_parts::<crate::wildfire::profile::UserInfo>(),
+        "/admin/user/get_info" => super::schema_with_parts::<crate::wildfire::users::UserLookup>(),
+        "/admin/robot/create" => super::schema_with_parts::<crate::wildfire::robots::NewRobot>(),
+        "/admin/group/manager/mute" | "/admin/group/manager/allow" => {
+            super::schema_with_parts::<crate::wildfire::group_admin::MembersFlagRequest>()
+        }
+        "/admin/group/batch_infos" => super::schema_of_type::<Vec<String>>("The groups' IDs"),
+        "/admin/user/get_info_by_email" => super::schema_of_type::<String>("The e-mail address, as a JSON string"),
+        _ => return service_body(path),
+    })
+}
+
+/// The robot and channel calls' bodies. Most are the admin call's body that
+/// the call runs (`as_admin`), with `operator` (and a send's `sender`) set to
+/// the calling robot whatever the body says.
+fn service_body(path: &str) -> Option<super::Schema> {
+    use super::schema_with_parts as body;
+    use crate::wildfire::{group_admin, groups, messages, services, users};
+    Some(match path {
+        "/robot/message/send" => body::<messages::SendRequest>(),
+        "/robot/message/recall" => body::<messages::RecallRequest>(),
+        "/robot/message/update" => body::<messages::UpdateRequest>(),
+        "/robot/user_info" | "/channel/user_info" => body::<users::UserLookup>(),
+        "/robot/update_profile" => body::<services::IntStringPair>(),
+        "/robot/set_callback" => body::<services::CallbackRequest>(),
+        "/robot/group/create" => body::<groups::CreateRequest>(),
+        "/robot/group/del" => body::<groups::GroupRequest>(),
+        "/robot/group/get_info" | "/robot/group/member/list" => body::<groups::GroupIdRequest>(),
+        "/robot/group/member/get" => body::<group_admin::MemberRequest>(),
+        "/robot/group/member/add" => body::<groups::AddRequest>(),
+        "/robot/group/member/del" => body::<groups::RemoveRequest>(),
+        "/robot/group/member/quit" => body::<group_admin::QuitRequest>(),
+        "/robot/group/member/set_alias" | "/robot/group/member/set_extra" => body::<group_admin::MemberNoteRequest>(),
+        "/robot/group/modify" => body::<group_admin::ModifyRequest>(),
+        "/robot/group/transfer" => body::<group_admin::TransferRequest>(),
+        "/robot/group/manager/set" | "/robot/group/manager/mute" | "/robot/group/manager/allow" => {
+            body::<group_admin::MembersFlagRequest>()
+        }
+        "/channel/update_profile" => body::<services::ModifyChannel>(),
+        "/channel/message/send" => body::<services::ChannelSend>(),
+        "/channel/subscribe" => body::<services::ChannelSubscribe>(),
+        "/channel/is_subscriber" => body::<services::UserIdRequest>(),
         _ => return None,
     })
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tokio::task::AbortHandle;
 
 use confab_core::error::Error;
@@ -29,7 +29,7 @@ use confab_core::Core;
 
 use super::error::WildfireError;
 use super::payload::{self, Conversation};
-use super::profile::{info, upsert, ROBOT_TYPE};
+use super::profile::{info, upsert, UserInfo, ROBOT_TYPE};
 use super::{ok, user, Admin};
 use crate::fetch::Fetcher;
 
@@ -85,26 +85,46 @@ pub async fn forget(core: &Core, app: AppId, id: &Username) -> Result<(), Wildfi
     Ok(())
 }
 
+/// `/admin/robot/create`'s body: a user-info object with the robot's fields.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewRobot {
+    #[serde(flatten)]
+    user: UserInfo,
+    /// The user who owns the robot; the robot itself when absent.
+    #[schema(value_type = Option<String>)]
+    owner: Option<Value>,
+    /// The robot's API secret; made up when absent.
+    #[schema(value_type = Option<String>)]
+    secret: Option<Value>,
+    /// Where messages to the robot are posted.
+    #[schema(value_type = Option<String>)]
+    callback: Option<Value>,
+    #[schema(value_type = Option<String>)]
+    robot_extra: Option<Value>,
+}
+
 /// `/admin/robot/create`: creates (or overwrites) the robot's user; the
 /// owner defaults to the robot itself and the secret to a random one, as the
 /// vendor's. Answers `{userId, secret}`.
 pub async fn create(
     axum::Extension(relays): axum::Extension<Arc<Relays>>,
-    Admin { core, app, body }: Admin<Map<String, Value>>,
+    Admin { core, app, body }: Admin<NewRobot>,
 ) -> Result<Response, WildfireError> {
-    let field = |key: &str| match body.get(key) {
+    let field = |value: &Option<Value>, key: &str| match value {
         Some(Value::String(s)) => Ok(s.clone()),
         None | Some(Value::Null) => Ok(String::new()),
         Some(_) => Err(WildfireError::invalid(format!("{key} must be a string"))),
     };
-    let (owner, secret, callback, extra) =
-        (field("owner")?, field("secret")?, field("callback")?, field("robotExtra")?);
-    let mut profile = body.clone();
-    for key in ["owner", "secret", "callback", "robotExtra"] {
-        profile.remove(key);
-    }
-    profile.insert("type".into(), json!(ROBOT_TYPE));
-    let (id, _) = upsert(&core, app.id, profile).await?;
+    let (owner, secret, callback, extra) = (
+        field(&body.owner, "owner")?,
+        field(&body.secret, "secret")?,
+        field(&body.callback, "callback")?,
+        field(&body.robot_extra, "robotExtra")?,
+    );
+    let mut profile = body.user;
+    profile.kind = Some(json!(ROBOT_TYPE));
+    let (id, _) = upsert(&core, app.id, &profile).await?;
     let owner = match owner.is_empty() {
         true => id.as_str().to_owned(),
         false => user(&owner, "owner")?.as_str().to_owned(),

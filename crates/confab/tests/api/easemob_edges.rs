@@ -99,6 +99,35 @@ async fn a_group_may_be_created_without_a_name() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+/// E-grp-5 answers each field it changed with `true` and refuses a field it
+/// does not know (or one a chat room does not have) before changing anything.
+#[tokio::test]
+async fn a_settings_change_names_what_changed_and_refuses_unknown_fields() {
+    let app = spawn_app().await;
+    app.register(&["owner"]).await;
+    let (_, body) = app.post("/chatgroups", json!({"groupname": "g", "public": false, "owner": "owner"})).await;
+    let id = body["data"]["groupid"].as_str().unwrap().to_owned();
+    let path = format!("/chatgroups/{id}");
+    let (status, body) = app.put(&path, json!({"groupname": "new", "color": "red"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_parameter", "{body}");
+    assert!(body["error_description"].as_str().unwrap().contains("[color]"), "{body}");
+    let (_, body) = app.get(&path).await;
+    assert_eq!(body["data"][0]["name"], "g", "nothing changed: {body}");
+    let change = json!({"groupname": "new", "maxusers": 300});
+    let (status, body) = app.put(&path, change).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"], json!({"groupname": true, "maxusers": true}), "{body}");
+    // A chat room has no `public`; its `name` is answered as `groupname`.
+    let (_, body) = app.post("/chatrooms", json!({"name": "r", "owner": "owner"})).await;
+    let room = format!("/chatrooms/{}", body["data"]["id"].as_str().unwrap());
+    let (status, body) = app.put(&room, json!({"public": true})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = app.put(&room, json!({"name": "r2"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"], json!({"groupname": true}), "{body}");
+}
+
 /// Easemob's REST sends do not check that the receiving user exists
 /// ("REST 接口发消息，不会判断环信 ID 在 App Key 下是否存在"): the message is
 /// kept for that ID and delivered once the user exists and connects.

@@ -108,3 +108,231 @@ async fn the_error_bodies_are_what_the_documents_say() {
     let body = app.wildfire("/admin/user/get_info", serde_json::json!({"userId": "nobody"})).await;
     assert!(body["code"].is_i64() && body["msg"].is_string(), "{body}");
 }
+
+/// The property names a request schema allows: through `$ref`, `allOf`
+/// (flattened parts), `oneOf` (one or a batch) and arrays of objects.
+fn properties(doc: &Value, schema: &Value) -> Vec<String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return properties(doc, &doc["components"]["schemas"][name]);
+    }
+    let mut names: Vec<String> =
+        schema["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    for part in ["allOf", "oneOf", "anyOf"] {
+        for sub in schema[part].as_array().into_iter().flatten() {
+            names.extend(properties(doc, sub));
+        }
+    }
+    if schema["type"] == "array" {
+        names.extend(properties(doc, &schema["items"]));
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn request_schema<'a>(doc: &'a Value, method: &str, path: &str) -> &'a Value {
+    let body = &doc["paths"][path][method]["requestBody"];
+    assert_eq!(body["required"], true, "{method} {path}: {body}");
+    &body["content"]["application/json"]["schema"]
+}
+
+/// The request bodies are the types the handlers read (`JsonBody<_, T>`,
+/// `Body<T>`, `Admin<T>`): each operation that reads one documents its
+/// fields, under the vendor's names.
+#[tokio::test]
+async fn request_bodies_are_the_types_the_handlers_read() {
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "easemob",
+            "post",
+            "/{org}/{app}/messages/users",
+            &["body", "ext", "from", "routetype", "sync_device", "to", "type"],
+        ),
+        ("easemob", "post", "/{org}/{app}/users", &["nickname", "password", "username"]),
+        (
+            "easemob",
+            "put",
+            "/{org}/{app}/chatgroups/{id}",
+            &[
+                "allowinvites",
+                "avatar",
+                "custom",
+                "description",
+                "groupname",
+                "invite_need_confirm",
+                "maxusers",
+                "membersonly",
+                "name",
+                "newowner",
+                "public",
+            ],
+        ),
+        ("easemob", "post", "/{org}/{app}/chatrooms/{id}/mute", &["mute_duration", "usernames"]),
+        (
+            "easemob",
+            "post",
+            "/{org}/{app}/users/{username}/messageroaming",
+            &["endTime", "is_positive", "msgType", "pull_number", "queue", "start", "startTime", "userId"],
+        ),
+        (
+            "leancloud",
+            "post",
+            "/1.2/rtm/conversations",
+            &["c", "lm", "m", "mu", "name", "sys", "tr", "unique", "uniqueId"],
+        ),
+        (
+            "leancloud",
+            "put",
+            "/1.2/rtm/chatrooms/{id}/messages/{message}",
+            &["from_client", "message", "timestamp", "to_clients"],
+        ),
+        (
+            "leancloud",
+            "post",
+            "/1.1/rtm/messages",
+            &[
+                "conv_id",
+                "from_peer",
+                "mention_all",
+                "mention_client_ids",
+                "message",
+                "no_sync",
+                "priority",
+                "to_peers",
+                "transient",
+            ],
+        ),
+        (
+            "wildfire",
+            "post",
+            "/admin/robot/create",
+            &[
+                "address",
+                "callback",
+                "company",
+                "displayName",
+                "email",
+                "extra",
+                "gender",
+                "mobile",
+                "name",
+                "owner",
+                "password",
+                "portrait",
+                "robotExtra",
+                "secret",
+                "social",
+                "type",
+                "userId",
+            ],
+        ),
+        ("wildfire", "post", "/robot/message/send", &["conv", "payload", "sender", "toUsers"]),
+    ];
+    let mut docs = std::collections::HashMap::new();
+    for dialect in ["easemob", "leancloud", "wildfire"] {
+        docs.insert(dialect, document(dialect).await);
+    }
+    for (dialect, method, path, fields) in cases {
+        let doc = &docs[dialect];
+        let found = properties(doc, request_schema(doc, method, path));
+        assert_eq!(found, *fields, "{dialect} {method} {path}");
+    }
+    // Forms and uploads say what they are.
+    let easemob = &docs["easemob"];
+    let form = &easemob["paths"]["/{org}/{app}/metadata/user/{username}"]["put"]["requestBody"]["content"];
+    assert!(form.get("application/x-www-form-urlencoded").is_some(), "{form}");
+    let upload = &easemob["paths"]["/{org}/{app}/chatfiles"]["post"]["requestBody"]["content"];
+    assert_eq!(upload["multipart/form-data"]["schema"]["required"], serde_json::json!(["file"]), "{upload}");
+    // Every operation that writes has a body schema, but those whose
+    // handlers read none (their path and query say it all).
+    for (dialect, doc) in &docs {
+        let mut without = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if ["post", "put", "delete"].contains(&method.as_str()) && op["requestBody"]["required"] != true {
+                    without.push(format!("{} {path}", method.to_uppercase()));
+                }
+            }
+        }
+        without.sort();
+        assert_without_body(dialect, &without);
+    }
+}
+
+/// The operations that read no body, per dialect: a new handler that reads
+/// one must say so in the document's table (`openapi/<dialect>.rs`).
+fn assert_without_body(dialect: &str, without: &[String]) {
+    let expected: &[&str] = match dialect {
+        "easemob" => EASEMOB_WITHOUT_BODY,
+        "leancloud" => LEANCLOUD_WITHOUT_BODY,
+        _ => WILDFIRE_WITHOUT_BODY,
+    };
+    assert_eq!(without, expected, "{dialect}: write operations without a documented body");
+}
+
+const EASEMOB_WITHOUT_BODY: &[&str] = &[
+    "DELETE /{org}/{app}/chatgroups/{id}",
+    "DELETE /{org}/{app}/chatgroups/{id}/admin/{username}",
+    "DELETE /{org}/{app}/chatgroups/{id}/ban",
+    "DELETE /{org}/{app}/chatgroups/{id}/mute/{username}",
+    "DELETE /{org}/{app}/chatgroups/{id}/quit",
+    "DELETE /{org}/{app}/chatgroups/{id}/users/{username}",
+    "DELETE /{org}/{app}/chatgroups/{id}/{list}/users/{username}",
+    "DELETE /{org}/{app}/chatrooms/{id}",
+    "DELETE /{org}/{app}/chatrooms/{id}/admin/{username}",
+    "DELETE /{org}/{app}/chatrooms/{id}/ban",
+    "DELETE /{org}/{app}/chatrooms/{id}/mute/{username}",
+    "DELETE /{org}/{app}/chatrooms/{id}/quit",
+    "DELETE /{org}/{app}/chatrooms/{id}/users/{username}",
+    "DELETE /{org}/{app}/chatrooms/{id}/{list}/users/{username}",
+    "DELETE /{org}/{app}/metadata/user/{username}",
+    "DELETE /{org}/{app}/thread/{id}",
+    "DELETE /{org}/{app}/thread/{id}/user/{username}/quit",
+    "DELETE /{org}/{app}/users",
+    "DELETE /{org}/{app}/users/{owner}/blocks/users/{other}",
+    "DELETE /{org}/{app}/users/{owner}/contacts/users/{other}",
+    "DELETE /{org}/{app}/users/{username}",
+    "POST /{org}/{app}/chatgroups/{id}/ban",
+    "POST /{org}/{app}/chatgroups/{id}/mute/{username}",
+    "POST /{org}/{app}/chatgroups/{id}/users/{username}",
+    "POST /{org}/{app}/chatgroups/{id}/{list}/users/{username}",
+    "POST /{org}/{app}/chatrooms/{id}/ban",
+    "POST /{org}/{app}/chatrooms/{id}/users/{username}",
+    "POST /{org}/{app}/chatrooms/{id}/{list}/users/{username}",
+    "POST /{org}/{app}/metadata/chatroom/{id}",
+    "POST /{org}/{app}/thread/{id}/user/{username}/join",
+    "POST /{org}/{app}/users/{owner}/contacts/users/{other}",
+    "POST /{org}/{app}/users/{username}/activate",
+    "POST /{org}/{app}/users/{username}/deactivate",
+    "PUT /{org}/{app}/chatgroups/{id}/ban",
+    "PUT /{org}/{app}/chatrooms/{id}/ban",
+];
+
+const LEANCLOUD_WITHOUT_BODY: &[&str] = &[
+    "DELETE /1.2/rtm/broadcasts/{message}",
+    "DELETE /1.2/rtm/chatrooms/{id}",
+    "DELETE /1.2/rtm/chatrooms/{id}/member-infos/{info}",
+    "DELETE /1.2/rtm/chatrooms/{id}/messages/{message}",
+    "DELETE /1.2/rtm/chatrooms/{id}/temporary-silenceds",
+    "DELETE /1.2/rtm/conversations/{id}",
+    "DELETE /1.2/rtm/conversations/{id}/member-infos/{info}",
+    "DELETE /1.2/rtm/conversations/{id}/messages/{message}",
+    "DELETE /1.2/rtm/conversations/{id}/temporary-silenceds",
+    "DELETE /1.2/rtm/service-conversations/{id}",
+    "DELETE /1.2/rtm/service-conversations/{id}/messages/{message}",
+    "DELETE /1.2/rtm/service-conversations/{id}/subscribers/{client}",
+    "DELETE /1.2/rtm/service-conversations/{id}/subscribers/{client}/messages/{message}",
+];
+
+const WILDFIRE_WITHOUT_BODY: &[&str] = &[
+    "POST /admin/health",
+    "POST /admin/sensitive/query",
+    "POST /admin/user/get_blocked_list",
+    "POST /admin/user/online_count",
+    "POST /channel/get_profile",
+    "POST /channel/subscriber_list",
+    "POST /robot/delete_callback",
+    "POST /robot/get_callback",
+    "POST /robot/profile",
+];

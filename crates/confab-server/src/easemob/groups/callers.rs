@@ -102,7 +102,7 @@ pub async fn quit<K: Kind>(call: UserOnGroup<K>) -> Result<Response, EasemobErro
 /// invitee must accept (`invite_need_confirm`) are not served.
 pub async fn invite<K: Kind>(
     call: UserOnGroup<K>,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, UsersBody>,
 ) -> Result<Response, EasemobError> {
     let target = &call.target;
     let id = call.id.as_str();
@@ -116,7 +116,7 @@ pub async fn invite<K: Kind>(
             ));
         }
     }
-    let users = body_users(&body)?;
+    let users = body_users(&body.usernames)?;
     check_count("invite: invitees", users.len(), limits::BATCH_USERS)?;
     let changed =
         target.core.groups.add_members(target.app.id, group_ref::<K>(id), users).await.map_err(group_error)?;

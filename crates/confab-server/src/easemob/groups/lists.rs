@@ -76,9 +76,9 @@ pub async fn list_add_path<K: Kind>(OnGroup { target, id, params, .. }: OnGroup<
 /// Adds the body's `usernames` (≤ 60) to a list.
 pub async fn list_add_body<K: Kind>(
     OnGroup { target, id, params, .. }: OnGroup<K>,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, UsersBody>,
 ) -> Result<Response, EasemobError> {
-    let (changed, names) = list_add::<K>(&target, &params, body_users(&body)?).await?;
+    let (changed, names) = list_add::<K>(&target, &params, body_users(&body.usernames)?).await?;
     let id = id.as_str();
     let data = Value::Array(results(&changed, K::LIST_ID_KEY, id, names.add));
     Ok(target.envelope("post", &format!("{}/{id}/{}", K::PATH, names.segment)).data(data).into_response())
@@ -146,16 +146,28 @@ fn expire(until_ms: i64) -> i64 {
     }
 }
 
+/// E-grp-17 / E-room-13's body.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct MuteRequest {
+    /// The members to mute.
+    #[schema(value_type = Vec<String>)]
+    usernames: Option<Value>,
+    /// Milliseconds; -1 until lifted, 0 lifts it.
+    #[schema(value_type = i64)]
+    mute_duration: Option<Value>,
+}
+
 /// E-grp-17 / E-room-13: mute members for `mute_duration` ms (-1: until lifted; 0: lift).
 pub async fn mute<K: Kind>(
     OnGroup { target, id, .. }: OnGroup<K>,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, MuteRequest>,
 ) -> Result<Response, EasemobError> {
     let id = id.as_str();
-    let users = body_users(&body)?;
+    let users = body_users(&body.usernames)?;
     check_count("userNames size", users.len(), limits::LIST_BATCH)?;
     let duration = body
-        .get("mute_duration")
+        .mute_duration
+        .as_ref()
         .and_then(Value::as_i64)
         .ok_or_else(|| invalid_parameter("mute_duration must be provided as milliseconds"))?;
     let groups = &target.core.groups;

@@ -62,12 +62,12 @@ pub(super) fn reason(user: &Username, why: Refusal, id: &str) -> String {
 /// owner's or admin's (`addUsersToGroup`).
 pub async fn add_members<K: Kind>(
     call: UserOnGroup<K>,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, UsersBody>,
 ) -> Result<Response, EasemobError> {
     call.allow(Role::Admin).await?;
     let UserOnGroup { target, id, .. } = call;
     let id = id.as_str();
-    let users = body_users(&body)?;
+    let users = body_users(&body.usernames)?;
     check_count("addMembers: addMembers", users.len(), limits::BATCH_USERS)?;
     let changed =
         target.core.groups.add_members(target.app.id, group_ref::<K>(id), users).await.map_err(group_error)?;
@@ -140,14 +140,22 @@ pub async fn admins<K: Kind>(OnGroup { target, id, .. }: OnGroup<K>) -> Result<R
         .into_response())
 }
 
+/// E-grp-12 / E-room-10's body for a new admin.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct NewAdmin {
+    /// The member to make an admin.
+    #[schema(value_type = String)]
+    newadmin: Option<Value>,
+}
+
 /// E-grp-12 / E-room-10: make a member an admin (`{"newadmin": u}`).
 pub async fn add_admin<K: Kind>(
     OnGroup { target, id, .. }: OnGroup<K>,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, NewAdmin>,
 ) -> Result<Response, EasemobError> {
     let id = id.as_str();
     let user =
-        body.get("newadmin").and_then(Value::as_str).ok_or_else(|| invalid_parameter("newadmin must be provided"))?;
+        body.newadmin.as_ref().and_then(Value::as_str).ok_or_else(|| invalid_parameter("newadmin must be provided"))?;
     let user = username(user)?;
     match target.core.groups.set_admin(target.app.id, group_ref::<K>(id), user.clone(), true).await {
         Ok(_) => {}

@@ -25,12 +25,14 @@ mod callers;
 mod lists;
 mod members;
 mod rooms;
+mod settings;
 
 pub use callers::*;
 pub use lists::*;
 use members::results;
 pub use members::*;
 pub use rooms::*;
+pub use settings::*;
 
 /// What differs between groups and chat rooms on the wire.
 pub trait Kind: Send + Sync + 'static {
@@ -129,9 +131,18 @@ fn path_users(raw: &str) -> Result<Vec<Username>, EasemobError> {
     raw.split(',').filter(|s| !s.is_empty()).map(username).collect()
 }
 
-/// The `usernames` array of a batch body.
-fn body_users(body: &Value) -> Result<Vec<Username>, EasemobError> {
-    let Some(items) = body.get("usernames").and_then(Value::as_array) else {
+/// A body naming users: adding members, inviting, and the block, allow and
+/// mute lists.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct UsersBody {
+    /// The usernames.
+    #[schema(value_type = Vec<String>)]
+    usernames: Option<Value>,
+}
+
+/// The `usernames` of a batch body, as users.
+fn body_users(usernames: &Option<Value>) -> Result<Vec<Username>, EasemobError> {
+    let Some(items) = usernames.as_ref().and_then(Value::as_array) else {
         return Err(invalid_parameter("usernames must be provided as an array"));
     };
     items
@@ -186,105 +197,6 @@ fn details(group: &Group, members: &[Member]) -> Value {
         "affiliations_count": group.member_count,
         "affiliations": affiliations(members),
     })
-}
-
-fn bool_field(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, EasemobError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(invalid_parameter(format!("{key} must be true or false"))),
-    }
-}
-
-fn text_field(body: &Map<String, Value>, key: &str) -> Result<Option<String>, EasemobError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid_parameter(format!("{key} must be a string"))),
-    }
-}
-
-fn max_users_field(body: &Map<String, Value>) -> Result<Option<u32>, EasemobError> {
-    match body.get("maxusers") {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .map(Some)
-            .ok_or_else(|| invalid_parameter("maxusers must be a positive whole number")),
-    }
-}
-
-fn object(body: Value) -> Result<Map<String, Value>, EasemobError> {
-    match body {
-        Value::Object(map) => Ok(map),
-        _ => Err(EasemobError::invalid_body("expected a JSON object")),
-    }
-}
-
-/// E-grp-4 / E-room-4: create.
-/// A user's own token may create a group they own (the SDK's `createGroup`).
-pub async fn create<K: Kind>(
-    auth: AnyAuth,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
-) -> Result<Response, EasemobError> {
-    let body = object(body)?;
-    let owner = text_field(&body, "owner")?.ok_or_else(|| invalid_parameter("owner must be provided"))?;
-    let owner = username(&owner)?;
-    auth.require_self_or_app(&owner)?;
-    let target = &auth.0;
-    let (name_key, description_keys): (&str, &[&str]) = match K::CHAT_TYPE {
-        ChatType::ChatRoom => ("name", &["description"]),
-        _ => ("groupname", &["description", "desc"]),
-    };
-    let public = match K::CHAT_TYPE {
-        ChatType::ChatRoom => bool_field(&body, "public")?.unwrap_or(true),
-        _ => bool_field(&body, "public")?.ok_or_else(|| invalid_parameter("group must contain public field!"))?,
-    };
-    let mut description = String::new();
-    for key in description_keys {
-        if let Some(text) = text_field(&body, key)? {
-            description = text;
-            break;
-        }
-    }
-    // A group's name is optional in the vendor's current documents (a chat
-    // room's is not); one that is given must say something.
-    let name = match (K::CHAT_TYPE, text_field(&body, name_key)?) {
-        (_, Some(name)) if !name.trim().is_empty() => name,
-        (ChatType::GroupChat, None) => String::new(),
-        _ => return Err(invalid_parameter(format!("{name_key} must be provided"))),
-    };
-    let settings = GroupSettings {
-        name,
-        description,
-        public,
-        max_users: max_users_field(&body)?.unwrap_or(K::DEFAULT_MAX_USERS),
-        // A public group's members may not invite, as the vendor forces.
-        allow_invites: !public && bool_field(&body, "allowinvites")?.unwrap_or(false),
-        members_only: bool_field(&body, "membersonly")?.unwrap_or(false),
-        invite_need_confirm: bool_field(&body, "invite_need_confirm")?.unwrap_or(true),
-        custom: text_field(&body, "custom")?.unwrap_or_default(),
-        announcement: String::new(),
-        avatar: text_field(&body, "avatar")?.unwrap_or_default(),
-        dialect: Default::default(),
-    };
-    let members = match body.get("members") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().ok_or_else(|| invalid_parameter("members must be strings")).and_then(username))
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(invalid_parameter("members must be an array")),
-    };
-    let group = target
-        .core
-        .groups
-        .create(target.app.id, K::CHAT_TYPE, None, owner, settings, members)
-        .await
-        .map_err(group_error)?;
-    let data = json!({ K::ID_KEY: group.id });
-    Ok(target.envelope("post", K::PATH).data(data).into_response())
 }
 
 /// E-grp-1 / E-room-1: every group of the app, newest first, `limit` at a time.
@@ -469,90 +381,6 @@ pub async fn details_of<K: Kind>(AppAuth(target): AppAuth, Path(params): Params)
     }
     let path = format!("{}/{}", K::PATH, ids.join(","));
     Ok(target.envelope("get", &path).with("count", json!(data.len())).data(Value::Array(data)).into_response())
-}
-
-/// E-grp-5 / E-grp-14 / E-room-5: change settings, or transfer ownership with `newowner`.
-pub async fn modify<K: Kind>(
-    OnGroup { target, id, .. }: OnGroup<K>,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
-) -> Result<Response, EasemobError> {
-    let id = id.as_str();
-    let body = object(body)?;
-    let path = format!("{}/{id}", K::PATH);
-    if let Some(owner) = text_field(&body, "newowner")? {
-        let owner = username(&owner)?;
-        match target.core.groups.transfer_owner(target.app.id, group_ref::<K>(id), owner).await {
-            Ok(_) => {}
-            Err(Error::Refused(r)) if r.why == Refusal::AlreadyOwner => {
-                return Err(forbidden(StatusCode::FORBIDDEN, "new owner and old owner are the same"))
-            }
-            Err(e) => return Err(group_error(e)),
-        }
-        return Ok(target.envelope("put", &path).data(json!({"newowner": true})).into_response());
-    }
-    let allowed: &[&str] = match K::CHAT_TYPE {
-        ChatType::ChatRoom => &["name", "description", "maxusers"],
-        _ => &[
-            "groupname",
-            "description",
-            "maxusers",
-            "membersonly",
-            "allowinvites",
-            "invite_need_confirm",
-            "public",
-            "custom",
-            "avatar",
-        ],
-    };
-    if let Some(bad) = body.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid_parameter(format!("some of [{bad}] are not valid fields")));
-    }
-    let name_key = if K::CHAT_TYPE == ChatType::ChatRoom { "name" } else { "groupname" };
-    let name = text_field(&body, name_key)?;
-    if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-        return Err(invalid_parameter(format!("{name_key} can't be empty")));
-    }
-    let description = text_field(&body, "description")?;
-    if K::CHAT_TYPE == ChatType::ChatRoom {
-        room_limits(name.as_deref(), description.as_deref(), max_users_field(&body)?)?;
-    }
-    let patch = SettingsPatch {
-        name,
-        description,
-        custom: text_field(&body, "custom")?,
-        avatar: text_field(&body, "avatar")?,
-        max_users: max_users_field(&body)?,
-        members_only: bool_field(&body, "membersonly")?,
-        allow_invites: bool_field(&body, "allowinvites")?,
-        invite_need_confirm: bool_field(&body, "invite_need_confirm")?,
-        public: bool_field(&body, "public")?,
-        announcement: None,
-        dialect: None,
-    };
-    target.core.groups.update(target.app.id, group_ref::<K>(id), patch).await.map_err(group_error)?;
-    // The vendor answers each field it was sent with `true`; a room's name
-    // is reported as `groupname`.
-    let mut data = Map::new();
-    for key in body.keys() {
-        let key = if key == "name" { "groupname" } else { key.as_str() };
-        data.insert(key.to_owned(), json!(true));
-    }
-    Ok(target.envelope("put", &path).data(Value::Object(data)).into_response())
-}
-
-/// A room's documented limits, refused with the vendor's `exceed_limit` words.
-fn room_limits(name: Option<&str>, description: Option<&str>, max_users: Option<u32>) -> Result<(), EasemobError> {
-    let exceed = |m: String| EasemobError::from(Error::LimitExceeded(m));
-    if name.is_some_and(|n| n.chars().count() > limits::NAME_CHARS) {
-        return Err(exceed(format!("title cannot exceed to {}", limits::NAME_CHARS)));
-    }
-    if description.is_some_and(|d| d.chars().count() > limits::DESCRIPTION_CHARS) {
-        return Err(exceed(format!("desc cannot exceed to {}", limits::DESCRIPTION_CHARS)));
-    }
-    if max_users.is_some_and(|m| m > limits::ROOM_MAX_USERS) {
-        return Err(exceed(format!("maxUsers cannot exceed {}", limits::ROOM_MAX_USERS)));
-    }
-    Ok(())
 }
 
 /// E-grp-6 / E-room-6; with a user's token, the owner's (`destroyGroup`).

@@ -12,14 +12,23 @@ pub async fn announcement<K: Kind>(OnGroup { target, id, .. }: OnGroup<K>) -> Re
     Ok(target.envelope("get", &format!("{}/{id}/announcement", K::PATH)).data(data).into_response())
 }
 
+/// E-room-7's body.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct Announcement {
+    /// At most 512 characters.
+    #[schema(value_type = String)]
+    announcement: Option<Value>,
+}
+
 /// E-room-7: replace the announcement (≤ 512 characters).
 pub async fn set_announcement<K: Kind>(
     OnGroup { target, id, .. }: OnGroup<K>,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, Announcement>,
 ) -> Result<Response, EasemobError> {
     let id = id.as_str();
     let text = body
-        .get("announcement")
+        .announcement
+        .as_ref()
         .and_then(Value::as_str)
         .ok_or_else(|| invalid_parameter("announcement must be provided"))?
         .to_owned();
@@ -43,9 +52,14 @@ pub async fn room_attributes(
     if body.len() > DEFAULT_BODY_LIMIT {
         return Err(EasemobError::too_large(body.len(), DEFAULT_BODY_LIMIT));
     }
-    let body: Value =
-        if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).map_err(EasemobError::json_parse)? };
-    let keys = match body.get("keys") {
+    let body: AttributeFilter = match body.is_empty() {
+        true => AttributeFilter { keys: None },
+        false => serde_json::from_slice(&body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => EasemobError::invalid_body(e),
+            _ => EasemobError::json_parse(e),
+        })?,
+    };
+    let keys = match &body.keys {
         None | Some(Value::Null) => None,
         Some(Value::Array(items)) if items.is_empty() => None,
         Some(Value::Array(items)) => Some(
@@ -96,19 +110,48 @@ fn attribute_answer(
     envelope.into_response()
 }
 
+/// E-room-8's body for setting attributes.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct RoomAttributes {
+    /// Keys and their text values.
+    #[serde(rename = "metaData")]
+    #[schema(value_type = HashMap<String, String>)]
+    meta_data: Option<Value>,
+    /// `DELETE` (the default): the keys go when their setter leaves; `NO_DELETE`: they stay.
+    #[serde(rename = "autoDelete")]
+    #[schema(value_type = Option<String>)]
+    auto_delete: Option<Value>,
+}
+
+/// E-room-8's body for reading attributes; optional.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct AttributeFilter {
+    /// The keys to read; all when absent or empty.
+    #[schema(value_type = Option<Vec<String>>)]
+    keys: Option<Value>,
+}
+
+/// E-room-8's body for removing attributes.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct AttributeKeys {
+    /// The keys to remove.
+    #[schema(value_type = Vec<String>)]
+    keys: Option<Value>,
+}
+
 /// E-room-8: set attributes as a member (`/forced` overwrites others' keys).
 pub async fn set_room_attributes(
     AppAuth(target): AppAuth,
     Path(params): Params,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, RoomAttributes>,
     force: bool,
 ) -> Result<Response, EasemobError> {
     let id = param(&params, "id");
     let user = username(param(&params, "username"))?;
-    let Some(Value::Object(values)) = body.get("metaData") else {
+    let Some(Value::Object(values)) = &body.meta_data else {
         return Err(invalid_parameter("metaData must be provided as an object"));
     };
-    let auto_delete = match body.get("autoDelete").and_then(Value::as_str) {
+    let auto_delete = match body.auto_delete.as_ref().and_then(Value::as_str) {
         None | Some("DELETE") => true,
         Some("NO_DELETE") => false,
         Some(other) => return Err(invalid_parameter(format!("autoDelete [{other}] must be DELETE or NO_DELETE"))),
@@ -132,12 +175,12 @@ pub async fn set_room_attributes(
 pub async fn remove_room_attributes(
     AppAuth(target): AppAuth,
     Path(params): Params,
-    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT>,
+    JsonBody(body): JsonBody<DEFAULT_BODY_LIMIT, AttributeKeys>,
     force: bool,
 ) -> Result<Response, EasemobError> {
     let id = param(&params, "id");
     let user = username(param(&params, "username"))?;
-    let keys: Vec<String> = match body.get("keys") {
+    let keys: Vec<String> = match &body.keys {
         Some(Value::Array(items)) => items
             .iter()
             .map(|k| k.as_str().map(str::to_owned).ok_or_else(|| invalid_parameter("keys must be strings")))
