@@ -25,4 +25,18 @@ pub(crate) struct Deps {
     pub activity: Arc<crate::activity::Activity>,
     /// Password hashing, bounded for the whole process.
     pub hashing: crate::auth::Hashing,
+    /// The app's server's say over messages (pre-send callbacks), set once
+    /// by the edge after the core is built.
+    pub gate: Arc<std::sync::OnceLock<Arc<dyn crate::callbacks::SendGate>>>,
+}
+
+impl Deps {
+    /// Asks the app's server about messages about to be sent (see [`crate::callbacks`]).
+    pub async fn screen_by_app(
+        &self,
+        app: crate::model::AppId,
+        drafts: &mut [crate::model::NewMessage],
+    ) -> crate::error::Result<()> {
+        crate::callbacks::screen(self.gate.get().map(|g| g.as_ref()), app, drafts).await
+    }
 }

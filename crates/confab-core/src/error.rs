@@ -89,6 +89,9 @@ pub enum Refusal {
     EditLimit,
     /// The message's kind cannot be edited (or not into that kind).
     NotEditable,
+    /// The app's own server refused the message (its pre-send callback);
+    /// `detail` holds its words, if it gave any.
+    ByAppServer,
 }
 
 /// A refusal with whom and where it concerns.
@@ -98,21 +101,29 @@ pub struct Refused {
     pub user: Option<String>,
     /// The group, room, channel or thread (or, for [`Refusal::MutedGlobally`], the kind).
     pub place: Option<String>,
+    /// Words from outside the core that go with the refusal (the app's
+    /// server's, for [`Refusal::ByAppServer`]).
+    pub detail: Option<String>,
 }
 
 impl Refused {
     pub fn new(why: Refusal) -> Refused {
-        Refused { why, user: None, place: None }
+        Refused { why, user: None, place: None, detail: None }
     }
 
     /// The refusal of `user`.
     pub fn of(why: Refusal, user: impl fmt::Display) -> Refused {
-        Refused { why, user: Some(user.to_string()), place: None }
+        Refused { why, user: Some(user.to_string()), place: None, detail: None }
     }
 
     /// The same, in `place`.
     pub fn at(self, place: impl fmt::Display) -> Refused {
         Refused { place: Some(place.to_string()), ..self }
+    }
+
+    /// The same, with words from outside the core.
+    pub fn with_detail(self, detail: Option<String>) -> Refused {
+        Refused { detail, ..self }
     }
 }
 
@@ -151,6 +162,10 @@ impl fmt::Display for Refused {
             (Refusal::NotEditable, _) => {
                 f.write_str("only text and custom messages can be edited, each into its own kind")
             }
+            (Refusal::ByAppServer, _) => match self.detail.as_deref() {
+                Some(detail) if !detail.is_empty() => write!(f, "the app's server refused the message: {detail}"),
+                _ => f.write_str("the app's server refused the message"),
+            },
         }
     }
 }

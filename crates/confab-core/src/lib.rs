@@ -9,6 +9,7 @@ pub mod activity;
 pub mod apps;
 pub mod auth;
 pub mod blobs;
+pub mod callbacks;
 pub mod clock;
 mod deps;
 pub mod error;
@@ -76,6 +77,8 @@ pub struct Core {
     /// What the bus between nodes carries, in a cluster.
     pub bus: Option<Arc<activity::BusStats>>,
     pub gateway: gateway::Gateway,
+    /// The app's server's say over messages, once the edge sets it.
+    gate: Arc<std::sync::OnceLock<Arc<dyn callbacks::SendGate>>>,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
 }
@@ -110,7 +113,9 @@ impl Core {
             blobs,
             activity: Arc::new(activity::Activity::default()),
             hashing: auth::Hashing::new(),
+            gate: Arc::default(),
         });
+        let gate = deps.gate.clone();
         let apps = apps::AppService::new(deps.clone());
         let users = users::UserService::new(deps.clone());
         let messages = messages::MessageService::new(deps.clone());
@@ -138,6 +143,7 @@ impl Core {
             files,
             settings,
             moderation,
+            gate,
             operators,
             activity,
             commits,
@@ -156,5 +162,11 @@ impl Core {
     /// The local session registry (for metrics and shutdown).
     pub fn hub(&self) -> &Hub {
         &self.hub
+    }
+
+    /// Lets the app's server refuse or change messages before they are sent
+    /// (see [`callbacks`]). Set once; a second gate is ignored.
+    pub fn set_send_gate(&self, gate: Arc<dyn callbacks::SendGate>) {
+        let _ = self.gate.set(gate);
     }
 }

@@ -117,7 +117,7 @@ impl MessageService {
 
         let now = self.deps.clock.now_ms();
         let sent_at = send.delivery.sent_at.unwrap_or(now);
-        let drafts = receivers
+        let mut drafts: Vec<NewMessage> = receivers
             .iter()
             .map(|to| NewMessage {
                 id: self.deps.ids.next(now),
@@ -135,6 +135,10 @@ impl MessageService {
                 audience: Audience::Members,
             })
             .collect();
+        // An import (`sent_at`) is history being moved, not a message being sent.
+        if send.delivery.sent_at.is_none() {
+            self.deps.screen_by_app(app, &mut drafts).await?;
+        }
         let stored = self.deps.store.append(app, drafts).await?;
         self.deps.activity.add_committed(stored.len());
 
@@ -197,7 +201,9 @@ impl MessageService {
             audience,
         };
         let app_wide = draft.audience == Audience::AllUsers;
-        let message = self.deps.store.append(app, vec![draft]).await?.pop();
+        let mut drafts = vec![draft];
+        self.deps.screen_by_app(app, &mut drafts).await?;
+        let message = self.deps.store.append(app, drafts).await?.pop();
         self.deps.activity.add_committed(message.iter().len());
         let message = Arc::new(message.ok_or_else(|| Error::Storage("send stored nothing".into()))?);
         if app_wide {

@@ -159,7 +159,7 @@ impl MessageData for PostgresStore {
                         .map_err(pg)?;
                     if exists.is_some() {
                         let why = confab_core::error::Refusal::EditLimit;
-                        return Err(Error::Refused(confab_core::error::Refused { why, user: None, place: None }));
+                        return Err(Error::Refused(confab_core::error::Refused::new(why)));
                     }
                 }
                 row

@@ -60,6 +60,36 @@ pub struct Config {
     /// set on every start (else the first start makes one up and prints it,
     /// and `confab console password` changes it).
     pub console_password: Option<Secret>,
+    /// The first app's callbacks to its own server, set on every start when
+    /// given (`confab app callbacks` sets any app's, and shows them).
+    pub callbacks: FirstAppCallbacks,
+}
+
+/// `CONFAB_CALLBACK_PRE_SEND_URL`, `CONFAB_CALLBACK_POST_SEND_URL`,
+/// `CONFAB_CALLBACK_SECRET`, and `CONFAB_CALLBACK_FORMAT` (`easemob`,
+/// `leancloud` or `wildfire`), `CONFAB_CALLBACK_TIMEOUT_MS`,
+/// `CONFAB_CALLBACK_ON_FAILURE` (`pass` or `refuse`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FirstAppCallbacks {
+    pub pre_send_url: Option<String>,
+    pub post_send_url: Option<String>,
+    pub secret: Option<Secret>,
+    pub format: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub on_failure: Option<String>,
+}
+
+impl FirstAppCallbacks {
+    /// Whether any is given.
+    pub fn any(&self) -> bool {
+        self.pre_send_url.is_some()
+            || self.post_send_url.is_some()
+            || self.secret.is_some()
+            || self.format.is_some()
+            || self.timeout_ms.is_some()
+            || self.on_failure.is_some()
+    }
 }
 
 /// A value that is never printed, not even by `{:?}`.
@@ -161,6 +191,7 @@ impl Default for Config {
             edge: EdgeSettings::default(),
             max_token_ttl_secs: 365 * 24 * 3600,
             console_password: None,
+            callbacks: FirstAppCallbacks::default(),
         }
     }
 }
@@ -286,6 +317,26 @@ impl Config {
         }
         if let Some(v) = var("CONFAB_CONSOLE_PASSWORD") {
             self.console_password = Some(Secret(v)).filter(|v| !v.0.is_empty());
+        }
+        let text = |v: String| Some(v).filter(|v| !v.is_empty());
+        if let Some(v) = var("CONFAB_CALLBACK_PRE_SEND_URL") {
+            self.callbacks.pre_send_url = text(v);
+        }
+        if let Some(v) = var("CONFAB_CALLBACK_POST_SEND_URL") {
+            self.callbacks.post_send_url = text(v);
+        }
+        if let Some(v) = var("CONFAB_CALLBACK_SECRET") {
+            self.callbacks.secret = text(v).map(Secret);
+        }
+        if let Some(v) = var("CONFAB_CALLBACK_FORMAT") {
+            self.callbacks.format = text(v);
+        }
+        if let Some(v) = var("CONFAB_CALLBACK_TIMEOUT_MS") {
+            self.callbacks.timeout_ms =
+                Some(v.parse().map_err(|e| anyhow::anyhow!("CONFAB_CALLBACK_TIMEOUT_MS={v}: {e}"))?);
+        }
+        if let Some(v) = var("CONFAB_CALLBACK_ON_FAILURE") {
+            self.callbacks.on_failure = text(v);
         }
         if let Some(v) = var("CONFAB_PUBLIC_URL") {
             self.public_url = Some(v).filter(|v| !v.is_empty());

@@ -278,6 +278,26 @@ impl Fetcher {
     }
 }
 
+impl Fetcher {
+    /// `POST`s JSON bytes with extra headers to `url` after checking it (a
+    /// callback: the body is signed as sent, so it is serialized once, by the
+    /// caller). The status and body are the caller's to judge.
+    pub async fn post_bytes(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(&'static str, String)],
+    ) -> Result<reqwest::Response, FetchRefused> {
+        let parsed = Url::parse(url).map_err(|e| FetchRefused(format!("{url} is not a URL: {e}")))?;
+        check_url(&self.policy, &parsed)?;
+        let mut request = self.client.post(parsed).header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.body(body).send().await.map_err(|e| FetchRefused(describe(&e)))
+    }
+}
+
 /// A reqwest error with its causes, so "refused: 127.0.0.1 is not …" is not
 /// hidden behind "error sending request".
 fn describe(error: &reqwest::Error) -> String {

@@ -1,6 +1,7 @@
 //! confab's network edge: the Easemob REST dialect and the WebSocket gateway,
 //! assembled into one [`Application`] over the domain core.
 
+pub mod callbacks;
 pub mod config;
 mod console;
 mod cors;
@@ -74,6 +75,8 @@ pub struct Application {
     /// exports, and the WildfireChat robots' callback relays.
     exports: (Arc<limits::RateLimits>, std::time::Duration, Arc<metrics::Metrics>),
     relays: Arc<wildfire::Relays>,
+    /// What the post-send callbacks post with, and count in.
+    post_send: (Arc<fetch::Fetcher>, Arc<callbacks::Stats>),
     /// Timeouts and caps for connections.
     connections: serve::Limits,
     /// The dialects' OpenAPI documents.
@@ -92,6 +95,7 @@ impl Application {
         let core = node.core.clone();
         let mut first_start = ensure_first_app(&core, &config).await?;
         first_start.console_password = ensure_operator(&core, &config).await?;
+        apply_first_app_callbacks(&core, &config, first_start.app.id).await?;
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
@@ -103,6 +107,10 @@ impl Application {
         let state = state::AppState::new(core.clone(), limits.clone(), connections.max_sessions);
         let relays = wildfire::Relays::new(fetcher.clone());
         let metrics = state.metrics.clone();
+        // The app's server's say over messages, for every dialect and protocol.
+        let callback_stats = metrics.callbacks.clone();
+        core.set_send_gate(Arc::new(callbacks::Gate::new(&core, fetcher.clone(), callback_stats.clone())));
+        let post_send = (fetcher.clone(), callback_stats);
         let tracked = |router: Router, dialect: &'static str| {
             router.route_layer(axum::middleware::from_fn_with_state((metrics.clone(), dialect), metrics::track))
         };
@@ -161,6 +169,7 @@ impl Application {
             first_start,
             exports,
             relays,
+            post_send,
             connections,
             documents,
         })
@@ -205,10 +214,18 @@ impl Application {
     /// requests in flight finish and leaves the cluster. Also stops, with an
     /// error, if the node loses its node-ID lease.
     pub async fn run_until(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let Application { listener, router, node, wildfire, exports, relays, connections, .. } = self;
+        let Application { listener, router, node, wildfire, exports, relays, post_send, connections, .. } = self;
         // One budget for both listeners: descriptors are the process's.
         let gate = serve::Gate::new(&connections);
         let exporter = tokio::spawn(easemob::run_exports(node.core.clone(), exports.0, exports.2, exports.1));
+        let posting = {
+            // In a cluster, the live node with the lowest ID posts.
+            let leader_node = node.clone();
+            let leader: callbacks::post::Leader =
+                Arc::new(move || leader_node.view().peers.iter().all(|(id, _)| *id > leader_node.node_id));
+            let (fetcher, stats) = post_send;
+            tokio::spawn(callbacks::post::run(node.core.clone(), fetcher, stats, leader, shutdown.clone()))
+        };
         let relaying = {
             let (relays, core) = (relays.clone(), node.core.clone());
             tokio::spawn(async move {
@@ -255,6 +272,7 @@ impl Application {
             task.abort();
         }
         exporter.abort();
+        posting.abort();
         relaying.abort();
         relays.stop_all();
         node.close().await;
@@ -486,6 +504,42 @@ async fn ensure_first_app(core: &Core, config: &Config) -> anyhow::Result<FirstS
 /// `CONFAB_CONSOLE_PASSWORD` (set again on every start), or, when no
 /// operator exists yet, with a made-up password that is returned to be shown
 /// once.
+/// Sets the first app's callbacks from `CONFAB_CALLBACK_*`, over what it
+/// has: only what the configuration names changes.
+async fn apply_first_app_callbacks(core: &Core, config: &Config, app: confab_core::model::AppId) -> anyhow::Result<()> {
+    let given = &config.callbacks;
+    if !given.any() {
+        return Ok(());
+    }
+    let mut settings = callbacks::settings(core, app).await?;
+    if let Some(url) = &given.pre_send_url {
+        settings.pre_send_url = Some(url.clone());
+    }
+    if let Some(url) = &given.post_send_url {
+        settings.post_send_url = Some(url.clone());
+    }
+    if let Some(secret) = &given.secret {
+        settings.secret = Some(secret.0.clone());
+    }
+    if let Some(format) = &given.format {
+        settings.format = callbacks::Format::parse(format)
+            .ok_or_else(|| anyhow::anyhow!("CONFAB_CALLBACK_FORMAT={format}: easemob, leancloud or wildfire"))?;
+    }
+    if let Some(ms) = given.timeout_ms {
+        settings.timeout_ms = ms;
+    }
+    if let Some(policy) = &given.on_failure {
+        settings.on_failure = match policy.as_str() {
+            "pass" => callbacks::OnFailure::Pass,
+            "refuse" => callbacks::OnFailure::Refuse,
+            other => anyhow::bail!("CONFAB_CALLBACK_ON_FAILURE={other}: pass or refuse"),
+        };
+    }
+    callbacks::check(&settings).map_err(|e| anyhow::anyhow!("CONFAB_CALLBACK_*: {e}"))?;
+    callbacks::set_settings(core, app, &settings).await?;
+    Ok(())
+}
+
 async fn ensure_operator(core: &Core, config: &Config) -> anyhow::Result<Option<String>> {
     let operators = &core.operators;
     if let Some(password) = &config.console_password {

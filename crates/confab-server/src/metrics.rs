@@ -187,6 +187,8 @@ pub struct Metrics {
     pub sends: Family<ProtocolLabels, Counter>,
     /// The history-file job's runs.
     pub exports: ExportMetrics,
+    /// The callbacks to apps' servers.
+    pub callbacks: Arc<crate::callbacks::Stats>,
     /// Every dialect request's latency in one histogram, for the console's
     /// live view (Prometheus has the labelled ones).
     all_latencies: Buckets,
@@ -227,8 +229,20 @@ impl Metrics {
             exports.seconds.clone(),
         );
         registry.register("history_export_files", "History files the job wrote", exports.files.clone());
+        let callbacks = Arc::new(crate::callbacks::Stats::default());
+        registry.register(
+            "callback_pre_send",
+            "Pre-send callbacks to apps' servers by outcome (pass, refuse, replace, failure)",
+            callbacks.pre_send.clone(),
+        );
+        registry.register(
+            "callback_post_send",
+            "Post-send callbacks to apps' servers by outcome (delivered, failed)",
+            callbacks.post_send.clone(),
+        );
         let all_latencies = Buckets::new(&LATENCY_BOUNDS);
         Arc::new(Metrics {
+            callbacks,
             registry,
             requests,
             latencies,

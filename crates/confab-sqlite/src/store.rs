@@ -298,7 +298,7 @@ impl MessageData for SqliteStore {
 
     async fn change_message(&self, app: AppId, id: MessageId, change: MessageChange) -> Result<Option<Message>> {
         fn edit_limit() -> Error {
-            Error::Refused(Refused { why: Refusal::EditLimit, user: None, place: None })
+            Error::Refused(Refused::new(Refusal::EditLimit))
         }
         self.write(move |conn, _| {
             let key = params![id.0 as i64, app.0];

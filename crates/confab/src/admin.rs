@@ -67,6 +67,41 @@ pub enum AppCommand {
         #[arg(long, value_parser = ["refuse", "drop", "replace"])]
         strategy: Option<String>,
     },
+    /// Set or show an app's callbacks to its own server: pre-send (the
+    /// server may pass, refuse or change each message before it is sent) and
+    /// post-send (each stored message is posted to it, in order, retried),
+    /// in the vendor format its code expects. An empty URL removes it. The
+    /// server must be allowed to reach a private address
+    /// (CONFAB_FETCH_ALLOW_PRIVATE). Prints the settings (not the secret).
+    Callbacks {
+        #[command(flatten)]
+        name: AppName,
+        /// Where pre-send calls go (for `leancloud`, the engine's base URL).
+        #[arg(long)]
+        pre_send_url: Option<String>,
+        /// Where post-send calls go (for `leancloud`, the engine's base URL).
+        #[arg(long)]
+        post_send_url: Option<String>,
+        /// The secret that signs every call (Easemob's `security`, LeanCloud's
+        /// hook key, confab's X-Confab-Signature).
+        #[arg(long, conflicts_with = "new_secret")]
+        secret: Option<String>,
+        /// Make up a new secret and print it once.
+        #[arg(long)]
+        new_secret: bool,
+        /// The vendor format: the shape of each call and of the answer read.
+        #[arg(long, value_parser = ["easemob", "leancloud", "wildfire"])]
+        format: Option<String>,
+        /// How long a send waits for the pre-send answer (1 to 10000 ms).
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// What a pre-send call that fails or times out decides.
+        #[arg(long, value_parser = ["pass", "refuse"])]
+        on_failure: Option<String>,
+        /// Remove every callback setting first.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Set an app's WildfireChat admin secret to a chosen value (a new random
     /// one without --secret) and print it. Refused if another app has it.
     WildfireSecret {
@@ -239,6 +274,59 @@ pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::R
             }
             let now = login_signatures(&node.core, found.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             writeln!(out, "{org}/{app} LeanCloud login signatures: {}", now.as_str())?;
+        }
+        AppCommand::Callbacks {
+            name,
+            pre_send_url,
+            post_send_url,
+            secret,
+            new_secret,
+            format,
+            timeout_ms,
+            on_failure,
+            clear,
+        } => {
+            use confab_server::callbacks::{self, Format, OnFailure, Settings};
+            let (org, app) = named(name);
+            let found = existing(apps, &org, &app).await?;
+            let core = &node.core;
+            let mut settings = match clear {
+                true => Settings::default(),
+                false => callbacks::settings(core, found.id).await.map_err(|e| anyhow::anyhow!("{e}"))?,
+            };
+            let url = |given: String| Some(given).filter(|u| !u.is_empty());
+            if let Some(given) = pre_send_url {
+                settings.pre_send_url = url(given);
+            }
+            if let Some(given) = post_send_url {
+                settings.post_send_url = url(given);
+            }
+            let made_up = new_secret.then(|| confab_core::auth::random_key(32));
+            if let Some(given) = secret.or_else(|| made_up.clone()) {
+                settings.secret = Some(given).filter(|s| !s.is_empty());
+            }
+            if let Some(given) = format.as_deref().and_then(Format::parse) {
+                settings.format = given;
+            }
+            if let Some(ms) = timeout_ms {
+                settings.timeout_ms = ms;
+            }
+            match on_failure.as_deref() {
+                Some("refuse") => settings.on_failure = OnFailure::Refuse,
+                Some(_) => settings.on_failure = OnFailure::Pass,
+                None => {}
+            }
+            callbacks::set_settings(core, found.id, &settings).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let shown = |u: &Option<String>| u.clone().unwrap_or_else(|| "(none)".into());
+            writeln!(out, "{org}/{app} callbacks:")?;
+            writeln!(out, "  format      {}", settings.format.as_str())?;
+            writeln!(out, "  pre-send    {}", shown(&settings.pre_send_url))?;
+            writeln!(out, "  post-send   {}", shown(&settings.post_send_url))?;
+            writeln!(out, "  wait        {} ms, then {:?}", settings.timeout_ms, settings.on_failure)?;
+            writeln!(out, "  secret      {}", if settings.secret.is_some() { "set" } else { "(none)" })?;
+            if let Some(made_up) = made_up {
+                writeln!(out, "New secret (shown once): {made_up}")?;
+            }
         }
         AppCommand::WildfireSecret { name, secret } => {
             let (org, app) = named(name);

@@ -20,6 +20,7 @@
 //! spread over the nodes and every message is sent through a node other than
 //! the one its receiver is connected to.
 
+mod callbacks;
 mod easemob;
 mod leancloud;
 mod logins;
@@ -194,6 +195,8 @@ impl Servers {
                     "easemob.requests_per_second=0,easemob.message_receivers_per_minute=0,\
                      easemob.group_messages_per_second=0,leancloud.messages_per_minute=0",
                 )
+                // The post-send phase's stand-in for the app's server is local.
+                .env("CONFAB_FETCH_ALLOW_PRIVATE", "127.0.0.1")
                 .env("RUST_LOG", "warn")
                 .stdout(std::process::Stdio::null())
                 .spawn()
@@ -327,6 +330,27 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
             "latency through msync at {:.0} sends/s to {} receivers (Easemob REST send → msync NOTICE, pull, \
              receive): p50 {:.2} ms, p99 {:.2} ms ({} of {} received)",
             em.achieved_rate, args.receivers, em.p50_ms, em.p99_ms, em.received, em.sent
+        );
+    }
+
+    if nodes == 1 {
+        let data_dir = &servers.processes[0]._data.0;
+        let database_url = schema.as_ref().map(|s| s.url.as_str());
+        let endpoint = &servers.endpoints[0];
+        let figures =
+            callbacks::post_send(&http, endpoint, &app_token, args.concurrency, duration, data_dir, database_url)
+                .await?;
+        println!(
+            "post-send callback (a local stand-in for the app's server): {:.0} sends/s with it, {:.0} without \
+             (×{:.2}); {:.0} posts/s during the phase, {}",
+            figures.on_per_sec,
+            figures.off_per_sec,
+            figures.on_per_sec / figures.off_per_sec,
+            figures.posted_per_sec,
+            match figures.caught_up_after {
+                Some(after) => format!("caught up {:.1} s after the sends stopped", after.as_secs_f64()),
+                None => "not caught up 60 s after the sends stopped".to_owned(),
+            }
         );
     }
 

@@ -69,7 +69,11 @@ Configuration: ./confab.toml (or --config FILE), then these environment variable
   CONFAB_S3_BUCKET, CONFAB_S3_ENDPOINT, CONFAB_S3_REGION, CONFAB_S3_ACCESS_KEY_ID, CONFAB_S3_SECRET_ACCESS_KEY
   RUST_LOG (info)                         log filter; NO_COLOR turns colours off
   CONFAB_LOG_FORMAT (text|json)           json: one JSON object per log line
-  CONFAB_CONSOLE_PASSWORD                 the console operator admin's password (else made up at first start)";
+  CONFAB_CONSOLE_PASSWORD                 the console operator admin's password (else made up at first start)
+  CONFAB_CALLBACK_PRE_SEND_URL, CONFAB_CALLBACK_POST_SEND_URL, CONFAB_CALLBACK_SECRET
+                                          the first app's callbacks to its server (see `confab app callbacks --help`;
+                                          also CONFAB_CALLBACK_FORMAT, _TIMEOUT_MS, _ON_FAILURE)
+  CONFAB_FETCH_ALLOW_PRIVATE              private addresses server-side calls may reach (all, or CIDRs)";
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

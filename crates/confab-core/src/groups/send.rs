@@ -81,7 +81,7 @@ impl GroupService {
             };
             receivers.push(chosen);
         }
-        let drafts = states
+        let mut drafts: Vec<NewMessage> = states
             .iter()
             .zip(&receivers)
             .map(|(state, chosen)| NewMessage {
@@ -103,6 +103,9 @@ impl GroupService {
                 },
             })
             .collect();
+        if send.delivery.sent_at.is_none() {
+            self.deps.screen_by_app(app, &mut drafts).await?;
+        }
         let stored = self.deps.store.append(app, drafts).await?;
         self.deps.activity.add_committed(stored.len());
         let mut sent = Vec::with_capacity(stored.len());
@@ -137,12 +140,12 @@ impl GroupService {
         if !send.by_app {
             check_sender(&state, &send.from, now)?;
         }
-        let message = Arc::new(Message {
+        // Asked like a stored message: the app's server cannot tell them apart.
+        let mut drafts = vec![NewMessage {
             id: self.deps.ids.next(now),
-            app,
-            conversation: state.group.conversation,
-            seq: 0,
             chat_type: send.kind,
+            conversation_key: state.group.id.clone(),
+            members: Vec::new(),
             from: send.from.clone(),
             to: state.group.id.clone(),
             body: send.body,
@@ -151,6 +154,24 @@ impl GroupService {
             sync_sender: send.delivery.sync_sender,
             origin_device: send.origin_device,
             original: send.original,
+            audience: Audience::Members,
+        }];
+        self.deps.screen_by_app(app, &mut drafts).await?;
+        let draft = drafts.pop().ok_or_else(|| Error::Storage("a send lost its message".into()))?;
+        let message = Arc::new(Message {
+            id: draft.id,
+            app,
+            conversation: state.group.conversation,
+            seq: 0,
+            chat_type: send.kind,
+            from: draft.from,
+            to: draft.to,
+            body: draft.body,
+            ext: draft.ext,
+            timestamp_ms: now,
+            sync_sender: draft.sync_sender,
+            origin_device: draft.origin_device,
+            original: draft.original,
             receivers: send.receivers.clone(),
             state: MessageState::Normal,
         });

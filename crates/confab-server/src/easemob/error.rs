@@ -137,6 +137,13 @@ impl From<Error> for EasemobError {
                 "ExceedLimitException",
                 "members size is greater than max user size !",
             ),
+            // The app's pre-send callback said `valid: false`; its `code` is the description.
+            Error::Refused(r) if r.why == Refusal::ByAppServer => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden_op",
+                "EasemobForbiddenOpException",
+                r.detail.unwrap_or_else(|| "custom logic denied".into()),
+            ),
             e @ Error::Refused(_) => {
                 Self::new(StatusCode::FORBIDDEN, "forbidden_op", "EasemobForbiddenOpException", e.to_string())
             }

@@ -45,7 +45,7 @@ const MAX_QUERY_LIMIT: usize = 1000;
 
 /// The vendor's name for a message's chat type: it knows one-to-one chats,
 /// groups (threads are group messages to it) and chat rooms.
-pub(super) fn easemob_chat_type(kind: ChatType) -> &'static str {
+pub(crate) fn easemob_chat_type(kind: ChatType) -> &'static str {
     match kind {
         ChatType::Chat | ChatType::Broadcast => "chat",
         ChatType::GroupChat | ChatType::Thread | ChatType::Channel => "groupchat",
@@ -73,7 +73,7 @@ fn record(message: &Message) -> Value {
 }
 
 /// A message's content as the vendor's REST API and history carry it.
-pub(super) fn payload(message: &Message) -> Value {
+pub(crate) fn payload(message: &Message) -> Value {
     json!({
         "bodies": [confab_wire::body_json(&message.body)],
         "ext": message.ext.clone().unwrap_or_else(|| json!({})),

@@ -8,7 +8,7 @@
 mod error;
 mod files;
 pub(crate) mod groups;
-mod history;
+pub(crate) mod history;
 pub(crate) mod message_admin;
 pub(crate) mod messages;
 pub(crate) mod metadata;

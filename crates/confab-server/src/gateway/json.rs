@@ -253,6 +253,7 @@ fn request_error(e: Error) -> (&'static str, String) {
         Error::NotFound(m) => ("not_found", m),
         Error::Forbidden(m) => ("forbidden", m),
         Error::Refused(r) if r.why == Refusal::SensitiveWords => ("sensitive_words", r.to_string()),
+        Error::Refused(r) if r.why == Refusal::ByAppServer => ("refused_by_app", r.to_string()),
         Error::Refused(r) if r.why == Refusal::Full => ("limit_exceeded", r.to_string()),
         Error::Refused(r) => ("forbidden", r.to_string()),
         Error::LimitExceeded(m) => ("limit_exceeded", m),

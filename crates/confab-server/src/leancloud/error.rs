@@ -83,6 +83,10 @@ impl From<Error> for LcError {
             Error::Duplicate(m) => LcError::new(StatusCode::BAD_REQUEST, 137, m),
             Error::Forbidden(m) => LcError::new(StatusCode::FORBIDDEN, SILENCED, m),
             Error::Refused(r) if r.why == Refusal::SensitiveWords => LcError::forbidden(r.to_string()),
+            // The app's `_messageReceived` hook dropped it: the vendor's MESSAGE_REJECTED_BY_APP.
+            Error::Refused(r) if r.why == Refusal::ByAppServer => {
+                LcError::new(StatusCode::FORBIDDEN, 4402, r.detail.clone().unwrap_or_else(|| r.to_string()))
+            }
             Error::Refused(r) if r.why == Refusal::Full => {
                 LcError::new(StatusCode::BAD_REQUEST, CONVERSATION_FULL, r.to_string())
             }

@@ -85,7 +85,10 @@ impl From<Error> for WildfireError {
                 tracing::warn!("wildfire call failed: {m}");
                 (SERVER_ERROR, String::new())
             }
-            Error::Refused(r) if r.why == Refusal::SensitiveWords => (SENSITIVE_MATCHED, String::new()),
+            // The vendor's remote censor answers 403 for a message it blocks: 242.
+            Error::Refused(r) if matches!(r.why, Refusal::SensitiveWords | Refusal::ByAppServer) => {
+                (SENSITIVE_MATCHED, r.detail.clone().unwrap_or_default())
+            }
             Error::Refused(r) if r.why == Refusal::Full => (GROUP_EXCEED_MAX_MEMBER_COUNT, r.to_string()),
             Error::Refused(r) => (NOT_RIGHT, r.to_string()),
             Error::Unavailable => (SERVER_ERROR, String::new()),

@@ -27,13 +27,13 @@ async fn connect(app: &TestApp) -> Socket {
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
 
-async fn send(socket: &mut Socket, command: Command, payload: Vec<u8>) {
+pub(crate) async fn send(socket: &mut Socket, command: Command, payload: Vec<u8>) {
     let envelope = MSync { command: Some(command as i32), payload: Some(payload), ..Default::default() };
     socket.send(WsMessage::Binary(envelope.encode_to_vec().into())).await.unwrap();
 }
 
 /// The next envelope; `None` when the server closed the connection.
-async fn next(socket: &mut Socket) -> Option<MSync> {
+pub(crate) async fn next(socket: &mut Socket) -> Option<MSync> {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("a frame in time");
         match frame {
@@ -70,7 +70,7 @@ async fn provision(socket: &mut Socket, user: &str, token: &str) -> Provision {
     Provision::decode(answer.payload.unwrap_or_default().as_slice()).unwrap()
 }
 
-async fn logged_in(app: &TestApp, user: &str) -> Socket {
+pub(crate) async fn logged_in(app: &TestApp, user: &str) -> Socket {
     let token = app.user_token(user).await;
     let mut socket = connect(app).await;
     let answer = provision(&mut socket, user, &token).await;
@@ -78,7 +78,7 @@ async fn logged_in(app: &TestApp, user: &str) -> Socket {
     socket
 }
 
-fn sync_answer(envelope: MSync) -> CommSyncDL {
+pub(crate) fn sync_answer(envelope: MSync) -> CommSyncDL {
     assert_eq!(envelope.command, Some(Command::Sync as i32), "{envelope:?}");
     CommSyncDL::decode(envelope.payload.unwrap_or_default().as_slice()).unwrap()
 }
@@ -93,7 +93,7 @@ async fn unread_answer(socket: &mut Socket) -> CommUnreadDL {
     }
 }
 
-fn text_upload(id: u64, to: &str, text: &str) -> Vec<u8> {
+pub(crate) fn text_upload(id: u64, to: &str, text: &str) -> Vec<u8> {
     let body = MessageBody {
         r#type: Some(BodyType::Chat as i32),
         contents: vec![Content {

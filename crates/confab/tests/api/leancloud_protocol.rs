@@ -39,12 +39,12 @@ async fn connect(app: &TestApp, protocol: &str) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, command: &GenericCommand) {
+pub(crate) async fn send(socket: &mut Socket, command: &GenericCommand) {
     socket.send(WsMessage::Binary(command.encode_to_vec().into())).await.unwrap();
 }
 
 /// The next command; `None` when the server closed the connection.
-async fn next(socket: &mut Socket) -> Option<GenericCommand> {
+pub(crate) async fn next(socket: &mut Socket) -> Option<GenericCommand> {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("a frame in time");
         match frame {
@@ -86,7 +86,7 @@ fn open(peer: &str, i: i32, session: SessionCommand) -> GenericCommand {
 }
 
 /// Opens a session for `peer` (plainly); returns the socket and its session token.
-async fn opened(app: &TestApp, peer: &str, tag: Option<&str>) -> (Socket, String) {
+pub(crate) async fn opened(app: &TestApp, peer: &str, tag: Option<&str>) -> (Socket, String) {
     let mut socket = connect(app, "lc.protobuf2.3").await;
     send(&mut socket, &open(peer, 1, SessionCommand { tag: tag.map(Into::into), ..Default::default() })).await;
     let answer = next(&mut socket).await.expect("an answer to open");
@@ -97,7 +97,7 @@ async fn opened(app: &TestApp, peer: &str, tag: Option<&str>) -> (Socket, String
     (socket, session.st.expect("st"))
 }
 
-fn direct(cid: &str, text: &str, i: i32) -> GenericCommand {
+pub(crate) fn direct(cid: &str, text: &str, i: i32) -> GenericCommand {
     GenericCommand {
         cmd: Some(CommandType::Direct as i32),
         i: Some(i),
@@ -112,7 +112,7 @@ fn direct(cid: &str, text: &str, i: i32) -> GenericCommand {
 }
 
 /// A conversation made through the REST API with the master key.
-async fn conversation(app: &TestApp, members: &[&str]) -> String {
+pub(crate) async fn conversation(app: &TestApp, members: &[&str]) -> String {
     let (status, body) =
         app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "chat", "m": members}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");

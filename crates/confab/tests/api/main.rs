@@ -3,6 +3,7 @@
 
 mod architecture;
 mod auth;
+mod callbacks;
 mod cli;
 mod cluster;
 mod console;

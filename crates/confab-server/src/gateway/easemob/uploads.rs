@@ -27,6 +27,10 @@ fn refusal(error: &Error) -> Status {
             }
             Refusal::MutedGlobally => status(ErrorCode::PermissionDenied, "user is mute"),
             Refusal::SensitiveWords => status(ErrorCode::PermissionDenied, "sensitive words"),
+            // The SDK's MESSAGE_EXTERNAL_LOGIC_BLOCKED, with the app's `code` as its reason.
+            Refusal::ByAppServer => {
+                status(ErrorCode::PermissionDeniedExternal, refused.detail.as_deref().unwrap_or("custom logic denied"))
+            }
             _ => status(ErrorCode::Fail, &refused.to_string()),
         },
         Error::NotFound(_) => status(ErrorCode::Fail, "group not found"),

@@ -2,6 +2,7 @@
 //! recalls (`patch`), and read cursors (`read`).
 
 use super::*;
+use confab_core::error::Refusal;
 
 /// Messages a `logs` command returns at most (and by default, the vendor's 20).
 const MAX_LOGS: usize = 100;
@@ -71,6 +72,9 @@ impl LeanCloud {
                     }),
                     ..Default::default()
                 }
+            }
+            Err(Error::Refused(r)) if r.why == Refusal::ByAppServer => {
+                refused(code::MESSAGE_REJECTED_BY_APP, r.detail.as_deref().unwrap_or_default())
             }
             Err(Error::Refused(r)) => refused(code::MESSAGE_REJECTED_BY_APP, &r.to_string()),
             Err(Error::NotFound(m)) => refused(code::CONVERSATION_NOT_FOUND, &m),
