@@ -39,7 +39,7 @@ const SECRET: &str = "callback-secret";
 
 /// One call the app's server received.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     path: String,
     /// What the app's server answered.
     status: u16,
@@ -52,8 +52,8 @@ type Answer = Arc<dyn Fn(&Value) -> (u16, String) + Send + Sync>;
 
 /// The app's server: records every call and answers with `answer`.
 #[derive(Clone)]
-struct AppServer {
-    url: String,
+pub(crate) struct AppServer {
+    pub(crate) url: String,
     calls: Arc<Mutex<Vec<Received>>>,
     answer: Arc<Mutex<Answer>>,
     /// How long each answer takes.
@@ -61,7 +61,7 @@ struct AppServer {
 }
 
 impl AppServer {
-    async fn start(answer: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static) -> AppServer {
+    pub(crate) async fn start(answer: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static) -> AppServer {
         let calls: Arc<Mutex<Vec<Received>>> = Arc::default();
         let answer: Arc<Mutex<Answer>> = Arc::new(Mutex::new(Arc::new(answer)));
         let delay: Arc<Mutex<Duration>> = Arc::default();
@@ -94,13 +94,13 @@ impl AppServer {
         *self.answer.lock().unwrap() = Arc::new(answer);
     }
 
-    fn calls(&self) -> Vec<Received> {
+    pub(crate) fn calls(&self) -> Vec<Received> {
         self.calls.lock().unwrap().clone()
     }
 }
 
 /// A confab whose first app calls `server` before each send.
-async fn with_pre_send(server: &AppServer, adjust: impl FnOnce(&mut Config)) -> TestApp {
+pub(crate) async fn with_pre_send(server: &AppServer, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let url = server.url.clone();
     spawn_app_with(Storage::fresh().await, move |config| {
         config.fetch_allow_private = FetchPolicy::parse("127.0.0.1").unwrap();

@@ -639,6 +639,32 @@ async fn send_rates_are_limited_for(sdk: &str) {
     assert_eq!(count["data"]["bob"], sent, "only what was acknowledged is stored: {count}");
 }
 
+/// The app's pre-send callback refuses (`valid: false`): the SDK's send
+/// fails with its MESSAGE_EXTERNAL_LOGIC_BLOCKED, and nothing is stored.
+async fn refusals_by_the_apps_server_reach(sdk: &str) {
+    ensure_installed();
+    let server = crate::callbacks::AppServer::start(|_| (200, json!({"valid": false, "code": "no"}).to_string())).await;
+    let app = crate::callbacks::with_pre_send(&server, |_| {}).await;
+    app.register(&["ann", "bob"]).await;
+    let mut ann = start(&app, sdk, &["burst", "ann", PASSWORD, "bob", "2"]);
+    let burst = ann.next().await;
+    ann.finished().await;
+    assert_eq!(burst, json!({"sent": 0, "refused": [502]}), "{sdk}: MESSAGE_EXTERNAL_LOGIC_BLOCKED");
+    assert_eq!(server.calls().len(), 2, "{sdk}");
+    let (_, count) = app.get("/users/bob/offline_msg_count").await;
+    assert_eq!(count["data"]["bob"], 0, "{sdk}: nothing stored: {count}");
+}
+
+#[tokio::test]
+async fn the_websdk_hears_the_apps_server_refuse() {
+    refusals_by_the_apps_server_reach("websdk").await;
+}
+
+#[tokio::test]
+async fn agora_chat_hears_the_apps_server_refuse() {
+    refusals_by_the_apps_server_reach("agora").await;
+}
+
 #[tokio::test]
 async fn the_websdk_is_told_its_send_rate() {
     send_rates_are_limited_for("websdk").await;
