@@ -61,6 +61,8 @@
 //   temporary CLIENT MEMBER TEXT  opens, makes a temporary conversation with
 //                       MEMBER (an hour to live), sends TEXT, prints {"cid",
 //                       "sent", "members", "expiresIn": seconds}
+//   refused CLIENT CID TEXT  opens, sends TEXT, prints the SDK's error
+//                       ({"code", "appCode", "message"}) or {"sent": true}
 //   mention CLIENT CID MEMBER  opens, sends a text mentioning MEMBER
 //                       (setMentionList), prints {"sent": id}
 // Usage: node sessions.js lc4|lc5 http://127.0.0.1:PORT APP_ID APP_KEY MASTER_KEY STEP CLIENT [TAG]
@@ -147,6 +149,18 @@ async function main() {
     const conversation = await im.getConversation(tag);
     const message = await conversation.send(new TextMessage(text));
     print({ sent: message.id, timestamp: +message.timestamp, members: conversation.members });
+    await im.close();
+    process.exit(0);
+  }
+  if (step === 'refused') {
+    const im = await realtime.createIMClient(client);
+    const conversation = await im.getConversation(tag);
+    try {
+      await conversation.send(new TextMessage(text));
+      print({ sent: true });
+    } catch (error) {
+      print({ code: error.code, appCode: error.appCode === undefined ? null : error.appCode, message: error.message });
+    }
     await im.close();
     process.exit(0);
   }

@@ -40,12 +40,12 @@ const SECRET: &str = "callback-secret";
 /// One call the app's server received.
 #[derive(Debug, Clone)]
 pub(crate) struct Received {
-    path: String,
+    pub(crate) path: String,
     /// What the app's server answered.
-    status: u16,
-    headers: HeaderMap,
-    raw: Vec<u8>,
-    body: Value,
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) raw: Vec<u8>,
+    pub(crate) body: Value,
 }
 
 type Answer = Arc<dyn Fn(&Value) -> (u16, String) + Send + Sync>;

@@ -51,6 +51,42 @@ async fn sessions_work_with(sdk: &str) {
 
 /// Two SDK clients in a conversation the backend made: one sends, the other
 /// receives it; the REST history has it; a REST send reaches the SDK too.
+/// The app's `_messageReceived` hook drops the message: the SDK's send
+/// fails with MESSAGE_REJECTED_BY_APP (4402), and nothing is stored.
+async fn hook_refusals_reach(sdk: &str) {
+    ensure_installed();
+    let server = crate::callbacks::AppServer::start(|_| {
+        (200, json!({"result": {"drop": true, "code": 7, "detail": "not here"}}).to_string())
+    })
+    .await;
+    let app =
+        crate::callbacks::with_pre_send(&server, |config| config.callbacks.format = Some("leancloud".into())).await;
+    let (_, made) =
+        app.leancloud(Method::POST, "/1.2/rtm/conversations", Some(json!({"name": "team", "m": ["Ann", "bob"]}))).await;
+    let cid = made["objectId"].as_str().unwrap().to_owned();
+    let mut ann = start(&app, sdk, &["refused", "Ann", &cid, "buy now"]);
+    let refused = ann.next().await;
+    ann.finished().await;
+    assert_eq!(refused["code"], 4402, "{sdk}: {refused}");
+    // The hook gets the message's content as the SDK sent it: a typed message's JSON text.
+    let call = server.calls().pop().unwrap();
+    assert_eq!(call.path, "/pre/1.1/functions/_messageReceived");
+    let content: serde_json::Value = serde_json::from_str(call.body["content"].as_str().unwrap()).unwrap();
+    assert_eq!(content, json!({"_lctext": "buy now", "_lctype": -1}), "{sdk}");
+    let (_, history) = app.leancloud(Method::GET, &format!("/1.2/rtm/conversations/{cid}/messages"), None).await;
+    assert_eq!(history, json!([]), "{sdk}: nothing stored");
+}
+
+#[tokio::test]
+async fn the_4x_sdk_hears_a_hook_refuse() {
+    hook_refusals_reach("lc4").await;
+}
+
+#[tokio::test]
+async fn the_5x_sdk_hears_a_hook_refuse() {
+    hook_refusals_reach("lc5").await;
+}
+
 async fn messages_work_with(sdk: &str) {
     ensure_installed();
     let app = spawn_app().await;
