@@ -26,7 +26,7 @@ use confab_core::Core;
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
 
-use super::{cursor_key, deliver, formats, settings, Stats};
+use super::{cursor_key, deliver, formats, settings, Stats, SETTINGS_FOR};
 use crate::fetch::Fetcher;
 
 /// How old a message must be before it is posted (see the module's doc).
@@ -82,13 +82,30 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut progress: HashMap<AppId, Progress> = HashMap::new();
+    // Each app's settings, read again every few seconds (an idle server
+    // would otherwise read them from storage five times a second).
+    let mut known: HashMap<AppId, (Instant, Arc<super::Settings>)> = HashMap::new();
     loop {
         let mut busy = false;
         if leader() {
             match core.apps.all().await {
                 Ok(apps) => {
                     for app in apps.iter() {
-                        busy |= round(&core, &fetcher, &stats, app, &mut progress).await;
+                        let settings = match known.get(&app.id) {
+                            Some((at, settings)) if at.elapsed() < SETTINGS_FOR => settings.clone(),
+                            _ => match settings(&core, app.id).await {
+                                Ok(read) => {
+                                    let read = Arc::new(read);
+                                    known.insert(app.id, (Instant::now(), read.clone()));
+                                    read
+                                }
+                                Err(e) => {
+                                    tracing::warn!(app = app.id.0, error = %e, "cannot read the app's callback settings");
+                                    continue;
+                                }
+                            },
+                        };
+                        busy |= round(&core, &fetcher, &stats, app, &settings, &mut progress).await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "post-send callbacks cannot list the apps"),
@@ -115,15 +132,9 @@ async fn round(
     fetcher: &Fetcher,
     stats: &Stats,
     app: &confab_core::model::App,
+    settings: &super::Settings,
     progress: &mut HashMap<AppId, Progress>,
 ) -> bool {
-    let settings = match settings(core, app.id).await {
-        Ok(settings) => settings,
-        Err(e) => {
-            tracing::warn!(app = app.id.0, error = %e, "cannot read the app's callback settings");
-            return false;
-        }
-    };
     let Some(url) = settings.post_send_url.as_deref() else {
         progress.remove(&app.id);
         return false;
