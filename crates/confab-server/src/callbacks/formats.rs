@@ -273,6 +273,31 @@ pub fn post_send(format: Format, app: &App, message: &Message, secret: &str, now
     }
 }
 
+/// LeanCloud's `_rtmClientSign` hook call: the user as its `_User` object.
+pub fn sign_hook(app: &App, user: &confab_core::model::User, token: &str, secret: &str, now_ms: i64) -> Call {
+    let at = |ms: i64| crate::leancloud::iso(ms);
+    let body = json!({
+        "objectId": user.username.as_str(),
+        "username": user.username.as_str(),
+        "sessionToken": token,
+        "createdAt": at(user.created_ms),
+        "updatedAt": at(user.modified_ms),
+    });
+    Call { suffix: "/1.1/functions/_rtmClientSign", headers: leancloud_headers(app, secret, now_ms), body }
+}
+
+/// The hook's answer: `None` to sign, `Some(why)` to refuse.
+pub fn sign_answer(status: u16, body: &[u8]) -> Result<Option<String>, Unreadable> {
+    let answer = json_answer(status, body)?;
+    match answer.get("result") {
+        Some(Value::Bool(true)) => Ok(None),
+        Some(Value::Bool(false)) => Ok(Some(
+            answer.get("error").and_then(Value::as_str).unwrap_or("the app's server refused to sign").to_owned(),
+        )),
+        _ => Err(Unreadable("the answer has no boolean `result`".into())),
+    }
+}
+
 /// Easemob's word for a message's kind in `content_type`.
 fn content_word(message: &Message) -> &'static str {
     use confab_core::model::Body;
@@ -393,6 +418,14 @@ mod tests {
             panic!("a replacement")
         };
         assert_eq!(body, Body::Text { msg: "h*".into() });
+    }
+
+    #[test]
+    fn the_sign_hook_allows_or_refuses_with_the_apps_words() {
+        assert_eq!(sign_answer(200, br#"{"result": true}"#), Ok(None));
+        assert_eq!(sign_answer(200, br#"{"result": false, "error": "banned"}"#), Ok(Some("banned".into())));
+        assert!(sign_answer(200, br#"{"ok": 1}"#).is_err());
+        assert!(sign_answer(502, b"").is_err());
     }
 
     #[test]

@@ -239,6 +239,45 @@ async fn deliver(
     }
 }
 
+/// LeanCloud's `_rtmClientSign` hook: before `/1.2/rtm/clients/sign` signs a
+/// login for `user`, an app whose callbacks speak LeanCloud's hooks is asked
+/// (`{pre-send URL}/1.1/functions/_rtmClientSign`, with the user as the
+/// vendor's `_User`); `{"result": false, "error": …}` refuses. Other apps,
+/// and apps without a pre-send URL, sign as before. A failed call follows the
+/// app's failure policy.
+pub async fn may_sign(
+    core: &Core,
+    fetcher: &Fetcher,
+    app: &App,
+    user: &confab_core::model::User,
+    token: &str,
+) -> std::result::Result<(), String> {
+    let settings = match settings(core, app.id).await {
+        Ok(settings) => settings,
+        Err(e) => return Err(format!("cannot read the app's callback settings: {e}")),
+    };
+    let (Format::LeanCloud, Some(url)) = (settings.format, settings.pre_send_url.as_deref()) else {
+        return Ok(());
+    };
+    let now = core.now_ms();
+    let call = formats::sign_hook(app, user, token, settings.secret(), now);
+    let timeout = Duration::from_millis(settings.timeout_ms);
+    let answer = deliver(fetcher, url, &call, settings.secret(), now, timeout)
+        .await
+        .and_then(|(status, body)| formats::sign_answer(status, &body).map_err(|e| e.0));
+    match answer {
+        Ok(None) => Ok(()),
+        Ok(Some(refused)) => Err(refused),
+        Err(why) => {
+            tracing::warn!(app = app.id.0, error = %why, "the _rtmClientSign hook failed");
+            match settings.on_failure {
+                OnFailure::Pass => Ok(()),
+                OnFailure::Refuse => Err("the app's server did not answer".into()),
+            }
+        }
+    }
+}
+
 /// How long settings read from storage are used before being read again.
 const SETTINGS_FOR: Duration = Duration::from_secs(2);
 

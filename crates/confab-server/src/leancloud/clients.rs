@@ -161,7 +161,14 @@ pub async fn blacklists(
 /// user token, or one issued to the app for them); the signature is the
 /// vendor's `HMAC-SHA1(master key, appid:clientid::timestamp:nonce)`, which
 /// confab's gateway accepts as a login (docs/protocol.md).
-pub async fn sign(AnyKey(target): AnyKey, Query(params): Query<HashMap<String, String>>) -> Result<Response, LcError> {
+///
+/// An app whose callbacks speak LeanCloud's hooks is asked first
+/// (`_rtmClientSign`); its refusal is the vendor's 142.
+pub async fn sign(
+    AnyKey(target): AnyKey,
+    axum::Extension(fetcher): axum::Extension<std::sync::Arc<crate::fetch::Fetcher>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, LcError> {
     let token = params
         .get("session_token")
         .filter(|t| !t.is_empty())
@@ -170,6 +177,10 @@ pub async fn sign(AnyKey(target): AnyKey, Query(params): Query<HashMap<String, S
         Ok(Principal::User { username, .. }) => username,
         _ => return Err(LcError::new(axum::http::StatusCode::BAD_REQUEST, 211, "Could not find user.")),
     };
+    let record = target.core.users.get(target.app.id, &user).await?;
+    if let Err(why) = crate::callbacks::may_sign(&target.core, &fetcher, &target.app, &record, token).await {
+        return Err(LcError::new(axum::http::StatusCode::BAD_REQUEST, 142, why));
+    }
     let timestamp = target.core.now_ms();
     let nonce = auth::random_key(8);
     let signature = login_signature(&target.app, &user, timestamp, &nonce).ok_or_else(LcError::unauthorized)?;

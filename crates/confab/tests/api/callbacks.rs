@@ -472,3 +472,36 @@ async fn the_client_protocols_hear_a_refusal_in_their_sdks_terms() {
     let (_, count) = app.get("/users/bob/offline_msg_count").await;
     assert_eq!(count["data"]["bob"], 0, "nothing reached bob: {count}");
 }
+
+/// LeanCloud's `_rtmClientSign`: before `/1.2/rtm/clients/sign` signs a
+/// user's login, the app's hook is asked with the user; `result: false`
+/// refuses with the vendor's 142 and the hook's words.
+#[tokio::test]
+async fn the_rtm_client_sign_hook_decides_whether_a_login_is_signed() {
+    let server = AppServer::start(|body| match body["username"].as_str() {
+        Some("mallory") => (200, json!({"result": false, "error": "banned user"}).to_string()),
+        _ => (200, json!({"result": true}).to_string()),
+    })
+    .await;
+    let app = with_pre_send(&server, |config| config.callbacks.format = Some("leancloud".into())).await;
+    let keys = [("X-LC-Id", crate::helpers::LC_APP_ID), ("X-LC-Key", crate::helpers::LC_APP_KEY)];
+    for (user, allowed) in [("alice", true), ("mallory", false)] {
+        let token = app.token_by_id(user).await;
+        let path = format!("/1.2/rtm/clients/sign?session_token={token}");
+        let (status, body) = app.leancloud_with(reqwest::Method::GET, &path, None, &keys).await;
+        let call = server.calls().pop().unwrap();
+        assert_eq!(call.path, "/pre/1.1/functions/_rtmClientSign");
+        assert_eq!(
+            (call.body["username"].as_str(), call.body["sessionToken"].as_str()),
+            (Some(user), Some(token.as_str()))
+        );
+        assert_eq!(call.headers["x-lc-hook-key"], SECRET);
+        match allowed {
+            true => assert_eq!((status, body["client_id"].as_str()), (StatusCode::OK, Some(user)), "{body}"),
+            false => {
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+                assert_eq!((body["code"].as_i64(), body["error"].as_str()), (Some(142), Some("banned user")), "{body}");
+            }
+        }
+    }
+}
