@@ -52,17 +52,18 @@ pub async fn broadcast(target: Master, super::Body(body): super::Body<Broadcast>
         return Err(LcError::too_many_requests());
     }
     let from = client(required(&body.from_client, "from_client")?, "from_client")?;
-    let conv_id = required(&body.conv_id, "conv_id")?.to_owned();
-    let data = message_field(&body.message)?;
+    let content = &body.content;
+    let conv_id = required(&content.conv_id, "conv_id")?.to_owned();
+    let data = message_field(&content.message)?;
     let now = target.core.now_ms();
-    let valid_till = match &body.valid_till {
+    let valid_till = match &content.valid_till {
         None | Some(Value::Null) => now + MAX_VALID_MS,
         Some(v) => v
             .as_i64()
             .filter(|t| *t > now && *t <= now + MAX_VALID_MS)
             .ok_or_else(|| LcError::invalid("valid_till must be a time in ms within the next month"))?,
     };
-    let transient = body.transient.as_ref().and_then(Value::as_bool).unwrap_or(false);
+    let transient = content.transient.as_ref().and_then(Value::as_bool).unwrap_or(false);
     let message = app_broadcast(&target, from, &conv_id, data, valid_till, transient).await?;
     Ok(ok(json!({"msg-id": message.id.to_string(), "timestamp": message.timestamp_ms})))
 }

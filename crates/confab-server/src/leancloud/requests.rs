@@ -162,11 +162,9 @@ pub struct RecallMessage {
     pub to_clients: Option<Value>,
 }
 
-/// A message to every client of the app (L-glob-3).
+/// What an app-wide broadcast says besides who sends it, in v1.2 and v1.1 alike.
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct Broadcast {
-    #[schema(value_type = String)]
-    pub from_client: Option<Value>,
+pub struct BroadcastContent {
     /// The service conversation it goes out under.
     #[schema(value_type = String)]
     pub conv_id: Option<Value>,
@@ -178,6 +176,15 @@ pub struct Broadcast {
     /// Only for clients connected now.
     #[schema(value_type = Option<bool>)]
     pub transient: Option<Value>,
+}
+
+/// A message to every client of the app (L-glob-3).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Broadcast {
+    #[schema(value_type = String)]
+    pub from_client: Option<Value>,
+    #[serde(flatten)]
+    pub content: BroadcastContent,
 }
 
 /// `POST /1.1/rtm/messages`: the older send, `from_peer` for the sender and
@@ -209,14 +216,8 @@ impl V11Send {
 pub struct V11Broadcast {
     #[schema(value_type = String)]
     pub from_peer: Option<Value>,
-    #[schema(value_type = String)]
-    pub conv_id: Option<Value>,
-    #[schema(value_type = String)]
-    pub message: Option<Value>,
-    #[schema(value_type = Option<i64>)]
-    pub valid_till: Option<Value>,
-    #[schema(value_type = Option<bool>)]
-    pub transient: Option<Value>,
+    #[serde(flatten)]
+    pub content: BroadcastContent,
 }
 
 /// L-cli-3.

@@ -43,15 +43,9 @@ pub async fn send(target: Master, super::Body(mut body): super::Body<V11Send>) -
 /// `POST /1.1/rtm/broadcast`.
 pub async fn broadcast(target: Master, super::Body(body): super::Body<V11Broadcast>) -> Result<Response, LcError> {
     let from = client(required(&body.from_peer, "from_peer")?, "from_peer")?;
-    let conv_id = required(&body.conv_id, "conv_id")?.to_owned();
+    let conv_id = required(&body.content.conv_id, "conv_id")?.to_owned();
     find::<Services>(&target.core, target.app.id, &conv_id).await?;
-    let v12 = Broadcast {
-        from_client: Some(Value::String(from.as_str().to_owned())),
-        conv_id: body.conv_id,
-        message: body.message,
-        valid_till: body.valid_till,
-        transient: body.transient,
-    };
+    let v12 = Broadcast { from_client: Some(Value::String(from.as_str().to_owned())), content: body.content };
     super::global::broadcast(target, super::Body(v12)).await
 }
 
