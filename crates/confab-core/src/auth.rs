@@ -203,6 +203,11 @@ pub fn random_key(bytes: usize) -> String {
     random_token(bytes).replace(['-', '_'], "x")
 }
 
+/// Bytes (a digest, a MAC) in lower-case hex, as every vendor's signatures write them.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A random version-4 UUID in its usual text form.
 pub fn random_uuid() -> String {
     use rand::RngCore;
@@ -210,7 +215,7 @@ pub fn random_uuid() -> String {
     rand::thread_rng().fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let h = hex(&b);
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 

@@ -64,7 +64,7 @@ pub fn login_signature(app: &App, user: &Username, timestamp: i64, nonce: &str) 
     let (app_id, key) = (app.credentials.get(APP_ID)?, app.credentials.get(MASTER_KEY)?);
     let mut mac = Hmac::<Sha1>::new_from_slice(key.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(format!("{app_id}:{user}::{timestamp}:{nonce}").as_bytes());
-    Some(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
+    Some(auth::hex(&mac.finalize().into_bytes()))
 }
 
 /// The app whose LeanCloud app ID this is (compared in constant time).

@@ -27,7 +27,7 @@ pub struct Call {
 pub struct Unreadable(pub String);
 
 fn md5_hex(text: &str) -> String {
-    Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    confab_core::auth::hex(&Md5::digest(text.as_bytes()))
 }
 
 /// Easemob's app key, `org#app`.

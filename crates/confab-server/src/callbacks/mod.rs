@@ -202,8 +202,7 @@ pub fn signature(secret: &str, now_ms: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(format!("{now_ms}.").as_bytes());
     mac.update(body);
-    let digest: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={now_ms},v1={digest}")
+    format!("t={now_ms},v1={}", confab_core::auth::hex(&mac.finalize().into_bytes()))
 }
 
 /// Posts one call; the status and (at most `MAX_ANSWER_BYTES` of) the body.

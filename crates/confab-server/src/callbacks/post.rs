@@ -70,6 +70,10 @@ fn format_cursor(bound: &TimeBound) -> String {
     }
 }
 
+/// One conversation's part of a round: the batch positions posted, or
+/// those and the position that was not taken, with why.
+type Posted = Result<Vec<usize>, (Vec<usize>, usize, String)>;
+
 /// Whether this node is the one that posts (the lowest live node ID).
 pub type Leader = Arc<dyn Fn() -> bool + Send + Sync>;
 
@@ -185,27 +189,26 @@ async fn round(
         }
     }
     let (format, secret) = (settings.format, settings.secret());
-    let outcomes: Vec<Result<Vec<usize>, (Vec<usize>, usize, String)>> =
-        futures_util::stream::iter(conversations.into_iter().map(|(_, indexes)| {
-            let messages = &messages;
-            async move {
-                let mut done = Vec::with_capacity(indexes.len());
-                for index in indexes {
-                    let message = &messages[index];
-                    let now = core.now_ms();
-                    let call = formats::post_send(format, app, message, secret, now);
-                    match deliver(fetcher, url, &call, secret, now, POST_TIMEOUT).await {
-                        Ok((status, _)) if (200..300).contains(&status) => done.push(index),
-                        Ok((status, _)) => return Err((done, index, format!("answered {status}"))),
-                        Err(e) => return Err((done, index, e)),
-                    }
+    let outcomes: Vec<Posted> = futures_util::stream::iter(conversations.into_iter().map(|(_, indexes)| {
+        let messages = &messages;
+        async move {
+            let mut done = Vec::with_capacity(indexes.len());
+            for index in indexes {
+                let message = &messages[index];
+                let now = core.now_ms();
+                let call = formats::post_send(format, app, message, secret, now);
+                match deliver(fetcher, url, &call, secret, now, POST_TIMEOUT).await {
+                    Ok((status, _)) if (200..300).contains(&status) => done.push(index),
+                    Ok((status, _)) => return Err((done, index, format!("answered {status}"))),
+                    Err(e) => return Err((done, index, e)),
                 }
-                Ok(done)
             }
-        }))
-        .buffer_unordered(CONVERSATIONS_AT_ONCE)
-        .collect()
-        .await;
+            Ok(done)
+        }
+    }))
+    .buffer_unordered(CONVERSATIONS_AT_ONCE)
+    .collect()
+    .await;
     // Everything before the first message not taken is posted: the cursor
     // moves there; what was posted after it is remembered, not posted again.
     let mut first_failed: Option<usize> = None;

@@ -59,11 +59,7 @@ fn mac(key: &[u8; 32], purpose: &str, parts: &[&str]) -> String {
         mac.update(b"\0");
         mac.update(part.as_bytes());
     }
-    hex(&mac.finalize().into_bytes())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    confab_core::auth::hex(&mac.finalize().into_bytes())
 }
 
 /// A new session for `operator`: the cookie's value and the CSRF token.

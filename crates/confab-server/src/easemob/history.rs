@@ -127,7 +127,7 @@ impl Fingerprint {
     }
 
     fn finish(self) -> String {
-        self.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        confab_core::auth::hex(&self.0.finalize())
     }
 }
 

@@ -256,7 +256,7 @@ async fn authenticate(core: &Core, headers: &HeaderMap) -> Result<(Arc<App>, Key
 /// `md5(timestamp + key)` in lower-case hex, as `X-LC-Sign` carries it.
 pub fn sign_digest(timestamp: &str, key: &str) -> String {
     use md5::{Digest, Md5};
-    Md5::digest(format!("{timestamp}{key}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    confab_core::auth::hex(&Md5::digest(format!("{timestamp}{key}").as_bytes()))
 }
 
 /// A JSON body read with a size limit into the handler's request type (see

@@ -146,10 +146,7 @@ fn unique_ids(members: &[Username]) -> (String, String) {
     let mut sorted: Vec<&str> = members.iter().map(Username::as_str).collect();
     sorted.sort_unstable();
     sorted.dedup();
-    let digest: String = Sha256::digest(format!("unique\u{1f}{}", sorted.join("\u{1f}")).as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = confab_core::auth::hex(&Sha256::digest(format!("unique\u{1f}{}", sorted.join("\u{1f}")).as_bytes()));
     (digest[..24].to_owned(), digest[24..56].to_owned())
 }
 

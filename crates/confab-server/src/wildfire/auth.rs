@@ -87,7 +87,7 @@ pub async fn authenticate(core: &Core, nonces: &NonceCache, headers: &HeaderMap)
 /// `sha1_hex(nonce|secret|timestamp)`.
 pub fn signature(nonce: &str, secret: &str, timestamp: &str) -> String {
     let digest = Sha1::digest(format!("{nonce}|{secret}|{timestamp}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    confab_core::auth::hex(&digest)
 }
 
 /// Records a request's signature; refuses one seen before within the
