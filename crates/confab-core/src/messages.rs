@@ -583,6 +583,13 @@ impl MessageService {
         Ok(if membership.ack_seq >= message.seq { DeliveryState::Delivered } else { DeliveryState::Undelivered })
     }
 
+    /// Whether one of `user`'s devices acknowledged `message` (offline push
+    /// asks before pushing).
+    pub async fn reached(&self, app: AppId, user: &Username, message: &Message) -> Result<bool> {
+        let membership = self.deps.store.membership(app, user, message.conversation).await?;
+        Ok(membership.is_some_and(|m| m.ack_seq >= message.seq))
+    }
+
     pub async fn acknowledge(&self, app: AppId, user: &Username, conversation: ConversationId, seq: i64) -> Result<()> {
         self.deps.store.acknowledge(app, user, conversation, seq).await
     }

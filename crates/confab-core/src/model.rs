@@ -169,8 +169,8 @@ pub struct User {
     pub push: PushSettings,
 }
 
-/// How offline-push notices for a user look, and when they stay silent.
-/// Stored and returned; delivering pushes is not part of confab yet.
+/// How offline-push notices for a user look, and when they stay silent
+/// (the edge's push worker reads them for each receiver).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushSettings {
     /// 0: "you have a new message"; 1: with the sender and the text.

@@ -63,6 +63,9 @@ pub struct Config {
     /// The first app's callbacks to its own server, set on every start when
     /// given (`confab app callbacks` sets any app's, and shows them).
     pub callbacks: FirstAppCallbacks,
+    /// The first app's offline-push providers, set on every start when given
+    /// (`CONFAB_PUSH_*`; `confab app push` sets any app's, and shows them).
+    pub push: crate::push::Change,
 }
 
 /// `CONFAB_CALLBACK_PRE_SEND_URL`, `CONFAB_CALLBACK_POST_SEND_URL`,
@@ -192,6 +195,7 @@ impl Default for Config {
             max_token_ttl_secs: 365 * 24 * 3600,
             console_password: None,
             callbacks: FirstAppCallbacks::default(),
+            push: crate::push::Change::default(),
         }
     }
 }
@@ -337,6 +341,39 @@ impl Config {
         }
         if let Some(v) = var("CONFAB_CALLBACK_ON_FAILURE") {
             self.callbacks.on_failure = text(v);
+        }
+        if let Some(v) = var("CONFAB_PUSH_APNS_KEY_FILE") {
+            self.push.apns_key_file = Some(v.into());
+        }
+        if let Some(v) = var("CONFAB_PUSH_APNS_KEY_ID") {
+            self.push.apns_key_id = Some(v);
+        }
+        if let Some(v) = var("CONFAB_PUSH_APNS_TEAM_ID") {
+            self.push.apns_team_id = Some(v);
+        }
+        if let Some(v) = var("CONFAB_PUSH_APNS_TOPIC") {
+            self.push.apns_topic = Some(v);
+        }
+        if let Some(v) = var("CONFAB_PUSH_APNS_ENVIRONMENT") {
+            self.push.apns_environment = Some(v);
+        }
+        if let Some(v) = var("CONFAB_PUSH_APNS_ENDPOINT") {
+            self.push.apns_endpoint = Some(v);
+        }
+        if let Some(v) = var("CONFAB_PUSH_FCM_SERVICE_ACCOUNT_FILE") {
+            self.push.fcm_service_account_file = Some(v.into());
+        }
+        if let Some(v) = var("CONFAB_PUSH_FCM_ENDPOINT") {
+            self.push.fcm_endpoint = Some(v);
+        }
+        if let Some(v) = var("CONFAB_PUSH_WEBHOOK_URL") {
+            self.push.webhook_url = Some(v);
+        }
+        if let Some(v) = var("CONFAB_PUSH_WEBHOOK_SECRET") {
+            self.push.webhook_secret = Some(Secret(v));
+        }
+        if let Some(v) = var("CONFAB_PUSH_ACK_WAIT_MS") {
+            self.push.ack_wait_ms = Some(v.parse().map_err(|e| anyhow::anyhow!("CONFAB_PUSH_ACK_WAIT_MS={v}: {e}"))?);
         }
         if let Some(v) = var("CONFAB_PUBLIC_URL") {
             self.public_url = Some(v).filter(|v| !v.is_empty());

@@ -234,6 +234,18 @@ impl std::error::Error for FetchRefused {}
 pub struct Fetcher {
     policy: Arc<FetchPolicy>,
     client: reqwest::Client,
+    /// The same client speaking only HTTP/2 (APNs accepts nothing else;
+    /// over plain `http://` it uses prior knowledge, as a local stand-in does).
+    http2: reqwest::Client,
+}
+
+/// Which HTTP a call needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Http {
+    /// Whatever the server offers.
+    Any,
+    /// HTTP/2 only.
+    Two,
 }
 
 impl Fetcher {
@@ -256,7 +268,16 @@ impl Fetcher {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(FETCH_TIMEOUT)
             .build()?;
-        Ok(Fetcher { policy, client })
+        // Push providers answer without redirects; none is followed.
+        let http2 = reqwest::Client::builder()
+            .no_proxy()
+            .dns_resolver(Arc::new(VettingResolver { policy: policy.clone() }))
+            .redirect(redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(FETCH_TIMEOUT)
+            .http2_prior_knowledge()
+            .build()?;
+        Ok(Fetcher { policy, client, http2 })
     }
 
     /// Starts a `GET` of `url` after checking it; the caller reads the body
@@ -291,6 +312,32 @@ impl Fetcher {
         let parsed = Url::parse(url).map_err(|e| FetchRefused(format!("{url} is not a URL: {e}")))?;
         check_url(&self.policy, &parsed)?;
         let mut request = self.client.post(parsed).header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.body(body).send().await.map_err(|e| FetchRefused(describe(&e)))
+    }
+}
+
+impl Fetcher {
+    /// `POST`s a body of `content_type` with extra headers to `url` after
+    /// checking it, over the HTTP `http` says. The status and body are the
+    /// caller's to judge.
+    pub async fn post(
+        &self,
+        url: &str,
+        http: Http,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+    ) -> Result<reqwest::Response, FetchRefused> {
+        let parsed = Url::parse(url).map_err(|e| FetchRefused(format!("{url} is not a URL: {e}")))?;
+        check_url(&self.policy, &parsed)?;
+        let client = match http {
+            Http::Any => &self.client,
+            Http::Two => &self.http2,
+        };
+        let mut request = client.post(parsed).header(reqwest::header::CONTENT_TYPE, content_type);
         for (name, value) in headers {
             request = request.header(*name, value);
         }

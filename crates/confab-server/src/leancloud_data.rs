@@ -71,3 +71,21 @@ pub fn body_of(data: &str) -> Body {
     };
     Body::Text { msg: text }
 }
+
+/// A message's `push_data` (a JSON object, or its text, as the SDKs send
+/// it) as the message's `ext`, where offline push reads it; `Err` when it is
+/// not an object.
+pub fn push_ext(push_data: Option<&Value>) -> Result<Option<Value>, &'static str> {
+    let object = match push_data {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(text)) if text.is_empty() => return Ok(None),
+        Some(Value::String(text)) => {
+            serde_json::from_str::<Value>(text).map_err(|_| "push_data must be a JSON object")?
+        }
+        Some(other) => other.clone(),
+    };
+    match object {
+        Value::Object(_) => Ok(Some(serde_json::json!({ "push_data": object }))),
+        _ => Err("push_data must be a JSON object"),
+    }
+}

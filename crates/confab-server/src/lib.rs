@@ -8,6 +8,7 @@ mod cors;
 mod easemob;
 pub mod fetch;
 mod gateway;
+pub mod push;
 pub use gateway::{easemob_proto, leancloud_proto};
 pub use signed_login::{login_signatures, set_login_signatures, LoginSignatures};
 mod leancloud;
@@ -77,6 +78,8 @@ pub struct Application {
     relays: Arc<wildfire::Relays>,
     /// What the post-send callbacks post with, and count in.
     post_send: (Arc<fetch::Fetcher>, Arc<callbacks::Stats>),
+    /// What offline pushes count in.
+    push: Arc<push::Stats>,
     /// Timeouts and caps for connections.
     connections: serve::Limits,
     /// The dialects' OpenAPI documents.
@@ -96,6 +99,11 @@ impl Application {
         let mut first_start = ensure_first_app(&core, &config).await?;
         first_start.console_password = ensure_operator(&core, &config).await?;
         apply_first_app_callbacks(&core, &config, first_start.app.id).await?;
+        if config.push.any() {
+            let mut settings = push::settings(&core, first_start.app.id).await?;
+            config.push.apply(&mut settings).map_err(|e| anyhow::anyhow!("CONFAB_PUSH_*: {e}"))?;
+            push::set_settings(&core, first_start.app.id, &settings).await?;
+        }
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
@@ -111,6 +119,7 @@ impl Application {
         let callback_stats = metrics.callbacks.clone();
         core.set_send_gate(Arc::new(callbacks::Gate::new(&core, fetcher.clone(), callback_stats.clone())));
         let post_send = (fetcher.clone(), callback_stats);
+        let push = metrics.push.clone();
         let tracked = |router: Router, dialect: &'static str| {
             router.route_layer(axum::middleware::from_fn_with_state((metrics.clone(), dialect), metrics::track))
         };
@@ -170,6 +179,7 @@ impl Application {
             exports,
             relays,
             post_send,
+            push,
             connections,
             documents,
         })
@@ -214,17 +224,25 @@ impl Application {
     /// requests in flight finish and leaves the cluster. Also stops, with an
     /// error, if the node loses its node-ID lease.
     pub async fn run_until(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let Application { listener, router, node, wildfire, exports, relays, post_send, connections, .. } = self;
+        let Application { listener, router, node, wildfire, exports, relays, post_send, push, connections, .. } = self;
         // One budget for both listeners: descriptors are the process's.
         let gate = serve::Gate::new(&connections);
         let exporter = tokio::spawn(easemob::run_exports(node.core.clone(), exports.0, exports.2, exports.1));
-        let posting = {
+        let (posting, pushing) = {
             // In a cluster, the live node with the lowest ID posts.
             let leader_node = node.clone();
             let leader: callbacks::post::Leader =
                 Arc::new(move || leader_node.view().peers.iter().all(|(id, _)| *id > leader_node.node_id));
             let (fetcher, stats) = post_send;
-            tokio::spawn(callbacks::post::run(node.core.clone(), fetcher, stats, leader, shutdown.clone()))
+            // Offline push is led the same way, from the same fetcher.
+            let pushing = tokio::spawn(push::worker::run(
+                node.core.clone(),
+                fetcher.clone(),
+                push,
+                leader.clone(),
+                shutdown.clone(),
+            ));
+            (tokio::spawn(callbacks::post::run(node.core.clone(), fetcher, stats, leader, shutdown.clone())), pushing)
         };
         let relaying = {
             let (relays, core) = (relays.clone(), node.core.clone());
@@ -273,6 +291,7 @@ impl Application {
         }
         exporter.abort();
         posting.abort();
+        pushing.abort();
         relaying.abort();
         relays.stop_all();
         node.close().await;

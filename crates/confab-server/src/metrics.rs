@@ -189,6 +189,8 @@ pub struct Metrics {
     pub exports: ExportMetrics,
     /// The callbacks to apps' servers.
     pub callbacks: Arc<crate::callbacks::Stats>,
+    /// Offline pushes.
+    pub push: Arc<crate::push::Stats>,
     /// Every dialect request's latency in one histogram, for the console's
     /// live view (Prometheus has the labelled ones).
     all_latencies: Buckets,
@@ -240,9 +242,21 @@ impl Metrics {
             "Post-send callbacks to apps' servers by outcome (delivered, failed)",
             callbacks.post_send.clone(),
         );
+        let push = Arc::new(crate::push::Stats::default());
+        registry.register(
+            "push",
+            "Offline pushes by provider and outcome (sent, retry, gone, failed, gave_up)",
+            push.pushes.clone(),
+        );
+        registry.register(
+            "push_skipped",
+            "Receivers of a message not pushed to, by reason (acknowledged, muted, do_not_disturb, …)",
+            push.skipped.clone(),
+        );
         let all_latencies = Buckets::new(&LATENCY_BOUNDS);
         Arc::new(Metrics {
             callbacks,
+            push,
             registry,
             requests,
             latencies,

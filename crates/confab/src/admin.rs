@@ -102,6 +102,59 @@ pub enum AppCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Set or show an app's offline-push providers: Apple APNs (a .p8 key),
+    /// Firebase Cloud Messaging (a service account's JSON key) and a webhook
+    /// for other vendors. Devices bind tokens to a provider by its notifier
+    /// name (Easemob's certificate name; by default apns, fcm, webhook). An
+    /// empty file or URL removes that provider. Prints the settings (never a
+    /// key or the webhook secret).
+    Push {
+        #[command(flatten)]
+        name: AppName,
+        /// The APNs auth key (.p8) file.
+        #[arg(long)]
+        apns_key_file: Option<std::path::PathBuf>,
+        /// The key's ID (the `kid` of the provider token).
+        #[arg(long)]
+        apns_key_id: Option<String>,
+        /// The Apple developer team ID.
+        #[arg(long)]
+        apns_team_id: Option<String>,
+        /// The app's bundle ID (`apns-topic`).
+        #[arg(long)]
+        apns_topic: Option<String>,
+        #[arg(long, value_parser = ["production", "sandbox"])]
+        apns_environment: Option<String>,
+        /// Another host than Apple's (a proxy); empty for Apple's.
+        #[arg(long)]
+        apns_endpoint: Option<String>,
+        /// The name devices bind APNs tokens with (default apns).
+        #[arg(long)]
+        apns_notifier: Option<String>,
+        /// The Firebase service account's JSON key file.
+        #[arg(long)]
+        fcm_service_account_file: Option<std::path::PathBuf>,
+        /// Another host than fcm.googleapis.com; empty for Google's.
+        #[arg(long)]
+        fcm_endpoint: Option<String>,
+        #[arg(long)]
+        fcm_notifier: Option<String>,
+        /// Where pushes for other vendors are posted.
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// Signs webhook calls (X-Confab-Signature).
+        #[arg(long)]
+        webhook_secret: Option<String>,
+        #[arg(long)]
+        webhook_notifier: Option<String>,
+        /// How long a receiver's devices have to acknowledge a message
+        /// before it is pushed (1 to 60000 ms; default 2000).
+        #[arg(long)]
+        ack_wait_ms: Option<u64>,
+        /// Remove every push setting first.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Set an app's WildfireChat admin secret to a chosen value (a new random
     /// one without --secret) and print it. Refused if another app has it.
     WildfireSecret {
@@ -327,6 +380,53 @@ pub async fn run(config_file: Option<PathBuf>, command: AppCommand) -> anyhow::R
             if let Some(made_up) = made_up {
                 writeln!(out, "New secret (shown once): {made_up}")?;
             }
+        }
+        AppCommand::Push {
+            name,
+            apns_key_file,
+            apns_key_id,
+            apns_team_id,
+            apns_topic,
+            apns_environment,
+            apns_endpoint,
+            apns_notifier,
+            fcm_service_account_file,
+            fcm_endpoint,
+            fcm_notifier,
+            webhook_url,
+            webhook_secret,
+            webhook_notifier,
+            ack_wait_ms,
+            clear,
+        } => {
+            use confab_server::push;
+            let (org, app) = named(name);
+            let found = existing(apps, &org, &app).await?;
+            let core = &node.core;
+            let mut settings = match clear {
+                true => push::Settings::default(),
+                false => push::settings(core, found.id).await.map_err(|e| anyhow::anyhow!("{e}"))?,
+            };
+            let change = push::Change {
+                apns_key_file,
+                apns_key_id,
+                apns_team_id,
+                apns_topic,
+                apns_environment,
+                apns_endpoint,
+                apns_notifier,
+                fcm_service_account_file,
+                fcm_endpoint,
+                fcm_notifier,
+                webhook_url,
+                webhook_secret: webhook_secret.map(confab_server::config::Secret),
+                webhook_notifier,
+                ack_wait_ms,
+            };
+            change.apply(&mut settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+            push::set_settings(core, found.id, &settings).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            writeln!(out, "{org}/{app} push:")?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&settings.shown())?)?;
         }
         AppCommand::WildfireSecret { name, secret } => {
             let (org, app) = named(name);

@@ -73,6 +73,9 @@ Configuration: ./confab.toml (or --config FILE), then these environment variable
   CONFAB_CALLBACK_PRE_SEND_URL, CONFAB_CALLBACK_POST_SEND_URL, CONFAB_CALLBACK_SECRET
                                           the first app's callbacks to its server (see `confab app callbacks --help`;
                                           also CONFAB_CALLBACK_FORMAT, _TIMEOUT_MS, _ON_FAILURE)
+  CONFAB_PUSH_APNS_KEY_FILE, _KEY_ID, _TEAM_ID, _TOPIC, _ENVIRONMENT; CONFAB_PUSH_FCM_SERVICE_ACCOUNT_FILE;
+  CONFAB_PUSH_WEBHOOK_URL, _SECRET; CONFAB_PUSH_ACK_WAIT_MS
+                                          the first app's offline-push providers (see `confab app push --help`)
   CONFAB_FETCH_ALLOW_PRIVATE              private addresses server-side calls may reach (all, or CIDRs)";
 
 fn main() -> std::process::ExitCode {

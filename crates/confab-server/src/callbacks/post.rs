@@ -55,7 +55,7 @@ struct Progress {
 }
 
 /// Reads the stored cursor: `ms:id`, or a bare `ms` for "from this time".
-fn parse_cursor(raw: &str) -> Option<TimeBound> {
+pub(crate) fn parse_cursor(raw: &str) -> Option<TimeBound> {
     let (ms, id) = match raw.split_once(':') {
         Some((ms, id)) => (ms.parse().ok()?, Some(confab_core::ids::MessageId(id.parse().ok()?))),
         None => (raw.parse().ok()?, None),
@@ -63,7 +63,7 @@ fn parse_cursor(raw: &str) -> Option<TimeBound> {
     Some(TimeBound { ms, id, inclusive: false })
 }
 
-fn format_cursor(bound: &TimeBound) -> String {
+pub(crate) fn format_cursor(bound: &TimeBound) -> String {
     match bound.id {
         Some(id) => format!("{}:{}", bound.ms, id.0),
         None => bound.ms.to_string(),

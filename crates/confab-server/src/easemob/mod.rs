@@ -12,6 +12,7 @@ pub(crate) mod history;
 pub(crate) mod message_admin;
 pub(crate) mod messages;
 pub(crate) mod metadata;
+pub(crate) mod push;
 pub(crate) mod relations;
 pub(crate) mod sdk;
 pub(crate) mod threads;
@@ -56,6 +57,7 @@ pub fn router(state: State) -> Router {
         .route("/{org}/{app}/users/batch/status", post(users::batch_status).get(users::batch_status))
         .route("/{org}/{app}/users/{username}", get(users::get_one).put(users::update).delete(users::delete_one))
         .route("/{org}/{app}/users/{username}/password", put(users::set_password))
+        .route("/{org}/{app}/users/{username}/push/binding", get(push::bindings).put(push::bind))
         .route("/{org}/{app}/users/{username}/status", get(users::status))
         .route("/{org}/{app}/users/{username}/offline_msg_count", get(users::offline_count))
         .route("/{org}/{app}/users/{username}/offline_msg_status/{msg_id}", get(users::offline_status))
@@ -394,7 +396,7 @@ impl FromRequestParts<State> for AnyAuth {
 
 impl AnyAuth {
     /// Allows the app, or the user acting on their own account.
-    fn require_self_or_app(&self, username: &Username) -> Result<(), EasemobError> {
+    pub(crate) fn require_self_or_app(&self, username: &Username) -> Result<(), EasemobError> {
         match &self.1 {
             Principal::App => Ok(()),
             Principal::User { username: me, .. } if me == username => Ok(()),

@@ -401,8 +401,8 @@ pub struct PushSettings {
 }
 
 /// E-push-1 to E-push-3: `PUT /users/{username}` sets the nickname shown in
-/// pushes, the notification style and do-not-disturb hours. Stored and
-/// returned in the user entity; pushes themselves are not sent yet.
+/// pushes, the notification style and do-not-disturb hours, which offline
+/// pushes ([`crate::push`]) follow; returned in the user entity.
 pub async fn update(
     auth: AnyAuth,
     Path(path): Path<UserPath>,

@@ -58,6 +58,8 @@ pub struct Outgoing {
     pub no_sync: bool,
     pub mention_all: bool,
     pub mentions: Vec<Username>,
+    /// The message's `ext`: its `push_data`, for offline push.
+    pub ext: Option<Value>,
 }
 
 pub fn outgoing(body: &SendMessage) -> Result<Outgoing, LcError> {
@@ -80,6 +82,7 @@ pub fn outgoing(body: &SendMessage) -> Result<Outgoing, LcError> {
         no_sync: flag(&options.no_sync, "no_sync")?,
         mention_all: flag(&options.mention_all, "mention_all")?,
         mentions,
+        ext: crate::leancloud_data::push_ext(options.push_data.as_ref()).map_err(LcError::invalid)?,
     })
 }
 
@@ -106,7 +109,7 @@ pub async fn send_as_app<K: Kind>(
         kind: K::CHAT_TYPE,
         to: vec![id.to_owned()],
         body: body_of(&out.data),
-        ext: None,
+        ext: out.ext,
         delivery: Delivery { sync_sender: K::SYNC_SENDER && !out.no_sync, online_only: false, sent_at: None },
         origin_device: None,
         original: Some(original),

@@ -13,6 +13,7 @@ mod conversations;
 mod error;
 mod global;
 mod history;
+mod installations;
 mod messages;
 mod permissions;
 pub mod requests;
@@ -84,6 +85,7 @@ pub fn router(state: State) -> Router {
         .route("/1.2/rtm/messages", get(global::history))
         .route("/v1/route", get(clients::route))
         .route("/1.1/rtm/messages", post(v11::send))
+        .route("/1.1/installations", post(installations::create))
         .route("/1.1/rtm/broadcast", post(v11::broadcast))
         .route("/1.1/rtm/messages/history", get(v11::history))
         .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {

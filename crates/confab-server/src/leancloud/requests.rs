@@ -97,6 +97,10 @@ pub struct MessageOptions {
     /// `high`, `normal` or `low`.
     #[schema(value_type = Option<String>)]
     pub priority: Option<Value>,
+    /// What an offline receiver's push says (`alert`, `title`, `badge`,
+    /// `sound`, `_profile`, and the app's own fields): an object or its JSON text.
+    #[schema(value_type = Option<Object>)]
+    pub push_data: Option<Value>,
 }
 
 /// A message sent as the app (L-msg-1, L-room-4, L-svc-3).
@@ -284,4 +288,19 @@ mod tests {
         let send: V11Send = serde_json::from_value(serde_json::json!({"transient": false})).unwrap();
         assert_eq!(send.into_v12().options.transient, Some(Value::Bool(false)));
     }
+}
+
+/// A device registering for pushes.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewInstallation {
+    /// `ios` or `android`.
+    #[schema(value_type = String)]
+    pub device_type: Option<Value>,
+    /// APNs's token (iOS).
+    #[schema(value_type = Option<String>)]
+    pub device_token: Option<Value>,
+    /// FCM's registration token (Android).
+    #[schema(value_type = Option<String>)]
+    pub registration_id: Option<Value>,
 }

@@ -136,7 +136,7 @@ pub async fn send_to_some(target: Master, id: String, body: SendToClients) -> Re
         to: Some(to),
         line: 0,
         body: body_of(&out.data),
-        ext: None,
+        ext: out.ext,
         original: Some(original),
     };
     let (message, _) = target.core.messages.multicast(target.app.id, send).await?;

@@ -22,7 +22,7 @@ pub(super) fn dialect() -> Dialect {
 /// (`JsonBody<LIMIT, T>`), or for the two that read raw parts, what they read.
 fn request_body(method: &str, path: &str) -> Option<super::Schema> {
     use super::schema_with_parts as body;
-    use crate::easemob::{groups, message_admin, messages, metadata, relations, sdk, threads, token, users};
+    use crate::easemob::{groups, message_admin, messages, metadata, push, relations, sdk, threads, token, users};
     let path = path.strip_prefix("/{org}/{app}")?;
     let room_or_group =
         |rest: &str| rest.strip_prefix("/chatgroups").or_else(|| rest.strip_prefix("/chatrooms")).map(str::to_owned);
@@ -32,6 +32,7 @@ fn request_body(method: &str, path: &str) -> Option<super::Schema> {
         ("POST", "/users", _) => body::<users::RegisterBody>(),
         ("PUT", "/users/{username}", _) => body::<users::PushSettings>(),
         ("PUT", "/users/{username}/password", _) => body::<users::NewPassword>(),
+        ("PUT", "/users/{username}/push/binding", _) => body::<push::Binding>(),
         ("POST", "/users/batch/status", _) => body::<users::StatusBatch>(),
         ("POST", "/users/{owner}/blocks/users", _) => body::<relations::BlockRequest>(),
         ("POST", "/mutes", _) => body::<relations::GlobalMute>(),
@@ -714,6 +715,18 @@ const OPS: &[Op] = &[
         path: "/{org}/{app}/users/{username}/password",
         summary: "Set a new password (old tokens stop working)",
         id: Some("E-user-6"),
+    },
+    Op {
+        method: "GET",
+        path: "/{org}/{app}/users/{username}/push/binding",
+        summary: "A user's devices' push bindings",
+        id: None,
+    },
+    Op {
+        method: "PUT",
+        path: "/{org}/{app}/users/{username}/push/binding",
+        summary: "Bind a device's push token to a certificate (an empty token unbinds)",
+        id: None,
     },
     Op {
         method: "GET",

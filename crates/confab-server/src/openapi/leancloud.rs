@@ -23,6 +23,9 @@ pub(super) fn dialect() -> Dialect {
 fn request_body(method: &str, path: &str) -> Option<super::Schema> {
     use super::schema_with_parts as body;
     use crate::leancloud::requests::*;
+    if (method, path) == ("POST", "/1.1/installations") {
+        return Some(body::<NewInstallation>());
+    }
     if let Some(v11) = path.strip_prefix("/1.1/rtm") {
         return match (method, v11) {
             ("POST", "/messages") => Some(body::<V11Send>()),
@@ -99,6 +102,12 @@ const OPS: &[Op] = &[
         path: "/1.1/rtm/broadcast",
         summary: "Broadcast to every client (v1.1)",
         id: Some("L-glob-3"),
+    },
+    Op {
+        method: "POST",
+        path: "/1.1/installations",
+        summary: "Register a device's push token (_Installation); a session opening with it binds it to the client",
+        id: None,
     },
     Op {
         method: "POST",

@@ -30,7 +30,7 @@ async fn route(app: &TestApp, app_id: &str) -> (StatusCode, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn connect(app: &TestApp, protocol: &str) -> Socket {
+pub(crate) async fn connect(app: &TestApp, protocol: &str) -> Socket {
     let (_, found) = route(app, LC_APP_ID).await;
     let mut request = found["server"].as_str().unwrap().into_client_request().unwrap();
     request.headers_mut().insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
@@ -73,7 +73,7 @@ fn login_signature(client: &str, timestamp: i64, nonce: &str) -> String {
     mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn open(peer: &str, i: i32, session: SessionCommand) -> GenericCommand {
+pub(crate) fn open(peer: &str, i: i32, session: SessionCommand) -> GenericCommand {
     GenericCommand {
         cmd: Some(CommandType::Session as i32),
         op: Some(OpType::Open as i32),

@@ -32,6 +32,7 @@ mod openapi;
 mod operations;
 mod passwords;
 mod profiles;
+mod push;
 mod recall;
 mod relations;
 mod rooms;

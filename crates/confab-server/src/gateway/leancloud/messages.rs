@@ -33,6 +33,10 @@ impl LeanCloud {
             Ok(group) => group.kind,
             Err(unfound) => return refused(unfound.code, &unfound.reason),
         };
+        // The SDKs send `pushData` as an object's JSON text; the vendor
+        // sends a message whose `pushData` is not one, with its default push.
+        let push_data = direct.push_data.clone().map(serde_json::Value::String);
+        let ext = crate::leancloud_data::push_ext(push_data.as_ref()).unwrap_or(None);
         let mentions: Vec<Username> = direct.mention_pids.iter().filter_map(|p| Username::parse(p).ok()).collect();
         let (body, original) = content.kept(direct.mention_all.unwrap_or(false), mentions);
         if direct.will == Some(true) {
@@ -52,7 +56,7 @@ impl LeanCloud {
         let sent = if direct.transient == Some(true) {
             session.send_transient(kind, &cid, body, Some(original)).await
         } else {
-            session.send_original(kind, &cid, body, None, Some(original)).await
+            session.send_original(kind, &cid, body, ext, Some(original)).await
         };
         match sent {
             Ok(message) => {

@@ -53,6 +53,14 @@ impl LeanCloud {
             Err(Error::Deactivated(_)) => return Err(code::KICKED_BY_APP),
             Err(_) => return Err(code::INTERNAL_ERROR),
         };
+        // The iOS SDK names its APNs token: offline pushes for this client go
+        // there (a failure here costs the push, not the session).
+        if let Some(token) = asked.device_token.as_deref().filter(|t| !t.is_empty()) {
+            let device = asked.device_id.as_deref().filter(|d| !d.is_empty());
+            if let Err(e) = crate::push::devices::bind_leancloud(core, app.id, &user, device, token).await {
+                tracing::warn!(app = app.id.0, error = %e, "cannot bind the session's device token");
+            }
+        }
         let st = issue(core, &app, &user, SESSION_TOKEN_TTL).await?;
         self.app_id = app_id;
         let opened = GenericCommand {

@@ -1,0 +1,525 @@
+//! The push queue.
+//!
+//! Messages are read from the store in commit-time order from a cursor kept
+//! with the app, once they are the app's acknowledgement wait old (default
+//! 2 s): by then a receiver with a connected device has acknowledged it, and
+//! one whose devices have not is pushed to. That covers a receiver with no
+//! session, one whose phone slept with the socket open, and every node of a
+//! cluster alike, since acknowledgements are in storage.
+//!
+//! A round plans at most [`MAX_PUSHES_PER_ROUND`] pushes (group messages
+//! reach their members in bounded batches this way), then writes them to the
+//! queue in storage (namespace `push.queue`: message, user, device, attempts,
+//! when due) together with the moved cursor, in one write, before sending any.
+//! Each push leaves the queue when its provider has answered: taken, refused
+//! for good, or the token gone (its binding is dropped too). One the provider
+//! asks to try again (429, 5xx, no answer) stays, due after a backoff of 2 s
+//! doubling to 10 minutes, at most [`MAX_ATTEMPTS`] times. A push sent just
+//! before the server stops, and not yet removed, is sent again after a
+//! minute; it carries the same collapse ID, so the phone still shows one.
+//! In a cluster the node with the lowest ID pushes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use confab_core::groups::GroupRef;
+use confab_core::ids::MessageId;
+use confab_core::model::{App, AppId, ChatType, Message, PushSettings, SettingKey, Username};
+use confab_core::storage::{MessageQuery, TimeBound};
+use confab_core::Core;
+
+use super::devices::{self, Device};
+use super::notice::{self, Decision, Notice, Receiver};
+use super::providers::{self, Outcome, Tokens};
+use super::{ProviderKind, Settings, Stats};
+use crate::callbacks::post::{format_cursor, parse_cursor, Leader};
+use crate::fetch::Fetcher;
+
+/// How often apps are looked at when there is nothing to push.
+const IDLE: Duration = Duration::from_millis(200);
+/// Messages read per app per round.
+const BATCH: usize = 500;
+/// Most pushes one round plans.
+pub const MAX_PUSHES_PER_ROUND: usize = 1000;
+/// Pushes in flight at once.
+const PUSHES_AT_ONCE: usize = 64;
+/// Group members looked up at once.
+const LOOKUPS_AT_ONCE: usize = 16;
+/// How long a planned push is held for its sender before another round may take it.
+const LEASE_MS: i64 = 60_000;
+pub const MAX_ATTEMPTS: u32 = 8;
+const FIRST_BACKOFF_MS: i64 = 2_000;
+const MAX_BACKOFF_MS: i64 = 600_000;
+/// How long an app's settings are used before being read again.
+const SETTINGS_FOR: Duration = Duration::from_secs(2);
+
+const QUEUE: &str = "push.queue";
+
+/// Where pushing stands (see the module's doc).
+pub fn cursor_key() -> SettingKey {
+    SettingKey::new(super::NAMESPACE, "", "cursor")
+}
+
+/// A push in the queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Queued {
+    message: u64,
+    user: String,
+    device_id: String,
+    attempts: u32,
+    due_ms: i64,
+}
+
+impl Queued {
+    fn key(&self) -> SettingKey {
+        SettingKey::new(QUEUE, &self.user, &format!("{}/{}", self.message, self.device_id))
+    }
+}
+
+/// One push, planned.
+struct Job {
+    queued: Queued,
+    user: Username,
+    device: Device,
+    provider: ProviderKind,
+    notice: Notice,
+}
+
+/// An app's progress, kept between rounds by the node that pushes.
+struct Progress {
+    after: TimeBound,
+    /// When the earliest queued push is due (0: read the queue to find out).
+    next_due_ms: i64,
+}
+
+/// Everything a round needs.
+pub struct Pusher {
+    core: Arc<Core>,
+    fetcher: Arc<Fetcher>,
+    stats: Arc<Stats>,
+    tokens: Tokens,
+}
+
+/// Pushes every app's messages until `stop` turns true.
+pub async fn run(
+    core: Arc<Core>,
+    fetcher: Arc<Fetcher>,
+    stats: Arc<Stats>,
+    leader: Leader,
+    mut stop: watch::Receiver<bool>,
+) {
+    let pusher = Pusher { core, fetcher, stats, tokens: Tokens::default() };
+    let mut progress: HashMap<AppId, Progress> = HashMap::new();
+    let mut known: HashMap<AppId, (Instant, Arc<Settings>)> = HashMap::new();
+    loop {
+        let mut busy = false;
+        if leader() {
+            match pusher.core.apps.all().await {
+                Ok(apps) => {
+                    for app in apps.iter() {
+                        let settings = match known.get(&app.id) {
+                            Some((at, settings)) if at.elapsed() < SETTINGS_FOR => settings.clone(),
+                            _ => match super::settings(&pusher.core, app.id).await {
+                                Ok(read) => {
+                                    let read = Arc::new(read);
+                                    known.insert(app.id, (Instant::now(), read.clone()));
+                                    read
+                                }
+                                Err(e) => {
+                                    tracing::warn!(app = app.id.0, error = %e, "cannot read the app's push settings");
+                                    continue;
+                                }
+                            },
+                        };
+                        if !settings.any() {
+                            progress.remove(&app.id);
+                            continue;
+                        }
+                        match pusher.round(app, &settings, &mut progress).await {
+                            Ok(more) => busy |= more,
+                            Err(e) => tracing::warn!(app = app.id.0, error = %e, "offline push round failed"),
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "offline push cannot list the apps"),
+            }
+        } else {
+            progress.clear();
+        }
+        if !busy {
+            tokio::select! {
+                _ = tokio::time::sleep(IDLE) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+/// What one round has looked up already (many messages go to the same people).
+#[derive(Default)]
+struct Memo {
+    devices: HashMap<Username, Arc<Vec<Device>>>,
+    users: HashMap<Username, Option<(PushSettings, String)>>,
+    unread: HashMap<Username, u64>,
+    muted: HashMap<String, Arc<Vec<String>>>,
+}
+
+impl Pusher {
+    /// Pushes what is due for one app; whether there may be more right away.
+    async fn round(
+        &self,
+        app: &App,
+        settings: &Settings,
+        progress: &mut HashMap<AppId, Progress>,
+    ) -> confab_core::error::Result<bool> {
+        let core = &self.core;
+        let now = core.now_ms();
+        let state = match progress.entry(app.id) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(new) => {
+                let stored = core.settings.get(app.id, cursor_key()).await?;
+                let after = stored.and_then(|s| parse_cursor(&s.value)).unwrap_or(TimeBound {
+                    ms: now,
+                    id: None,
+                    inclusive: false,
+                });
+                new.insert(Progress { after, next_due_ms: 0 })
+            }
+        };
+        let mut memo = Memo::default();
+        if state.next_due_ms <= now {
+            state.next_due_ms = self.retry_due(app, settings, &mut memo).await?;
+        }
+        let query = MessageQuery {
+            conversation: None,
+            from: None,
+            after: Some(state.after),
+            // Never younger than post-send's settling time: a message committed a
+            // little after a newer one must not be passed by the cursor.
+            before: Some(TimeBound {
+                ms: now - (settings.ack_wait_ms as i64).max(crate::callbacks::post::SETTLE_MS),
+                id: None,
+                inclusive: true,
+            }),
+            newest_first: false,
+            limit: BATCH,
+        };
+        let messages = core.messages.query(app.id, query).await?;
+        let Some(_) = messages.last() else {
+            return Ok(false);
+        };
+        let mut jobs = Vec::new();
+        let mut planned = 0;
+        for message in &messages {
+            if jobs.len() >= MAX_PUSHES_PER_ROUND {
+                break;
+            }
+            jobs.extend(self.plan(app, settings, message, &mut memo).await?);
+            planned += 1;
+        }
+        let last = &messages[planned - 1];
+        state.after = TimeBound { ms: last.timestamp_ms, id: Some(last.id), inclusive: false };
+        // The pushes and the cursor in one write: after a restart a push is
+        // either in the queue or was never planned.
+        let mut entries: Vec<(SettingKey, String)> = jobs
+            .iter_mut()
+            .map(|job| {
+                job.queued.due_ms = now + LEASE_MS;
+                (job.queued.key(), serde_json::to_string(&job.queued).unwrap_or_default())
+            })
+            .collect();
+        entries.push((cursor_key(), format_cursor(&state.after)));
+        core.settings.put(app.id, entries).await?;
+        if let Some(due) = self.send(app, settings, jobs).await? {
+            state.next_due_ms = state.next_due_ms.min(due);
+        }
+        Ok(planned == BATCH)
+    }
+
+    /// Sends the queued pushes that are due; when the next one will be.
+    async fn retry_due(&self, app: &App, settings: &Settings, memo: &mut Memo) -> confab_core::error::Result<i64> {
+        let now = self.core.now_ms();
+        let queued: Vec<Queued> = self
+            .core
+            .settings
+            .all(app.id, QUEUE)
+            .await?
+            .iter()
+            .filter_map(|s| serde_json::from_str(&s.value).ok())
+            .collect();
+        let mut next = i64::MAX;
+        let mut jobs = Vec::new();
+        let mut dropped = Vec::new();
+        for q in queued {
+            if q.due_ms > now {
+                next = next.min(q.due_ms);
+                continue;
+            }
+            if jobs.len() >= MAX_PUSHES_PER_ROUND {
+                next = now;
+                continue;
+            }
+            match self.replan(app, settings, &q, memo).await? {
+                Some(job) => jobs.push(job),
+                None => dropped.push(q.key()),
+            }
+        }
+        if !dropped.is_empty() {
+            self.core.settings.remove(app.id, dropped).await?;
+        }
+        if let Some(due) = self.send(app, settings, jobs).await? {
+            next = next.min(due);
+        }
+        Ok(next)
+    }
+
+    /// The pushes one message makes.
+    async fn plan(
+        &self,
+        app: &App,
+        settings: &Settings,
+        message: &Message,
+        memo: &mut Memo,
+    ) -> confab_core::error::Result<Vec<Job>> {
+        if !notice::pushable(message) {
+            return Ok(Vec::new());
+        }
+        let receivers: Vec<Username> = match (&message.receivers, message.chat_type) {
+            (Some(only), _) => only.clone(),
+            (None, ChatType::Chat) => Username::parse(&message.to).into_iter().collect(),
+            (None, kind @ (ChatType::GroupChat | ChatType::Thread | ChatType::Channel)) => {
+                match self.core.groups.members(app.id, GroupRef { kind, id: &message.to }).await {
+                    Ok((_, members)) => members.into_iter().map(|m| m.username).collect(),
+                    Err(confab_core::error::Error::NotFound(_)) => Vec::new(),
+                    Err(e) => return Err(e),
+                }
+            }
+            (None, _) => Vec::new(),
+        };
+        // Who has devices at all, looked up a bounded number at a time.
+        let unknown: Vec<Username> =
+            receivers.iter().filter(|u| **u != message.from && !memo.devices.contains_key(*u)).cloned().collect();
+        let found: Vec<(Username, confab_core::error::Result<Vec<Device>>)> = futures_util::stream::iter(unknown)
+            .map(|user| async move {
+                let devices = devices::of(&self.core, app.id, &user).await;
+                (user, devices)
+            })
+            .buffer_unordered(LOOKUPS_AT_ONCE)
+            .collect()
+            .await;
+        for (user, devices) in found {
+            memo.devices.insert(user, Arc::new(devices?));
+        }
+        let mut jobs = Vec::new();
+        for user in receivers {
+            let Some(devices) = memo.devices.get(&user).cloned().filter(|d| !d.is_empty()) else {
+                continue;
+            };
+            if user == message.from {
+                continue;
+            }
+            let queued = |device: &Device| Queued {
+                message: message.id.0,
+                user: user.to_string(),
+                device_id: device.device_id.clone(),
+                attempts: 0,
+                due_ms: 0,
+            };
+            let Some(notice) = self.notice(app, message, &user, memo).await? else {
+                continue;
+            };
+            for device in devices.iter() {
+                let Some(provider) = settings.provider_for(&device.notifier) else {
+                    self.stats.skip("no_provider");
+                    continue;
+                };
+                jobs.push(Job {
+                    queued: queued(device),
+                    user: user.clone(),
+                    device: device.clone(),
+                    provider,
+                    notice: notice.clone(),
+                });
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// A queued push planned again (the receiver may have read it, unbound
+    /// the device or entered quiet hours since); none when it is no longer due.
+    async fn replan(
+        &self,
+        app: &App,
+        settings: &Settings,
+        q: &Queued,
+        memo: &mut Memo,
+    ) -> confab_core::error::Result<Option<Job>> {
+        let Ok(user) = Username::parse(&q.user) else { return Ok(None) };
+        let Some(message) = self.core.messages.get(app.id, MessageId(q.message)).await? else {
+            return Ok(None);
+        };
+        let Some(device) =
+            devices::of(&self.core, app.id, &user).await?.into_iter().find(|d| d.device_id == q.device_id)
+        else {
+            return Ok(None);
+        };
+        let Some(provider) = settings.provider_for(&device.notifier) else { return Ok(None) };
+        let Some(notice) = self.notice(app, &message, &user, memo).await? else { return Ok(None) };
+        Ok(Some(Job { queued: q.clone(), user, device, provider, notice }))
+    }
+
+    /// The notification `user` gets for `message`, if they are to get one.
+    async fn notice(
+        &self,
+        app: &App,
+        message: &Message,
+        user: &Username,
+        memo: &mut Memo,
+    ) -> confab_core::error::Result<Option<Notice>> {
+        let core = &self.core;
+        if core.messages.reached(app.id, user, message).await? {
+            self.stats.skip("acknowledged");
+            return Ok(None);
+        }
+        let Some((push, _)) = self.person(app.id, user, memo).await? else { return Ok(None) };
+        let sender = match self.person(app.id, &message.from, memo).await? {
+            Some((_, name)) => name,
+            None => message.from.to_string(),
+        };
+        let muted = match message.chat_type {
+            ChatType::Chat => false,
+            kind => {
+                if !memo.muted.contains_key(&message.to) {
+                    let list = match core.groups.get(app.id, GroupRef { kind, id: &message.to }).await {
+                        Ok(group) => crate::leancloud_model::muted_list(&group),
+                        Err(_) => Vec::new(),
+                    };
+                    memo.muted.insert(message.to.clone(), Arc::new(list));
+                }
+                memo.muted[&message.to].iter().any(|u| u == user.as_str())
+            }
+        };
+        let unread = match memo.unread.get(user) {
+            Some(n) => *n,
+            None => {
+                let n = core.messages.unread_count(app.id, user, None).await?;
+                memo.unread.insert(user.clone(), n);
+                n
+            }
+        };
+        let receiver = Receiver { user, push: &push, muted, unread };
+        match notice::decide(message, &sender, &receiver, core.now_ms()) {
+            Decision::Push(notice) => Ok(Some(*notice)),
+            Decision::Skip(reason) => {
+                self.stats.skip(reason);
+                Ok(None)
+            }
+        }
+    }
+
+    /// A user's push settings and push nickname (their nickname, else their name).
+    async fn person(
+        &self,
+        app: AppId,
+        user: &Username,
+        memo: &mut Memo,
+    ) -> confab_core::error::Result<Option<(PushSettings, String)>> {
+        if let Some(known) = memo.users.get(user) {
+            return Ok(known.clone());
+        }
+        let found = match self.core.users.get(app, user).await {
+            Ok(u) => Some((
+                u.push.clone(),
+                u.nickname.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| u.username.to_string()),
+            )),
+            Err(confab_core::error::Error::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        memo.users.insert(user.clone(), found.clone());
+        Ok(found)
+    }
+
+    /// Sends planned pushes, then settles the queue: taken, gone and refused
+    /// ones leave it, the others are due again later. When the earliest retry is due.
+    async fn send(&self, app: &App, settings: &Settings, jobs: Vec<Job>) -> confab_core::error::Result<Option<i64>> {
+        if jobs.is_empty() {
+            return Ok(None);
+        }
+        let now_secs = self.core.now_ms() / 1000;
+        let outcomes: Vec<(Job, Outcome)> = futures_util::stream::iter(jobs)
+            .map(|job| async move {
+                let outcome = match job.provider {
+                    ProviderKind::Apns => match &settings.apns {
+                        Some(apns) => {
+                            providers::apns(&self.fetcher, &self.tokens, apns, &job.device, &job.notice, now_secs).await
+                        }
+                        None => Outcome::Failed("no APNs credentials".into()),
+                    },
+                    ProviderKind::Fcm => match &settings.fcm {
+                        Some(fcm) => {
+                            providers::fcm(&self.fetcher, &self.tokens, fcm, &job.device, &job.notice, now_secs).await
+                        }
+                        None => Outcome::Failed("no FCM credentials".into()),
+                    },
+                    ProviderKind::Webhook => match &settings.webhook {
+                        Some(hook) => {
+                            let body = providers::webhook_body(&app.name, job.user.as_str(), &job.device, &job.notice);
+                            providers::webhook(&self.fetcher, hook, &body, self.core.now_ms()).await
+                        }
+                        None => Outcome::Failed("no webhook".into()),
+                    },
+                };
+                (job, outcome)
+            })
+            .buffer_unordered(PUSHES_AT_ONCE)
+            .collect()
+            .await;
+        let now = self.core.now_ms();
+        let (mut done, mut again, mut next) = (Vec::new(), Vec::new(), None::<i64>);
+        for (mut job, outcome) in outcomes {
+            let provider = job.provider;
+            match outcome {
+                Outcome::Sent => self.stats.count(provider, "sent"),
+                Outcome::Gone(why) => {
+                    self.stats.count(provider, "gone");
+                    tracing::info!(app = app.id.0, user = %job.user, device = %job.device.device_id, reason = %why, "push token no longer valid; its binding is dropped");
+                    devices::drop_token(&self.core, app.id, &job.user, &job.device).await?;
+                }
+                Outcome::Failed(why) => {
+                    self.stats.count(provider, "failed");
+                    tracing::warn!(app = app.id.0, provider = provider.as_str(), reason = %why, "push refused");
+                }
+                Outcome::Retry(why) if job.queued.attempts + 1 >= MAX_ATTEMPTS => {
+                    self.stats.count(provider, "gave_up");
+                    tracing::warn!(app = app.id.0, provider = provider.as_str(), reason = %why, "push still failing after its last attempt");
+                }
+                Outcome::Retry(why) => {
+                    self.stats.count(provider, "retry");
+                    let backoff = (FIRST_BACKOFF_MS << job.queued.attempts.min(20)).min(MAX_BACKOFF_MS);
+                    job.queued.attempts += 1;
+                    job.queued.due_ms = now + backoff;
+                    next = Some(next.map_or(job.queued.due_ms, |n| n.min(job.queued.due_ms)));
+                    tracing::info!(app = app.id.0, provider = provider.as_str(), reason = %why, retry_in_ms = backoff, "push will be tried again");
+                    again.push((job.queued.key(), serde_json::to_string(&job.queued).unwrap_or_default()));
+                    continue;
+                }
+            }
+            done.push(job.queued.key());
+        }
+        if !again.is_empty() {
+            self.core.settings.put(app.id, again).await?;
+        }
+        if !done.is_empty() {
+            self.core.settings.remove(app.id, done).await?;
+        }
+        Ok(next)
+    }
+}
