@@ -219,6 +219,24 @@ pub fn random_uuid() -> String {
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
+/// Runs password hashing off the async runtime, one per core at a time for
+/// the whole process. Hashing is deliberately expensive in CPU and memory
+/// (12 MiB each); a storm of logins or console sign-ins waits here instead of
+/// taking a thread and 12 MiB per waiting request.
+pub(crate) struct Hashing(tokio::sync::Semaphore);
+
+impl Hashing {
+    pub(crate) fn new() -> Hashing {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Hashing(tokio::sync::Semaphore::new(cores))
+    }
+
+    pub(crate) async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let _permit = self.0.acquire().await.map_err(|_| Error::Unavailable)?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| Error::Storage(format!("hashing task failed: {e}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,23 +325,5 @@ mod tests {
         assert!(secrets_equal("abc", "abc"));
         assert!(!secrets_equal("abc", "abd"));
         assert!(!secrets_equal("abc", "abcd"));
-    }
-}
-
-/// Runs password hashing off the async runtime, one per core at a time for
-/// the whole process. Hashing is deliberately expensive in CPU and memory
-/// (12 MiB each); a storm of logins or console sign-ins waits here instead of
-/// taking a thread and 12 MiB per waiting request.
-pub(crate) struct Hashing(tokio::sync::Semaphore);
-
-impl Hashing {
-    pub(crate) fn new() -> Hashing {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Hashing(tokio::sync::Semaphore::new(cores))
-    }
-
-    pub(crate) async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let _permit = self.0.acquire().await.map_err(|_| Error::Unavailable)?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| Error::Storage(format!("hashing task failed: {e}")))
     }
 }

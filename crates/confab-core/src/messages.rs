@@ -67,6 +67,10 @@ pub enum DeliveryState {
     Undelivered,
 }
 
+/// The largest badge a push shows: apps show "99+" beyond it, and counting
+/// further would cost every push to a user with a long backlog a long scan.
+pub const MAX_BADGE: u64 = 99;
+
 #[derive(Clone)]
 pub struct MessageService {
     deps: Arc<Deps>,
@@ -547,6 +551,11 @@ impl MessageService {
     }
 
     /// Messages from others the user has not read, in one conversation or all.
+    /// A push's badge: the user's unread count, up to [`MAX_BADGE`].
+    pub async fn badge(&self, app: AppId, user: &Username) -> Result<u64> {
+        self.deps.store.unread_count_up_to(app, user, MAX_BADGE).await
+    }
+
     pub async fn unread_count(&self, app: AppId, user: &Username, conversation: Option<ConversationId>) -> Result<u64> {
         self.deps.store.unread_count(app, user, conversation).await
     }
@@ -581,6 +590,12 @@ impl MessageService {
         }
         let membership = self.deps.store.membership(app, user, message.conversation).await?.ok_or_else(not_found)?;
         Ok(if membership.ack_seq >= message.seq { DeliveryState::Delivered } else { DeliveryState::Undelivered })
+    }
+
+    /// How far `user`'s devices acknowledged a conversation (0: nothing, or
+    /// not a member).
+    pub async fn acknowledged_seq(&self, app: AppId, user: &Username, conversation: ConversationId) -> Result<i64> {
+        Ok(self.deps.store.membership(app, user, conversation).await?.map_or(0, |m| m.ack_seq))
     }
 
     /// Whether one of `user`'s devices acknowledged `message` (offline push

@@ -207,6 +207,10 @@ pub trait MessageData: Send + Sync {
     /// leaving out what is not for them (recalled, deleted, hidden, addressed
     /// to others) and chat rooms.
     async fn unread_count(&self, app: AppId, user: &Username, conversation: Option<ConversationId>) -> Result<u64>;
+    /// The same over all conversations, counting no further than `at_most`
+    /// (a push's badge: the count costs what it counts, and a user with a
+    /// long unread backlog should not make every push slow).
+    async fn unread_count_up_to(&self, app: AppId, user: &Username, at_most: u64) -> Result<u64>;
     /// When the newest message that any device of the user acknowledged was
     /// sent, over all their conversations.
     async fn delivered_until(&self, app: AppId, user: &Username) -> Result<Option<i64>>;

@@ -19,6 +19,17 @@ pub(crate) fn membership_row(row: &Row) -> Membership {
     }
 }
 
+/// What `unread_count` counts after `FROM members m`: messages from others
+/// after the user's read cursor, for them, not recalled, deleted or hidden,
+/// outside chat rooms (parameters: app, user, conversation or NULL).
+const UNREAD: &str = "JOIN conversations c ON c.id = m.conv_id \
+     JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.read_seq \
+     WHERE m.app_id = $1 AND m.username = $2 AND ($3::BIGINT IS NULL OR m.conv_id = $3) \
+     AND g.sender <> $2 AND c.kind <> 2 AND g.state < 2 \
+     AND (g.receivers IS NULL OR g.receivers ? $2) \
+     AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.app_id = $1 AND h.username = $2 \
+         AND h.conv_id = g.conv_id AND g.id BETWEEN h.from_id AND h.to_id)";
+
 #[async_trait]
 impl MessageData for PostgresStore {
     fn commit_stats(&self) -> Option<std::sync::Arc<confab_core::activity::CommitStats>> {
@@ -280,14 +291,20 @@ impl MessageData for PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "SELECT COUNT(*) FROM members m JOIN conversations c ON c.id = m.conv_id \
-                 JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.read_seq \
-                 WHERE m.app_id = $1 AND m.username = $2 AND ($3::BIGINT IS NULL OR m.conv_id = $3) \
-                 AND g.sender <> $2 AND c.kind <> 2 AND g.state < 2 \
-                 AND (g.receivers IS NULL OR g.receivers ? $2) \
-                 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.app_id = $1 AND h.username = $2 \
-                     AND h.conv_id = g.conv_id AND g.id BETWEEN h.from_id AND h.to_id)",
+                &format!("SELECT COUNT(*) FROM members m {UNREAD}"),
                 &[&app.0, &user.as_str(), &conversation.map(|c| c.0)],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    async fn unread_count_up_to(&self, app: AppId, user: &Username, at_most: u64) -> Result<u64> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                &format!("SELECT COUNT(*) FROM (SELECT 1 FROM members m {UNREAD} LIMIT $4) u"),
+                &[&app.0, &user.as_str(), &None::<i64>, &(at_most as i64)],
             )
             .await
             .map_err(pg)?;

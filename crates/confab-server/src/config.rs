@@ -95,16 +95,7 @@ impl FirstAppCallbacks {
     }
 }
 
-/// A value that is never printed, not even by `{:?}`.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::secret::Secret;
 
 /// `CONFAB_S3_BUCKET`, `CONFAB_S3_ENDPOINT`, `CONFAB_S3_REGION`,
 /// `CONFAB_S3_ACCESS_KEY_ID`, `CONFAB_S3_SECRET_ACCESS_KEY`.

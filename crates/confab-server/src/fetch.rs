@@ -293,29 +293,8 @@ impl Fetcher {
     /// `POST`s a JSON body to `url` after checking it; the status and body
     /// are the caller's to judge.
     pub async fn post_json(&self, url: &str, body: &serde_json::Value) -> Result<reqwest::Response, FetchRefused> {
-        let parsed = Url::parse(url).map_err(|e| FetchRefused(format!("{url} is not a URL: {e}")))?;
-        check_url(&self.policy, &parsed)?;
-        self.client.post(parsed).json(body).send().await.map_err(|e| FetchRefused(describe(&e)))
-    }
-}
-
-impl Fetcher {
-    /// `POST`s JSON bytes with extra headers to `url` after checking it (a
-    /// callback: the body is signed as sent, so it is serialized once, by the
-    /// caller). The status and body are the caller's to judge.
-    pub async fn post_bytes(
-        &self,
-        url: &str,
-        body: Vec<u8>,
-        headers: &[(&'static str, String)],
-    ) -> Result<reqwest::Response, FetchRefused> {
-        let parsed = Url::parse(url).map_err(|e| FetchRefused(format!("{url} is not a URL: {e}")))?;
-        check_url(&self.policy, &parsed)?;
-        let mut request = self.client.post(parsed).header(reqwest::header::CONTENT_TYPE, "application/json");
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        request.body(body).send().await.map_err(|e| FetchRefused(describe(&e)))
+        let body = serde_json::to_vec(body).map_err(|e| FetchRefused(e.to_string()))?;
+        self.post(url, Http::Any, "application/json", body, &[]).await
     }
 }
 

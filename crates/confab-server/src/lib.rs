@@ -9,6 +9,7 @@ mod easemob;
 pub mod fetch;
 mod gateway;
 pub mod push;
+pub mod secret;
 pub use gateway::{easemob_proto, leancloud_proto};
 pub use signed_login::{login_signatures, set_login_signatures, LoginSignatures};
 mod leancloud;

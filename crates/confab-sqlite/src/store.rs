@@ -118,6 +118,17 @@ const MEMBERSHIP_SELECT: &str =
      FROM members m JOIN conversations c ON c.id = m.conv_id \
      WHERE m.app_id = ?1 AND m.username = ?2";
 
+/// What `unread_count` counts after `FROM members m`: messages from others
+/// after the user's read cursor, for them, not recalled, deleted or hidden,
+/// outside chat rooms (parameters: app, user, conversation or NULL).
+const UNREAD: &str = "JOIN conversations c ON c.id = m.conv_id \
+     JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.read_seq \
+     WHERE m.app_id = ?1 AND m.username = ?2 AND (?3 IS NULL OR m.conv_id = ?3) \
+     AND g.sender != ?2 AND c.kind <> 2 AND g.state < 2 \
+     AND (g.receivers IS NULL OR EXISTS (SELECT 1 FROM json_each(g.receivers) r WHERE r.value = ?2)) \
+     AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.app_id = ?1 AND h.username = ?2 \
+         AND h.conv_id = g.conv_id AND g.id BETWEEN h.from_id AND h.to_id)";
+
 #[async_trait]
 impl MessageData for SqliteStore {
     fn commit_stats(&self) -> Option<std::sync::Arc<confab_core::activity::CommitStats>> {
@@ -453,20 +464,25 @@ impl MessageData for SqliteStore {
     async fn unread_count(&self, app: AppId, user: &Username, conversation: Option<ConversationId>) -> Result<u64> {
         let user = user.clone();
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT COUNT(*) FROM members m JOIN conversations c ON c.id = m.conv_id \
-                 JOIN messages g ON g.conv_id = m.conv_id AND g.seq > m.read_seq \
-                 WHERE m.app_id = ?1 AND m.username = ?2 AND (?3 IS NULL OR m.conv_id = ?3) \
-                 AND g.sender != ?2 AND c.kind <> 2 AND g.state < 2 \
-                 AND (g.receivers IS NULL OR EXISTS (SELECT 1 FROM json_each(g.receivers) r WHERE r.value = ?2)) \
-                 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.app_id = ?1 AND h.username = ?2 \
-                     AND h.conv_id = g.conv_id AND g.id BETWEEN h.from_id AND h.to_id)",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![app.0, user.as_str(), conversation.map(|c| c.0)], |r| r.get::<_, i64>(0))
-            })
-            .map(|n| n as u64)
-            .map_err(storage)
+            conn.prepare_cached(&format!("SELECT COUNT(*) FROM members m {UNREAD}"))
+                .and_then(|mut s| {
+                    s.query_row(params![app.0, user.as_str(), conversation.map(|c| c.0)], |r| r.get::<_, i64>(0))
+                })
+                .map(|n| n as u64)
+                .map_err(storage)
+        })
+        .await
+    }
+
+    async fn unread_count_up_to(&self, app: AppId, user: &Username, at_most: u64) -> Result<u64> {
+        let user = user.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT COUNT(*) FROM (SELECT 1 FROM members m {UNREAD} LIMIT ?4)"))
+                .and_then(|mut s| {
+                    s.query_row(params![app.0, user.as_str(), None::<i64>, at_most as i64], |r| r.get::<_, i64>(0))
+                })
+                .map(|n| n as u64)
+                .map_err(storage)
         })
         .await
     }

@@ -25,6 +25,7 @@ mod easemob;
 mod leancloud;
 mod logins;
 mod open_loop;
+mod push;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -197,7 +198,8 @@ impl Servers {
                 )
                 // The post-send phase's stand-in for the app's server is local.
                 .env("CONFAB_FETCH_ALLOW_PRIVATE", "127.0.0.1")
-                .env("RUST_LOG", "warn")
+                // CONFAB_BENCH_SERVER_LOG: the servers' log filter (warnings only by default).
+                .env("RUST_LOG", std::env::var("CONFAB_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .context("cannot start the server")?;
@@ -236,7 +238,7 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
 
     let duration = Duration::from_secs(args.duration_secs);
     let cpu_before = servers.cpu_seconds()?;
-    let rate = throughput(&http, &servers.endpoints, &app_token, args.concurrency, duration).await?;
+    let rate = throughput(&http, &servers.endpoints, &app_token, args.concurrency, duration, OFFLINE).await?;
     let server_cpu = servers.cpu_seconds()? - cpu_before;
     println!(
         "persisted sends: {:.0}/s ({} concurrent requests, {}s)",
@@ -352,6 +354,21 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
                 None => "not caught up 60 s after the sends stopped".to_owned(),
             }
         );
+        let figures =
+            push::offline_push(&http, endpoint, &app_token, args.concurrency, duration, data_dir, database_url).await?;
+        println!(
+            "offline push (a local HTTP/2 stand-in for APNs, {} receivers with a device each): {:.0} sends/s with it, \
+             {:.0} without (×{:.2}); {:.0} pushes/s during the phase, {}",
+            100,
+            figures.on_per_sec,
+            figures.off_per_sec,
+            figures.on_per_sec / figures.off_per_sec,
+            figures.pushed_per_sec,
+            match figures.caught_up_after {
+                Some(after) => format!("caught up {:.1} s after the sends stopped", after.as_secs_f64()),
+                None => "not caught up 60 s after the sends stopped".to_owned(),
+            }
+        );
     }
 
     if args.login_users > 0 {
@@ -459,12 +476,23 @@ struct Throughput {
 }
 
 /// Closed loop: `concurrency` workers each send as fast as answers come.
+/// Who the closed loop sends to: `{prefix}0` … `{prefix}{count - 1}` in turn.
+#[derive(Clone, Copy)]
+pub(crate) struct Receivers {
+    pub prefix: &'static str,
+    pub count: u64,
+}
+
+/// Users that need not exist: the server keeps their messages.
+pub(crate) const OFFLINE: Receivers = Receivers { prefix: "offline-", count: 1000 };
+
 async fn throughput(
     http: &reqwest::Client,
     endpoints: &[Endpoint],
     token: &str,
     concurrency: usize,
     duration: Duration,
+    receivers: Receivers,
 ) -> anyhow::Result<Throughput> {
     let urls: Vec<String> = endpoints.iter().map(|e| format!("{}/messages/users", e.http_base())).collect();
     let ok = Arc::new(AtomicU64::new(0));
@@ -477,8 +505,8 @@ async fn throughput(
         workers.spawn(async move {
             let mut n = 0u64;
             while started.elapsed() < duration {
-                // Receivers need not exist: the server keeps their messages.
-                let body = json!({"from": format!("sender-{worker}"), "to": [format!("offline-{}", n % 1000)],
+                let to = format!("{}{}", receivers.prefix, n % receivers.count);
+                let body = json!({"from": format!("sender-{worker}"), "to": [to],
                                   "type": "txt", "body": {"msg": "hello from the load generator"}});
                 n += 1;
                 match http.post(&url).bearer_auth(&token).json(&body).send().await {
@@ -493,7 +521,12 @@ async fn throughput(
     Ok(Throughput { per_sec: ok.load(Ordering::Relaxed) as f64 / elapsed, errors: errors.load(Ordering::Relaxed) })
 }
 
-async fn register(http: &reqwest::Client, endpoint: &Endpoint, token: &str, names: &[String]) -> anyhow::Result<()> {
+pub(crate) async fn register(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    token: &str,
+    names: &[String],
+) -> anyhow::Result<()> {
     for chunk in names.chunks(60) {
         let users: Vec<_> = chunk.iter().map(|n| json!({"username": n, "password": PASSWORD})).collect();
         let r = http.post(format!("{}/users", endpoint.http_base())).bearer_auth(token).json(&users).send().await?;

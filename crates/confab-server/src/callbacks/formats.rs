@@ -298,6 +298,107 @@ pub fn sign_answer(status: u16, body: &[u8]) -> Result<Option<String>, Unreadabl
     }
 }
 
+/// LeanCloud's `_receiversOffline`: before `message` is pushed to the
+/// receivers whose devices did not take it (`offline`, of whom `mentioned`
+/// are mentioned).
+pub fn receivers_offline(
+    app: &App,
+    message: &Message,
+    offline: &[&str],
+    mentioned: &[&str],
+    secret: &str,
+    now_ms: i64,
+) -> Call {
+    let mention_all = matches!(&message.original, Some(Original::LeanCloud { mention_all: true, .. }));
+    let body = json!({
+        "fromPeer": message.from.as_str(),
+        "convId": leancloud_conv(message),
+        "offlinePeers": offline,
+        "content": crate::leancloud_data::data(message),
+        "timestamp": message.timestamp_ms,
+        "mentionAll": mention_all,
+        "mentionOfflinePeers": mentioned,
+    });
+    Call { suffix: "/1.1/functions/_receiversOffline", headers: leancloud_headers(app, secret, now_ms), body }
+}
+
+/// What `_receiversOffline` answered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OfflineAnswer {
+    /// Push to nobody.
+    pub skip: bool,
+    /// Push only to these.
+    pub peers: Option<Vec<String>>,
+    /// The push's words: text, or an object read as `push_data` is (the
+    /// hook may also return either as JSON text).
+    pub push: Option<Value>,
+    /// Also to receivers who muted the conversation.
+    pub force: bool,
+}
+
+pub fn receivers_offline_answer(status: u16, body: &[u8]) -> Result<OfflineAnswer, Unreadable> {
+    let answer = json_answer(status, body)?;
+    let result = match answer.get("result") {
+        Some(result) => result.clone(),
+        None => answer,
+    };
+    let Value::Object(result) = result else {
+        return Ok(OfflineAnswer::default());
+    };
+    let peers = match result.get("offlinePeers") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(peers)) => Some(peers.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect()),
+        Some(_) => return Err(Unreadable("offlinePeers must be a list".into())),
+    };
+    let push = match result.get("pushMessage") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+            Ok(object @ Value::Object(_)) => Some(object),
+            _ => Some(Value::String(text.clone())),
+        },
+        Some(object @ Value::Object(_)) => Some(object.clone()),
+        Some(_) => return Err(Unreadable("pushMessage must be text or an object".into())),
+    };
+    let yes = |key: &str| result.get(key).and_then(Value::as_bool).unwrap_or(false);
+    Ok(OfflineAnswer { skip: yes("skip"), peers, push, force: yes("force") })
+}
+
+/// A conversation change LeanCloud's hooks are asked about first.
+pub enum ConversationChange<'a> {
+    /// `_conversationStart`: a client makes a conversation of `members` with `attr`.
+    Start { members: &'a [String], attr: &'a serde_json::Map<String, Value> },
+    /// `_conversationAdd`: a client adds `members` to `conv` (or joins it: itself only).
+    Add { conv: &'a str, members: &'a [String] },
+}
+
+pub fn conversation_hook(app: &App, init_by: &str, change: &ConversationChange<'_>, secret: &str, now_ms: i64) -> Call {
+    let (suffix, body) = match change {
+        ConversationChange::Start { members, attr } => {
+            ("/1.1/functions/_conversationStart", json!({"initBy": init_by, "members": members, "attr": attr}))
+        }
+        ConversationChange::Add { conv, members } => {
+            ("/1.1/functions/_conversationAdd", json!({"initBy": init_by, "members": members, "convId": conv}))
+        }
+    };
+    Call { suffix, headers: leancloud_headers(app, secret, now_ms), body }
+}
+
+/// The hook's answer: `None` to go on, `Some((code, detail))` when it
+/// rejects (`reject: true`).
+pub fn conversation_answer(status: u16, body: &[u8]) -> Result<Option<(Option<i32>, String)>, Unreadable> {
+    let answer = json_answer(status, body)?;
+    let result = match answer.get("result") {
+        Some(result) => result.clone(),
+        None => answer,
+    };
+    if result.get("reject").and_then(Value::as_bool) != Some(true) {
+        return Ok(None);
+    }
+    let code = result.get("code").and_then(Value::as_i64).and_then(|c| i32::try_from(c).ok());
+    let detail = result.get("detail").and_then(Value::as_str).unwrap_or("rejected by the app's server").to_owned();
+    Ok(Some((code, detail)))
+}
+
 /// Easemob's word for a message's kind in `content_type`.
 fn content_word(message: &Message) -> &'static str {
     use confab_core::model::Body;
@@ -426,6 +527,46 @@ mod tests {
         assert_eq!(sign_answer(200, br#"{"result": false, "error": "banned"}"#), Ok(Some("banned".into())));
         assert!(sign_answer(200, br#"{"ok": 1}"#).is_err());
         assert!(sign_answer(502, b"").is_err());
+    }
+
+    #[test]
+    fn the_receivers_offline_hook_may_skip_narrow_reword_and_force() {
+        assert_eq!(receivers_offline_answer(200, b"{}"), Ok(OfflineAnswer::default()));
+        assert_eq!(receivers_offline_answer(200, br#"{"result": {"skip": true}}"#).map(|a| a.skip), Ok(true));
+        let answer = receivers_offline_answer(
+            200,
+            br#"{"offlinePeers": ["a"], "pushMessage": "{\"alert\": \"x\"}", "force": true}"#,
+        )
+        .unwrap();
+        assert_eq!(answer.peers, Some(vec!["a".to_owned()]));
+        assert_eq!(answer.push, Some(serde_json::json!({"alert": "x"})), "JSON text is read as an object");
+        assert!(answer.force);
+        let plain = receivers_offline_answer(200, br#"{"pushMessage": "just words"}"#).unwrap();
+        assert_eq!(plain.push, Some(Value::String("just words".into())));
+        assert!(receivers_offline_answer(200, br#"{"offlinePeers": "a"}"#).is_err());
+        assert!(receivers_offline_answer(500, b"").is_err());
+        let call = receivers_offline(&app(), &message("hi"), &["bob"], &[], "hook-key", 5);
+        assert_eq!(call.suffix, "/1.1/functions/_receiversOffline");
+        assert_eq!(
+            (call.body["offlinePeers"].clone(), call.body["content"].clone()),
+            (serde_json::json!(["bob"]), Value::from("hi"))
+        );
+    }
+
+    #[test]
+    fn conversation_hooks_reject_with_the_apps_code() {
+        assert_eq!(conversation_answer(200, b"{}"), Ok(None));
+        assert_eq!(conversation_answer(200, br#"{"result": {"reject": false}}"#), Ok(None));
+        assert_eq!(
+            conversation_answer(200, br#"{"reject": true, "code": 9, "detail": "no"}"#),
+            Ok(Some((Some(9), "no".to_owned())))
+        );
+        assert!(conversation_answer(500, b"").is_err());
+        let members = vec!["bob".to_owned()];
+        let call =
+            conversation_hook(&app(), "alice", &ConversationChange::Add { conv: "c1", members: &members }, "k", 1);
+        assert_eq!(call.suffix, "/1.1/functions/_conversationAdd");
+        assert_eq!(call.body, json!({"initBy": "alice", "members": ["bob"], "convId": "c1"}));
     }
 
     #[test]

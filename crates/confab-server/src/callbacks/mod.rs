@@ -14,7 +14,7 @@
 //! `X-Confab-Signature: t=<ms>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
 //! besides the vendor's own signature.
 
-pub(crate) mod formats;
+pub mod formats;
 pub mod post;
 
 use std::collections::HashMap;
@@ -33,7 +33,7 @@ use confab_core::error::Result;
 use confab_core::model::{App, AppId, Message, MessageState, NewMessage, SettingKey};
 use confab_core::Core;
 
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, Http};
 
 /// The vendor format an app's callbacks speak.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,7 +221,8 @@ async fn deliver(
         headers.push(("X-Confab-Signature", signature(secret, now_ms, &body)));
     }
     let answer = async {
-        let mut response = fetcher.post_bytes(&url, body, &headers).await.map_err(|e| e.to_string())?;
+        let mut response =
+            fetcher.post(&url, Http::Any, "application/json", body, &headers).await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         let mut read = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
@@ -273,6 +274,74 @@ pub async fn may_sign(
                 OnFailure::Pass => Ok(()),
                 OnFailure::Refuse => Err("the app's server did not answer".into()),
             }
+        }
+    }
+}
+
+/// LeanCloud's `_conversationStart` / `_conversationAdd` hooks, for apps
+/// whose callbacks speak LeanCloud's hooks and have a pre-send (engine) URL:
+/// may `init_by` make this conversation, or add these members? `Err((code,
+/// detail))` when the app's server rejects it (or, under a refusing failure
+/// policy, does not answer). Other apps go on.
+pub async fn may_change_conversation(
+    core: &Core,
+    fetcher: &Fetcher,
+    app: &App,
+    init_by: &str,
+    change: &formats::ConversationChange<'_>,
+) -> std::result::Result<(), (Option<i32>, String)> {
+    let settings = match settings(core, app.id).await {
+        Ok(settings) => settings,
+        Err(e) => return Err((None, format!("cannot read the app's callback settings: {e}"))),
+    };
+    let (Format::LeanCloud, Some(url)) = (settings.format, settings.pre_send_url.as_deref()) else {
+        return Ok(());
+    };
+    let now = core.now_ms();
+    let call = formats::conversation_hook(app, init_by, change, settings.secret(), now);
+    let timeout = Duration::from_millis(settings.timeout_ms);
+    let answer = deliver(fetcher, url, &call, settings.secret(), now, timeout)
+        .await
+        .and_then(|(status, body)| formats::conversation_answer(status, &body).map_err(|e| e.0));
+    match answer {
+        Ok(None) => Ok(()),
+        Ok(Some(rejected)) => Err(rejected),
+        Err(why) => {
+            tracing::warn!(app = app.id.0, error = %why, hook = call.suffix, "a conversation hook failed");
+            match settings.on_failure {
+                OnFailure::Pass => Ok(()),
+                OnFailure::Refuse => Err((None, "the app's server did not answer".into())),
+            }
+        }
+    }
+}
+
+/// LeanCloud's `_receiversOffline` hook, for apps whose callbacks speak
+/// LeanCloud's hooks and have a pre-send (engine) URL: what the app's
+/// server says about pushing `message` to `offline`. `None` when the app has
+/// no such hook, or it failed (the push goes out as it would without one).
+pub async fn receivers_offline(
+    fetcher: &Fetcher,
+    app: &App,
+    settings: &Settings,
+    message: &Message,
+    offline: &[&str],
+    mentioned: &[&str],
+    now_ms: i64,
+) -> Option<formats::OfflineAnswer> {
+    let (Format::LeanCloud, Some(url)) = (settings.format, settings.pre_send_url.as_deref()) else {
+        return None;
+    };
+    let call = formats::receivers_offline(app, message, offline, mentioned, settings.secret(), now_ms);
+    let timeout = Duration::from_millis(settings.timeout_ms);
+    let answer = deliver(fetcher, url, &call, settings.secret(), now_ms, timeout)
+        .await
+        .and_then(|(status, body)| formats::receivers_offline_answer(status, &body).map_err(|e| e.0));
+    match answer {
+        Ok(answer) => Some(answer),
+        Err(why) => {
+            tracing::warn!(app = app.id.0, message = %message.id, error = %why, "the _receiversOffline hook failed; pushing as usual");
+            None
         }
     }
 }

@@ -98,7 +98,9 @@ pub struct MessageOptions {
     #[schema(value_type = Option<String>)]
     pub priority: Option<Value>,
     /// What an offline receiver's push says (`alert`, `title`, `badge`,
-    /// `sound`, `_profile`, and the app's own fields): an object or its JSON text.
+    /// `sound`, `_profile`, and the app's own fields): an object or its JSON
+    /// text. Service conversations' broadcasts call it `push`.
+    #[serde(alias = "push")]
     #[schema(value_type = Option<Object>)]
     pub push_data: Option<Value>,
 }

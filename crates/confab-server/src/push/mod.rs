@@ -344,7 +344,7 @@ pub struct Change {
     pub fcm_endpoint: Option<String>,
     pub fcm_notifier: Option<String>,
     pub webhook_url: Option<String>,
-    pub webhook_secret: Option<crate::config::Secret>,
+    pub webhook_secret: Option<crate::secret::Secret>,
     pub webhook_notifier: Option<String>,
     pub ack_wait_ms: Option<u64>,
 }

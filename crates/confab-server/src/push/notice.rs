@@ -14,7 +14,7 @@
 //!   `ext.em_apns_ext.em_push_title`/`em_push_content`, LeanCloud's `push_data`
 //!   (`alert`, `title`, `badge`, `sound`, `_profile: "dev"` for Apple's
 //!   sandbox, its other fields handed to the app), WildfireChat's `pushContent`;
-//! - the badge is the receiver's unread count in confab.
+//! - the badge is the receiver's unread count in confab, up to 99.
 
 use std::collections::BTreeMap;
 
@@ -51,6 +51,15 @@ pub struct Receiver<'a> {
     pub unread: u64,
 }
 
+/// What the app's server said about this push (LeanCloud's `_receiversOffline`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// Words for the push: text, or an object read as `push_data` is.
+    pub push: Option<Value>,
+    /// Also push to receivers who muted the conversation.
+    pub force: bool,
+}
+
 /// Pushed, or skipped and why (a metric label).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
@@ -68,7 +77,13 @@ pub fn pushable(message: &Message) -> bool {
 
 /// The notification `receiver` gets for `message`, sent by someone whose push
 /// nickname is `sender_name`, at `now_ms`.
-pub fn decide(message: &Message, sender_name: &str, receiver: &Receiver<'_>, now_ms: i64) -> Decision {
+pub fn decide(
+    message: &Message,
+    sender_name: &str,
+    receiver: &Receiver<'_>,
+    overrides: &Overrides,
+    now_ms: i64,
+) -> Decision {
     if !pushable(message) {
         return Decision::Skip("not_pushed");
     }
@@ -77,7 +92,7 @@ pub fn decide(message: &Message, sender_name: &str, receiver: &Receiver<'_>, now
     }
     let forced = flag(message.ext.as_ref(), "em_force_notification");
     let mentioned = mentions(message, receiver.user);
-    if receiver.muted && !mentioned && !forced {
+    if receiver.muted && !mentioned && !forced && !overrides.force {
         return Decision::Skip("muted");
     }
     if !forced && quiet_now(receiver.push, now_ms) {
@@ -122,35 +137,51 @@ pub fn decide(message: &Message, sender_name: &str, receiver: &Receiver<'_>, now
         }
     }
     if let Some(push_data) = message.ext.as_ref().and_then(|e| e.get("push_data")).and_then(Value::as_object) {
-        for (key, value) in push_data {
-            match (key.as_str(), value) {
-                ("alert", Value::String(text)) => body = text.clone(),
-                ("alert", Value::Object(alert)) => {
-                    if let Some(t) = alert.get("title").and_then(Value::as_str) {
-                        title = Some(t.to_owned());
-                    }
-                    if let Some(b) = alert.get("body").and_then(Value::as_str) {
-                        body = b.to_owned();
-                    }
-                }
-                ("title", Value::String(t)) => title = Some(t.clone()),
-                ("sound", Value::String(s)) => notice.sound = Some(s.clone()),
-                ("badge", Value::Number(n)) => notice.badge = n.as_u64(),
-                // "Increment": the unread count already counts this message.
-                ("badge", _) => {}
-                ("_profile", Value::String(p)) => notice.sandbox = p == "dev",
-                (key, Value::String(s)) => {
-                    notice.data.insert(key.to_owned(), s.clone());
-                }
-                (key, other) => {
-                    notice.data.insert(key.to_owned(), other.to_string());
-                }
-            }
-        }
+        apply_push_data(push_data, &mut title, &mut body, &mut notice);
+    }
+    match &overrides.push {
+        Some(Value::String(text)) => body = text.clone(),
+        Some(Value::Object(push)) => apply_push_data(push, &mut title, &mut body, &mut notice),
+        _ => {}
     }
     notice.title = title;
     notice.body = body;
     Decision::Push(Box::new(notice))
+}
+
+/// LeanCloud's push fields: `alert` (text, or `title` and `body`), `title`,
+/// `sound`, `badge` (a number; "Increment" is the unread count, already
+/// there), `_profile: "dev"` (Apple's sandbox); the rest is the app's data.
+fn apply_push_data(
+    push_data: &serde_json::Map<String, Value>,
+    title: &mut Option<String>,
+    body: &mut String,
+    notice: &mut Notice,
+) {
+    for (key, value) in push_data {
+        match (key.as_str(), value) {
+            ("alert", Value::String(text)) => *body = text.clone(),
+            ("alert", Value::Object(alert)) => {
+                if let Some(t) = alert.get("title").and_then(Value::as_str) {
+                    *title = Some(t.to_owned());
+                }
+                if let Some(b) = alert.get("body").and_then(Value::as_str) {
+                    *body = b.to_owned();
+                }
+            }
+            ("title", Value::String(t)) => *title = Some(t.clone()),
+            ("sound", Value::String(s)) => notice.sound = Some(s.clone()),
+            ("badge", Value::Number(n)) => notice.badge = n.as_u64(),
+            ("badge", _) => {}
+            ("_profile", Value::String(p)) => notice.sandbox = p == "dev",
+            (key, Value::String(s)) => {
+                notice.data.insert(key.to_owned(), s.clone());
+            }
+            (key, other) => {
+                notice.data.insert(key.to_owned(), other.to_string());
+            }
+        }
+    }
 }
 
 fn flag(ext: Option<&Value>, key: &str) -> bool {
@@ -158,7 +189,7 @@ fn flag(ext: Option<&Value>, key: &str) -> bool {
 }
 
 /// Whether the message mentions the receiver (or everyone), in any dialect's words.
-fn mentions(message: &Message, user: &Username) -> bool {
+pub fn mentions(message: &Message, user: &Username) -> bool {
     if let Some(Original::LeanCloud { mention_all, mentions, .. }) = &message.original {
         if *mention_all || mentions.contains(user) {
             return true;
@@ -241,6 +272,10 @@ mod tests {
         }
     }
 
+    fn none() -> Overrides {
+        Overrides::default()
+    }
+
     fn receiver<'a>(bob: &'a Username, push: &'a PushSettings, muted: bool) -> Receiver<'a> {
         Receiver { user: bob, push, muted, unread: 3 }
     }
@@ -249,12 +284,13 @@ mod tests {
     fn the_display_style_decides_the_words() {
         let bob = user("bob");
         let plain = PushSettings::default();
-        let Decision::Push(notice) = decide(&message(None), "Alice", &receiver(&bob, &plain, false), 0) else {
+        let Decision::Push(notice) = decide(&message(None), "Alice", &receiver(&bob, &plain, false), &none(), 0) else {
             panic!("pushed")
         };
         assert_eq!((notice.title.as_deref(), notice.body.as_str(), notice.badge), (None, GENERIC, Some(3)));
         let details = PushSettings { display_style: Some(1), ..Default::default() };
-        let Decision::Push(notice) = decide(&message(None), "Alice", &receiver(&bob, &details, false), 0) else {
+        let Decision::Push(notice) = decide(&message(None), "Alice", &receiver(&bob, &details, false), &none(), 0)
+        else {
             panic!("pushed")
         };
         assert_eq!((notice.title.as_deref(), notice.body.as_str()), (Some("Alice"), "hello"));
@@ -281,22 +317,38 @@ mod tests {
         assert!(quiet_now(&day, hour(9)) && !quiet_now(&day, hour(17)) && !quiet_now(&day, hour(20)));
         let bob = user("bob");
         assert_eq!(
-            decide(&message(None), "A", &receiver(&bob, &night, false), hour(23)),
+            decide(&message(None), "A", &receiver(&bob, &night, false), &none(), hour(23)),
             Decision::Skip("do_not_disturb")
         );
         let forced = message(Some(json!({"em_force_notification": true})));
-        assert!(matches!(decide(&forced, "A", &receiver(&bob, &night, false), hour(23)), Decision::Push(_)));
+        assert!(matches!(decide(&forced, "A", &receiver(&bob, &night, false), &none(), hour(23)), Decision::Push(_)));
     }
 
     #[test]
     fn a_muted_conversation_is_silent_unless_it_mentions_you() {
         let bob = user("bob");
         let push = PushSettings::default();
-        assert_eq!(decide(&message(None), "A", &receiver(&bob, &push, true), 0), Decision::Skip("muted"));
+        assert_eq!(decide(&message(None), "A", &receiver(&bob, &push, true), &none(), 0), Decision::Skip("muted"));
         let at = message(Some(json!({"em_at_list": ["bob"]})));
-        assert!(matches!(decide(&at, "A", &receiver(&bob, &push, true), 0), Decision::Push(_)));
+        assert!(matches!(decide(&at, "A", &receiver(&bob, &push, true), &none(), 0), Decision::Push(_)));
         let ignored = message(Some(json!({"em_ignore_notification": true})));
-        assert_eq!(decide(&ignored, "A", &receiver(&bob, &push, false), 0), Decision::Skip("not_pushed"));
+        assert_eq!(decide(&ignored, "A", &receiver(&bob, &push, false), &none(), 0), Decision::Skip("not_pushed"));
+    }
+
+    #[test]
+    fn the_app_servers_words_and_force_win_last() {
+        let bob = user("bob");
+        let push = PushSettings::default();
+        let forced = Overrides { push: Some(Value::String("from the hook".into())), force: true };
+        let Decision::Push(notice) = decide(&message(None), "A", &receiver(&bob, &push, true), &forced, 0) else {
+            panic!("force reaches a muted receiver")
+        };
+        assert_eq!(notice.body, "from the hook");
+        let object = Overrides { push: Some(json!({"alert": {"title": "T", "body": "B"}, "k": "v"})), force: false };
+        let Decision::Push(notice) = decide(&message(None), "A", &receiver(&bob, &push, false), &object, 0) else {
+            panic!("pushed")
+        };
+        assert_eq!((notice.title.as_deref(), notice.body.as_str(), notice.data["k"].as_str()), (Some("T"), "B", "v"));
     }
 
     #[test]
@@ -306,14 +358,18 @@ mod tests {
         let lc = message(Some(
             json!({"push_data": {"alert": {"title": "T", "body": "B"}, "badge": 9, "_profile": "dev", "deep": "link"}}),
         ));
-        let Decision::Push(notice) = decide(&lc, "A", &receiver(&bob, &push, false), 0) else { panic!("pushed") };
+        let Decision::Push(notice) = decide(&lc, "A", &receiver(&bob, &push, false), &none(), 0) else {
+            panic!("pushed")
+        };
         assert_eq!(
             (notice.title.as_deref(), notice.body.as_str(), notice.badge, notice.sandbox),
             (Some("T"), "B", Some(9), true)
         );
         assert_eq!(notice.data["deep"], "link");
         let em = message(Some(json!({"em_apns_ext": {"em_push_title": "Hi", "em_push_content": "there"}})));
-        let Decision::Push(notice) = decide(&em, "A", &receiver(&bob, &push, false), 0) else { panic!("pushed") };
+        let Decision::Push(notice) = decide(&em, "A", &receiver(&bob, &push, false), &none(), 0) else {
+            panic!("pushed")
+        };
         assert_eq!((notice.title.as_deref(), notice.body.as_str()), (Some("Hi"), "there"));
     }
 }

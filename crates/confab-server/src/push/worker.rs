@@ -29,12 +29,12 @@ use tokio::sync::watch;
 
 use confab_core::groups::GroupRef;
 use confab_core::ids::MessageId;
-use confab_core::model::{App, AppId, ChatType, Message, PushSettings, SettingKey, Username};
+use confab_core::model::{App, AppId, ChatType, ConversationId, Message, PushSettings, SettingKey, Username};
 use confab_core::storage::{MessageQuery, TimeBound};
 use confab_core::Core;
 
 use super::devices::{self, Device};
-use super::notice::{self, Decision, Notice, Receiver};
+use super::notice::{self, Decision, Notice, Overrides, Receiver};
 use super::providers::{self, Outcome, Tokens};
 use super::{ProviderKind, Settings, Stats};
 use crate::callbacks::post::{format_cursor, parse_cursor, Leader};
@@ -43,9 +43,9 @@ use crate::fetch::Fetcher;
 /// How often apps are looked at when there is nothing to push.
 const IDLE: Duration = Duration::from_millis(200);
 /// Messages read per app per round.
-const BATCH: usize = 500;
+const BATCH: usize = 2000;
 /// Most pushes one round plans.
-pub const MAX_PUSHES_PER_ROUND: usize = 1000;
+pub const MAX_PUSHES_PER_ROUND: usize = 2000;
 /// Pushes in flight at once.
 const PUSHES_AT_ONCE: usize = 64;
 /// Group members looked up at once.
@@ -73,6 +73,11 @@ struct Queued {
     device_id: String,
     attempts: u32,
     due_ms: i64,
+    /// What the app's server said about the push (`_receiversOffline`), kept for retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    push: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    force: bool,
 }
 
 impl Queued {
@@ -170,6 +175,10 @@ struct Memo {
     users: HashMap<Username, Option<(PushSettings, String)>>,
     unread: HashMap<Username, u64>,
     muted: HashMap<String, Arc<Vec<String>>>,
+    /// How far each receiver acknowledged each conversation, when the round began.
+    acked: HashMap<(Username, ConversationId), i64>,
+    /// The app's callback settings (for LeanCloud's `_receiversOffline`), once read.
+    hooks: Option<Arc<crate::callbacks::Settings>>,
 }
 
 impl Pusher {
@@ -216,6 +225,7 @@ impl Pusher {
         let Some(_) = messages.last() else {
             return Ok(false);
         };
+        let started = Instant::now();
         let mut jobs = Vec::new();
         let mut planned = 0;
         for message in &messages {
@@ -237,10 +247,21 @@ impl Pusher {
             })
             .collect();
         entries.push((cursor_key(), format_cursor(&state.after)));
+        let (count, planning) = (jobs.len(), started.elapsed());
         core.settings.put(app.id, entries).await?;
+        let queued = started.elapsed();
         if let Some(due) = self.send(app, settings, jobs).await? {
             state.next_due_ms = state.next_due_ms.min(due);
         }
+        tracing::debug!(
+            app = app.id.0,
+            messages = planned,
+            pushes = count,
+            planning_ms = planning.as_millis() as u64,
+            queueing_ms = (queued - planning).as_millis() as u64,
+            sending_ms = (started.elapsed() - queued).as_millis() as u64,
+            "push round"
+        );
         Ok(planned == BATCH)
     }
 
@@ -318,7 +339,8 @@ impl Pusher {
         for (user, devices) in found {
             memo.devices.insert(user, Arc::new(devices?));
         }
-        let mut jobs = Vec::new();
+        // Who did not take it: they have devices, and none acknowledged.
+        let mut offline: Vec<(Username, Arc<Vec<Device>>)> = Vec::new();
         for user in receivers {
             let Some(devices) = memo.devices.get(&user).cloned().filter(|d| !d.is_empty()) else {
                 continue;
@@ -326,14 +348,31 @@ impl Pusher {
             if user == message.from {
                 continue;
             }
-            let queued = |device: &Device| Queued {
-                message: message.id.0,
-                user: user.to_string(),
-                device_id: device.device_id.clone(),
-                attempts: 0,
-                due_ms: 0,
+            let key = (user, message.conversation);
+            let acked = match memo.acked.get(&key) {
+                Some(seq) => *seq,
+                None => {
+                    let seq = self.core.messages.acknowledged_seq(app.id, &key.0, key.1).await?;
+                    memo.acked.insert(key.clone(), seq);
+                    seq
+                }
             };
-            let Some(notice) = self.notice(app, message, &user, memo).await? else {
+            if acked >= message.seq {
+                self.stats.skip("acknowledged");
+                continue;
+            }
+            offline.push((key.0, devices));
+        }
+        if offline.is_empty() {
+            return Ok(Vec::new());
+        }
+        let overrides = match self.ask_app_server(app, message, &mut offline, memo).await? {
+            Some(overrides) => overrides,
+            None => return Ok(Vec::new()),
+        };
+        let mut jobs = Vec::new();
+        for (user, devices) in offline {
+            let Some(notice) = self.notice(app, message, &user, &overrides, memo).await? else {
                 continue;
             };
             for device in devices.iter() {
@@ -341,16 +380,62 @@ impl Pusher {
                     self.stats.skip("no_provider");
                     continue;
                 };
-                jobs.push(Job {
-                    queued: queued(device),
-                    user: user.clone(),
-                    device: device.clone(),
-                    provider,
-                    notice: notice.clone(),
-                });
+                let queued = Queued {
+                    message: message.id.0,
+                    user: user.to_string(),
+                    device_id: device.device_id.clone(),
+                    attempts: 0,
+                    due_ms: 0,
+                    push: overrides.push.clone(),
+                    force: overrides.force,
+                };
+                jobs.push(Job { queued, user: user.clone(), device: device.clone(), provider, notice: notice.clone() });
             }
         }
         Ok(jobs)
+    }
+
+    /// LeanCloud's `_receiversOffline`, for apps whose callbacks speak its
+    /// hooks: the app's server may skip the push (`None`), narrow who gets
+    /// it, set its words, or reach members who muted the conversation.
+    async fn ask_app_server(
+        &self,
+        app: &App,
+        message: &Message,
+        offline: &mut Vec<(Username, Arc<Vec<Device>>)>,
+        memo: &mut Memo,
+    ) -> confab_core::error::Result<Option<Overrides>> {
+        let hooks = match &memo.hooks {
+            Some(hooks) => hooks.clone(),
+            None => {
+                let read = Arc::new(crate::callbacks::settings(&self.core, app.id).await?);
+                memo.hooks = Some(read.clone());
+                read
+            }
+        };
+        let names: Vec<&str> = offline.iter().map(|(u, _)| u.as_str()).collect();
+        let mentioned: Vec<&str> =
+            offline.iter().filter(|(u, _)| notice::mentions(message, u)).map(|(u, _)| u.as_str()).collect();
+        let now = self.core.now_ms();
+        let answer =
+            crate::callbacks::receivers_offline(&self.fetcher, app, &hooks, message, &names, &mentioned, now).await;
+        let Some(answer) = answer else {
+            return Ok(Some(Overrides::default()));
+        };
+        if answer.skip {
+            self.stats.skip("app_server");
+            return Ok(None);
+        }
+        if let Some(peers) = &answer.peers {
+            offline.retain(|(u, _)| {
+                let kept = peers.iter().any(|p| p == u.as_str());
+                if !kept {
+                    self.stats.skip("app_server");
+                }
+                kept
+            });
+        }
+        Ok(Some(Overrides { push: answer.push, force: answer.force }))
     }
 
     /// A queued push planned again (the receiver may have read it, unbound
@@ -372,7 +457,12 @@ impl Pusher {
             return Ok(None);
         };
         let Some(provider) = settings.provider_for(&device.notifier) else { return Ok(None) };
-        let Some(notice) = self.notice(app, &message, &user, memo).await? else { return Ok(None) };
+        if self.core.messages.reached(app.id, &user, &message).await? {
+            self.stats.skip("acknowledged");
+            return Ok(None);
+        }
+        let overrides = Overrides { push: q.push.clone(), force: q.force };
+        let Some(notice) = self.notice(app, &message, &user, &overrides, memo).await? else { return Ok(None) };
         Ok(Some(Job { queued: q.clone(), user, device, provider, notice }))
     }
 
@@ -382,13 +472,10 @@ impl Pusher {
         app: &App,
         message: &Message,
         user: &Username,
+        overrides: &Overrides,
         memo: &mut Memo,
     ) -> confab_core::error::Result<Option<Notice>> {
         let core = &self.core;
-        if core.messages.reached(app.id, user, message).await? {
-            self.stats.skip("acknowledged");
-            return Ok(None);
-        }
         let Some((push, _)) = self.person(app.id, user, memo).await? else { return Ok(None) };
         let sender = match self.person(app.id, &message.from, memo).await? {
             Some((_, name)) => name,
@@ -410,13 +497,13 @@ impl Pusher {
         let unread = match memo.unread.get(user) {
             Some(n) => *n,
             None => {
-                let n = core.messages.unread_count(app.id, user, None).await?;
+                let n = core.messages.badge(app.id, user).await?;
                 memo.unread.insert(user.clone(), n);
                 n
             }
         };
         let receiver = Receiver { user, push: &push, muted, unread };
-        match notice::decide(message, &sender, &receiver, core.now_ms()) {
+        match notice::decide(message, &sender, &receiver, overrides, core.now_ms()) {
             Decision::Push(notice) => Ok(Some(*notice)),
             Decision::Skip(reason) => {
                 self.stats.skip(reason);

@@ -59,11 +59,11 @@ pub async fn post_send(
 ) -> anyhow::Result<Figures> {
     let (url, taken) = stand_in().await?;
     let endpoints = std::slice::from_ref(endpoint);
-    let off = super::throughput(http, endpoints, token, concurrency, duration).await?;
+    let off = super::throughput(http, endpoints, token, concurrency, duration, super::OFFLINE).await?;
     set_post_send(data_dir, database_url, &url)?;
     let before = taken.load(Ordering::Relaxed);
     let started = Instant::now();
-    let on = super::throughput(http, endpoints, token, concurrency, duration).await?;
+    let on = super::throughput(http, endpoints, token, concurrency, duration, super::OFFLINE).await?;
     let phase = started.elapsed();
     let posted = taken.load(Ordering::Relaxed) - before;
     let sent = (on.per_sec * phase.as_secs_f64()).round() as u64;

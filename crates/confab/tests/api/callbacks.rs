@@ -505,3 +505,61 @@ async fn the_rtm_client_sign_hook_decides_whether_a_login_is_signed() {
         }
     }
 }
+
+/// LeanCloud's `_conversationStart` and `_conversationAdd`: for an app whose
+/// callbacks speak LeanCloud's hooks, a client's `conv start` and `conv add`
+/// (a join too) are asked about first; `reject` is the vendor's 4305 with the
+/// app's code and words, and nothing is made or joined.
+#[tokio::test]
+async fn leancloud_conversation_hooks_may_reject_a_start_or_a_join() {
+    use confab_server::leancloud_proto::{CommandType, ConvCommand, GenericCommand, JsonObjectMessage, OpType};
+    let server = AppServer::start(|body| {
+        let rejected = body["attr"]["name"] == "forbidden" || body["members"] == json!(["mallory"]);
+        match rejected {
+            true => (200, json!({"result": {"reject": true, "code": 9, "detail": "not here"}}).to_string()),
+            false => (200, json!({"result": {}}).to_string()),
+        }
+    })
+    .await;
+    let app = with_pre_send(&server, |config| config.callbacks.format = Some("leancloud".into())).await;
+    let conv = |op: OpType, i: i32, conv: ConvCommand| GenericCommand {
+        cmd: Some(CommandType::Conv as i32),
+        op: Some(op as i32),
+        i: Some(i),
+        conv_message: Some(conv),
+        ..Default::default()
+    };
+    let named = |name: &str| Some(JsonObjectMessage { data: json!({"name": name}).to_string() });
+    let (mut ann, _) = crate::leancloud_protocol::opened(&app, "ann", None).await;
+    let refused = ConvCommand { m: vec!["bob".into()], attr: named("forbidden"), ..Default::default() };
+    crate::leancloud_protocol::send(&mut ann, &conv(OpType::Start, 2, refused)).await;
+    let answer = crate::leancloud_protocol::next(&mut ann).await.unwrap();
+    let error = answer.error_message.expect("an error");
+    assert_eq!((error.code, error.app_code, error.reason.as_str()), (4305, Some(9), "not here"));
+    let call = server.calls().pop().unwrap();
+    assert_eq!(call.path, "/pre/1.1/functions/_conversationStart");
+    assert_eq!(call.body["initBy"], "ann");
+    assert_eq!(call.body["members"], json!(["bob"]));
+    let (_, listed) = app.leancloud(reqwest::Method::GET, "/1.2/rtm/conversations", None).await;
+    assert_eq!(listed["results"].as_array().map(Vec::len), Some(0), "nothing made: {listed}");
+
+    let allowed = ConvCommand { m: vec!["bob".into()], attr: named("team"), ..Default::default() };
+    crate::leancloud_protocol::send(&mut ann, &conv(OpType::Start, 3, allowed)).await;
+    let started = crate::leancloud_protocol::next(&mut ann).await.unwrap();
+    assert_eq!(started.op, Some(OpType::Started as i32), "{started:?}");
+    let cid = started.conv_message.unwrap().cid.unwrap();
+
+    // mallory's own join is asked about, and rejected.
+    let (mut mallory, _) = crate::leancloud_protocol::opened(&app, "mallory", None).await;
+    let join = ConvCommand { cid: Some(cid.clone()), m: vec!["mallory".into()], ..Default::default() };
+    crate::leancloud_protocol::send(&mut mallory, &conv(OpType::Add, 2, join)).await;
+    let answer = crate::leancloud_protocol::next(&mut mallory).await.unwrap();
+    assert_eq!(answer.error_message.map(|e| (e.code, e.app_code)), Some((4305, Some(9))));
+    let call = server.calls().pop().unwrap();
+    assert_eq!(call.path, "/pre/1.1/functions/_conversationAdd");
+    assert_eq!((call.body["initBy"].as_str(), call.body["convId"].as_str()), (Some("mallory"), Some(cid.as_str())));
+    let (status, listed) = app.leancloud(reqwest::Method::GET, "/1.2/rtm/conversations", None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let found = listed["results"].as_array().unwrap().iter().find(|c| c["objectId"] == cid.as_str()).unwrap();
+    assert_eq!(found["m"], json!(["ann", "bob"]), "not joined: {found}");
+}

@@ -199,6 +199,7 @@ async fn request_bodies_are_the_types_the_handlers_read() {
                 "message",
                 "no_sync",
                 "priority",
+                "push_data",
                 "to_peers",
                 "transient",
             ],

@@ -529,3 +529,55 @@ async fn the_webhook_provider_and_the_cli() {
     assert_eq!(signature, confab_server::callbacks::signature("hook-secret", t, &call.raw));
     assert!(cli(&["--clear"]).status.success());
 }
+
+/// LeanCloud's `_receiversOffline` hook, for an app whose callbacks speak
+/// LeanCloud's hooks: it hears who is about to be pushed to, and may narrow
+/// that (`offlinePeers`), set the words (`pushMessage`) and reach a member
+/// who muted the conversation (`force`).
+#[tokio::test]
+async fn the_receivers_offline_hook_narrows_words_and_forces_pushes() {
+    let hook = crate::callbacks::AppServer::start(|body| match body.get("offlinePeers") {
+        Some(_) => (
+            200,
+            json!({"result": {"offlinePeers": ["bob"], "pushMessage": "{\"alert\": \"hooked\"}", "force": true}})
+                .to_string(),
+        ),
+        None => (200, json!({"result": {}}).to_string()),
+    })
+    .await;
+    let providers = Providers::start().await;
+    let url = hook.url.clone();
+    let app = with_push(&providers, Storage::fresh().await, move |config| {
+        config.callbacks.pre_send_url = Some(url);
+        config.callbacks.format = Some("leancloud".into());
+        config.callbacks.secret = Some(confab_server::config::Secret("hook-key".into()));
+    })
+    .await;
+    app.register(&["alice", "bob", "carol"]).await;
+    bind(&app, "bob", "bob-phone", "bob-token", "apns").await;
+    bind(&app, "carol", "carol-phone", "carol-token", "apns").await;
+    let conv = crate::leancloud_protocol::conversation(&app, &["alice", "bob", "carol"]).await;
+    let (status, _) = app
+        .leancloud(Method::POST, &format!("/1.2/rtm/conversations/{conv}/mutes"), Some(json!({"client_ids": ["bob"]})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let path = format!("/1.2/rtm/conversations/{conv}/messages");
+    let (status, body) =
+        app.leancloud(Method::POST, &path, Some(json!({"from_client": "alice", "message": "psst"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    within(10, || providers.apns("bob-token").len() == 1).await;
+    assert_eq!(providers.apns("bob-token")[0].body["aps"]["alert"], json!({"body": "hooked"}));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(providers.apns("carol-token").is_empty(), "left out by the hook");
+    let call = hook.calls().into_iter().find(|c| c.path.ends_with("/_receiversOffline")).expect("the hook was asked");
+    assert_eq!(call.path, "/1.1/functions/_receiversOffline");
+    assert_eq!(call.headers["x-lc-hook-key"], "hook-key");
+    let mut peers: Vec<&str> =
+        call.body["offlinePeers"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    peers.sort();
+    assert_eq!(peers, ["bob", "carol"]);
+    assert_eq!(
+        (call.body["fromPeer"].as_str(), call.body["convId"].as_str(), call.body["content"].as_str()),
+        (Some("alice"), Some(conv.as_str()), Some("psst"))
+    );
+}

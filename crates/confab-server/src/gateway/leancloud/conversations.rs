@@ -8,7 +8,12 @@ use crate::leancloud_model::temporary;
 /// app's own fields) kept as the REST API keeps them; `unique` (the SDK's
 /// default) finds the one these members made before. Answered `conv
 /// started` with `cid` and `cdate`.
-pub(super) async fn start(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+pub(super) async fn start(
+    session: &Session,
+    budget: Budget<'_>,
+    hooks: Option<&crate::fetch::Fetcher>,
+    command: &GenericCommand,
+) -> GenericCommand {
     let asked = command.conv_message.clone().unwrap_or_default();
     let failed = |why: &str| error_command(command.i, code::CONVERSATION_API_FAILED, why);
     let kind = if asked.transient == Some(true) { ChatType::ChatRoom } else { ChatType::GroupChat };
@@ -36,6 +41,17 @@ pub(super) async fn start(session: &Session, budget: Budget<'_>, command: &Gener
     }
     if members.len() as u32 + 1 > crate::leancloud_model::max_members(kind) {
         return error_command(command.i, code::CONVERSATION_FULL, "too many members");
+    }
+    // The app's server may reject it (`_conversationStart`), temporary ones included.
+    if let Some(fetcher) = hooks {
+        let names: Vec<String> = members.iter().map(Username::to_string).collect();
+        let change = crate::callbacks::formats::ConversationChange::Start { members: &names, attr: &attributes };
+        let init_by = session.user.to_string();
+        let decided =
+            crate::callbacks::may_change_conversation(budget.core(), fetcher, &session.app, &init_by, &change).await;
+        if let Err(rejected) = decided {
+            return rejected_by_app(command.i, rejected);
+        }
     }
     if asked.temp_conv == Some(true) {
         return start_temporary(session, budget, command.i, members, asked.temp_conv_t_t_l).await;
@@ -134,6 +150,7 @@ const MAX_TEMPORARY_QUERIED: usize = 100;
 pub(super) async fn membership(
     session: &Session,
     budget: Budget<'_>,
+    hooks: Option<&crate::fetch::Fetcher>,
     command: &GenericCommand,
     op: OpType,
 ) -> GenericCommand {
@@ -163,6 +180,17 @@ pub(super) async fn membership(
         };
         if !member {
             return error_command(command.i, code::CONVERSATION_UPDATE_REJECTED, "only members change the members");
+        }
+    }
+    // The app's server may reject an addition or a join (`_conversationAdd`).
+    if let (true, Some(fetcher)) = (add, hooks) {
+        let names: Vec<String> = users.iter().map(Username::to_string).collect();
+        let change = crate::callbacks::formats::ConversationChange::Add { conv: &cid, members: &names };
+        let init_by = session.user.to_string();
+        if let Err(rejected) =
+            crate::callbacks::may_change_conversation(core, fetcher, &session.app, &init_by, &change).await
+        {
+            return rejected_by_app(command.i, rejected);
         }
     }
     let max = crate::leancloud_model::max_members(kind) as usize;

@@ -86,6 +86,7 @@ mod code {
     pub const INTERNAL_ERROR: i32 = 4200;
     pub const CONVERSATION_API_FAILED: i32 = 4301;
     pub const CONVERSATION_NOT_FOUND: i32 = 4303;
+    pub const CONVERSATION_REJECTED_BY_APP: i32 = 4305;
     pub const CONVERSATION_FULL: i32 = 4304;
     pub const CONVERSATION_UPDATE_REJECTED: i32 = 4309;
     pub const CONVERSATION_QUERY_FAILED: i32 = 4310;
@@ -124,6 +125,8 @@ pub(super) struct LeanCloud {
     will: Option<Will>,
     /// The client closed its session (`session close`): no `will`.
     closed: bool,
+    /// What the app's conversation hooks are called with.
+    hooks: Option<Arc<crate::fetch::Fetcher>>,
 }
 
 /// A `will` message, as it will be sent.
@@ -157,6 +160,7 @@ struct Pending {
 /// `lc.proto2base64.3`; anything else on `/` is not found.
 pub async fn upgrade(
     State(state): State<super::State>,
+    fetcher: Option<axum::Extension<Arc<crate::fetch::Fetcher>>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let Ok(ws) = ws else {
@@ -181,6 +185,7 @@ pub async fn upgrade(
             awaiting: Vec::new(),
             will: None,
             closed: false,
+            hooks: fetcher.map(|e| e.0),
         },
     )
 }
@@ -334,7 +339,7 @@ impl Protocol for LeanCloud {
                 Ok(())
             }
             (Some(CommandType::Conv), Some(OpType::Start)) => {
-                let answer = start(session, budget, &command).await;
+                let answer = start(session, budget, self.hooks.as_deref(), &command).await;
                 self.answer(io, &answer).await
             }
             (Some(CommandType::Patch), Some(OpType::Modify)) => {
@@ -351,7 +356,7 @@ impl Protocol for LeanCloud {
                 self.answer(io, &answer).await
             }
             (Some(CommandType::Conv), Some(op @ (OpType::Add | OpType::Remove))) => {
-                let answer = membership(session, budget, &command, op).await;
+                let answer = membership(session, budget, self.hooks.as_deref(), &command, op).await;
                 self.answer(io, &answer).await
             }
             (Some(CommandType::Echo), _) => {
@@ -561,6 +566,22 @@ fn shown(message: &Message) -> bool {
         ChatType::Chat => false,
         ChatType::Broadcast => matches!(message.original, Some(Original::LeanCloud { .. })),
         _ => true,
+    }
+}
+
+/// The app's server rejected a conversation change: 4305, with its code and words.
+fn rejected_by_app(i: Option<i32>, (app_code, detail): (Option<i32>, String)) -> GenericCommand {
+    GenericCommand {
+        cmd: Some(CommandType::Error as i32),
+        i,
+        error_message: Some(ErrorCommand {
+            code: code::CONVERSATION_REJECTED_BY_APP,
+            reason: detail.clone(),
+            app_code,
+            app_msg: Some(detail),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 
