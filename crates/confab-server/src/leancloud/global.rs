@@ -64,7 +64,8 @@ pub async fn broadcast(target: Master, super::Body(body): super::Body<Broadcast>
             .ok_or_else(|| LcError::invalid("valid_till must be a time in ms within the next month"))?,
     };
     let transient = content.transient.as_ref().and_then(Value::as_bool).unwrap_or(false);
-    let message = app_broadcast(&target, from, &conv_id, data, valid_till, transient).await?;
+    let ext = crate::leancloud_data::push_ext(content.push.as_ref()).map_err(LcError::invalid)?;
+    let message = app_broadcast(&target, from, &conv_id, data, valid_till, transient, ext).await?;
     Ok(ok(json!({"msg-id": message.id.to_string(), "timestamp": message.timestamp_ms})))
 }
 
@@ -76,6 +77,7 @@ pub async fn app_broadcast(
     data: String,
     valid_till: i64,
     transient: bool,
+    ext: Option<Value>,
 ) -> Result<std::sync::Arc<confab_core::model::Message>, LcError> {
     find::<Services>(&target.core, target.app.id, conv_id).await?;
     ensure_clients(&target.core, &target.app, std::slice::from_ref(&from)).await?;
@@ -109,7 +111,7 @@ pub async fn app_broadcast(
         to: None,
         line: 0,
         body: body_of(&data),
-        ext: None,
+        ext,
         original: Some(original),
     };
     Ok(target.core.messages.multicast(target.app.id, send).await?.0)

@@ -182,6 +182,11 @@ pub struct BroadcastContent {
     /// Only for clients connected now.
     #[schema(value_type = Option<bool>)]
     pub transient: Option<Value>,
+    /// What the push to clients without a connected device says (as a
+    /// message's `push_data`; v1.1 also calls it `push_data`).
+    #[serde(alias = "push_data")]
+    #[schema(value_type = Option<Object>)]
+    pub push: Option<Value>,
 }
 
 /// A message to every client of the app (L-glob-3).

@@ -69,6 +69,15 @@ pub async fn of(core: &Core, app: AppId, user: &Username) -> Result<Vec<Device>>
     Ok(stored.iter().filter_map(|s| serde_json::from_str(&s.value).ok()).collect())
 }
 
+/// The users with a bound device (an app-wide broadcast's receivers), as
+/// far as one listing reaches ([`confab_core::settings::MAX_LISTED`] devices).
+pub async fn users_with_devices(core: &Core, app: AppId) -> Result<Vec<Username>> {
+    let mut users: Vec<Username> =
+        core.settings.all(app, DEVICES).await?.iter().filter_map(|s| Username::parse(&s.owner).ok()).collect();
+    users.dedup();
+    Ok(users)
+}
+
 /// Binds `token` to one device of `user` (an empty token unbinds the
 /// device); the user's devices afterwards.
 pub async fn bind(

@@ -323,6 +323,8 @@ impl Pusher {
                     Err(e) => return Err(e),
                 }
             }
+            // An app-wide broadcast: everyone, so everyone with a device.
+            (None, ChatType::Broadcast) => devices::users_with_devices(&self.core, app.id).await?,
             (None, _) => Vec::new(),
         };
         // Who has devices at all, looked up a bounded number at a time.

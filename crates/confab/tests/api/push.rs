@@ -581,3 +581,34 @@ async fn the_receivers_offline_hook_narrows_words_and_forces_pushes() {
         (Some("alice"), Some(conv.as_str()), Some("psst"))
     );
 }
+
+/// A LeanCloud app-wide broadcast reaches every user with a device, with
+/// the words of its `push`; a transient one (never stored) pushes nothing.
+#[tokio::test]
+async fn an_app_wide_broadcast_is_pushed_with_its_push_words() {
+    let providers = Providers::start().await;
+    let app = with_push(&providers, Storage::fresh().await, |_| {}).await;
+    app.register(&["alice", "bob", "carol"]).await;
+    bind(&app, "bob", "bob-phone", "bob-token", "apns").await;
+    bind(&app, "carol", "carol-phone", "carol-token", "apns").await;
+    let (status, created) =
+        app.leancloud(Method::POST, "/1.2/rtm/service-conversations", Some(json!({"name": "News"}))).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let conv = created["objectId"].as_str().unwrap();
+    let live =
+        json!({"from_client": "alice", "conv_id": conv, "message": "now", "transient": true, "push": {"alert": "no"}});
+    let (status, body) = app.leancloud(Method::POST, "/1.2/rtm/broadcasts", Some(live)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stored = json!({"from_client": "alice", "conv_id": conv, "message": "news", "push": {"alert": "Big news"}});
+    let (status, body) = app.leancloud(Method::POST, "/1.2/rtm/broadcasts", Some(stored)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    within(10, || providers.apns("bob-token").len() == 1 && providers.apns("carol-token").len() == 1).await;
+    for token in ["bob-token", "carol-token"] {
+        assert_eq!(providers.apns(token)[0].body["aps"]["alert"], json!({"body": "Big news"}));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(providers.apns("bob-token").len(), 1, "the transient one is not pushed");
+    let bad = json!({"from_client": "alice", "conv_id": conv, "message": "x", "push": 5});
+    let (status, body) = app.leancloud(Method::POST, "/1.2/rtm/broadcasts", Some(bad)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
