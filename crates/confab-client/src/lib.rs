@@ -154,6 +154,7 @@ enum Reply {
     Sent(SendOk),
     Joined { conv: String },
     Left,
+    PushBound,
 }
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Reply, (String, String)>>>>>;
@@ -262,6 +263,20 @@ impl Connection {
         }
     }
 
+    /// Binds this device's push token for offline pushes through the app's
+    /// provider named `notifier` (an empty token unbinds it).
+    pub async fn bind_push_token(&self, token: &str, notifier: &str) -> anyhow::Result<()> {
+        let (token, notifier) = (token.to_owned(), notifier.to_owned());
+        match self
+            .request(|reference| ClientFrame::PushToken { reference, token, notifier })
+            .await
+            .map_err(|e| anyhow!("push token refused: {e}"))?
+        {
+            Reply::PushBound => Ok(()),
+            other => bail!("unexpected answer to a push token: {other:?}"),
+        }
+    }
+
     /// Sends a frame made with a fresh `ref` and waits for its answer.
     async fn request(&self, frame: impl FnOnce(Option<String>) -> ClientFrame) -> anyhow::Result<Reply> {
         let reference = self.next_ref.fetch_add(1, Ordering::Relaxed).to_string();
@@ -364,6 +379,7 @@ async fn io_loop(
                     }
                     ServerFrame::Joined { reference, conv, .. } => answer(&pending, reference, Reply::Joined { conv }),
                     ServerFrame::Left { reference, .. } => answer(&pending, reference, Reply::Left),
+                    ServerFrame::PushBound { reference, .. } => answer(&pending, reference, Reply::PushBound),
                     ServerFrame::Error { reference: Some(r), code, message } => {
                         if let Some(tx) = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&r) {
                             let _ = tx.send(Err((code, message)));

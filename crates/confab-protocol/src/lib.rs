@@ -62,6 +62,17 @@ pub enum ClientFrame {
         reference: Option<String>,
         room: String,
     },
+    /// Binds this device's push token (an empty `token` unbinds it):
+    /// offline pushes for the user go to it through the app's provider named
+    /// `notifier` (`apns`, `fcm`, `webhook`, or the name the app gave one).
+    /// Answered with `push_bound` or an error.
+    PushToken {
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        token: String,
+        #[serde(default)]
+        notifier: String,
+    },
     /// The device has everything up to `seq` in `conv`.
     Ack {
         conv: String,
@@ -148,6 +159,12 @@ pub enum ServerFrame {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
         room: String,
+    },
+    /// The device's push token is bound (or, for an empty one, unbound).
+    PushBound {
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        device: String,
     },
     /// A group, chat room or thread the user belongs to (or just left)
     /// changed. Live only: a device that was offline does not get it.

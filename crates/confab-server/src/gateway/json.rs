@@ -177,6 +177,21 @@ async fn handle_text(session: &Session, budget: Budget<'_>, sink: &mut Io, text:
             };
             send(sink, &reply).await
         }
+        ClientFrame::PushToken { reference, token, notifier } => {
+            let core = budget.core();
+            let notifier = if notifier.is_empty() { "apns".to_owned() } else { notifier };
+            let bound =
+                crate::push::devices::bind(core, session.app.id, &session.user, &session.device, &token, &notifier)
+                    .await;
+            let reply = match bound {
+                Ok(_) => ServerFrame::PushBound { reference, device: session.device.clone() },
+                Err(e) => {
+                    let (code, message) = request_error(e);
+                    error_frame(reference, code, &message)
+                }
+            };
+            send(sink, &reply).await
+        }
         ClientFrame::Ack { conv, seq } => cursor_frame(session, sink, &conv, seq, false).await,
         ClientFrame::Read { conv, seq } => cursor_frame(session, sink, &conv, seq, true).await,
         ClientFrame::Send { reference, chat_type, to, body, ext } => {

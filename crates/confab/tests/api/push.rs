@@ -612,3 +612,27 @@ async fn an_app_wide_broadcast_is_pushed_with_its_push_words() {
     let (status, body) = app.leancloud(Method::POST, "/1.2/rtm/broadcasts", Some(bad)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+/// confab's own JSON protocol binds the connected device's token
+/// (`push_token`); once the device is gone, a message is pushed to it.
+#[tokio::test]
+async fn the_json_protocol_binds_its_devices_token() {
+    let providers = Providers::start().await;
+    let app = with_push(&providers, Storage::fresh().await, |_| {}).await;
+    app.register(&["alice", "bob"]).await;
+    let bob = app.connect("bob").await;
+    bob.bind_push_token("json-token", "apns").await.unwrap();
+    let refused = bob.bind_push_token(&"x".repeat(5000), "apns").await;
+    assert!(refused.unwrap_err().to_string().contains("bad_frame"));
+    let (_, listed) = app.get("/users/bob/push/binding").await;
+    let entities = listed["entities"].as_array().unwrap();
+    assert_eq!(entities.len(), 1, "{listed}");
+    assert_eq!(
+        (entities[0]["device_token"].as_str(), entities[0]["notifier_name"].as_str()),
+        (Some("json-token"), Some("apns"))
+    );
+    bob.close().await;
+    let id = app.send_text("alice", "bob", "while you were away").await;
+    within(10, || providers.apns("json-token").len() == 1).await;
+    assert_eq!(providers.apns("json-token")[0].body["m"], id.as_str());
+}
