@@ -363,6 +363,37 @@ pub fn receivers_offline_answer(status: u16, body: &[u8]) -> Result<OfflineAnswe
     Ok(OfflineAnswer { skip: yes("skip"), peers, push, force: yes("force") })
 }
 
+/// LeanCloud's `_messageUpdate`: before a client's edit (`content` the new
+/// data) or recall of `message` is applied.
+pub fn message_update(app: &App, message: &Message, content: Option<&str>, secret: &str, now_ms: i64) -> Call {
+    let old = crate::leancloud_data::data(message);
+    let body = json!({
+        "fromPeer": message.from.as_str(),
+        "convId": leancloud_conv(message),
+        "toPeers": message.receivers.as_ref().map(|r| r.iter().map(|u| u.as_str()).collect::<Vec<_>>()),
+        "bin": false,
+        "content": content.unwrap_or(&old),
+        "timestamp": message.timestamp_ms,
+        "msgId": message.id.to_string(),
+        "recall": content.is_none(),
+        "system": false,
+    });
+    Call { suffix: "/1.1/functions/_messageUpdate", headers: leancloud_headers(app, secret, now_ms), body }
+}
+
+/// What `_messageUpdate` decided: go on (`Ok(None)`), go on with other
+/// content (`Ok(Some(content))`), or reject (`Err(detail)`).
+pub type UpdateVerdict = Result<Option<String>, Option<String>>;
+
+pub fn message_update_answer(message: &Message, status: u16, body: &[u8]) -> Result<UpdateVerdict, Unreadable> {
+    Ok(match leancloud_answer(message, status, body)? {
+        Verdict::Pass => Ok(None),
+        Verdict::Refuse { detail } => Err(detail),
+        Verdict::Replace { original: Some(Original::LeanCloud { data, .. }), .. } => Ok(Some(data)),
+        Verdict::Replace { .. } => Ok(None),
+    })
+}
+
 /// A conversation change LeanCloud's hooks are asked about first.
 pub enum ConversationChange<'a> {
     /// `_conversationStart`: a client makes a conversation of `members` with `attr`.
@@ -551,6 +582,24 @@ mod tests {
             (call.body["offlinePeers"].clone(), call.body["content"].clone()),
             (serde_json::json!(["bob"]), Value::from("hi"))
         );
+    }
+
+    #[test]
+    fn the_message_update_hook_passes_rejects_or_rewrites() {
+        let m = message("old");
+        assert_eq!(message_update_answer(&m, 200, b"{}"), Ok(Ok(None)));
+        assert_eq!(
+            message_update_answer(&m, 200, br#"{"result": {"drop": true, "detail": "no"}}"#),
+            Ok(Err(Some("no".into())))
+        );
+        assert_eq!(message_update_answer(&m, 200, br#"{"content": "new"}"#), Ok(Ok(Some("new".into()))));
+        let recall = message_update(&app(), &m, None, "k", 1);
+        assert_eq!(
+            (recall.suffix, recall.body["recall"].clone(), recall.body["content"].clone()),
+            ("/1.1/functions/_messageUpdate", json!(true), json!("old"))
+        );
+        let edit = message_update(&app(), &m, Some("new"), "k", 1);
+        assert_eq!((edit.body["recall"].clone(), edit.body["content"].clone()), (json!(false), json!("new")));
     }
 
     #[test]

@@ -278,6 +278,42 @@ pub async fn may_sign(
     }
 }
 
+/// LeanCloud's `_messageUpdate` hook, for apps whose callbacks speak
+/// LeanCloud's hooks and have a pre-send (engine) URL: may a client edit
+/// `message` to `content` (or recall it, `None`)? Others go on. A failed call
+/// follows the app's failure policy.
+pub async fn may_update_message(
+    core: &Core,
+    fetcher: &Fetcher,
+    app: &App,
+    message: &Message,
+    content: Option<&str>,
+) -> formats::UpdateVerdict {
+    let settings = match settings(core, app.id).await {
+        Ok(settings) => settings,
+        Err(e) => return Err(Some(format!("cannot read the app's callback settings: {e}"))),
+    };
+    let (Format::LeanCloud, Some(url)) = (settings.format, settings.pre_send_url.as_deref()) else {
+        return Ok(None);
+    };
+    let now = core.now_ms();
+    let call = formats::message_update(app, message, content, settings.secret(), now);
+    let timeout = Duration::from_millis(settings.timeout_ms);
+    let answer = deliver(fetcher, url, &call, settings.secret(), now, timeout)
+        .await
+        .and_then(|(status, body)| formats::message_update_answer(message, status, &body).map_err(|e| e.0));
+    match answer {
+        Ok(verdict) => verdict,
+        Err(why) => {
+            tracing::warn!(app = app.id.0, message = %message.id, error = %why, "the _messageUpdate hook failed");
+            match settings.on_failure {
+                OnFailure::Pass => Ok(None),
+                OnFailure::Refuse => Err(Some("the app's server did not answer".into())),
+            }
+        }
+    }
+}
+
 /// LeanCloud's `_conversationStart` / `_conversationAdd` hooks, for apps
 /// whose callbacks speak LeanCloud's hooks and have a pre-send (engine) URL:
 /// may `init_by` make this conversation, or add these members? `Err((code,

@@ -563,3 +563,79 @@ async fn leancloud_conversation_hooks_may_reject_a_start_or_a_join() {
     let found = listed["results"].as_array().unwrap().iter().find(|c| c["objectId"] == cid.as_str()).unwrap();
     assert_eq!(found["m"], json!(["ann", "bob"]), "not joined: {found}");
 }
+
+/// The answer to the command numbered `i` (the sender's own device hears of
+/// its change too, before it).
+async fn answer_to(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    i: i32,
+) -> confab_server::leancloud_proto::GenericCommand {
+    loop {
+        let frame = crate::leancloud_protocol::next(socket).await.unwrap();
+        if frame.i == Some(i) {
+            return frame;
+        }
+    }
+}
+
+/// LeanCloud's `_messageUpdate`: a client's edit or recall is asked about
+/// first; `drop` answers 4405 and changes nothing, `content` rewrites the
+/// edit.
+#[tokio::test]
+async fn leancloud_message_update_hook_rejects_or_rewrites_an_edit() {
+    use confab_server::leancloud_proto::{CommandType, GenericCommand, OpType, PatchCommand, PatchItem};
+    let server = AppServer::start(|body| match (body.get("recall"), body["content"].as_str()) {
+        (Some(_), Some("edited")) => (200, json!({"result": {"drop": true, "detail": "no edits"}}).to_string()),
+        (Some(_), Some("rewrite me")) => (200, json!({"result": {"content": "rewritten"}}).to_string()),
+        _ => (200, json!({"result": {}}).to_string()),
+    })
+    .await;
+    let app = with_pre_send(&server, |config| config.callbacks.format = Some("leancloud".into())).await;
+    let conv = crate::leancloud_protocol::conversation(&app, &["ann", "bob"]).await;
+    let (mut ann, _) = crate::leancloud_protocol::opened(&app, "ann", None).await;
+    crate::leancloud_protocol::send(&mut ann, &crate::leancloud_protocol::direct(&conv, "hello", 2)).await;
+    let ack = crate::leancloud_protocol::next(&mut ann).await.unwrap().ack_message.expect("an ack");
+    let mid = ack.uid.unwrap();
+    let patch = |i: i32, data: Option<&str>, recall: bool| GenericCommand {
+        cmd: Some(CommandType::Patch as i32),
+        op: Some(OpType::Modify as i32),
+        i: Some(i),
+        patch_message: Some(PatchCommand {
+            patches: vec![PatchItem {
+                cid: Some(conv.clone()),
+                mid: Some(mid.clone()),
+                data: data.map(Into::into),
+                recall: recall.then_some(true),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let first = app.core.apps.by_name("demo", "chat").await.unwrap().unwrap();
+    let id = confab_core::ids::MessageId::parse(&mid).unwrap();
+    let data_now = || async {
+        match app.core.messages.get(first.id, id).await.unwrap().unwrap().original {
+            Some(confab_core::model::Original::LeanCloud { data, .. }) => data,
+            other => panic!("{other:?}"),
+        }
+    };
+    crate::leancloud_protocol::send(&mut ann, &patch(3, Some("edited"), false)).await;
+    let answer = crate::leancloud_protocol::next(&mut ann).await.unwrap();
+    let error = answer.error_message.expect("rejected");
+    assert_eq!((error.code, error.reason.as_str()), (4405, "no edits"));
+    assert_eq!(data_now().await, "hello", "nothing changed");
+    let call = server.calls().pop().unwrap();
+    assert_eq!(call.path, "/pre/1.1/functions/_messageUpdate");
+    assert_eq!((call.body["msgId"].as_str(), call.body["recall"].as_bool()), (Some(mid.as_str()), Some(false)));
+
+    crate::leancloud_protocol::send(&mut ann, &patch(4, Some("rewrite me"), false)).await;
+    let answer = answer_to(&mut ann, 4).await;
+    assert_eq!(answer.op, Some(OpType::Modified as i32), "{answer:?}");
+    assert_eq!(data_now().await, "rewritten");
+
+    crate::leancloud_protocol::send(&mut ann, &patch(5, None, true)).await;
+    let answer = answer_to(&mut ann, 5).await;
+    assert_eq!(answer.op, Some(OpType::Modified as i32), "{answer:?}");
+    assert_eq!(server.calls().pop().unwrap().body["recall"], true);
+}

@@ -165,7 +165,12 @@ impl LeanCloud {
 /// `patch modify` from a client: edits or recalls its own messages (the
 /// SDK's `conversation.update` and `recall`), which every receiver hears
 /// as for an edit made anywhere else. Answered `patch modified`.
-pub(super) async fn patch(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+pub(super) async fn patch(
+    session: &Session,
+    budget: Budget<'_>,
+    hooks: Option<&crate::fetch::Fetcher>,
+    command: &GenericCommand,
+) -> GenericCommand {
     let core = budget.core();
     let patches = command.patch_message.clone().unwrap_or_default().patches;
     for item in patches {
@@ -188,10 +193,24 @@ pub(super) async fn patch(session: &Session, budget: Budget<'_>, command: &Gener
         if message.from != session.user {
             return error_command(command.i, code::MESSAGE_OWNERSHIP_REQUIRED, "only its sender changes a message");
         }
-        let changed = if item.recall == Some(true) {
+        let recall = item.recall == Some(true);
+        // The app's server may reject the change or rewrite an edit (`_messageUpdate`).
+        let mut data = item.data.clone();
+        if let Some(fetcher) = hooks {
+            let asked = if recall { None } else { Some(data.as_deref().unwrap_or_default()) };
+            match crate::callbacks::may_update_message(core, fetcher, &session.app, &message, asked).await {
+                Ok(None) => {}
+                Ok(Some(rewritten)) => data = Some(rewritten),
+                Err(detail) => {
+                    let reason = detail.unwrap_or_else(|| "rejected by the app's server".into());
+                    return error_command(command.i, code::MESSAGE_UPDATE_REJECTED_BY_APP, &reason);
+                }
+            }
+        }
+        let changed = if recall {
             core.messages.recall(session.app.id, id, &session.user, None).await
         } else {
-            let Some(content) = Content::of(item.data.as_deref(), item.binary_msg.as_deref()) else {
+            let Some(content) = Content::of(data.as_deref(), item.binary_msg.as_deref()) else {
                 return error_command(command.i, code::MESSAGE_TOO_LONG, "a message may be at most 5 KB");
             };
             let mentions = item.mention_pids.iter().filter_map(|p| Username::parse(p).ok()).collect();

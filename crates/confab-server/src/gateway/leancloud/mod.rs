@@ -95,6 +95,7 @@ mod code {
     pub const MESSAGE_OWNERSHIP_REQUIRED: i32 = 4403;
     pub const MESSAGE_NOT_FOUND: i32 = 4404;
     pub const MESSAGE_REJECTED_BY_APP: i32 = 4402;
+    pub const MESSAGE_UPDATE_REJECTED_BY_APP: i32 = 4405;
     /// A frame or message over the size limit (the SDK's FRAME_TOO_LONG).
     pub const MESSAGE_TOO_LONG: i32 = 4109;
     /// An operator or the app closed the session (the vendor's KICKED_BY_APP).
@@ -343,7 +344,7 @@ impl Protocol for LeanCloud {
                 self.answer(io, &answer).await
             }
             (Some(CommandType::Patch), Some(OpType::Modify)) => {
-                let answer = patch(session, budget, &command).await;
+                let answer = patch(session, budget, self.hooks.as_deref(), &command).await;
                 self.answer(io, &answer).await
             }
             (Some(CommandType::Read), _) => {
