@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 
-use crate::model::{AppId, Body, NewMessage, Original};
+use crate::model::{AppId, Audience, Body, ChatType, NewMessage, Original, Username};
 
 /// What the app's server said about a message.
 // One is made per message sent and consumed at once; boxing the body would
@@ -24,11 +24,13 @@ pub enum Verdict {
     Refuse {
         detail: Option<String>,
     },
-    /// Stored and delivered with this content instead.
+    /// Stored and delivered with this content instead, and (a group
+    /// message, when `receivers` names some) only to those of its members.
     Replace {
         body: Body,
         ext: Option<serde_json::Value>,
         original: Option<Original>,
+        receivers: Option<Vec<Username>>,
     },
 }
 
@@ -72,11 +74,24 @@ fn apply(draft: &mut NewMessage, verdict: Verdict) -> crate::error::Result<()> {
             let refused = crate::error::Refused::of(crate::error::Refusal::ByAppServer, &draft.from);
             Err(refused.with_detail(detail).into())
         }
-        Verdict::Replace { body, ext, original } => {
+        Verdict::Replace { body, ext, original, receivers } => {
             body.validate()?;
             draft.body = body;
             draft.ext = ext;
             draft.original = original;
+            // Narrowing only: a group message's receivers become those named
+            // that it would have reached anyway (members, or its chosen ones).
+            if let (Some(named), ChatType::GroupChat | ChatType::Thread | ChatType::ChatRoom) =
+                (receivers, draft.chat_type)
+            {
+                draft.audience = match &draft.audience {
+                    Audience::Members => Audience::Only(named),
+                    Audience::Only(chosen) => {
+                        Audience::Only(chosen.iter().filter(|u| named.contains(u)).cloned().collect())
+                    }
+                    other => other.clone(),
+                };
+            }
             Ok(())
         }
     }

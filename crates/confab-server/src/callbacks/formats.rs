@@ -168,7 +168,7 @@ fn easemob_answer(message: &Message, status: u16, body: &[u8]) -> Result<Verdict
         .map_err(|e| Unreadable(format!("the payload is not a message body: {}", e.description)))?;
     body.validate().map_err(|e| Unreadable(e.to_string()))?;
     let ext = ext.filter(|e| e.as_object().is_some_and(|o| !o.is_empty()));
-    Ok(Verdict::Replace { body, ext, original: None })
+    Ok(Verdict::Replace { body, ext, original: None, receivers: None })
 }
 
 /// LeanCloud: the cloud function's `{"result": {...}}` (a bare object is
@@ -197,11 +197,32 @@ fn leancloud_answer(message: &Message, status: u16, body: &[u8]) -> Result<Verdi
         };
         return Ok(Verdict::Refuse { detail });
     }
-    let Some(content) = result.get("content") else {
-        return Ok(Verdict::Pass);
+    // `toPeers`: only these of the conversation's members get it.
+    let receivers = match result.get("toPeers") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(peers)) => Some(
+            peers
+                .iter()
+                .map(|p| p.as_str().and_then(|p| confab_core::model::Username::parse(p).ok()))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| Unreadable("toPeers must be a list of client IDs".into()))?,
+        ),
+        Some(_) => return Err(Unreadable("toPeers must be a list".into())),
     };
-    let Some(content) = content.as_str() else {
-        return Err(Unreadable("content must be a string".into()));
+    let content = match result.get("content") {
+        None | Some(Value::Null) if receivers.is_none() => return Ok(Verdict::Pass),
+        None | Some(Value::Null) => None,
+        Some(Value::String(content)) => Some(content.as_str()),
+        Some(_) => return Err(Unreadable("content must be a string".into())),
+    };
+    let Some(content) = content else {
+        // The same message, to fewer receivers.
+        return Ok(Verdict::Replace {
+            body: message.body.clone(),
+            ext: message.ext.clone(),
+            original: message.original.clone(),
+            receivers,
+        });
     };
     if content.len() > crate::leancloud_data::MAX_MESSAGE_BYTES {
         return Err(Unreadable("the new content is larger than 5 KB".into()));
@@ -216,6 +237,7 @@ fn leancloud_answer(message: &Message, status: u16, body: &[u8]) -> Result<Verdi
         body: crate::leancloud_data::body_of(content),
         ext: message.ext.clone(),
         original: Some(original),
+        receivers,
     })
 }
 
@@ -237,7 +259,7 @@ fn wildfire_answer(message: &Message, status: u16, body: &[u8]) -> Result<Verdic
     }
     let (body, original) = crate::wildfire::payload::parse(payload, message.line())
         .map_err(|e| Unreadable(format!("not a message payload: {e:?}")))?;
-    Ok(Verdict::Replace { body, ext: message.ext.clone(), original: Some(original) })
+    Ok(Verdict::Replace { body, ext: message.ext.clone(), original: Some(original), receivers: None })
 }
 
 /// The post-send call about a stored message.

@@ -639,3 +639,31 @@ async fn leancloud_message_update_hook_rejects_or_rewrites_an_edit() {
     assert_eq!(answer.op, Some(OpType::Modified as i32), "{answer:?}");
     assert_eq!(server.calls().pop().unwrap().body["recall"], true);
 }
+
+/// LeanCloud's `toPeers` in a `_messageReceived` answer: the message goes
+/// only to those of the conversation's members.
+#[tokio::test]
+async fn leancloud_to_peers_narrows_who_gets_a_message() {
+    let server = AppServer::start(|body| match body["content"].as_str() {
+        Some("for bob only") => (200, json!({"result": {"toPeers": ["bob"]}}).to_string()),
+        _ => (200, json!({"result": {}}).to_string()),
+    })
+    .await;
+    let app = with_pre_send(&server, |config| config.callbacks.format = Some("leancloud".into())).await;
+    app.register(&["alice", "bob", "carol"]).await;
+    let conv = crate::leancloud_protocol::conversation(&app, &["alice", "bob", "carol"]).await;
+    let mut bob = app.connect("bob").await;
+    let mut carol = app.connect("carol").await;
+    let path = format!("/1.2/rtm/conversations/{conv}/messages");
+    let (status, body) = app
+        .leancloud(reqwest::Method::POST, &path, Some(json!({"from_client": "alice", "message": "for bob only"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let got = next_message(&mut bob).await;
+    assert_eq!(got.body["msg"], "for bob only");
+    crate::helpers::assert_quiet(&mut carol).await;
+    let (status, _) =
+        app.leancloud(reqwest::Method::POST, &path, Some(json!({"from_client": "alice", "message": "for all"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(next_message(&mut carol).await.body["msg"], "for all", "carol missed only the narrowed one");
+}
