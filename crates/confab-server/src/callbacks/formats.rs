@@ -422,6 +422,8 @@ pub enum ConversationChange<'a> {
     Start { members: &'a [String], attr: &'a serde_json::Map<String, Value> },
     /// `_conversationAdd`: a client adds `members` to `conv` (or joins it: itself only).
     Add { conv: &'a str, members: &'a [String] },
+    /// `_conversationRemove`: a client removes others from `conv` (not asked when one leaves).
+    Remove { conv: &'a str, members: &'a [String] },
 }
 
 pub fn conversation_hook(app: &App, init_by: &str, change: &ConversationChange<'_>, secret: &str, now_ms: i64) -> Call {
@@ -431,6 +433,9 @@ pub fn conversation_hook(app: &App, init_by: &str, change: &ConversationChange<'
         }
         ConversationChange::Add { conv, members } => {
             ("/1.1/functions/_conversationAdd", json!({"initBy": init_by, "members": members, "convId": conv}))
+        }
+        ConversationChange::Remove { conv, members } => {
+            ("/1.1/functions/_conversationRemove", json!({"initBy": init_by, "members": members, "convId": conv}))
         }
     };
     Call { suffix, headers: leancloud_headers(app, secret, now_ms), body }

@@ -562,6 +562,15 @@ async fn leancloud_conversation_hooks_may_reject_a_start_or_a_join() {
     assert_eq!(status, StatusCode::OK, "{listed}");
     let found = listed["results"].as_array().unwrap().iter().find(|c| c["objectId"] == cid.as_str()).unwrap();
     assert_eq!(found["m"], json!(["ann", "bob"]), "not joined: {found}");
+
+    // Removing another is asked about too (`_conversationRemove`); the answer names bob.
+    let kick = ConvCommand { cid: Some(cid.clone()), m: vec!["bob".into()], ..Default::default() };
+    crate::leancloud_protocol::send(&mut ann, &conv(OpType::Remove, 4, kick)).await;
+    let answer = answer_to(&mut ann, 4).await;
+    assert_eq!(answer.op, Some(OpType::Removed as i32), "{answer:?}");
+    let call = server.calls().pop().unwrap();
+    assert_eq!(call.path, "/pre/1.1/functions/_conversationRemove");
+    assert_eq!((call.body["initBy"].as_str(), call.body["members"].clone()), (Some("ann"), json!(["bob"])));
 }
 
 /// The answer to the command numbered `i` (the sender's own device hears of

@@ -182,10 +182,14 @@ pub(super) async fn membership(
             return error_command(command.i, code::CONVERSATION_UPDATE_REJECTED, "only members change the members");
         }
     }
-    // The app's server may reject an addition or a join (`_conversationAdd`).
-    if let (true, Some(fetcher)) = (add, hooks) {
+    // The app's server may reject an addition or a join (`_conversationAdd`),
+    // or removing others (`_conversationRemove`; leaving is not asked about).
+    if let (true, Some(fetcher)) = (add || !only_self, hooks) {
         let names: Vec<String> = users.iter().map(Username::to_string).collect();
-        let change = crate::callbacks::formats::ConversationChange::Add { conv: &cid, members: &names };
+        let change = match add {
+            true => crate::callbacks::formats::ConversationChange::Add { conv: &cid, members: &names },
+            false => crate::callbacks::formats::ConversationChange::Remove { conv: &cid, members: &names },
+        };
         let init_by = session.user.to_string();
         if let Err(rejected) =
             crate::callbacks::may_change_conversation(core, fetcher, &session.app, &init_by, &change).await
