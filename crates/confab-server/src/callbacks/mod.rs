@@ -239,6 +239,48 @@ async fn deliver(
     }
 }
 
+/// What a LeanCloud hook call came to.
+enum Hooked<T> {
+    /// The app's callbacks do not speak LeanCloud's hooks, or have no URL.
+    NotAsked,
+    Answered(T),
+    /// No usable answer; the app's failure policy decides.
+    Failed(OnFailure),
+}
+
+/// Asks one of LeanCloud's hooks (`{pre-send URL}/1.1/functions/_…`) for an
+/// app whose callbacks speak them: `make` builds the call (from the secret
+/// and the time), `read` reads the answer. Failures are logged here.
+async fn leancloud_hook<T>(
+    fetcher: &Fetcher,
+    app: &App,
+    settings: &Settings,
+    now_ms: i64,
+    make: impl FnOnce(&str, i64) -> formats::Call,
+    read: impl FnOnce(u16, &[u8]) -> std::result::Result<T, formats::Unreadable>,
+) -> Hooked<T> {
+    let (Format::LeanCloud, Some(url)) = (settings.format, settings.pre_send_url.as_deref()) else {
+        return Hooked::NotAsked;
+    };
+    let call = make(settings.secret(), now_ms);
+    let timeout = Duration::from_millis(settings.timeout_ms);
+    let answer = deliver(fetcher, url, &call, settings.secret(), now_ms, timeout)
+        .await
+        .and_then(|(status, body)| read(status, &body).map_err(|e| e.0));
+    match answer {
+        Ok(answer) => Hooked::Answered(answer),
+        Err(why) => {
+            tracing::warn!(app = app.id.0, hook = call.suffix, error = %why, policy = ?settings.on_failure, "a LeanCloud hook failed");
+            Hooked::Failed(settings.on_failure)
+        }
+    }
+}
+
+/// The settings a hook is asked with, read for one call.
+async fn hook_settings(core: &Core, app: AppId) -> std::result::Result<Settings, String> {
+    settings(core, app).await.map_err(|e| format!("cannot read the app's callback settings: {e}"))
+}
+
 /// LeanCloud's `_rtmClientSign` hook: before `/1.2/rtm/clients/sign` signs a
 /// login for `user`, an app whose callbacks speak LeanCloud's hooks is asked
 /// (`{pre-send URL}/1.1/functions/_rtmClientSign`, with the user as the
@@ -252,36 +294,18 @@ pub async fn may_sign(
     user: &confab_core::model::User,
     token: &str,
 ) -> std::result::Result<(), String> {
-    let settings = match settings(core, app.id).await {
-        Ok(settings) => settings,
-        Err(e) => return Err(format!("cannot read the app's callback settings: {e}")),
-    };
-    let (Format::LeanCloud, Some(url)) = (settings.format, settings.pre_send_url.as_deref()) else {
-        return Ok(());
-    };
-    let now = core.now_ms();
-    let call = formats::sign_hook(app, user, token, settings.secret(), now);
-    let timeout = Duration::from_millis(settings.timeout_ms);
-    let answer = deliver(fetcher, url, &call, settings.secret(), now, timeout)
-        .await
-        .and_then(|(status, body)| formats::sign_answer(status, &body).map_err(|e| e.0));
-    match answer {
-        Ok(None) => Ok(()),
-        Ok(Some(refused)) => Err(refused),
-        Err(why) => {
-            tracing::warn!(app = app.id.0, error = %why, "the _rtmClientSign hook failed");
-            match settings.on_failure {
-                OnFailure::Pass => Ok(()),
-                OnFailure::Refuse => Err("the app's server did not answer".into()),
-            }
-        }
+    let settings = hook_settings(core, app.id).await?;
+    let make = |secret: &str, now| formats::sign_hook(app, user, token, secret, now);
+    match leancloud_hook(fetcher, app, &settings, core.now_ms(), make, formats::sign_answer).await {
+        Hooked::NotAsked | Hooked::Answered(None) | Hooked::Failed(OnFailure::Pass) => Ok(()),
+        Hooked::Answered(Some(refused)) => Err(refused),
+        Hooked::Failed(OnFailure::Refuse) => Err("the app's server did not answer".into()),
     }
 }
 
-/// LeanCloud's `_messageUpdate` hook, for apps whose callbacks speak
-/// LeanCloud's hooks and have a pre-send (engine) URL: may a client edit
-/// `message` to `content` (or recall it, `None`)? Others go on. A failed call
-/// follows the app's failure policy.
+/// LeanCloud's `_messageUpdate` hook: may a client edit `message` to
+/// `content` (or recall it, `None`)? Others go on. A failed call follows the
+/// app's failure policy.
 pub async fn may_update_message(
     core: &Core,
     fetcher: &Fetcher,
@@ -289,36 +313,21 @@ pub async fn may_update_message(
     message: &Message,
     content: Option<&str>,
 ) -> formats::UpdateVerdict {
-    let settings = match settings(core, app.id).await {
-        Ok(settings) => settings,
-        Err(e) => return Err(Some(format!("cannot read the app's callback settings: {e}"))),
-    };
-    let (Format::LeanCloud, Some(url)) = (settings.format, settings.pre_send_url.as_deref()) else {
-        return Ok(None);
-    };
-    let now = core.now_ms();
-    let call = formats::message_update(app, message, content, settings.secret(), now);
-    let timeout = Duration::from_millis(settings.timeout_ms);
-    let answer = deliver(fetcher, url, &call, settings.secret(), now, timeout)
-        .await
-        .and_then(|(status, body)| formats::message_update_answer(message, status, &body).map_err(|e| e.0));
-    match answer {
-        Ok(verdict) => verdict,
-        Err(why) => {
-            tracing::warn!(app = app.id.0, message = %message.id, error = %why, "the _messageUpdate hook failed");
-            match settings.on_failure {
-                OnFailure::Pass => Ok(None),
-                OnFailure::Refuse => Err(Some("the app's server did not answer".into())),
-            }
-        }
+    let settings = hook_settings(core, app.id).await.map_err(Some)?;
+    let make = |secret: &str, now| formats::message_update(app, message, content, secret, now);
+    let read = |status, body: &[u8]| formats::message_update_answer(message, status, body);
+    match leancloud_hook(fetcher, app, &settings, core.now_ms(), make, read).await {
+        Hooked::NotAsked | Hooked::Failed(OnFailure::Pass) => Ok(None),
+        Hooked::Answered(verdict) => verdict,
+        Hooked::Failed(OnFailure::Refuse) => Err(Some("the app's server did not answer".into())),
     }
 }
 
-/// LeanCloud's `_conversationStart` / `_conversationAdd` hooks, for apps
-/// whose callbacks speak LeanCloud's hooks and have a pre-send (engine) URL:
-/// may `init_by` make this conversation, or add these members? `Err((code,
-/// detail))` when the app's server rejects it (or, under a refusing failure
-/// policy, does not answer). Other apps go on.
+/// LeanCloud's `_conversationStart` / `_conversationAdd` /
+/// `_conversationRemove` hooks: may `init_by` make this conversation, add
+/// or remove these members? `Err((code, detail))` when the app's server
+/// rejects it (or, under a refusing failure policy, does not answer). Other
+/// apps go on.
 pub async fn may_change_conversation(
     core: &Core,
     fetcher: &Fetcher,
@@ -326,36 +335,18 @@ pub async fn may_change_conversation(
     init_by: &str,
     change: &formats::ConversationChange<'_>,
 ) -> std::result::Result<(), (Option<i32>, String)> {
-    let settings = match settings(core, app.id).await {
-        Ok(settings) => settings,
-        Err(e) => return Err((None, format!("cannot read the app's callback settings: {e}"))),
-    };
-    let (Format::LeanCloud, Some(url)) = (settings.format, settings.pre_send_url.as_deref()) else {
-        return Ok(());
-    };
-    let now = core.now_ms();
-    let call = formats::conversation_hook(app, init_by, change, settings.secret(), now);
-    let timeout = Duration::from_millis(settings.timeout_ms);
-    let answer = deliver(fetcher, url, &call, settings.secret(), now, timeout)
-        .await
-        .and_then(|(status, body)| formats::conversation_answer(status, &body).map_err(|e| e.0));
-    match answer {
-        Ok(None) => Ok(()),
-        Ok(Some(rejected)) => Err(rejected),
-        Err(why) => {
-            tracing::warn!(app = app.id.0, error = %why, hook = call.suffix, "a conversation hook failed");
-            match settings.on_failure {
-                OnFailure::Pass => Ok(()),
-                OnFailure::Refuse => Err((None, "the app's server did not answer".into())),
-            }
-        }
+    let settings = hook_settings(core, app.id).await.map_err(|e| (None, e))?;
+    let make = |secret: &str, now| formats::conversation_hook(app, init_by, change, secret, now);
+    match leancloud_hook(fetcher, app, &settings, core.now_ms(), make, formats::conversation_answer).await {
+        Hooked::NotAsked | Hooked::Answered(None) | Hooked::Failed(OnFailure::Pass) => Ok(()),
+        Hooked::Answered(Some(rejected)) => Err(rejected),
+        Hooked::Failed(OnFailure::Refuse) => Err((None, "the app's server did not answer".into())),
     }
 }
 
-/// LeanCloud's `_receiversOffline` hook, for apps whose callbacks speak
-/// LeanCloud's hooks and have a pre-send (engine) URL: what the app's
-/// server says about pushing `message` to `offline`. `None` when the app has
-/// no such hook, or it failed (the push goes out as it would without one).
+/// LeanCloud's `_receiversOffline` hook: what the app's server says about
+/// pushing `message` to `offline`. `None` when the app has no such hook, or
+/// it failed (the push goes out as it would without one).
 pub async fn receivers_offline(
     fetcher: &Fetcher,
     app: &App,
@@ -365,20 +356,10 @@ pub async fn receivers_offline(
     mentioned: &[&str],
     now_ms: i64,
 ) -> Option<formats::OfflineAnswer> {
-    let (Format::LeanCloud, Some(url)) = (settings.format, settings.pre_send_url.as_deref()) else {
-        return None;
-    };
-    let call = formats::receivers_offline(app, message, offline, mentioned, settings.secret(), now_ms);
-    let timeout = Duration::from_millis(settings.timeout_ms);
-    let answer = deliver(fetcher, url, &call, settings.secret(), now_ms, timeout)
-        .await
-        .and_then(|(status, body)| formats::receivers_offline_answer(status, &body).map_err(|e| e.0));
-    match answer {
-        Ok(answer) => Some(answer),
-        Err(why) => {
-            tracing::warn!(app = app.id.0, message = %message.id, error = %why, "the _receiversOffline hook failed; pushing as usual");
-            None
-        }
+    let make = |secret: &str, now| formats::receivers_offline(app, message, offline, mentioned, secret, now);
+    match leancloud_hook(fetcher, app, settings, now_ms, make, formats::receivers_offline_answer).await {
+        Hooked::Answered(answer) => Some(answer),
+        Hooked::NotAsked | Hooked::Failed(_) => None,
     }
 }
 
