@@ -424,6 +424,9 @@ pub enum ConversationChange<'a> {
     Add { conv: &'a str, members: &'a [String] },
     /// `_conversationRemove`: a client removes others from `conv` (not asked when one leaves).
     Remove { conv: &'a str, members: &'a [String] },
+    /// `_conversationUpdate`: a client changes `conv`'s attributes, or mutes
+    /// (`true`) or unmutes its notifications.
+    Update { conv: &'a str, attr: Option<&'a serde_json::Map<String, Value>>, mute: Option<bool> },
 }
 
 pub fn conversation_hook(app: &App, init_by: &str, change: &ConversationChange<'_>, secret: &str, now_ms: i64) -> Call {
@@ -436,6 +439,15 @@ pub fn conversation_hook(app: &App, init_by: &str, change: &ConversationChange<'
         }
         ConversationChange::Remove { conv, members } => {
             ("/1.1/functions/_conversationRemove", json!({"initBy": init_by, "members": members, "convId": conv}))
+        }
+        ConversationChange::Update { conv, attr, mute } => {
+            let mut body = json!({"initBy": init_by, "convId": conv});
+            match (attr, mute) {
+                (Some(attr), _) => body["attr"] = json!(attr),
+                (None, Some(mute)) => body["mute"] = json!(mute),
+                (None, None) => {}
+            }
+            ("/1.1/functions/_conversationUpdate", body)
         }
     };
     Call { suffix, headers: leancloud_headers(app, secret, now_ms), body }
@@ -455,6 +467,33 @@ pub fn conversation_answer(status: u16, body: &[u8]) -> Result<Option<(Option<i3
     let code = result.get("code").and_then(Value::as_i64).and_then(|c| i32::try_from(c).ok());
     let detail = result.get("detail").and_then(Value::as_str).unwrap_or("rejected by the app's server").to_owned();
     Ok(Some((code, detail)))
+}
+
+/// What `_conversationUpdate` may answer besides a rejection: the
+/// attributes or the mute to apply instead.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateInstead {
+    pub attr: Option<serde_json::Map<String, Value>>,
+    pub mute: Option<bool>,
+}
+
+/// `_conversationUpdate`'s answer: `Err((code, detail))` rejects; otherwise
+/// what to apply instead, if anything.
+pub fn conversation_update_answer(
+    status: u16,
+    body: &[u8],
+) -> Result<Result<UpdateInstead, (Option<i32>, String)>, Unreadable> {
+    if let Some(rejected) = conversation_answer(status, body)? {
+        return Ok(Err(rejected));
+    }
+    let answer = json_answer(status, body)?;
+    let result = answer.get("result").cloned().unwrap_or(answer);
+    let attr = match result.get("attr") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(attr)) => Some(attr.clone()),
+        Some(_) => return Err(Unreadable("attr must be an object".into())),
+    };
+    Ok(Ok(UpdateInstead { attr, mute: result.get("mute").and_then(Value::as_bool) }))
 }
 
 /// Easemob's word for a message's kind in `content_type`.

@@ -344,6 +344,25 @@ pub async fn may_change_conversation(
     }
 }
 
+/// LeanCloud's `_conversationUpdate` hook: may `init_by` change these
+/// attributes, or this mute? `Ok` with what to apply instead, if the app's
+/// server says; `Err((code, detail))` when it rejects.
+pub async fn may_update_conversation(
+    core: &Core,
+    fetcher: &Fetcher,
+    app: &App,
+    init_by: &str,
+    change: &formats::ConversationChange<'_>,
+) -> std::result::Result<formats::UpdateInstead, (Option<i32>, String)> {
+    let settings = hook_settings(core, app.id).await.map_err(|e| (None, e))?;
+    let make = |secret: &str, now| formats::conversation_hook(app, init_by, change, secret, now);
+    match leancloud_hook(fetcher, app, &settings, core.now_ms(), make, formats::conversation_update_answer).await {
+        Hooked::NotAsked | Hooked::Failed(OnFailure::Pass) => Ok(formats::UpdateInstead::default()),
+        Hooked::Answered(decided) => decided,
+        Hooked::Failed(OnFailure::Refuse) => Err((None, "the app's server did not answer".into())),
+    }
+}
+
 /// LeanCloud's `_receiversOffline` hook: what the app's server says about
 /// pushing `message` to `offline`. `None` when the app has no such hook, or
 /// it failed (the push goes out as it would without one).

@@ -514,10 +514,12 @@ async fn the_rtm_client_sign_hook_decides_whether_a_login_is_signed() {
 async fn leancloud_conversation_hooks_may_reject_a_start_or_a_join() {
     use confab_server::leancloud_proto::{CommandType, ConvCommand, GenericCommand, JsonObjectMessage, OpType};
     let server = AppServer::start(|body| {
-        let rejected = body["attr"]["name"] == "forbidden" || body["members"] == json!(["mallory"]);
-        match rejected {
-            true => (200, json!({"result": {"reject": true, "code": 9, "detail": "not here"}}).to_string()),
-            false => (200, json!({"result": {}}).to_string()),
+        let rejected =
+            body["attr"]["name"] == "forbidden" || body["members"] == json!(["mallory"]) || body["mute"] == true;
+        match (rejected, body["attr"]["name"].as_str()) {
+            (true, _) => (200, json!({"result": {"reject": true, "code": 9, "detail": "not here"}}).to_string()),
+            (false, Some("renamed")) => (200, json!({"result": {"attr": {"name": "named by the server"}}}).to_string()),
+            (false, _) => (200, json!({"result": {}}).to_string()),
         }
     })
     .await;
@@ -571,6 +573,25 @@ async fn leancloud_conversation_hooks_may_reject_a_start_or_a_join() {
     let call = server.calls().pop().unwrap();
     assert_eq!(call.path, "/pre/1.1/functions/_conversationRemove");
     assert_eq!((call.body["initBy"].as_str(), call.body["members"].clone()), (Some("ann"), json!(["bob"])));
+
+    // `_conversationUpdate`: an attribute change may be changed, a mute rejected.
+    let rename = ConvCommand { cid: Some(cid.clone()), attr: named("renamed"), ..Default::default() };
+    crate::leancloud_protocol::send(&mut ann, &conv(OpType::Update, 5, rename)).await;
+    let answer = answer_to(&mut ann, 5).await;
+    assert_eq!(answer.op, Some(OpType::Updated as i32), "{answer:?}");
+    let call = server.calls().pop().unwrap();
+    assert_eq!(call.path, "/pre/1.1/functions/_conversationUpdate");
+    assert_eq!(call.body["attr"], json!({"name": "renamed"}));
+    let (_, listed) = app.leancloud(reqwest::Method::GET, "/1.2/rtm/conversations", None).await;
+    let found = listed["results"].as_array().unwrap().iter().find(|c| c["objectId"] == cid.as_str()).unwrap();
+    assert_eq!(found["name"], "named by the server");
+    let mute = ConvCommand { cid: Some(cid.clone()), ..Default::default() };
+    crate::leancloud_protocol::send(&mut ann, &conv(OpType::Mute, 6, mute)).await;
+    let answer = answer_to(&mut ann, 6).await;
+    assert_eq!(answer.error_message.map(|e| (e.code, e.app_code)), Some((4305, Some(9))));
+    assert_eq!(server.calls().pop().unwrap().body["mute"], true);
+    let (_, muted) = app.leancloud(reqwest::Method::GET, &format!("/1.2/rtm/conversations/{cid}/mutes"), None).await;
+    assert_eq!(muted["result"], json!([]), "not muted: {muted}");
 }
 
 /// The answer to the command numbered `i` (the sender's own device hears of

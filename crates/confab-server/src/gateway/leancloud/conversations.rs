@@ -425,14 +425,30 @@ pub(super) async fn count(session: &Session, budget: Budget<'_>, command: &Gener
 pub(super) async fn notifications(
     session: &Session,
     budget: Budget<'_>,
+    hooks: Option<&crate::fetch::Fetcher>,
     command: &GenericCommand,
-    to: crate::leancloud_model::Notifications,
+    mut to: crate::leancloud_model::Notifications,
 ) -> GenericCommand {
+    use crate::leancloud_model::Notifications;
     let cid = command.conv_message.as_ref().and_then(|c| c.cid.clone()).unwrap_or_default();
     let group = match find(&budget, session, &cid).await {
         Ok(group) => group,
         Err(unfound) => return error_command(command.i, unfound.code, &unfound.reason),
     };
+    // The app's server may reject the mute or turn it around (`_conversationUpdate`).
+    if let Some(fetcher) = hooks {
+        let mute = Some(to == Notifications::Off);
+        let change = crate::callbacks::formats::ConversationChange::Update { conv: &cid, attr: None, mute };
+        let init_by = session.user.to_string();
+        match crate::callbacks::may_update_conversation(budget.core(), fetcher, &session.app, &init_by, &change).await {
+            Ok(instead) => {
+                if let Some(mute) = instead.mute {
+                    to = if mute { Notifications::Off } else { Notifications::On };
+                }
+            }
+            Err(rejected) => return rejected_by_app(command.i, rejected),
+        }
+    }
     let me = std::slice::from_ref(&session.user);
     match crate::leancloud_model::set_notifications(budget.core(), session.app.id, &group, me, to).await {
         Ok(_) => GenericCommand {
@@ -451,14 +467,29 @@ pub(super) async fn notifications(
 /// `conv update` (the SDK's `save`): a member changes the conversation's
 /// name and the app's own fields (`attr`), as the REST API's update does;
 /// built-in fields are the server's (4301). Answered `conv updated` with `udate`.
-pub(super) async fn update(session: &Session, budget: Budget<'_>, command: &GenericCommand) -> GenericCommand {
+pub(super) async fn update(
+    session: &Session,
+    budget: Budget<'_>,
+    hooks: Option<&crate::fetch::Fetcher>,
+    command: &GenericCommand,
+) -> GenericCommand {
     let asked = command.conv_message.clone().unwrap_or_default();
     let cid = asked.cid.clone().unwrap_or_default();
     let failed = |why: &str| error_command(command.i, code::CONVERSATION_API_FAILED, why);
-    let changes = match asked.attr.map(|a| a.data).map(|text| serde_json::from_str::<serde_json::Value>(&text)) {
+    let mut changes = match asked.attr.map(|a| a.data).map(|text| serde_json::from_str::<serde_json::Value>(&text)) {
         Some(Ok(serde_json::Value::Object(map))) => map,
         _ => return failed("attr must be a JSON object"),
     };
+    // The app's server may reject the change or change it (`_conversationUpdate`).
+    if let Some(fetcher) = hooks {
+        let change =
+            crate::callbacks::formats::ConversationChange::Update { conv: &cid, attr: Some(&changes), mute: None };
+        let init_by = session.user.to_string();
+        match crate::callbacks::may_update_conversation(budget.core(), fetcher, &session.app, &init_by, &change).await {
+            Ok(instead) => changes = instead.attr.unwrap_or(changes),
+            Err(rejected) => return rejected_by_app(command.i, rejected),
+        }
+    }
     let name = match changes.get("name") {
         None => None,
         Some(serde_json::Value::String(name)) => Some(name.clone()),

@@ -371,11 +371,11 @@ impl Protocol for LeanCloud {
             }
             (Some(CommandType::Conv), Some(op @ (OpType::Mute | OpType::Unmute))) => {
                 let to = if op == OpType::Mute { Notifications::Off } else { Notifications::On };
-                let answer = notifications(session, budget, &command, to).await;
+                let answer = notifications(session, budget, self.hooks.as_deref(), &command, to).await;
                 self.answer(io, &answer).await
             }
             (Some(CommandType::Conv), Some(OpType::Update)) => {
-                let answer = update(session, budget, &command).await;
+                let answer = update(session, budget, self.hooks.as_deref(), &command).await;
                 self.answer(io, &answer).await
             }
             (Some(CommandType::Conv), Some(OpType::MaxRead)) => {
