@@ -469,6 +469,18 @@ pub fn conversation_answer(status: u16, body: &[u8]) -> Result<Option<(Option<i3
     Ok(Some((code, detail)))
 }
 
+/// LeanCloud's after-the-fact hooks, whose answers are ignored.
+pub const CLIENT_ONLINE: &str = "/1.1/functions/_clientOnline";
+pub const CLIENT_OFFLINE: &str = "/1.1/functions/_clientOffline";
+pub const CONVERSATION_STARTED: &str = "/1.1/functions/_conversationStarted";
+pub const CONVERSATION_ADDED: &str = "/1.1/functions/_conversationAdded";
+pub const CONVERSATION_REMOVED: &str = "/1.1/functions/_conversationRemoved";
+
+/// One of those, with its body.
+pub fn after_the_fact(app: &App, suffix: &'static str, body: Value, secret: &str, now_ms: i64) -> Call {
+    Call { suffix, headers: leancloud_headers(app, secret, now_ms), body }
+}
+
 /// What `_conversationUpdate` may answer besides a rejection: the
 /// attributes or the mute to apply instead.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -363,6 +363,33 @@ pub async fn may_update_conversation(
     }
 }
 
+/// One of LeanCloud's after-the-fact hooks (`_clientOnline`,
+/// `_clientOffline`, `_conversationStarted`, `_conversationAdded`,
+/// `_conversationRemoved`; `suffix` from [`formats`]), for apps whose
+/// callbacks speak them: posted in the background, its answer ignored, as
+/// the vendor ignores it. Like the vendor's, they are not ordered.
+pub async fn tell_leancloud(
+    core: &Core,
+    fetcher: &Arc<Fetcher>,
+    app: &App,
+    suffix: &'static str,
+    body: serde_json::Value,
+) {
+    let Ok(settings) = settings(core, app.id).await else { return };
+    let (Format::LeanCloud, Some(url)) = (settings.format, settings.pre_send_url.clone()) else {
+        return;
+    };
+    let now = core.now_ms();
+    let call = formats::after_the_fact(app, suffix, body, settings.secret(), now);
+    let (fetcher, secret, app_id) = (fetcher.clone(), settings.secret().to_owned(), app.id);
+    let timeout = Duration::from_millis(settings.timeout_ms);
+    tokio::spawn(async move {
+        if let Err(why) = deliver(&fetcher, &url, &call, &secret, now, timeout).await {
+            tracing::debug!(app = app_id.0, hook = call.suffix, error = %why, "a LeanCloud notice hook failed");
+        }
+    });
+}
+
 /// LeanCloud's `_receiversOffline` hook: what the app's server says about
 /// pushing `message` to `offline`. `None` when the app has no such hook, or
 /// it failed (the push goes out as it would without one).

@@ -538,7 +538,7 @@ async fn leancloud_conversation_hooks_may_reject_a_start_or_a_join() {
     let answer = crate::leancloud_protocol::next(&mut ann).await.unwrap();
     let error = answer.error_message.expect("an error");
     assert_eq!((error.code, error.app_code, error.reason.as_str()), (4305, Some(9), "not here"));
-    let call = server.calls().pop().unwrap();
+    let call = last_call(&server, "/pre/1.1/functions/_conversationStart");
     assert_eq!(call.path, "/pre/1.1/functions/_conversationStart");
     assert_eq!(call.body["initBy"], "ann");
     assert_eq!(call.body["members"], json!(["bob"]));
@@ -557,7 +557,7 @@ async fn leancloud_conversation_hooks_may_reject_a_start_or_a_join() {
     crate::leancloud_protocol::send(&mut mallory, &conv(OpType::Add, 2, join)).await;
     let answer = crate::leancloud_protocol::next(&mut mallory).await.unwrap();
     assert_eq!(answer.error_message.map(|e| (e.code, e.app_code)), Some((4305, Some(9))));
-    let call = server.calls().pop().unwrap();
+    let call = last_call(&server, "/pre/1.1/functions/_conversationAdd");
     assert_eq!(call.path, "/pre/1.1/functions/_conversationAdd");
     assert_eq!((call.body["initBy"].as_str(), call.body["convId"].as_str()), (Some("mallory"), Some(cid.as_str())));
     let (status, listed) = app.leancloud(reqwest::Method::GET, "/1.2/rtm/conversations", None).await;
@@ -570,7 +570,7 @@ async fn leancloud_conversation_hooks_may_reject_a_start_or_a_join() {
     crate::leancloud_protocol::send(&mut ann, &conv(OpType::Remove, 4, kick)).await;
     let answer = answer_to(&mut ann, 4).await;
     assert_eq!(answer.op, Some(OpType::Removed as i32), "{answer:?}");
-    let call = server.calls().pop().unwrap();
+    let call = last_call(&server, "/pre/1.1/functions/_conversationRemove");
     assert_eq!(call.path, "/pre/1.1/functions/_conversationRemove");
     assert_eq!((call.body["initBy"].as_str(), call.body["members"].clone()), (Some("ann"), json!(["bob"])));
 
@@ -579,7 +579,7 @@ async fn leancloud_conversation_hooks_may_reject_a_start_or_a_join() {
     crate::leancloud_protocol::send(&mut ann, &conv(OpType::Update, 5, rename)).await;
     let answer = answer_to(&mut ann, 5).await;
     assert_eq!(answer.op, Some(OpType::Updated as i32), "{answer:?}");
-    let call = server.calls().pop().unwrap();
+    let call = last_call(&server, "/pre/1.1/functions/_conversationUpdate");
     assert_eq!(call.path, "/pre/1.1/functions/_conversationUpdate");
     assert_eq!(call.body["attr"], json!({"name": "renamed"}));
     let (_, listed) = app.leancloud(reqwest::Method::GET, "/1.2/rtm/conversations", None).await;
@@ -589,9 +589,35 @@ async fn leancloud_conversation_hooks_may_reject_a_start_or_a_join() {
     crate::leancloud_protocol::send(&mut ann, &conv(OpType::Mute, 6, mute)).await;
     let answer = answer_to(&mut ann, 6).await;
     assert_eq!(answer.error_message.map(|e| (e.code, e.app_code)), Some((4305, Some(9))));
-    assert_eq!(server.calls().pop().unwrap().body["mute"], true);
+    assert_eq!(last_call(&server, "_conversationUpdate").body["mute"], true);
     let (_, muted) = app.leancloud(reqwest::Method::GET, &format!("/1.2/rtm/conversations/{cid}/mutes"), None).await;
     assert_eq!(muted["result"], json!([]), "not muted: {muted}");
+
+    // The after-the-fact notices: logins, what was done, and the end of a session.
+    drop(mallory);
+    within(5, || {
+        let calls = server.calls();
+        async move { calls.iter().any(|c| c.path.ends_with("_clientOffline") && c.body["peerId"] == "mallory") }
+    })
+    .await;
+    assert_eq!(last_call(&server, "_clientOffline").body["closeCode"], 2, "the connection was lost");
+    let online: Vec<String> = server
+        .calls()
+        .iter()
+        .filter(|c| c.path.ends_with("_clientOnline"))
+        .map(|c| c.body["peerId"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(online.contains(&"ann".to_owned()) && online.contains(&"mallory".to_owned()), "{online:?}");
+    assert_eq!(last_call(&server, "_conversationStarted").body["convId"], cid.as_str());
+    let removed = last_call(&server, "_conversationRemoved").body;
+    assert_eq!((removed["initBy"].as_str(), removed["members"].clone()), (Some("ann"), json!(["bob"])));
+    assert!(!server.calls().iter().any(|c| c.path.ends_with("_conversationAdded")), "mallory's join was rejected");
+}
+
+/// The last call to the hook at `path` (notices of logins and changes
+/// arrive in between, in no order, as the vendor's do).
+fn last_call(server: &AppServer, path: &str) -> Received {
+    server.calls().into_iter().rev().find(|c| c.path.ends_with(path)).unwrap_or_else(|| panic!("no call to {path}"))
 }
 
 /// The answer to the command numbered `i` (the sender's own device hears of
@@ -655,7 +681,7 @@ async fn leancloud_message_update_hook_rejects_or_rewrites_an_edit() {
     let error = answer.error_message.expect("rejected");
     assert_eq!((error.code, error.reason.as_str()), (4405, "no edits"));
     assert_eq!(data_now().await, "hello", "nothing changed");
-    let call = server.calls().pop().unwrap();
+    let call = last_call(&server, "/pre/1.1/functions/_messageUpdate");
     assert_eq!(call.path, "/pre/1.1/functions/_messageUpdate");
     assert_eq!((call.body["msgId"].as_str(), call.body["recall"].as_bool()), (Some(mid.as_str()), Some(false)));
 
@@ -667,7 +693,7 @@ async fn leancloud_message_update_hook_rejects_or_rewrites_an_edit() {
     crate::leancloud_protocol::send(&mut ann, &patch(5, None, true)).await;
     let answer = answer_to(&mut ann, 5).await;
     assert_eq!(answer.op, Some(OpType::Modified as i32), "{answer:?}");
-    assert_eq!(server.calls().pop().unwrap().body["recall"], true);
+    assert_eq!(last_call(&server, "_messageUpdate").body["recall"], true);
 }
 
 /// LeanCloud's `toPeers` in a `_messageReceived` answer: the message goes

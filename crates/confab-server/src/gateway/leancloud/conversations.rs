@@ -11,7 +11,7 @@ use crate::leancloud_model::temporary;
 pub(super) async fn start(
     session: &Session,
     budget: Budget<'_>,
-    hooks: Option<&crate::fetch::Fetcher>,
+    hooks: Option<&Arc<crate::fetch::Fetcher>>,
     command: &GenericCommand,
 ) -> GenericCommand {
     let asked = command.conv_message.clone().unwrap_or_default();
@@ -73,23 +73,35 @@ pub(super) async fn start(
         unique: asked.unique == Some(true),
     };
     match crate::leancloud_model::create(budget.core(), session.app.id, new).await {
-        Ok(group) => GenericCommand {
-            cmd: Some(CommandType::Conv as i32),
-            op: Some(OpType::Started as i32),
-            i: command.i,
-            conv_message: Some(ConvCommand {
-                cid: Some(group.id.clone()),
-                cdate: Some(crate::leancloud_model::iso(group.created_ms)),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
+        Ok(group) => {
+            if let Some(fetcher) = hooks {
+                let started = serde_json::json!({"convId": group.id});
+                let hook = crate::callbacks::formats::CONVERSATION_STARTED;
+                crate::callbacks::tell_leancloud(budget.core(), fetcher, &session.app, hook, started).await;
+            }
+            started(command.i, &group)
+        }
         Err(Error::Refused(r)) => error_command(command.i, code::CONVERSATION_FULL, &r.to_string()),
         Err(Error::InvalidArgument(m)) => failed(&m),
         Err(e) => {
             tracing::warn!("leancloud conversation start failed: {e}");
             error_command(command.i, code::INTERNAL_ERROR, "no conversation was made; try again")
         }
+    }
+}
+
+/// `conv started`: the conversation's ID and when it was made.
+fn started(i: Option<i32>, group: &confab_core::model::Group) -> GenericCommand {
+    GenericCommand {
+        cmd: Some(CommandType::Conv as i32),
+        op: Some(OpType::Started as i32),
+        i,
+        conv_message: Some(ConvCommand {
+            cid: Some(group.id.clone()),
+            cdate: Some(crate::leancloud_model::iso(group.created_ms)),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 
@@ -150,7 +162,7 @@ const MAX_TEMPORARY_QUERIED: usize = 100;
 pub(super) async fn membership(
     session: &Session,
     budget: Budget<'_>,
-    hooks: Option<&crate::fetch::Fetcher>,
+    hooks: Option<&Arc<crate::fetch::Fetcher>>,
     command: &GenericCommand,
     op: OpType,
 ) -> GenericCommand {
@@ -209,6 +221,15 @@ pub(super) async fn membership(
     };
     match changed {
         Ok(changed) => {
+            if let (Some(fetcher), false) = (hooks, changed.changed.is_empty()) {
+                let members: Vec<&str> = changed.changed.iter().map(Username::as_str).collect();
+                let done = serde_json::json!({"initBy": session.user.as_str(), "convId": cid, "members": members});
+                let hook = match add {
+                    true => crate::callbacks::formats::CONVERSATION_ADDED,
+                    false => crate::callbacks::formats::CONVERSATION_REMOVED,
+                };
+                crate::callbacks::tell_leancloud(core, fetcher, &session.app, hook, done).await;
+            }
             let failed = changed
                 .refused
                 .iter()

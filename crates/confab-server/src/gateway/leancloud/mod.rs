@@ -128,6 +128,11 @@ pub(super) struct LeanCloud {
     closed: bool,
     /// What the app's conversation hooks are called with.
     hooks: Option<Arc<crate::fetch::Fetcher>>,
+    /// Why the server closed the session, in `_clientOffline`'s words (3 a
+    /// tag conflict, 4 kicked); none when the client went away.
+    close_code: Option<i32>,
+    /// The core, once logged in (for `_clientOffline` when the connection ends).
+    core: Option<Arc<Core>>,
 }
 
 /// A `will` message, as it will be sent.
@@ -187,6 +192,8 @@ pub async fn upgrade(
             will: None,
             closed: false,
             hooks: fetcher.map(|e| e.0),
+            close_code: None,
+            core: None,
         },
     )
 }
@@ -248,6 +255,13 @@ impl Protocol for LeanCloud {
                 Ok((session, opened)) => {
                     tracing::info!(user = %session.user, device = %session.device, "leancloud session opened");
                     self.answer(io, &opened).await.ok()?;
+                    self.core = Some(core.clone());
+                    if let Some(fetcher) = &self.hooks {
+                        let online =
+                            serde_json::json!({"peerId": session.user.as_str(), "tag": session.device, "reconnect": 0});
+                        let hook = crate::callbacks::formats::CLIENT_ONLINE;
+                        crate::callbacks::tell_leancloud(core, fetcher, &session.app, hook, online).await;
+                    }
                     return Some(session);
                 }
                 Err(code) => {
@@ -340,7 +354,7 @@ impl Protocol for LeanCloud {
                 Ok(())
             }
             (Some(CommandType::Conv), Some(OpType::Start)) => {
-                let answer = start(session, budget, self.hooks.as_deref(), &command).await;
+                let answer = start(session, budget, self.hooks.as_ref(), &command).await;
                 self.answer(io, &answer).await
             }
             (Some(CommandType::Patch), Some(OpType::Modify)) => {
@@ -357,7 +371,7 @@ impl Protocol for LeanCloud {
                 self.answer(io, &answer).await
             }
             (Some(CommandType::Conv), Some(op @ (OpType::Add | OpType::Remove))) => {
-                let answer = membership(session, budget, self.hooks.as_deref(), &command, op).await;
+                let answer = membership(session, budget, self.hooks.as_ref(), &command, op).await;
                 self.answer(io, &answer).await
             }
             (Some(CommandType::Echo), _) => {
@@ -521,6 +535,14 @@ impl Protocol for LeanCloud {
     /// The client's `will` message goes out when its connection ended
     /// without `session close` (it lost its network, or went silent).
     async fn ended(&mut self, session: &Session) {
+        if let (Some(fetcher), Some(core)) = (&self.hooks, &self.core) {
+            // 1 the client closed its session, 2 its connection was lost, or why the server closed it.
+            let code = self.close_code.unwrap_or(if self.closed { 1 } else { 2 });
+            let offline =
+                serde_json::json!({"peerId": session.user.as_str(), "closeCode": code, "tag": session.device});
+            let hook = crate::callbacks::formats::CLIENT_OFFLINE;
+            crate::callbacks::tell_leancloud(core, fetcher, &session.app, hook, offline).await;
+        }
         let Some(will) = self.will.take().filter(|_| !self.closed) else { return };
         let sent = session.send_original(will.kind, &will.cid, will.body, None, Some(will.original)).await;
         if let Err(e) = sent {
@@ -552,6 +574,7 @@ impl Protocol for LeanCloud {
             }
             KickReason::Deactivated | KickReason::Disconnected | KickReason::KickedByApp => code::KICKED_BY_APP,
         };
+        self.close_code = Some(if reason == KickReason::Replaced { 3 } else { 4 });
         let reason_text = detail.unwrap_or(reason.as_str());
         vec![self.encode(&session_closed(None, code, reason_text))]
     }
