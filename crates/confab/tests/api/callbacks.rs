@@ -616,7 +616,7 @@ async fn leancloud_conversation_hooks_may_reject_a_start_or_a_join() {
 
 /// The last call to the hook at `path` (notices of logins and changes
 /// arrive in between, in no order, as the vendor's do).
-fn last_call(server: &AppServer, path: &str) -> Received {
+pub(crate) fn last_call(server: &AppServer, path: &str) -> Received {
     server.calls().into_iter().rev().find(|c| c.path.ends_with(path)).unwrap_or_else(|| panic!("no call to {path}"))
 }
 
