@@ -278,8 +278,17 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
     }
 
     let target_rate = (rate.per_sec * args.load_fraction).max(1.0);
-    let latency =
-        latency(&http, &servers.endpoints, &app_token, args.receivers, args.concurrency, target_rate, duration).await?;
+    let latency = latency(
+        &http,
+        &servers.endpoints,
+        &app_token,
+        args.receivers,
+        args.concurrency,
+        target_rate,
+        duration,
+        &|| servers.cpu_seconds(),
+    )
+    .await?;
     println!(
         "latency at {:.0} sends/s to {} receivers: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} of {} received)",
         latency.achieved_rate,
@@ -297,6 +306,10 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
     println!(
         "  send → success answer (commit): p50 {:.2} ms, p99 {:.2} ms",
         latency.answered_p50_ms, latency.answered_p99_ms
+    );
+    println!(
+        "  server CPU per delivered message (REST send, commit, fan-out, WebSocket frame, ack): {:.1} µs",
+        latency.cpu_per_delivered_us
     );
 
     if nodes == 1 {
@@ -579,9 +592,15 @@ struct Latency {
     /// From the send to the sender's success answer (accepted and committed).
     answered_p50_ms: f64,
     answered_p99_ms: f64,
+    /// The servers' CPU time over the sending and receiving, per message
+    /// delivered: the REST send parsed and committed, fanned out, one
+    /// WebSocket frame written, and the receiver's acknowledgement taken.
+    cpu_per_delivered_us: f64,
 }
 
 /// Open loop at `rate` sends/s; each message carries its send instant.
+/// `server_cpu` reads the servers' CPU seconds so far.
+#[allow(clippy::too_many_arguments)]
 async fn latency(
     http: &reqwest::Client,
     endpoints: &[Endpoint],
@@ -590,6 +609,7 @@ async fn latency(
     concurrency: usize,
     rate: f64,
     duration: Duration,
+    server_cpu: &dyn Fn() -> anyhow::Result<f64>,
 ) -> anyhow::Result<Latency> {
     let names: Vec<String> = (0..receivers).map(|i| format!("receiver-{i}")).collect();
     register(http, &endpoints[0], token, &names).await?;
@@ -634,6 +654,8 @@ async fn latency(
     let sent = Arc::new(AtomicU64::new(0));
     let workers = concurrency.min((rate as usize).max(1));
     let interval = Duration::from_secs_f64(workers as f64 / rate);
+    // After the receivers logged in: their password hashing is not a message's cost.
+    let cpu_before = server_cpu()?;
     let started = Instant::now();
     let mut senders = JoinSet::new();
     for worker in 0..workers {
@@ -683,6 +705,10 @@ async fn latency(
         anyhow::Ok(())
     };
     tokio::time::timeout(Duration::from_secs(30), collect).await.context("receivers did not finish")??;
+    // The receivers acknowledge 250 ms after a message; their last acks land within that.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cpu_used = server_cpu()? - cpu_before;
+    let delivered = samples.len().max(1) as f64;
     let (mut total_us, mut after_accept_ms): (Vec<u64>, Vec<i64>) = samples.into_iter().unzip();
     total_us.sort_unstable();
     after_accept_ms.sort_unstable();
@@ -701,6 +727,7 @@ async fn latency(
         after_accept_p99_ms: pick_after_accept(0.99),
         answered_p50_ms: pick_answered(0.50),
         answered_p99_ms: pick_answered(0.99),
+        cpu_per_delivered_us: cpu_used * 1e6 / delivered,
     })
 }
 
