@@ -15,6 +15,7 @@
 //! besides the vendor's own signature.
 
 pub mod formats;
+pub mod hooks;
 pub mod post;
 
 use std::collections::HashMap;
@@ -295,8 +296,8 @@ pub async fn may_sign(
     token: &str,
 ) -> std::result::Result<(), String> {
     let settings = hook_settings(core, app.id).await?;
-    let make = |secret: &str, now| formats::sign_hook(app, user, token, secret, now);
-    match leancloud_hook(fetcher, app, &settings, core.now_ms(), make, formats::sign_answer).await {
+    let make = |secret: &str, now| hooks::sign_hook(app, user, token, secret, now);
+    match leancloud_hook(fetcher, app, &settings, core.now_ms(), make, hooks::sign_answer).await {
         Hooked::NotAsked | Hooked::Answered(None) | Hooked::Failed(OnFailure::Pass) => Ok(()),
         Hooked::Answered(Some(refused)) => Err(refused),
         Hooked::Failed(OnFailure::Refuse) => Err("the app's server did not answer".into()),
@@ -312,10 +313,10 @@ pub async fn may_update_message(
     app: &App,
     message: &Message,
     content: Option<&str>,
-) -> formats::UpdateVerdict {
+) -> hooks::UpdateVerdict {
     let settings = hook_settings(core, app.id).await.map_err(Some)?;
-    let make = |secret: &str, now| formats::message_update(app, message, content, secret, now);
-    let read = |status, body: &[u8]| formats::message_update_answer(message, status, body);
+    let make = |secret: &str, now| hooks::message_update(app, message, content, secret, now);
+    let read = |status, body: &[u8]| hooks::message_update_answer(message, status, body);
     match leancloud_hook(fetcher, app, &settings, core.now_ms(), make, read).await {
         Hooked::NotAsked | Hooked::Failed(OnFailure::Pass) => Ok(None),
         Hooked::Answered(verdict) => verdict,
@@ -333,11 +334,11 @@ pub async fn may_change_conversation(
     fetcher: &Fetcher,
     app: &App,
     init_by: &str,
-    change: &formats::ConversationChange<'_>,
+    change: &hooks::ConversationChange<'_>,
 ) -> std::result::Result<(), (Option<i32>, String)> {
     let settings = hook_settings(core, app.id).await.map_err(|e| (None, e))?;
-    let make = |secret: &str, now| formats::conversation_hook(app, init_by, change, secret, now);
-    match leancloud_hook(fetcher, app, &settings, core.now_ms(), make, formats::conversation_answer).await {
+    let make = |secret: &str, now| hooks::conversation_hook(app, init_by, change, secret, now);
+    match leancloud_hook(fetcher, app, &settings, core.now_ms(), make, hooks::conversation_answer).await {
         Hooked::NotAsked | Hooked::Answered(None) | Hooked::Failed(OnFailure::Pass) => Ok(()),
         Hooked::Answered(Some(rejected)) => Err(rejected),
         Hooked::Failed(OnFailure::Refuse) => Err((None, "the app's server did not answer".into())),
@@ -352,12 +353,12 @@ pub async fn may_update_conversation(
     fetcher: &Fetcher,
     app: &App,
     init_by: &str,
-    change: &formats::ConversationChange<'_>,
-) -> std::result::Result<formats::UpdateInstead, (Option<i32>, String)> {
+    change: &hooks::ConversationChange<'_>,
+) -> std::result::Result<hooks::UpdateInstead, (Option<i32>, String)> {
     let settings = hook_settings(core, app.id).await.map_err(|e| (None, e))?;
-    let make = |secret: &str, now| formats::conversation_hook(app, init_by, change, secret, now);
-    match leancloud_hook(fetcher, app, &settings, core.now_ms(), make, formats::conversation_update_answer).await {
-        Hooked::NotAsked | Hooked::Failed(OnFailure::Pass) => Ok(formats::UpdateInstead::default()),
+    let make = |secret: &str, now| hooks::conversation_hook(app, init_by, change, secret, now);
+    match leancloud_hook(fetcher, app, &settings, core.now_ms(), make, hooks::conversation_update_answer).await {
+        Hooked::NotAsked | Hooked::Failed(OnFailure::Pass) => Ok(hooks::UpdateInstead::default()),
         Hooked::Answered(decided) => decided,
         Hooked::Failed(OnFailure::Refuse) => Err((None, "the app's server did not answer".into())),
     }
@@ -380,7 +381,7 @@ pub async fn tell_leancloud(
         return;
     };
     let now = core.now_ms();
-    let call = formats::after_the_fact(app, suffix, body, settings.secret(), now);
+    let call = hooks::after_the_fact(app, suffix, body, settings.secret(), now);
     let (fetcher, secret, app_id) = (fetcher.clone(), settings.secret().to_owned(), app.id);
     let timeout = Duration::from_millis(settings.timeout_ms);
     tokio::spawn(async move {
@@ -401,9 +402,9 @@ pub async fn receivers_offline(
     offline: &[&str],
     mentioned: &[&str],
     now_ms: i64,
-) -> Option<formats::OfflineAnswer> {
-    let make = |secret: &str, now| formats::receivers_offline(app, message, offline, mentioned, secret, now);
-    match leancloud_hook(fetcher, app, settings, now_ms, make, formats::receivers_offline_answer).await {
+) -> Option<hooks::OfflineAnswer> {
+    let make = |secret: &str, now| hooks::receivers_offline(app, message, offline, mentioned, secret, now);
+    match leancloud_hook(fetcher, app, settings, now_ms, make, hooks::receivers_offline_answer).await {
         Hooked::Answered(answer) => Some(answer),
         Hooked::NotAsked | Hooked::Failed(_) => None,
     }

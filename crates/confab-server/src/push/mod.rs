@@ -56,7 +56,7 @@ pub enum ApnsEnvironment {
 }
 
 /// Token-based APNs credentials: the .p8 key, its ID, the team, the app's bundle ID.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Apns {
     /// The name devices bind with (Easemob's certificate name, `notifier_name`).
     #[serde(default = "apns_name")]
@@ -76,7 +76,7 @@ pub struct Apns {
 
 /// FCM HTTP v1 credentials: the fields of a service account's JSON key that
 /// pushing needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fcm {
     #[serde(default = "fcm_name")]
     pub notifier: String,
@@ -92,13 +92,52 @@ pub struct Fcm {
 
 /// A webhook that takes every push for a vendor confab does not speak
 /// (Huawei, Xiaomi, OPPO, vivo, Honor…), signed like the callbacks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Webhook {
     #[serde(default = "webhook_name")]
     pub notifier: String,
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+}
+
+// Keys and secrets are never printed, not even by `{:?}`.
+impl std::fmt::Debug for Apns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Apns")
+            .field("notifier", &self.notifier)
+            .field("key", &"***")
+            .field("key_id", &self.key_id)
+            .field("team_id", &self.team_id)
+            .field("topic", &self.topic)
+            .field("environment", &self.environment)
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Fcm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fcm")
+            .field("notifier", &self.notifier)
+            .field("project_id", &self.project_id)
+            .field("client_email", &self.client_email)
+            .field("private_key", &"***")
+            .field("token_uri", &self.token_uri)
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = self.secret.as_ref().map(|_| "***");
+        f.debug_struct("Webhook")
+            .field("notifier", &self.notifier)
+            .field("url", &self.url)
+            .field("secret", &secret)
+            .finish()
+    }
 }
 
 fn apns_name() -> String {
@@ -456,5 +495,44 @@ impl Change {
             settings.ack_wait_ms = ms;
         }
         check(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_secrets_are_never_printed() {
+        let settings = Settings {
+            apns: Some(Apns {
+                notifier: apns_name(),
+                key: "-----BEGIN PRIVATE KEY-----\nSECRET-P8\n".into(),
+                key_id: "K".into(),
+                team_id: "T".into(),
+                topic: "com.x".into(),
+                environment: ApnsEnvironment::Production,
+                endpoint: None,
+            }),
+            fcm: Some(Fcm {
+                notifier: fcm_name(),
+                project_id: "p".into(),
+                client_email: "e".into(),
+                private_key: "SECRET-RSA".into(),
+                token_uri: "https://oauth2.googleapis.com/token".into(),
+                endpoint: None,
+            }),
+            webhook: Some(Webhook {
+                notifier: webhook_name(),
+                url: "https://x".into(),
+                secret: Some("SECRET-HOOK".into()),
+            }),
+            ack_wait_ms: DEFAULT_ACK_WAIT_MS,
+        };
+        let printed = format!("{settings:?} {}", settings.shown());
+        for secret in ["SECRET-P8", "SECRET-RSA", "SECRET-HOOK"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("com.x"));
     }
 }

@@ -45,7 +45,7 @@ pub(super) async fn start(
     // The app's server may reject it (`_conversationStart`), temporary ones included.
     if let Some(fetcher) = hooks {
         let names: Vec<String> = members.iter().map(Username::to_string).collect();
-        let change = crate::callbacks::formats::ConversationChange::Start { members: &names, attr: &attributes };
+        let change = crate::callbacks::hooks::ConversationChange::Start { members: &names, attr: &attributes };
         let init_by = session.user.to_string();
         let decided =
             crate::callbacks::may_change_conversation(budget.core(), fetcher, &session.app, &init_by, &change).await;
@@ -76,7 +76,7 @@ pub(super) async fn start(
         Ok(group) => {
             if let Some(fetcher) = hooks {
                 let started = serde_json::json!({"convId": group.id});
-                let hook = crate::callbacks::formats::CONVERSATION_STARTED;
+                let hook = crate::callbacks::hooks::CONVERSATION_STARTED;
                 crate::callbacks::tell_leancloud(budget.core(), fetcher, &session.app, hook, started).await;
             }
             started(command.i, &group)
@@ -199,8 +199,8 @@ pub(super) async fn membership(
     if let (true, Some(fetcher)) = (add || !only_self, hooks) {
         let names: Vec<String> = users.iter().map(Username::to_string).collect();
         let change = match add {
-            true => crate::callbacks::formats::ConversationChange::Add { conv: &cid, members: &names },
-            false => crate::callbacks::formats::ConversationChange::Remove { conv: &cid, members: &names },
+            true => crate::callbacks::hooks::ConversationChange::Add { conv: &cid, members: &names },
+            false => crate::callbacks::hooks::ConversationChange::Remove { conv: &cid, members: &names },
         };
         let init_by = session.user.to_string();
         if let Err(rejected) =
@@ -225,8 +225,8 @@ pub(super) async fn membership(
                 let members: Vec<&str> = changed.changed.iter().map(Username::as_str).collect();
                 let done = serde_json::json!({"initBy": session.user.as_str(), "convId": cid, "members": members});
                 let hook = match add {
-                    true => crate::callbacks::formats::CONVERSATION_ADDED,
-                    false => crate::callbacks::formats::CONVERSATION_REMOVED,
+                    true => crate::callbacks::hooks::CONVERSATION_ADDED,
+                    false => crate::callbacks::hooks::CONVERSATION_REMOVED,
                 };
                 crate::callbacks::tell_leancloud(core, fetcher, &session.app, hook, done).await;
             }
@@ -459,7 +459,7 @@ pub(super) async fn notifications(
     // The app's server may reject the mute or turn it around (`_conversationUpdate`).
     if let Some(fetcher) = hooks {
         let mute = Some(to == Notifications::Off);
-        let change = crate::callbacks::formats::ConversationChange::Update { conv: &cid, attr: None, mute };
+        let change = crate::callbacks::hooks::ConversationChange::Update { conv: &cid, attr: None, mute };
         let init_by = session.user.to_string();
         match crate::callbacks::may_update_conversation(budget.core(), fetcher, &session.app, &init_by, &change).await {
             Ok(instead) => {
@@ -504,7 +504,7 @@ pub(super) async fn update(
     // The app's server may reject the change or change it (`_conversationUpdate`).
     if let Some(fetcher) = hooks {
         let change =
-            crate::callbacks::formats::ConversationChange::Update { conv: &cid, attr: Some(&changes), mute: None };
+            crate::callbacks::hooks::ConversationChange::Update { conv: &cid, attr: Some(&changes), mute: None };
         let init_by = session.user.to_string();
         match crate::callbacks::may_update_conversation(budget.core(), fetcher, &session.app, &init_by, &change).await {
             Ok(instead) => changes = instead.attr.unwrap_or(changes),

@@ -259,7 +259,7 @@ impl Protocol for LeanCloud {
                     if let Some(fetcher) = &self.hooks {
                         let online =
                             serde_json::json!({"peerId": session.user.as_str(), "tag": session.device, "reconnect": 0});
-                        let hook = crate::callbacks::formats::CLIENT_ONLINE;
+                        let hook = crate::callbacks::hooks::CLIENT_ONLINE;
                         crate::callbacks::tell_leancloud(core, fetcher, &session.app, hook, online).await;
                     }
                     return Some(session);
@@ -540,7 +540,7 @@ impl Protocol for LeanCloud {
             let code = self.close_code.unwrap_or(if self.closed { 1 } else { 2 });
             let offline =
                 serde_json::json!({"peerId": session.user.as_str(), "closeCode": code, "tag": session.device});
-            let hook = crate::callbacks::formats::CLIENT_OFFLINE;
+            let hook = crate::callbacks::hooks::CLIENT_OFFLINE;
             crate::callbacks::tell_leancloud(core, fetcher, &session.app, hook, offline).await;
         }
         let Some(will) = self.will.take().filter(|_| !self.closed) else { return };
