@@ -262,7 +262,8 @@ impl Pusher {
             sending_ms = (started.elapsed() - queued).as_millis() as u64,
             "push round"
         );
-        Ok(planned == BATCH)
+        // More is waiting when the batch was full or the round stopped at its push limit.
+        Ok(planned == BATCH || planned < messages.len())
     }
 
     /// Sends the queued pushes that are due; when the next one will be.
