@@ -489,6 +489,38 @@ struct Throughput {
 }
 
 /// Closed loop: `concurrency` workers each send as fast as answers come.
+/// Runs `confab app {command} {args}` for the bench's app on the server's data
+/// (the phases that turn callbacks or push on and off).
+fn app_command(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    command: &str,
+    args: &[&str],
+) -> anyhow::Result<()> {
+    let mut run = std::process::Command::new(std::env::current_exe()?);
+    run.args(["app", command, "--org", ORG, "--app", APP]).args(args);
+    run.env("CONFAB_DATA_DIR", data_dir).env_remove("CONFAB_DATABASE_URL");
+    if let Some(database_url) = database_url {
+        run.env("CONFAB_DATABASE_URL", database_url);
+    }
+    let out = run.output().with_context(|| format!("cannot run confab app {command}"))?;
+    anyhow::ensure!(out.status.success(), "confab app {command}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+/// How long after a phase a stand-in's count reached `sent` beyond `before`
+/// (`None`: not within 60 s).
+async fn caught_up(taken: &AtomicU64, before: u64, sent: u64) -> Option<Duration> {
+    let ended = Instant::now();
+    while ended.elapsed() < Duration::from_secs(60) {
+        if taken.load(Ordering::Relaxed) - before >= sent {
+            return Some(ended.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
 /// Who the closed loop sends to: `{prefix}0` … `{prefix}{count - 1}` in turn.
 #[derive(Clone, Copy)]
 pub(crate) struct Receivers {

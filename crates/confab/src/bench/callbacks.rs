@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use confab_client::Endpoint;
 
 pub struct Figures {
@@ -35,19 +34,6 @@ async fn stand_in() -> anyhow::Result<(String, Arc<AtomicU64>)> {
     Ok((url, taken))
 }
 
-/// `confab app callbacks` on the server's data.
-fn set_post_send(data_dir: &Path, database_url: Option<&str>, url: &str) -> anyhow::Result<()> {
-    let mut command = std::process::Command::new(std::env::current_exe()?);
-    command.args(["app", "callbacks", "--org", super::ORG, "--app", super::APP, "--post-send-url", url]);
-    command.env("CONFAB_DATA_DIR", data_dir).env_remove("CONFAB_DATABASE_URL");
-    if let Some(database_url) = database_url {
-        command.env("CONFAB_DATABASE_URL", database_url);
-    }
-    let out = command.output().context("cannot run confab app callbacks")?;
-    anyhow::ensure!(out.status.success(), "confab app callbacks: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(())
-}
-
 pub async fn post_send(
     http: &reqwest::Client,
     endpoint: &Endpoint,
@@ -60,23 +46,15 @@ pub async fn post_send(
     let (url, taken) = stand_in().await?;
     let endpoints = std::slice::from_ref(endpoint);
     let off = super::throughput(http, endpoints, token, concurrency, duration, super::OFFLINE).await?;
-    set_post_send(data_dir, database_url, &url)?;
+    super::app_command(data_dir, database_url, "callbacks", &["--post-send-url", &url])?;
     let before = taken.load(Ordering::Relaxed);
     let started = Instant::now();
     let on = super::throughput(http, endpoints, token, concurrency, duration, super::OFFLINE).await?;
     let phase = started.elapsed();
     let posted = taken.load(Ordering::Relaxed) - before;
     let sent = (on.per_sec * phase.as_secs_f64()).round() as u64;
-    let ended = Instant::now();
-    let mut caught_up_after = None;
-    while ended.elapsed() < Duration::from_secs(60) {
-        if taken.load(Ordering::Relaxed) - before >= sent {
-            caught_up_after = Some(ended.elapsed());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    set_post_send(data_dir, database_url, "")?;
+    let caught_up_after = super::caught_up(&taken, before, sent).await;
+    super::app_command(data_dir, database_url, "callbacks", &["--post-send-url", ""])?;
     Ok(Figures {
         off_per_sec: off.per_sec,
         on_per_sec: on.per_sec,

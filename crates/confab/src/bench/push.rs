@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use base64::Engine as _;
 use confab_client::Endpoint;
 use serde_json::json;
@@ -56,19 +55,6 @@ fn throwaway_p8() -> anyhow::Result<String> {
     Ok(format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n")))
 }
 
-/// `confab app push` on the server's data.
-fn set_push(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> anyhow::Result<()> {
-    let mut command = std::process::Command::new(std::env::current_exe()?);
-    command.args(["app", "push", "--org", super::ORG, "--app", super::APP]).args(args);
-    command.env("CONFAB_DATA_DIR", data_dir).env_remove("CONFAB_DATABASE_URL");
-    if let Some(database_url) = database_url {
-        command.env("CONFAB_DATABASE_URL", database_url);
-    }
-    let out = command.output().context("cannot run confab app push")?;
-    anyhow::ensure!(out.status.success(), "confab app push: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(())
-}
-
 pub async fn offline_push(
     http: &reqwest::Client,
     endpoint: &Endpoint,
@@ -96,9 +82,10 @@ pub async fn offline_push(
     let key_file = data_dir.join("bench-apns.p8");
     std::fs::write(&key_file, throwaway_p8()?)?;
     let key_file = key_file.to_string_lossy().into_owned();
-    set_push(
+    super::app_command(
         data_dir,
         database_url,
+        "push",
         &[
             "--apns-key-file",
             &key_file,
@@ -122,16 +109,8 @@ pub async fn offline_push(
     let phase = started.elapsed();
     let pushed = taken.load(Ordering::Relaxed) - before;
     let sent = (on.per_sec * phase.as_secs_f64()).round() as u64;
-    let ended = Instant::now();
-    let mut caught_up_after = None;
-    while ended.elapsed() < Duration::from_secs(60) {
-        if taken.load(Ordering::Relaxed) - before >= sent {
-            caught_up_after = Some(ended.elapsed());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    set_push(data_dir, database_url, &["--clear"])?;
+    let caught_up_after = super::caught_up(&taken, before, sent).await;
+    super::app_command(data_dir, database_url, "push", &["--clear"])?;
     Ok(Figures {
         off_per_sec: off.per_sec,
         on_per_sec: on.per_sec,
