@@ -571,6 +571,17 @@ impl MessageService {
         self.deps.store.messages_sent(app, sent, after, limit).await
     }
 
+    /// [`MessageService::sent_between`] without the contents (what a history file's digest covers).
+    pub async fn marks_between(
+        &self,
+        app: AppId,
+        sent: std::ops::Range<i64>,
+        after: Option<(i64, MessageId)>,
+        limit: usize,
+    ) -> Result<Vec<crate::model::MessageMark>> {
+        self.deps.store.message_marks(app, sent, after, limit).await
+    }
+
     /// When the newest message any of the user's devices received was sent (0: none).
     pub async fn delivered_until(&self, app: AppId, user: &Username) -> Result<i64> {
         Ok(self.deps.store.delivered_until(app, user).await?.unwrap_or(0))

@@ -557,6 +557,29 @@ impl MessageState {
     }
 }
 
+/// What a history file's digest covers of one message: its ID, time and
+/// state, read without its contents (see `Storage::message_marks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageMark {
+    pub id: crate::ids::MessageId,
+    pub timestamp_ms: i64,
+    /// [`MessageState::code`].
+    pub state: i64,
+    /// [`MessageState::at_ms`]: 0 for a message never changed.
+    pub state_at_ms: i64,
+}
+
+impl MessageMark {
+    pub fn of(message: &Message) -> MessageMark {
+        MessageMark {
+            id: message.id,
+            timestamp_ms: message.timestamp_ms,
+            state: message.state.code(),
+            state_at_ms: message.state.at_ms(),
+        }
+    }
+}
+
 /// A committed message. It is stored once; receivers find it through their
 /// conversation membership.
 #[derive(Debug, Clone, PartialEq)]

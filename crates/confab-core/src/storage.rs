@@ -200,6 +200,15 @@ pub trait MessageData: Send + Sync {
         after: Option<(i64, MessageId)>,
         limit: usize,
     ) -> Result<Vec<Message>>;
+    /// [`Storage::messages_sent`] without the contents: what an export's
+    /// digest covers, at a fraction of the cost of reading whole messages.
+    async fn message_marks(
+        &self,
+        app: AppId,
+        sent: std::ops::Range<i64>,
+        after: Option<(i64, MessageId)>,
+        limit: usize,
+    ) -> Result<Vec<crate::model::MessageMark>>;
     /// Messages by time (ties by ID), for history queries that page by time;
     /// deleted messages are left out.
     async fn query_messages(&self, app: AppId, query: MessageQuery) -> Result<Vec<Message>>;

@@ -41,8 +41,8 @@ use confab_core::activity::CommitStats;
 use confab_core::error::{Error, Result};
 use confab_core::ids::MessageId;
 use confab_core::model::{
-    App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageState, NewMessage, ProfileChange,
-    User, UserRecord, Username,
+    App, AppId, Audience, Body, ChatType, ConversationId, Membership, Message, MessageMark, MessageState, NewMessage,
+    ProfileChange, User, UserRecord, Username,
 };
 use confab_core::storage::{HiddenRange, MessageChange, MessageData, MessageQuery, Page, UserData};
 
@@ -157,6 +157,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("settings.sql"),
     include_str!("message_edits.sql"),
     include_str!("operators.sql"),
+    include_str!("history_index.sql"),
 ];
 
 /// Node IDs a lease can hold: 1 to 1023 (0 is a node without a database).

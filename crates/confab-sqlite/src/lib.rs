@@ -307,6 +307,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("settings.sql"),
     include_str!("message_edits.sql"),
     include_str!("operators.sql"),
+    include_str!("history_index.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

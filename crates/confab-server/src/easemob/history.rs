@@ -27,7 +27,7 @@ use sha2::{Digest as _, Sha256};
 use confab_core::auth;
 use confab_core::files::ByteStream;
 use confab_core::ids::MessageId;
-use confab_core::model::{App, ChatType, Message, MessageState};
+use confab_core::model::{App, ChatType, Message, MessageMark, MessageState};
 use confab_core::Core;
 
 use super::{decode_cursor_pair, encode_cursor_pair, page_limit, AppAuth, EasemobError, Target};
@@ -40,6 +40,8 @@ const HOUR_MS: i64 = 3_600_000;
 const LINK_LIFETIME_S: i64 = 30 * 60;
 /// Messages read from storage per page, when writing a file or answering a query.
 const EXPORT_PAGE: usize = 1000;
+/// Marks read per page when checking whether a file is current.
+const MARK_PAGE: usize = 10_000;
 /// Most records one `ql` query returns.
 const MAX_QUERY_LIMIT: usize = 1000;
 
@@ -119,11 +121,11 @@ fn mark_key(app: &App, hour: &str) -> String {
 struct Fingerprint(Sha256);
 
 impl Fingerprint {
-    fn add(&mut self, message: &Message) {
-        self.0.update(message.id.0.to_be_bytes());
-        self.0.update(message.timestamp_ms.to_be_bytes());
-        self.0.update(message.state.code().to_be_bytes());
-        self.0.update(message.state.at_ms().to_be_bytes());
+    fn add(&mut self, mark: &MessageMark) {
+        self.0.update(mark.id.0.to_be_bytes());
+        self.0.update(mark.timestamp_ms.to_be_bytes());
+        self.0.update(mark.state.to_be_bytes());
+        self.0.update(mark.state_at_ms.to_be_bytes());
     }
 
     fn finish(self) -> String {
@@ -131,14 +133,15 @@ impl Fingerprint {
     }
 }
 
-/// The digest of the hour's messages as storage holds them now.
+/// The digest of the hour's messages as storage holds them now (their
+/// marks only: no contents are read).
 async fn fingerprint(core: &Core, app: &App, hour_start: i64) -> confab_core::error::Result<String> {
     let mut digest = Fingerprint::default();
     let mut after = None;
     loop {
-        let page = core.messages.sent_between(app.id, hour_start..hour_start + HOUR_MS, after, EXPORT_PAGE).await?;
+        let page = core.messages.marks_between(app.id, hour_start..hour_start + HOUR_MS, after, MARK_PAGE).await?;
         page.iter().for_each(|m| digest.add(m));
-        if page.len() < EXPORT_PAGE {
+        if page.len() < MARK_PAGE {
             return Ok(digest.finish());
         }
         after = page.last().map(|m| (m.timestamp_ms, m.id));
@@ -162,9 +165,12 @@ async fn written_mark(core: &Core, app: &App, hour: &str) -> confab_core::error:
 /// missing, written again if its messages changed since.
 async fn ensure_current(core: &Core, app: &App, hour_start: i64) -> confab_core::error::Result<()> {
     let hour = format_hour(hour_start);
+    // A file never written needs no digest to tell it is missing.
+    let Some(written) = written_mark(core, app, &hour).await? else {
+        return write_export(core, app, hour_start).await;
+    };
     let now = fingerprint(core, app, hour_start).await?;
-    let written = written_mark(core, app, &hour).await?;
-    if written.as_deref() == Some(now.as_str()) && core.files.made_exists(&export_key(app, &hour)).await? {
+    if written == now && core.files.made_exists(&export_key(app, &hour)).await? {
         return Ok(());
     }
     write_export(core, app, hour_start).await
@@ -191,7 +197,7 @@ async fn write_export(core: &Core, app: &App, hour_start: i64) -> confab_core::e
                 Err(e) => return Some((Err(std::io::Error::other(e.to_string())), writer)),
             };
             for message in &page {
-                digest.lock().unwrap_or_else(|e| e.into_inner()).add(message);
+                digest.lock().unwrap_or_else(|e| e.into_inner()).add(&MessageMark::of(message));
                 let line = serde_json::to_vec(&record(message)).expect("records serialize");
                 if let Err(e) = encoder.write_all(&line).and_then(|()| encoder.write_all(b"\n")) {
                     return Some((Err(e), writer));
