@@ -98,6 +98,13 @@ struct Visibility {
 }
 
 impl Visibility {
+    /// What `user` sees of the conversation `membership` is in, given every
+    /// range hidden from them.
+    fn of(user: &Username, membership: Membership, hidden: Vec<HiddenRange>) -> Visibility {
+        let hidden = hidden.into_iter().filter(|r| r.conversation == membership.conversation).collect();
+        Visibility { user: user.clone(), membership, hidden }
+    }
+
     fn shows(&self, message: &Message) -> bool {
         message.seq > self.membership.joined_seq
             && message.state.is_visible()
@@ -108,10 +115,8 @@ impl Visibility {
 
 impl MessageService {
     async fn visibility(&self, app: AppId, user: &Username, membership: Membership) -> Result<Visibility> {
-        let conversation = membership.conversation;
         let hidden = self.deps.store.hidden_ranges(app, user).await?;
-        let hidden = hidden.into_iter().filter(|r| r.conversation == conversation).collect();
-        Ok(Visibility { user: user.clone(), membership, hidden })
+        Ok(Visibility::of(user, membership, hidden))
     }
 
     /// The user's one-to-one chats and groups that have a message they can
@@ -159,10 +164,16 @@ impl MessageService {
         user: &Username,
         request: &HistoryRequest,
     ) -> Result<Option<HistoryPage>> {
-        let Some(membership) = self.deps.store.membership(app, user, request.conversation).await? else {
+        // Both at once: on PostgreSQL each is a round trip, and a chat screen
+        // opening waits for this page.
+        let (membership, hidden) = tokio::join!(
+            self.deps.store.membership(app, user, request.conversation),
+            self.deps.store.hidden_ranges(app, user)
+        );
+        let Some(membership) = membership? else {
             return Ok(None);
         };
-        let visibility = self.visibility(app, user, membership).await?;
+        let visibility = Visibility::of(user, membership, hidden?);
         self.page(app, &visibility, request).await.map(Some)
     }
 
