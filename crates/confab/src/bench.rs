@@ -22,10 +22,12 @@
 
 mod callbacks;
 mod easemob;
+mod history;
 mod leancloud;
 mod logins;
 mod open_loop;
 mod push;
+mod soak;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -78,6 +80,18 @@ pub struct BenchArgs {
     /// skips the phase).
     #[arg(long, default_value_t = 300)]
     login_users: usize,
+    /// Seconds of the soak: after the latency phase, its open loop at the
+    /// same rate for this long, with p99 and the server's memory per minute
+    /// and their slopes (0 skips it; see `bench/soak.rs`).
+    #[arg(long, default_value_t = 0)]
+    soak_secs: u64,
+    /// Messages the history phase generates (0 skips it). When set, the bench
+    /// measures history at scale only (see `bench/history.rs`).
+    #[arg(long, default_value_t = 0)]
+    history_messages: u64,
+    /// Conversations the history phase's messages are spread over.
+    #[arg(long, default_value_t = 100_000)]
+    history_conversations: usize,
     /// Internal: be the writing side of the socket floor (see `socket_floor`),
     /// a process of its own as confab's server is.
     #[arg(long, hide = true)]
@@ -92,7 +106,8 @@ const PASSWORD: &str = "bench-pass";
 
 struct ServerProcess {
     child: std::process::Child,
-    _data: tempfile_dir::TempDir,
+    /// The data folder, when it is the server's alone.
+    data: Option<tempfile_dir::TempDir>,
 }
 
 impl Drop for ServerProcess {
@@ -123,6 +138,9 @@ mod tempfile_dir {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.floor_writer {
         return floor_writer(args.group_members, args.group_messages).await;
+    }
+    if args.history_messages > 0 {
+        return history::run(&args).await;
     }
     if args.nodes.iter().any(|&n| n > 1) && (args.postgres.is_none() || args.nats.is_none()) {
         bail!("a cluster (--nodes above 1) needs --postgres and --nats");
@@ -169,41 +187,14 @@ impl Servers {
             let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
             let addr = format!("127.0.0.1:{port}");
             let data = tempfile_dir::TempDir::new(node)?;
-            let mut command = std::process::Command::new(std::env::current_exe()?);
-            if let Some(url) = database_url {
-                command.env("CONFAB_DATABASE_URL", url);
-            }
+            let mut command = serve_command(args, &addr, &data.0, database_url)?;
             if nodes > 1 {
                 command
                     .env("CONFAB_NATS_URL", args.nats.as_deref().unwrap_or_default())
                     .env("CONFAB_CLUSTER", &cluster);
             }
-            let child = command
-                .arg("serve")
-                .env("CONFAB_HTTP_ADDR", &addr)
-                .env("CONFAB_DATA_DIR", &data.0)
-                .env("CONFAB_ORG", ORG)
-                .env("CONFAB_APP", APP)
-                .env("CONFAB_CLIENT_ID", CLIENT_ID)
-                .env("CONFAB_CLIENT_SECRET", CLIENT_SECRET)
-                .env("CONFAB_SQLITE_SYNC", &args.sqlite_sync)
-                .env("CONFAB_LEANCLOUD_APP_ID", leancloud::APP_ID)
-                .env("CONFAB_LEANCLOUD_APP_KEY", leancloud::APP_KEY)
-                .env("CONFAB_LEANCLOUD_MASTER_KEY", leancloud::MASTER_KEY)
-                // The vendor's default limits would cap the load long before the server does.
-                .env(
-                    "CONFAB_RATE_LIMITS",
-                    "easemob.requests_per_second=0,easemob.message_receivers_per_minute=0,\
-                     easemob.group_messages_per_second=0,leancloud.messages_per_minute=0",
-                )
-                // The post-send phase's stand-in for the app's server is local.
-                .env("CONFAB_FETCH_ALLOW_PRIVATE", "127.0.0.1")
-                // CONFAB_BENCH_SERVER_LOG: the servers' log filter (warnings only by default).
-                .env("RUST_LOG", std::env::var("CONFAB_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .context("cannot start the server")?;
-            processes.push(ServerProcess { child, _data: data });
+            let child = command.spawn().context("cannot start the server")?;
+            processes.push(ServerProcess { child, data: Some(data) });
             endpoints.push(Endpoint { addr, org: ORG.into(), app: APP.into() });
         }
         Ok(Servers { processes, endpoints })
@@ -211,6 +202,59 @@ impl Servers {
 
     fn cpu_seconds(&self) -> anyhow::Result<f64> {
         self.processes.iter().map(|p| cpu_seconds(p.child.id())).sum()
+    }
+}
+
+/// `confab serve` for the bench: its app, rate limits off, warnings only.
+fn serve_command(
+    args: &BenchArgs,
+    addr: &str,
+    data: &std::path::Path,
+    database_url: Option<&str>,
+) -> anyhow::Result<std::process::Command> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    if let Some(url) = database_url {
+        command.env("CONFAB_DATABASE_URL", url);
+    }
+    command
+        .arg("serve")
+        .env("CONFAB_HTTP_ADDR", addr)
+        .env("CONFAB_DATA_DIR", data)
+        .env("CONFAB_ORG", ORG)
+        .env("CONFAB_APP", APP)
+        .env("CONFAB_CLIENT_ID", CLIENT_ID)
+        .env("CONFAB_CLIENT_SECRET", CLIENT_SECRET)
+        .env("CONFAB_SQLITE_SYNC", &args.sqlite_sync)
+        .env("CONFAB_LEANCLOUD_APP_ID", leancloud::APP_ID)
+        .env("CONFAB_LEANCLOUD_APP_KEY", leancloud::APP_KEY)
+        .env("CONFAB_LEANCLOUD_MASTER_KEY", leancloud::MASTER_KEY)
+        // The vendor's default limits would cap the load long before the server does.
+        .env(
+            "CONFAB_RATE_LIMITS",
+            "easemob.requests_per_second=0,easemob.message_receivers_per_minute=0,\
+             easemob.group_messages_per_second=0,leancloud.messages_per_minute=0",
+        )
+        // The post-send phase's stand-in for the app's server is local.
+        .env("CONFAB_FETCH_ALLOW_PRIVATE", "127.0.0.1")
+        // CONFAB_BENCH_SERVER_LOG: the servers' log filter (warnings only by default).
+        .env("RUST_LOG", std::env::var("CONFAB_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdout(std::process::Stdio::null());
+    Ok(command)
+}
+
+impl ServerProcess {
+    /// One server on `data` (which outlives it), up and answering.
+    async fn start(
+        args: &BenchArgs,
+        data: &std::path::Path,
+        database_url: Option<&str>,
+    ) -> anyhow::Result<(ServerProcess, Endpoint)> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = serve_command(args, &addr, data, database_url)?.spawn().context("cannot start the server")?;
+        let server = ServerProcess { child, data: None };
+        wait_until_up(&reqwest::Client::new(), &addr).await?;
+        Ok((server, Endpoint { addr, org: ORG.into(), app: APP.into() }))
     }
 }
 
@@ -282,7 +326,7 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         &http,
         &servers.endpoints,
         &app_token,
-        args.receivers,
+        ("receiver", args.receivers),
         args.concurrency,
         target_rate,
         duration,
@@ -311,6 +355,21 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         "  server CPU per delivered message (REST send, commit, fan-out, WebSocket frame, ack): {:.1} µs",
         latency.cpu_per_delivered_us
     );
+    if args.soak_secs > 0 {
+        let cpu = || servers.cpu_seconds();
+        let soaked = self::latency(
+            &http,
+            &servers.endpoints,
+            &app_token,
+            ("soak", args.receivers),
+            args.concurrency,
+            target_rate,
+            Duration::from_secs(args.soak_secs),
+            &cpu,
+        );
+        let pids: Vec<u32> = servers.processes.iter().map(|p| p.child.id()).collect();
+        soak::report(soaked, &pids, args.soak_secs).await?;
+    }
 
     if nodes == 1 {
         // The same load through LeanCloud's SDK protocol: REST sends to
@@ -349,7 +408,7 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
     }
 
     if nodes == 1 {
-        let data_dir = &servers.processes[0]._data.0;
+        let data_dir = &servers.processes[0].data.as_ref().context("the server's data folder")?.0;
         let database_url = schema.as_ref().map(|s| s.url.as_str());
         let endpoint = &servers.endpoints[0];
         let figures =
@@ -463,6 +522,25 @@ impl BenchSchema {
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options=-c%20search_path%3D{name}");
         Ok(BenchSchema { client, name, url })
+    }
+
+    /// Gathers the planner's statistics on the schema's tables.
+    async fn analyze(&self) -> anyhow::Result<()> {
+        self.client.batch_execute(&format!("SET search_path = {}; ANALYZE", self.name)).await?;
+        Ok(())
+    }
+
+    /// Bytes of the schema's tables, their indexes and TOAST.
+    async fn size_bytes(&self) -> anyhow::Result<u64> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'",
+                &[&self.name],
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     async fn drop(self) -> anyhow::Result<()> {
@@ -628,6 +706,9 @@ struct Latency {
     /// delivered: the REST send parsed and committed, fanned out, one
     /// WebSocket frame written, and the receiver's acknowledgement taken.
     cpu_per_delivered_us: f64,
+    /// Every message received: when it was sent (µs after the phase's
+    /// epoch) and how long it took (µs), for figures over time.
+    by_send_time: Vec<(u64, u64)>,
 }
 
 /// Open loop at `rate` sends/s; each message carries its send instant.
@@ -637,13 +718,13 @@ async fn latency(
     http: &reqwest::Client,
     endpoints: &[Endpoint],
     token: &str,
-    receivers: usize,
+    (prefix, receivers): (&str, usize),
     concurrency: usize,
     rate: f64,
     duration: Duration,
     server_cpu: &dyn Fn() -> anyhow::Result<f64>,
 ) -> anyhow::Result<Latency> {
-    let names: Vec<String> = (0..receivers).map(|i| format!("receiver-{i}")).collect();
+    let names: Vec<String> = (0..receivers).map(|i| format!("{prefix}-{i}")).collect();
     register(http, &endpoints[0], token, &names).await?;
     let connections = connect_all(http, endpoints, &names).await?;
     let epoch = Instant::now();
@@ -664,7 +745,7 @@ async fn latency(
                         // The server stamps a message when it accepts it, before the
                         // commit: what follows is commit plus delivery.
                         let accepted_ago_ms = unix_ms() - m.timestamp;
-                        samples.push((epoch.elapsed().as_micros() as u64 - sent_us, accepted_ago_ms));
+                        samples.push((sent_us, epoch.elapsed().as_micros() as u64 - sent_us, accepted_ago_ms));
                     }
                     Event::Kicked { reason } => {
                         eprintln!("receiver kicked: {reason}");
@@ -741,7 +822,9 @@ async fn latency(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu_used = server_cpu()? - cpu_before;
     let delivered = samples.len().max(1) as f64;
-    let (mut total_us, mut after_accept_ms): (Vec<u64>, Vec<i64>) = samples.into_iter().unzip();
+    let by_send_time: Vec<(u64, u64)> = samples.iter().map(|(sent, total, _)| (*sent, *total)).collect();
+    let (mut total_us, mut after_accept_ms): (Vec<u64>, Vec<i64>) =
+        samples.into_iter().map(|(_, total, after_accept)| (total, after_accept)).unzip();
     total_us.sort_unstable();
     after_accept_ms.sort_unstable();
     let at = |len: usize, q: f64| ((len as f64 * q) as usize).min(len.saturating_sub(1));
@@ -760,6 +843,7 @@ async fn latency(
         answered_p50_ms: pick_answered(0.50),
         answered_p99_ms: pick_answered(0.99),
         cpu_per_delivered_us: cpu_used * 1e6 / delivered,
+        by_send_time,
     })
 }
 

@@ -65,7 +65,7 @@ async fn open_all(addr: &str, clients: &[String]) -> anyhow::Result<Vec<Socket>>
 }
 
 /// A LeanCloud REST call with the master key.
-async fn rest(http: &reqwest::Client, addr: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+pub(super) async fn rest(http: &reqwest::Client, addr: &str, path: &str, body: Value) -> anyhow::Result<Value> {
     let answer = http
         .post(format!("http://{addr}{path}"))
         .header("X-LC-Id", APP_ID)
