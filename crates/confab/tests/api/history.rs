@@ -153,21 +153,7 @@ async fn ql_queries_page_oldest_first() {
         app.clock.advance_ms(10);
         sent.push(app.send_text("alice", "bob", &format!("m{i}")).await);
     }
-    let mut seen = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let (status, body) =
-            app.get(&format!("/chatmessages?ql=select+*+where+timestamp>{start}&limit=10&cursor={cursor}")).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let entities = body["entities"].as_array().unwrap();
-        assert_eq!(body["count"], entities.len());
-        seen.extend(entities.iter().map(|e| e["msg_id"].as_str().unwrap().to_owned()));
-        match body["cursor"].as_str() {
-            Some(next) => cursor = next.to_owned(),
-            None => break,
-        }
-    }
-    assert_eq!(seen, sent);
+    assert_eq!(ql_pages(&app, start, 10).await, sent);
     let middle = app
         .core
         .messages
@@ -208,19 +194,25 @@ async fn ql_pages_through_messages_of_the_same_millisecond() {
         }
         sent.push(app.send_text("alice", "bob", &format!("m{i}")).await);
     }
+    assert_eq!(ql_pages(&app, start, 5).await, sent);
+}
+
+/// Every message ID of `select * where timestamp>{start}`, `limit` at a time, following the cursors.
+async fn ql_pages(app: &TestApp, start: i64, limit: usize) -> Vec<String> {
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
         let (status, body) =
-            app.get(&format!("/chatmessages?ql=select+*+where+timestamp>{start}&limit=5&cursor={cursor}")).await;
+            app.get(&format!("/chatmessages?ql=select+*+where+timestamp>{start}&limit={limit}&cursor={cursor}")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        seen.extend(body["entities"].as_array().unwrap().iter().map(|e| e["msg_id"].as_str().unwrap().to_owned()));
+        let entities = body["entities"].as_array().unwrap();
+        assert_eq!(body["count"], entities.len());
+        seen.extend(entities.iter().map(|e| e["msg_id"].as_str().unwrap().to_owned()));
         match body["cursor"].as_str() {
             Some(next) => cursor = next.to_owned(),
-            None => break,
+            None => return seen,
         }
     }
-    assert_eq!(seen, sent);
 }
 
 /// An hour's file holds every message once, in order, also when more
