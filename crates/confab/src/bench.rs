@@ -827,10 +827,9 @@ async fn latency(
         samples.into_iter().map(|(_, total, after_accept)| (total, after_accept)).unzip();
     total_us.sort_unstable();
     after_accept_ms.sort_unstable();
-    let at = |len: usize, q: f64| ((len as f64 * q) as usize).min(len.saturating_sub(1));
-    let pick = |q: f64| total_us.get(at(total_us.len(), q)).copied().unwrap_or(0) as f64 / 1000.0;
-    let pick_after_accept = |q: f64| after_accept_ms.get(at(after_accept_ms.len(), q)).copied().unwrap_or(0) as f64;
-    let pick_answered = |q: f64| answered_us.get(at(answered_us.len(), q)).copied().unwrap_or(0) as f64 / 1000.0;
+    let pick = |q: f64| quantile(&total_us, q).unwrap_or(0) as f64 / 1000.0;
+    let pick_after_accept = |q: f64| quantile(&after_accept_ms, q).unwrap_or(0) as f64;
+    let pick_answered = |q: f64| quantile(&answered_us, q).unwrap_or(0) as f64 / 1000.0;
     Ok(Latency {
         achieved_rate,
         sent: sent.load(Ordering::Relaxed),
@@ -988,16 +987,16 @@ async fn large_group(
     let burst: Vec<&(u64, i64, i64)> = per_message[messages..].iter().flatten().collect();
     let burst_end = burst.iter().map(|a| a.0).max().unwrap_or(burst_started);
     let burst_secs = (burst_end - burst_started) as f64 / 1e6;
-    let quantile = |values: &mut Vec<f64>, q: f64| {
+    let sort_and_pick = |values: &mut Vec<f64>, q: f64| {
         values.sort_by(f64::total_cmp);
-        values.get(((values.len() as f64 * q) as usize).min(values.len().saturating_sub(1))).copied().unwrap_or(0.0)
+        quantile(values, q).unwrap_or(0.0)
     };
     Ok(GroupFanout {
-        accepted_to_last_p50_ms: quantile(&mut accepted_to_last_ms, 0.5),
-        accepted_to_last_p99_ms: quantile(&mut accepted_to_last_ms, 0.99),
-        last_p50_ms: quantile(&mut last_ms, 0.5),
-        last_p99_ms: quantile(&mut last_ms, 0.99),
-        median_p50_ms: quantile(&mut median_ms, 0.5),
+        accepted_to_last_p50_ms: sort_and_pick(&mut accepted_to_last_ms, 0.5),
+        accepted_to_last_p99_ms: sort_and_pick(&mut accepted_to_last_ms, 0.99),
+        last_p50_ms: sort_and_pick(&mut last_ms, 0.5),
+        last_p99_ms: sort_and_pick(&mut last_ms, 0.99),
+        median_p50_ms: sort_and_pick(&mut median_ms, 0.5),
         deliveries_per_sec: burst.len() as f64 / burst_secs.max(1e-6),
         burst_deliveries: burst.len(),
     })
@@ -1097,7 +1096,7 @@ async fn socket_floor(members: usize, messages: usize, frame_len: usize) -> anyh
     let _ = writer.wait().await;
     let mut last_ms: Vec<f64> = (0..messages).map(|i| last[i].saturating_sub(sent_at[i]) as f64 / 1000.0).collect();
     last_ms.sort_by(f64::total_cmp);
-    let at = |q: f64| last_ms[((last_ms.len() as f64 * q) as usize).min(last_ms.len() - 1)];
+    let at = |q: f64| quantile(&last_ms, q).expect("a message was sent");
     Ok(Floor {
         last_p50_ms: at(0.5),
         last_p99_ms: at(0.99),
@@ -1147,6 +1146,12 @@ async fn floor_writer(members: usize, messages: usize) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(())
+}
+
+/// The value at quantile `q` (0 to 1) of `sorted` (none when it is empty).
+fn quantile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
+    let at = ((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(at).copied()
 }
 
 fn unix_ms() -> i64 {

@@ -162,7 +162,7 @@ async fn generate(
     let per_round = (senders * RECEIVERS + leancloud.len()) as u64;
     let rounds = (args.history_messages / per_round).max(1);
     let hours = (args.history_messages.div_ceil(1_000_000)).max(1) as i64;
-    let first_hour_ms = (unix_ms() / HOUR_MS - hours) * HOUR_MS;
+    let first_hour_ms = (super::unix_ms() / HOUR_MS - hours) * HOUR_MS;
     let step_ms = (hours * HOUR_MS) as f64 / rounds as f64;
     let receivers: Vec<Username> =
         (0..RECEIVERS).map(|r| Username::parse(&format!("h-b{r}"))).collect::<Result<_, _>>()?;
@@ -259,10 +259,6 @@ fn text(round: u64) -> Body {
     Body::Text { msg: format!("history message of round {round}") }
 }
 
-fn unix_ms() -> i64 {
-    super::unix_ms()
-}
-
 /// Bytes of the files directly in `folder` (the database and its WAL).
 fn folder_bytes(folder: &std::path::Path) -> anyhow::Result<u64> {
     let mut total = 0;
@@ -300,7 +296,7 @@ impl Queries<'_> {
             samples.push(started.elapsed().as_secs_f64() * 1000.0);
         }
         samples.sort_by(f64::total_cmp);
-        let pick = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+        let pick = |q: f64| super::quantile(&samples, q).unwrap_or(0.0);
         println!("  {what}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", pick(0.5), pick(0.99), pick(1.0));
         Ok((pick(0.5), pick(0.99)))
     }

@@ -79,9 +79,6 @@ pub async fn gather(
     };
     tokio::time::timeout(Duration::from_secs(30), collect).await.with_context(|| format!("{who} did not finish"))??;
     samples.sort_unstable();
-    let pick = |q: f64| {
-        let at = ((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1));
-        samples.get(at).copied().unwrap_or(0) as f64 / 1000.0
-    };
+    let pick = |q: f64| super::quantile(&samples, q).unwrap_or(0) as f64 / 1000.0;
     Ok(Latency { achieved_rate, sent, received: samples.len(), p50_ms: pick(0.50), p99_ms: pick(0.99) })
 }

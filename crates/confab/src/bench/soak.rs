@@ -49,8 +49,7 @@ pub(super) async fn report(
         .iter_mut()
         .map(|samples| {
             samples.sort_unstable();
-            let at = ((samples.len() as f64 * 0.99) as usize).min(samples.len().saturating_sub(1));
-            samples.get(at).copied().unwrap_or(0) as f64 / 1000.0
+            super::quantile(samples, 0.99).unwrap_or(0) as f64 / 1000.0
         })
         .collect();
     println!(
