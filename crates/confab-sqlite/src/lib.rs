@@ -25,8 +25,9 @@ mod users;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use confab_core::activity::CommitStats;
 use confab_core::error::{Error, Result};
@@ -49,7 +50,17 @@ pub enum Durability {
 const WRITE_QUEUE: usize = 8192;
 /// Most jobs folded into one commit.
 const MAX_GROUP: usize = 1024;
+/// Read connections, each on a thread of its own.
 const READERS: usize = 4;
+/// Reads waiting beyond this many make callers wait (backpressure).
+const READ_QUEUE: usize = 4096;
+
+/// How often the checkpointer looks for commits to copy into the database
+/// file (see [`run_checkpointer`]).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// A read: runs on a reader thread with that thread's connection.
+type Read = Box<dyn FnOnce(&Connection) + Send>;
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 /// A write: runs on the writer thread and returns how to answer its caller
@@ -104,10 +115,11 @@ const CURSOR_QUEUE: usize = 65_536;
 pub struct SqliteStore {
     writer: mpsc::Sender<Job>,
     cursors: mpsc::Sender<CursorMove>,
-    readers: Arc<Vec<Mutex<Connection>>>,
-    next_reader: AtomicUsize,
+    reads: mpsc::Sender<Read>,
     /// Group commits: writes per group, time to commit, failures.
     commits: Arc<CommitStats>,
+    /// Dropped with the store, which stops the checkpointer.
+    _checkpoints: std::sync::mpsc::Sender<()>,
 }
 
 impl SqliteStore {
@@ -117,23 +129,36 @@ impl SqliteStore {
         let mut conn = Connection::open(path).map_err(storage)?;
         configure(&conn, durability)?;
         migrate(&mut conn)?;
-        let readers = (0..READERS)
-            .map(|_| {
-                let reader = Connection::open_with_flags(
-                    path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(storage)?;
-                reader.busy_timeout(std::time::Duration::from_secs(5)).map_err(storage)?;
-                Ok(Mutex::new(reader))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let (reads, queue) = mpsc::channel(READ_QUEUE);
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..READERS {
+            let reader =
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .map_err(storage)?;
+            reader.busy_timeout(std::time::Duration::from_secs(5)).map_err(storage)?;
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("confab-sqlite-reader-{n}"))
+                .spawn(move || run_reader(reader, &queue))
+                .map_err(|e| Error::Storage(format!("cannot start reader thread: {e}")))?;
+        }
+        // Checkpoints run beside the writer, not inside its commits.
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0").map_err(storage)?;
+        let checkpointer = Connection::open(path).map_err(storage)?;
+        configure(&checkpointer, durability)?;
+        let groups = Arc::new(AtomicU64::new(0));
+        let (checkpoints, stop) = std::sync::mpsc::channel();
+        let committed = groups.clone();
+        std::thread::Builder::new()
+            .name("confab-sqlite-checkpoints".into())
+            .spawn(move || run_checkpointer(checkpointer, &committed, &stop))
+            .map_err(|e| Error::Storage(format!("cannot start checkpoint thread: {e}")))?;
         let (writer, jobs) = mpsc::channel(WRITE_QUEUE);
         let commits = Arc::new(CommitStats::default());
         let stats = commits.clone();
         std::thread::Builder::new()
             .name("confab-sqlite-writer".into())
-            .spawn(move || run_writer(conn, jobs, &stats))
+            .spawn(move || run_writer(conn, jobs, &stats, &groups))
             .map_err(|e| Error::Storage(format!("cannot start writer thread: {e}")))?;
         let (cursors, moves) = mpsc::channel(CURSOR_QUEUE);
         let cursor_writer = writer.clone();
@@ -141,7 +166,7 @@ impl SqliteStore {
             .name("confab-sqlite-cursors".into())
             .spawn(move || run_cursor_writer(cursor_writer, moves))
             .map_err(|e| Error::Storage(format!("cannot start cursor thread: {e}")))?;
-        Ok(SqliteStore { writer, cursors, readers: Arc::new(readers), next_reader: AtomicUsize::new(0), commits })
+        Ok(SqliteStore { writer, cursors, reads, commits, _checkpoints: checkpoints })
     }
 
     /// Queues a cursor move; it is written with the others waiting (see
@@ -182,18 +207,37 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        let index = self.next_reader.fetch_add(1, Ordering::Relaxed) % readers.len();
-        tokio::task::spawn_blocking(move || {
-            let conn = readers[index].lock().unwrap_or_else(|e| e.into_inner());
-            f(&conn)
-        })
-        .await
-        .map_err(|e| Error::Storage(format!("read task failed: {e}")))?
+        let (reply, answer) = oneshot::channel();
+        let read: Read = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.reads.send(read).await.map_err(|_| Error::Unavailable)?;
+        // A read that panicked dropped its reply unanswered.
+        answer.await.map_err(|_| Error::Storage("a read failed".into()))?
     }
 }
 
-fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, stats: &CommitStats) {
+/// Runs reads on one read connection until the store closes.
+///
+/// Reads have threads of their own rather than tokio's blocking pool: that
+/// pool starts a thread whenever every thread it has is busy, so bursts of
+/// reads left threads behind, each with its allocator heap, for ten seconds
+/// at a time (and a read waited for its connection on a thread of its own).
+/// The idle threads take turns waiting on the one queue, so a read goes to
+/// whichever connection is free.
+fn run_reader(conn: Connection, queue: &Mutex<mpsc::Receiver<Read>>) {
+    loop {
+        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+        let Some(read) = next else {
+            return;
+        };
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(&conn))).is_err() {
+            tracing::error!("a sqlite read panicked");
+        }
+    }
+}
+
+fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, stats: &CommitStats, groups: &AtomicU64) {
     let mut cache = WriterCache::default();
     while let Some(first) = jobs.blocking_recv() {
         let started = std::time::Instant::now();
@@ -225,6 +269,7 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, stats: &CommitSta
         };
         if committed.is_ok() {
             stats.committed(completions.len(), started.elapsed().as_secs_f64());
+            groups.fetch_add(1, Ordering::Relaxed);
         }
         if committed.is_err() {
             stats.failed();
@@ -239,6 +284,32 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, stats: &CommitSta
         }
     }
     tracing::debug!("sqlite writer stopped");
+}
+
+/// Copies committed pages from the WAL into the database file, beside the
+/// writer, until the store closes.
+///
+/// SQLite's own automatic checkpoint runs inside the commit that crosses its
+/// threshold, on the writer thread: that commit, and every write queued
+/// behind it, waited while thousands of pages were copied and the database
+/// file was synced, and those waits were the latency tails. A passive
+/// checkpoint on a connection of its own copies what is committed without
+/// taking the write lock, so commits go on meanwhile; it runs when there
+/// were commits since the last, at most every [`CHECKPOINT_EVERY`], so the
+/// WAL stays short (and the writer starts it again from the beginning once
+/// everything in it is copied and no reader needs it).
+fn run_checkpointer(conn: Connection, groups: &AtomicU64, stop: &std::sync::mpsc::Receiver<()>) {
+    let mut copied_up_to = 0;
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let committed = groups.load(Ordering::Relaxed);
+        if committed == copied_up_to {
+            continue;
+        }
+        copied_up_to = committed;
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!("sqlite checkpoint failed: {e}");
+        }
+    }
 }
 
 /// Folds cursor moves into one write job at a time: everything that arrived
