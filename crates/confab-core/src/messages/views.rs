@@ -14,7 +14,7 @@ use crate::ids::MessageId;
 use crate::model::{AppId, ChatType, ConversationId, Membership, Message, Username};
 use crate::storage::{HiddenRange, MessageQuery, TimeBound};
 
-/// Rows read from storage per round while a page of visible messages fills.
+/// Most rows read from storage per round while a page of visible messages fills.
 const READ_AHEAD: usize = 64;
 /// Rounds per page: past it the page ends short (and says it is not the last).
 const MAX_ROUNDS: usize = 32;
@@ -164,21 +164,41 @@ impl MessageService {
         user: &Username,
         request: &HistoryRequest,
     ) -> Result<Option<HistoryPage>> {
-        // Both at once: on PostgreSQL each is a round trip, and a chat screen
-        // opening waits for this page.
-        let (membership, hidden) = tokio::join!(
+        // All at once: on PostgreSQL each is a round trip, and a chat screen
+        // opening waits for this page. A page from either end does not need
+        // the membership to know its first rows, so they are read too, and
+        // dropped unseen if the user turns out not to be a member.
+        let first_rows = async {
+            match request.start {
+                None => Some(self.deps.store.query_messages(app, first_round(request)).await),
+                Some(_) => None,
+            }
+        };
+        let (membership, hidden, first_rows) = tokio::join!(
             self.deps.store.membership(app, user, request.conversation),
-            self.deps.store.hidden_ranges(app, user)
+            self.deps.store.hidden_ranges(app, user),
+            first_rows
         );
         let Some(membership) = membership? else {
             return Ok(None);
         };
         let visibility = Visibility::of(user, membership, hidden?);
-        self.page(app, &visibility, request).await.map(Some)
+        self.page_from(app, &visibility, request, first_rows.transpose()?).await.map(Some)
     }
 
     async fn page(&self, app: AppId, visibility: &Visibility, request: &HistoryRequest) -> Result<HistoryPage> {
-        let older = request.direction == Direction::Older;
+        self.page_from(app, visibility, request, None).await
+    }
+
+    /// A page; `first_rows`, when given, are what its first round's query
+    /// ([`first_round`]) returned.
+    async fn page_from(
+        &self,
+        app: AppId,
+        visibility: &Visibility,
+        request: &HistoryRequest,
+        mut first_rows: Option<Vec<Message>>,
+    ) -> Result<HistoryPage> {
         let mut bound = match request.start {
             Some(id) => match self.deps.store.message(app, id).await? {
                 Some(m) if m.conversation == request.conversation => {
@@ -189,22 +209,15 @@ impl MessageService {
             },
             None => None,
         };
-        let from_bound = request.sent_from_ms.map(|ms| TimeBound { ms, id: None, inclusive: true });
-        let until_bound = request.sent_until_ms.map(|ms| TimeBound { ms, id: None, inclusive: true });
         let mut messages = Vec::with_capacity(request.limit.min(READ_AHEAD));
-        for _ in 0..MAX_ROUNDS {
-            let (after, before) =
-                if older { (from_bound, earlier(bound, until_bound)) } else { (later(bound, from_bound), until_bound) };
-            let query = MessageQuery {
-                conversation: Some(request.conversation),
-                from: request.from.clone(),
-                after,
-                before,
-                newest_first: older,
-                limit: READ_AHEAD,
+        for round in 0..MAX_ROUNDS {
+            // Past the first round rows are being skipped: read ahead.
+            let per_round = if round == 0 { rows_per_round(request) } else { READ_AHEAD };
+            let rows = match first_rows.take() {
+                Some(rows) => rows,
+                None => self.deps.store.query_messages(app, round_query(request, bound, per_round)).await?,
             };
-            let rows = self.deps.store.query_messages(app, query).await?;
-            let exhausted = rows.len() < READ_AHEAD;
+            let exhausted = rows.len() < per_round;
             for message in rows {
                 bound = Some(TimeBound { ms: message.timestamp_ms, id: Some(message.id), inclusive: false });
                 if !visibility.shows(&message) {
@@ -260,6 +273,40 @@ fn earlier(cursor: Option<TimeBound>, other: Option<TimeBound>) -> Option<TimeBo
         (Some(c), _) => Some(c),
         (None, o) => o,
     }
+}
+
+/// Rows the first round reads. One more than the page holds tells whether
+/// the page is the last, and where every row is shown (the usual case) one
+/// round does; a page of some kinds only reads ahead, as it may skip many,
+/// and so do the rounds after the first.
+fn rows_per_round(request: &HistoryRequest) -> usize {
+    if request.kinds.is_empty() {
+        request.limit.saturating_add(1).min(READ_AHEAD)
+    } else {
+        READ_AHEAD
+    }
+}
+
+/// The query of a page's round that goes on from `bound` (the last row read).
+fn round_query(request: &HistoryRequest, bound: Option<TimeBound>, limit: usize) -> MessageQuery {
+    let from_bound = request.sent_from_ms.map(|ms| TimeBound { ms, id: None, inclusive: true });
+    let until_bound = request.sent_until_ms.map(|ms| TimeBound { ms, id: None, inclusive: true });
+    let older = request.direction == Direction::Older;
+    let (after, before) =
+        if older { (from_bound, earlier(bound, until_bound)) } else { (later(bound, from_bound), until_bound) };
+    MessageQuery {
+        conversation: Some(request.conversation),
+        from: request.from.clone(),
+        after,
+        before,
+        newest_first: older,
+        limit,
+    }
+}
+
+/// The first round's query of a page that starts at either end.
+fn first_round(request: &HistoryRequest) -> MessageQuery {
+    round_query(request, None, rows_per_round(request))
 }
 
 /// The later of two lower bounds (the cursor on a tie).
