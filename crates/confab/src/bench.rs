@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Args;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde_json::json;
 use tokio::task::JoinSet;
 
@@ -92,6 +93,10 @@ pub struct BenchArgs {
     /// Conversations the history phase's messages are spread over.
     #[arg(long, default_value_t = 100_000)]
     history_conversations: usize,
+    /// The confab binary the servers under test run (default: this one):
+    /// one load generator against two builds, for a before/after pair.
+    #[arg(long)]
+    server_binary: Option<std::path::PathBuf>,
     /// Internal: be the writing side of the socket floor (see `socket_floor`),
     /// a process of its own as confab's server is.
     #[arg(long, hide = true)]
@@ -206,13 +211,21 @@ impl Servers {
 }
 
 /// `confab serve` for the bench: its app, rate limits off, warnings only.
+/// The binary the servers run: `--server-binary`, else this one.
+fn server_binary(args: &BenchArgs) -> anyhow::Result<std::path::PathBuf> {
+    match &args.server_binary {
+        Some(path) => Ok(path.clone()),
+        None => Ok(std::env::current_exe()?),
+    }
+}
+
 fn serve_command(
     args: &BenchArgs,
     addr: &str,
     data: &std::path::Path,
     database_url: Option<&str>,
 ) -> anyhow::Result<std::process::Command> {
-    let mut command = std::process::Command::new(std::env::current_exe()?);
+    let mut command = std::process::Command::new(server_binary(args)?);
     if let Some(url) = database_url {
         command.env("CONFAB_DATABASE_URL", url);
     }
@@ -309,16 +322,48 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
     if args.idle_connections > 0 {
         let pid = servers.processes[0].child.id();
         let endpoint = &servers.endpoints[0];
-        let (per_connection, json_held) = idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
+        let start = footprint(pid)?;
+        let (per_connection, json_held, tokens) =
+            idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
+        let threads = footprint(pid)?.threads;
         println!(
-            "idle memory: {:.1} KiB per WebSocket connection ({} connections)",
-            per_connection, args.idle_connections
+            "idle memory: {:.1} KiB per WebSocket connection ({} connections, password logins; threads {} before, {threads} after)",
+            per_connection, args.idle_connections, start.threads
         );
-        let (lc, lc_held) = leancloud::idle_memory(&endpoint.addr, pid, args.idle_connections).await?;
-        println!("  through lc.protobuf2.3 (plain session open): {lc:.1} KiB per connection");
+        let (lc, lc_held) = leancloud::idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
+        println!(
+            "  through lc.protobuf2.3 (plain session open): {lc:.1} KiB per connection (threads {})",
+            footprint(pid)?.threads
+        );
         let (em, em_held) = easemob::idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
-        println!("  through msync (PROVISION with a user token): {em:.1} KiB per connection");
+        println!(
+            "  through msync (PROVISION with a token from a password login): {em:.1} KiB per connection (threads {})",
+            footprint(pid)?.threads
+        );
+        let held = footprint(pid)?;
         drop((json_held, lc_held, em_held));
+        // The sessions end as their sockets close; give the server a moment.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let closed = footprint(pid)?;
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        let taken = held.resident_kib.saturating_sub(start.resident_kib);
+        let returned = held.resident_kib.saturating_sub(closed.resident_kib);
+        println!(
+            "  after all {} sessions closed: RSS {:.1} MiB ({:.1} MiB before the idle phase, {:.1} MiB while held: \
+             {:.0} % of what the phase took came back), threads {}",
+            3 * args.idle_connections,
+            mib(closed.resident_kib),
+            mib(start.resident_kib),
+            mib(held.resident_kib),
+            returned as f64 * 100.0 / taken.max(1) as f64,
+            closed.threads
+        );
+        let (per_sec, reopened) = log_in_with_tokens(endpoint, &tokens, 64).await?;
+        println!(
+            "  token logins: {per_sec:.0}/s ({} JSON WebSocket logins with the tokens issued earlier, 64 at a time)",
+            tokens.len()
+        );
+        drop(reopened);
     }
 
     let target_rate = (rate.per_sec * args.load_fraction).max(1.0);
@@ -666,6 +711,15 @@ async fn connect_all(
     endpoints: &[Endpoint],
     names: &[String],
 ) -> anyhow::Result<Vec<Connection>> {
+    Ok(log_in_by_password(http, endpoints, names).await?.into_iter().map(|(c, _)| c).collect())
+}
+
+/// [`connect_all`], with each user's token.
+async fn log_in_by_password(
+    http: &reqwest::Client,
+    endpoints: &[Endpoint],
+    names: &[String],
+) -> anyhow::Result<Vec<(Connection, String)>> {
     let mut set = JoinSet::new();
     let mut connections = Vec::new();
     for (i, name) in names.iter().enumerate() {
@@ -673,7 +727,7 @@ async fn connect_all(
         set.spawn(async move {
             let token = endpoint.user_token(&http, &name, PASSWORD).await?;
             let connection = Connection::connect(&endpoint.ws_url(), &token, ConnectOptions::default()).await?;
-            anyhow::Ok((i, connection))
+            anyhow::Ok((i, connection, token))
         });
         // Logins hash passwords; a few at a time keeps the server responsive.
         if set.len() >= 16 {
@@ -685,8 +739,8 @@ async fn connect_all(
     while let Some(done) = set.join_next().await {
         connections.push(done??);
     }
-    connections.sort_by_key(|(i, _)| *i);
-    Ok(connections.into_iter().map(|(_, c)| c).collect())
+    connections.sort_by_key(|(i, _, _)| *i);
+    Ok(connections.into_iter().map(|(_, c, t)| (c, t)).collect())
 }
 
 struct Latency {
@@ -1169,30 +1223,68 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
 }
 
 fn resident_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS in /proc status")
+    Ok(footprint(pid)?.resident_kib)
 }
 
+/// A server process's resident memory and threads, from `/proc`.
+#[derive(Clone, Copy)]
+struct Footprint {
+    resident_kib: u64,
+    threads: u64,
+}
+
+fn footprint(pid: u32) -> anyhow::Result<Footprint> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("no {name} in /proc status"))
+    };
+    Ok(Footprint { resident_kib: field("VmRSS:")?, threads: field("Threads:")? })
+}
+
+/// Resident memory per idle JSON session, in KiB; the sessions, held while
+/// the next protocol is measured; and each user's token. Every user logs in
+/// by password (a token from `POST /token`, one Argon2id verification), so
+/// what the hashing leaves behind is in the figure.
 async fn idle_memory(
     http: &reqwest::Client,
     endpoint: &Endpoint,
     token: &str,
     pid: u32,
     count: usize,
-) -> anyhow::Result<(f64, Vec<Connection>)> {
+) -> anyhow::Result<(f64, Vec<Connection>, Vec<String>)> {
     let names: Vec<String> = (0..count).map(|i| format!("idle-{i}")).collect();
     register(http, endpoint, token, &names).await?;
-    // Log a first batch in and out, so memory the login path keeps (password
-    // hashing buffers, allocator arenas) is in the baseline, not per connection.
+    // Log a first batch in and out, so memory the login path keeps for good
+    // (the hashing threads' buffers, allocator arenas) is in the baseline,
+    // not per connection.
     drop(connect_all(http, std::slice::from_ref(endpoint), &names[..names.len().min(64)]).await?);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = resident_kib(pid)?;
-    let connections = connect_all(http, std::slice::from_ref(endpoint), &names).await?;
+    let (connections, tokens) =
+        log_in_by_password(http, std::slice::from_ref(endpoint), &names).await?.into_iter().unzip();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = resident_kib(pid)?;
-    Ok((after.saturating_sub(before) as f64 / count as f64, connections))
+    Ok((after.saturating_sub(before) as f64 / count as f64, connections, tokens))
+}
+
+/// WebSocket logins with tokens issued earlier, `in_flight` at a time: the
+/// logins per second and the sessions.
+async fn log_in_with_tokens(
+    endpoint: &Endpoint,
+    tokens: &[String],
+    in_flight: usize,
+) -> anyhow::Result<(f64, Vec<Connection>)> {
+    let started = Instant::now();
+    let url = endpoint.ws_url();
+    let logins = futures_util::stream::iter(tokens.iter().map(|token| {
+        let url = url.clone();
+        async move { Connection::connect(&url, token, ConnectOptions::default()).await }
+    }))
+    .buffer_unordered(in_flight);
+    let connections: Vec<Connection> = logins.try_collect().await?;
+    Ok((tokens.len() as f64 / started.elapsed().as_secs_f64(), connections))
 }
