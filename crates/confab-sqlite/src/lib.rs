@@ -25,9 +25,7 @@ mod users;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use confab_core::activity::CommitStats;
 use confab_core::error::{Error, Result};
@@ -54,10 +52,6 @@ const MAX_GROUP: usize = 1024;
 const READERS: usize = 4;
 /// Reads waiting beyond this many make callers wait (backpressure).
 const READ_QUEUE: usize = 4096;
-
-/// How often the checkpointer looks for commits to copy into the database
-/// file (see [`run_checkpointer`]).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// A read: runs on a reader thread with that thread's connection.
 type Read = Box<dyn FnOnce(&Connection) + Send>;
@@ -118,8 +112,6 @@ pub struct SqliteStore {
     reads: mpsc::Sender<Read>,
     /// Group commits: writes per group, time to commit, failures.
     commits: Arc<CommitStats>,
-    /// Dropped with the store, which stops the checkpointer.
-    _checkpoints: std::sync::mpsc::Sender<()>,
 }
 
 impl SqliteStore {
@@ -142,23 +134,12 @@ impl SqliteStore {
                 .spawn(move || run_reader(reader, &queue))
                 .map_err(|e| Error::Storage(format!("cannot start reader thread: {e}")))?;
         }
-        // Checkpoints run beside the writer, not inside its commits.
-        conn.execute_batch("PRAGMA wal_autocheckpoint=0").map_err(storage)?;
-        let checkpointer = Connection::open(path).map_err(storage)?;
-        configure(&checkpointer, durability)?;
-        let groups = Arc::new(AtomicU64::new(0));
-        let (checkpoints, stop) = std::sync::mpsc::channel();
-        let committed = groups.clone();
-        std::thread::Builder::new()
-            .name("confab-sqlite-checkpoints".into())
-            .spawn(move || run_checkpointer(checkpointer, &committed, &stop))
-            .map_err(|e| Error::Storage(format!("cannot start checkpoint thread: {e}")))?;
         let (writer, jobs) = mpsc::channel(WRITE_QUEUE);
         let commits = Arc::new(CommitStats::default());
         let stats = commits.clone();
         std::thread::Builder::new()
             .name("confab-sqlite-writer".into())
-            .spawn(move || run_writer(conn, jobs, &stats, &groups))
+            .spawn(move || run_writer(conn, jobs, &stats))
             .map_err(|e| Error::Storage(format!("cannot start writer thread: {e}")))?;
         let (cursors, moves) = mpsc::channel(CURSOR_QUEUE);
         let cursor_writer = writer.clone();
@@ -166,7 +147,7 @@ impl SqliteStore {
             .name("confab-sqlite-cursors".into())
             .spawn(move || run_cursor_writer(cursor_writer, moves))
             .map_err(|e| Error::Storage(format!("cannot start cursor thread: {e}")))?;
-        Ok(SqliteStore { writer, cursors, reads, commits, _checkpoints: checkpoints })
+        Ok(SqliteStore { writer, cursors, reads, commits })
     }
 
     /// Queues a cursor move; it is written with the others waiting (see
@@ -237,7 +218,7 @@ fn run_reader(conn: Connection, queue: &Mutex<mpsc::Receiver<Read>>) {
     }
 }
 
-fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, stats: &CommitStats, groups: &AtomicU64) {
+fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, stats: &CommitStats) {
     let mut cache = WriterCache::default();
     while let Some(first) = jobs.blocking_recv() {
         let started = std::time::Instant::now();
@@ -269,7 +250,6 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, stats: &CommitSta
         };
         if committed.is_ok() {
             stats.committed(completions.len(), started.elapsed().as_secs_f64());
-            groups.fetch_add(1, Ordering::Relaxed);
         }
         if committed.is_err() {
             stats.failed();
@@ -284,32 +264,6 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, stats: &CommitSta
         }
     }
     tracing::debug!("sqlite writer stopped");
-}
-
-/// Copies committed pages from the WAL into the database file, beside the
-/// writer, until the store closes.
-///
-/// SQLite's own automatic checkpoint runs inside the commit that crosses its
-/// threshold, on the writer thread: that commit, and every write queued
-/// behind it, waited while thousands of pages were copied and the database
-/// file was synced, and those waits were the latency tails. A passive
-/// checkpoint on a connection of its own copies what is committed without
-/// taking the write lock, so commits go on meanwhile; it runs when there
-/// were commits since the last, at most every [`CHECKPOINT_EVERY`], so the
-/// WAL stays short (and the writer starts it again from the beginning once
-/// everything in it is copied and no reader needs it).
-fn run_checkpointer(conn: Connection, groups: &AtomicU64, stop: &std::sync::mpsc::Receiver<()>) {
-    let mut copied_up_to = 0;
-    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        let committed = groups.load(Ordering::Relaxed);
-        if committed == copied_up_to {
-            continue;
-        }
-        copied_up_to = committed;
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!("sqlite checkpoint failed: {e}");
-        }
-    }
 }
 
 /// Folds cursor moves into one write job at a time: everything that arrived

@@ -183,35 +183,3 @@ async fn the_grafana_dashboard_reads_exported_series() {
     }
     assert!(asked >= 6);
 }
-
-/// The SQLite engine copies what it commits into the database file on a
-/// thread of its own, beside the writer (SQLite's automatic checkpoint ran
-/// inside a commit and held up every write queued behind it): soon after a
-/// send is answered, the database file alone, without its WAL, holds it.
-#[tokio::test]
-async fn sqlite_commits_reach_the_database_file_without_a_checkpoint_in_the_writer() {
-    let app = spawn_app().await;
-    if app.storage.database_url.is_some() {
-        return;
-    }
-    app.register(&["ckpt-a", "ckpt-b"]).await;
-    let id = app.send_text("ckpt-a", "ckpt-b", "in the file").await;
-    let db = app.storage.data_dir.path().join("confab.db");
-    let copies = tempfile::tempdir().unwrap();
-    let mut n = 0;
-    eventually(|| {
-        // A copy of the file without its WAL reads what was checkpointed only.
-        n += 1;
-        let copy = copies.path().join(format!("copy-{n}.db"));
-        std::fs::copy(&db, &copy).unwrap();
-        let found = rusqlite::Connection::open(&copy)
-            .and_then(|c| {
-                c.query_row("SELECT COUNT(*) FROM messages WHERE id = ?1", [id.parse::<u64>().unwrap() as i64], |r| {
-                    r.get::<_, i64>(0)
-                })
-            })
-            .unwrap_or(0);
-        async move { found == 1 }
-    })
-    .await;
-}
