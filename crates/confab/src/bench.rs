@@ -364,6 +364,8 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
             tokens.len()
         );
         drop(reopened);
+        // Let those sessions end before the latency phase starts.
+        tokio::time::sleep(Duration::from_secs(3)).await;
     }
 
     let target_rate = (rate.per_sec * args.load_fraction).max(1.0);
