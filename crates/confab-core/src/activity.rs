@@ -90,6 +90,10 @@ pub struct CommitStats {
     pub batch_sizes: Buckets,
     pub seconds: Buckets,
     failures: AtomicU64,
+    /// Reads the bytes the engine holds in the server's own memory (SQLite:
+    /// its page caches and statements), when it holds any there: the part
+    /// of the process's memory that is a cache of what is stored.
+    memory: Option<fn() -> u64>,
 }
 
 impl Default for CommitStats {
@@ -98,11 +102,22 @@ impl Default for CommitStats {
             batch_sizes: Buckets::new(BATCH_BOUNDS),
             seconds: Buckets::new(COMMIT_SECONDS),
             failures: AtomicU64::new(0),
+            memory: None,
         }
     }
 }
 
 impl CommitStats {
+    /// Stats for an engine whose memory `memory` reads.
+    pub fn with_memory(memory: fn() -> u64) -> CommitStats {
+        CommitStats { memory: Some(memory), ..CommitStats::default() }
+    }
+
+    /// The bytes the engine holds in this process now, if it says.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        self.memory.map(|read| read())
+    }
+
     /// A commit of `writes` that took `seconds`.
     pub fn committed(&self, writes: usize, seconds: f64) {
         self.batch_sizes.observe(writes as f64);

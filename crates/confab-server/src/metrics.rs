@@ -22,7 +22,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
@@ -132,6 +132,12 @@ impl Collector for CoreActivity {
             encode_buckets(&mut encoder, "storage_commit_duration_seconds", help, &commits.seconds)?;
             let help = "Group commits that failed (their writes were refused)";
             encode_counter(&mut encoder, "storage_commit_failures", help, commits.failures())?;
+            if let Some(bytes) = commits.memory_bytes() {
+                let help = "Bytes the storage engine holds in the server's memory (SQLite: page caches, statements)";
+                let gauge = ConstGauge::new(i64::try_from(bytes).unwrap_or(i64::MAX));
+                let metric = encoder.encode_descriptor("storage_memory_bytes", help, None, gauge.metric_type())?;
+                gauge.encode(metric)?;
+            }
         }
         if let Some(bus) = &self.bus {
             let (published, received) = bus.totals();

@@ -135,7 +135,7 @@ impl SqliteStore {
                 .map_err(|e| Error::Storage(format!("cannot start reader thread: {e}")))?;
         }
         let (writer, jobs) = mpsc::channel(WRITE_QUEUE);
-        let commits = Arc::new(CommitStats::default());
+        let commits = Arc::new(CommitStats::with_memory(memory_used));
         let stats = commits.clone();
         std::thread::Builder::new()
             .name("confab-sqlite-writer".into())
@@ -355,4 +355,13 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 
 pub(crate) fn storage(e: rusqlite::Error) -> Error {
     Error::Storage(format!("sqlite: {e}"))
+}
+
+/// Bytes SQLite holds in this process (page caches, statements, schemas),
+/// over every connection.
+fn memory_used() -> u64 {
+    // SAFETY: a read of SQLite's own counter, callable from any thread at
+    // any time (the library is built threadsafe).
+    let used = unsafe { rusqlite::ffi::sqlite3_memory_used() };
+    u64::try_from(used).unwrap_or(0)
 }

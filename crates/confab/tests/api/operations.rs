@@ -34,7 +34,9 @@ fn sample(metrics: &str, series: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_count_requests_sessions_deliveries_and_refusals_without_ids() {
-    let app = spawn_app_with(Storage::fresh().await, |config| {
+    let storage = Storage::fresh().await;
+    let on_sqlite = storage.database_url.is_none();
+    let app = spawn_app_with(storage, |config| {
         config.rate_limits.insert(GATEWAY_USER_MESSAGES_PER_SECOND.into(), 2);
     })
     .await;
@@ -73,6 +75,13 @@ async fn metrics_count_requests_sessions_deliveries_and_refusals_without_ids() {
     assert!(sample(&metrics, r#"confab_storage_commit_batch_size_bucket{le="+Inf"} "#) >= 2.0, "{metrics}");
     assert!(sample(&metrics, "confab_storage_commit_duration_seconds_sum ") > 0.0, "{metrics}");
     assert_eq!(sample(&metrics, "confab_storage_commit_failures_total "), 0.0, "{metrics}");
+    // SQLite's page caches live in the server's memory; PostgreSQL's do not.
+    let engine_memory = sample(&metrics, "confab_storage_memory_bytes ");
+    if on_sqlite {
+        assert!(engine_memory > 64.0 * 1024.0, "SQLite holds at least its schemas and first pages: {metrics}");
+    } else {
+        assert!(!metrics.contains("confab_storage_memory_bytes"), "{metrics}");
+    }
     assert!(sample(&metrics, r#"confab_history_export_runs_total{outcome="ok"} "#) >= 1.0, "{metrics}");
     assert!(!metrics.contains("confab_nats_"), "alone, there is no bus: {metrics}");
     for id in ["alice", "bob", "counted", "demo"] {
