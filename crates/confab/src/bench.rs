@@ -22,6 +22,7 @@
 
 mod callbacks;
 mod easemob;
+mod floor;
 mod history;
 mod leancloud;
 mod logins;
@@ -101,6 +102,13 @@ pub struct BenchArgs {
     /// a process of its own as confab's server is.
     #[arg(long, hide = true)]
     floor_writer: bool,
+    /// Skip the per-message floor (see `bench/floor.rs`), which otherwise
+    /// follows the latency phase of a single node on SQLite.
+    #[arg(long)]
+    skip_floor: bool,
+    /// Internal: be the per-message floor's server (see `bench/floor.rs`).
+    #[arg(long, hide = true)]
+    floor_server: bool,
 }
 
 const ORG: &str = "bench";
@@ -143,6 +151,9 @@ mod tempfile_dir {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.floor_writer {
         return floor_writer(args.group_members, args.group_messages).await;
+    }
+    if args.floor_server {
+        return floor::serve(&args.sqlite_sync).await;
     }
     if args.history_messages > 0 {
         return history::run(&args).await;
@@ -327,17 +338,14 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
             idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
         let threads = footprint(pid)?.threads;
         println!(
-            "idle memory: {:.1} KiB per WebSocket connection ({} connections, password logins; threads {} before, {threads} after)",
-            per_connection, args.idle_connections, start.threads
+            "idle memory, JSON protocol: {per_connection} ({} connections, password logins; threads {} before, {threads} after)",
+            args.idle_connections, start.threads
         );
         let (lc, lc_held) = leancloud::idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
-        println!(
-            "  through lc.protobuf2.3 (plain session open): {lc:.1} KiB per connection (threads {})",
-            footprint(pid)?.threads
-        );
+        println!("  through lc.protobuf2.3 (plain session open): {lc} (threads {})", footprint(pid)?.threads);
         let (em, em_held) = easemob::idle_memory(&http, endpoint, &app_token, pid, args.idle_connections).await?;
         println!(
-            "  through msync (PROVISION with a token from a password login): {em:.1} KiB per connection (threads {})",
+            "  through msync (PROVISION with a token from a password login): {em} (threads {})",
             footprint(pid)?.threads
         );
         let held = footprint(pid)?;
@@ -402,6 +410,40 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         "  server CPU per delivered message (REST send, commit, fan-out, WebSocket frame, ack): {:.1} µs",
         latency.cpu_per_delivered_us
     );
+    if nodes == 1 && args.postgres.is_none() && !args.skip_floor {
+        let floor = floor::measure(args, latency.achieved_rate).await?;
+        println!(
+            "the per-message floor on this machine (a stand-in server: axum, serde_json, one SQLite insert per message \
+             with the same durability and group commit, the JSON protocol's frames, acks written; nothing else):"
+        );
+        println!(
+            "  persisted sends: {:.0}/s, server CPU {:.1} µs per send; confab: sends/s ×{:.2}, CPU per send ×{:.2}",
+            floor.throughput.per_sec,
+            floor.cpu_per_send_us,
+            rate.per_sec / floor.throughput.per_sec,
+            cpu_per_send_us / floor.cpu_per_send_us
+        );
+        println!(
+            "  latency at {:.0} sends/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} of {} received); \
+             CPU per delivered message {:.1} µs; confab: p50 ×{:.2}, p99 ×{:.2}, CPU per delivered message ×{:.2}",
+            floor.latency.achieved_rate,
+            floor.latency.p50_ms,
+            floor.latency.p99_ms,
+            floor.latency.max_ms,
+            floor.latency.received,
+            floor.latency.sent,
+            floor.latency.cpu_per_delivered_us,
+            latency.p50_ms / floor.latency.p50_ms,
+            latency.p99_ms / floor.latency.p99_ms,
+            latency.cpu_per_delivered_us / floor.latency.cpu_per_delivered_us
+        );
+        if let Some(kib) = floor.idle_kib {
+            println!(
+                "  idle memory: {kib:.1} KiB per WebSocket session (JSON protocol, {} sessions)",
+                args.idle_connections
+            );
+        }
+    }
     if args.soak_secs > 0 {
         let cpu = || servers.cpu_seconds();
         let soaked = self::latency(
@@ -1247,6 +1289,49 @@ fn footprint(pid: u32) -> anyhow::Result<Footprint> {
     Ok(Footprint { resident_kib: field("VmRSS:")?, threads: field("Threads:")? })
 }
 
+/// A server's resident memory, and how much of it its storage engine holds
+/// (SQLite's page caches: a cache of what is stored, bounded by
+/// `cache_size`, not a session's cost).
+#[derive(Clone, Copy)]
+struct Memory {
+    resident_kib: u64,
+    engine_kib: u64,
+}
+
+async fn memory(http: &reqwest::Client, endpoint: &Endpoint, pid: u32) -> anyhow::Result<Memory> {
+    let metrics = http.get(format!("http://{}/metrics", endpoint.addr)).send().await?.text().await?;
+    let engine_bytes = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("confab_storage_memory_bytes "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    Ok(Memory { resident_kib: resident_kib(pid)?, engine_kib: (engine_bytes / 1024.0) as u64 })
+}
+
+/// What each of `count` sessions added to the server's memory, in KiB, and
+/// of that, what the storage engine's caches grew by meanwhile.
+#[derive(Clone, Copy)]
+struct PerSession {
+    kib: f64,
+    engine_kib: f64,
+}
+
+impl PerSession {
+    fn between(before: Memory, after: Memory, count: usize) -> PerSession {
+        let count = count.max(1) as f64;
+        PerSession {
+            kib: after.resident_kib.saturating_sub(before.resident_kib) as f64 / count,
+            engine_kib: (after.engine_kib as f64 - before.engine_kib as f64) / count,
+        }
+    }
+}
+
+impl std::fmt::Display for PerSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1} KiB per connection ({:.1} KiB of it SQLite's page caches growing)", self.kib, self.engine_kib)
+    }
+}
+
 /// Resident memory per idle JSON session, in KiB; the sessions, held while
 /// the next protocol is measured; and each user's token. Every user logs in
 /// by password (a token from `POST /token`, one Argon2id verification), so
@@ -1257,7 +1342,7 @@ async fn idle_memory(
     token: &str,
     pid: u32,
     count: usize,
-) -> anyhow::Result<(f64, Vec<Connection>, Vec<String>)> {
+) -> anyhow::Result<(PerSession, Vec<Connection>, Vec<String>)> {
     let names: Vec<String> = (0..count).map(|i| format!("idle-{i}")).collect();
     register(http, endpoint, token, &names).await?;
     // Log a first batch in and out, so memory the login path keeps for good
@@ -1265,12 +1350,12 @@ async fn idle_memory(
     // not per connection.
     drop(connect_all(http, std::slice::from_ref(endpoint), &names[..names.len().min(64)]).await?);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = resident_kib(pid)?;
+    let before = memory(http, endpoint, pid).await?;
     let (connections, tokens) =
         log_in_by_password(http, std::slice::from_ref(endpoint), &names).await?.into_iter().unzip();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = resident_kib(pid)?;
-    Ok((after.saturating_sub(before) as f64 / count as f64, connections, tokens))
+    let after = memory(http, endpoint, pid).await?;
+    Ok((PerSession::between(before, after, count), connections, tokens))
 }
 
 /// WebSocket logins with tokens issued earlier, `in_flight` at a time: the

@@ -184,16 +184,16 @@ pub async fn idle_memory(
     app_token: &str,
     pid: u32,
     count: usize,
-) -> anyhow::Result<(f64, Vec<Socket>)> {
+) -> anyhow::Result<(super::PerSession, Vec<Socket>)> {
     let names: Vec<String> = (0..count).map(|i| format!("msync-idle-{i}")).collect();
     super::register(http, endpoint, app_token, &names).await?;
     // A first batch logs in and out before the baseline, as the JSON phase
     // does, so that what the login path keeps for good is not per session.
     drop(log_in_all(http, endpoint, Login::Password, &names[..names.len().min(64)]).await?);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = super::resident_kib(pid)?;
+    let before = super::memory(http, endpoint, pid).await?;
     let sockets = log_in_all(http, endpoint, Login::Password, &names).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = super::resident_kib(pid)?;
-    Ok((after.saturating_sub(before) as f64 / count as f64, sockets))
+    let after = super::memory(http, endpoint, pid).await?;
+    Ok((super::PerSession::between(before, after, count), sockets))
 }

@@ -157,7 +157,7 @@ pub async fn idle_memory(
     app_token: &str,
     pid: u32,
     count: usize,
-) -> anyhow::Result<(f64, Vec<Socket>)> {
+) -> anyhow::Result<(super::PerSession, Vec<Socket>)> {
     let names: Vec<String> = (0..count).map(|i| format!("lc-idle-{i}")).collect();
     // The clients exist before the baseline, as the JSON phase's users do
     // (the vendor's clients need no registration: a first open creates
@@ -172,9 +172,9 @@ pub async fn idle_memory(
     // A first batch in and out, so what the open path keeps for good is in the baseline.
     drop(open_all(&endpoint.addr, &names[..names.len().min(64)]).await?);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = super::resident_kib(pid)?;
+    let before = super::memory(http, endpoint, pid).await?;
     let sockets = open_all(&endpoint.addr, &names).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = super::resident_kib(pid)?;
-    Ok((after.saturating_sub(before) as f64 / count as f64, sockets))
+    let after = super::memory(http, endpoint, pid).await?;
+    Ok((super::PerSession::between(before, after, count), sockets))
 }
