@@ -11,7 +11,10 @@ use clap::{Parser, Subcommand};
 
 // The server allocates many small, short-lived buffers (requests, frames,
 // JSON) across threads; mimalloc handles that with far less contention and
-// fragmentation than glibc's allocator (see docs/benchmarks.md).
+// fragmentation than glibc's allocator (see docs/benchmarks.md). Built
+// without the `mimalloc` feature, the binary uses the system's allocator,
+// which heap profilers (heaptrack, valgrind) can follow.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
