@@ -34,8 +34,10 @@ const MAX_FRAMES_PER_FLUSH: usize = 64;
 /// The socket read buffer. tungstenite zero-fills the free part of it on every
 /// read attempt, and a session attempts one on every wake-up (each event it
 /// is sent); at the default 128 KiB that zeroing was a third of the server's
-/// CPU when fanning out to a large group. Client frames are small.
-const READ_BUFFER: usize = 4 * 1024;
+/// CPU when fanning out to a large group. Every session holds it while idle:
+/// at 4 KiB it was half an idle JSON session's heap. Client frames are small
+/// (acks, pings, a text message); a larger one grows the buffer as it comes.
+const READ_BUFFER: usize = 1024;
 
 /// A wire protocol of the gateway: its framing and its mapping to the
 /// session core. Implementations keep per-connection state in `self`.
@@ -206,6 +208,12 @@ pub(super) fn upgrade<P: Protocol>(state: super::State, ws: WebSocketUpgrade, pr
     };
     // The session's log lines carry the upgrade request's ID.
     let request = tracing::Span::current();
+    // What the session keeps, moved once into one allocation. Captured by
+    // value instead, the protocol's state and the server's would be in the
+    // connection's task three times over (axum's task keeps the upgrade's
+    // callback after calling it, and an async block keeps what it passed
+    // on), and an idle session pays for every copy.
+    let parts = Box::new((state, protocol, permit));
     ws.max_message_size(P::MAX_FRAME).max_frame_size(P::MAX_FRAME).read_buffer_size(READ_BUFFER).on_upgrade(
         move |socket| {
             // The session's span outlives the upgrade request's: every log
@@ -218,13 +226,7 @@ pub(super) fn upgrade<P: Protocol>(state: super::State, ws: WebSocketUpgrade, pr
                 user = tracing::field::Empty,
                 device = tracing::field::Empty
             );
-            tracing::Instrument::instrument(
-                async move {
-                    serve(state, socket, protocol).await;
-                    drop(permit);
-                },
-                span,
-            )
+            tracing::Instrument::instrument(Box::pin(serve(parts, Box::new(socket))), span)
         },
     )
 }
@@ -234,8 +236,18 @@ pub(super) fn upgrade<P: Protocol>(state: super::State, ws: WebSocketUpgrade, pr
 /// event handlers (which reach deep into the core: 6 KiB for a JSON frame,
 /// 40 KiB for a LeanCloud one) are boxed for the time they run, so that an
 /// idle session costs what it keeps, not what it might do.
-async fn serve<P: Protocol>(state: super::State, socket: WebSocket, mut protocol: P) {
-    let (sink, stream) = socket.split();
+///
+/// `parts` holds the server's handles, the protocol's state and the
+/// session's place under `max_sessions` (held to the end). They and the
+/// socket come boxed: an async fn keeps each argument twice (as passed, and
+/// as the body's variable), which for the protocol's state and the socket
+/// would be several hundred bytes more per idle session.
+async fn serve<P: Protocol>(
+    mut parts: Box<(super::State, P, tokio::sync::OwnedSemaphorePermit)>,
+    socket: Box<WebSocket>,
+) {
+    let (state, protocol, _permit) = &mut *parts;
+    let (sink, stream) = (*socket).split();
     let mut io = Io { sink, stream };
     let login = tokio::time::timeout(P::LOGIN * 2, Box::pin(protocol.login(&state.core, &mut io))).await;
     let Ok(Some(session)) = login else {
@@ -256,7 +268,7 @@ async fn serve<P: Protocol>(state: super::State, socket: WebSocket, mut protocol
     open.inc();
     let budget = Budget { core: &state.core, limits: &state.limits, counters: &counters };
     let mut session = session;
-    match run(&mut session, budget, &mut protocol, &mut io).await {
+    match run(&mut session, budget, protocol, &mut io).await {
         Some((reason, detail)) => {
             for frame in protocol.kicked(reason, detail.as_deref()) {
                 if io.sink.send(frame).await.is_err() {
