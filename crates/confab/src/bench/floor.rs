@@ -315,10 +315,7 @@ async fn upgrade(State(floor): State<Arc<Floor>>, ws: WebSocketUpgrade) -> Respo
     // confab's gateway buffers (`gateway/driver.rs`): a small read buffer,
     // client frames capped.
     let max = confab_protocol::MAX_CLIENT_FRAME;
-    ws.read_buffer_size(4 * 1024)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| session(socket, floor))
+    ws.read_buffer_size(1024).max_message_size(max).max_frame_size(max).on_upgrade(move |socket| session(socket, floor))
 }
 
 /// One device: a login, then frames out from the writer and acks in.
