@@ -86,25 +86,12 @@ pub(super) async fn measure(args: &BenchArgs, rate: f64) -> anyhow::Result<Figur
             .await?;
     let idle_kib = match args.idle_connections {
         0 => None,
-        count => Some(idle_memory(&http, &endpoints, pid, count).await?),
+        // Measured as confab's JSON sessions are: password logins after a
+        // first batch in and out (the floor checks no password).
+        count => Some(super::idle_memory(&http, &endpoints[0], APP_TOKEN, pid, count).await?.0.kib),
     };
     drop(server);
     Ok(Figures { throughput: rate_max, cpu_per_send_us, latency, idle_kib })
-}
-
-/// What an idle JSON session costs the floor: its socket, its task and its
-/// queue, measured as confab's are (a first batch in and out before the
-/// baseline).
-async fn idle_memory(http: &reqwest::Client, endpoints: &[Endpoint], pid: u32, count: usize) -> anyhow::Result<f64> {
-    let names: Vec<String> = (0..count).map(|i| format!("floor-idle-{i}")).collect();
-    drop(super::connect_all(http, endpoints, &names[..count.min(64)]).await?);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = super::resident_kib(pid)?;
-    let sessions = super::connect_all(http, endpoints, &names).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = super::resident_kib(pid)?;
-    drop(sessions);
-    Ok(after.saturating_sub(before) as f64 / count as f64)
 }
 
 /// `confab bench --floor-server`: prints its address, then serves until killed.
