@@ -8,12 +8,16 @@
 //! throughput grows with concurrency. Reads go to a small pool of read-only
 //! connections, which WAL lets run beside the writer.
 //!
+//! WAL checkpoints are copied by a thread of their own (`checkpoints.rs`),
+//! so that no commit pays for a whole checkpoint.
+//!
 //! The writer also keeps each conversation's latest sequence number in
 //! memory and writes the new values once per group, which is why a database
 //! must have only one writing confab process (the `confab app` commands only
 //! touch the apps table).
 
 mod apps;
+mod checkpoints;
 mod convert;
 mod files;
 mod groups;
@@ -134,12 +138,16 @@ impl SqliteStore {
                 .spawn(move || run_reader(reader, &queue))
                 .map_err(|e| Error::Storage(format!("cannot start reader thread: {e}")))?;
         }
+        let background = Connection::open(path).map_err(storage)?;
+        configure(&background, durability)?;
+        let conn = checkpoints::Writer::start(conn, background)
+            .map_err(|e| Error::Storage(format!("cannot start checkpoint thread: {e}")))?;
         let (writer, jobs) = mpsc::channel(WRITE_QUEUE);
         let commits = Arc::new(CommitStats::with_memory(memory_used));
         let stats = commits.clone();
         std::thread::Builder::new()
             .name("confab-sqlite-writer".into())
-            .spawn(move || run_writer(conn, jobs, &stats))
+            .spawn(move || run_writer(&conn, jobs, &stats))
             .map_err(|e| Error::Storage(format!("cannot start writer thread: {e}")))?;
         let (cursors, moves) = mpsc::channel(CURSOR_QUEUE);
         let cursor_writer = writer.clone();
@@ -218,7 +226,8 @@ fn run_reader(conn: Connection, queue: &Mutex<mpsc::Receiver<Read>>) {
     }
 }
 
-fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, stats: &CommitStats) {
+fn run_writer(writer: &checkpoints::Writer, mut jobs: mpsc::Receiver<Job>, stats: &CommitStats) {
+    let conn = writer.conn();
     let mut cache = WriterCache::default();
     while let Some(first) = jobs.blocking_recv() {
         let started = std::time::Instant::now();
@@ -236,7 +245,7 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, stats: &CommitSta
         let mut completions = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {
-            let (completion, failed) = job(&conn, &mut cache);
+            let (completion, failed) = job(conn, &mut cache);
             poisoned |= failed;
             completions.push(completion);
             if completions.len() < MAX_GROUP {
@@ -246,7 +255,7 @@ fn run_writer(conn: Connection, mut jobs: mpsc::Receiver<Job>, stats: &CommitSta
         let committed = if poisoned {
             Err(Error::Storage("a write in the same group failed; nothing was committed".into()))
         } else {
-            cache.flush(&conn).and_then(|()| conn.execute_batch("COMMIT").map_err(storage))
+            cache.flush(conn).and_then(|()| conn.execute_batch("COMMIT").map_err(storage))
         };
         if committed.is_ok() {
             stats.committed(completions.len(), started.elapsed().as_secs_f64());
@@ -303,6 +312,8 @@ fn run_cursor_writer(writer: mpsc::Sender<Job>, mut moves: mpsc::Receiver<Cursor
     }
 }
 
+/// The pragmas of a read-write connection. On the writer's, the WAL hook of
+/// `checkpoints.rs` takes the automatic checkpoint's place.
 fn configure(conn: &Connection, durability: Durability) -> Result<()> {
     let synchronous = match durability {
         Durability::Full => "FULL",
