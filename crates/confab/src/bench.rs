@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// Latency-phase send rate as a fraction of the measured maximum.
     #[arg(long, default_value_t = 0.5)]
     load_fraction: f64,
+    /// Latency-phase send rate in sends/s, instead of `--load-fraction`: an
+    /// A/B of two builds (`--server-binary`) then compares them at one rate.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Idle WebSocket connections for the memory measurement.
     #[arg(long, default_value_t = 2000)]
     idle_connections: usize,
@@ -376,7 +380,7 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
 
-    let target_rate = (rate.per_sec * args.load_fraction).max(1.0);
+    let target_rate = args.rate.unwrap_or(rate.per_sec * args.load_fraction).max(1.0);
     let latency = latency(
         &http,
         &servers.endpoints,
