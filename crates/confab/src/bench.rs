@@ -441,6 +441,18 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
             latency.p99_ms / floor.latency.p99_ms,
             latency.cpu_per_delivered_us / floor.latency.cpu_per_delivered_us
         );
+        println!(
+            "  latency at {:.0} sends/s ({:.0} % of the floor's own maximum): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
+             ({} of {} received); CPU per delivered message {:.1} µs",
+            floor.own_load.achieved_rate,
+            args.load_fraction * 100.0,
+            floor.own_load.p50_ms,
+            floor.own_load.p99_ms,
+            floor.own_load.max_ms,
+            floor.own_load.received,
+            floor.own_load.sent,
+            floor.own_load.cpu_per_delivered_us
+        );
         if let Some(kib) = floor.idle_kib {
             println!(
                 "  idle memory: {kib:.1} KiB per WebSocket session (JSON protocol, {} sessions)",

@@ -55,13 +55,17 @@ pub(super) struct Figures {
     pub throughput: Throughput,
     pub cpu_per_send_us: f64,
     pub latency: Latency,
+    /// The latency phase at the floor's own share of its maximum
+    /// (`--load-fraction` of its closed loop): the floor of a target stated
+    /// against a server's own maximum, as "p99 at half load" is.
+    pub own_load: Latency,
     /// Resident memory per idle session (`--idle-connections` of them), KiB.
     pub idle_kib: Option<f64>,
 }
 
-/// Starts the floor's server, runs the closed loop and then the latency
-/// phase at `rate` (confab's rate, so both commit groups of the same size)
-/// against it, and stops it.
+/// Starts the floor's server, runs the closed loop, the latency phase at
+/// `rate` (confab's rate, so both commit groups of the same size) and the
+/// latency phase at its own share of its maximum against it, and stops it.
 pub(super) async fn measure(args: &BenchArgs, rate: f64) -> anyhow::Result<Figures> {
     let mut server = tokio::process::Command::new(std::env::current_exe()?)
         .args(["bench", "--floor-server", "--sqlite-sync", &args.sqlite_sync])
@@ -84,6 +88,18 @@ pub(super) async fn measure(args: &BenchArgs, rate: f64) -> anyhow::Result<Figur
     let latency =
         latency(&http, &endpoints, APP_TOKEN, ("floor", args.receivers), args.concurrency, rate, duration, &cpu)
             .await?;
+    let own_rate = rate_max.per_sec * args.load_fraction;
+    let own_load = super::latency(
+        &http,
+        &endpoints,
+        APP_TOKEN,
+        ("floor-own", args.receivers),
+        args.concurrency,
+        own_rate,
+        duration,
+        &cpu,
+    )
+    .await?;
     let idle_kib = match args.idle_connections {
         0 => None,
         // Measured as confab's JSON sessions are: password logins after a
@@ -91,7 +107,7 @@ pub(super) async fn measure(args: &BenchArgs, rate: f64) -> anyhow::Result<Figur
         count => Some(super::idle_memory(&http, &endpoints[0], APP_TOKEN, pid, count).await?.0.kib),
     };
     drop(server);
-    Ok(Figures { throughput: rate_max, cpu_per_send_us, latency, idle_kib })
+    Ok(Figures { throughput: rate_max, cpu_per_send_us, latency, own_load, idle_kib })
 }
 
 /// `confab bench --floor-server`: prints its address, then serves until killed.
