@@ -155,51 +155,70 @@ mod tests {
         conn.execute_batch("COMMIT").unwrap();
     }
 
-    #[test]
-    fn the_thread_copies_and_the_wal_starts_over() {
-        let folder = tempfile::tempdir().unwrap();
+    /// A writer on a new database with one table, in `folder`.
+    fn started(folder: &tempfile::TempDir) -> Writer {
         let path = folder.path().join("db");
         let conn = open(&path);
         conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB)").unwrap();
-        let writer = Writer::start(conn, open(&path)).unwrap();
-        // 24,000 pages in commits of 500, with pauses in which a pass can
-        // finish: six times the WAL's threshold.
+        Writer::start(conn, open(&path)).unwrap()
+    }
+
+    /// Waits until no pass is asked for and unfinished.
+    fn settle(writer: &Writer) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while writer._hook.flags.asked.load(Ordering::Acquire) {
+            assert!(std::time::Instant::now() < deadline, "a background pass did not finish");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// Frames in the WAL now.
+    fn wal_frames(writer: &Writer) -> i64 {
+        writer.conn().query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1)).unwrap()
+    }
+
+    #[test]
+    fn the_thread_copies_and_the_wal_starts_over() {
+        let folder = tempfile::tempdir().unwrap();
+        let writer = started(&folder);
+        // 24,000 pages in commits of 500, six times the WAL's threshold,
+        // each commit after any pass asked for has finished.
         for _ in 0..48 {
             write_pages(writer.conn(), 500);
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            settle(&writer);
         }
-        assert!(writer.passes() >= 3, "only {} background passes", writer.passes());
-        // The WAL file keeps its largest size; had the WAL never started
-        // over, it would hold all 24,000 pages.
+        assert!(writer.passes() >= 4, "only {} background passes", writer.passes());
+        // The WAL file keeps its largest size: had the WAL never started
+        // over, it would hold all 24,000 pages. It starts over at the
+        // second commit after the one that crossed the threshold.
         let wal = std::fs::metadata(folder.path().join("db-wal")).unwrap().len() as usize;
         let most = (WAKE_PAGES as usize + 1500) * (PAGE + 24);
         assert!(wal < most, "the WAL grew to {wal} bytes");
         drop(writer);
-        let rows: i64 = open(&path).query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
+        let rows: i64 = open(&folder.path().join("db")).query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 24_000);
     }
 
     #[test]
-    fn the_writer_checkpoints_itself_when_the_thread_is_behind() {
+    fn a_reader_on_old_pages_only_delays_the_start_over() {
         let folder = tempfile::tempdir().unwrap();
-        let path = folder.path().join("db");
-        let conn = open(&path);
-        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB)").unwrap();
-        let writer = Writer::start(conn, open(&path)).unwrap();
+        let writer = started(&folder);
         // A reader holding an old snapshot keeps any checkpoint from
-        // finishing, so the WAL cannot start over while it reads.
-        let reader = open(&path);
+        // finishing, so the WAL cannot start over while it reads: past
+        // [`BACKSTOP_PAGES`] the writer tries at every commit.
+        let reader = open(&folder.path().join("db"));
         reader.execute_batch("BEGIN; SELECT COUNT(*) FROM t;").unwrap();
         for _ in 0..20 {
             write_pages(writer.conn(), 1000);
         }
+        settle(&writer);
+        assert!(wal_frames(&writer) >= 20_000);
         reader.execute_batch("COMMIT").unwrap();
-        // Without a pause for the thread: the writer's own checkpoints
-        // (after a pass, or at the backstop) bring the WAL back.
-        for _ in 0..20 {
+        for _ in 0..3 {
             write_pages(writer.conn(), 1000);
+            settle(&writer);
         }
-        let frames: i64 = writer.conn().query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1)).unwrap();
-        assert!(frames < BACKSTOP_PAGES as i64 + 1000, "{frames} frames in the WAL after the reader left");
+        let frames = wal_frames(&writer);
+        assert!(frames < 3000, "{frames} frames in the WAL after the reader left");
     }
 }
