@@ -85,11 +85,11 @@ pub(super) async fn measure(args: &BenchArgs, rate: f64) -> anyhow::Result<Figur
     let used = cpu_seconds(pid)? - before;
     let cpu_per_send_us = used * 1e6 / (rate_max.per_sec * args.duration_secs as f64).max(1.0);
     let cpu = || cpu_seconds(pid);
-    let latency =
+    let at_rate =
         latency(&http, &endpoints, APP_TOKEN, ("floor", args.receivers), args.concurrency, rate, duration, &cpu)
             .await?;
     let own_rate = rate_max.per_sec * args.load_fraction;
-    let own_load = super::latency(
+    let own_load = latency(
         &http,
         &endpoints,
         APP_TOKEN,
@@ -107,7 +107,7 @@ pub(super) async fn measure(args: &BenchArgs, rate: f64) -> anyhow::Result<Figur
         count => Some(super::idle_memory(&http, &endpoints[0], APP_TOKEN, pid, count).await?.0.kib),
     };
     drop(server);
-    Ok(Figures { throughput: rate_max, cpu_per_send_us, latency, own_load, idle_kib })
+    Ok(Figures { throughput: rate_max, cpu_per_send_us, latency: at_rate, own_load, idle_kib })
 }
 
 /// `confab bench --floor-server`: prints its address, then serves until killed.
