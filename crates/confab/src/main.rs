@@ -29,25 +29,24 @@ const RETURN_FREED_EVERY: std::time::Duration = std::time::Duration::from_secs(1
 /// then goes idle never gets to return them: after a burst of sessions had
 /// closed, none of their memory came back; with this, about 70 % does
 /// (docs/benchmarks.md). Between collections a park costs a clock read.
+#[cfg(feature = "mimalloc")]
 fn return_freed_memory() {
-    #[cfg(feature = "mimalloc")]
-    {
-        use std::cell::Cell;
-        use std::time::Instant;
-        thread_local!(static LAST: Cell<Option<Instant>> = const { Cell::new(None) });
-        let now = Instant::now();
-        let due = LAST.with(|last| {
-            let due = last.get().is_none_or(|at| now.duration_since(at) >= RETURN_FREED_EVERY);
-            if due {
-                last.set(Some(now));
-            }
-            due
-        });
+    use std::cell::Cell;
+    use std::time::Instant;
+    thread_local!(static LAST: Cell<Option<Instant>> = const { Cell::new(None) });
+    let now = Instant::now();
+    let due = LAST.with(|last| {
+        let due = last.get().is_none_or(|at| now.duration_since(at) >= RETURN_FREED_EVERY);
         if due {
-            // SAFETY: a call into the allocator itself, on the calling thread.
-            unsafe { libmimalloc_sys::mi_collect(true) };
+            last.set(Some(now));
         }
+        due
+    });
+    if !due {
+        return;
     }
+    // SAFETY: a call into the allocator itself, on the calling thread.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 #[derive(Parser)]
@@ -126,8 +125,11 @@ fn main() -> std::process::ExitCode {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter()).with_ansi(colour).with_writer(std::io::stderr).init();
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().on_thread_park(return_freed_memory).build();
-    let outcome = runtime.map_err(anyhow::Error::from).and_then(|runtime| {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    #[cfg(feature = "mimalloc")]
+    runtime.on_thread_park(return_freed_memory);
+    let outcome = runtime.build().map_err(anyhow::Error::from).and_then(|runtime| {
         runtime.block_on(async move {
             match cli.command {
                 Command::Serve => serve(cli.config).await,
