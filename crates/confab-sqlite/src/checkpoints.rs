@@ -82,10 +82,10 @@ impl Writer {
         &self.conn
     }
 
-    /// Background passes made so far.
+    /// What the hook and the thread share, for the tests to watch.
     #[cfg(test)]
-    fn passes(&self) -> u64 {
-        self._hook.flags.passes.load(Ordering::Relaxed)
+    fn flags(&self) -> &Flags {
+        &self._hook.flags
     }
 }
 
@@ -166,7 +166,7 @@ mod tests {
     /// Waits until no pass is asked for and unfinished.
     fn settle(writer: &Writer) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while writer._hook.flags.asked.load(Ordering::Acquire) {
+        while writer.flags().asked.load(Ordering::Acquire) {
             assert!(std::time::Instant::now() < deadline, "a background pass did not finish");
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
@@ -187,7 +187,8 @@ mod tests {
             write_pages(writer.conn(), 500);
             settle(&writer);
         }
-        assert!(writer.passes() >= 4, "only {} background passes", writer.passes());
+        let passes = writer.flags().passes.load(Ordering::Relaxed);
+        assert!(passes >= 4, "only {passes} background passes");
         // The WAL file keeps its largest size: had the WAL never started
         // over, it would hold all 24,000 pages. It starts over at the
         // second commit after the one that crossed the threshold.
