@@ -282,7 +282,7 @@ impl GroupData for SqliteStore {
                 None => {}
             }
             conn.execute(
-                "INSERT INTO conversations (app_id, kind, key, last_seq, created_ms) VALUES (?1, ?2, ?3, 0, ?4)",
+                "INSERT INTO conversations (app_id, kind, key, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 params![app.0, kind, group.id, group.created_ms],
             )
             .map_err(storage)?;

@@ -72,10 +72,9 @@ pub(crate) struct WriterCache {
     /// Conversation IDs by (app, kind, key), so hot conversations skip the
     /// get-or-create statements.
     pub conversations: HashMap<(i64, i64, String), i64>,
-    /// Latest sequence number per conversation ID, authoritative while cached.
+    /// Latest sequence number per conversation ID, authoritative while cached
+    /// (the stored one is its messages' largest `seq`).
     pub last_seq: HashMap<i64, i64>,
-    /// Conversations whose `last_seq` changed in the current group.
-    pub dirty: HashMap<i64, i64>,
 }
 
 /// Entries kept before the caches are emptied (after a commit).
@@ -85,16 +84,6 @@ impl WriterCache {
     fn clear(&mut self) {
         self.conversations.clear();
         self.last_seq.clear();
-        self.dirty.clear();
-    }
-
-    /// Writes the group's new sequence numbers; runs just before COMMIT.
-    fn flush(&mut self, conn: &Connection) -> Result<()> {
-        let mut stmt = conn.prepare_cached("UPDATE conversations SET last_seq = ?2 WHERE id = ?1").map_err(storage)?;
-        for (conversation, seq) in self.dirty.drain() {
-            stmt.execute(rusqlite::params![conversation, seq]).map_err(storage)?;
-        }
-        Ok(())
     }
 }
 
@@ -255,7 +244,7 @@ fn run_writer(writer: &checkpoints::Writer, mut jobs: mpsc::Receiver<Job>, stats
         let committed = if poisoned {
             Err(Error::Storage("a write in the same group failed; nothing was committed".into()))
         } else {
-            cache.flush(conn).and_then(|()| conn.execute_batch("COMMIT").map_err(storage))
+            conn.execute_batch("COMMIT").map_err(storage)
         };
         if committed.is_ok() {
             stats.committed(completions.len(), started.elapsed().as_secs_f64());
@@ -344,6 +333,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("message_edits.sql"),
     include_str!("operators.sql"),
     include_str!("history_index.sql"),
+    include_str!("derived_last_seq.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -375,4 +365,49 @@ fn memory_used() -> u64 {
     // any time (the library is built threadsafe).
     let used = unsafe { rusqlite::ffi::sqlite3_memory_used() };
     u64::try_from(used).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_core::model::{AppId, Username};
+    use confab_core::storage::MessageData;
+
+    /// A database written before version 17, where `conversations.last_seq`
+    /// was stored, opens with the same sequence numbers, now derived from
+    /// its messages.
+    #[tokio::test]
+    async fn last_seq_survives_the_migration_that_derives_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confab.db");
+        let before = MIGRATIONS.iter().position(|m| m.contains("DROP COLUMN last_seq")).unwrap();
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..before] {
+                let tx = conn.transaction().unwrap();
+                tx.execute_batch(sql).unwrap();
+                tx.commit().unwrap();
+            }
+            conn.execute_batch(&format!(
+                "PRAGMA user_version = {before};
+                 INSERT INTO conversations (id, app_id, kind, key, last_seq, created_ms) VALUES (7, 1, 0, 'a:b', 2, 0);
+                 INSERT INTO conversations (id, app_id, kind, key, last_seq, created_ms) VALUES (8, 1, 0, 'a:c', 0, 0);
+                 INSERT INTO members (app_id, username, conv_id, ack_seq, read_seq) VALUES (1, 'a', 7, 1, 0);
+                 INSERT INTO members (app_id, username, conv_id, ack_seq, read_seq) VALUES (1, 'a', 8, 0, 0);
+                 INSERT INTO messages (id, app_id, conv_id, seq, chat_type, sender, target, body, created_ms, sync_sender)
+                     VALUES (100, 1, 7, 1, 0, 'a', 'b', '{{}}', 0, 0), (101, 1, 7, 2, 0, 'b', 'a', '{{}}', 0, 0);"
+            ))
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path, Durability::Full).unwrap();
+        let mut seen: Vec<(i64, i64, i64)> = store
+            .memberships(AppId(1), &Username::parse("a").unwrap())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.conversation.0, m.ack_seq, m.last_seq))
+            .collect();
+        seen.sort();
+        assert_eq!(seen, vec![(7, 1, 2), (8, 0, 0)]);
+    }
 }

@@ -25,7 +25,7 @@ fn conversation_id(conn: &Connection, cache: &mut WriterCache, app: AppId, m: &N
         return Ok(*id);
     }
     conn.prepare_cached(
-        "INSERT INTO conversations (app_id, kind, key, last_seq, created_ms) VALUES (?1, ?2, ?3, 0, ?4) \
+        "INSERT INTO conversations (app_id, kind, key, created_ms) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (app_id, kind, key) DO NOTHING",
     )
     .and_then(|mut s| s.execute(params![app.0, kind, m.conversation_key, now]))
@@ -85,11 +85,9 @@ pub(crate) fn last_seq(conn: &Connection, cache: &mut WriterCache, conversation:
         return Ok(*seq);
     }
     let seq: i64 = conn
-        .prepare_cached("SELECT last_seq FROM conversations WHERE id = ?1")
+        .prepare_cached(LAST_SEQ)
         .and_then(|mut s| s.query_row(params![conversation], |r| r.get(0)))
-        .optional()
-        .map_err(storage)?
-        .unwrap_or(0);
+        .map_err(storage)?;
     cache.last_seq.insert(conversation, seq);
     Ok(seq)
 }
@@ -98,7 +96,6 @@ pub(crate) fn last_seq(conn: &Connection, cache: &mut WriterCache, conversation:
 fn next_seq(conn: &Connection, cache: &mut WriterCache, conversation: i64) -> Result<i64> {
     let seq = last_seq(conn, cache, conversation)? + 1;
     cache.last_seq.insert(conversation, seq);
-    cache.dirty.insert(conversation, seq);
     Ok(seq)
 }
 
@@ -114,8 +111,12 @@ fn membership_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Membership> {
     })
 }
 
-const MEMBERSHIP_SELECT: &str =
-    "SELECT m.conv_id, m.ack_seq, m.read_seq, c.last_seq, m.joined_seq, c.kind, m.joined_ms \
+/// A conversation's latest sequence number: its messages' largest, one seek
+/// into `messages_by_conversation` (0 before its first message).
+const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conv_id = ?1";
+
+const MEMBERSHIP_SELECT: &str = "SELECT m.conv_id, m.ack_seq, m.read_seq, \
+     COALESCE((SELECT MAX(g.seq) FROM messages g WHERE g.conv_id = m.conv_id), 0), m.joined_seq, c.kind, m.joined_ms \
      FROM members m JOIN conversations c ON c.id = m.conv_id \
      WHERE m.app_id = ?1 AND m.username = ?2";
 
