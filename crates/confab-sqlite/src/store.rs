@@ -24,16 +24,20 @@ fn conversation_id(conn: &Connection, cache: &mut WriterCache, app: AppId, m: &N
     if let Some(id) = cache.conversations.get(&key) {
         return Ok(*id);
     }
-    conn.prepare_cached(
-        "INSERT INTO conversations (app_id, kind, key, created_ms) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (app_id, kind, key) DO NOTHING",
-    )
-    .and_then(|mut s| s.execute(params![app.0, kind, m.conversation_key, now]))
-    .map_err(storage)?;
-    let id: i64 = conn
+    // Most misses are conversations the cache let go of: one seek finds them,
+    // and their members joined when they were made.
+    let known: Option<i64> = conn
         .prepare_cached("SELECT id FROM conversations WHERE app_id = ?1 AND kind = ?2 AND key = ?3")
-        .and_then(|mut s| s.query_row(params![app.0, kind, m.conversation_key], |r| r.get(0)))
+        .and_then(|mut s| s.query_row(params![app.0, kind, m.conversation_key], |r| r.get(0)).optional())
         .map_err(storage)?;
+    if let Some(id) = known {
+        cache.conversations.insert(key, id);
+        return Ok(id);
+    }
+    conn.prepare_cached("INSERT INTO conversations (app_id, kind, key, created_ms) VALUES (?1, ?2, ?3, ?4)")
+        .and_then(|mut s| s.execute(params![app.0, kind, m.conversation_key, now]))
+        .map_err(storage)?;
+    let id = conn.last_insert_rowid();
     let mut join = conn
         .prepare_cached(
             "INSERT INTO members (app_id, username, conv_id, ack_seq, read_seq) VALUES (?1, ?2, ?3, 0, 0) \
