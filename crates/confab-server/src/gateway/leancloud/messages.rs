@@ -41,7 +41,7 @@ impl LeanCloud {
         let (body, original) = content.kept(direct.mention_all.unwrap_or(false), mentions);
         if direct.will == Some(true) {
             // Kept by this connection, sent if it ends without `session close`.
-            self.will = Some(Will { kind, cid: cid.clone(), body, original });
+            self.will = Some(Box::new(Will { kind, cid: cid.clone(), body, original }));
             let now = budget.core().now_ms();
             let ack = AckCommand { cid: Some(cid), t: Some(now), ..Default::default() };
             return GenericCommand {

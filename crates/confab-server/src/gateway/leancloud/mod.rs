@@ -122,8 +122,9 @@ pub(super) struct LeanCloud {
     /// Messages this client sent asking for receipts (`r`), oldest first.
     awaiting: Vec<Awaited>,
     /// The client's `will` message, sent for it if the connection ends
-    /// without `session close`.
-    will: Option<Will>,
+    /// without `session close`. Boxed: few clients leave one, and inline it
+    /// was most of what every idle session's state weighs.
+    will: Option<Box<Will>>,
     /// The client closed its session (`session close`): no `will`.
     closed: bool,
     /// What the app's conversation hooks are called with.
@@ -544,7 +545,8 @@ impl Protocol for LeanCloud {
             crate::callbacks::tell_leancloud(core, fetcher, &session.app, hook, offline).await;
         }
         let Some(will) = self.will.take().filter(|_| !self.closed) else { return };
-        let sent = session.send_original(will.kind, &will.cid, will.body, None, Some(will.original)).await;
+        let Will { kind, cid, body, original } = *will;
+        let sent = session.send_original(kind, &cid, body, None, Some(original)).await;
         if let Err(e) = sent {
             tracing::info!("the will message was not sent: {e}");
         }
@@ -653,5 +655,17 @@ impl LeanCloud {
             ..Default::default()
         };
         Some(self.encode(&command))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every idle LeanCloud session keeps this state (docs/benchmarks.md,
+    /// idle sessions): what only some sessions use stays behind a pointer.
+    #[test]
+    fn an_idle_sessions_state_stays_small() {
+        let size = std::mem::size_of::<super::LeanCloud>();
+        eprintln!("LeanCloud session state: {size} bytes, a will inline {} bytes", std::mem::size_of::<super::Will>());
+        assert!(size <= 160, "the LeanCloud session state grew to {size} bytes");
     }
 }
