@@ -472,8 +472,9 @@ async fn run_configuration(args: &BenchArgs, nodes: usize) -> anyhow::Result<Mea
             Duration::from_secs(args.soak_secs),
             &cpu,
         );
-        let pids: Vec<u32> = servers.processes.iter().map(|p| p.child.id()).collect();
-        soak::report(soaked, &pids, args.soak_secs).await?;
+        let servers: Vec<(Endpoint, u32)> =
+            servers.endpoints.iter().cloned().zip(servers.processes.iter().map(|p| p.child.id())).collect();
+        soak::report(soaked, &http, &servers, args.soak_secs).await?;
     }
 
     if nodes == 1 {

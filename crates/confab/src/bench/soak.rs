@@ -3,7 +3,7 @@
 //! grows with every message, queues that fall behind, tails that lengthen as
 //! the database grows. Per window (a minute, or a tenth of a shorter run):
 //! the p99 of the messages sent in it, and the servers' resident memory at
-//! its end; then each figure's slope over the run (least squares), and how
+//! its end, with what of it the storage engine holds; then each figure's slope over the run (least squares), and how
 //! many acknowledged sends never arrived.
 
 use std::future::Future;
@@ -15,28 +15,37 @@ use super::Latency;
 
 pub(super) async fn report(
     run: impl Future<Output = anyhow::Result<Latency>>,
-    pids: &[u32],
+    http: &reqwest::Client,
+    servers: &[(confab_client::Endpoint, u32)],
     soak_secs: u64,
 ) -> anyhow::Result<()> {
     let window = Duration::from_secs((soak_secs / 10).clamp(1, 60));
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
-        let (done, pids) = (done.clone(), pids.to_vec());
+        let (done, http, servers) = (done.clone(), http.clone(), servers.to_vec());
         tokio::spawn(async move {
-            let mut rss_kib = Vec::new();
+            // Resident memory, and of it what the storage engine holds (its
+            // page caches), summed over the servers, at each window's end.
+            let mut memory: Vec<(u64, u64)> = Vec::new();
             let mut ticks = tokio::time::interval(window);
             ticks.tick().await;
             while !done.load(Ordering::Relaxed) {
                 ticks.tick().await;
-                let total: u64 = pids.iter().filter_map(|pid| super::resident_kib(*pid).ok()).sum();
-                rss_kib.push(total);
+                let mut total = (0, 0);
+                for (endpoint, pid) in &servers {
+                    if let Ok(m) = super::memory(&http, endpoint, *pid).await {
+                        total = (total.0 + m.resident_kib, total.1 + m.engine_kib);
+                    }
+                }
+                memory.push(total);
             }
-            rss_kib
+            memory
         })
     };
     let latency = run.await;
     done.store(true, Ordering::Relaxed);
-    let rss_kib = sampler.await?;
+    let memory = sampler.await?;
+    let rss_kib: Vec<u64> = memory.iter().map(|(rss, _)| *rss).collect();
     let latency = latency?;
 
     let windows = (soak_secs / window.as_secs()).max(1) as usize;
@@ -62,7 +71,9 @@ pub(super) async fn report(
         window.as_secs()
     );
     for (i, p99) in p99_ms.iter().enumerate() {
-        let rss = rss_kib.get(i).map_or("".to_owned(), |kib| format!(", RSS {:.1} MiB", *kib as f64 / 1024.0));
+        let rss = memory.get(i).map_or("".to_owned(), |(rss, engine)| {
+            format!(", RSS {:.1} MiB (storage engine {:.1} MiB)", *rss as f64 / 1024.0, *engine as f64 / 1024.0)
+        });
         println!("  window {:>3}: {:>6} messages, p99 {p99:.2} ms{rss}", i + 1, by_window[i].len());
     }
     let per_minute = 60.0 / window.as_secs_f64();
