@@ -3,8 +3,9 @@
 //! grows with every message, queues that fall behind, tails that lengthen as
 //! the database grows. Per window (a minute, or a tenth of a shorter run):
 //! the p99 of the messages sent in it, and the servers' resident memory at
-//! its end, with what of it the storage engine holds; then each figure's slope over the run (least squares), and how
-//! many acknowledged sends never arrived.
+//! its end, with what of it the storage engine holds; then each figure's
+//! slope over the run (least squares), and how many acknowledged sends never
+//! arrived.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,17 +25,17 @@ pub(super) async fn report(
     let sampler = {
         let (done, http, servers) = (done.clone(), http.clone(), servers.to_vec());
         tokio::spawn(async move {
-            // Resident memory, and of it what the storage engine holds (its
-            // page caches), summed over the servers, at each window's end.
-            let mut memory: Vec<(u64, u64)> = Vec::new();
+            // Summed over the servers, at each window's end.
+            let mut memory: Vec<super::Memory> = Vec::new();
             let mut ticks = tokio::time::interval(window);
             ticks.tick().await;
             while !done.load(Ordering::Relaxed) {
                 ticks.tick().await;
-                let mut total = (0, 0);
+                let mut total = super::Memory { resident_kib: 0, engine_kib: 0 };
                 for (endpoint, pid) in &servers {
                     if let Ok(m) = super::memory(&http, endpoint, *pid).await {
-                        total = (total.0 + m.resident_kib, total.1 + m.engine_kib);
+                        total.resident_kib += m.resident_kib;
+                        total.engine_kib += m.engine_kib;
                     }
                 }
                 memory.push(total);
@@ -45,7 +46,6 @@ pub(super) async fn report(
     let latency = run.await;
     done.store(true, Ordering::Relaxed);
     let memory = sampler.await?;
-    let rss_kib: Vec<u64> = memory.iter().map(|(rss, _)| *rss).collect();
     let latency = latency?;
 
     let windows = (soak_secs / window.as_secs()).max(1) as usize;
@@ -71,13 +71,17 @@ pub(super) async fn report(
         window.as_secs()
     );
     for (i, p99) in p99_ms.iter().enumerate() {
-        let rss = memory.get(i).map_or("".to_owned(), |(rss, engine)| {
-            format!(", RSS {:.1} MiB (storage engine {:.1} MiB)", *rss as f64 / 1024.0, *engine as f64 / 1024.0)
+        let rss = memory.get(i).map_or("".to_owned(), |m| {
+            format!(
+                ", RSS {:.1} MiB (storage engine {:.1} MiB)",
+                m.resident_kib as f64 / 1024.0,
+                m.engine_kib as f64 / 1024.0
+            )
         });
         println!("  window {:>3}: {:>6} messages, p99 {p99:.2} ms{rss}", i + 1, by_window[i].len());
     }
     let per_minute = 60.0 / window.as_secs_f64();
-    let rss_mib: Vec<f64> = rss_kib.iter().map(|k| *k as f64 / 1024.0).collect();
+    let rss_mib: Vec<f64> = memory.iter().map(|m| m.resident_kib as f64 / 1024.0).collect();
     println!(
         "  slopes: p99 {:+.3} ms per minute, RSS {:+.2} MiB per minute (p50 over the whole soak {:.2} ms, p99 {:.2} ms)",
         slope(&p99_ms) * per_minute,

@@ -665,7 +665,6 @@ mod tests {
     #[test]
     fn an_idle_sessions_state_stays_small() {
         let size = std::mem::size_of::<super::LeanCloud>();
-        eprintln!("LeanCloud session state: {size} bytes, a will inline {} bytes", std::mem::size_of::<super::Will>());
         assert!(size <= 160, "the LeanCloud session state grew to {size} bytes");
     }
 }
