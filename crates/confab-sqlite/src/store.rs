@@ -14,7 +14,7 @@ use confab_core::model::{
 };
 use confab_core::storage::{HiddenRange, MessageChange, MessageData, MessageQuery};
 
-use crate::convert::{self, MESSAGE_COLUMNS, NEW_MESSAGE_COLUMNS};
+use crate::convert::{self, INSERT_MESSAGE, MESSAGE_COLUMNS};
 use crate::{storage, CursorMove, SqliteStore, WriterCache};
 
 /// Finds or creates a conversation and its memberships; returns its ID.
@@ -48,6 +48,10 @@ fn conversation_id(conn: &Connection, cache: &mut WriterCache, app: AppId, m: &N
         join.execute(params![app.0, member.as_str(), id]).map_err(storage)?;
     }
     cache.conversations.insert(key, id);
+    // A conversation made just now has no messages (IDs are never reused:
+    // `AUTOINCREMENT`, and conversations are never deleted), so its first
+    // sequence number needs no seek.
+    cache.last_seq.insert(id, 0);
     Ok(id)
 }
 
@@ -152,29 +156,26 @@ impl MessageData for SqliteStore {
                 let original = m.original.as_ref().map(confab_wire::original_string);
                 let receivers = m.audience.receivers();
                 let receivers_text = receivers.as_ref().map(convert::json).transpose()?;
-                conn.prepare_cached(&format!(
-                    "INSERT INTO messages ({NEW_MESSAGE_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, NULL, 0)"
-                ))
-                .and_then(|mut s| {
-                    s.execute(params![
-                        m.id.0 as i64,
-                        app.0,
-                        conv,
-                        seq,
-                        m.chat_type.code(),
-                        m.from.as_str(),
-                        m.to,
-                        confab_wire::body_string(&m.body),
-                        ext,
-                        m.timestamp_ms,
-                        m.sync_sender,
-                        m.origin_device,
-                        original,
-                        receivers_text
-                    ])
-                })
-                .map_err(storage)?;
+                conn.prepare_cached(INSERT_MESSAGE)
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            m.id.0 as i64,
+                            app.0,
+                            conv,
+                            seq,
+                            m.chat_type.code(),
+                            m.from.as_str(),
+                            m.to,
+                            confab_wire::body_string(&m.body),
+                            ext,
+                            m.timestamp_ms,
+                            m.sync_sender,
+                            m.origin_device,
+                            original,
+                            receivers_text
+                        ])
+                    })
+                    .map_err(storage)?;
                 stored.push(Message {
                     id: m.id,
                     app,
