@@ -21,6 +21,7 @@ mod metrics;
 pub mod node;
 pub mod openapi;
 mod replay;
+mod request_ids;
 mod serve;
 mod signed_login;
 mod state;
@@ -304,42 +305,23 @@ impl Application {
     }
 }
 
-/// A span per request (`request`, with a request ID unique in this process,
-/// the method and the path, never the query, which may carry keys), in which
-/// every log line of the request is written, and its status and latency.
-/// Debug level: at info, an enabled span per request cost about a sixth of
-/// the persisted sends per second in an A/B run (docs/benchmarks.md), so it
-/// is there for `RUST_LOG=debug` and for exporters that ask for it.
+/// A span per request (`request`, with the request's ID, the method and the
+/// path, never the query, which may carry keys), in which every log line of
+/// the request is written, and its status and latency. An info span, so a
+/// request's log lines name its ID at the default level; the bench runs its
+/// server at `warn`, where the span is not made.
 /// Every request gets an ID (the client's `X-Request-Id` when it sent a
-/// usable one, a new UUID otherwise), answered in `X-Request-Id` and named
-/// by the request's span, so every log line of the request (and of a
-/// gateway session opened by it) carries it.
+/// usable one, a new one otherwise; `request_ids.rs`), answered in
+/// `X-Request-Id` and named by the request's span, so every log line of the
+/// request (and of a gateway session opened by it) carries it.
 fn with_request_ids(router: Router) -> Router {
-    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
         |request: &axum::http::Request<axum::body::Body>| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
             tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
         },
     );
-    router
-        .layer(trace)
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(axum::middleware::from_fn(bounded_request_id))
-}
-
-/// Drops a client's `X-Request-Id` that is too long or not printable, so a
-/// new one is made: an ID is for finding log lines, not for carrying data.
-async fn bounded_request_id(
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let usable = |v: &axum::http::HeaderValue| v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic());
-    if request.headers().get("x-request-id").is_some_and(|v| !usable(v)) {
-        request.headers_mut().remove("x-request-id");
-    }
-    next.run(request).await
+    router.layer(trace).layer(request_ids::RequestIdLayer)
 }
 
 /// The dialects' routers. Each answers everything under its own prefix,
