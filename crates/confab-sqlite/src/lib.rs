@@ -410,4 +410,53 @@ mod tests {
         seen.sort();
         assert_eq!(seen, vec![(7, 1, 2), (8, 0, 0)]);
     }
+
+    fn direct(id: u64, key: &str, from: &str, to: &str) -> confab_core::model::NewMessage {
+        let user = |name: &str| Username::parse(name).unwrap();
+        confab_core::model::NewMessage {
+            id: confab_core::ids::MessageId(id),
+            chat_type: confab_core::model::ChatType::Chat,
+            conversation_key: key.into(),
+            members: vec![user(from), user(to)],
+            from: user(from),
+            to: to.into(),
+            body: confab_core::model::Body::Text { msg: "hi".into() },
+            ext: None,
+            timestamp_ms: 1_000,
+            sync_sender: false,
+            origin_device: None,
+            original: None,
+            audience: Default::default(),
+        }
+    }
+
+    /// Conversations made in a group start at sequence 1 without a seek (the
+    /// writer knows a new one is empty), two in one group do not share
+    /// numbers, and a writer with an empty cache continues from the rows.
+    #[tokio::test]
+    async fn new_conversations_number_from_one_and_continue_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confab.db");
+        let seqs = |stored: Vec<confab_core::model::Message>| {
+            stored.into_iter().map(|m| (m.conversation.0, m.seq)).collect::<Vec<_>>()
+        };
+        let (ab, ac) = {
+            let store = SqliteStore::open(&path, Durability::Full).unwrap();
+            let first = store
+                .append(
+                    AppId(1),
+                    vec![direct(1, "a:b", "a", "b"), direct(2, "a:c", "a", "c"), direct(3, "a:b", "b", "a")],
+                )
+                .await
+                .unwrap();
+            let first = seqs(first);
+            let (ab, ac) = (first[0].0, first[1].0);
+            assert_ne!(ab, ac);
+            assert_eq!(first, vec![(ab, 1), (ac, 1), (ab, 2)]);
+            (ab, ac)
+        };
+        let store = SqliteStore::open(&path, Durability::Full).unwrap();
+        let later = store.append(AppId(1), vec![direct(4, "a:c", "c", "a"), direct(5, "a:b", "a", "b")]).await.unwrap();
+        assert_eq!(seqs(later), vec![(ac, 2), (ab, 3)]);
+    }
 }
