@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 
 use axum::http::{HeaderName, HeaderValue, Request, Response};
 
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longest client ID kept: an ID is for finding log lines, not for carrying data.
 const MAX_CLIENT_ID: usize = 128;
