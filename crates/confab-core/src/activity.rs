@@ -3,6 +3,7 @@
 //! and no knowledge of any metrics library.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 #[derive(Debug, Default)]
 pub struct Activity {
@@ -85,15 +86,33 @@ const COMMIT_SECONDS: &[f64] = &[
 /// What a storage engine's group commits do: how many writes each carried
 /// and how long it took (from the start of the transaction to the durable
 /// commit), and how many failed.
-#[derive(Debug)]
 pub struct CommitStats {
     pub batch_sizes: Buckets,
     pub seconds: Buckets,
     failures: AtomicU64,
-    /// Reads the bytes the engine holds in the server's own memory (SQLite:
-    /// its page caches and statements), when it holds any there: the part
-    /// of the process's memory that is a cache of what is stored.
-    memory: Option<fn() -> u64>,
+    /// What an engine that runs inside the server says of itself (SQLite);
+    /// `None` for one that runs elsewhere (PostgreSQL).
+    engine: Option<Arc<dyn EngineStats>>,
+}
+
+/// What an engine running inside the server process reports of itself, for
+/// the operator's metrics.
+pub trait EngineStats: Send + Sync {
+    /// Bytes it holds in the server's memory: a cache of what is stored
+    /// (SQLite: page caches, statements, schemas), not a session's cost.
+    fn memory_bytes(&self) -> u64;
+    /// The write-ahead log checkpoints it has run so far.
+    fn checkpoints(&self) -> Checkpoints;
+}
+
+/// Write-ahead log checkpoints, by who ran them: a thread of their own, off
+/// the commit path, or the writer at a commit (to let the log start over,
+/// or as a backstop when the thread fell behind). A writer count growing
+/// as fast as the background one says commits are paying for copies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checkpoints {
+    pub background: u64,
+    pub writer: u64,
 }
 
 impl Default for CommitStats {
@@ -102,20 +121,26 @@ impl Default for CommitStats {
             batch_sizes: Buckets::new(BATCH_BOUNDS),
             seconds: Buckets::new(COMMIT_SECONDS),
             failures: AtomicU64::new(0),
-            memory: None,
+            engine: None,
         }
     }
 }
 
+impl std::fmt::Debug for CommitStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitStats").field("failures", &self.failures()).finish_non_exhaustive()
+    }
+}
+
 impl CommitStats {
-    /// Stats for an engine whose memory `memory` reads.
-    pub fn with_memory(memory: fn() -> u64) -> CommitStats {
-        CommitStats { memory: Some(memory), ..CommitStats::default() }
+    /// Stats for an engine that runs inside the server and reports on itself.
+    pub fn with_engine(engine: Arc<dyn EngineStats>) -> CommitStats {
+        CommitStats { engine: Some(engine), ..CommitStats::default() }
     }
 
-    /// The bytes the engine holds in this process now, if it says.
-    pub fn memory_bytes(&self) -> Option<u64> {
-        self.memory.map(|read| read())
+    /// What the engine says of itself, if it runs inside the server.
+    pub fn engine(&self) -> Option<&dyn EngineStats> {
+        self.engine.as_deref()
     }
 
     /// A commit of `writes` that took `seconds`.

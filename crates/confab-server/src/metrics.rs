@@ -132,11 +132,17 @@ impl Collector for CoreActivity {
             encode_buckets(&mut encoder, "storage_commit_duration_seconds", help, &commits.seconds)?;
             let help = "Group commits that failed (their writes were refused)";
             encode_counter(&mut encoder, "storage_commit_failures", help, commits.failures())?;
-            if let Some(bytes) = commits.memory_bytes() {
+            if let Some(engine) = commits.engine() {
                 let help = "Bytes the storage engine holds in the server's memory (SQLite: page caches, statements)";
-                let gauge = ConstGauge::new(i64::try_from(bytes).unwrap_or(i64::MAX));
+                let gauge = ConstGauge::new(i64::try_from(engine.memory_bytes()).unwrap_or(i64::MAX));
                 let metric = encoder.encode_descriptor("storage_memory_bytes", help, None, gauge.metric_type())?;
                 gauge.encode(metric)?;
+                let help = "SQLite WAL checkpoints: by its own thread, or by the writer at a commit";
+                let mut family = encoder.encode_descriptor("storage_checkpoints", help, None, MetricType::Counter)?;
+                let counts = engine.checkpoints();
+                for (by, count) in [("background", counts.background), ("writer", counts.writer)] {
+                    ConstCounter::new(count).encode(family.encode_family(&[("by", by)])?)?;
+                }
             }
         }
         if let Some(bus) = &self.bus {

@@ -40,6 +40,22 @@ struct Flags {
     copied: AtomicBool,
     /// Passes the thread has made.
     passes: AtomicU64,
+    /// Checkpoints the writer ran itself at a commit and SQLite finished
+    /// (not refused as busy).
+    by_writer: AtomicU64,
+}
+
+/// Checkpoints so far, for the operator's metrics.
+#[derive(Clone)]
+pub(crate) struct Counts(Arc<Flags>);
+
+impl Counts {
+    pub(crate) fn read(&self) -> confab_core::activity::Checkpoints {
+        confab_core::activity::Checkpoints {
+            background: self.0.passes.load(Ordering::Relaxed),
+            writer: self.0.by_writer.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// What the hook's client-data pointer points to. Only the writer holds the
@@ -82,6 +98,11 @@ impl Writer {
         &self.conn
     }
 
+    /// The checkpoints run so far, readable from any thread.
+    pub(crate) fn counts(&self) -> Counts {
+        Counts(self._hook.flags.clone())
+    }
+
     /// What the hook and the thread share, for the tests to watch.
     #[cfg(test)]
     fn flags(&self) -> &Flags {
@@ -110,7 +131,9 @@ unsafe extern "C" fn on_commit(data: *mut c_void, db: *mut ffi::sqlite3, name: *
         // Busy (a pass running, a reader on old pages) is not an error:
         // the next commit tries again.
         // SAFETY: `db` and `name` are what SQLite passed to this hook.
-        unsafe { ffi::sqlite3_wal_checkpoint(db, name) };
+        if unsafe { ffi::sqlite3_wal_checkpoint(db, name) } == ffi::SQLITE_OK {
+            hook.flags.by_writer.fetch_add(1, Ordering::Relaxed);
+        }
         return ffi::SQLITE_OK;
     }
     if pages >= WAKE_PAGES && !hook.flags.asked.swap(true, Ordering::AcqRel) {
@@ -189,6 +212,11 @@ mod tests {
         }
         let passes = writer.flags().passes.load(Ordering::Relaxed);
         assert!(passes >= 4, "only {passes} background passes");
+        // The writer finished one checkpoint after each pass, and the
+        // metrics read both counts.
+        let counts = writer.counts().read();
+        assert_eq!(counts.background, passes);
+        assert!(counts.writer >= passes - 1, "{counts:?}");
         // The WAL file keeps its largest size: had the WAL never started
         // over, it would hold all 24,000 pages. It starts over at the
         // second commit after the one that crossed the threshold.
@@ -221,5 +249,6 @@ mod tests {
         }
         let frames = wal_frames(&writer);
         assert!(frames < 3000, "{frames} frames in the WAL after the reader left");
+        assert!(writer.counts().read().writer >= 1, "the backstop checkpoint is counted once it finishes");
     }
 }

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use confab_core::activity::CommitStats;
+use confab_core::activity::{Checkpoints, CommitStats, EngineStats};
 use confab_core::error::{Error, Result};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
@@ -132,7 +132,7 @@ impl SqliteStore {
         let conn = checkpoints::Writer::start(conn, background)
             .map_err(|e| Error::Storage(format!("cannot start checkpoint thread: {e}")))?;
         let (writer, jobs) = mpsc::channel(WRITE_QUEUE);
-        let commits = Arc::new(CommitStats::with_memory(memory_used));
+        let commits = Arc::new(CommitStats::with_engine(Arc::new(Engine { checkpoints: conn.counts() })));
         let stats = commits.clone();
         std::thread::Builder::new()
             .name("confab-sqlite-writer".into())
@@ -358,13 +358,24 @@ pub(crate) fn storage(e: rusqlite::Error) -> Error {
     Error::Storage(format!("sqlite: {e}"))
 }
 
-/// Bytes SQLite holds in this process (page caches, statements, schemas),
-/// over every connection.
-fn memory_used() -> u64 {
-    // SAFETY: a read of SQLite's own counter, callable from any thread at
-    // any time (the library is built threadsafe).
-    let used = unsafe { rusqlite::ffi::sqlite3_memory_used() };
-    u64::try_from(used).unwrap_or(0)
+/// What SQLite, running inside the server, reports of itself.
+struct Engine {
+    checkpoints: checkpoints::Counts,
+}
+
+impl EngineStats for Engine {
+    /// Bytes SQLite holds in this process (page caches, statements,
+    /// schemas), over every connection.
+    fn memory_bytes(&self) -> u64 {
+        // SAFETY: a read of SQLite's own counter, callable from any thread at
+        // any time (the library is built threadsafe).
+        let used = unsafe { rusqlite::ffi::sqlite3_memory_used() };
+        u64::try_from(used).unwrap_or(0)
+    }
+
+    fn checkpoints(&self) -> Checkpoints {
+        self.checkpoints.read()
+    }
 }
 
 #[cfg(test)]
