@@ -22,6 +22,7 @@ mod convert;
 mod files;
 mod groups;
 mod operators;
+pub mod page_cache;
 mod relations;
 mod settings;
 mod store;

@@ -113,6 +113,8 @@ Configuration: ./confab.toml (or --config FILE), then these environment variable
   CONFAB_FETCH_ALLOW_PRIVATE              private addresses server-side calls may reach (all, or CIDRs)";
 
 fn main() -> std::process::ExitCode {
+    // Before any SQLite connection exists (see the module's doc).
+    confab_sqlite::page_cache::install();
     let cli = Cli::parse();
     use std::io::IsTerminal as _;
     // Colour escape codes only for a person at a terminal, never in a file.

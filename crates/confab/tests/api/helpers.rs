@@ -78,6 +78,9 @@ pub async fn spawn_app_in(storage: Storage) -> TestApp {
 
 /// Starts a server with a configuration changed by `adjust`.
 pub async fn spawn_app_with(storage: Storage, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    // As `confab`'s `main` does, before this process's first SQLite
+    // connection (the first test to get here installs it for all).
+    confab_sqlite::page_cache::install();
     let mut config = Config {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: PathBuf::from(storage.data_dir.path()),
