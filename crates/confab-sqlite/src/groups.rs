@@ -16,7 +16,7 @@ use confab_core::model::{
 };
 use confab_core::storage::{GroupChange, GroupChanged, GroupData, Page};
 
-use crate::store::last_seq;
+use crate::appends::last_seq;
 use crate::{convert, storage, SqliteStore};
 
 const GROUP_COLUMNS: &str =

@@ -16,6 +16,7 @@
 //! must have only one writing confab process (the `confab app` commands only
 //! touch the apps table).
 
+mod appends;
 mod apps;
 mod checkpoints;
 mod convert;
@@ -285,7 +286,7 @@ fn run_cursor_writer(writer: mpsc::Sender<Job>, mut moves: mpsc::Receiver<Cursor
         }
         let (done, finished) = std::sync::mpsc::channel();
         let job: Job = Box::new(move |conn, cache| {
-            let outcome = store::write_cursors(conn, cache, &latest);
+            let outcome = appends::write_cursors(conn, cache, &latest);
             let failed = outcome.is_err();
             let completion: Completion = Box::new(move |committed: Result<()>| {
                 if let Err(e) = committed.and(outcome) {
