@@ -565,3 +565,37 @@ pub(super) async fn update(
         }
     }
 }
+
+impl LeanCloud {
+    /// `conv updated`, the SDK's INFO_UPDATED: the conversation's name and
+    /// the app's own fields as they are now (the event does not say which
+    /// changed; the SDK sets each it is given).
+    pub(super) async fn info_updated(
+        &mut self,
+        session: &Session,
+        core: &Core,
+        event: &GroupEvent,
+    ) -> Option<WsMessage> {
+        let group = match core.groups.get(session.app.id, GroupRef { kind: event.kind, id: &event.group }).await {
+            Ok(group) => group,
+            Err(e) => {
+                tracing::debug!("a changed conversation could not be read: {e}");
+                return None;
+            }
+        };
+        let attributes = crate::leancloud_model::attributes(&group);
+        let command = GenericCommand {
+            cmd: Some(CommandType::Conv as i32),
+            op: Some(OpType::Updated as i32),
+            peer_id: Some(session.user.to_string()),
+            conv_message: Some(ConvCommand {
+                cid: Some(event.group.clone()),
+                attr: Some(proto::JsonObjectMessage { data: serde_json::Value::Object(attributes).to_string() }),
+                udate: Some(crate::leancloud_model::iso(crate::leancloud_model::updated_ms(&group))),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Some(self.encode(&command))
+    }
+}

@@ -9,17 +9,20 @@
 //! switch and what the session core pushes (messages, edits and recalls,
 //! membership events, kicks); `session.rs` opens sessions, `messages.rs`
 //! sends, acknowledges, pages history, edits and marks read,
-//! `conversations.rs` makes, finds and changes conversations. A command not
+//! `conversations.rs` makes, finds and changes conversations, `errors.rs`
+//! holds the vendor's error codes and the commands that carry them. A command not
 //! served yet is answered with an `error` naming it, and the session goes
 //! on (docs/protocol.md lists both).
 
 mod conversations;
+mod errors;
 mod messages;
 pub(super) mod proto;
 mod session;
 
 use conversations::{conv_type, find, membership, query, start};
 use conversations::{count, max_read, notifications, update};
+use errors::{code, error_command, rejected_by_app};
 use messages::{logs, mentions_of, patch, read};
 use session::{refusal_reason, session_closed};
 
@@ -73,36 +76,6 @@ const MAX_AWAITED: usize = 1024;
 
 /// Conversations an unread notification names at most, newest first.
 const MAX_UNREAD_CONVERSATIONS: usize = 200;
-
-/// The vendor's error codes (`src/error.js` of the SDK).
-mod code {
-    pub const APP_NOT_AVAILABLE: i32 = 4100;
-    pub const SIGNATURE_FAILED: i32 = 4102;
-    pub const INVALID_LOGIN: i32 = 4103;
-    pub const SESSION_REQUIRED: i32 = 4105;
-    pub const SESSION_CONFLICT: i32 = 4111;
-    pub const SESSION_TOKEN_EXPIRED: i32 = 4112;
-    pub const MESSAGE_SENT_QUOTA_EXCEEDED: i32 = 4116;
-    pub const INTERNAL_ERROR: i32 = 4200;
-    pub const CONVERSATION_API_FAILED: i32 = 4301;
-    pub const CONVERSATION_NOT_FOUND: i32 = 4303;
-    pub const CONVERSATION_REJECTED_BY_APP: i32 = 4305;
-    pub const CONVERSATION_FULL: i32 = 4304;
-    pub const CONVERSATION_UPDATE_REJECTED: i32 = 4309;
-    pub const CONVERSATION_QUERY_FAILED: i32 = 4310;
-    pub const CONVERSATION_LOG_REJECTED: i32 = 4312;
-    pub const INVALID_MESSAGING_TARGET: i32 = 4401;
-    pub const MESSAGE_OWNERSHIP_REQUIRED: i32 = 4403;
-    pub const MESSAGE_NOT_FOUND: i32 = 4404;
-    pub const MESSAGE_REJECTED_BY_APP: i32 = 4402;
-    pub const MESSAGE_UPDATE_REJECTED_BY_APP: i32 = 4405;
-    /// A frame or message over the size limit (the SDK's FRAME_TOO_LONG).
-    pub const MESSAGE_TOO_LONG: i32 = 4109;
-    /// An operator or the app closed the session (the vendor's KICKED_BY_APP).
-    pub const KICKED_BY_APP: i32 = 4115;
-    /// The client sent a command this server does not serve.
-    pub const UNSUPPORTED: i32 = 4200;
-}
 
 /// How commands travel on this connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -595,66 +568,12 @@ fn shown(message: &Message) -> bool {
     }
 }
 
-/// The app's server rejected a conversation change: 4305, with its code and words.
-fn rejected_by_app(i: Option<i32>, (app_code, detail): (Option<i32>, String)) -> GenericCommand {
-    GenericCommand {
-        cmd: Some(CommandType::Error as i32),
-        i,
-        error_message: Some(ErrorCommand {
-            code: code::CONVERSATION_REJECTED_BY_APP,
-            reason: detail.clone(),
-            app_code,
-            app_msg: Some(detail),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn error_command(i: Option<i32>, code: i32, reason: &str) -> GenericCommand {
-    GenericCommand {
-        cmd: Some(CommandType::Error as i32),
-        i,
-        error_message: Some(ErrorCommand { code, reason: reason.to_owned(), ..Default::default() }),
-        ..Default::default()
-    }
-}
-
 /// A message's content as a client receives it: its `data` string, or the
 /// bytes of a binary message (`binaryMsg`), never both.
 fn wire_content(message: &Message) -> (Option<String>, Option<Vec<u8>>) {
     match crate::leancloud_data::binary(message) {
         Some(bytes) => (None, Some(bytes)),
         None => (Some(crate::leancloud_data::data(message)), None),
-    }
-}
-
-impl LeanCloud {
-    /// `conv updated`, the SDK's INFO_UPDATED: the conversation's name and
-    /// the app's own fields as they are now (the event does not say which
-    /// changed; the SDK sets each it is given).
-    async fn info_updated(&mut self, session: &Session, core: &Core, event: &GroupEvent) -> Option<WsMessage> {
-        let group = match core.groups.get(session.app.id, GroupRef { kind: event.kind, id: &event.group }).await {
-            Ok(group) => group,
-            Err(e) => {
-                tracing::debug!("a changed conversation could not be read: {e}");
-                return None;
-            }
-        };
-        let attributes = crate::leancloud_model::attributes(&group);
-        let command = GenericCommand {
-            cmd: Some(CommandType::Conv as i32),
-            op: Some(OpType::Updated as i32),
-            peer_id: Some(session.user.to_string()),
-            conv_message: Some(ConvCommand {
-                cid: Some(event.group.clone()),
-                attr: Some(proto::JsonObjectMessage { data: serde_json::Value::Object(attributes).to_string() }),
-                udate: Some(crate::leancloud_model::iso(crate::leancloud_model::updated_ms(&group))),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        Some(self.encode(&command))
     }
 }
 
