@@ -31,8 +31,9 @@ use rusqlite::ffi;
 /// SQLite's default position of the locking byte (`PENDING_BYTE`).
 const PENDING_BYTE: u32 = 0x4000_0000;
 
-/// The default cache's methods, read once when this wrapper is installed.
-static INNER: OnceLock<Methods> = OnceLock::new();
+/// The default cache's methods, read when this wrapper is installed; `None`
+/// when installing was refused (SQLite had initialised already).
+static INNER: OnceLock<Option<Methods>> = OnceLock::new();
 
 /// The default cache's methods table: function pointers and an argument
 /// SQLite gives back to them, never read or written here.
@@ -44,8 +45,7 @@ struct Methods(ffi::sqlite3_pcache_methods2);
 unsafe impl Send for Methods {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for Methods {}
-/// Whether [`install`] took effect in this process.
-static INSTALLED: OnceLock<bool> = OnceLock::new();
+
 /// Truncates this wrapper found nothing for and skipped (for the tests).
 static SKIPPED: AtomicU64 = AtomicU64::new(0);
 
@@ -116,38 +116,38 @@ impl Bound {
 /// process. Returns whether it is in place: `false` when SQLite had already
 /// initialised (a connection was opened earlier), which only costs speed.
 pub fn install() -> bool {
-    *INSTALLED.get_or_init(|| {
-        let mut inner = std::mem::MaybeUninit::<ffi::sqlite3_pcache_methods2>::zeroed();
-        // SAFETY: SQLITE_CONFIG_GETPCACHE2 writes the current methods into
-        // the struct it is given; it is refused after initialisation.
-        let read = unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_GETPCACHE2, inner.as_mut_ptr()) };
-        if read != ffi::SQLITE_OK {
-            return false;
-        }
-        // SAFETY: written by SQLite just above.
-        let inner = unsafe { inner.assume_init() };
-        if INNER.set(Methods(inner)).is_err() {
-            return false;
-        }
-        let methods = ffi::sqlite3_pcache_methods2 {
-            iVersion: 1,
-            pArg: std::ptr::null_mut(),
-            xInit: Some(init),
-            xShutdown: Some(shutdown),
-            xCreate: Some(create),
-            xCachesize: Some(cachesize),
-            xPagecount: Some(pagecount),
-            xFetch: Some(fetch),
-            xUnpin: Some(unpin),
-            xRekey: Some(rekey),
-            xTruncate: Some(truncate),
-            xDestroy: Some(destroy),
-            xShrink: Some(shrink),
-        };
-        // SAFETY: SQLite copies the struct; every method is defined below
-        // and only calls the default cache's own.
-        unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_PCACHE2, &methods) == ffi::SQLITE_OK }
-    })
+    INNER
+        .get_or_init(|| {
+            let mut inner = std::mem::MaybeUninit::<ffi::sqlite3_pcache_methods2>::zeroed();
+            // SAFETY: SQLITE_CONFIG_GETPCACHE2 writes the current methods into
+            // the struct it is given; it is refused after initialisation.
+            let read = unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_GETPCACHE2, inner.as_mut_ptr()) };
+            if read != ffi::SQLITE_OK {
+                return None;
+            }
+            let methods = ffi::sqlite3_pcache_methods2 {
+                iVersion: 1,
+                pArg: std::ptr::null_mut(),
+                xInit: Some(init),
+                xShutdown: Some(shutdown),
+                xCreate: Some(create),
+                xCachesize: Some(cachesize),
+                xPagecount: Some(pagecount),
+                xFetch: Some(fetch),
+                xUnpin: Some(unpin),
+                xRekey: Some(rekey),
+                xTruncate: Some(truncate),
+                xDestroy: Some(destroy),
+                xShrink: Some(shrink),
+            };
+            // SAFETY: SQLite copies the struct; every method is defined below
+            // and only calls the default cache's own, which `INNER` holds
+            // before SQLite initialises and first calls any of them.
+            let set = unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_PCACHE2, &methods) };
+            // SAFETY: written by SQLite above.
+            (set == ffi::SQLITE_OK).then(|| Methods(unsafe { inner.assume_init() }))
+        })
+        .is_some()
 }
 
 /// Truncates skipped so far in this process.
@@ -156,7 +156,8 @@ pub fn skipped_truncates() -> u64 {
 }
 
 fn inner() -> &'static ffi::sqlite3_pcache_methods2 {
-    &INNER.get().expect("the wrapper is installed only after the default methods are read").0
+    let installed = INNER.get().and_then(Option::as_ref);
+    &installed.expect("SQLite calls the wrapper only once it is installed").0
 }
 
 /// # Safety
