@@ -10,6 +10,7 @@ use confab_core::error::Result;
 use confab_core::model::{AppId, Audience, ConversationId, Message, MessageState, NewMessage};
 
 use crate::convert::{self, INSERT_MESSAGE};
+use crate::history;
 use crate::{storage, WriterCache};
 
 /// Stores `messages` in order, each with the next sequence number of its
@@ -25,6 +26,7 @@ pub(crate) fn append(
         let conv = conversation_id(conn, cache, app, &m, m.timestamp_ms)?;
         join_audience(conn, cache, app, conv, &m)?;
         let seq = next_seq(conn, cache, conv)?;
+        let late = arrives_late(conn, cache, conv, (m.timestamp_ms, m.id.0 as i64))?;
         let ext = m.ext.as_ref().map(convert::json).transpose()?;
         let original = m.original.as_ref().map(confab_wire::original_string);
         let receivers = m.audience.receivers();
@@ -45,7 +47,8 @@ pub(crate) fn append(
                     m.sync_sender,
                     m.origin_device,
                     original,
-                    receivers_text
+                    receivers_text,
+                    late
                 ])
             })
             .map_err(storage)?;
@@ -105,6 +108,7 @@ fn conversation_id(conn: &Connection, cache: &mut WriterCache, app: AppId, m: &N
     // `AUTOINCREMENT`, and conversations are never deleted), so its first
     // sequence number needs no seek.
     cache.last_seq.insert(id, 0);
+    cache.newest.insert(id, history::BEFORE_ALL);
     Ok(id)
 }
 
@@ -160,9 +164,25 @@ fn next_seq(conn: &Connection, cache: &mut WriterCache, conversation: i64) -> Re
     Ok(seq)
 }
 
+/// Whether a message keyed `key` (time, ID) is stored out of time order in
+/// its conversation: older than the newest message before it that was not.
+/// Those that are not become the conversation's newest (history.rs).
+fn arrives_late(conn: &Connection, cache: &mut WriterCache, conversation: i64, key: (i64, i64)) -> Result<bool> {
+    let newest = match cache.newest.get(&conversation) {
+        Some(newest) => *newest,
+        None => history::newest_in_order(conn, conversation)?,
+    };
+    if key < newest {
+        cache.newest.insert(conversation, newest);
+        return Ok(true);
+    }
+    cache.newest.insert(conversation, key);
+    Ok(false)
+}
+
 /// A conversation's latest sequence number: its messages' largest, one seek
 /// into `messages_by_conversation` (0 before its first message).
-const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conv_id = ?1";
+pub(crate) const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conv_id = ?1";
 
 /// Writes a batch of cursor moves (the highest per user and conversation),
 /// never past a conversation's end, so no future message counts as delivered.

@@ -48,12 +48,12 @@ pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<(i64, UserRecord)> {
     Ok((row.get(0)?, record))
 }
 
-/// A new message's row: fourteen parameters, then a normal state. One
+/// A new message's row: fifteen parameters, then a normal state. One
 /// constant rather than a string formatted per message, so the writer's
 /// statement cache finds it without building its key.
 pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages (id, app_id, conv_id, seq, chat_type, sender, target, \
-     body, ext, created_ms, sync_sender, origin_device, original, receivers, state, state_by, state_ms) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0, NULL, 0)";
+     body, ext, created_ms, sync_sender, origin_device, original, receivers, late, state, state_by, state_ms) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 0, NULL, 0)";
 /// The columns a message is read with: those, and how often it was edited.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, app_id, conv_id, seq, chat_type, sender, target, body, ext, created_ms, \
      sync_sender, origin_device, original, receivers, state, state_by, state_ms, edits";

@@ -289,6 +289,7 @@ impl GroupData for SqliteStore {
             let conv = conn.last_insert_rowid();
             cache.conversations.insert((app.0, kind, group.id.clone()), conv);
             cache.last_seq.insert(conv, 0);
+            cache.newest.insert(conv, crate::history::BEFORE_ALL);
             conn.execute(
                 &format!("INSERT INTO groups ({GROUP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, 1)"),
                 params![

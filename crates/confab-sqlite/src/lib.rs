@@ -22,6 +22,7 @@ mod checkpoints;
 mod convert;
 mod files;
 mod groups;
+mod history;
 mod operators;
 pub mod page_cache;
 mod relations;
@@ -77,7 +78,16 @@ pub(crate) struct WriterCache {
     /// Latest sequence number per conversation ID, authoritative while cached
     /// (the stored one is its messages' largest `seq`).
     pub last_seq: HashMap<i64, i64>,
+    /// Per conversation ID, the time and ID of its newest message stored in
+    /// time order (not `late`), authoritative while cached; a conversation
+    /// without one maps to [`history::BEFORE_ALL`].
+    pub newest: HashMap<i64, (i64, i64)>,
 }
+
+/// Prepared statements each connection keeps. rusqlite keeps 16; the store
+/// has about 90 distinct statements (history queries vary with their
+/// filters), and a statement pushed out is parsed and planned again.
+const STATEMENTS: usize = 256;
 
 /// Entries kept before the caches are emptied (after a commit).
 const CACHE_LIMIT: usize = 100_000;
@@ -86,6 +96,7 @@ impl WriterCache {
     fn clear(&mut self) {
         self.conversations.clear();
         self.last_seq.clear();
+        self.newest.clear();
     }
 }
 
@@ -116,6 +127,7 @@ impl SqliteStore {
         let mut conn = Connection::open(path).map_err(storage)?;
         configure(&conn, durability)?;
         migrate(&mut conn)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENTS);
         let (reads, queue) = mpsc::channel(READ_QUEUE);
         let queue = Arc::new(Mutex::new(queue));
         for n in 0..READERS {
@@ -123,6 +135,7 @@ impl SqliteStore {
                 Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                     .map_err(storage)?;
             reader.busy_timeout(std::time::Duration::from_secs(5)).map_err(storage)?;
+            reader.set_prepared_statement_cache_capacity(STATEMENTS);
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("confab-sqlite-reader-{n}"))
@@ -256,7 +269,10 @@ fn run_writer(writer: &checkpoints::Writer, mut jobs: mpsc::Receiver<Job>, stats
             let _ = conn.execute_batch("ROLLBACK");
             cache.clear();
             tracing::error!("sqlite group commit failed; {} writes rejected", completions.len());
-        } else if cache.last_seq.len() > CACHE_LIMIT || cache.conversations.len() > CACHE_LIMIT {
+        } else if cache.last_seq.len() > CACHE_LIMIT
+            || cache.conversations.len() > CACHE_LIMIT
+            || cache.newest.len() > CACHE_LIMIT
+        {
             cache.clear();
         }
         for completion in completions {
@@ -336,6 +352,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("operators.sql"),
     include_str!("history_index.sql"),
     include_str!("derived_last_seq.sql"),
+    include_str!("late_messages.sql"),
 ];
 
 fn migrate(conn: &mut Connection) -> Result<()> {

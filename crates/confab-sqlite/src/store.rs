@@ -14,7 +14,7 @@ use confab_core::model::{
 use confab_core::storage::{HiddenRange, MessageChange, MessageData, MessageQuery};
 
 use crate::convert::{self, MESSAGE_COLUMNS};
-use crate::{appends, storage, CursorMove, SqliteStore};
+use crate::{appends, history, storage, CursorMove, SqliteStore};
 
 fn membership_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Membership> {
     Ok(Membership {
@@ -302,43 +302,15 @@ impl MessageData for SqliteStore {
 
     async fn query_messages(&self, app: AppId, query: MessageQuery) -> Result<Vec<Message>> {
         self.read(move |conn| {
-            let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ? AND state <> 3");
-            let mut values: Vec<rusqlite::types::Value> = vec![app.0.into()];
             if let Some(conversation) = query.conversation {
-                sql.push_str(" AND conv_id = ?");
-                values.push(conversation.0.into());
+                return history::conversation_messages(conn, app.0, conversation, &query);
             }
-            if let Some(from) = &query.from {
-                sql.push_str(" AND sender = ?");
-                values.push(from.as_str().to_owned().into());
-            }
-            for (bound, greater) in [(query.after, true), (query.before, false)] {
-                let Some(bound) = bound else { continue };
-                let op = match (greater, bound.inclusive) {
-                    (true, true) => ">=",
-                    (true, false) => ">",
-                    (false, true) => "<=",
-                    (false, false) => "<",
-                };
-                match bound.id {
-                    Some(id) => {
-                        // The plain bound lets the index seek; the row value only filters.
-                        let seek = if greater { ">=" } else { "<=" };
-                        sql.push_str(&format!(" AND created_ms {seek} ? AND (created_ms, id) {op} (?, ?)"));
-                        values.push(bound.ms.into());
-                        values.push(bound.ms.into());
-                        values.push((id.0 as i64).into());
-                    }
-                    None => {
-                        sql.push_str(&format!(" AND created_ms {op} ?"));
-                        values.push(bound.ms.into());
-                    }
-                }
-            }
+            let (filters, mut values) = history::filters(app.0, &query);
             let order = if query.newest_first { "DESC" } else { "ASC" };
-            sql.push_str(&format!(" ORDER BY created_ms {order}, id {order} LIMIT ?"));
+            let sql =
+                format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {filters} ORDER BY created_ms {order}, id {order} LIMIT ?");
             values.push((query.limit as i64).into());
-            let mut stmt = conn.prepare(&sql).map_err(storage)?;
+            let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(values), convert::message).map_err(storage)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
         })

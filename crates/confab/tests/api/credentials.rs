@@ -392,9 +392,9 @@ async fn the_migration_leaves_a_shared_credential_with_the_oldest_app() {
             // Back to before the credentials migration (version 9), undoing
             // the later ones, so it runs again on a database that had shared values.
             db.execute_batch(&format!(
-                "DROP TABLE app_credentials; DROP INDEX app_wide_broadcasts; DROP TABLE settings; \
+                "DROP INDEX late_messages; ALTER TABLE messages DROP COLUMN late; \
+                 DROP TABLE app_credentials; DROP INDEX app_wide_broadcasts; DROP TABLE settings; \
                  ALTER TABLE messages DROP COLUMN edits; DROP TABLE operators; DROP TABLE audit_log; \
-                 DROP INDEX messages_by_conversation_time; \
                  ALTER TABLE conversations ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0; \
                  {shared}; PRAGMA user_version = 8"
             ))
