@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use confab_core::error::Result;
 use confab_core::model::{AppId, Audience, ConversationId, Message, MessageState, NewMessage};
 
-use crate::convert::{self, INSERT_MESSAGE};
+use crate::convert::{self, INSERT_MESSAGE, LAST_SEQ};
 use crate::history;
 use crate::{storage, WriterCache};
 
@@ -179,10 +179,6 @@ fn arrives_late(conn: &Connection, cache: &mut WriterCache, conversation: i64, k
     cache.newest.insert(conversation, key);
     Ok(false)
 }
-
-/// A conversation's latest sequence number: its messages' largest, one seek
-/// into `messages_by_conversation` (0 before its first message).
-pub(crate) const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conv_id = ?1";
 
 /// Writes a batch of cursor moves (the highest per user and conversation),
 /// never past a conversation's end, so no future message counts as delivered.

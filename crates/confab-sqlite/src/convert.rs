@@ -54,6 +54,9 @@ pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<(i64, UserRecord)> {
 pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages (id, app_id, conv_id, seq, chat_type, sender, target, \
      body, ext, created_ms, sync_sender, origin_device, original, receivers, late, state, state_by, state_ms) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 0, NULL, 0)";
+/// A conversation's latest sequence number: its messages' largest, one seek
+/// into `messages_by_conversation` (0 before its first message).
+pub(crate) const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conv_id = ?1";
 /// The columns a message is read with: those, and how often it was edited.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, app_id, conv_id, seq, chat_type, sender, target, body, ext, created_ms, \
      sync_sender, origin_device, original, receivers, state, state_by, state_ms, edits";

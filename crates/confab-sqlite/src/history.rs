@@ -25,8 +25,7 @@ use confab_core::error::Result;
 use confab_core::model::{ConversationId, Message};
 use confab_core::storage::{MessageQuery, TimeBound};
 
-use crate::appends::LAST_SEQ;
-use crate::convert::{self, MESSAGE_COLUMNS};
+use crate::convert::{self, LAST_SEQ, MESSAGE_COLUMNS};
 use crate::storage;
 
 /// The key before every message's: what a conversation without an in-order
