@@ -53,36 +53,33 @@ pub(crate) fn conversation_messages(
     query: &MessageQuery,
 ) -> Result<Vec<Message>> {
     let order = if query.newest_first { "DESC" } else { "ASC" };
+    let (filters, values) = filters(app, query);
+    // Both runs bind their own leading values, then the filters', then the limit.
+    let select = |sql: String, leading: Vec<rusqlite::types::Value>| -> Result<Vec<Message>> {
+        let limit: rusqlite::types::Value = (query.limit as i64).into();
+        let all = leading.into_iter().chain(values.iter().cloned()).chain([limit]);
+        let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(all), convert::message).map_err(storage)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
+    };
     let in_order = match seq_range(conn, conversation.0, query.after, query.before)? {
-        Some((first, last)) => {
-            let (filters, mut values) = filters(app, query);
-            let sql = format!(
+        Some((first, last)) => select(
+            format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY messages_by_conversation \
                  WHERE conv_id = ? AND seq BETWEEN ? AND ? AND late = 0 AND {filters} ORDER BY seq {order} LIMIT ?"
-            );
-            let mut head: Vec<rusqlite::types::Value> = vec![conversation.0.into(), first.into(), last.into()];
-            head.append(&mut values);
-            head.push((query.limit as i64).into());
-            select(conn, &sql, head)?
-        }
+            ),
+            vec![conversation.0.into(), first.into(), last.into()],
+        )?,
         None => Vec::new(),
     };
-    let (filters, mut values) = filters(app, query);
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY late_messages \
-         WHERE conv_id = ? AND late = 1 AND {filters} ORDER BY created_ms {order}, id {order} LIMIT ?"
-    );
-    let mut head: Vec<rusqlite::types::Value> = vec![conversation.0.into()];
-    head.append(&mut values);
-    head.push((query.limit as i64).into());
-    let late = select(conn, &sql, head)?;
+    let late = select(
+        format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY late_messages \
+             WHERE conv_id = ? AND late = 1 AND {filters} ORDER BY created_ms {order}, id {order} LIMIT ?"
+        ),
+        vec![conversation.0.into()],
+    )?;
     Ok(merge(in_order, late, query.newest_first, query.limit))
-}
-
-fn select(conn: &Connection, sql: &str, values: Vec<rusqlite::types::Value>) -> Result<Vec<Message>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(storage)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(values), convert::message).map_err(storage)?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(storage)
 }
 
 /// The conditions of `query` past its conversation, as SQL and the values
