@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod groups;
 pub mod ids;
 pub mod lasting;
+pub mod memory;
 pub mod messages;
 pub mod model;
 pub mod moderation;

@@ -37,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use confab_core::activity::{Checkpoints, CommitStats, EngineStats};
 use confab_core::error::{Error, Result};
 use rusqlite::{Connection, OpenFlags};
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 /// How the writer flushes commits to disk.
@@ -219,8 +220,18 @@ impl SqliteStore {
 /// The idle threads take turns waiting on the one queue, so a read goes to
 /// whichever connection is free.
 fn run_reader(conn: Connection, queue: &Mutex<mpsc::Receiver<Read>>) {
+    let lock = || queue.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+        let waiting = lock().try_recv();
+        let next = match waiting {
+            Ok(read) => Some(read),
+            Err(TryRecvError::Disconnected) => None,
+            // Not while holding the queue: another reader may take the next read meanwhile.
+            Err(TryRecvError::Empty) => {
+                confab_core::memory::idle();
+                lock().blocking_recv()
+            }
+        };
         let Some(read) = next else {
             return;
         };
@@ -230,10 +241,26 @@ fn run_reader(conn: Connection, queue: &Mutex<mpsc::Receiver<Read>>) {
     }
 }
 
+/// The next item, or `None` once every sender is gone. A thread with
+/// nothing waiting hands back the memory it freed before it waits
+/// (`confab_core::memory`): the readers and the writer allocate every row
+/// they return or store, and a storage thread that goes quiet after a burst
+/// (an hour's export) would otherwise keep the pages for as long as it waits.
+fn next_or_idle<T>(queue: &mut mpsc::Receiver<T>) -> Option<T> {
+    match queue.try_recv() {
+        Ok(item) => Some(item),
+        Err(TryRecvError::Disconnected) => None,
+        Err(TryRecvError::Empty) => {
+            confab_core::memory::idle();
+            queue.blocking_recv()
+        }
+    }
+}
+
 fn run_writer(writer: &checkpoints::Writer, mut jobs: mpsc::Receiver<Job>, stats: &CommitStats) {
     let conn = writer.conn();
     let mut cache = WriterCache::default();
-    while let Some(first) = jobs.blocking_recv() {
+    while let Some(first) = next_or_idle(&mut jobs) {
         let started = std::time::Instant::now();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the job unanswered tells its caller the store is
@@ -292,7 +319,7 @@ fn run_writer(writer: &checkpoints::Writer, mut jobs: mpsc::Receiver<Job>, stats
 /// message is offered again, which the device recognises by its sequence
 /// number. The PostgreSQL engine does the same.
 fn run_cursor_writer(writer: mpsc::Sender<Job>, mut moves: mpsc::Receiver<CursorMove>) {
-    while let Some(first) = moves.blocking_recv() {
+    while let Some(first) = next_or_idle(&mut moves) {
         let mut latest: HashMap<(i64, String, i64), (i64, i64)> = HashMap::new();
         let mut next = Some(first);
         while let Some(CursorMove { key, ack, read }) = next.take() {

@@ -18,33 +18,15 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// How often, at most, an idle worker thread hands the memory it freed back
-/// to the system.
-#[cfg(feature = "mimalloc")]
-const RETURN_FREED_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Runs when a runtime worker thread runs out of work: at most once per
-/// [`RETURN_FREED_EVERY`], it asks mimalloc to hand back the pages it holds
-/// freed. mimalloc keeps freed pages per thread for reuse, and a thread that
-/// then goes idle never gets to return them: after a burst of sessions had
+/// How a thread hands back the pages mimalloc keeps for it: called through
+/// [`confab_core::memory::idle`] by runtime workers when they park and by
+/// the storage threads before they wait, at most once a second each.
+/// mimalloc keeps freed pages per thread for reuse, and a thread that then
+/// goes idle never gets to return them: after a burst of sessions had
 /// closed, none of their memory came back; with this, about 70 % does
-/// (docs/benchmarks.md). Between collections a park costs a clock read.
+/// (docs/benchmarks.md).
 #[cfg(feature = "mimalloc")]
 fn return_freed_memory() {
-    use std::cell::Cell;
-    use std::time::Instant;
-    thread_local!(static LAST: Cell<Option<Instant>> = const { Cell::new(None) });
-    let now = Instant::now();
-    let due = LAST.with(|last| {
-        let due = last.get().is_none_or(|at| now.duration_since(at) >= RETURN_FREED_EVERY);
-        if due {
-            last.set(Some(now));
-        }
-        due
-    });
-    if !due {
-        return;
-    }
     // SAFETY: a call into the allocator itself, on the calling thread.
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
@@ -130,7 +112,8 @@ fn main() -> std::process::ExitCode {
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     #[cfg(feature = "mimalloc")]
-    runtime.on_thread_park(return_freed_memory);
+    confab_core::memory::set_release(return_freed_memory);
+    runtime.on_thread_park(confab_core::memory::idle);
     let outcome = runtime.build().map_err(anyhow::Error::from).and_then(|runtime| {
         runtime.block_on(async move {
             match cli.command {
