@@ -17,6 +17,9 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
+
 /// How often, at most, one thread collects.
 pub const RELEASE_EVERY: Duration = Duration::from_secs(1);
 
@@ -46,6 +49,20 @@ pub fn idle() {
     });
     if due {
         release();
+    }
+}
+
+/// For a thread that waits on a queue: the next item, or `None` once every
+/// sender is gone; with nothing waiting, the thread hands back what it
+/// freed ([`idle`]) before it blocks.
+pub fn next_or_idle<T>(queue: &mut mpsc::Receiver<T>) -> Option<T> {
+    match queue.try_recv() {
+        Ok(item) => Some(item),
+        Err(TryRecvError::Disconnected) => None,
+        Err(TryRecvError::Empty) => {
+            idle();
+            queue.blocking_recv()
+        }
     }
 }
 

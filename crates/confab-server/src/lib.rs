@@ -1,6 +1,7 @@
 //! confab's network edge: the Easemob REST dialect and the WebSocket gateway,
 //! assembled into one [`Application`] over the domain core.
 
+mod background;
 pub mod callbacks;
 pub mod config;
 mod console;

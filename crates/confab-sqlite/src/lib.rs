@@ -241,26 +241,15 @@ fn run_reader(conn: Connection, queue: &Mutex<mpsc::Receiver<Read>>) {
     }
 }
 
-/// The next item, or `None` once every sender is gone. A thread with
-/// nothing waiting hands back the memory it freed before it waits
-/// (`confab_core::memory`): the readers and the writer allocate every row
-/// they return or store, and a storage thread that goes quiet after a burst
-/// (an hour's export) would otherwise keep the pages for as long as it waits.
-fn next_or_idle<T>(queue: &mut mpsc::Receiver<T>) -> Option<T> {
-    match queue.try_recv() {
-        Ok(item) => Some(item),
-        Err(TryRecvError::Disconnected) => None,
-        Err(TryRecvError::Empty) => {
-            confab_core::memory::idle();
-            queue.blocking_recv()
-        }
-    }
-}
-
+/// The writer and the cursor thread wait through
+/// `confab_core::memory::next_or_idle`, the readers likewise: they allocate
+/// every row they return or store, and a storage thread that goes quiet
+/// after a burst (an hour's export) would otherwise keep those pages for as
+/// long as it waits.
 fn run_writer(writer: &checkpoints::Writer, mut jobs: mpsc::Receiver<Job>, stats: &CommitStats) {
     let conn = writer.conn();
     let mut cache = WriterCache::default();
-    while let Some(first) = next_or_idle(&mut jobs) {
+    while let Some(first) = confab_core::memory::next_or_idle(&mut jobs) {
         let started = std::time::Instant::now();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the job unanswered tells its caller the store is
@@ -319,7 +308,7 @@ fn run_writer(writer: &checkpoints::Writer, mut jobs: mpsc::Receiver<Job>, stats
 /// message is offered again, which the device recognises by its sequence
 /// number. The PostgreSQL engine does the same.
 fn run_cursor_writer(writer: mpsc::Sender<Job>, mut moves: mpsc::Receiver<CursorMove>) {
-    while let Some(first) = next_or_idle(&mut moves) {
+    while let Some(first) = confab_core::memory::next_or_idle(&mut moves) {
         let mut latest: HashMap<(i64, String, i64), (i64, i64)> = HashMap::new();
         let mut next = Some(first);
         while let Some(CursorMove { key, ack, read }) = next.take() {

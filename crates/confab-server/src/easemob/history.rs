@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -31,6 +31,7 @@ use confab_core::model::{App, ChatType, Message, MessageMark, MessageState};
 use confab_core::Core;
 
 use super::{decode_cursor_pair, encode_cursor_pair, page_limit, AppAuth, EasemobError, Target};
+use crate::background;
 use crate::limits::{RateLimits, EASEMOB_HISTORY_RETENTION_HOURS};
 use crate::links::Origin;
 use crate::metrics::{Metrics, Outcome};
@@ -177,48 +178,66 @@ async fn ensure_current(core: &Core, app: &App, hour_start: i64) -> confab_core:
 }
 
 /// Writes one hour's file: every message sent in it, oldest first; then
-/// the digest of what it wrote.
+/// the digest of what it wrote. Pages are read here and encoded on the
+/// background thread (`crate::background`): a file is about a minute of
+/// one core per million messages, which must not hold a runtime worker.
 async fn write_export(core: &Core, app: &App, hour_start: i64) -> confab_core::error::Result<()> {
     struct Writer {
         encoder: Option<GzEncoder<Vec<u8>>>,
         after: Option<(i64, MessageId)>,
     }
     let hours = hour_start..hour_start + HOUR_MS;
-    let digest = std::sync::Mutex::new(Fingerprint::default());
+    let digest = Arc::new(Mutex::new(Fingerprint::default()));
     let start = Writer { encoder: Some(GzEncoder::new(Vec::new(), Compression::default())), after: None };
     // A page of messages at a time is compressed and handed to storage.
     let pages = futures_util::stream::unfold(start, |mut writer| {
         let hours = hours.clone();
-        let digest = &digest;
+        let digest = digest.clone();
         async move {
-            let mut encoder = writer.encoder.take()?;
+            let encoder = writer.encoder.take()?;
             let page = match core.messages.sent_between(app.id, hours, writer.after, EXPORT_PAGE).await {
                 Ok(page) => page,
                 Err(e) => return Some((Err(std::io::Error::other(e.to_string())), writer)),
             };
-            for message in &page {
-                digest.lock().unwrap_or_else(|e| e.into_inner()).add(&MessageMark::of(message));
-                let line = serde_json::to_vec(&record(message)).expect("records serialize");
-                if let Err(e) = encoder.write_all(&line).and_then(|()| encoder.write_all(b"\n")) {
-                    return Some((Err(e), writer));
-                }
-            }
-            if page.len() < EXPORT_PAGE {
-                return Some((encoder.finish().map(Into::into), writer));
-            }
+            let last = page.len() < EXPORT_PAGE;
             writer.after = page.last().map(|m| (m.timestamp_ms, m.id));
-            let chunk = std::mem::take(encoder.get_mut());
-            writer.encoder = Some(encoder);
-            Some((Ok(chunk.into()), writer))
+            let (encoder, chunk) = background::run(move || encode_page(encoder, &page, &digest, last)).await;
+            writer.encoder = encoder;
+            Some((chunk.map(Into::into), writer))
         }
     });
     let hour = format_hour(hour_start);
     let body: ByteStream<'_> = Box::pin(pages);
     core.files.put_made(&export_key(app, &hour), body).await?;
-    let mark = digest.into_inner().unwrap_or_else(|e| e.into_inner()).finish();
+    let mark = std::mem::take(&mut *digest.lock().unwrap_or_else(|e| e.into_inner())).finish();
     let mark: ByteStream<'_> = Box::pin(futures_util::stream::once(async move { Ok(mark.into_bytes().into()) }));
     core.files.put_made(&mark_key(app, &hour), mark).await?;
     Ok(())
+}
+
+/// Adds a page of messages to an hour's file: their records to the
+/// compressed stream and their marks to the digest. Returns the compressed
+/// bytes ready so far and the encoder for the next page (none after the
+/// last page, or once writing failed).
+fn encode_page(
+    mut encoder: GzEncoder<Vec<u8>>,
+    page: &[Message],
+    digest: &Mutex<Fingerprint>,
+    last: bool,
+) -> (Option<GzEncoder<Vec<u8>>>, std::io::Result<Vec<u8>>) {
+    let mut digest = digest.lock().unwrap_or_else(|e| e.into_inner());
+    for message in page {
+        digest.add(&MessageMark::of(message));
+        let line = serde_json::to_vec(&record(message)).expect("records serialize");
+        if let Err(e) = encoder.write_all(&line).and_then(|()| encoder.write_all(b"\n")) {
+            return (None, Err(e));
+        }
+    }
+    if last {
+        return (None, encoder.finish());
+    }
+    let chunk = std::mem::take(encoder.get_mut());
+    (Some(encoder), Ok(chunk))
 }
 
 /// E-hist-1: a link (valid 30 minutes, no token needed) to the file of one
